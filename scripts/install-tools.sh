@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what building and testing Herald needs, skipping whatever is already present.
+# Works offline against the package registries only (see shared TOOLCHAIN notes in the README).
+#   scripts/install-tools.sh build   -> wasm target, cargo-leptos, wasm-bindgen-cli, wasm-opt (npm binaryen)
+#   scripts/install-tools.sh test    -> the above plus Chromium and Playwright
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want="${1:-build}"
+
+LEPTOS_VERSION=0.3.11
+BINDGEN_VERSION=0.2.130
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# cargo install --locked fails for both tools (their lockfiles pin crates this toolchain or the
+# registry cannot serve); unpack the source, pin one crate back, and install from the path.
+install_from_source() {
+  local crate=$1 version=$2 pin=$3 pin_version=$4; shift 4
+  local src
+  src=$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" 2>/dev/null | head -n1 || true)
+  if [ -z "$src" ]; then
+    # The locked install fails after unpacking the source, which is all we want from it.
+    cargo install "$crate" --version "$version" --locked "$@" >/dev/null 2>&1 || true
+    src=$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" 2>/dev/null | head -n1 || true)
+  fi
+  [ -n "$src" ] || { log "could not fetch $crate $version from crates.io"; exit 1; }
+  local work
+  work=$(mktemp -d)
+  cp -r "$src" "$work/"
+  (
+    cd "$work/$crate-$version"
+    cargo update -p "$pin" --precise "$pin_version"
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+      cargo install --path . --locked "$@"
+  )
+  rm -rf "$work"
+}
+
+if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
+  log "installing wasm-bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
+  install_from_source wasm-bindgen-cli "$BINDGEN_VERSION" webpki-roots 1.0.10
+fi
+
+if ! cargo leptos --version 2>/dev/null | grep -q "$LEPTOS_VERSION"; then
+  log "installing cargo-leptos $LEPTOS_VERSION (about 13 minutes, once)"
+  install_from_source cargo-leptos "$LEPTOS_VERSION" cargo-util-schemas 0.14.1 --features no_downloads
+fi
+
+# wasm-opt (run by every release build) and Playwright come from end2end/package.json.
+if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@playwright/test ]; then
+  log "installing npm packages in end2end/"
+  (cd end2end && npm ci --no-audit --no-fund)
+fi
+
+if [ "$want" = test ] && ! command -v chromium >/dev/null 2>&1; then
+  log "installing Debian's chromium"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium >/dev/null
+fi
+log "tools ready"

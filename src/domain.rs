@@ -1,0 +1,14 @@
+//! Domain types shared by the server and the browser: ids, the event catalog, webhook settings and
+//! payload filters. Everything here is plain data with validating constructors, so an invalid value
+//! cannot be built, and nothing here touches a database, the network or the clock's side effects.
+
+pub mod catalog;
+pub mod delivery;
+pub mod event;
+pub mod filter;
+pub mod ids;
+pub mod query;
+pub mod validation;
+pub mod webhook;
+
+pub use validation::ValidationError;

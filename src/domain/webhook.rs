@@ -1,0 +1,458 @@
+//! Webhook settings as validated values: what the wizard's three steps and the API's webhook body
+//! hold. Each newtype's `parse` is the only way to build it, and the browser runs the same checks
+//! before **Next** that the server runs before saving.
+
+use super::ValidationError;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// A webhook's display name: 1–100 characters after trimming, unique per program (the store
+/// enforces uniqueness, case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WebhookName(String);
+
+impl WebhookName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(ValidationError::new("name", "Name is required"));
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                "name",
+                format!("Name must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "name",
+                "Name must not contain control characters",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The endpoint a webhook posts to: an absolute `http` or `https` URL with a host, without
+/// credentials in it (those belong in Basic auth, where they are encrypted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TargetUrl(String);
+
+impl TargetUrl {
+    pub const MAX_LEN: usize = 2048;
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let raw = raw.trim();
+        let err = |m: &str| Err(ValidationError::new("url", m));
+        if raw.is_empty() {
+            return err("URL is required");
+        }
+        if raw.len() > Self::MAX_LEN {
+            return err("URL must be at most 2048 characters");
+        }
+        let Ok(url) = url::Url::parse(raw) else {
+            return err("URL is not a valid absolute URL (e.g. https://example.com/hooks)");
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            return err("URL must start with http:// or https://");
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return err("URL must name a host");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return err("URL must not contain credentials; use Basic Auth instead");
+        }
+        if url.fragment().is_some() {
+            return err("URL must not contain a #fragment");
+        }
+        Ok(Self(url.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+}
+
+/// Free text shown in the list and on the webhook's page.
+pub fn parse_description(raw: &str) -> Result<String, ValidationError> {
+    let d = raw.trim();
+    if d.chars().count() > 500 {
+        return Err(ValidationError::new(
+            "description",
+            "Description must be at most 500 characters",
+        ));
+    }
+    Ok(d.to_owned())
+}
+
+/// How Herald proves to the receiver that a request is genuine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// Standard Webhooks HMAC-SHA256 signature headers.
+    #[default]
+    Signature,
+    /// `Authorization: Bearer <HS256 JWT>` keyed with the secret string.
+    Jwt,
+    /// `Authorization: Basic …` with a user name and password.
+    Basic,
+    /// No authentication.
+    None,
+}
+
+impl AuthKind {
+    pub const ALL: [AuthKind; 4] = [Self::Signature, Self::Jwt, Self::Basic, Self::None];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signature => "signature",
+            Self::Jwt => "jwt",
+            Self::Basic => "basic",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == raw)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "auth.kind",
+                    "Authentication must be one of signature, jwt, basic, none",
+                )
+            })
+    }
+
+    /// Whether this method signs with a `whsec_` secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::Signature | Self::Jwt)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Signature => "Signature",
+            Self::Jwt => "JWT",
+            Self::Basic => "Basic Auth",
+            Self::None => "None",
+        }
+    }
+}
+
+/// A Standard Webhooks signing secret, `whsec_` + base64 of 24–64 bytes. Deliberately neither
+/// `Debug` nor `Serialize`: it leaves the process only inside a signature or on explicit reveal.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningSecret(String);
+
+impl SigningSecret {
+    pub const PREFIX: &'static str = "whsec_";
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let err = || {
+            ValidationError::new(
+                "auth.secret",
+                "Secret must be whsec_ followed by base64 of 24 to 64 bytes",
+            )
+        };
+        let body = raw.trim().strip_prefix(Self::PREFIX).ok_or_else(err)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|_| err())?;
+        if !(24..=64).contains(&bytes.len()) {
+            return Err(err());
+        }
+        Ok(Self(raw.trim().to_owned()))
+    }
+
+    /// Builds a secret from fresh random bytes (the caller supplies the randomness so this module
+    /// stays free of any particular RNG).
+    pub fn from_random_bytes(bytes: &[u8; 32]) -> Self {
+        Self(format!(
+            "{}{}",
+            Self::PREFIX,
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ))
+    }
+
+    /// The secret string as given (the JWT key, and what a reveal shows).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The decoded key bytes (the HMAC key of a Standard Webhooks signature).
+    pub fn key_bytes(&self) -> Vec<u8> {
+        let body = &self.0[Self::PREFIX.len()..];
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .expect("validated at construction")
+    }
+
+    /// `whsec_abcd…` with the rest hidden, for lists.
+    pub fn masked(&self) -> String {
+        format!("{}…", &self.0[..Self::PREFIX.len() + 4])
+    }
+}
+
+/// How retry delays grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Backoff {
+    Fixed,
+    #[default]
+    Exponential,
+}
+
+impl Backoff {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fixed => "fixed",
+            Self::Exponential => "exponential",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "fixed" => Ok(Self::Fixed),
+            "exponential" => Ok(Self::Exponential),
+            _ => Err(ValidationError::new(
+                "retry.backoff",
+                "Backoff must be fixed or exponential",
+            )),
+        }
+    }
+}
+
+/// A webhook's retry and timeout policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Extra tries after the first failure, 0–10.
+    pub attempts: u32,
+    /// Base delay before a retry, 1 s – 24 h.
+    pub delay_seconds: u32,
+    pub backoff: Backoff,
+    /// How long one request may take, 1–60 s.
+    pub timeout_seconds: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            delay_seconds: 30,
+            backoff: Backoff::Exponential,
+            timeout_seconds: 15,
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub const MAX_ATTEMPTS: u32 = 10;
+    pub const MAX_DELAY_SECONDS: u32 = 86_400;
+    pub const MAX_TIMEOUT_SECONDS: u32 = 60;
+
+    pub fn new(
+        attempts: i64,
+        delay_seconds: i64,
+        backoff: Backoff,
+        timeout_seconds: i64,
+    ) -> Result<Self, ValidationError> {
+        let range = |field: &str, label: &str, v: i64, lo: i64, hi: i64| {
+            if (lo..=hi).contains(&v) {
+                Ok(v as u32)
+            } else {
+                Err(ValidationError::new(
+                    field,
+                    format!("{label} must be between {lo} and {hi}"),
+                ))
+            }
+        };
+        Ok(Self {
+            attempts: range(
+                "retry.attempts",
+                "Retry Attempts",
+                attempts,
+                0,
+                Self::MAX_ATTEMPTS.into(),
+            )?,
+            delay_seconds: range(
+                "retry.delay_seconds",
+                "Retry Delay",
+                delay_seconds,
+                1,
+                Self::MAX_DELAY_SECONDS.into(),
+            )?,
+            backoff,
+            timeout_seconds: range(
+                "retry.timeout_seconds",
+                "Request Timeout",
+                timeout_seconds,
+                1,
+                Self::MAX_TIMEOUT_SECONDS.into(),
+            )?,
+        })
+    }
+}
+
+/// Deliveries per second a webhook may receive, when limited.
+pub fn parse_rate_limit(raw: Option<i64>) -> Result<Option<u32>, ValidationError> {
+    match raw {
+        None => Ok(None),
+        Some(n) if (1..=10_000).contains(&n) => Ok(Some(n as u32)),
+        Some(_) => Err(ValidationError::new(
+            "rate_limit_per_second",
+            "Rate Limit must be between 1 and 10000 per second",
+        )),
+    }
+}
+
+/// Basic-auth user name: required, no colon (it would split the credentials).
+pub fn parse_basic_username(raw: &str) -> Result<String, ValidationError> {
+    let u = raw.trim();
+    if u.is_empty() {
+        return Err(ValidationError::new(
+            "auth.username",
+            "User Name is required for Basic Auth",
+        ));
+    }
+    if u.contains(':') || u.chars().any(char::is_control) || u.len() > 200 {
+        return Err(ValidationError::new(
+            "auth.username",
+            "User Name must be at most 200 characters, without ':'",
+        ));
+    }
+    Ok(u.to_owned())
+}
+
+pub fn parse_basic_password(raw: &str) -> Result<String, ValidationError> {
+    if raw.is_empty() || raw.len() > 200 {
+        return Err(ValidationError::new(
+            "auth.password",
+            "Password is required for Basic Auth (at most 200 characters)",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// What the list shows in its Status column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookStatus {
+    Active,
+    Inactive,
+    Failed,
+}
+
+impl WebhookStatus {
+    /// `inactive` when disabled; otherwise `failed` when the latest live attempt failed.
+    pub fn derive(enabled: bool, last_live_failed: bool) -> Self {
+        match (enabled, last_live_failed) {
+            (false, _) => Self::Inactive,
+            (true, true) => Self::Failed,
+            (true, false) => Self::Active,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Inactive => "Inactive",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+/// Success rate in percent (0–100), `None` before any live attempt.
+pub fn success_rate(successes: i64, attempts: i64) -> Option<f64> {
+    (attempts > 0).then(|| successes as f64 * 100.0 / attempts as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(
+            WebhookName::parse("  Rewards ").unwrap().as_str(),
+            "Rewards"
+        );
+        assert_eq!(WebhookName::parse("   ").unwrap_err().field, "name");
+        assert!(WebhookName::parse(&"x".repeat(101)).is_err());
+        assert!(WebhookName::parse("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host_and_no_credentials() {
+        assert!(TargetUrl::parse("https://example.com/hooks").is_ok());
+        assert!(TargetUrl::parse("http://127.0.0.1:9000/x").is_ok());
+        for bad in [
+            "",
+            "ftp://example.com",
+            "example.com",
+            "https://user:pw@example.com",
+            "https://example.com/#frag",
+        ] {
+            let e = TargetUrl::parse(bad).unwrap_err();
+            assert_eq!(e.field, "url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn retry_policy_ranges_name_the_field() {
+        assert!(RetryPolicy::new(0, 1, Backoff::Fixed, 1).is_ok());
+        assert!(RetryPolicy::new(10, 86_400, Backoff::Exponential, 60).is_ok());
+        assert_eq!(
+            RetryPolicy::new(11, 30, Backoff::Fixed, 15)
+                .unwrap_err()
+                .field,
+            "retry.attempts"
+        );
+        assert_eq!(
+            RetryPolicy::new(1, 0, Backoff::Fixed, 15)
+                .unwrap_err()
+                .field,
+            "retry.delay_seconds"
+        );
+        assert_eq!(
+            RetryPolicy::new(1, 30, Backoff::Fixed, 61)
+                .unwrap_err()
+                .field,
+            "retry.timeout_seconds"
+        );
+    }
+
+    #[test]
+    fn secrets_round_trip_and_reject_short_keys() {
+        let s = SigningSecret::from_random_bytes(&[7u8; 32]);
+        let again = SigningSecret::parse(s.expose()).unwrap();
+        assert_eq!(again.key_bytes(), vec![7u8; 32]);
+        assert!(s.masked().starts_with("whsec_") && s.masked().ends_with('…'));
+        let short = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode([1u8; 10])
+        );
+        assert!(SigningSecret::parse(&short).is_err());
+        assert!(SigningSecret::parse("nope").is_err());
+    }
+
+    #[test]
+    fn status_and_rate_follow_the_design() {
+        assert_eq!(WebhookStatus::derive(false, true), WebhookStatus::Inactive);
+        assert_eq!(WebhookStatus::derive(true, true), WebhookStatus::Failed);
+        assert_eq!(WebhookStatus::derive(true, false), WebhookStatus::Active);
+        assert_eq!(success_rate(0, 0), None);
+        assert_eq!(success_rate(3, 4), Some(75.0));
+    }
+}

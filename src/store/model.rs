@@ -1,0 +1,272 @@
+//! Records the store reads and writes. These are storage-shaped (sealed secrets, counters); the API
+//! and the console have their own wire types built from them.
+
+use crate::domain::delivery::{AttemptStatus, DeliveryStatus, Trigger};
+use crate::domain::filter::Filter;
+use crate::domain::ids::{ApiKeyId, AttemptId, DeliveryId, ProgramId, WebhookId};
+use crate::domain::webhook::{AuthKind, RetryPolicy, TargetUrl, WebhookName, WebhookStatus};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A webhook's settings as saved (everything the wizard and the API edit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRecord {
+    pub id: WebhookId,
+    pub program_id: ProgramId,
+    pub name: WebhookName,
+    pub url: TargetUrl,
+    pub method: String,
+    pub description: String,
+    pub auth_kind: AuthKind,
+    pub auth_username: Option<String>,
+    /// Signing secrets or the Basic password, sealed by the caller (opaque here).
+    pub sealed_secrets: String,
+    pub event_types: Vec<String>,
+    pub filter: Filter,
+    pub retry: RetryPolicy,
+    pub rate_limit_per_second: Option<u32>,
+    pub sandbox: bool,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Live-attempt counters the engine keeps per webhook.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebhookStats {
+    pub total_attempts: i64,
+    pub successful_attempts: i64,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_failure_at: Option<DateTime<Utc>>,
+    pub last_attempt_failed: bool,
+}
+
+/// A webhook with its counters, as lists and the engine read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub record: WebhookRecord,
+    pub stats: WebhookStats,
+}
+
+impl Webhook {
+    pub fn status(&self) -> WebhookStatus {
+        WebhookStatus::derive(self.record.enabled, self.stats.last_attempt_failed)
+    }
+
+    pub fn success_rate(&self) -> Option<f64> {
+        crate::domain::webhook::success_rate(
+            self.stats.successful_attempts,
+            self.stats.total_attempts,
+        )
+    }
+}
+
+/// Filters of the Webhooks list: name substring (case-insensitive) and created-at range
+/// (`created_before` exclusive).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookQuery {
+    pub name: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// An accepted event: `body` is the exact envelope JSON every delivery of it sends.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub program_id: ProgramId,
+    pub id: Uuid,
+    pub event_type: String,
+    pub event_timestamp: DateTime<Utc>,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A delivery a worker now holds, with all it needs to make the request.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub delivery_id: DeliveryId,
+    /// Fencing token: results are applied only while this still matches.
+    pub claim_count: i64,
+    /// Tries already recorded (the next one is number `tries + 1`).
+    pub tries: i64,
+    /// Why the delivery exists (`event` or `replay`).
+    pub trigger: Trigger,
+    pub event_id: String,
+    pub event_type: String,
+    pub body: String,
+    pub webhook: Webhook,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NextStep {
+    Succeeded,
+    RetryAt(DateTime<Utc>),
+    Failed,
+}
+
+/// One attempt's outcome for a claimed delivery.
+#[derive(Debug, Clone)]
+pub struct DeliveryResult {
+    pub delivery_id: DeliveryId,
+    pub claim_count: i64,
+    pub next: NextStep,
+    pub attempt: NewAttempt,
+}
+
+/// An audit-log row to write.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub id: AttemptId,
+    pub program_id: ProgramId,
+    pub webhook_id: WebhookId,
+    pub webhook_name: String,
+    pub delivery_id: Option<DeliveryId>,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i64,
+    pub trigger: Trigger,
+    pub status: AttemptStatus,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub latency_ms: Option<i64>,
+    pub request_url: String,
+    /// Header pairs as sent, secrets already redacted.
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: String,
+    pub response_headers: Option<Vec<(String, String)>>,
+    pub response_body: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl NewAttempt {
+    /// Whether this attempt moves its webhook's counters.
+    pub fn is_live(&self) -> bool {
+        self.trigger.is_live() && self.status != AttemptStatus::Sandboxed
+    }
+}
+
+/// Audit-log filters; `created_before` is exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptQuery {
+    pub webhook_id: Option<WebhookId>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub status: Option<AttemptStatus>,
+    /// An event id, or part of a webhook name.
+    pub search: Option<String>,
+    pub cursor: Option<Cursor>,
+    pub limit: u32,
+}
+
+/// A keyset position in the audit log (newest first), and which way to page from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: AttemptId,
+    /// `true`: rows older than the position (Next); `false`: newer (Previous).
+    pub older: bool,
+}
+
+impl Cursor {
+    /// `n.<micros>.<id>` or `p.<micros>.<id>`: opaque to callers, stable in URLs.
+    pub fn encode(&self) -> String {
+        format!(
+            "{}.{}.{}",
+            if self.older { 'n' } else { 'p' },
+            self.created_at.timestamp_micros(),
+            self.id
+        )
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let mut parts = raw.splitn(3, '.');
+        let older = match parts.next()? {
+            "n" => true,
+            "p" => false,
+            _ => return None,
+        };
+        let micros: i64 = parts.next()?.parse().ok()?;
+        let id = AttemptId::parse(parts.next()?)?;
+        Some(Self {
+            created_at: DateTime::from_timestamp_micros(micros)?,
+            id,
+            older,
+        })
+    }
+}
+
+/// One audit-log row as lists show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptSummary {
+    pub id: AttemptId,
+    pub webhook_id: WebhookId,
+    pub webhook_name: String,
+    pub delivery_id: Option<DeliveryId>,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i64,
+    pub trigger: Trigger,
+    pub status: AttemptStatus,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub latency_ms: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// One audit-log row with the full request and response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptDetail {
+    pub summary: AttemptSummary,
+    pub request_url: String,
+    pub request_headers: Vec<(String, String)>,
+    pub request_body: String,
+    pub response_headers: Option<Vec<(String, String)>>,
+    pub response_body: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AttemptPage {
+    pub items: Vec<AttemptSummary>,
+    /// Cursor for older rows, when there are any.
+    pub next: Option<Cursor>,
+    /// Cursor for newer rows, when there are any.
+    pub prev: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub status: Option<DeliveryStatus>,
+    pub webhook_id: Option<WebhookId>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverySummary {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub webhook_name: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub trigger: Trigger,
+    pub status: DeliveryStatus,
+    pub tries: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An API key as stored: only a hash of the secret part.
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub program_id: ProgramId,
+    pub name: String,
+    /// The first characters of the key, shown in lists to tell keys apart.
+    pub prefix: String,
+    pub key_hash: String,
+    pub created_at: DateTime<Utc>,
+}

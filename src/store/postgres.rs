@@ -1,0 +1,80 @@
+//! The PostgreSQL backend: how Herald scales past one machine. Many processes share one database;
+//! claims use `FOR UPDATE SKIP LOCKED`, so workers never wait on each other's rows, and each claim
+//! carries a lease so a crashed process's work is taken over when the lease runs out.
+
+use super::model::*;
+use super::sql::{self, AttemptDetailRow, AttemptSummaryRow, ClaimedRow, DeliveryRow, WebhookRow};
+use super::{conflict_on_unique, Result, StoreError};
+use crate::domain::catalog;
+use crate::domain::ids::{ApiKeyId, AttemptId, DeliveryId, ProgramId, WebhookId};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::types::Json;
+use sqlx::{PgPool, Postgres};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct PgStore {
+    /// One pool serves reads and writes; PostgreSQL handles concurrent writers itself.
+    writer: PgPool,
+    reader: PgPool,
+    program: ProgramId,
+}
+
+impl PgStore {
+    /// Connects, migrates (migrations take an advisory lock, so concurrent starts are safe) and
+    /// seeds the catalog.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(format!("{e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let program = Self::seed(&pool).await?;
+        Ok(Self {
+            writer: pool.clone(),
+            reader: pool,
+            program,
+        })
+    }
+
+    /// The pool, for `LISTEN/NOTIFY` wake-ups.
+    pub fn pool(&self) -> &PgPool {
+        &self.writer
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease_margin: chrono::Duration,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let rows: Vec<ClaimedRow> = sqlx::query_as(&format!(
+            "WITH due AS ( \
+                SELECT d.id FROM deliveries d \
+                WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $1 \
+                  AND (d.status = 'pending' OR d.lease_expires_at <= $1) \
+                ORDER BY d.next_attempt_at LIMIT $2 \
+                FOR UPDATE SKIP LOCKED) \
+             UPDATE deliveries d SET status = 'in_flight', claim_count = d.claim_count + 1, \
+                lease_expires_at = $1 + make_interval(secs => w.timeout_seconds + $3), \
+                updated_at = $1 \
+             FROM due, webhooks w, events e \
+             WHERE d.id = due.id AND w.id = d.webhook_id \
+               AND e.program_id = d.program_id AND e.id = d.event_id \
+             RETURNING {}",
+            sql::claimed_columns()
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .bind(lease_margin.as_seconds_f64())
+        .fetch_all(&self.writer)
+        .await?;
+        sql::convert(rows)
+    }
+}
+
+super::shared::impl_store!(PgStore, Postgres);

@@ -1,0 +1,311 @@
+//! The `Store` implementation both backends share, written once as a macro over the backend's
+//! type and its `sqlx` database. A backend supplies `writer`, `reader` and `program` fields,
+//! `claim` (claiming is where SQLite and PostgreSQL truly differ), and nothing else.
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            /// Creates the default program if there is none and refreshes the event catalog.
+            async fn seed(pool: &sqlx::Pool<$db>) -> Result<ProgramId> {
+                let mut tx = pool.begin().await?;
+                sqlx::query(sql::ENSURE_DEFAULT_PROGRAM)
+                    .bind(ProgramId::generate().to_string())
+                    .bind(super::now())
+                    .execute(&mut *tx)
+                    .await?;
+                for et in catalog::catalog() {
+                    sqlx::query(sql::UPSERT_EVENT_TYPE)
+                        .bind(et.name)
+                        .bind(et.feed)
+                        .bind(et.description)
+                        .bind(Json(&et.schema))
+                        .bind(Json(&et.example))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let id: String = sqlx::query_scalar(sql::DEFAULT_PROGRAM)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(ProgramId::from_trusted(id))
+            }
+
+            async fn write_subscriptions(tx: &mut sqlx::Transaction<'_, $db>, w: &WebhookRecord) -> Result<()> {
+                sqlx::query(sql::DELETE_SUBSCRIPTIONS)
+                    .bind(w.id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                for et in &w.event_types {
+                    sqlx::query(sql::INSERT_SUBSCRIPTION)
+                        .bind(w.id.as_str())
+                        .bind(w.program_id.as_str())
+                        .bind(et)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn write_attempt(tx: &mut sqlx::Transaction<'_, $db>, a: &NewAttempt) -> Result<()> {
+                sql::bind_attempt(sqlx::query(sql::INSERT_ATTEMPT), a)
+                    .execute(&mut **tx)
+                    .await?;
+                if a.is_live() {
+                    let success = i64::from(a.status == crate::domain::delivery::AttemptStatus::Success);
+                    sqlx::query(sql::BUMP_COUNTERS)
+                        .bind(a.webhook_id.as_str())
+                        .bind(success)
+                        .bind(a.created_at)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(&self.reader).await?;
+                Ok(())
+            }
+
+            async fn default_program(&self) -> Result<ProgramId> {
+                Ok(self.program.clone())
+            }
+
+            async fn insert_webhook(&self, w: &WebhookRecord) -> Result<()> {
+                let mut tx = self.writer.begin().await?;
+                sql::bind_webhook(sqlx::query(sql::INSERT_WEBHOOK), w)
+                    .bind(w.created_at)
+                    .bind(w.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_on_unique(e, "name"))?;
+                Self::write_subscriptions(&mut tx, w).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_webhook(&self, w: &WebhookRecord) -> Result<()> {
+                let mut tx = self.writer.begin().await?;
+                sql::bind_webhook(sqlx::query(sql::UPDATE_WEBHOOK), w)
+                    .bind(w.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict_on_unique(e, "name"))?;
+                Self::write_subscriptions(&mut tx, w).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<Option<Webhook>> {
+                let row: Option<WebhookRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM webhooks w WHERE w.program_id = $1 AND w.id = $2 AND w.deleted_at IS NULL",
+                    sql::WEBHOOK_COLUMNS
+                ))
+                .bind(program.as_str())
+                .bind(id.as_str())
+                .fetch_optional(&self.reader)
+                .await?;
+                row.map(Webhook::try_from).transpose()
+            }
+
+            async fn list_webhooks(&self, program: &ProgramId, q: &WebhookQuery) -> Result<Vec<Webhook>> {
+                let rows: Vec<WebhookRow> = sql::list_webhooks_query::<$db>(program, q)
+                    .build_query_as()
+                    .fetch_all(&self.reader)
+                    .await?;
+                sql::convert(rows)
+            }
+
+            async fn delete_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<bool> {
+                let now = super::now();
+                let mut tx = self.writer.begin().await?;
+                let done = sqlx::query(sql::SOFT_DELETE_WEBHOOK)
+                    .bind(id.as_str())
+                    .bind(program.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done == 1 {
+                    sqlx::query(sql::CANCEL_DELIVERIES)
+                        .bind(id.as_str())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(done == 1)
+            }
+
+            async fn ingest(&self, e: &StoredEvent, targets: &[WebhookId]) -> Result<Option<usize>> {
+                let mut tx = self.writer.begin().await?;
+                let inserted = sqlx::query(sql::INSERT_EVENT)
+                    .bind(e.program_id.as_str())
+                    .bind(e.id.to_string())
+                    .bind(&e.event_type)
+                    .bind(e.event_timestamp)
+                    .bind(&e.body)
+                    .bind(e.created_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if inserted == 0 {
+                    return Ok(None);
+                }
+                for w in targets {
+                    sqlx::query(sql::INSERT_DELIVERY)
+                        .bind(DeliveryId::generate().to_string())
+                        .bind(e.program_id.as_str())
+                        .bind(w.as_str())
+                        .bind(e.id.to_string())
+                        .bind(e.created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(Some(targets.len()))
+            }
+
+            async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Vec<Webhook>> {
+                let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM webhooks w JOIN subscriptions s ON s.webhook_id = w.id \
+                     WHERE s.program_id = $1 AND s.event_type = $2 AND w.enabled AND w.deleted_at IS NULL",
+                    sql::WEBHOOK_COLUMNS
+                ))
+                .bind(program.as_str())
+                .bind(event_type)
+                .fetch_all(&self.reader)
+                .await?;
+                sql::convert(rows)
+            }
+
+            async fn claim_due(
+                &self,
+                now: DateTime<Utc>,
+                limit: u32,
+                lease_margin: chrono::Duration,
+            ) -> Result<Vec<ClaimedDelivery>> {
+                self.claim(now, limit, lease_margin).await
+            }
+
+            async fn record_results(&self, results: &[DeliveryResult]) -> Result<usize> {
+                let now = super::now();
+                let mut tx = self.writer.begin().await?;
+                let mut applied = 0;
+                for r in results {
+                    let (status, next_at) = sql::next_state(r.next, now);
+                    let updated = sqlx::query(sql::FINISH_DELIVERY)
+                        .bind(r.delivery_id.as_str())
+                        .bind(r.claim_count)
+                        .bind(status)
+                        .bind(next_at)
+                        .bind(r.attempt.error.as_deref())
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if updated == 1 {
+                        Self::write_attempt(&mut tx, &r.attempt).await?;
+                        applied += 1;
+                    }
+                }
+                tx.commit().await?;
+                Ok(applied)
+            }
+
+            async fn insert_attempt(&self, a: &NewAttempt) -> Result<()> {
+                let mut tx = self.writer.begin().await?;
+                Self::write_attempt(&mut tx, a).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+                let due: Option<DateTime<Utc>> = sqlx::query_scalar(sql::NEXT_DUE)
+                    .fetch_one(&self.reader)
+                    .await?;
+                let lease: Option<DateTime<Utc>> = sqlx::query_scalar(sql::NEXT_LEASE_EXPIRY)
+                    .fetch_one(&self.reader)
+                    .await?;
+                Ok(super::earliest(due, lease))
+            }
+
+            async fn release(&self, claims: &[(DeliveryId, i64)], now: DateTime<Utc>) -> Result<()> {
+                let mut tx = self.writer.begin().await?;
+                for (id, claim) in claims {
+                    sqlx::query(sql::RELEASE_DELIVERY)
+                        .bind(id.as_str())
+                        .bind(claim)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_deliveries(&self, program: &ProgramId, q: &DeliveryQuery) -> Result<Vec<DeliverySummary>> {
+                let rows: Vec<DeliveryRow> = sql::list_deliveries_query::<$db>(program, q)
+                    .build_query_as()
+                    .fetch_all(&self.reader)
+                    .await?;
+                sql::convert(rows)
+            }
+
+            async fn replay_delivery(&self, program: &ProgramId, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool> {
+                let done = sqlx::query(sql::REPLAY_DELIVERY)
+                    .bind(id.as_str())
+                    .bind(program.as_str())
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected();
+                Ok(done == 1)
+            }
+
+            async fn list_attempts(&self, program: &ProgramId, q: &AttemptQuery) -> Result<AttemptPage> {
+                let rows: Vec<AttemptSummaryRow> = sql::list_attempts_query::<$db>(program, q)
+                    .build_query_as()
+                    .fetch_all(&self.reader)
+                    .await?;
+                sql::attempt_page(q, rows)
+            }
+
+            async fn get_attempt(&self, program: &ProgramId, id: &AttemptId) -> Result<Option<AttemptDetail>> {
+                let row: Option<AttemptDetailRow> = sqlx::query_as(sql::GET_ATTEMPT)
+                    .bind(program.as_str())
+                    .bind(id.as_str())
+                    .fetch_optional(&self.reader)
+                    .await?;
+                row.map(AttemptDetail::try_from).transpose()
+            }
+
+            async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<()> {
+                sqlx::query(sql::INSERT_API_KEY)
+                    .bind(k.id.as_str())
+                    .bind(k.program_id.as_str())
+                    .bind(&k.name)
+                    .bind(&k.prefix)
+                    .bind(&k.key_hash)
+                    .bind(k.created_at)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn use_api_key(&self, key_hash: &str, now: DateTime<Utc>) -> Result<Option<(ApiKeyId, ProgramId)>> {
+                let row: Option<(String, String)> = sqlx::query_as(sql::USE_API_KEY)
+                    .bind(key_hash)
+                    .bind(now)
+                    .fetch_optional(&self.writer)
+                    .await?;
+                Ok(row.map(|(id, p)| (ApiKeyId::from_trusted(id), ProgramId::from_trusted(p))))
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

@@ -1,0 +1,561 @@
+//! SQL and row mapping shared by both backends. Both dialects accept `$n` placeholders,
+//! `RETURNING`, row-value comparisons and `string_agg(... ORDER BY ...)`, so most statements are
+//! written once here; a backend writes its own only where the engines truly differ (claiming).
+
+use super::model::*;
+use super::{Result, StoreError};
+use crate::domain::delivery::{AttemptStatus, DeliveryStatus, Trigger};
+use crate::domain::filter::Filter;
+use crate::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
+use crate::domain::webhook::{AuthKind, Backoff, RetryPolicy, TargetUrl, WebhookName};
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{Database, Encode, QueryBuilder, Type};
+
+/// Columns of a webhook with its subscriptions folded into one comma-separated string.
+pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, w.description, \
+    w.auth_kind, w.auth_username, w.secrets, w.filter, w.retry_attempts, w.retry_delay_seconds, \
+    w.retry_backoff, w.timeout_seconds, w.rate_limit_per_second, w.sandbox, w.enabled, \
+    w.total_attempts, w.successful_attempts, w.last_success_at, w.last_failure_at, \
+    w.last_attempt_failed, w.created_at, w.updated_at, \
+    (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
+     WHERE s.webhook_id = w.id) AS event_types";
+
+pub const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, program_id, name, url, method, \
+    description, auth_kind, auth_username, secrets, filter, retry_attempts, retry_delay_seconds, \
+    retry_backoff, timeout_seconds, rate_limit_per_second, sandbox, enabled, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+
+pub const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $3, url = $4, method = $5, \
+    description = $6, auth_kind = $7, auth_username = $8, secrets = $9, filter = $10, \
+    retry_attempts = $11, retry_delay_seconds = $12, retry_backoff = $13, timeout_seconds = $14, \
+    rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18 \
+    WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL";
+
+pub const DELETE_SUBSCRIPTIONS: &str = "DELETE FROM subscriptions WHERE webhook_id = $1";
+pub const INSERT_SUBSCRIPTION: &str =
+    "INSERT INTO subscriptions (webhook_id, program_id, event_type) VALUES ($1, $2, $3)";
+
+pub const SOFT_DELETE_WEBHOOK: &str = "UPDATE webhooks SET deleted_at = $3, enabled = FALSE, \
+    updated_at = $3 WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL";
+/// Deliveries of a deleted webhook stop: they end as failed with a clear reason.
+pub const CANCEL_DELIVERIES: &str = "UPDATE deliveries SET status = 'failed', \
+    last_error = 'webhook deleted', lease_expires_at = NULL, updated_at = $2 \
+    WHERE webhook_id = $1 AND status IN ('pending', 'in_flight')";
+
+pub const INSERT_EVENT: &str = "INSERT INTO events (program_id, id, event_type, event_timestamp, \
+    body, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+pub const INSERT_DELIVERY: &str = "INSERT INTO deliveries (id, program_id, webhook_id, event_id, \
+    trigger, status, next_attempt_at, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, 'event', 'pending', $5, $5, $5)";
+
+/// Moves a claimed delivery on, only while the claim is still the current one.
+pub const FINISH_DELIVERY: &str = "UPDATE deliveries SET status = $3, tries = tries + 1, \
+    next_attempt_at = $4, lease_expires_at = NULL, last_error = $5, updated_at = $6 \
+    WHERE id = $1 AND claim_count = $2 AND status = 'in_flight'";
+
+pub const RELEASE_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', \
+    lease_expires_at = NULL, next_attempt_at = $3, updated_at = $3 \
+    WHERE id = $1 AND claim_count = $2 AND status = 'in_flight'";
+
+pub const REPLAY_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', trigger = 'replay', \
+    tries = 0, next_attempt_at = $3, lease_expires_at = NULL, last_error = NULL, updated_at = $3 \
+    WHERE id = $1 AND program_id = $2 AND status IN ('failed', 'succeeded') \
+    AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.deleted_at IS NULL)";
+
+pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'";
+/// When the earliest lease of an in-flight delivery runs out (a crashed worker's work).
+pub const NEXT_LEASE_EXPIRY: &str =
+    "SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 'in_flight'";
+
+pub const INSERT_ATTEMPT: &str = "INSERT INTO attempts (id, program_id, webhook_id, webhook_name, \
+    delivery_id, event_id, event_type, attempt, trigger, status, status_code, error, latency_ms, \
+    request_url, request_headers, request_body, response_headers, response_body, created_at, \
+    delivered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+    $17, $18, $19, $20)";
+
+/// Adds one live attempt to a webhook's counters; `$2` is 1 for a success, `$3` its time.
+/// "Last" values only move forward, so results recorded out of order cannot roll them back.
+pub const BUMP_COUNTERS: &str = "UPDATE webhooks SET total_attempts = total_attempts + 1, \
+    successful_attempts = successful_attempts + $2, \
+    last_success_at = CASE WHEN $2 = 1 AND (last_success_at IS NULL OR last_success_at < $3) \
+        THEN $3 ELSE last_success_at END, \
+    last_failure_at = CASE WHEN $2 = 0 AND (last_failure_at IS NULL OR last_failure_at < $3) \
+        THEN $3 ELSE last_failure_at END, \
+    last_attempt_failed = CASE WHEN (last_success_at IS NULL OR last_success_at <= $3) \
+        AND (last_failure_at IS NULL OR last_failure_at <= $3) THEN $2 = 0 \
+        ELSE last_attempt_failed END \
+    WHERE id = $1";
+
+pub const ATTEMPT_SUMMARY_COLUMNS: &str = "a.id, a.webhook_id, a.webhook_name, a.delivery_id, \
+    a.event_id, a.event_type, a.attempt, a.trigger, a.status, a.status_code, a.error, \
+    a.latency_ms, a.created_at, a.delivered_at";
+
+pub const GET_ATTEMPT: &str = "SELECT a.id, a.webhook_id, a.webhook_name, a.delivery_id, \
+    a.event_id, a.event_type, a.attempt, a.trigger, a.status, a.status_code, a.error, \
+    a.latency_ms, a.created_at, a.delivered_at, a.request_url, a.request_headers, a.request_body, \
+    a.response_headers, a.response_body FROM attempts a WHERE a.program_id = $1 AND a.id = $2";
+
+pub const INSERT_API_KEY: &str = "INSERT INTO api_keys (id, program_id, name, prefix, key_hash, \
+    created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+pub const USE_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 \
+    WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id, program_id";
+
+/// Columns a worker needs to make a request, from `deliveries d`, `events e`, `webhooks w`.
+pub fn claimed_columns() -> String {
+    format!(
+        "d.id AS delivery_id, d.claim_count, d.tries, d.trigger AS delivery_trigger, \
+         d.event_id, e.event_type, e.body, {WEBHOOK_COLUMNS}"
+    )
+}
+
+#[derive(sqlx::FromRow)]
+pub struct WebhookRow {
+    id: String,
+    program_id: String,
+    name: String,
+    url: String,
+    method: String,
+    description: String,
+    auth_kind: String,
+    auth_username: Option<String>,
+    secrets: String,
+    filter: Json<serde_json::Value>,
+    retry_attempts: i64,
+    retry_delay_seconds: i64,
+    retry_backoff: String,
+    timeout_seconds: i64,
+    rate_limit_per_second: Option<i64>,
+    sandbox: bool,
+    enabled: bool,
+    total_attempts: i64,
+    successful_attempts: i64,
+    last_success_at: Option<DateTime<Utc>>,
+    last_failure_at: Option<DateTime<Utc>>,
+    last_attempt_failed: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    event_types: Option<String>,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+impl TryFrom<WebhookRow> for Webhook {
+    type Error = StoreError;
+
+    fn try_from(r: WebhookRow) -> Result<Self> {
+        let backoff = Backoff::parse(&r.retry_backoff).map_err(|e| corrupt("retry_backoff", e))?;
+        let record = WebhookRecord {
+            id: WebhookId::from_trusted(r.id),
+            program_id: ProgramId::from_trusted(r.program_id),
+            name: WebhookName::parse(&r.name).map_err(|e| corrupt("name", e))?,
+            url: TargetUrl::parse(&r.url).map_err(|e| corrupt("url", e))?,
+            method: r.method,
+            description: r.description,
+            auth_kind: AuthKind::parse(&r.auth_kind).map_err(|e| corrupt("auth_kind", e))?,
+            auth_username: r.auth_username,
+            sealed_secrets: r.secrets,
+            event_types: r
+                .event_types
+                .map(|s| s.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            filter: Filter::parse(&r.filter.0).map_err(|e| corrupt("filter", e))?,
+            retry: RetryPolicy::new(
+                r.retry_attempts,
+                r.retry_delay_seconds,
+                backoff,
+                r.timeout_seconds,
+            )
+            .map_err(|e| corrupt("retry", e))?,
+            rate_limit_per_second: r.rate_limit_per_second.map(|n| n as u32),
+            sandbox: r.sandbox,
+            enabled: r.enabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        };
+        Ok(Webhook {
+            record,
+            stats: WebhookStats {
+                total_attempts: r.total_attempts,
+                successful_attempts: r.successful_attempts,
+                last_success_at: r.last_success_at,
+                last_failure_at: r.last_failure_at,
+                last_attempt_failed: r.last_attempt_failed,
+            },
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ClaimedRow {
+    delivery_id: String,
+    claim_count: i64,
+    tries: i64,
+    delivery_trigger: String,
+    event_id: String,
+    event_type: String,
+    body: String,
+    #[sqlx(flatten)]
+    webhook: WebhookRow,
+}
+
+impl TryFrom<ClaimedRow> for ClaimedDelivery {
+    type Error = StoreError;
+
+    fn try_from(r: ClaimedRow) -> Result<Self> {
+        Ok(ClaimedDelivery {
+            delivery_id: DeliveryId::from_trusted(r.delivery_id),
+            claim_count: r.claim_count,
+            tries: r.tries,
+            trigger: Trigger::parse(&r.delivery_trigger)
+                .ok_or_else(|| corrupt("trigger", &r.delivery_trigger))?,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            body: r.body,
+            webhook: r.webhook.try_into()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AttemptSummaryRow {
+    id: String,
+    webhook_id: String,
+    webhook_name: String,
+    delivery_id: Option<String>,
+    event_id: String,
+    event_type: String,
+    attempt: i64,
+    trigger: String,
+    status: String,
+    status_code: Option<i32>,
+    error: Option<String>,
+    latency_ms: Option<i64>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<AttemptSummaryRow> for AttemptSummary {
+    type Error = StoreError;
+
+    fn try_from(r: AttemptSummaryRow) -> Result<Self> {
+        Ok(AttemptSummary {
+            id: AttemptId::from_trusted(r.id),
+            webhook_id: WebhookId::from_trusted(r.webhook_id),
+            webhook_name: r.webhook_name,
+            delivery_id: r.delivery_id.map(DeliveryId::from_trusted),
+            event_id: r.event_id,
+            event_type: r.event_type,
+            attempt: r.attempt,
+            trigger: Trigger::parse(&r.trigger).ok_or_else(|| corrupt("trigger", &r.trigger))?,
+            status: AttemptStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
+            status_code: r.status_code,
+            error: r.error,
+            latency_ms: r.latency_ms,
+            created_at: r.created_at,
+            delivered_at: r.delivered_at,
+        })
+    }
+}
+
+pub type Headers = Vec<(String, String)>;
+
+#[derive(sqlx::FromRow)]
+pub struct AttemptDetailRow {
+    #[sqlx(flatten)]
+    summary: AttemptSummaryRow,
+    request_url: String,
+    request_headers: Json<Headers>,
+    request_body: String,
+    response_headers: Option<Json<Headers>>,
+    response_body: Option<String>,
+}
+
+impl TryFrom<AttemptDetailRow> for AttemptDetail {
+    type Error = StoreError;
+
+    fn try_from(r: AttemptDetailRow) -> Result<Self> {
+        Ok(AttemptDetail {
+            summary: r.summary.try_into()?,
+            request_url: r.request_url,
+            request_headers: r.request_headers.0,
+            request_body: r.request_body,
+            response_headers: r.response_headers.map(|j| j.0),
+            response_body: r.response_body,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct DeliveryRow {
+    id: String,
+    webhook_id: String,
+    webhook_name: String,
+    event_id: String,
+    event_type: String,
+    trigger: String,
+    status: String,
+    tries: i64,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<DeliveryRow> for DeliverySummary {
+    type Error = StoreError;
+
+    fn try_from(r: DeliveryRow) -> Result<Self> {
+        Ok(DeliverySummary {
+            id: DeliveryId::from_trusted(r.id),
+            webhook_id: WebhookId::from_trusted(r.webhook_id),
+            webhook_name: r.webhook_name,
+            event_id: r.event_id,
+            event_type: r.event_type,
+            trigger: Trigger::parse(&r.trigger).ok_or_else(|| corrupt("trigger", &r.trigger))?,
+            status: DeliveryStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
+            tries: r.tries,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Converts rows, failing on the first corrupt one.
+pub fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>> {
+    rows.into_iter().map(T::try_from).collect()
+}
+
+/// Binds `$1`…`$17` of `INSERT_WEBHOOK` / `UPDATE_WEBHOOK` (the settings both share).
+pub fn bind_webhook<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    w: &WebhookRecord,
+) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    DB: Database,
+    String: Encode<'q, DB> + Type<DB>,
+    Option<String>: Encode<'q, DB> + Type<DB>,
+    Json<serde_json::Value>: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    bool: Encode<'q, DB> + Type<DB>,
+{
+    q.bind(w.id.to_string())
+        .bind(w.program_id.to_string())
+        .bind(w.name.as_str().to_owned())
+        .bind(w.url.as_str().to_owned())
+        .bind(w.method.clone())
+        .bind(w.description.clone())
+        .bind(w.auth_kind.as_str().to_owned())
+        .bind(w.auth_username.clone())
+        .bind(w.sealed_secrets.clone())
+        .bind(Json(w.filter.to_json()))
+        .bind(i64::from(w.retry.attempts))
+        .bind(i64::from(w.retry.delay_seconds))
+        .bind(w.retry.backoff.as_str().to_owned())
+        .bind(i64::from(w.retry.timeout_seconds))
+        .bind(w.rate_limit_per_second.map(i64::from))
+        .bind(w.sandbox)
+        .bind(w.enabled)
+}
+
+/// Binds every column of `INSERT_ATTEMPT`.
+pub fn bind_attempt<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    a: &NewAttempt,
+) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    DB: Database,
+    String: Encode<'q, DB> + Type<DB>,
+    Option<String>: Encode<'q, DB> + Type<DB>,
+    Json<Headers>: Encode<'q, DB> + Type<DB>,
+    Option<Json<Headers>>: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    Option<i32>: Encode<'q, DB> + Type<DB>,
+    DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
+{
+    q.bind(a.id.to_string())
+        .bind(a.program_id.to_string())
+        .bind(a.webhook_id.to_string())
+        .bind(a.webhook_name.clone())
+        .bind(a.delivery_id.as_ref().map(ToString::to_string))
+        .bind(a.event_id.clone())
+        .bind(a.event_type.clone())
+        .bind(a.attempt)
+        .bind(a.trigger.as_str().to_owned())
+        .bind(a.status.as_str().to_owned())
+        .bind(a.status_code)
+        .bind(a.error.clone())
+        .bind(a.latency_ms)
+        .bind(a.request_url.clone())
+        .bind(Json(a.request_headers.clone()))
+        .bind(a.request_body.clone())
+        .bind(a.response_headers.clone().map(Json))
+        .bind(a.response_body.clone())
+        .bind(a.created_at)
+        .bind(a.delivered_at)
+}
+
+/// `SELECT … FROM webhooks w WHERE …` for the Webhooks list filters, newest first.
+pub fn list_webhooks_query<'a, DB>(program: &ProgramId, q: &WebhookQuery) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.deleted_at IS NULL AND w.program_id = "
+    ));
+    qb.push_bind(program.to_string());
+    if let Some(name) = q.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        qb.push(" AND lower(w.name) LIKE ")
+            .push_bind(like_pattern(name))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(from) = q.created_from {
+        qb.push(" AND w.created_at >= ").push_bind(from);
+    }
+    if let Some(before) = q.created_before {
+        qb.push(" AND w.created_at < ").push_bind(before);
+    }
+    qb.push(" ORDER BY w.created_at DESC, w.id DESC");
+    qb
+}
+
+/// The audit-log page query: filters, keyset position, and one row more than the limit (to tell
+/// whether another page follows).
+pub fn list_attempts_query<'a, DB>(program: &ProgramId, q: &AttemptQuery) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE a.program_id = "
+    ));
+    qb.push_bind(program.to_string());
+    if let Some(w) = &q.webhook_id {
+        qb.push(" AND a.webhook_id = ").push_bind(w.to_string());
+    }
+    if let Some(from) = q.created_from {
+        qb.push(" AND a.created_at >= ").push_bind(from);
+    }
+    if let Some(before) = q.created_before {
+        qb.push(" AND a.created_at < ").push_bind(before);
+    }
+    if let Some(s) = q.status {
+        qb.push(" AND a.status = ").push_bind(s.as_str().to_owned());
+    }
+    if let Some(search) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        qb.push(" AND (a.event_id = ")
+            .push_bind(search.to_lowercase())
+            .push(" OR lower(a.webhook_name) LIKE ")
+            .push_bind(like_pattern(search))
+            .push(" ESCAPE '\\')");
+    }
+    let older = q.cursor.as_ref().is_none_or(|c| c.older);
+    if let Some(c) = &q.cursor {
+        qb.push(if c.older {
+            " AND (a.created_at, a.id) < ("
+        } else {
+            " AND (a.created_at, a.id) > ("
+        })
+        .push_bind(c.created_at)
+        .push(", ")
+        .push_bind(c.id.to_string())
+        .push(")");
+    }
+    qb.push(if older {
+        " ORDER BY a.created_at DESC, a.id DESC LIMIT "
+    } else {
+        " ORDER BY a.created_at ASC, a.id ASC LIMIT "
+    });
+    qb.push_bind(i64::from(q.limit) + 1);
+    qb
+}
+
+/// Turns the rows of `list_attempts_query` into a page with its cursors.
+pub fn attempt_page(q: &AttemptQuery, rows: Vec<AttemptSummaryRow>) -> Result<AttemptPage> {
+    let mut items: Vec<AttemptSummary> = convert(rows)?;
+    let more = items.len() > q.limit as usize;
+    items.truncate(q.limit as usize);
+    let older = q.cursor.as_ref().is_none_or(|c| c.older);
+    if !older {
+        items.reverse();
+    }
+    let at = |a: &AttemptSummary, older: bool| Cursor {
+        created_at: a.created_at,
+        id: a.id.clone(),
+        older,
+    };
+    // Attempts are append-only, so having come from a position means rows lie on that side.
+    let (has_older, has_newer) = match &q.cursor {
+        None => (more, false),
+        Some(c) if c.older => (more, true),
+        Some(_) => (true, more),
+    };
+    Ok(AttemptPage {
+        next: items.last().filter(|_| has_older).map(|a| at(a, true)),
+        prev: items.first().filter(|_| has_newer).map(|a| at(a, false)),
+        items,
+    })
+}
+
+/// Dead letters and other deliveries, newest first.
+pub fn list_deliveries_query<'a, DB>(program: &ProgramId, q: &DeliveryQuery) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(
+        "SELECT d.id, d.webhook_id, w.name AS webhook_name, d.event_id, e.event_type, d.trigger, \
+         d.status, d.tries, d.next_attempt_at, d.last_error, d.created_at, d.updated_at \
+         FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         JOIN events e ON e.program_id = d.program_id AND e.id = d.event_id \
+         WHERE d.program_id = ",
+    );
+    qb.push_bind(program.to_string());
+    if let Some(s) = q.status {
+        qb.push(" AND d.status = ").push_bind(s.as_str().to_owned());
+    }
+    if let Some(w) = &q.webhook_id {
+        qb.push(" AND d.webhook_id = ").push_bind(w.to_string());
+    }
+    qb.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
+        .push_bind(i64::from(q.limit.clamp(1, 500)));
+    qb
+}
+
+/// `%needle%` for a case-insensitive LIKE, with LIKE's wildcards escaped.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The status a delivery takes after a result, and when it is next due.
+pub fn next_state(next: NextStep, now: DateTime<Utc>) -> (&'static str, DateTime<Utc>) {
+    match next {
+        NextStep::Succeeded => (DeliveryStatus::Succeeded.as_str(), now),
+        NextStep::Failed => (DeliveryStatus::Failed.as_str(), now),
+        NextStep::RetryAt(at) => (DeliveryStatus::Pending.as_str(), at),
+    }
+}
+
+pub const ENSURE_DEFAULT_PROGRAM: &str = "INSERT INTO programs (id, name, is_default, created_at) \
+    SELECT $1, 'Default program', TRUE, $2 WHERE NOT EXISTS (SELECT 1 FROM programs WHERE is_default)";
+pub const DEFAULT_PROGRAM: &str = "SELECT id FROM programs WHERE is_default";
+pub const UPSERT_EVENT_TYPE: &str = "INSERT INTO event_types (name, feed, description, schema, \
+    example) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET feed = excluded.feed, \
+    description = excluded.description, schema = excluded.schema, example = excluded.example";

@@ -1,0 +1,100 @@
+//! The SQLite backend: a file in WAL mode, the zero-configuration default.
+//!
+//! SQLite allows one writer at a time, so all writes go through a pool of exactly one connection
+//! (no `SQLITE_BUSY` between our own transactions, and claims need no row locks: the writer *is*
+//! the lock), while reads use a separate read-only pool and never wait for writes. One Herald
+//! process per database file; PostgreSQL is for many.
+
+use super::model::*;
+use super::sql::{self, AttemptDetailRow, AttemptSummaryRow, ClaimedRow, DeliveryRow, WebhookRow};
+use super::{conflict_on_unique, Result, StoreError};
+use crate::domain::catalog;
+use crate::domain::ids::{ApiKeyId, AttemptId, DeliveryId, ProgramId, WebhookId};
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
+use sqlx::{Sqlite, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    /// The single connection every write goes through.
+    writer: SqlitePool,
+    /// Read-only connections for lists and lookups.
+    reader: SqlitePool,
+    program: ProgramId,
+}
+
+impl SqliteStore {
+    /// Opens (creating if `mode=rwc`) the database file, migrates it and seeds the catalog.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-32000");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await?;
+        let program = Self::seed(&writer).await?;
+        Ok(Self {
+            writer,
+            reader,
+            program,
+        })
+    }
+
+    async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease_margin: chrono::Duration,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        // The single writer connection serialises claims, so select-then-update is race-free.
+        let mut tx = self.writer.begin().await?;
+        let rows: Vec<ClaimedRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM deliveries d \
+             JOIN events e ON e.program_id = d.program_id AND e.id = d.event_id \
+             JOIN webhooks w ON w.id = d.webhook_id \
+             WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $1 \
+               AND (d.status = 'pending' OR d.lease_expires_at <= $1) \
+             ORDER BY d.next_attempt_at LIMIT $2",
+            sql::claimed_columns()
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed: Vec<ClaimedDelivery> = sql::convert(rows)?;
+        for c in &mut claimed {
+            let lease = now
+                + chrono::Duration::seconds(c.webhook.record.retry.timeout_seconds.into())
+                + lease_margin;
+            c.claim_count = sqlx::query_scalar(
+                "UPDATE deliveries SET status = 'in_flight', claim_count = claim_count + 1, \
+                 lease_expires_at = $2, updated_at = $3 WHERE id = $1 RETURNING claim_count",
+            )
+            .bind(c.delivery_id.as_str())
+            .bind(lease)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+}
+
+super::shared::impl_store!(SqliteStore, Sqlite);

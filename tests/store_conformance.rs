@@ -1,0 +1,650 @@
+//! The storage conformance suite: every test runs against SQLite and PostgreSQL with the same
+//! assertions, so the two backends cannot drift apart.
+
+mod support;
+
+use chrono::{Duration, TimeZone, Utc};
+use herald::domain::delivery::{AttemptStatus, DeliveryStatus, Trigger};
+use herald::domain::filter::Filter;
+use herald::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
+use herald::domain::webhook::{AuthKind, RetryPolicy, TargetUrl, WebhookName};
+use herald::store::*;
+use std::sync::Arc;
+
+fn webhook(program: &ProgramId, name: &str, created: chrono::DateTime<Utc>) -> WebhookRecord {
+    WebhookRecord {
+        id: WebhookId::generate(),
+        program_id: program.clone(),
+        name: WebhookName::parse(name).unwrap(),
+        url: TargetUrl::parse("https://example.com/hooks").unwrap(),
+        method: "POST".into(),
+        description: "test".into(),
+        auth_kind: AuthKind::Signature,
+        auth_username: None,
+        sealed_secrets: "sealed".into(),
+        event_types: vec!["points.awarded".into(), "reward.redeemed".into()],
+        filter: Filter::default(),
+        retry: RetryPolicy::default(),
+        rate_limit_per_second: None,
+        sandbox: false,
+        enabled: true,
+        created_at: created,
+        updated_at: created,
+    }
+}
+
+fn event(program: &ProgramId, event_type: &str) -> StoredEvent {
+    let now = now();
+    StoredEvent {
+        program_id: program.clone(),
+        id: uuid::Uuid::new_v4(),
+        event_type: event_type.into(),
+        event_timestamp: now,
+        body: format!(r#"{{"event_type":"{event_type}"}}"#),
+        created_at: now,
+    }
+}
+
+fn attempt_for(
+    c: &ClaimedDelivery,
+    status: AttemptStatus,
+    at: chrono::DateTime<Utc>,
+) -> NewAttempt {
+    NewAttempt {
+        id: AttemptId::generate(),
+        program_id: c.webhook.record.program_id.clone(),
+        webhook_id: c.webhook.record.id.clone(),
+        webhook_name: c.webhook.record.name.as_str().to_owned(),
+        delivery_id: Some(c.delivery_id.clone()),
+        event_id: c.event_id.clone(),
+        event_type: c.event_type.clone(),
+        attempt: c.tries + 1,
+        trigger: if c.tries == 0 {
+            c.trigger
+        } else {
+            Trigger::Retry
+        },
+        status,
+        status_code: Some(if status == AttemptStatus::Success {
+            200
+        } else {
+            500
+        }),
+        error: (status == AttemptStatus::Failure).then(|| "HTTP 500".to_owned()),
+        latency_ms: Some(12),
+        request_url: c.webhook.record.url.as_str().to_owned(),
+        request_headers: vec![("content-type".into(), "application/json".into())],
+        request_body: c.body.clone(),
+        response_headers: Some(vec![]),
+        response_body: Some("ok".into()),
+        created_at: at,
+        delivered_at: Some(at),
+    }
+}
+
+async fn creates_and_reads_webhooks(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    assert_eq!(store.default_program().await.unwrap(), p);
+    let w = webhook(&p, "Rewards CRM", now());
+    store.insert_webhook(&w).await.unwrap();
+    let got = store.get_webhook(&p, &w.id).await.unwrap().expect("stored");
+    assert_eq!(got.record, w);
+    assert_eq!(got.stats, WebhookStats::default());
+    assert_eq!(got.success_rate(), None);
+
+    let mut changed = w.clone();
+    changed.name = WebhookName::parse("Rewards CRM v2").unwrap();
+    changed.event_types = vec!["user.created".into()];
+    changed.enabled = false;
+    changed.updated_at = now();
+    store.update_webhook(&changed).await.unwrap();
+    let got = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
+    assert_eq!(got.record, changed);
+
+    let other = ProgramId::generate();
+    assert!(store.get_webhook(&other, &w.id).await.unwrap().is_none());
+}
+
+async fn lists_filter_by_date_and_name(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let day = |d| Utc.with_ymd_and_hms(2026, 11, d, 12, 0, 0).unwrap();
+    for (name, d) in [
+        ("Points Sync", 1),
+        ("Tier Updates", 5),
+        ("points audit", 10),
+    ] {
+        store
+            .insert_webhook(&webhook(&p, name, day(d)))
+            .await
+            .unwrap();
+    }
+    let names = |ws: Vec<Webhook>| -> Vec<String> {
+        ws.into_iter()
+            .map(|w| w.record.name.as_str().to_owned())
+            .collect()
+    };
+    let all = store
+        .list_webhooks(&p, &WebhookQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(names(all), ["points audit", "Tier Updates", "Points Sync"]);
+
+    let q = WebhookQuery {
+        name: Some("POINTS".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        names(store.list_webhooks(&p, &q).await.unwrap()),
+        ["points audit", "Points Sync"]
+    );
+
+    let q = WebhookQuery {
+        created_from: Some(day(2)),
+        created_before: Some(day(10)),
+        ..Default::default()
+    };
+    assert_eq!(
+        names(store.list_webhooks(&p, &q).await.unwrap()),
+        ["Tier Updates"]
+    );
+
+    // LIKE wildcards in the search are literal.
+    let q = WebhookQuery {
+        name: Some("%".into()),
+        ..Default::default()
+    };
+    assert!(store.list_webhooks(&p, &q).await.unwrap().is_empty());
+}
+
+async fn names_are_unique_per_program_ignoring_case(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let first = webhook(&p, "Loyalty Hub", now());
+    store.insert_webhook(&first).await.unwrap();
+    let err = store
+        .insert_webhook(&webhook(&p, "loyalty hub", now()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { field: "name" }),
+        "{err:?}"
+    );
+
+    // Renaming another webhook onto the name collides too, and changes nothing.
+    let second = webhook(&p, "Other", now());
+    store.insert_webhook(&second).await.unwrap();
+    let mut clash = second.clone();
+    clash.name = WebhookName::parse("LOYALTY HUB").unwrap();
+    assert!(matches!(
+        store.update_webhook(&clash).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let unchanged = store.get_webhook(&p, &second.id).await.unwrap().unwrap();
+    assert_eq!(unchanged.record.name.as_str(), "Other");
+
+    // Once deleted, the name is free again.
+    assert!(store.delete_webhook(&p, &first.id).await.unwrap());
+    store
+        .insert_webhook(&webhook(&p, "Loyalty Hub", now()))
+        .await
+        .unwrap();
+}
+
+async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Doomed", now());
+    store.insert_webhook(&w).await.unwrap();
+    let e = event(&p, "points.awarded");
+    assert_eq!(store.ingest(&e, &[w.id.clone(),]).await.unwrap(), Some(1));
+    let claimed = store
+        .claim_due(now(), 10, Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let result = DeliveryResult {
+        delivery_id: claimed[0].delivery_id.clone(),
+        claim_count: claimed[0].claim_count,
+        next: NextStep::Succeeded,
+        attempt: attempt_for(&claimed[0], AttemptStatus::Success, now()),
+    };
+    assert_eq!(store.record_results(&[result]).await.unwrap(), 1);
+
+    // A second event leaves a pending delivery that deletion must stop.
+    store
+        .ingest(&event(&p, "points.awarded"), &[w.id.clone()])
+        .await
+        .unwrap();
+    assert!(store.delete_webhook(&p, &w.id).await.unwrap());
+    assert!(
+        !store.delete_webhook(&p, &w.id).await.unwrap(),
+        "second delete is a no-op"
+    );
+    assert!(store.get_webhook(&p, &w.id).await.unwrap().is_none());
+    assert!(store
+        .list_webhooks(&p, &WebhookQuery::default())
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_due(now(), 10, Duration::seconds(5))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let page = store
+        .list_attempts(
+            &p,
+            &AttemptQuery {
+                limit: 50,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].webhook_name, "Doomed");
+    let detail = store
+        .get_attempt(&p, &page.items[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.response_body.as_deref(), Some("ok"));
+}
+
+async fn ingest_is_idempotent_and_atomic(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let a = webhook(&p, "A", now());
+    let b = webhook(&p, "B", now());
+    store.insert_webhook(&a).await.unwrap();
+    store.insert_webhook(&b).await.unwrap();
+    let e = event(&p, "reward.redeemed");
+    let targets = [a.id.clone(), b.id.clone()];
+    assert_eq!(store.ingest(&e, &targets).await.unwrap(), Some(2));
+    assert_eq!(store.ingest(&e, &targets).await.unwrap(), None);
+    let claimed = store
+        .claim_due(now(), 10, Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed
+        .iter()
+        .all(|c| c.body == e.body && c.event_id == e.id.to_string()));
+
+    // A delivery to a webhook that does not exist rolls the whole event back.
+    let bad = event(&p, "reward.redeemed");
+    assert!(store
+        .ingest(&bad, &[a.id.clone(), WebhookId::generate()])
+        .await
+        .is_err());
+    assert_eq!(store.ingest(&bad, &[a.id.clone()]).await.unwrap(), Some(1));
+}
+
+async fn subscribers_are_enabled_webhooks_of_the_type(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let on = webhook(&p, "On", now());
+    let mut off = webhook(&p, "Off", now());
+    off.enabled = false;
+    let mut other = webhook(&p, "Other", now());
+    other.event_types = vec!["user.created".into()];
+    for w in [&on, &off, &other] {
+        store.insert_webhook(w).await.unwrap();
+    }
+    let subs = store.subscribers(&p, "points.awarded").await.unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].record.id, on.id);
+    assert_eq!(
+        subs[0].record.event_types,
+        ["points.awarded", "reward.redeemed"]
+    );
+}
+
+async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Flaky", now());
+    store.insert_webhook(&w).await.unwrap();
+    store
+        .ingest(&event(&p, "points.awarded"), &[w.id.clone()])
+        .await
+        .unwrap();
+    let t0 = now();
+    let first = store.claim_due(t0, 10, Duration::seconds(5)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .claim_due(t0, 10, Duration::seconds(5))
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+
+    // After the lease (timeout 15 s + 5 s margin) runs out, another worker takes it over.
+    let later = t0 + Duration::seconds(21);
+    let second = store
+        .claim_due(later, 10, Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].claim_count, first[0].claim_count + 1);
+    assert_eq!(second[0].tries, 0, "a crashed attempt uses no try");
+
+    // The stale worker's result is ignored; the current one's is applied.
+    let stale = DeliveryResult {
+        delivery_id: first[0].delivery_id.clone(),
+        claim_count: first[0].claim_count,
+        next: NextStep::Succeeded,
+        attempt: attempt_for(&first[0], AttemptStatus::Success, later),
+    };
+    assert_eq!(store.record_results(&[stale]).await.unwrap(), 0);
+    let retry_at = later + Duration::seconds(30);
+    let current = DeliveryResult {
+        delivery_id: second[0].delivery_id.clone(),
+        claim_count: second[0].claim_count,
+        next: NextStep::RetryAt(retry_at),
+        attempt: attempt_for(&second[0], AttemptStatus::Failure, later),
+    };
+    assert_eq!(store.record_results(&[current]).await.unwrap(), 1);
+    assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
+    assert!(store
+        .claim_due(later, 10, Duration::seconds(5))
+        .await
+        .unwrap()
+        .is_empty());
+    let third = store
+        .claim_due(retry_at, 10, Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(third[0].tries, 1);
+
+    // No tries left: dead letter, then a replay starts over.
+    let dead = DeliveryResult {
+        delivery_id: third[0].delivery_id.clone(),
+        claim_count: third[0].claim_count,
+        next: NextStep::Failed,
+        attempt: attempt_for(&third[0], AttemptStatus::Failure, retry_at),
+    };
+    store.record_results(&[dead]).await.unwrap();
+    let q = DeliveryQuery {
+        status: Some(DeliveryStatus::Failed),
+        limit: 10,
+        ..Default::default()
+    };
+    let failed = store.list_deliveries(&p, &q).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].tries, 2);
+    assert_eq!(failed[0].last_error.as_deref(), Some("HTTP 500"));
+    assert!(store
+        .replay_delivery(&p, &failed[0].id, now())
+        .await
+        .unwrap());
+    assert!(!store
+        .replay_delivery(&p, &DeliveryId::generate(), now())
+        .await
+        .unwrap());
+    let replayed = store
+        .claim_due(now(), 10, Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (replayed[0].tries, replayed[0].trigger),
+        (0, Trigger::Replay)
+    );
+
+    let wh = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
+    assert_eq!(
+        (wh.stats.total_attempts, wh.stats.successful_attempts),
+        (2, 0)
+    );
+    assert!(wh.stats.last_attempt_failed);
+    assert_eq!(wh.success_rate(), Some(0.0));
+}
+
+async fn release_returns_claims(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Busy", now());
+    store.insert_webhook(&w).await.unwrap();
+    store
+        .ingest(&event(&p, "points.awarded"), &[w.id.clone()])
+        .await
+        .unwrap();
+    let c = store
+        .claim_due(now(), 10, Duration::seconds(5))
+        .await
+        .unwrap();
+    store
+        .release(&[(c[0].delivery_id.clone(), c[0].claim_count)], now())
+        .await
+        .unwrap();
+    let again = store
+        .claim_due(now(), 10, Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].tries, 0);
+}
+
+async fn counters_count_live_attempts_only(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Counted", now());
+    store.insert_webhook(&w).await.unwrap();
+    let base = NewAttempt {
+        id: AttemptId::generate(),
+        program_id: p.clone(),
+        webhook_id: w.id.clone(),
+        webhook_name: "Counted".into(),
+        delivery_id: None,
+        event_id: uuid::Uuid::new_v4().to_string(),
+        event_type: "points.awarded".into(),
+        attempt: 1,
+        trigger: Trigger::Test,
+        status: AttemptStatus::Failure,
+        status_code: Some(500),
+        error: Some("HTTP 500".into()),
+        latency_ms: Some(3),
+        request_url: "https://example.com/hooks".into(),
+        request_headers: vec![],
+        request_body: "{}".into(),
+        response_headers: None,
+        response_body: None,
+        created_at: now(),
+        delivered_at: None,
+    };
+    store.insert_attempt(&base).await.unwrap();
+    let t1 = now();
+    let live_ok = NewAttempt {
+        id: AttemptId::generate(),
+        trigger: Trigger::Event,
+        status: AttemptStatus::Success,
+        created_at: t1,
+        ..base.clone()
+    };
+    store.insert_attempt(&live_ok).await.unwrap();
+    let sandboxed = NewAttempt {
+        id: AttemptId::generate(),
+        trigger: Trigger::Event,
+        status: AttemptStatus::Sandboxed,
+        ..base.clone()
+    };
+    store.insert_attempt(&sandboxed).await.unwrap();
+    // An older failure recorded late does not make the webhook look failed.
+    let late_fail = NewAttempt {
+        id: AttemptId::generate(),
+        trigger: Trigger::Retry,
+        created_at: t1 - Duration::seconds(60),
+        ..base.clone()
+    };
+    store.insert_attempt(&late_fail).await.unwrap();
+
+    let wh = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
+    assert_eq!(
+        (wh.stats.total_attempts, wh.stats.successful_attempts),
+        (2, 1)
+    );
+    assert_eq!(wh.stats.last_success_at, Some(t1));
+    assert_eq!(wh.stats.last_failure_at, Some(t1 - Duration::seconds(60)));
+    assert!(!wh.stats.last_attempt_failed);
+    assert_eq!(wh.success_rate(), Some(50.0));
+}
+
+async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let a = webhook(&p, "Alpha Hooks", now());
+    let b = webhook(&p, "Beta", now());
+    store.insert_webhook(&a).await.unwrap();
+    store.insert_webhook(&b).await.unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+    let mut event_ids = vec![];
+    for i in 0..25 {
+        let w = if i % 5 == 0 { &b } else { &a };
+        let event_id = uuid::Uuid::new_v4().to_string();
+        event_ids.push(event_id.clone());
+        store
+            .insert_attempt(&NewAttempt {
+                id: AttemptId::generate(),
+                program_id: p.clone(),
+                webhook_id: w.id.clone(),
+                webhook_name: w.name.as_str().to_owned(),
+                delivery_id: None,
+                event_id,
+                event_type: "points.awarded".into(),
+                attempt: 1,
+                trigger: Trigger::Event,
+                status: if i % 2 == 0 {
+                    AttemptStatus::Success
+                } else {
+                    AttemptStatus::Failure
+                },
+                status_code: Some(200),
+                error: None,
+                latency_ms: Some(i),
+                request_url: "https://example.com".into(),
+                request_headers: vec![],
+                request_body: "{}".into(),
+                response_headers: None,
+                response_body: None,
+                created_at: start + Duration::hours(i * 12),
+                delivered_at: None,
+            })
+            .await
+            .unwrap();
+    }
+    let q = |f: &dyn Fn(&mut AttemptQuery)| {
+        let mut q = AttemptQuery {
+            limit: 10,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    // Paging: 25 rows, newest first, in pages of 10 forward and back.
+    let p1 = store.list_attempts(&p, &q(&|_| {})).await.unwrap();
+    assert_eq!(p1.items.len(), 10);
+    assert!(p1.prev.is_none());
+    assert_eq!(p1.items[0].latency_ms, Some(24));
+    let p2 = store
+        .list_attempts(&p, &q(&|q| q.cursor = p1.next.clone()))
+        .await
+        .unwrap();
+    assert_eq!(p2.items[0].latency_ms, Some(14));
+    let p3 = store
+        .list_attempts(&p, &q(&|q| q.cursor = p2.next.clone()))
+        .await
+        .unwrap();
+    assert_eq!(p3.items.len(), 5);
+    assert!(p3.next.is_none());
+    let back = store
+        .list_attempts(&p, &q(&|q| q.cursor = p3.prev.clone()))
+        .await
+        .unwrap();
+    assert_eq!(back.items, p2.items);
+    let first = store
+        .list_attempts(&p, &q(&|q| q.cursor = back.prev.clone()))
+        .await
+        .unwrap();
+    assert_eq!(first.items, p1.items);
+    assert!(first.prev.is_none(), "nothing newer than the first page");
+    let decoded = Cursor::decode(&p1.next.clone().unwrap().encode());
+    assert_eq!(decoded, p1.next);
+
+    // Filters: webhook, date range, status, event id, webhook name.
+    let by_b = store
+        .list_attempts(&p, &q(&|q| q.webhook_id = Some(b.id.clone())))
+        .await
+        .unwrap();
+    assert_eq!(by_b.items.len(), 5);
+    let day2 = store
+        .list_attempts(
+            &p,
+            &q(&|q| {
+                q.created_from = Some(start + Duration::days(2));
+                q.created_before = Some(start + Duration::days(3));
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        day2.items
+            .iter()
+            .map(|a| a.latency_ms.unwrap())
+            .collect::<Vec<_>>(),
+        [5, 4]
+    );
+    let failures = store
+        .list_attempts(
+            &p,
+            &q(&|q| {
+                q.status = Some(AttemptStatus::Failure);
+                q.limit = 100;
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failures.items.len(), 12);
+    let one = store
+        .list_attempts(&p, &q(&|q| q.search = Some(event_ids[7].clone())))
+        .await
+        .unwrap();
+    assert_eq!(one.items.len(), 1);
+    let alpha = store
+        .list_attempts(
+            &p,
+            &q(&|q| {
+                q.search = Some("alpha".into());
+                q.limit = 100;
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(alpha.items.len(), 20);
+}
+
+async fn api_keys_resolve_by_hash(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let key = ApiKeyRecord {
+        id: herald::domain::ids::ApiKeyId::generate(),
+        program_id: p.clone(),
+        name: "ci".into(),
+        prefix: "hk_abcd".into(),
+        key_hash: "deadbeef".into(),
+        created_at: now(),
+    };
+    store.insert_api_key(&key).await.unwrap();
+    assert_eq!(
+        store.use_api_key("deadbeef", now()).await.unwrap(),
+        Some((key.id, p))
+    );
+    assert_eq!(store.use_api_key("other", now()).await.unwrap(), None);
+}
+
+on_both_backends!(
+    creates_and_reads_webhooks,
+    lists_filter_by_date_and_name,
+    names_are_unique_per_program_ignoring_case,
+    deleting_a_webhook_keeps_its_audit_rows,
+    ingest_is_idempotent_and_atomic,
+    subscribers_are_enabled_webhooks_of_the_type,
+    claims_lease_retry_and_fence,
+    release_returns_claims,
+    counters_count_live_attempts_only,
+    audit_log_filters_and_pages,
+    api_keys_resolve_by_hash,
+);
