@@ -8,6 +8,7 @@ pub mod event;
 pub mod filter;
 pub mod ids;
 pub mod query;
+pub mod settings;
 pub mod validation;
 pub mod webhook;
 

@@ -8,4 +8,9 @@
 pub mod domain;
 
 #[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
+pub mod delivery;
+
+#[cfg(feature = "server")]
 pub mod store;

@@ -151,10 +151,17 @@ impl AuthKind {
     }
 }
 
-/// A Standard Webhooks signing secret, `whsec_` + base64 of 24–64 bytes. Deliberately neither
-/// `Debug` nor `Serialize`: it leaves the process only inside a signature or on explicit reveal.
+/// A Standard Webhooks signing secret, `whsec_` + base64 of 24–64 bytes. Deliberately not
+/// `Serialize`, and its `Debug` prints only the masked form: it leaves the process only inside a
+/// signature or on explicit reveal.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningSecret(String);
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningSecret({})", self.masked())
+    }
+}
 
 impl SigningSecret {
     pub const PREFIX: &'static str = "whsec_";

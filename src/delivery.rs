@@ -1,0 +1,138 @@
+//! The delivery engine: everything between "an event was accepted" and "every subscribed endpoint
+//! has it, or it is dead-lettered". The REST API, the console's server functions and Send Test all
+//! call this one `Engine`; none of them builds a request or touches the queue tables itself.
+//!
+//! Invariants: an event is durable (with its deliveries) before `ingest` returns; a delivery is
+//! worked on only under a lease; a result is written only by the claim that made it.
+
+pub mod claim;
+pub mod dispatch;
+pub mod guard;
+pub mod ingest;
+mod rate;
+pub mod retry;
+pub mod secrets;
+pub mod sign;
+pub mod webhooks;
+
+use crate::auth::seal::{SealError, Sealer};
+use crate::domain::ValidationError;
+use crate::store::{Store, StoreError};
+use guard::GuardPolicy;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Tunables of the engine; `Default` suits a small production install.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Requests in flight at once across all webhooks.
+    pub concurrency: usize,
+    /// Most deliveries claimed in one query.
+    pub claim_batch: u32,
+    /// Added to a webhook's timeout to make a claim's lease.
+    pub lease_margin: Duration,
+    /// Longest sleep with nothing due, as a fallback to wake-ups.
+    pub idle_poll: Duration,
+    /// How long a graceful shutdown waits for requests in flight before releasing them.
+    pub shutdown_grace: Duration,
+    /// Outbound-address policy (SSRF guard).
+    pub guard: GuardPolicy,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 512,
+            claim_batch: 256,
+            lease_margin: Duration::from_secs(10),
+            idle_poll: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(10),
+            guard: GuardPolicy::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{field} is already in use")]
+    Conflict { field: &'static str },
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { field } => Self::Conflict { field },
+            other => Self::Store(other),
+        }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The engine handle: cheap to clone, shared by every caller in the process.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    sealer: Sealer,
+    /// One pooled client for every request (connection reuse is most of the speed).
+    http: reqwest::Client,
+    config: EngineConfig,
+    /// Rung when new work may be due (ingest, replay, a retry scheduled).
+    wake: Notify,
+    rate: rate::RateLimits,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, sealer: Sealer, config: EngineConfig) -> Self {
+        let mut http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(256)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(resolver) = guard::resolver(config.guard) {
+            http = http.dns_resolver(resolver);
+        }
+        let http = http
+            .build()
+            .expect("the HTTP client's TLS backend initialises");
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                sealer,
+                http,
+                config,
+                wake: Notify::new(),
+                rate: rate::RateLimits::default(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Tells the dispatcher that work may be due now.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+}

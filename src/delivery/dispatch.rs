@@ -1,0 +1,290 @@
+//! One HTTP request to one endpoint: build it (envelope, headers, auth), send it over the shared
+//! client with the webhook's timeout, and describe what happened as an audit-log row. Deliveries,
+//! retries, replays, Send Test and Verify all go through `attempt`, so what a receiver sees cannot
+//! differ between them.
+
+use super::secrets::WebhookSecrets;
+use super::sign;
+use crate::domain::delivery::{AttemptStatus, Trigger};
+use crate::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
+use crate::domain::webhook::AuthKind;
+use crate::store::NewAttempt;
+use chrono::{DateTime, Utc};
+use std::time::{Duration, Instant};
+
+/// How much of a response body the audit log keeps.
+pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
+
+/// What an attempt is about: the webhook's side and the event's side of a request.
+pub struct Target<'a> {
+    pub guard: super::guard::GuardPolicy,
+    pub program_id: &'a ProgramId,
+    pub webhook_id: &'a WebhookId,
+    pub webhook_name: &'a str,
+    pub url: &'a str,
+    pub auth_kind: AuthKind,
+    pub auth_username: Option<&'a str>,
+    pub secrets: &'a WebhookSecrets,
+    pub timeout: Duration,
+    pub sandbox: bool,
+}
+
+pub struct Message<'a> {
+    /// `webhook-id`: the event id, stable across retries.
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub body: &'a str,
+    pub delivery_id: Option<&'a DeliveryId>,
+    pub attempt: i64,
+    pub trigger: Trigger,
+}
+
+/// An attempt's audit row, plus what retry scheduling needs from the response.
+pub struct Attempted {
+    pub row: NewAttempt,
+    pub retry_after: Option<String>,
+}
+
+impl Attempted {
+    pub fn succeeded(&self) -> bool {
+        self.row.status != AttemptStatus::Failure
+    }
+}
+
+/// Builds the request headers, in the order they are sent. Secrets in them are redacted by
+/// `redact` before anything is stored.
+pub fn headers(
+    target: &Target<'_>,
+    msg: &Message<'_>,
+    attempt_id: &AttemptId,
+    now: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    let ts = now.timestamp();
+    let mut h = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        (
+            "user-agent".to_owned(),
+            concat!("Herald/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ),
+        ("webhook-id".to_owned(), msg.id.to_owned()),
+        ("webhook-timestamp".to_owned(), ts.to_string()),
+    ];
+    match target.auth_kind {
+        AuthKind::Signature => {
+            let active = target.secrets.active(now);
+            if !active.is_empty() {
+                h.push((
+                    "webhook-signature".to_owned(),
+                    sign::standard_signature(&active, msg.id, ts, msg.body),
+                ));
+            }
+        }
+        AuthKind::Jwt => {
+            if let Some(secret) = target.secrets.current() {
+                let token = sign::jwt(secret, attempt_id.as_str(), msg.id, ts, msg.body);
+                h.push(("authorization".to_owned(), format!("Bearer {token}")));
+            }
+        }
+        AuthKind::Basic => {
+            let user = target.auth_username.unwrap_or_default();
+            let password = target.secrets.basic_password.as_deref().unwrap_or_default();
+            h.push(("authorization".to_owned(), sign::basic(user, password)));
+        }
+        AuthKind::None => {}
+    }
+    h
+}
+
+/// Headers as the audit log shows them: credentials replaced by their scheme.
+pub fn redact(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            if k == "authorization" {
+                let scheme = v.split(' ').next().unwrap_or_default();
+                (k.clone(), format!("{scheme} [redacted]"))
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect()
+}
+
+/// Makes (or, in sandbox mode, only records) one request.
+pub async fn attempt(
+    client: &reqwest::Client,
+    target: &Target<'_>,
+    msg: &Message<'_>,
+) -> Attempted {
+    let id = AttemptId::generate();
+    let now = crate::store::now();
+    let headers = headers(target, msg, &id, now);
+    let mut row = NewAttempt {
+        id,
+        program_id: target.program_id.clone(),
+        webhook_id: target.webhook_id.clone(),
+        webhook_name: target.webhook_name.to_owned(),
+        delivery_id: msg.delivery_id.cloned(),
+        event_id: msg.id.to_owned(),
+        event_type: msg.event_type.to_owned(),
+        attempt: msg.attempt,
+        trigger: msg.trigger,
+        status: AttemptStatus::Sandboxed,
+        status_code: None,
+        error: None,
+        latency_ms: None,
+        request_url: target.url.to_owned(),
+        request_headers: redact(&headers),
+        request_body: msg.body.to_owned(),
+        response_headers: None,
+        response_body: None,
+        created_at: now,
+        delivered_at: None,
+    };
+    if target.sandbox && msg.trigger != Trigger::Verify {
+        return Attempted {
+            row,
+            retry_after: None,
+        };
+    }
+    let reply = match target.guard.check_literal(target.url) {
+        Ok(()) => send(client, target, headers, msg.body).await,
+        Err(refused) => Reply::refused(refused.to_string()),
+    };
+    row.latency_ms = Some(reply.latency_ms);
+    row.status_code = reply.status.map(i32::from);
+    row.response_headers = reply.headers;
+    row.response_body = reply.body;
+    let ok = reply.status.is_some_and(|s| (200..300).contains(&s));
+    row.status = if ok {
+        AttemptStatus::Success
+    } else {
+        AttemptStatus::Failure
+    };
+    row.error = if ok { None } else { reply.error };
+    row.delivered_at = ok.then(crate::store::now);
+    Attempted {
+        row,
+        retry_after: reply.retry_after,
+    }
+}
+
+struct Reply {
+    status: Option<u16>,
+    error: Option<String>,
+    latency_ms: i64,
+    headers: Option<Vec<(String, String)>>,
+    body: Option<String>,
+    retry_after: Option<String>,
+}
+
+impl Reply {
+    fn refused(error: String) -> Self {
+        Self {
+            status: None,
+            error: Some(error),
+            latency_ms: 0,
+            headers: None,
+            body: None,
+            retry_after: None,
+        }
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    target: &Target<'_>,
+    headers: Vec<(String, String)>,
+    body: &str,
+) -> Reply {
+    let started = Instant::now();
+    let mut req = client
+        .post(target.url)
+        .timeout(target.timeout)
+        .body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let outcome = async {
+        let mut resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut excerpt = Vec::new();
+        while excerpt.len() < RESPONSE_EXCERPT_BYTES {
+            match resp.chunk().await? {
+                Some(chunk) => excerpt.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        excerpt.truncate(RESPONSE_EXCERPT_BYTES);
+        Ok::<_, reqwest::Error>((status, headers, excerpt))
+    }
+    .await;
+    let latency_ms = started.elapsed().as_millis() as i64;
+    match outcome {
+        Ok((status, headers, excerpt)) => {
+            let retry_after = headers
+                .iter()
+                .find(|(k, _)| k == "retry-after")
+                .map(|(_, v)| v.clone())
+                .filter(|_| status == 429 || status == 503);
+            Reply {
+                status: Some(status),
+                error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
+                latency_ms,
+                headers: Some(headers),
+                body: Some(String::from_utf8_lossy(&excerpt).into_owned()),
+                retry_after,
+            }
+        }
+        Err(e) => Reply {
+            latency_ms,
+            ..Reply::refused(describe(&e, target.timeout))
+        },
+    }
+}
+
+/// A transport error in words for the audit log (the whole source chain, no secrets: URLs carry
+/// no credentials by construction).
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {} s", timeout.as_secs());
+    }
+    let mut text = if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_is_redacted_signatures_are_kept() {
+        let h = vec![
+            ("authorization".to_owned(), "Basic dXNlcjpwdw==".to_owned()),
+            ("webhook-signature".to_owned(), "v1,abc".to_owned()),
+        ];
+        let r = redact(&h);
+        assert_eq!(r[0].1, "Basic [redacted]");
+        assert_eq!(r[1].1, "v1,abc");
+    }
+}

@@ -1,0 +1,205 @@
+//! The outbound guard (SSRF): webhook URLs are typed by users, so Herald refuses to send to
+//! loopback, private, link-local (including cloud metadata at 169.254.169.254), multicast,
+//! unspecified and other non-public addresses, unless private targets are allowed (local
+//! development and tests). The check runs when a webhook is saved and again on every request,
+//! inside the HTTP client's DNS resolver, so a name re-pointed at an internal address after saving
+//! is still refused.
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+/// Why a target was refused, in words for the person who typed the URL.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum GuardError {
+    #[error("{host} resolves to {ip}, a private or reserved address; Herald only sends to public addresses")]
+    Private { host: String, ip: IpAddr },
+    #[error("{host} could not be resolved")]
+    Unresolvable { host: String },
+    #[error("only https:// URLs are allowed (HERALD_REQUIRE_HTTPS)")]
+    HttpsRequired,
+}
+
+/// Whether an address is one Herald may send to without private targets allowed.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_multicast()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || a == 0
+        || a >= 240
+        || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 198 && (b == 18 || b == 19))) // benchmarking
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let seg0 = ip.segments()[0];
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (seg0 & 0xfe00) == 0xfc00 // unique local
+        || (seg0 & 0xffc0) == 0xfe80 // link-local
+        || seg0 == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
+        || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4))) // IPv4-compatible
+}
+
+/// The policy the engine runs with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GuardPolicy {
+    pub allow_private: bool,
+    pub require_https: bool,
+}
+
+impl GuardPolicy {
+    /// Checks a URL: scheme policy, then every address its host resolves to.
+    pub async fn check_url(&self, url: &str) -> Result<(), GuardError> {
+        if self.require_https && !url.starts_with("https://") {
+            return Err(GuardError::HttpsRequired);
+        }
+        if self.allow_private {
+            return Ok(());
+        }
+        let parsed =
+            url::Url::parse(url).map_err(|_| GuardError::Unresolvable { host: url.into() })?;
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        let port = parsed.port_or_known_default().unwrap_or(443);
+        let ips = resolve(&host, port).await?;
+        ips.into_iter().try_for_each(|ip| check_ip(&host, ip))
+    }
+}
+
+impl GuardPolicy {
+    /// The send-time check that needs no DNS: scheme policy, and IP-literal hosts (which never
+    /// reach the resolver). Hostnames are checked by `PublicOnlyResolver` as they connect.
+    pub fn check_literal(&self, url: &str) -> Result<(), GuardError> {
+        if self.require_https && !url.starts_with("https://") {
+            return Err(GuardError::HttpsRequired);
+        }
+        if self.allow_private {
+            return Ok(());
+        }
+        let Ok(parsed) = url::Url::parse(url) else {
+            return Err(GuardError::Unresolvable { host: url.into() });
+        };
+        let ip = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
+            _ => return Ok(()),
+        };
+        check_ip(parsed.host_str().unwrap_or_default(), ip)
+    }
+}
+
+fn check_ip(host: &str, ip: IpAddr) -> Result<(), GuardError> {
+    if is_public(ip) {
+        Ok(())
+    } else {
+        Err(GuardError::Private {
+            host: host.to_owned(),
+            ip,
+        })
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<IpAddr>, GuardError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    let addrs: Vec<IpAddr> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|_| GuardError::Unresolvable { host: host.into() })?
+        .map(|a| a.ip())
+        .collect();
+    if addrs.is_empty() {
+        return Err(GuardError::Unresolvable { host: host.into() });
+    }
+    Ok(addrs)
+}
+
+/// A DNS resolver for the HTTP client that drops non-public addresses, so the check holds at
+/// connect time. (IP-literal URLs never reach a resolver; `check_url` covers those.)
+#[derive(Debug, Clone, Copy)]
+pub struct PublicOnlyResolver;
+
+impl Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let ips = resolve(&host, 0).await?;
+            let public: Vec<SocketAddr> = ips
+                .into_iter()
+                .filter(|ip| is_public(*ip))
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect();
+            if public.is_empty() {
+                let ip = resolve(&host, 0).await?[0];
+                return Err(Box::new(GuardError::Private { host, ip }) as Box<_>);
+            }
+            Ok(Box::new(public.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The resolver to install, or `None` for the system default when private targets are allowed.
+pub fn resolver(policy: GuardPolicy) -> Option<Arc<PublicOnlyResolver>> {
+    (!policy.allow_private).then(|| Arc::new(PublicOnlyResolver))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn private_and_reserved_targets_are_refused_unless_allowed() {
+        let strict = GuardPolicy::default();
+        for url in [
+            "http://127.0.0.1/x",
+            "http://10.1.2.3/",
+            "http://172.16.0.1/",
+            "http://172.31.255.255/",
+            "http://192.168.1.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[fd00::1]/",
+            "http://0.0.0.0/",
+            "http://224.0.0.1/",
+            "http://localhost:9/",
+        ] {
+            let err = strict.check_url(url).await.unwrap_err();
+            assert!(matches!(err, GuardError::Private { .. }), "{url}: {err:?}");
+            assert!(err.to_string().contains("private"), "{err}");
+        }
+        assert!(strict.check_url("http://93.184.216.34/").await.is_ok());
+        assert!(strict.check_url("http://[2606:4700::1111]/").await.is_ok());
+        let open = GuardPolicy {
+            allow_private: true,
+            require_https: false,
+        };
+        assert!(open.check_url("http://127.0.0.1/x").await.is_ok());
+        let https = GuardPolicy {
+            allow_private: true,
+            require_https: true,
+        };
+        assert_eq!(
+            https.check_url("http://127.0.0.1/").await,
+            Err(GuardError::HttpsRequired)
+        );
+    }
+}

@@ -1,0 +1,421 @@
+//! Managing webhooks: turning validated settings into stored records (generating and sealing
+//! secrets on the way), edits, rotation and reveal, and the two on-demand requests, Send Test and
+//! Verify. Both requests go through `dispatch::attempt`, exactly like queued deliveries.
+
+use super::dispatch::{self, Message, Target};
+use super::secrets::WebhookSecrets;
+use super::{Engine, EngineError, Result};
+use crate::domain::catalog;
+use crate::domain::delivery::Trigger;
+use crate::domain::event::NewEvent;
+use crate::domain::ids::{AttemptId, ProgramId, WebhookId};
+use crate::domain::settings::{
+    AuthDraft, AuthSettings, WebhookDraft, WebhookPatch, WebhookSettings,
+};
+use crate::domain::webhook::SigningSecret;
+use crate::domain::ValidationError;
+use crate::store::{now, Webhook, WebhookRecord};
+use std::time::Duration;
+
+/// A webhook just saved, with its signing secret when Herald generated or was given a new one
+/// (shown once).
+pub struct Saved {
+    pub webhook: Webhook,
+    pub secret: Option<String>,
+}
+
+/// What Send Test reports inline.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TestOutcome {
+    pub success: bool,
+    pub status_code: Option<i32>,
+    pub latency_ms: Option<i64>,
+    pub error: Option<String>,
+    pub response_body: Option<String>,
+    pub attempt_id: AttemptId,
+    pub sandboxed: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyOutcome {
+    pub verified: bool,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+}
+
+/// A draft filled from a stored webhook (the edit wizard's starting point; no secrets in it).
+pub fn draft_of(w: &Webhook) -> WebhookDraft {
+    let r = &w.record;
+    WebhookDraft {
+        name: r.name.as_str().to_owned(),
+        url: r.url.as_str().to_owned(),
+        method: r.method.clone(),
+        description: r.description.clone(),
+        auth: AuthDraft {
+            kind: r.auth_kind.as_str().to_owned(),
+            username: r.auth_username.clone(),
+            password: None,
+            secret: None,
+        },
+        event_types: r.event_types.clone(),
+        filter: r.filter.to_json(),
+        retry: r.retry.into(),
+        rate_limit_per_second: r.rate_limit_per_second.map(i64::from),
+        sandbox: r.sandbox,
+        enabled: r.enabled,
+    }
+}
+
+impl Engine {
+    pub async fn get_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<Webhook> {
+        self.store()
+            .get_webhook(program, id)
+            .await?
+            .ok_or(EngineError::NotFound("webhook"))
+    }
+
+    /// Refuses URLs the outbound guard would refuse at send time, naming the URL field.
+    async fn check_target(&self, url: &str) -> Result<()> {
+        self.config()
+            .guard
+            .check_url(url)
+            .await
+            .map_err(|e| ValidationError::new("url", e.to_string()).into())
+    }
+
+    pub async fn create_webhook(&self, program: &ProgramId, draft: &WebhookDraft) -> Result<Saved> {
+        let s = draft.validate(true)?;
+        self.check_target(s.url.as_str()).await?;
+        let (secrets, shown) = match &s.auth {
+            AuthSettings::Signature { secret } | AuthSettings::Jwt { secret } => {
+                let secret = secret
+                    .clone()
+                    .unwrap_or_else(WebhookSecrets::generate_secret);
+                let shown = secret.expose().to_owned();
+                (WebhookSecrets::with_secret(secret), Some(shown))
+            }
+            AuthSettings::Basic { password, .. } => (
+                WebhookSecrets::with_password(password.clone().map(|p| p.0).unwrap_or_default()),
+                None,
+            ),
+            AuthSettings::None => (WebhookSecrets::default(), None),
+        };
+        let at = now();
+        let record = record_of(
+            WebhookId::generate(),
+            program,
+            s,
+            secrets.seal(&self.inner.sealer),
+            at,
+            at,
+        );
+        self.store().insert_webhook(&record).await?;
+        let webhook = self.get_webhook(program, &record.id).await?;
+        Ok(Saved {
+            webhook,
+            secret: shown,
+        })
+    }
+
+    /// Applies a partial update. Switching to Signature or JWT from a method without a secret
+    /// generates one (returned once); a provided secret becomes current, the old one overlapping.
+    pub async fn update_webhook(
+        &self,
+        program: &ProgramId,
+        id: &WebhookId,
+        patch: WebhookPatch,
+    ) -> Result<Saved> {
+        let current = self.get_webhook(program, id).await?;
+        let url_changed = patch.url.is_some();
+        let s = patch.apply(draft_of(&current)).validate(false)?;
+        if url_changed {
+            self.check_target(s.url.as_str()).await?;
+        }
+        let mut secrets = self.open_secrets(&current)?;
+        let mut shown = None;
+        match &s.auth {
+            AuthSettings::Signature { secret } | AuthSettings::Jwt { secret } => {
+                if let Some(given) = secret {
+                    secrets.rotate(given.clone(), now());
+                    shown = Some(given.expose().to_owned());
+                } else if secrets.current().is_none() {
+                    let fresh = WebhookSecrets::generate_secret();
+                    shown = Some(fresh.expose().to_owned());
+                    secrets = WebhookSecrets::with_secret(fresh);
+                }
+            }
+            AuthSettings::Basic { password, .. } => match (password, &secrets.basic_password) {
+                (Some(p), _) => secrets.basic_password = Some(p.0.clone()),
+                (None, Some(_)) => {}
+                (None, None) => {
+                    return Err(ValidationError::new(
+                        "auth.password",
+                        "Password is required for Basic Auth",
+                    )
+                    .into())
+                }
+            },
+            AuthSettings::None => {}
+        }
+        let record = record_of(
+            current.record.id.clone(),
+            program,
+            s,
+            secrets.seal(&self.inner.sealer),
+            current.record.created_at,
+            now(),
+        );
+        self.store().update_webhook(&record).await?;
+        Ok(Saved {
+            webhook: self.get_webhook(program, id).await?,
+            secret: shown,
+        })
+    }
+
+    pub async fn delete_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<()> {
+        if self.store().delete_webhook(program, id).await? {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound("webhook"))
+        }
+    }
+
+    fn open_secrets(&self, w: &Webhook) -> Result<WebhookSecrets> {
+        Ok(WebhookSecrets::open(
+            &w.record.sealed_secrets,
+            &self.inner.sealer,
+        )?)
+    }
+
+    /// The current signing secret, for an admin who asked to see it.
+    pub async fn reveal_secret(&self, program: &ProgramId, id: &WebhookId) -> Result<String> {
+        let w = self.get_webhook(program, id).await?;
+        self.open_secrets(&w)?
+            .current()
+            .map(|s| s.expose().to_owned())
+            .ok_or_else(|| {
+                EngineError::Refused(format!(
+                    "this webhook uses {} and has no signing secret",
+                    w.record.auth_kind.label()
+                ))
+            })
+    }
+
+    /// A new signing secret; the old one keeps signing for 24 hours.
+    pub async fn rotate_secret(&self, program: &ProgramId, id: &WebhookId) -> Result<String> {
+        let w = self.get_webhook(program, id).await?;
+        if !w.record.auth_kind.uses_secret() {
+            return Err(EngineError::Refused(format!(
+                "this webhook uses {} and has no signing secret",
+                w.record.auth_kind.label()
+            )));
+        }
+        let mut secrets = self.open_secrets(&w)?;
+        let fresh = WebhookSecrets::generate_secret();
+        secrets.rotate(fresh.clone(), now());
+        let mut record = w.record.clone();
+        record.sealed_secrets = secrets.seal(&self.inner.sealer);
+        record.updated_at = now();
+        self.store().update_webhook(&record).await?;
+        Ok(fresh.expose().to_owned())
+    }
+
+    /// Sends the catalog example of `event_type` (default: the first subscribed type) now.
+    pub async fn send_test(
+        &self,
+        program: &ProgramId,
+        id: &WebhookId,
+        event_type: Option<&str>,
+    ) -> Result<TestOutcome> {
+        let w = self.get_webhook(program, id).await?;
+        let event_type = event_type
+            .filter(|t| !t.is_empty())
+            .or_else(|| w.record.event_types.first().map(String::as_str))
+            .unwrap_or(catalog::EVENT_NAMES[0]);
+        let example = catalog::event_type(event_type).ok_or_else(|| {
+            ValidationError::new("event_type", format!("Unknown event type '{event_type}'"))
+        })?;
+        let event = NewEvent::parse(event_type, example.example, None, None, now())?;
+        let body = serde_json::to_string(&event.envelope()).expect("plain data");
+        let secrets = self.open_secrets(&w)?;
+        let attempted = self
+            .perform(
+                &w,
+                &secrets,
+                &event.event_id.to_string(),
+                event_type,
+                &body,
+                Trigger::Test,
+            )
+            .await;
+        self.store().insert_attempt(&attempted.row).await?;
+        let row = attempted.row;
+        Ok(TestOutcome {
+            success: row.status == crate::domain::delivery::AttemptStatus::Success,
+            sandboxed: row.status == crate::domain::delivery::AttemptStatus::Sandboxed,
+            status_code: row.status_code,
+            latency_ms: row.latency_ms,
+            error: row.error,
+            response_body: row.response_body,
+            attempt_id: row.id,
+        })
+    }
+
+    /// Sends a signed `webhook.verification` ping to a saved webhook (recorded in the audit log).
+    pub async fn verify(&self, program: &ProgramId, id: &WebhookId) -> Result<VerifyOutcome> {
+        let w = self.get_webhook(program, id).await?;
+        let secrets = self.open_secrets(&w)?;
+        let (msg_id, body) = verification_body(id.as_str());
+        let attempted = self
+            .perform(
+                &w,
+                &secrets,
+                &msg_id,
+                catalog::VERIFICATION_EVENT,
+                &body,
+                Trigger::Verify,
+            )
+            .await;
+        self.store().insert_attempt(&attempted.row).await?;
+        Ok(verify_outcome(&attempted.row))
+    }
+
+    /// Verifies a draft before it is saved, signed with the draft's secret; leaves no audit row.
+    pub async fn verify_draft(
+        &self,
+        program: &ProgramId,
+        draft: &WebhookDraft,
+    ) -> Result<VerifyOutcome> {
+        let auth = draft.validate_endpoint(true)?;
+        self.check_target(draft.url.trim()).await?;
+        let secrets = match &auth {
+            AuthSettings::Signature { secret } | AuthSettings::Jwt { secret } => {
+                WebhookSecrets::with_secret(secret.clone().ok_or_else(|| {
+                    ValidationError::new("auth.secret", "The draft has no secret to sign with")
+                })?)
+            }
+            AuthSettings::Basic { password, .. } => {
+                WebhookSecrets::with_password(password.clone().map(|p| p.0).unwrap_or_default())
+            }
+            AuthSettings::None => WebhookSecrets::default(),
+        };
+        let url = crate::domain::webhook::TargetUrl::parse(&draft.url)?;
+        let username = draft.auth.username.clone();
+        let target = Target {
+            guard: self.config().guard,
+            program_id: program,
+            webhook_id: &WebhookId::generate(),
+            webhook_name: draft.name.trim(),
+            url: url.as_str(),
+            auth_kind: auth.kind(),
+            auth_username: username.as_deref(),
+            secrets: &secrets,
+            timeout: Duration::from_secs(draft.retry.timeout_seconds.clamp(1, 60) as u64),
+            sandbox: false,
+        };
+        let (msg_id, body) = verification_body("draft");
+        let msg = Message {
+            id: &msg_id,
+            event_type: catalog::VERIFICATION_EVENT,
+            body: &body,
+            delivery_id: None,
+            attempt: 1,
+            trigger: Trigger::Verify,
+        };
+        Ok(verify_outcome(
+            &dispatch::attempt(&self.inner.http, &target, &msg).await.row,
+        ))
+    }
+
+    /// One request for a stored webhook, outside the queue (tests and verifications).
+    async fn perform(
+        &self,
+        w: &Webhook,
+        secrets: &WebhookSecrets,
+        msg_id: &str,
+        event_type: &str,
+        body: &str,
+        trigger: Trigger,
+    ) -> dispatch::Attempted {
+        let r = &w.record;
+        let target = Target {
+            guard: self.config().guard,
+            program_id: &r.program_id,
+            webhook_id: &r.id,
+            webhook_name: r.name.as_str(),
+            url: r.url.as_str(),
+            auth_kind: r.auth_kind,
+            auth_username: r.auth_username.as_deref(),
+            secrets,
+            timeout: Duration::from_secs(r.retry.timeout_seconds.into()),
+            sandbox: r.sandbox,
+        };
+        let msg = Message {
+            id: msg_id,
+            event_type,
+            body,
+            delivery_id: None,
+            attempt: 1,
+            trigger,
+        };
+        dispatch::attempt(&self.inner.http, &target, &msg).await
+    }
+
+    /// Generates the secret a new wizard draft signs its Verify ping with (and Save keeps).
+    pub fn draft_secret() -> SigningSecret {
+        WebhookSecrets::generate_secret()
+    }
+}
+
+fn verification_body(webhook: &str) -> (String, String) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = serde_json::json!({
+        "event_id": id,
+        "event_type": catalog::VERIFICATION_EVENT,
+        "event_timestamp": now(),
+        "schema_version": crate::domain::event::SCHEMA_VERSION,
+        "data": {"webhook_id": webhook},
+    });
+    (id, body.to_string())
+}
+
+fn verify_outcome(row: &crate::store::NewAttempt) -> VerifyOutcome {
+    VerifyOutcome {
+        verified: row.status == crate::domain::delivery::AttemptStatus::Success,
+        status_code: row.status_code,
+        error: row.error.clone(),
+    }
+}
+
+fn record_of(
+    id: WebhookId,
+    program: &ProgramId,
+    s: WebhookSettings,
+    sealed_secrets: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+) -> WebhookRecord {
+    let auth_username = match &s.auth {
+        AuthSettings::Basic { username, .. } => Some(username.clone()),
+        _ => None,
+    };
+    WebhookRecord {
+        id,
+        program_id: program.clone(),
+        auth_kind: s.auth.kind(),
+        auth_username,
+        name: s.name,
+        url: s.url,
+        method: s.method,
+        description: s.description,
+        sealed_secrets,
+        event_types: s.event_types,
+        filter: s.filter,
+        retry: s.retry,
+        rate_limit_per_second: s.rate_limit_per_second,
+        sandbox: s.sandbox,
+        enabled: s.enabled,
+        created_at,
+        updated_at,
+    }
+}
