@@ -10,6 +10,7 @@ pub mod ids;
 pub mod query;
 pub mod settings;
 pub mod validation;
+pub mod views;
 pub mod webhook;
 
 pub use validation::ValidationError;

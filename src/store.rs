@@ -10,6 +10,7 @@ mod postgres;
 mod shared;
 mod sql;
 mod sqlite;
+mod views;
 
 pub use model::*;
 pub use postgres::PgStore;
@@ -44,6 +45,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database does (health checks).
     async fn ping(&self) -> Result<()>;
+
+    /// The backend's name, for the console's Settings page.
+    fn backend(&self) -> &'static str;
 
     /// The program new installations work in (created by the first migration run).
     async fn default_program(&self) -> Result<ProgramId>;

@@ -1,1 +1,63 @@
-pub fn placeholder() {}
+//! Herald's admin console: pages, components and the `#[server]` functions they call.
+//!
+//! Screens reach data only through server functions (`api/`), which call the same engine and store
+//! the REST API uses, in the same process. Pages render complete HTML on the server and hydrate in
+//! the browser; forms that matter (filters, toggles, delete) work before the wasm arrives.
+
+pub mod api;
+pub mod components;
+pub mod error;
+pub mod pages;
+
+use components::layout::Layout;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+/// The HTML document around the app (server side only renders it).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/herald.css"/>
+        <Title formatter=|text: String| if text.is_empty() { "Herald".to_owned() } else { format!("{text} · Herald") }/>
+        <Router>
+            <Layout>
+                <Routes fallback=pages::not_found::NotFound>
+                    <Route path=path!("/") view=pages::webhooks::WebhooksPage/>
+                    <Route path=path!("/audit-logs") view=pages::audit_logs::AuditLogsPage/>
+                    <Route path=path!("/event-types") view=pages::event_types::EventTypesPage/>
+                    <Route path=path!("/settings") view=pages::settings::SettingsPage/>
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}
+
+/// The wasm entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,1 +1,115 @@
-fn main() {}
+//! The `herald` binary: parse the command line, then serve, migrate or manage API keys.
+//! Errors end the process with one line on stderr and a non-zero exit, never a backtrace.
+
+use anyhow::Context;
+use clap::Parser;
+use server::config::{ApiKeyCommand, Cli, Command, ServeArgs};
+use server::{startup, telemetry};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first}\nSee `herald --help`.");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    telemetry::init();
+    let outcome = match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Migrate(db)) => migrate(&db.database_url).await,
+        Some(Command::ApiKey(ApiKeyCommand::Create { name, db })) => {
+            create_api_key(&name, &db.database_url).await
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let app = startup::Application::build(&args).await?;
+    let addr = app.local_addr();
+    tracing::info!(
+        database = %startup::redact_url(&args.db.database_url),
+        "Herald is listening on http://{addr}"
+    );
+    if args.allow_private_targets {
+        tracing::warn!("HERALD_ALLOW_PRIVATE_TARGETS is on: webhooks may target loopback and private addresses (development only)");
+    }
+    eprintln!("Herald console: http://{addr}/");
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    startup::open_store(database_url).await?;
+    eprintln!(
+        "migrations applied to {}",
+        startup::redact_url(database_url)
+    );
+    Ok(())
+}
+
+async fn create_api_key(name: &str, database_url: &str) -> anyhow::Result<()> {
+    let name = name.trim();
+    anyhow::ensure!(
+        !name.is_empty() && name.len() <= 100,
+        "--name must be 1 to 100 characters"
+    );
+    let store = startup::open_store(database_url).await?;
+    let key = herald::auth::api_key::generate();
+    let record = herald::store::ApiKeyRecord {
+        id: herald::domain::ids::ApiKeyId::generate(),
+        program_id: store.default_program().await?,
+        name: name.to_owned(),
+        prefix: key.display_prefix.clone(),
+        key_hash: key.hash.clone(),
+        created_at: herald::store::now(),
+    };
+    store
+        .insert_api_key(&record)
+        .await
+        .context("storing the key")?;
+    eprintln!(
+        "created API key '{name}' ({}…); it is shown once:",
+        key.display_prefix
+    );
+    println!("{}", key.plain);
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing deliveries in flight");
+}

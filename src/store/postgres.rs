@@ -24,6 +24,8 @@ pub struct PgStore {
 impl PgStore {
     /// Connects, migrates (migrations take an advisory lock, so concurrent starts are safe) and
     /// seeds the catalog.
+    const BACKEND: &'static str = "PostgreSQL";
+
     pub async fn connect(url: &str) -> Result<Self> {
         let options =
             PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(format!("{e}")))?;

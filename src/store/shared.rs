@@ -70,6 +70,10 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            fn backend(&self) -> &'static str {
+                Self::BACKEND
+            }
+
             async fn default_program(&self) -> Result<ProgramId> {
                 Ok(self.program.clone())
             }

@@ -27,6 +27,8 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if `mode=rwc`) the database file, migrates it and seeds the catalog.
+    const BACKEND: &'static str = "SQLite";
+
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?

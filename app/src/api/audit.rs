@@ -1,0 +1,62 @@
+//! Server functions behind the Audit Logs screen.
+
+use crate::error::AppError;
+use herald::domain::views::{AttemptPageView, WebhookView};
+use leptos::prelude::*;
+
+/// One page of the audit log. Filters are the screen's query-string values, as typed.
+#[server(prefix = "/sfn", endpoint = "list_attempts")]
+pub async fn list_attempts(
+    webhook_id: String,
+    start: String,
+    end: String,
+    status: String,
+    search: String,
+    cursor: String,
+) -> Result<AttemptPageView, AppError> {
+    use super::ssr::{engine, program};
+    use herald::domain::delivery::AttemptStatus;
+    use herald::domain::ids::WebhookId;
+    use herald::domain::query::parse_range;
+    use herald::store::{AttemptQuery, Cursor};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    let (created_from, created_before) = parse_range(&start, &end)?;
+    let invalid = |field: &str, message: &str| AppError::Validation {
+        field: field.into(),
+        message: message.into(),
+    };
+    let query = AttemptQuery {
+        webhook_id: match webhook_id.as_str() {
+            "" => None,
+            raw => Some(
+                WebhookId::parse(raw).ok_or_else(|| invalid("webhook_id", "Unknown webhook"))?,
+            ),
+        },
+        created_from,
+        created_before,
+        status: match status.as_str() {
+            "" => None,
+            raw => {
+                Some(AttemptStatus::parse(raw).ok_or_else(|| invalid("status", "Unknown status"))?)
+            }
+        },
+        search: Some(search),
+        cursor: match cursor.as_str() {
+            "" => None,
+            raw => Some(
+                Cursor::decode(raw)
+                    .ok_or_else(|| invalid("cursor", "That page link has expired"))?,
+            ),
+        },
+        limit: 25,
+    };
+    let page = engine.store().list_attempts(&program, &query).await?;
+    Ok((&page).into())
+}
+
+/// Webhooks for the Select Webhook filter (deleted ones are gone from it; their rows remain).
+#[server(prefix = "/sfn", endpoint = "webhook_choices")]
+pub async fn webhook_choices() -> Result<Vec<WebhookView>, AppError> {
+    super::webhooks::list_webhooks(String::new(), String::new(), String::new()).await
+}

@@ -1,0 +1,97 @@
+//! The error every server function returns: typed, so a screen can put a validation message
+//! beside the field it names and tell "not found" from "try again".
+
+use serde::{Deserialize, Serialize};
+use server_fn::codec::JsonEncoding;
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// An input is wrong; `field` names it as the forms do.
+    #[error("{message}")]
+    Validation { field: String, message: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("please sign in")]
+    Unauthorized,
+    #[error("your role does not allow this")]
+    Forbidden,
+    /// Something failed on the server; details are in its log, not here.
+    #[error("something went wrong on the server; please try again")]
+    Internal,
+    /// The request itself failed (network, encoding).
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl AppError {
+    /// The message for `field`, when this error is about it.
+    pub fn for_field(&self, field: &str) -> Option<String> {
+        match self {
+            Self::Validation { field: f, message }
+                if f == field
+                    || f.starts_with(&format!("{field}."))
+                    || f.starts_with(&format!("{field}[")) =>
+            {
+                Some(message.clone())
+            }
+            Self::Conflict {
+                field: Some(f),
+                message,
+            } if f == field => Some(message.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        Self::Transport(value.to_string())
+    }
+}
+
+impl From<herald::domain::ValidationError> for AppError {
+    fn from(e: herald::domain::ValidationError) -> Self {
+        Self::Validation {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<herald::delivery::EngineError> for AppError {
+    fn from(e: herald::delivery::EngineError) -> Self {
+        use herald::delivery::EngineError as E;
+        match e {
+            E::Validation(v) => v.into(),
+            E::NotFound(what) => Self::NotFound(what.to_owned()),
+            E::Conflict { field } => Self::Conflict {
+                field: Some(field.to_owned()),
+                message: format!("A webhook with this {field} already exists"),
+            },
+            E::Refused(message) => Self::Conflict {
+                field: None,
+                message,
+            },
+            other => {
+                tracing::error!(error = %other, "server function failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<herald::store::StoreError> for AppError {
+    fn from(e: herald::store::StoreError) -> Self {
+        herald::delivery::EngineError::from(e).into()
+    }
+}

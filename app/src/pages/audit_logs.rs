@@ -1,0 +1,189 @@
+//! The audit log (`/audit-logs`): every attempt, newest first, filtered by date, webhook, status
+//! and event id or webhook name, with keyset paging that stays fast on millions of rows.
+
+use crate::api::audit::{list_attempts, webhook_choices};
+use crate::components::status::AttemptBadge;
+use crate::components::time::Timestamp;
+use herald::domain::delivery::AttemptStatus;
+use herald::domain::views::AttemptView;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+const FILTERS: [&str; 5] = ["webhook_id", "start", "end", "status", "q"];
+
+#[component]
+pub fn AuditLogsPage() -> impl IntoView {
+    let query = use_query_map();
+    let param = move |k: &str| query.with(|q| q.get(k).unwrap_or_default());
+    let page = Resource::new(
+        move || {
+            FILTERS
+                .map(param)
+                .to_vec()
+                .into_iter()
+                .chain([param("cursor")])
+                .collect::<Vec<_>>()
+        },
+        |p| {
+            list_attempts(
+                p[0].clone(),
+                p[1].clone(),
+                p[2].clone(),
+                p[3].clone(),
+                p[4].clone(),
+                p[5].clone(),
+            )
+        },
+    );
+    let choices = Resource::new(|| (), |_| webhook_choices());
+    // A page link keeps the filters and swaps the cursor.
+    let link_with_cursor = move |cursor: String| {
+        let mut parts: Vec<String> = FILTERS
+            .iter()
+            .filter_map(|k| {
+                let v = param(k);
+                (!v.is_empty()).then(|| format!("{k}={}", urlencode(&v)))
+            })
+            .collect();
+        parts.push(format!("cursor={}", urlencode(&cursor)));
+        format!("/audit-logs?{}", parts.join("&"))
+    };
+    view! {
+        <Title text="Audit Logs"/>
+        <header class="page-head">
+            <div>
+                <h1>"Audit Logs"</h1>
+                <p class="lede">"Every delivery attempt, test and verification, with what was sent and what came back."</p>
+            </div>
+        </header>
+        <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter audit logs">
+            <label>
+                <span>"Start Date"</span>
+                <input type="date" name="start" prop:value=move || param("start")/>
+            </label>
+            <label>
+                <span>"End Date"</span>
+                <input type="date" name="end" prop:value=move || param("end")/>
+            </label>
+            <label>
+                <span>"Select Webhook"</span>
+                <select name="webhook_id">
+                    <option value="">"All webhooks"</option>
+                    <Suspense>
+                        {move || Suspend::new(async move {
+                            choices
+                                .await
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|w| {
+                                    let selected = param("webhook_id") == w.id;
+                                    view! { <option value=w.id selected=selected>{w.name}</option> }
+                                })
+                                .collect_view()
+                        })}
+                    </Suspense>
+                </select>
+            </label>
+            <label>
+                <span>"Status"</span>
+                <select name="status">
+                    <option value="">"Any status"</option>
+                    {AttemptStatus::ALL
+                        .iter()
+                        .map(|s| {
+                            let selected = move || param("status") == s.as_str();
+                            view! { <option value=s.as_str() selected=selected>{s.label()}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <label class="grow">
+                <span>"Search"</span>
+                <input type="search" name="q" placeholder="Event ID or webhook name" prop:value=move || param("q")/>
+            </label>
+            <button type="submit" class="button">"Search"</button>
+        </Form>
+        <Suspense fallback=|| view! { <p class="muted">"Loading attempts…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(p) if p.items.is_empty() => view! {
+                        <section class="empty card">
+                            <h2>"No attempts to show"</h2>
+                            <p>"Attempts appear here as events are delivered, tests are sent and endpoints verified."</p>
+                        </section>
+                    }
+                    .into_any(),
+                    Ok(p) => {
+                        let prev = p.prev_cursor.clone().map(link_with_cursor);
+                        let next = p.next_cursor.clone().map(link_with_cursor);
+                        view! {
+                            <AttemptTable items=p.items/>
+                            <nav class="pager" aria-label="Pages">
+                                {prev.map(|href| view! { <a class="button secondary" href=href>"Previous"</a> })}
+                                {next.map(|href| view! { <a class="button secondary" href=href>"Next"</a> })}
+                            </nav>
+                        }
+                        .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AttemptTable(items: Vec<AttemptView>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="data">
+                <thead>
+                    <tr>
+                        <th scope="col">"Webhook Name"</th>
+                        <th scope="col">"Event ID"</th>
+                        <th scope="col">"Event Type"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Status Code"</th>
+                        <th scope="col">"Error"</th>
+                        <th scope="col">"Delivered At"</th>
+                        <th scope="col">"Created At"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {items
+                        .into_iter()
+                        .map(|a| {
+                            let code = a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into());
+                            view! {
+                                <tr>
+                                    <th scope="row">{a.webhook_name}</th>
+                                    <td><code class="id">{a.event_id}</code></td>
+                                    <td><code>{a.event_type}</code>" "<span class="muted">{a.trigger.label()}</span></td>
+                                    <td><AttemptBadge status=a.status/></td>
+                                    <td>{code}</td>
+                                    <td class="error-cell">{a.error.unwrap_or_default()}</td>
+                                    <td><Timestamp at=a.delivered_at/></td>
+                                    <td><Timestamp at=Some(a.created_at)/></td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,67 @@
+//! The REST API, `/api/v1`: thin handlers that parse input, call the engine or the store, and map
+//! errors. Each resource module exports a `router()`; this module merges them, applies the body
+//! limit, and adds `/healthz`.
+
+mod attempts;
+mod deliveries;
+pub mod error;
+mod event_types;
+mod events;
+pub mod extract;
+mod webhooks;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use herald::delivery::Engine;
+use std::sync::Arc;
+
+/// Largest request body the API accepts (an event with its data, or a webhook).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// What API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub engine: Engine,
+    pub keys: Arc<extract::KeyCache>,
+}
+
+pub fn router(engine: Engine) -> Router {
+    let state = ApiState {
+        engine,
+        keys: Arc::default(),
+    };
+    let v1 = Router::new()
+        .merge(events::router())
+        .merge(event_types::router())
+        .merge(webhooks::router())
+        .merge(attempts::router())
+        .merge(deliveries::router())
+        .fallback(|| async { error::ApiError::not_found("route") });
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// 200 when the database answers, 503 otherwise.
+async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
+    match state.engine.store().ping().await {
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"status": "unavailable"})),
+            )
+        }
+    }
+}
+
+/// `{"items": [...]}`, the shape of every list.
+#[derive(serde::Serialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}

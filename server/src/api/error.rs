@@ -1,0 +1,151 @@
+//! The REST API's one error type: `{"error": {"code", "message", "field"?}}` with the matching
+//! status. Internal failures are logged with their cause and answered with an opaque message.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use herald::delivery::EngineError;
+use herald::domain::ValidationError;
+use herald::store::StoreError;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(message: impl Into<String>, field: Option<&str>) -> Self {
+        Self {
+            field: field.map(str::to_owned),
+            ..Self::new(StatusCode::CONFLICT, "conflict", message)
+        }
+    }
+
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
+        }
+    }
+
+    pub fn internal(source: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %source, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        Self::validation(e.field, e.message)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Validation(v) => v.into(),
+            EngineError::NotFound(what) => Self::not_found(what),
+            EngineError::Conflict { field } => Self::conflict(
+                format!("a webhook with this {field} already exists"),
+                Some(field),
+            ),
+            EngineError::Refused(message) => Self::conflict(message, None),
+            EngineError::Store(e) => Self::internal(&e),
+            EngineError::Seal(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        EngineError::from(e).into()
+    }
+}
+
+/// The field a serde message is about: the first `name` in backticks.
+fn field_of(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => {
+                let message =
+                    std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string());
+                let field = field_of(&message).unwrap_or_else(|| "body".to_owned());
+                Self::validation(field, message)
+            }
+            JsonRejection::JsonSyntaxError(e) => {
+                Self::bad_request(format!("the body is not valid JSON: {}", e.body_text()))
+            }
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::bad_request("send the body as JSON with content-type: application/json")
+            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is larger than 256 KiB",
+            ),
+            other => Self::bad_request(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        let message = r.body_text();
+        Self::validation(
+            field_of(&message).unwrap_or_else(|| "query".to_owned()),
+            message,
+        )
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,7 @@
+//! The `herald` server as a library, so integration tests start the real application
+//! (`startup::Application`) on port 0 exactly as the binary does.
+
+pub mod api;
+pub mod config;
+pub mod startup;
+pub mod telemetry;

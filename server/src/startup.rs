@@ -1,0 +1,180 @@
+//! Building and running the application: open the store, create the engine, assemble the router
+//! (console pages, server functions, REST API, static files) and serve it, with the dispatcher
+//! running in the same process. `Application::build` binds the port first, so tests can ask for
+//! port 0 and read back the one they got.
+
+use crate::api;
+use crate::config::{SecretArgs, ServeArgs};
+use anyhow::{bail, Context};
+use app::{shell, App};
+use axum::Router;
+use herald::auth::seal::Sealer;
+use herald::delivery::guard::GuardPolicy;
+use herald::delivery::{Engine, EngineConfig};
+use herald::store::{self, Store};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    engine: Engine,
+}
+
+impl Application {
+    pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
+        let store = store::connect(&args.db.database_url)
+            .await
+            .with_context(|| {
+                format!("opening the database {}", redact_url(&args.db.database_url))
+            })?;
+        let sealer = sealer(&args.secrets, &args.db.database_url)?;
+        let config = EngineConfig {
+            concurrency: args.concurrency.max(1),
+            guard: GuardPolicy {
+                allow_private: args.allow_private_targets,
+                require_https: args.require_https,
+            },
+            ..EngineConfig::default()
+        };
+        let engine = Engine::new(store, sealer, config);
+        let router = router(engine.clone())?;
+        let listener = TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("listening on {}", args.addr))?;
+        Ok(Self {
+            listener,
+            router,
+            engine,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, drains the dispatcher (requests in
+    /// flight finish within the grace period or are released) and returns.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let dispatcher = tokio::spawn(self.engine.clone().run(stop_rx));
+        let serve = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        serve.await.context("HTTP server failed")?;
+        dispatcher.await.context("dispatcher panicked")?;
+        Ok(())
+    }
+}
+
+fn router(engine: Engine) -> anyhow::Result<Router> {
+    let conf = get_configuration(None).context("reading the Leptos configuration")?;
+    let options = conf.leptos_options;
+    let routes = generate_route_list(App);
+    let context_engine = engine.clone();
+    let console = Router::new()
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            move || provide_context(context_engine.clone()),
+            {
+                let options = options.clone();
+                move || shell(options.clone())
+            },
+        )
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(options);
+    Ok(api::router(engine).merge(console))
+}
+
+/// The sealing key: `HERALD_SECRET_KEY`, or with SQLite a key file beside the database.
+fn sealer(args: &SecretArgs, database_url: &str) -> anyhow::Result<Sealer> {
+    if let Some(text) = &args.secret_key {
+        return Sealer::from_key_text(text).context("HERALD_SECRET_KEY");
+    }
+    let Some(db_path) = sqlite_path(database_url) else {
+        bail!("HERALD_SECRET_KEY is required with PostgreSQL (every Herald process must share it); generate one with `openssl rand -hex 32`");
+    };
+    let path = args.key_file.clone().unwrap_or_else(|| {
+        let mut p = db_path.into_os_string();
+        p.push(".key");
+        PathBuf::from(p)
+    });
+    let (sealer, created) = Sealer::from_key_file(&path)?;
+    if created {
+        tracing::info!(path = %path.display(), "created a new secret-sealing key file (mode 0600); back it up with the database");
+    } else {
+        tracing::info!(path = %path.display(), "sealing secrets with the key file");
+    }
+    Ok(sealer)
+}
+
+/// The file a `sqlite:` URL points at.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+/// A database URL safe to print (password removed).
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Opens the store alone (for `migrate` and `api-key` commands).
+pub async fn open_store(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    store::connect(database_url)
+        .await
+        .with_context(|| format!("opening the database {}", redact_url(database_url)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_and_redaction() {
+        assert_eq!(
+            sqlite_path("sqlite://herald.db?mode=rwc"),
+            Some(PathBuf::from("herald.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x.db"),
+            Some(PathBuf::from("/tmp/x.db"))
+        );
+        assert_eq!(sqlite_path("postgres://x"), None);
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

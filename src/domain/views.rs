@@ -1,0 +1,111 @@
+//! Wire shapes of stored records, as the REST API returns them and the console's server functions
+//! hand them to the browser. Built from storage records on the server (`store::views`); plain
+//! serde data here so the browser can hold them too. No secret ever appears in one.
+
+use super::delivery::{AttemptStatus, DeliveryStatus, Trigger};
+use super::webhook::WebhookStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthView {
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryView {
+    pub attempts: u32,
+    pub delay_seconds: u32,
+    pub backoff: String,
+    pub timeout_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookView {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub method: String,
+    pub description: String,
+    pub auth: AuthView,
+    pub event_types: Vec<String>,
+    pub filter: serde_json::Value,
+    pub retry: RetryView,
+    pub rate_limit_per_second: Option<u32>,
+    pub sandbox: bool,
+    pub enabled: bool,
+    pub status: WebhookStatus,
+    /// Live successes ÷ live attempts × 100; `null` before the first live attempt.
+    pub success_rate: Option<f64>,
+    pub total_attempts: i64,
+    pub successful_attempts: i64,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_failure_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptView {
+    pub id: String,
+    pub webhook_id: String,
+    pub webhook_name: String,
+    pub delivery_id: Option<String>,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i64,
+    pub trigger: Trigger,
+    pub status: AttemptStatus,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub latency_ms: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestView {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseView {
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptDetailView {
+    #[serde(flatten)]
+    pub attempt: AttemptView,
+    pub request: RequestView,
+    pub response: Option<ResponseView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    pub id: String,
+    pub webhook_id: String,
+    pub webhook_name: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub trigger: Trigger,
+    pub status: DeliveryStatus,
+    pub tries: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A page of the audit log with opaque keyset cursors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptPageView {
+    pub items: Vec<AttemptView>,
+    pub next_cursor: Option<String>,
+    pub prev_cursor: Option<String>,
+}
