@@ -1,0 +1,54 @@
+import { defineConfig } from '@playwright/test';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+// Each run gets a fresh database and a fresh API key, created before the server starts.
+// The config is evaluated again in each worker process; workers inherit the first one's choice.
+process.env.HERALD_E2E_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-'));
+const runDir = process.env.HERALD_E2E_DIR;
+const port = Number(process.env.HERALD_E2E_PORT ?? 3107);
+const herald = path.resolve(__dirname, '..', process.env.HERALD_BIN ?? 'target/debug/herald');
+const db = `sqlite://${runDir}/e2e.db?mode=rwc`;
+process.env.HERALD_E2E_BASE = `http://127.0.0.1:${port}`;
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${port}`,
+    trace: 'off',
+    launchOptions: {
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+  webServer: {
+    command: `sh -c '"${herald}" api-key create --name e2e --database-url "${db}" > "${runDir}/api-key" && exec "${herald}" serve --addr 127.0.0.1:${port} --database-url "${db}"'`,
+    url: `http://127.0.0.1:${port}/healthz`,
+    cwd: path.resolve(__dirname, '..'),
+    env: {
+      LEPTOS_SITE_ROOT: path.resolve(__dirname, '..', 'target/site'),
+      HERALD_ALLOW_PRIVATE_TARGETS: 'true',
+      RUST_LOG: 'warn',
+    },
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+  },
+});
