@@ -135,6 +135,7 @@ impl Engine {
         let mut shown = None;
         match &s.auth {
             AuthSettings::Signature { secret } | AuthSettings::Jwt { secret } => {
+                secrets.basic_password = None;
                 if let Some(given) = secret {
                     secrets.rotate(given.clone(), now());
                     shown = Some(given.expose().to_owned());
@@ -190,25 +191,18 @@ impl Engine {
     /// The current signing secret, for an admin who asked to see it.
     pub async fn reveal_secret(&self, program: &ProgramId, id: &WebhookId) -> Result<String> {
         let w = self.get_webhook(program, id).await?;
-        self.open_secrets(&w)?
-            .current()
-            .map(|s| s.expose().to_owned())
-            .ok_or_else(|| {
-                EngineError::Refused(format!(
-                    "this webhook uses {} and has no signing secret",
-                    w.record.auth_kind.label()
-                ))
-            })
+        let secrets = self.open_secrets(&w)?;
+        match secrets.current() {
+            Some(s) if w.record.auth_kind.uses_secret() => Ok(s.expose().to_owned()),
+            _ => Err(no_secret(&w)),
+        }
     }
 
     /// A new signing secret; the old one keeps signing for 24 hours.
     pub async fn rotate_secret(&self, program: &ProgramId, id: &WebhookId) -> Result<String> {
         let w = self.get_webhook(program, id).await?;
         if !w.record.auth_kind.uses_secret() {
-            return Err(EngineError::Refused(format!(
-                "this webhook uses {} and has no signing secret",
-                w.record.auth_kind.label()
-            )));
+            return Err(no_secret(&w));
         }
         let mut secrets = self.open_secrets(&w)?;
         let fresh = WebhookSecrets::generate_secret();
@@ -365,6 +359,13 @@ impl Engine {
     pub fn draft_secret() -> SigningSecret {
         WebhookSecrets::generate_secret()
     }
+}
+
+fn no_secret(w: &Webhook) -> EngineError {
+    EngineError::Refused(format!(
+        "this webhook uses {} and has no signing secret",
+        w.record.auth_kind.label()
+    ))
 }
 
 fn verification_body(webhook: &str) -> (String, String) {

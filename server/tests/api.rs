@@ -1,0 +1,277 @@
+//! The REST API's contract: every error of the API table, with the right status and a JSON body
+//! naming what is wrong; webhook CRUD; list filters. Run against SQLite and PostgreSQL.
+
+mod helpers;
+
+use helpers::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}
+
+async fn ingest_errors_are_clear(backend: Backend) {
+    let Some(app) = spawn_app(backend, "ingest_errors").await else {
+        return;
+    };
+    let url = app.url("/api/v1/events");
+    // 401: no key, malformed key, unknown key.
+    let r = app.client.post(&url).json(&json!({})).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(error_code(&r.json().await.unwrap()), "unauthorized");
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth("nope")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let forged = herald::auth::api_key::generate().plain;
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(forged)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // 400: not JSON.
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(&app.key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(&r.json().await.unwrap()), "bad_request");
+
+    // 413: over 256 KiB.
+    let big = json!({"event_type": "points.awarded", "data": {"blob": "x".repeat(300 * 1024)}});
+    let (status, body) = app.post("/api/v1/events", big).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(error_code(&body), "payload_too_large");
+
+    // 422: each invalid field is named.
+    for (body, field) in [
+        (
+            json!({"event_type": "nope.nothing", "data": {}}),
+            "event_type",
+        ),
+        (
+            json!({"event_type": "points.awarded", "data": [1, 2]}),
+            "data",
+        ),
+        (
+            json!({"event_type": "points.awarded", "data": {}, "event_id": "not-a-uuid"}),
+            "event_id",
+        ),
+        (json!({"data": {}}), "event_type"),
+        (
+            json!({"event_type": "points.awarded", "data": {}, "event_timestamp": "yesterday"}),
+            "body",
+        ),
+        (
+            json!({"event_type": "points.awarded", "data": {}, "extra": 1}),
+            "extra",
+        ),
+    ] {
+        let (status, err) = app.post("/api/v1/events", body.clone()).await;
+        assert_eq!(status, 422, "{body} -> {err}");
+        assert_eq!(error_code(&err), "validation");
+        if field != "body" {
+            assert_eq!(err["error"]["field"], field, "{body} -> {err}");
+        }
+        assert!(!err["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // Nothing half-written: no event was stored by any of those.
+    let (status, ok) = app
+        .post(
+            "/api/v1/events",
+            json!({"event_type": "points.awarded", "data": {}}),
+        )
+        .await;
+    assert_eq!((status.as_u16(), ok["deliveries"].as_u64()), (202, Some(0)));
+    app.stop().await;
+}
+
+async fn webhook_crud_and_errors(backend: Backend) {
+    let Some(app) = spawn_app(backend, "webhook_crud").await else {
+        return;
+    };
+    let base = json!({"name": "CRM", "url": "https://crm.example.com/hooks", "event_types": ["user.created"]});
+    let created = app.create_webhook(base.clone()).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["retry"],
+        json!({"attempts": 5, "delay_seconds": 30, "backoff": "exponential", "timeout_seconds": 15})
+    );
+    assert_eq!(created["auth"], json!({"kind": "signature"}));
+    assert_eq!(created["status"], "active");
+    assert_eq!(created["success_rate"], Value::Null);
+
+    // 409: the same name again (any case).
+    let mut dup = base.clone();
+    dup["name"] = json!("crm");
+    let (status, err) = app.post("/api/v1/webhooks", dup).await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        (error_code(&err), err["error"]["field"].as_str()),
+        ("conflict", Some("name"))
+    );
+
+    // 422 with the field named.
+    for (patch, field) in [
+        (json!({"url": "ftp://x"}), "url"),
+        (json!({"name": "  "}), "name"),
+        (json!({"event_types": []}), "event_types"),
+        (json!({"event_types": ["nope"]}), "event_types"),
+        (
+            json!({"retry": {"attempts": 11, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 5}}),
+            "retry.attempts",
+        ),
+        (
+            json!({"retry": {"attempts": 1, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 61}}),
+            "retry.timeout_seconds",
+        ),
+        (
+            json!({"filter": [{"path": "data.tier", "op": "between", "value": 1}]}),
+            "filter[0]",
+        ),
+        (json!({"auth": {"kind": "basic"}}), "auth.username"),
+        (
+            json!({"auth": {"kind": "basic", "username": "u"}}),
+            "auth.password",
+        ),
+        (
+            json!({"auth": {"kind": "signature", "secret": "whsec_short"}}),
+            "auth.secret",
+        ),
+        (json!({"rate_limit_per_second": 0}), "rate_limit_per_second"),
+    ] {
+        let mut body = base.clone();
+        body["name"] = json!("Another");
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (status, err) = app.post("/api/v1/webhooks", body).await;
+        assert_eq!(status, 422, "{patch} -> {err}");
+        assert_eq!(err["error"]["field"], field, "{patch} -> {err}");
+    }
+
+    // Read, patch (partial), list filters, delete.
+    let (status, read) = app.get(&format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(read.get("secret").is_none());
+    let (status, patched) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/webhooks/{id}"),
+            Some(json!({"enabled": false, "description": "CRM sync"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        (patched["enabled"].as_bool(), patched["status"].as_str()),
+        (Some(false), Some("inactive"))
+    );
+    assert_eq!(patched["name"], "CRM");
+    assert!(
+        patched.get("secret").is_none(),
+        "an unchanged secret is not shown again"
+    );
+    let (_, switched) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/webhooks/{id}"),
+            Some(json!({"auth": {"kind": "basic", "username": "u", "password": "p"}})),
+        )
+        .await;
+    assert_eq!(switched["auth"], json!({"kind": "basic", "username": "u"}));
+    let (status, _) = app.get(&format!("/api/v1/webhooks/{id}/secret")).await;
+    assert_eq!(status, 409, "Basic webhooks have no signing secret");
+
+    app.create_webhook(json!({"name": "Points Pipe", "url": "https://p.example.com", "event_types": ["points.awarded"]})).await;
+    let (_, list) = app.get("/api/v1/webhooks?name=pipe").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let (_, list) = app
+        .get(&format!("/api/v1/webhooks?start={today}&end={today}"))
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    let (_, list) = app.get("/api/v1/webhooks?end=2000-01-01").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    let (status, err) = app.get("/api/v1/webhooks?start=someday").await;
+    assert_eq!(
+        (status.as_u16(), err["error"]["field"].as_str()),
+        (422, Some("start"))
+    );
+
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/api/v1/webhooks/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, err) = app.get(&format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!((status.as_u16(), error_code(&err)), (404, "not_found"));
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/api/v1/webhooks/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app.get("/api/v1/webhooks/garbage").await;
+    assert_eq!(status, 404);
+    let (status, err) = app.get("/api/v1/no-such-route").await;
+    assert_eq!((status.as_u16(), error_code(&err)), (404, "not_found"));
+    app.stop().await;
+}
+
+async fn catalog_audit_queries_and_health(backend: Backend) {
+    let Some(app) = spawn_app(backend, "catalog").await else {
+        return;
+    };
+    let (status, types) = app.get("/api/v1/event-types").await;
+    assert_eq!(status, 200);
+    let items = types["items"].as_array().unwrap();
+    assert_eq!(items.len(), 20);
+    let points = items
+        .iter()
+        .find(|t| t["name"] == "points.awarded")
+        .unwrap();
+    assert_eq!(points["feed"], "points");
+    assert_eq!(points["schema"]["type"], "object");
+    assert!(points["example"]["points"].is_number());
+
+    for (q, field) in [
+        ("limit=500", "limit"),
+        ("status=maybe", "status"),
+        ("cursor=zzz", "cursor"),
+        ("webhook_id=x", "webhook_id"),
+    ] {
+        let (status, err) = app.get(&format!("/api/v1/attempts?{q}")).await;
+        assert_eq!(
+            (status.as_u16(), err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{q}"
+        );
+    }
+    let (status, page) = app.get("/api/v1/attempts").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["items"], json!([]));
+    assert_eq!(page["next_cursor"], Value::Null);
+
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    app.stop().await;
+}
+
+on_both_backends!(
+    ingest_errors_are_clear,
+    webhook_crud_and_errors,
+    catalog_audit_queries_and_health
+);

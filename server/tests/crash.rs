@@ -1,0 +1,142 @@
+//! Crash safety: a `herald serve` process killed with SIGKILL in the middle of a load loses no
+//! accepted event. After a restart, expired leases are claimed again and every event whose `202`
+//! was received reaches the receiver at least once.
+
+mod helpers;
+
+use helpers::*;
+use serde_json::json;
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn start_herald(database_url: &str, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            database_url,
+        ])
+        .env("HERALD_SECRET_KEY", SECRET_KEY)
+        .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start herald")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str) {
+    let ok = eventually(Duration::from_secs(20), || async {
+        let r = client.get(format!("{base}/healthz")).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    assert!(ok.is_some(), "herald did not become healthy");
+}
+
+async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
+    let Some((url, _dir)) = database(backend, "crash").await else {
+        return;
+    };
+    let store = herald::store::connect(&url).await.unwrap();
+    let key = herald::auth::api_key::generate();
+    store
+        .insert_api_key(&herald::store::ApiKeyRecord {
+            id: herald::domain::ids::ApiKeyId::generate(),
+            program_id: store.default_program().await.unwrap(),
+            name: "crash".into(),
+            prefix: key.display_prefix.clone(),
+            key_hash: key.hash.clone(),
+            created_at: herald::store::now(),
+        })
+        .await
+        .unwrap();
+    let rx = TestReceiver::start().await;
+    // A slow receiver (1 s per request) keeps deliveries in flight when the process dies.
+    rx.script((0..400).map(|_| Reply::Delay(Duration::from_secs(1), 200)));
+    let client = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = start_herald(&url, port);
+    wait_healthy(&client, &base).await;
+    let created = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&key.plain)
+        .json(&json!({"name": "Crash", "url": rx.url, "event_types": ["points.awarded"],
+            "retry": {"attempts": 3, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 2}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let mut accepted = HashSet::new();
+    for i in 0..200 {
+        let r = client
+            .post(format!("{base}/api/v1/events"))
+            .bearer_auth(&key.plain)
+            .json(&json!({"event_type": "points.awarded", "data": {"i": i}}))
+            .send()
+            .await;
+        if let Ok(r) = r {
+            if r.status() == 202 {
+                let body: serde_json::Value = r.json().await.unwrap();
+                accepted.insert(body["event_id"].as_str().unwrap().to_owned());
+            }
+        }
+        if i == 120 {
+            child.kill().expect("SIGKILL herald");
+            let _ = child.wait();
+        }
+    }
+    assert!(
+        accepted.len() >= 100,
+        "only {} events were accepted before the kill",
+        accepted.len()
+    );
+    let before_restart = rx.received().len();
+    assert!(
+        before_restart < accepted.len(),
+        "the kill came after everything was delivered"
+    );
+
+    let mut child = start_herald(&url, port);
+    wait_healthy(&client, &base).await;
+    let all = eventually(Duration::from_secs(60), || {
+        let ids: HashSet<String> = rx
+            .received()
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        let done = accepted.is_subset(&ids);
+        async move { done.then_some(ids) }
+    })
+    .await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    let got = all.unwrap_or_else(|| {
+        let ids: HashSet<String> = rx
+            .received()
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
+        panic!(
+            "{} of {} accepted events never arrived",
+            accepted.difference(&ids).count(),
+            accepted.len()
+        )
+    });
+    assert!(accepted.is_subset(&got));
+}
+
+on_both_backends!(killed_mid_load_delivers_every_accepted_event);

@@ -1,0 +1,492 @@
+//! The delivery engine end to end: events posted to the real API are delivered over real HTTP to
+//! receivers on 127.0.0.1, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+use helpers::*;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn hook(name: &str, url: &str, extra: Value) -> Value {
+    let mut body = json!({
+        "name": name,
+        "url": url,
+        "event_types": ["points.awarded", "member.tier_changed"],
+        "retry": {"attempts": 2, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 2}
+    });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    body
+}
+
+async fn event(app: &TestApp, event_type: &str, data: Value) -> Value {
+    let (status, json) = app
+        .post(
+            "/api/v1/events",
+            json!({"event_type": event_type, "data": data}),
+        )
+        .await;
+    assert_eq!(status, 202, "{json}");
+    json
+}
+
+async fn delivers_signed_events_verifiable_by_the_official_library(backend: Backend) {
+    let Some(app) = spawn_app(backend, "delivers_signed").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let w = app.create_webhook(hook("Signed", &rx.url, json!({}))).await;
+    let secret = w["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+
+    let accepted = event(
+        &app,
+        "points.awarded",
+        json!({"user_id": "u1", "points": 50}),
+    )
+    .await;
+    assert_eq!(accepted["deliveries"], 1);
+    let got = rx.wait_for(1, WAIT).await;
+    let r = &got[0];
+    assert_eq!(r.header("content-type"), "application/json");
+    assert!(r.header("user-agent").starts_with("Herald/"));
+    assert_eq!(
+        r.header("webhook-id"),
+        accepted["event_id"].as_str().unwrap()
+    );
+    let wh = standardwebhooks::Webhook::new(&secret).unwrap();
+    let mut headers = http::HeaderMap::new();
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        headers.insert(name, r.header(name).parse().unwrap());
+    }
+    wh.verify(&r.body, &headers).expect("signature verifies");
+    let body = r.json();
+    assert_eq!(body["event_type"], "points.awarded");
+    assert_eq!(body["schema_version"], "1.0.0");
+    assert_eq!(body["data"], json!({"user_id": "u1", "points": 50}));
+
+    // The audit log and the webhook's counters record the success.
+    let id = w["id"].as_str().unwrap();
+    let attempts = eventually(WAIT, || async {
+        let a = app.attempts(id).await;
+        (!a.is_empty()).then_some(a)
+    })
+    .await
+    .unwrap();
+    assert_eq!(attempts[0]["status"], "success");
+    assert_eq!(attempts[0]["trigger"], "event");
+    assert_eq!(attempts[0]["status_code"], 200);
+    let (_, detail) = app
+        .get(&format!(
+            "/api/v1/attempts/{}",
+            attempts[0]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        detail["request"]["body"].as_str().unwrap().as_bytes(),
+        &r.body[..]
+    );
+    assert_eq!(detail["response"]["body"], "ok");
+    let (_, view) = app.get(&format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(view["success_rate"], 100.0);
+    assert_eq!(view["status"], "active");
+    assert!(view.get("secret").is_none(), "secrets are not in reads");
+    app.stop().await;
+}
+
+async fn retries_after_failure_with_the_configured_delay(backend: Backend) {
+    let Some(app) = spawn_app(backend, "retries").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::Status(500)]);
+    let w = app.create_webhook(hook("Flaky", &rx.url, json!({}))).await;
+    event(&app, "points.awarded", json!({"n": 1})).await;
+    let got = rx.wait_for(2, WAIT).await;
+    let gap = got[1].at - got[0].at;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "retry came after {gap:?}"
+    );
+    assert_eq!(
+        got[0].header("webhook-id"),
+        got[1].header("webhook-id"),
+        "webhook-id is stable"
+    );
+    let id = w["id"].as_str().unwrap();
+    let attempts = eventually(WAIT, || async {
+        let a = app.attempts(id).await;
+        (a.len() == 2).then_some(a)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            attempts[0]["status"].as_str(),
+            attempts[0]["error"].as_str()
+        ),
+        (Some("failure"), Some("HTTP 500"))
+    );
+    assert_eq!(
+        (
+            attempts[1]["status"].as_str(),
+            attempts[1]["trigger"].as_str()
+        ),
+        (Some("success"), Some("retry"))
+    );
+    assert_eq!(attempts[1]["attempt"], 2);
+    let (_, view) = app.get(&format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(view["success_rate"], 50.0);
+    assert_eq!(view["status"], "active");
+    app.stop().await;
+}
+
+async fn timeouts_and_refused_connections_fail_then_dead_letter_and_replay(backend: Backend) {
+    let Some(app) = spawn_app(backend, "timeouts").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::Delay(Duration::from_millis(2500), 200)]);
+    let slow = app
+        .create_webhook(hook("Slow", &rx.url, json!({"retry": {"attempts": 0, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 1}})))
+        .await;
+    // A port nobody listens on: bind one, note it, close it.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let dead = app
+        .create_webhook(json!({"name": "Dead", "url": format!("http://{closed}/hook"), "event_types": ["reward.redeemed"],
+            "retry": {"attempts": 1, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 1}}))
+        .await;
+    event(&app, "points.awarded", json!({})).await;
+    event(&app, "reward.redeemed", json!({})).await;
+
+    let slow_id = slow["id"].as_str().unwrap();
+    let a = eventually(WAIT, || async {
+        app.attempts(slow_id).await.into_iter().next()
+    })
+    .await
+    .unwrap();
+    assert_eq!(a["status"], "failure");
+    assert_eq!(a["error"], "timed out after 1 s");
+    let dead_id = dead["id"].as_str().unwrap();
+    let tries = eventually(WAIT, || async {
+        let a = app.attempts(dead_id).await;
+        (a.len() == 2).then_some(a)
+    })
+    .await
+    .unwrap();
+    assert!(
+        tries[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("connection failed"),
+        "{}",
+        tries[0]["error"]
+    );
+
+    // Both are dead letters now.
+    let failed = eventually(WAIT, || async {
+        let (_, list) = app.get("/api/v1/deliveries?status=failed").await;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        (items.len() == 2).then_some(items)
+    })
+    .await
+    .expect("two dead letters");
+    let slow_delivery = failed.iter().find(|d| d["webhook_id"] == slow_id).unwrap();
+    assert_eq!(slow_delivery["tries"], 1);
+
+    // Replay: the receiver answers at once this time.
+    let (status, _) = app
+        .post(
+            &format!(
+                "/api/v1/deliveries/{}/replay",
+                slow_delivery["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let replayed = eventually(WAIT, || async {
+        app.attempts(slow_id)
+            .await
+            .into_iter()
+            .find(|a| a["trigger"] == "replay")
+    })
+    .await
+    .unwrap();
+    assert_eq!(replayed["status"], "success");
+    let (status, _) = app
+        .post(
+            &format!(
+                "/api/v1/deliveries/{}/replay",
+                "dlv_00000000000000000000000000000000"
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
+async fn sandbox_records_but_sends_nothing(backend: Backend) {
+    let Some(app) = spawn_app(backend, "sandbox").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let w = app
+        .create_webhook(hook("Sandbox", &rx.url, json!({"sandbox": true})))
+        .await;
+    event(&app, "points.awarded", json!({"x": 1})).await;
+    let id = w["id"].as_str().unwrap();
+    let a = eventually(WAIT, || async { app.attempts(id).await.into_iter().next() })
+        .await
+        .unwrap();
+    assert_eq!(a["status"], "sandboxed");
+    let (_, detail) = app
+        .get(&format!("/api/v1/attempts/{}", a["id"].as_str().unwrap()))
+        .await;
+    assert!(detail["request"]["headers"]
+        .to_string()
+        .contains("webhook-signature"));
+    assert!(rx.received().is_empty());
+    let (_, view) = app.get(&format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(view["total_attempts"], 0, "sandboxed attempts are not live");
+    app.stop().await;
+}
+
+async fn event_ids_are_idempotent(backend: Backend) {
+    let Some(app) = spawn_app(backend, "idempotent").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    app.create_webhook(hook("Once", &rx.url, json!({}))).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = json!({"event_type": "points.awarded", "data": {}, "event_id": id});
+    let (first, a) = app.post("/api/v1/events", body.clone()).await;
+    let (second, b) = app.post("/api/v1/events", body).await;
+    assert_eq!((first.as_u16(), second.as_u16()), (202, 200));
+    assert_eq!(a["event_id"], id);
+    assert_eq!(b["duplicate"], true);
+    rx.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.received().len(), 1);
+    app.stop().await;
+}
+
+async fn subscriptions_and_filters_choose_the_receivers(backend: Backend) {
+    let Some(app) = spawn_app(backend, "filters").await else {
+        return;
+    };
+    let (gold, all, other) = (
+        TestReceiver::start().await,
+        TestReceiver::start().await,
+        TestReceiver::start().await,
+    );
+    app.create_webhook(hook(
+        "Gold only",
+        &gold.url,
+        json!({"filter": [{"path": "data.tier", "op": "eq", "value": "Gold"}]}),
+    ))
+    .await;
+    app.create_webhook(hook("All tiers", &all.url, json!({})))
+        .await;
+    app.create_webhook(json!({"name": "Users", "url": other.url, "event_types": ["user.created"]}))
+        .await;
+    let silver = event(&app, "member.tier_changed", json!({"tier": "Silver"})).await;
+    let goldev = event(&app, "member.tier_changed", json!({"tier": "Gold"})).await;
+    assert_eq!(
+        (silver["deliveries"].as_u64(), goldev["deliveries"].as_u64()),
+        (Some(1), Some(2))
+    );
+    all.wait_for(2, WAIT).await;
+    let g = gold.wait_for(1, WAIT).await;
+    assert_eq!(g[0].json()["data"]["tier"], "Gold");
+    assert!(other.received().is_empty());
+    app.stop().await;
+}
+
+async fn jwt_and_basic_auth_reach_the_receiver(backend: Backend) {
+    let Some(app) = spawn_app(backend, "auth_kinds").await else {
+        return;
+    };
+    let (jrx, brx) = (TestReceiver::start().await, TestReceiver::start().await);
+    let j = app
+        .create_webhook(hook("Jwt", &jrx.url, json!({"auth": {"kind": "jwt"}})))
+        .await;
+    app.create_webhook(hook(
+        "Basic",
+        &brx.url,
+        json!({"auth": {"kind": "basic", "username": "herald", "password": "s3cret pw"}}),
+    ))
+    .await;
+    let accepted = event(&app, "points.awarded", json!({})).await;
+    let got = jrx.wait_for(1, WAIT).await;
+    let token = got[0]
+        .header("authorization")
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_owned();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.set_issuer(&["herald"]);
+    let claims = jsonwebtoken::decode::<Value>(
+        &token,
+        &jsonwebtoken::DecodingKey::from_secret(j["secret"].as_str().unwrap().as_bytes()),
+        &v,
+    )
+    .expect("JWT verifies with the secret string")
+    .claims;
+    assert_eq!(claims["sub"], accepted["event_id"]);
+    use sha2::Digest;
+    let body_hash: String = sha2::Sha256::digest(&got[0].body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(claims["body_sha256"], body_hash);
+    let b = brx.wait_for(1, WAIT).await;
+    assert_eq!(
+        b[0].header("authorization"),
+        "Basic aGVyYWxkOnMzY3JldCBwdw=="
+    );
+    // The audit log never shows credentials.
+    let jid = j["id"].as_str().unwrap();
+    let a = eventually(WAIT, || async {
+        app.attempts(jid).await.into_iter().next()
+    })
+    .await
+    .unwrap();
+    let (_, detail) = app
+        .get(&format!("/api/v1/attempts/{}", a["id"].as_str().unwrap()))
+        .await;
+    assert!(detail.to_string().contains("Bearer [redacted]"));
+    assert!(!detail.to_string().contains(&token));
+    app.stop().await;
+}
+
+async fn retry_after_is_honoured(backend: Backend) {
+    let Some(app) = spawn_app(backend, "retry_after").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::StatusWithRetryAfter(429, 2)]);
+    app.create_webhook(hook("Busy", &rx.url, json!({}))).await;
+    event(&app, "points.awarded", json!({})).await;
+    let got = rx.wait_for(2, WAIT).await;
+    let gap = got[1].at - got[0].at;
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "Retry-After: 2 but retried after {gap:?}"
+    );
+    app.stop().await;
+}
+
+async fn send_test_verify_and_rotation(backend: Backend) {
+    let Some(app) = spawn_app(backend, "send_test").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let w = app.create_webhook(hook("Tested", &rx.url, json!({}))).await;
+    let id = w["id"].as_str().unwrap();
+    let (status, outcome) = app
+        .post(
+            &format!("/api/v1/webhooks/{id}/test"),
+            json!({"event_type": "reward.redeemed"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["success"], true);
+    assert_eq!(outcome["status_code"], 200);
+    assert_eq!(outcome["response_body"], "ok");
+    let got = rx.received();
+    assert_eq!(got[0].json()["event_type"], "reward.redeemed");
+    assert_eq!(
+        got[0].json()["data"]["coupon_code"],
+        "COFFEE-8F2K",
+        "the catalog example is sent"
+    );
+    let (_, verify) = app
+        .post(&format!("/api/v1/webhooks/{id}/verify"), json!({}))
+        .await;
+    assert_eq!(verify["verified"], true);
+    assert_eq!(
+        rx.received()[1].json()["event_type"],
+        "webhook.verification"
+    );
+    // Tests and verifications are in the audit log but do not move the figures.
+    let a = app.attempts(id).await;
+    assert_eq!(
+        a.iter()
+            .map(|a| a["trigger"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["test", "verify"]
+    );
+    let (_, view) = app.get(&format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(view["total_attempts"], 0);
+
+    // Reveal and rotate: after rotation both secrets sign.
+    let (_, revealed) = app.get(&format!("/api/v1/webhooks/{id}/secret")).await;
+    assert_eq!(revealed["secret"], w["secret"]);
+    let (_, rotated) = app
+        .post(&format!("/api/v1/webhooks/{id}/rotate-secret"), json!({}))
+        .await;
+    let new_secret = rotated["secret"].as_str().unwrap();
+    assert_ne!(new_secret, w["secret"].as_str().unwrap());
+    event(&app, "points.awarded", json!({})).await;
+    let got = rx.wait_for(3, WAIT).await;
+    let sig = got[2].header("webhook-signature");
+    assert_eq!(sig.split(' ').count(), 2, "{sig}");
+    for secret in [new_secret, w["secret"].as_str().unwrap()] {
+        let wh = standardwebhooks::Webhook::new(secret).unwrap();
+        let mut h = http::HeaderMap::new();
+        for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            h.insert(name, got[2].header(name).parse().unwrap());
+        }
+        wh.verify(&got[2].body, &h).unwrap();
+    }
+    app.stop().await;
+}
+
+async fn rate_limits_space_deliveries(backend: Backend) {
+    let Some(app) = spawn_app(backend, "rate_limit").await else {
+        return;
+    };
+    let (limited, free) = (TestReceiver::start().await, TestReceiver::start().await);
+    app.create_webhook(hook(
+        "Limited",
+        &limited.url,
+        json!({"rate_limit_per_second": 5}),
+    ))
+    .await;
+    app.create_webhook(hook("Free", &free.url, json!({}))).await;
+    for _ in 0..6 {
+        event(&app, "points.awarded", json!({})).await;
+    }
+    // The unlimited webhook gets everything well before the limited one can.
+    free.wait_for(6, WAIT).await;
+    let got = limited.wait_for(6, WAIT).await;
+    let span = got[5].at - got[0].at;
+    assert!(
+        span >= Duration::from_millis(950),
+        "6 deliveries at 5/s took only {span:?}"
+    );
+    app.stop().await;
+}
+
+on_both_backends!(
+    delivers_signed_events_verifiable_by_the_official_library,
+    retries_after_failure_with_the_configured_delay,
+    timeouts_and_refused_connections_fail_then_dead_letter_and_replay,
+    sandbox_records_but_sends_nothing,
+    event_ids_are_idempotent,
+    subscriptions_and_filters_choose_the_receivers,
+    jwt_and_basic_auth_reach_the_receiver,
+    retry_after_is_honoured,
+    send_test_verify_and_rotation,
+    rate_limits_space_deliveries,
+);

@@ -1,0 +1,357 @@
+//! Test support: the real application on port 0 with a fresh database, a recording receiver, and
+//! an HTTP client that speaks to the API with a real key.
+
+#![allow(dead_code)]
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use serde_json::Value;
+use server::config::{DatabaseArgs, SecretArgs, ServeArgs};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+pub const SECRET_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub key: String,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A fresh database URL for `backend`, or `None` (loudly) when PostgreSQL is not configured.
+pub async fn database(backend: Backend, test: &str) -> Option<(String, Option<tempfile::TempDir>)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("herald.db").display()
+            );
+            Some((url, Some(dir)))
+        }
+        Backend::Postgres => {
+            let Some(admin) = std::env::var("HERALD_TEST_POSTGRES_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+            else {
+                eprintln!("SKIPPED {test} on PostgreSQL: HERALD_TEST_POSTGRES_URL is not set");
+                return None;
+            };
+            let name = format!("herald_t_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                .await
+                .unwrap();
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+                .await
+                .unwrap();
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&name);
+            Some((url.to_string(), None))
+        }
+    }
+}
+
+pub fn serve_args(database_url: &str) -> ServeArgs {
+    ServeArgs {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        db: DatabaseArgs {
+            database_url: database_url.to_owned(),
+        },
+        secrets: SecretArgs {
+            secret_key: Some(SECRET_KEY.to_owned()),
+            key_file: None,
+        },
+        allow_private_targets: true,
+        require_https: false,
+        concurrency: 64,
+    }
+}
+
+/// Starts the whole application (API, console, dispatcher) on a fresh database.
+pub async fn spawn_app(backend: Backend, test: &str) -> Option<TestApp> {
+    let (url, dir) = database(backend, test).await?;
+    Some(spawn_with(serve_args(&url), dir).await)
+}
+
+pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> TestApp {
+    let app = server::startup::Application::build(&args)
+        .await
+        .expect("build app");
+    let addr = app.local_addr();
+    let store = herald::store::connect(&args.db.database_url).await.unwrap();
+    let key = herald::auth::api_key::generate();
+    store
+        .insert_api_key(&herald::store::ApiKeyRecord {
+            id: herald::domain::ids::ApiKeyId::generate(),
+            program_id: store.default_program().await.unwrap(),
+            name: "tests".into(),
+            prefix: key.display_prefix.clone(),
+            key_hash: key.hash.clone(),
+            created_at: herald::store::now(),
+        })
+        .await
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        key: key.plain,
+        client: reqwest::Client::new(),
+        database_url: args.db.database_url,
+        stop: Some(stop),
+        handle: Some(handle),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// Creates a webhook pointing at `url`, returning its JSON (with the secret).
+    pub async fn create_webhook(&self, body: Value) -> Value {
+        let (status, json) = self.post("/api/v1/webhooks", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        json
+    }
+
+    /// The audit log for one webhook, oldest first.
+    pub async fn attempts(&self, webhook_id: &str) -> Vec<Value> {
+        let (_, page) = self
+            .get(&format!(
+                "/api/v1/attempts?webhook_id={webhook_id}&limit=200"
+            ))
+            .await;
+        let mut items = page["items"].as_array().cloned().unwrap_or_default();
+        items.reverse();
+        items
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// One request a receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or_default()
+    }
+}
+
+/// How a receiver answers one request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Status(u16),
+    StatusWithRetryAfter(u16, u32),
+    Delay(Duration, u16),
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    got: Mutex<Vec<Received>>,
+    /// `webhook-id`s of requests answered in full (a request whose sender vanished mid-way is
+    /// dropped by the server before it gets here).
+    completed: Mutex<Vec<String>>,
+    script: Mutex<VecDeque<Reply>>,
+}
+
+/// An HTTP endpoint on 127.0.0.1 that records every request and answers from a script (then 200).
+pub struct TestReceiver {
+    pub url: String,
+    state: Arc<ReceiverState>,
+}
+
+impl TestReceiver {
+    pub async fn start() -> Self {
+        let state = Arc::new(ReceiverState::default());
+        let app = Router::new()
+            .route("/hook", post(receive))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            url: format!("http://{addr}/hook"),
+            state,
+        }
+    }
+
+    /// Queues answers for the next requests, in order.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.script.lock().unwrap().extend(replies);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.got.lock().unwrap().clone()
+    }
+
+    pub fn completed(&self) -> Vec<String> {
+        self.state.completed.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        eventually(within, || {
+            let got = self.received();
+            async move { (got.len() >= n).then_some(got) }
+        })
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "expected {n} requests within {within:?}, got {}",
+                self.received().len()
+            )
+        })
+    }
+}
+
+async fn receive(
+    State(state): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    state.got.lock().unwrap().push(Received {
+        headers,
+        body,
+        at: Instant::now(),
+    });
+    let reply = state
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Reply::Status(200));
+    let response = match reply {
+        Reply::Status(s) => {
+            (StatusCode::from_u16(s).unwrap(), HeaderMap::new(), "ok").into_response()
+        }
+        Reply::StatusWithRetryAfter(s, secs) => {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", secs.to_string().parse().unwrap());
+            (StatusCode::from_u16(s).unwrap(), h, "slow down").into_response()
+        }
+        Reply::Delay(d, s) => {
+            tokio::time::sleep(d).await;
+            (StatusCode::from_u16(s).unwrap(), "late").into_response()
+        }
+    };
+    state.completed.lock().unwrap().push(id);
+    response
+}
+
+/// Polls `check` every 20 ms until it yields a value or `within` passes.
+pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Declares each listed `async fn(Backend)` as a test on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
