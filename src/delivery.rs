@@ -93,7 +93,7 @@ struct Inner {
     http: reqwest::Client,
     config: EngineConfig,
     /// Rung when new work may be due (ingest, replay, a retry scheduled).
-    wake: Notify,
+    wake: Arc<Notify>,
     rate: rate::RateLimits,
 }
 
@@ -117,7 +117,7 @@ impl Engine {
                 sealer,
                 http,
                 config,
-                wake: Notify::new(),
+                wake: Arc::new(Notify::new()),
                 rate: rate::RateLimits::default(),
             }),
         }

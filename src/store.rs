@@ -85,6 +85,9 @@ pub trait Store: Send + Sync + 'static {
     async fn record_results(&self, results: &[DeliveryResult]) -> Result<usize>;
     /// Records a standalone attempt (tests and verifications) and, when `live`, moves counters.
     async fn insert_attempt(&self, attempt: &NewAttempt) -> Result<()>;
+    /// Rings `wake` whenever another process announces new work (PostgreSQL `LISTEN/NOTIFY`);
+    /// returns once listening has started. A no-op where one process owns the database.
+    async fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>) -> Result<()>;
     /// When the earliest pending delivery comes due, if any.
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
     /// Gives in-flight deliveries claimed by this process back (graceful shutdown).

@@ -194,7 +194,10 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
     let w = webhook(&p, "Doomed", now());
     store.insert_webhook(&w).await.unwrap();
     let e = event(&p, "points.awarded");
-    assert_eq!(store.ingest(&e, &[w.id.clone(),]).await.unwrap(), Some(1));
+    assert_eq!(
+        store.ingest(&e, std::slice::from_ref(&w.id)).await.unwrap(),
+        Some(1)
+    );
     let claimed = store
         .claim_due(now(), 10, Duration::seconds(5))
         .await
@@ -210,7 +213,7 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
 
     // A second event leaves a pending delivery that deletion must stop.
     store
-        .ingest(&event(&p, "points.awarded"), &[w.id.clone()])
+        .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
         .await
         .unwrap();
     assert!(store.delete_webhook(&p, &w.id).await.unwrap());
@@ -275,7 +278,13 @@ async fn ingest_is_idempotent_and_atomic(store: Arc<dyn Store>) {
         .ingest(&bad, &[a.id.clone(), WebhookId::generate()])
         .await
         .is_err());
-    assert_eq!(store.ingest(&bad, &[a.id.clone()]).await.unwrap(), Some(1));
+    assert_eq!(
+        store
+            .ingest(&bad, std::slice::from_ref(&a.id))
+            .await
+            .unwrap(),
+        Some(1)
+    );
 }
 
 async fn subscribers_are_enabled_webhooks_of_the_type(store: Arc<dyn Store>) {
@@ -302,7 +311,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     let w = webhook(&p, "Flaky", now());
     store.insert_webhook(&w).await.unwrap();
     store
-        .ingest(&event(&p, "points.awarded"), &[w.id.clone()])
+        .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
         .await
         .unwrap();
     let t0 = now();
@@ -403,7 +412,7 @@ async fn release_returns_claims(store: Arc<dyn Store>) {
     let w = webhook(&p, "Busy", now());
     store.insert_webhook(&w).await.unwrap();
     store
-        .ingest(&event(&p, "points.awarded"), &[w.id.clone()])
+        .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
         .await
         .unwrap();
     let c = store

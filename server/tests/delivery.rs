@@ -490,3 +490,37 @@ on_both_backends!(
     send_test_verify_and_rotation,
     rate_limits_space_deliveries,
 );
+
+/// Another process's ingest wakes this process's dispatcher through `LISTEN/NOTIFY`, well before
+/// its idle poll (5 s) would have found the work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notify_wakes_other_processes() {
+    let Some(app) = spawn_app(Backend::Postgres, "notify").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    app.create_webhook(hook("Shared", &rx.url, json!({}))).await;
+    // Let the dispatcher go idle, then ingest through a second engine that runs no dispatcher.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let store = herald::store::connect(&app.database_url).await.unwrap();
+    let program = store.default_program().await.unwrap();
+    let sealer = herald::auth::seal::Sealer::from_key_text(SECRET_KEY).unwrap();
+    let other = herald::delivery::Engine::new(store, sealer, Default::default());
+    let event = herald::domain::event::NewEvent::parse(
+        "points.awarded",
+        json!({}),
+        None,
+        None,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let sent = std::time::Instant::now();
+    assert_eq!(other.ingest(&program, event).await.unwrap().deliveries, 1);
+    rx.wait_for(1, WAIT).await;
+    let took = sent.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "delivery took {took:?}: the notification did not wake the dispatcher"
+    );
+    app.stop().await;
+}

@@ -45,11 +45,11 @@ pub fn parse_bound(
     Ok(Some(date.and_time(NaiveTime::MIN).and_utc()))
 }
 
+/// A half-open range: `(from, before)`, either end open.
+pub type Range = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Parses both ends and checks their order.
-pub fn parse_range(
-    start: &str,
-    end: &str,
-) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), ValidationError> {
+pub fn parse_range(start: &str, end: &str) -> Result<Range, ValidationError> {
     let s = parse_bound("start", start, Bound::Start)?;
     let e = parse_bound("end", end, Bound::End)?;
     if let (Some(s), Some(e)) = (s, e) {

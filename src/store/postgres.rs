@@ -14,6 +14,9 @@ use sqlx::{PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The `LISTEN/NOTIFY` channel on which processes announce new work.
+const WORK_CHANNEL: &str = "herald_work";
+
 pub struct PgStore {
     /// One pool serves reads and writes; PostgreSQL handles concurrent writers itself.
     writer: PgPool,
@@ -43,9 +46,33 @@ impl PgStore {
         })
     }
 
-    /// The pool, for `LISTEN/NOTIFY` wake-ups.
-    pub fn pool(&self) -> &PgPool {
-        &self.writer
+    /// Tells every Herald process listening that deliveries may be due. Inside a transaction the
+    /// notification is sent on commit (and repeats within one are folded into one).
+    async fn announce<'e, E: sqlx::PgExecutor<'e>>(executor: E) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(WORK_CHANNEL)
+            .execute(executor)
+            .await?;
+        Ok(())
+    }
+
+    /// Listens on the work channel in a background task; the listener reconnects by itself after a
+    /// lost connection, and the dispatcher's idle poll covers any notification missed meanwhile.
+    async fn listen(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.writer).await?;
+        listener.listen(WORK_CHANNEL).await?;
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(_) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
     }
 
     async fn claim(

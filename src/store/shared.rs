@@ -169,6 +169,9 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                if !targets.is_empty() {
+                    Self::announce(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(Some(targets.len()))
             }
@@ -267,7 +270,14 @@ macro_rules! impl_store {
                     .execute(&self.writer)
                     .await?
                     .rows_affected();
+                if done == 1 {
+                    Self::announce(&self.writer).await?;
+                }
                 Ok(done == 1)
+            }
+
+            async fn listen_for_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
+                self.listen(wake).await
             }
 
             async fn list_attempts(&self, program: &ProgramId, q: &AttemptQuery) -> Result<AttemptPage> {

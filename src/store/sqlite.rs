@@ -58,6 +58,15 @@ impl SqliteStore {
         })
     }
 
+    /// Other processes never share a SQLite file with us, so there is no one to tell.
+    async fn announce<'e, E: sqlx::SqliteExecutor<'e>>(_executor: E) -> Result<()> {
+        Ok(())
+    }
+
+    async fn listen(&self, _wake: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
+        Ok(())
+    }
+
     async fn claim(
         &self,
         now: DateTime<Utc>,
