@@ -16,6 +16,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use herald::delivery::Engine;
 use std::sync::Arc;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 /// Largest request body the API accepts (an event with its data, or a webhook).
 pub const BODY_LIMIT: usize = 256 * 1024;
@@ -27,17 +30,51 @@ pub struct ApiState {
     pub keys: Arc<extract::KeyCache>,
 }
 
+/// The OpenAPI document's frame; every path in it comes from the handlers' own annotations,
+/// registered together with their routes, so the document cannot drift from the router.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Herald API",
+        description = "Webhook delivery for loyalty programs: post events, manage webhooks, read the audit log."
+    ),
+    servers((url = "/api/v1")),
+    modifiers(&BearerKey),
+    components(schemas(error::ErrorBody))
+)]
+struct ApiDoc;
+
+/// Declares the `Authorization: Bearer <api key>` scheme the paths refer to as `api_key`.
+struct BearerKey;
+
+impl utoipa::Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
 pub fn router(engine: Engine) -> Router {
     let state = ApiState {
         engine,
         keys: Arc::default(),
     };
-    let v1 = Router::new()
+    let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(events::router())
         .merge(event_types::router())
         .merge(webhooks::router())
         .merge(attempts::router())
         .merge(deliveries::router())
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    let v1 = v1
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(doc.as_ref().clone()) }),
+        )
         .fallback(|| async { error::ApiError::not_found("route") });
     Router::new()
         .nest("/api/v1", v1)
@@ -61,7 +98,7 @@ async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json:
 }
 
 /// `{"items": [...]}`, the shape of every list.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Items<T> {
     pub items: Vec<T>,
 }

@@ -25,6 +25,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Measure end-to-end throughput and latency against a real `herald serve` (see README).
+    Bench(crate::bench::BenchArgs),
     /// Manage API keys for the events API.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),

@@ -2,6 +2,7 @@
 //! (`startup::Application`) on port 0 exactly as the binary does.
 
 pub mod api;
+pub mod bench;
 pub mod config;
 pub mod startup;
 pub mod telemetry;

@@ -27,6 +27,7 @@ async fn main() -> ExitCode {
         None => serve(cli.serve).await,
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Migrate(db)) => migrate(&db.database_url).await,
+        Some(Command::Bench(args)) => server::bench::run(args).await,
         Some(Command::ApiKey(ApiKeyCommand::Create { name, db })) => {
             create_api_key(&name, &db.database_url).await
         }

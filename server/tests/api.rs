@@ -270,8 +270,63 @@ async fn catalog_audit_queries_and_health(backend: Backend) {
     app.stop().await;
 }
 
+async fn openapi_document_describes_every_route(backend: Backend) {
+    let Some(app) = spawn_app(backend, "openapi").await else {
+        return;
+    };
+    // Public: no key needed.
+    let r = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["servers"][0]["url"], "/api/v1");
+    let expected = [
+        ("/events", "post"),
+        ("/event-types", "get"),
+        ("/webhooks", "post"),
+        ("/webhooks", "get"),
+        ("/webhooks/{id}", "get"),
+        ("/webhooks/{id}", "patch"),
+        ("/webhooks/{id}", "delete"),
+        ("/webhooks/{id}/test", "post"),
+        ("/webhooks/{id}/verify", "post"),
+        ("/webhooks/{id}/secret", "get"),
+        ("/webhooks/{id}/rotate-secret", "post"),
+        ("/attempts", "get"),
+        ("/attempts/{id}", "get"),
+        ("/deliveries", "get"),
+        ("/deliveries/{id}/replay", "post"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in expected {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    let operations: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        operations,
+        expected.len(),
+        "the document lists routes this test does not know"
+    );
+    assert!(doc["components"]["schemas"]["WebhookDraft"].is_object());
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    app.stop().await;
+}
+
 on_both_backends!(
     ingest_errors_are_clear,
     webhook_crud_and_errors,
-    catalog_audit_queries_and_health
+    catalog_audit_queries_and_health,
+    openapi_document_describes_every_route,
 );

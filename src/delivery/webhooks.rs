@@ -25,18 +25,19 @@ pub struct Saved {
 }
 
 /// What Send Test reports inline.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TestOutcome {
     pub success: bool,
     pub status_code: Option<i32>,
     pub latency_ms: Option<i64>,
     pub error: Option<String>,
     pub response_body: Option<String>,
+    #[schema(value_type = String)]
     pub attempt_id: AttemptId,
     pub sandboxed: bool,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct VerifyOutcome {
     pub verified: bool,
     pub status_code: Option<i32>,

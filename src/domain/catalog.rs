@@ -52,12 +52,17 @@ pub const FEEDS: [Feed; 9] = [
 ];
 
 /// One catalog entry. `name` is `feed.event`.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventType {
     pub name: &'static str,
     pub feed: &'static str,
     pub description: &'static str,
+    /// JSON schema of `data`.
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
     pub schema: Value,
+    /// An example `data`, as Send Test posts it.
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
     pub example: Value,
 }
 

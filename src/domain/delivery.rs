@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 macro_rules! str_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $s:literal / $label:literal),+ $(,)? }) => {
         $(#[$doc])*
+        #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// Authentication as submitted. `secret` brings your own `whsec_` secret; `password` left empty
 /// on an edit keeps the stored one.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthDraft {
@@ -43,6 +44,7 @@ impl Default for AuthDraft {
 }
 
 /// Retry settings as submitted.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryDraft {
@@ -70,6 +72,7 @@ impl From<RetryPolicy> for RetryDraft {
 }
 
 /// Everything the three wizard steps (or `POST /api/v1/webhooks`) submit.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookDraft {
@@ -84,6 +87,7 @@ pub struct WebhookDraft {
     #[serde(default)]
     pub event_types: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<Vec<Object>>))]
     pub filter: serde_json::Value,
     #[serde(default)]
     pub retry: RetryDraft,
@@ -270,6 +274,7 @@ impl WebhookDraft {
 }
 
 /// A partial update (`PATCH /api/v1/webhooks/{id}`): absent fields keep their value.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
@@ -279,9 +284,11 @@ pub struct WebhookPatch {
     pub description: Option<String>,
     pub auth: Option<AuthDraft>,
     pub event_types: Option<Vec<String>>,
+    #[cfg_attr(feature = "server", schema(value_type = Option<Vec<Object>>))]
     pub filter: Option<serde_json::Value>,
     pub retry: Option<RetryDraft>,
     #[serde(default, with = "double_option")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<i64>))]
     pub rate_limit_per_second: Option<Option<i64>>,
     pub sandbox: Option<bool>,
     pub enabled: Option<bool>,

@@ -7,6 +7,7 @@ use super::webhook::WebhookStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthView {
     pub kind: String,
@@ -14,6 +15,7 @@ pub struct AuthView {
     pub username: Option<String>,
 }
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetryView {
     pub attempts: u32,
@@ -22,6 +24,7 @@ pub struct RetryView {
     pub timeout_seconds: u32,
 }
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookView {
     pub id: String,
@@ -31,6 +34,7 @@ pub struct WebhookView {
     pub description: String,
     pub auth: AuthView,
     pub event_types: Vec<String>,
+    #[cfg_attr(feature = "server", schema(value_type = Vec<Object>))]
     pub filter: serde_json::Value,
     pub retry: RetryView,
     pub rate_limit_per_second: Option<u32>,
@@ -47,6 +51,7 @@ pub struct WebhookView {
     pub updated_at: DateTime<Utc>,
 }
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptView {
     pub id: String,
@@ -65,19 +70,24 @@ pub struct AttemptView {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestView {
     pub url: String,
+    #[cfg_attr(feature = "server", schema(value_type = Vec<Vec<String>>))]
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseView {
+    #[cfg_attr(feature = "server", schema(value_type = Vec<Vec<String>>))]
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptDetailView {
     #[serde(flatten)]
@@ -86,6 +96,7 @@ pub struct AttemptDetailView {
     pub response: Option<ResponseView>,
 }
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryView {
     pub id: String,
@@ -103,6 +114,7 @@ pub struct DeliveryView {
 }
 
 /// A page of the audit log with opaque keyset cursors.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptPageView {
     pub items: Vec<AttemptView>,

@@ -353,6 +353,7 @@ pub fn parse_basic_password(raw: &str) -> Result<String, ValidationError> {
 }
 
 /// What the list shows in its Status column.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookStatus {

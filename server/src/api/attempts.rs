@@ -1,25 +1,30 @@
 //! `/api/v1/attempts`: the audit log, newest first, keyset-paged.
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiQuery, Caller};
 use super::ApiState;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use herald::domain::delivery::AttemptStatus;
 use herald::domain::ids::{AttemptId, WebhookId};
 use herald::domain::query::parse_range;
 use herald::domain::views::{AttemptDetailView, AttemptPageView};
 use herald::store::{AttemptQuery, Cursor};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/attempts", get(list))
-        .route("/attempts/{id}", get(read))
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read))
 }
 
-#[derive(Deserialize)]
+/// Audit-log filters; `q` is an event id or part of a webhook name; `cursor` comes from a
+/// previous page; `limit` is 1–200 (default 50).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     #[serde(default)]
@@ -85,6 +90,9 @@ pub fn attempt_query(
     })
 }
 
+/// The audit log, newest first, keyset-paged.
+#[utoipa::path(get, path = "/attempts", tag = "audit log", params(ListQuery), security(("api_key" = [])),
+    responses((status = 200, body = AttemptPageView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -107,6 +115,10 @@ async fn list(
     Ok(Json((&page).into()))
 }
 
+/// One attempt with its request (credentials redacted) and response.
+#[utoipa::path(get, path = "/attempts/{id}", tag = "audit log",
+    params(("id" = String, Path, description = "An attempt id (att_…)")), security(("api_key" = [])),
+    responses((status = 200, body = AttemptDetailView), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<ApiState>,
     caller: Caller,

@@ -1,25 +1,29 @@
 //! `/api/v1/deliveries`: dead letters (and other deliveries) and replay.
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiQuery, Caller};
 use super::{ApiState, Items};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use herald::domain::delivery::DeliveryStatus;
 use herald::domain::ids::{DeliveryId, WebhookId};
 use herald::domain::views::DeliveryView;
 use herald::store::DeliveryQuery;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/deliveries", get(list))
-        .route("/deliveries/{id}/replay", post(replay))
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(replay))
 }
 
-#[derive(Deserialize)]
+/// `status`: pending, in_flight, succeeded or failed (the dead letters).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     #[serde(default)]
@@ -29,6 +33,9 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
+/// Deliveries, newest first (`?status=failed` lists the dead letters).
+#[utoipa::path(get, path = "/deliveries", tag = "deliveries", params(ListQuery), security(("api_key" = [])),
+    responses((status = 200, body = Items<DeliveryView>), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -65,6 +72,10 @@ async fn list(
     }))
 }
 
+/// Replay a finished delivery with a fresh retry budget.
+#[utoipa::path(post, path = "/deliveries/{id}/replay", tag = "deliveries",
+    params(("id" = String, Path, description = "A delivery id (dlv_…)")), security(("api_key" = [])),
+    responses((status = 202, description = "Queued again"), (status = 404, body = ErrorBody)))]
 async fn replay(
     State(state): State<ApiState>,
     caller: Caller,

@@ -149,3 +149,19 @@ impl From<QueryRejection> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The body of every error response (for the OpenAPI document).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ErrorDetail {
+    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `payload_too_large`,
+    /// `validation` or `internal`.
+    code: String,
+    message: String,
+    /// The input the error is about, when there is one (e.g. `url`, `retry.timeout_seconds`).
+    field: Option<String>,
+}

@@ -2,14 +2,18 @@
 
 use super::extract::Caller;
 use super::{ApiState, Items};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use herald::domain::catalog::{self, EventType};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<ApiState> {
-    Router::new().route("/event-types", get(list))
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
+/// The event catalog: every type with its feed, description, JSON schema of `data` and example.
+#[utoipa::path(get, path = "/event-types", tag = "events", security(("api_key" = [])),
+    responses((status = 200, body = Items<EventType>), (status = 401, body = super::error::ErrorBody)))]
 async fn list(_caller: Caller) -> Json<Items<EventType>> {
     Json(Items {
         items: catalog::catalog(),

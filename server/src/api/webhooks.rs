@@ -1,13 +1,12 @@
 //! `/api/v1/webhooks`: create, list, read, update, delete, and the per-webhook actions (Send Test,
 //! Verify, secret reveal and rotation).
 
-use super::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Caller};
 use super::{ApiState, Items};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use herald::delivery::webhooks::{Saved, TestOutcome, VerifyOutcome};
 use herald::domain::ids::WebhookId;
 use herald::domain::query::parse_range;
@@ -15,16 +14,18 @@ use herald::domain::settings::{WebhookDraft, WebhookPatch};
 use herald::domain::views::WebhookView;
 use herald::store::WebhookQuery;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<ApiState> {
-    Router::new()
-        .route("/webhooks", post(create).get(list))
-        .route("/webhooks/{id}", get(read).patch(update).delete(remove))
-        .route("/webhooks/{id}/test", post(send_test))
-        .route("/webhooks/{id}/verify", post(verify))
-        .route("/webhooks/{id}/secret", get(reveal_secret))
-        .route("/webhooks/{id}/rotate-secret", post(rotate_secret))
+pub fn router() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(send_test))
+        .routes(routes!(verify))
+        .routes(routes!(reveal_secret))
+        .routes(routes!(rotate_secret))
 }
 
 fn webhook_id(raw: &str) -> ApiResult<WebhookId> {
@@ -32,7 +33,7 @@ fn webhook_id(raw: &str) -> ApiResult<WebhookId> {
 }
 
 /// A webhook, plus its secret on the one response that reveals it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SavedView {
     #[serde(flatten)]
     webhook: WebhookView,
@@ -49,6 +50,11 @@ impl From<Saved> for SavedView {
     }
 }
 
+/// Create a webhook. A signature or JWT webhook's secret is in this response only.
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = WebhookDraft,
+    security(("api_key" = [])),
+    responses((status = 201, body = SavedView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -58,17 +64,24 @@ async fn create(
     Ok((StatusCode::CREATED, Json(saved.into())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Case-insensitive part of the name.
     #[serde(default)]
     name: String,
+    /// Created on or after (RFC 3339 or YYYY-MM-DD).
     #[serde(default)]
     start: String,
+    /// Created before (RFC 3339), or on or before a YYYY-MM-DD date.
     #[serde(default)]
     end: String,
 }
 
+/// List webhooks, newest first.
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks", params(ListQuery), security(("api_key" = [])),
+    responses((status = 200, body = Items<WebhookView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -90,6 +103,9 @@ async fn list(
     }))
 }
 
+/// Read a webhook (never its secret).
+#[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+    responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<ApiState>,
     caller: Caller,
@@ -102,6 +118,10 @@ async fn read(
     Ok(Json((&w).into()))
 }
 
+/// Change some of a webhook's settings; absent fields keep their value.
+#[utoipa::path(patch, path = "/webhooks/{id}", tag = "webhooks", request_body = WebhookPatch, params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+    responses((status = 200, body = SavedView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn update(
     State(state): State<ApiState>,
     caller: Caller,
@@ -115,6 +135,9 @@ async fn update(
     Ok(Json(saved.into()))
 }
 
+/// Delete a webhook: its pending deliveries stop; its audit rows stay.
+#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 async fn remove(
     State(state): State<ApiState>,
     caller: Caller,
@@ -127,13 +150,17 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestBody {
+    /// The catalog event whose example to send; defaults to the first subscribed type.
     #[serde(default)]
     event_type: Option<String>,
 }
 
+/// Send Test: posts the catalog example of an event type now, through the normal dispatch code.
+#[utoipa::path(post, path = "/webhooks/{id}/test", tag = "webhooks", request_body(content = Option<TestBody>), params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+    responses((status = 200, body = TestOutcome), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn send_test(
     State(state): State<ApiState>,
     caller: Caller,
@@ -157,6 +184,9 @@ async fn send_test(
     Ok(Json(outcome))
 }
 
+/// Verify: sends a signed `webhook.verification` ping; any 2xx is verified.
+#[utoipa::path(post, path = "/webhooks/{id}/verify", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+    responses((status = 200, body = VerifyOutcome), (status = 404, body = ErrorBody)))]
 async fn verify(
     State(state): State<ApiState>,
     caller: Caller,
@@ -170,28 +200,50 @@ async fn verify(
     ))
 }
 
+/// A signing secret, revealed on request.
+#[derive(Serialize, ToSchema)]
+struct SecretView {
+    secret: String,
+    /// After a rotation: how long the previous secret keeps signing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_valid_for_hours: Option<u32>,
+}
+
+/// Reveal the current signing secret.
+#[utoipa::path(get, path = "/webhooks/{id}/secret", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+    responses((status = 200, body = SecretView), (status = 404, body = ErrorBody),
+        (status = 409, description = "This auth method has no signing secret", body = ErrorBody)))]
 async fn reveal_secret(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretView>> {
     let secret = state
         .engine
         .reveal_secret(&caller.program, &webhook_id(&id)?)
         .await?;
-    Ok(Json(json!({ "secret": secret })))
+    Ok(Json(SecretView {
+        secret,
+        previous_valid_for_hours: None,
+    }))
 }
 
+/// Rotate the signing secret; the previous one keeps signing for 24 hours.
+#[utoipa::path(post, path = "/webhooks/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+    responses((status = 200, body = SecretView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn rotate_secret(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SecretView>> {
     let secret = state
         .engine
         .rotate_secret(&caller.program, &webhook_id(&id)?)
         .await?;
-    Ok(Json(
-        json!({ "secret": secret, "previous_valid_for_hours": 24 }),
-    ))
+    Ok(Json(SecretView {
+        secret,
+        previous_valid_for_hours: Some(24),
+    }))
 }

@@ -1,0 +1,370 @@
+//! `herald bench`: an end-to-end load generator. It starts a receiver on 127.0.0.1, starts a real
+//! `herald serve` child process on a fresh database, creates a signed webhook through the API,
+//! and drives events through `POST /api/v1/events` from concurrent senders, either flat out or at
+//! a fixed rate. It reports ingest/s, end-to-end deliveries/s (first event sent to last delivery
+//! received), event-to-delivery latency percentiles and the server's peak RSS.
+//!
+//! Every loop is bounded by an event count and a deadline, and all traffic stays on loopback.
+
+use anyhow::{bail, Context};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::Router;
+use clap::Args;
+use serde_json::json;
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// `sqlite` (a fresh temporary file) or a PostgreSQL server URL (a fresh database is created
+    /// on it and dropped afterwards).
+    #[arg(long, default_value = "sqlite")]
+    pub database: String,
+    /// Events to send.
+    #[arg(long, default_value_t = 20_000)]
+    pub events: usize,
+    /// Events per second; 0 sends flat out.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u32,
+    /// Concurrent HTTP senders.
+    #[arg(long, default_value_t = 16)]
+    pub senders: usize,
+    /// Give up waiting for deliveries after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    pub deadline_secs: u64,
+}
+
+#[derive(Default)]
+struct Arrivals {
+    at: Mutex<HashMap<String, Instant>>,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.events == 0 || args.senders == 0 {
+        bail!("--events and --senders must be positive");
+    }
+    let (database_url, cleanup) = fresh_database(&args.database).await?;
+    let result = drive(&args, &database_url).await;
+    if let Some(c) = cleanup {
+        c.await;
+    }
+    result
+}
+
+async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
+    let arrivals = Arc::new(Arrivals::default());
+    let receiver_url = start_receiver(arrivals.clone()).await?;
+    let key = create_key(database_url).await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = spawn_server(database_url, port)?;
+    let outcome = async {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(args.senders).build()?;
+        wait_healthy(&client, &base).await?;
+        let created = client
+            .post(format!("{base}/api/v1/webhooks"))
+            .bearer_auth(&key)
+            .json(&json!({"name": "bench", "url": receiver_url, "event_types": ["points.awarded"],
+                "retry": {"attempts": 3, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 10}}))
+            .send()
+            .await?;
+        anyhow::ensure!(created.status() == 201, "creating the webhook failed: {}", created.text().await?);
+        let sent = send_events(&client, &base, &key, args).await?;
+        let report = collect(&arrivals, &sent, args).await;
+        let rss = peak_rss_kib(child.id());
+        Ok::<_, anyhow::Error>((report, rss))
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let (report, rss) = outcome?;
+    print_report(args, &report, rss);
+    Ok(())
+}
+
+struct Sent {
+    at: HashMap<String, Instant>,
+    started: Instant,
+    finished: Instant,
+    rejected: usize,
+}
+
+async fn send_events(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    args: &BenchArgs,
+) -> anyhow::Result<Sent> {
+    let started = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.senders {
+        let (client, url, key, next, total, rate) = (
+            client.clone(),
+            format!("{base}/api/v1/events"),
+            key.to_owned(),
+            next.clone(),
+            args.events,
+            args.rate,
+        );
+        tasks.spawn(async move {
+            let mut sent = Vec::new();
+            let mut rejected = 0;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                if rate > 0 {
+                    let due = started + Duration::from_secs_f64(i as f64 / f64::from(rate));
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let id = uuid::Uuid::new_v4().to_string();
+                let at = Instant::now();
+                let ok = client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&json!({"event_type": "points.awarded", "event_id": id,
+                        "data": {"user_id": format!("u_{i}"), "points": 10, "reason": "bench", "balance": i}}))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 202);
+                if ok {
+                    sent.push((id, at));
+                } else {
+                    rejected += 1;
+                }
+            }
+            (sent, rejected)
+        });
+    }
+    let mut at = HashMap::with_capacity(args.events);
+    let mut rejected = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (sent, r) = done?;
+        at.extend(sent);
+        rejected += r;
+    }
+    Ok(Sent {
+        at,
+        started,
+        finished: Instant::now(),
+        rejected,
+    })
+}
+
+struct Report {
+    accepted: usize,
+    rejected: usize,
+    delivered: usize,
+    ingest_secs: f64,
+    e2e_secs: f64,
+    latencies_ms: Vec<f64>,
+}
+
+async fn collect(arrivals: &Arrivals, sent: &Sent, args: &BenchArgs) -> Report {
+    let deadline = Instant::now() + Duration::from_secs(args.deadline_secs);
+    loop {
+        let n = arrivals.at.lock().expect("arrivals").len();
+        if n >= sent.at.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = arrivals.at.lock().expect("arrivals");
+    let mut latencies_ms: Vec<f64> = sent
+        .at
+        .iter()
+        .filter_map(|(id, t0)| {
+            got.get(id)
+                .map(|t1| t1.duration_since(*t0).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies_ms.sort_by(f64::total_cmp);
+    let last = got.values().max().copied().unwrap_or(sent.started);
+    Report {
+        accepted: sent.at.len(),
+        rejected: sent.rejected,
+        delivered: latencies_ms.len(),
+        ingest_secs: (sent.finished - sent.started).as_secs_f64(),
+        e2e_secs: (last - sent.started).as_secs_f64(),
+        latencies_ms,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>) {
+    let mode = if args.rate == 0 {
+        "flat out".to_owned()
+    } else {
+        format!("{} events/s", args.rate)
+    };
+    let backend = if args.database == "sqlite" {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    println!(
+        "herald bench: {backend}, {mode}, {} events, {} senders, signed deliveries to 127.0.0.1",
+        args.events, args.senders
+    );
+    println!(
+        "  accepted           {} (rejected {})",
+        r.accepted, r.rejected
+    );
+    println!("  delivered          {}", r.delivered);
+    println!(
+        "  ingest             {:.0} events/s",
+        r.accepted as f64 / r.ingest_secs
+    );
+    println!(
+        "  end to end         {:.0} deliveries/s",
+        r.delivered as f64 / r.e2e_secs
+    );
+    println!(
+        "  latency p50        {:.1} ms",
+        percentile(&r.latencies_ms, 0.50)
+    );
+    println!(
+        "  latency p99        {:.1} ms",
+        percentile(&r.latencies_ms, 0.99)
+    );
+    println!(
+        "  latency max        {:.1} ms",
+        r.latencies_ms.last().copied().unwrap_or(f64::NAN)
+    );
+    match rss_kib {
+        Some(k) => println!("  server peak RSS    {:.1} MiB", k as f64 / 1024.0),
+        None => println!("  server peak RSS    unknown"),
+    }
+}
+
+async fn start_receiver(arrivals: Arc<Arrivals>) -> anyhow::Result<String> {
+    async fn receive(State(a): State<Arc<Arrivals>>, headers: HeaderMap) -> &'static str {
+        if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+            a.at.lock()
+                .expect("arrivals")
+                .entry(id.to_owned())
+                .or_insert_with(Instant::now);
+        }
+        "ok"
+    }
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(arrivals);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(format!("http://{addr}/hook"))
+}
+
+async fn create_key(database_url: &str) -> anyhow::Result<String> {
+    let store = herald::store::connect(database_url).await?;
+    let key = herald::auth::api_key::generate();
+    store
+        .insert_api_key(&herald::store::ApiKeyRecord {
+            id: herald::domain::ids::ApiKeyId::generate(),
+            program_id: store.default_program().await?,
+            name: "bench".into(),
+            prefix: key.display_prefix.clone(),
+            key_hash: key.hash.clone(),
+            created_at: herald::store::now(),
+        })
+        .await?;
+    Ok(key.plain)
+}
+
+fn spawn_server(database_url: &str, port: u16) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe().context("locating the herald binary")?;
+    Command::new(exe)
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            database_url,
+        ])
+        .env(
+            "HERALD_SECRET_KEY",
+            "62656e63682d6f6e6c792d6b65792d62656e63682d6f6e6c792d6b65792d2d21",
+        )
+        .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting herald serve")
+}
+
+async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("herald serve did not become healthy")
+}
+
+/// The child's peak resident set (VmHWM), Linux only.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+type Cleanup = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A fresh database for one run, and how to remove it afterwards.
+async fn fresh_database(which: &str) -> anyhow::Result<(String, Option<Cleanup>)> {
+    if which == "sqlite" {
+        let dir = tempfile::tempdir()?;
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        );
+        let cleanup: Cleanup = Box::pin(async move { drop(dir) });
+        return Ok((url, Some(cleanup)));
+    }
+    if !which.starts_with("postgres") {
+        bail!("--database must be sqlite or a postgres:// server URL");
+    }
+    let name = format!("herald_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(which).await?;
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str()).await?;
+    let mut url = url::Url::parse(which)?;
+    url.set_path(&name);
+    let admin_url = which.to_owned();
+    let cleanup: Cleanup = Box::pin(async move {
+        if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url).await {
+            let _ = sqlx::Executor::execute(
+                &mut c,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+            )
+            .await;
+        }
+    });
+    Ok((url.to_string(), Some(cleanup)))
+}
