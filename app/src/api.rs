@@ -19,6 +19,12 @@ pub(crate) mod ssr {
         })
     }
 
+    /// Parses a webhook id from a form or URL; a malformed one is simply not found.
+    pub fn webhook_id(raw: &str) -> Result<herald::domain::ids::WebhookId, AppError> {
+        herald::domain::ids::WebhookId::parse(raw)
+            .ok_or_else(|| AppError::NotFound("webhook".into()))
+    }
+
     /// The program the console works in.
     pub async fn program(engine: &Engine) -> Result<ProgramId, AppError> {
         Ok(engine.store().default_program().await?)

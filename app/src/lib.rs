@@ -45,7 +45,11 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=path!("/") view=pages::webhooks::WebhooksPage/>
+                    <Route path=path!("/webhooks/new") view=pages::webhook_form::NewWebhookPage/>
+                    <Route path=path!("/webhooks/:id") view=pages::webhook_detail::WebhookPage/>
+                    <Route path=path!("/webhooks/:id/edit") view=pages::webhook_form::EditWebhookPage/>
                     <Route path=path!("/audit-logs") view=pages::audit_logs::AuditLogsPage/>
+                    <Route path=path!("/audit-logs/:id") view=pages::attempt_detail::AttemptPage/>
                     <Route path=path!("/event-types") view=pages::event_types::EventTypesPage/>
                     <Route path=path!("/settings") view=pages::settings::SettingsPage/>
                 </Routes>

@@ -1,7 +1,10 @@
 //! One module per screen.
 
+pub mod attempt_detail;
 pub mod audit_logs;
 pub mod event_types;
 pub mod not_found;
 pub mod settings;
+pub mod webhook_detail;
+pub mod webhook_form;
 pub mod webhooks;

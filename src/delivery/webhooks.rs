@@ -8,10 +8,11 @@ use super::{Engine, EngineError, Result};
 use crate::domain::catalog;
 use crate::domain::delivery::Trigger;
 use crate::domain::event::NewEvent;
-use crate::domain::ids::{AttemptId, ProgramId, WebhookId};
+use crate::domain::ids::{ProgramId, WebhookId};
 use crate::domain::settings::{
     AuthDraft, AuthSettings, WebhookDraft, WebhookPatch, WebhookSettings,
 };
+use crate::domain::views::{TestOutcome, VerifyOutcome};
 use crate::domain::webhook::SigningSecret;
 use crate::domain::ValidationError;
 use crate::store::{now, Webhook, WebhookRecord};
@@ -22,26 +23,6 @@ use std::time::Duration;
 pub struct Saved {
     pub webhook: Webhook,
     pub secret: Option<String>,
-}
-
-/// What Send Test reports inline.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct TestOutcome {
-    pub success: bool,
-    pub status_code: Option<i32>,
-    pub latency_ms: Option<i64>,
-    pub error: Option<String>,
-    pub response_body: Option<String>,
-    #[schema(value_type = String)]
-    pub attempt_id: AttemptId,
-    pub sandboxed: bool,
-}
-
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct VerifyOutcome {
-    pub verified: bool,
-    pub status_code: Option<i32>,
-    pub error: Option<String>,
 }
 
 /// A draft filled from a stored webhook (the edit wizard's starting point; no secrets in it).
@@ -252,7 +233,7 @@ impl Engine {
             latency_ms: row.latency_ms,
             error: row.error,
             response_body: row.response_body,
-            attempt_id: row.id,
+            attempt_id: row.id.to_string(),
         })
     }
 
@@ -275,40 +256,63 @@ impl Engine {
         Ok(verify_outcome(&attempted.row))
     }
 
-    /// Verifies a draft before it is saved, signed with the draft's secret; leaves no audit row.
+    /// Verifies the wizard's draft as it stands. A new draft signs with its own secret and leaves
+    /// no audit row. When editing (`saved` names the webhook), a secret or password the draft
+    /// leaves out is the stored one, and the ping is recorded in that webhook's audit log.
     pub async fn verify_draft(
         &self,
         program: &ProgramId,
         draft: &WebhookDraft,
+        saved: Option<&WebhookId>,
     ) -> Result<VerifyOutcome> {
-        let auth = draft.validate_endpoint(true)?;
+        let auth = draft.validate_endpoint(saved.is_none())?;
         self.check_target(draft.url.trim()).await?;
+        let stored = match saved {
+            Some(id) => Some(self.open_secrets(&self.get_webhook(program, id).await?)?),
+            None => None,
+        };
         let secrets = match &auth {
             AuthSettings::Signature { secret } | AuthSettings::Jwt { secret } => {
-                WebhookSecrets::with_secret(secret.clone().ok_or_else(|| {
-                    ValidationError::new("auth.secret", "The draft has no secret to sign with")
-                })?)
+                match (secret, &stored) {
+                    (Some(s), _) => WebhookSecrets::with_secret(s.clone()),
+                    (None, Some(st)) if st.current().is_some() => st.clone(),
+                    _ => {
+                        return Err(ValidationError::new(
+                            "auth.secret",
+                            "The draft has no secret to sign with",
+                        )
+                        .into())
+                    }
+                }
             }
-            AuthSettings::Basic { password, .. } => {
-                WebhookSecrets::with_password(password.clone().map(|p| p.0).unwrap_or_default())
-            }
+            AuthSettings::Basic { password, .. } => match (password, &stored) {
+                (Some(p), _) => WebhookSecrets::with_password(p.0.clone()),
+                (None, Some(st)) if st.basic_password.is_some() => st.clone(),
+                _ => {
+                    return Err(ValidationError::new(
+                        "auth.password",
+                        "Password is required for Basic Auth",
+                    )
+                    .into())
+                }
+            },
             AuthSettings::None => WebhookSecrets::default(),
         };
         let url = crate::domain::webhook::TargetUrl::parse(&draft.url)?;
-        let username = draft.auth.username.clone();
+        let draft_id = WebhookId::generate();
         let target = Target {
             guard: self.config().guard,
             program_id: program,
-            webhook_id: &WebhookId::generate(),
+            webhook_id: saved.unwrap_or(&draft_id),
             webhook_name: draft.name.trim(),
             url: url.as_str(),
             auth_kind: auth.kind(),
-            auth_username: username.as_deref(),
+            auth_username: draft.auth.username.as_deref(),
             secrets: &secrets,
             timeout: Duration::from_secs(draft.retry.timeout_seconds.clamp(1, 60) as u64),
             sandbox: false,
         };
-        let (msg_id, body) = verification_body("draft");
+        let (msg_id, body) = verification_body(saved.map_or("draft", WebhookId::as_str));
         let msg = Message {
             id: &msg_id,
             event_type: catalog::VERIFICATION_EVENT,
@@ -317,9 +321,11 @@ impl Engine {
             attempt: 1,
             trigger: Trigger::Verify,
         };
-        Ok(verify_outcome(
-            &dispatch::attempt(&self.inner.http, &target, &msg).await.row,
-        ))
+        let attempted = dispatch::attempt(&self.inner.http, &target, &msg).await;
+        if saved.is_some() {
+            self.store().insert_attempt(&attempted.row).await?;
+        }
+        Ok(verify_outcome(&attempted.row))
     }
 
     /// One request for a stored webhook, outside the queue (tests and verifications).

@@ -121,3 +121,49 @@ pub struct AttemptPageView {
     pub next_cursor: Option<String>,
     pub prev_cursor: Option<String>,
 }
+
+/// What Send Test reports inline.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestOutcome {
+    pub success: bool,
+    pub status_code: Option<i32>,
+    pub latency_ms: Option<i64>,
+    pub error: Option<String>,
+    pub response_body: Option<String>,
+    /// The audit-log row of this request.
+    pub attempt_id: String,
+    /// The webhook is in sandbox mode: the request was recorded, not sent.
+    pub sandboxed: bool,
+}
+
+/// What Verify reports.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyOutcome {
+    pub verified: bool,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+}
+
+/// A webhook just saved, with its signing secret on the one response that reveals it.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedWebhook {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// A webhook's page: its settings and figures, and its latest attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookDetails {
+    pub webhook: WebhookView,
+    /// Newest first.
+    pub latest: Vec<AttemptView>,
+    /// Figures over `latest` live attempts.
+    pub retries: usize,
+    pub avg_latency_ms: Option<f64>,
+    pub p95_latency_ms: Option<i64>,
+}

@@ -1,7 +1,7 @@
 //! Server functions behind the Audit Logs screen.
 
 use crate::error::AppError;
-use herald::domain::views::{AttemptPageView, WebhookView};
+use herald::domain::views::{AttemptDetailView, AttemptPageView, WebhookView};
 use leptos::prelude::*;
 
 /// One page of the audit log. Filters are the screen's query-string values, as typed.
@@ -59,4 +59,31 @@ pub async fn list_attempts(
 #[server(prefix = "/sfn", endpoint = "webhook_choices")]
 pub async fn webhook_choices() -> Result<Vec<WebhookView>, AppError> {
     super::webhooks::list_webhooks(String::new(), String::new(), String::new()).await
+}
+
+/// One attempt with its full request and response.
+#[server(prefix = "/sfn", endpoint = "attempt_detail")]
+pub async fn attempt_detail(id: String) -> Result<AttemptDetailView, AppError> {
+    use super::ssr::{engine, program};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    let id = herald::domain::ids::AttemptId::parse(&id)
+        .ok_or_else(|| AppError::NotFound("attempt".into()))?;
+    let detail = engine
+        .store()
+        .get_attempt(&program, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("attempt".into()))?;
+    Ok((&detail).into())
+}
+
+/// Puts a finished delivery back in the queue with a fresh retry budget.
+#[server(prefix = "/sfn", endpoint = "replay_delivery")]
+pub async fn replay_delivery(delivery_id: String) -> Result<(), AppError> {
+    use super::ssr::{engine, program};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    let id = herald::domain::ids::DeliveryId::parse(&delivery_id)
+        .ok_or_else(|| AppError::NotFound("delivery".into()))?;
+    Ok(engine.replay(&program, &id).await?)
 }

@@ -1,7 +1,10 @@
 //! Server functions behind the Webhooks screens.
 
 use crate::error::AppError;
-use herald::domain::views::WebhookView;
+use herald::domain::settings::WebhookDraft;
+use herald::domain::views::{
+    SavedWebhook, TestOutcome, VerifyOutcome, WebhookDetails, WebhookView,
+};
 use leptos::prelude::*;
 
 /// The Webhooks list, filtered by name (substring, any case) and created date range.
@@ -51,4 +54,166 @@ pub async fn delete_webhook(id: String) -> Result<(), AppError> {
         .ok_or_else(|| AppError::NotFound("webhook".into()))?;
     engine.delete_webhook(&program, &id).await?;
     Ok(())
+}
+
+/// A fresh signing secret for a new wizard draft: it signs the draft's Verify ping, and Save keeps
+/// it, so what the receiver verified is what it will get.
+#[server(prefix = "/sfn", endpoint = "new_draft_secret")]
+pub async fn new_draft_secret() -> Result<String, AppError> {
+    Ok(herald::delivery::Engine::draft_secret().expose().to_owned())
+}
+
+/// Whether `name` is free in the program (`except` is the webhook being edited).
+#[server(prefix = "/sfn", endpoint = "check_webhook_name")]
+pub async fn check_webhook_name(name: String, except: String) -> Result<(), AppError> {
+    use super::ssr::{engine, program};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    let wanted = herald::domain::webhook::WebhookName::parse(&name)?;
+    let query = herald::store::WebhookQuery {
+        name: Some(wanted.as_str().to_owned()),
+        ..Default::default()
+    };
+    let taken = engine
+        .store()
+        .list_webhooks(&program, &query)
+        .await?
+        .iter()
+        .any(|w| {
+            w.record.id.as_str() != except
+                && w.record.name.as_str().eq_ignore_ascii_case(wanted.as_str())
+        });
+    if taken {
+        return Err(AppError::Conflict {
+            field: Some("name".into()),
+            message: "A webhook with this name already exists".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Sends the verification ping for the wizard's draft. `editing` is the saved webhook's id when
+/// editing (its stored secret signs, and the ping is audited), empty for a new draft.
+#[server(prefix = "/sfn", endpoint = "verify_draft", input = server_fn::codec::Json)]
+pub async fn verify_draft(draft: WebhookDraft, editing: String) -> Result<VerifyOutcome, AppError> {
+    use super::ssr::{engine, program, webhook_id};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    let saved = match editing.as_str() {
+        "" => None,
+        raw => Some(webhook_id(raw)?),
+    };
+    Ok(engine
+        .verify_draft(&program, &draft, saved.as_ref())
+        .await?)
+}
+
+/// Saves a new webhook from the wizard.
+#[server(prefix = "/sfn", endpoint = "create_webhook", input = server_fn::codec::Json)]
+pub async fn create_webhook(draft: WebhookDraft) -> Result<SavedWebhook, AppError> {
+    use super::ssr::{engine, program};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    let saved = engine.create_webhook(&program, &draft).await?;
+    Ok(SavedWebhook {
+        webhook: (&saved.webhook).into(),
+        secret: saved.secret,
+    })
+}
+
+/// Saves the edit wizard: every setting as shown (an empty password keeps the stored one).
+#[server(prefix = "/sfn", endpoint = "update_webhook", input = server_fn::codec::Json)]
+pub async fn update_webhook(id: String, draft: WebhookDraft) -> Result<SavedWebhook, AppError> {
+    use super::ssr::{engine, program, webhook_id};
+    use herald::domain::settings::WebhookPatch;
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    let patch = WebhookPatch {
+        name: Some(draft.name),
+        url: Some(draft.url),
+        method: Some(draft.method),
+        description: Some(draft.description),
+        auth: Some(draft.auth),
+        event_types: Some(draft.event_types),
+        filter: Some(draft.filter),
+        retry: Some(draft.retry),
+        rate_limit_per_second: Some(draft.rate_limit_per_second),
+        sandbox: Some(draft.sandbox),
+        enabled: Some(draft.enabled),
+    };
+    let saved = engine
+        .update_webhook(&program, &webhook_id(&id)?, patch)
+        .await?;
+    Ok(SavedWebhook {
+        webhook: (&saved.webhook).into(),
+        secret: saved.secret,
+    })
+}
+
+/// The edit wizard's starting point: the webhook and a draft of its settings (no secrets).
+#[server(prefix = "/sfn", endpoint = "load_webhook_draft")]
+pub async fn load_webhook_draft(id: String) -> Result<(WebhookView, WebhookDraft), AppError> {
+    use super::ssr::{engine, program, webhook_id};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    let w = engine.get_webhook(&program, &webhook_id(&id)?).await?;
+    Ok(((&w).into(), herald::delivery::webhooks::draft_of(&w)))
+}
+
+/// A new signing secret; the old one keeps signing for 24 hours.
+#[server(prefix = "/sfn", endpoint = "rotate_webhook_secret")]
+pub async fn rotate_webhook_secret(id: String) -> Result<String, AppError> {
+    use super::ssr::{engine, program, webhook_id};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    Ok(engine.rotate_secret(&program, &webhook_id(&id)?).await?)
+}
+
+/// Send Test: the catalog example of `event_type`, now, through the normal dispatch code.
+#[server(prefix = "/sfn", endpoint = "send_test")]
+pub async fn send_test(id: String, event_type: String) -> Result<TestOutcome, AppError> {
+    use super::ssr::{engine, program, webhook_id};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    Ok(engine
+        .send_test(&program, &webhook_id(&id)?, Some(&event_type))
+        .await?)
+}
+
+/// A webhook's page: settings, figures, and its latest attempts.
+#[server(prefix = "/sfn", endpoint = "load_webhook_details")]
+pub async fn load_webhook_details(id: String) -> Result<WebhookDetails, AppError> {
+    use super::ssr::{engine, program, webhook_id};
+    let engine = engine()?;
+    let program = program(&engine).await?;
+    let id = webhook_id(&id)?;
+    let w = engine.get_webhook(&program, &id).await?;
+    let query = herald::store::AttemptQuery {
+        webhook_id: Some(id),
+        limit: 200,
+        ..Default::default()
+    };
+    let page = engine.store().list_attempts(&program, &query).await?;
+    let latest: Vec<_> = page
+        .items
+        .iter()
+        .map(herald::domain::views::AttemptView::from)
+        .collect();
+    let live: Vec<_> = latest.iter().filter(|a| a.trigger.is_live()).collect();
+    let mut latencies: Vec<i64> = live.iter().filter_map(|a| a.latency_ms).collect();
+    latencies.sort_unstable();
+    let avg_latency_ms = (!latencies.is_empty())
+        .then(|| latencies.iter().sum::<i64>() as f64 / latencies.len() as f64);
+    let p95_latency_ms =
+        (!latencies.is_empty()).then(|| latencies[(latencies.len() - 1) * 95 / 100]);
+    Ok(WebhookDetails {
+        webhook: (&w).into(),
+        retries: live
+            .iter()
+            .filter(|a| a.trigger == herald::domain::delivery::Trigger::Retry)
+            .count(),
+        latest,
+        avg_latency_ms,
+        p95_latency_ms,
+    })
 }

@@ -177,7 +177,7 @@ fn AttemptTable(items: Vec<AttemptView>) -> impl IntoView {
 }
 
 /// Percent-encodes a query value (everything but unreserved characters).
-fn urlencode(v: &str) -> String {
+pub fn urlencode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

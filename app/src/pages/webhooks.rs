@@ -1,20 +1,31 @@
-//! The Webhooks list (`/`): filters in the URL, one row per webhook with its health figures, and
-//! an Enabled switch that works with or without the wasm (it is a real form).
+//! The Webhooks list (`/`): filters in the URL (the name searches as you type), one row per webhook
+//! with its health figures, the Enabled switch, and the row actions. Figures refresh every few
+//! seconds while the page is open, without touching the filters or the scroll position.
 
-use crate::api::webhooks::{list_webhooks, SetWebhookEnabled};
+use crate::api::webhooks::{list_webhooks, DeleteWebhook, SetWebhookEnabled};
+use crate::components::send_test::SendTestPanel;
 use crate::components::status::WebhookBadge;
 use crate::components::time::Timestamp;
+use crate::components::toggle::EnabledToggle;
 use herald::domain::views::WebhookView;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+/// How often the list's figures refresh.
+const REFRESH_MS: u32 = 5_000;
+/// How long typing in Name waits before searching.
+const DEBOUNCE_MS: u32 = 350;
 
 #[component]
 pub fn WebhooksPage() -> impl IntoView {
     let query = use_query_map();
     let param = move |k: &str| query.with(|q| q.get(k).unwrap_or_default());
     let toggle = ServerAction::<SetWebhookEnabled>::new();
+    let delete = ServerAction::<DeleteWebhook>::new();
+    let tick = RwSignal::new(0u32);
+    every(REFRESH_MS, move || tick.update(|t| *t = t.wrapping_add(1)));
     let hooks = Resource::new(
         move || {
             (
@@ -22,10 +33,35 @@ pub fn WebhooksPage() -> impl IntoView {
                 param("start"),
                 param("end"),
                 toggle.version().get(),
+                delete.version().get(),
+                tick.get(),
             )
         },
-        |(name, start, end, _)| list_webhooks(name, start, end),
+        |(name, start, end, ..)| list_webhooks(name, start, end),
     );
+    let testing = RwSignal::new(None::<WebhookView>);
+    let navigate = use_navigate();
+    let search_as_you_type = move |ev: leptos::ev::Event| {
+        let name = event_target_value(&ev);
+        let (start, end) = (param("start"), param("end"));
+        let navigate = navigate.clone();
+        debounce(DEBOUNCE_MS, move || {
+            let url = format!(
+                "/?start={}&end={}&name={}",
+                enc(&start),
+                enc(&end),
+                enc(&name)
+            );
+            navigate(
+                &url,
+                leptos_router::NavigateOptions {
+                    replace: true,
+                    scroll: false,
+                    ..Default::default()
+                },
+            );
+        });
+    };
     view! {
         <Title text="Webhooks"/>
         <header class="page-head">
@@ -33,6 +69,7 @@ pub fn WebhooksPage() -> impl IntoView {
                 <h1>"Webhooks"</h1>
                 <p class="lede">"Endpoints that receive your program's events, and how their deliveries are going."</p>
             </div>
+            <a class="button" href="/webhooks/new">"Create Webhook"</a>
         </header>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter webhooks">
             <label>
@@ -45,11 +82,18 @@ pub fn WebhooksPage() -> impl IntoView {
             </label>
             <label class="grow">
                 <span>"Name"</span>
-                <input type="search" name="name" placeholder="Search by name" prop:value=move || param("name")/>
+                <input
+                    type="search"
+                    name="name"
+                    placeholder="Search by name"
+                    prop:value=move || param("name")
+                    on:input=search_as_you_type
+                />
             </label>
             <button type="submit" class="button">"Search"</button>
         </Form>
-        <Suspense fallback=|| view! { <p class="muted">"Loading webhooks…"</p> }>
+        {move || delete.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
+        <Transition fallback=|| view! { <p class="muted">"Loading webhooks…"</p> }>
             {move || Suspend::new(async move {
                 match hooks.await {
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -57,11 +101,41 @@ pub fn WebhooksPage() -> impl IntoView {
                         let filtered = !(param("name").is_empty() && param("start").is_empty() && param("end").is_empty());
                         view! { <EmptyState filtered/> }.into_any()
                     }
-                    Ok(list) => view! { <WebhookTable hooks=list toggle/> }.into_any(),
+                    Ok(list) => view! { <WebhookTable hooks=list toggle delete testing/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
+        {move || testing.get().map(|w| view! { <SendTestDialog webhook=w close=Callback::new(move |_| testing.set(None))/> })}
     }
+}
+
+/// Percent-encodes a query value.
+fn enc(v: &str) -> String {
+    crate::pages::audit_logs::urlencode(v)
+}
+
+/// Runs `f` every `ms` milliseconds while the page is open (browser only).
+fn every(ms: u32, f: impl Fn() + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        let interval = send_wrapper::SendWrapper::new(gloo_timers::callback::Interval::new(ms, f));
+        on_cleanup(move || drop(interval));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ms, f);
+}
+
+/// Runs `f` after `ms` milliseconds unless called again first (browser only).
+fn debounce(ms: u32, f: impl FnOnce() + 'static) {
+    #[cfg(feature = "hydrate")]
+    {
+        thread_local! {
+            static PENDING: std::cell::RefCell<Option<gloo_timers::callback::Timeout>> = const { std::cell::RefCell::new(None) };
+        }
+        PENDING.with(|p| *p.borrow_mut() = Some(gloo_timers::callback::Timeout::new(ms, f)));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ms, f);
 }
 
 #[component]
@@ -84,14 +158,19 @@ fn EmptyState(filtered: bool) -> impl IntoView {
                 "your program: a member enrols, earns points, redeems a reward. Herald signs every request, "
                 "retries failures and keeps a record of each attempt."
             </p>
-            <p class="muted">"Create one with POST /api/v1/webhooks; the API reference is in the README."</p>
+            <a class="button" href="/webhooks/new">"Create Webhook"</a>
         </section>
     }
     .into_any()
 }
 
 #[component]
-fn WebhookTable(hooks: Vec<WebhookView>, toggle: ServerAction<SetWebhookEnabled>) -> impl IntoView {
+fn WebhookTable(
+    hooks: Vec<WebhookView>,
+    toggle: ServerAction<SetWebhookEnabled>,
+    delete: ServerAction<DeleteWebhook>,
+    testing: RwSignal<Option<WebhookView>>,
+) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="data">
@@ -110,7 +189,7 @@ fn WebhookTable(hooks: Vec<WebhookView>, toggle: ServerAction<SetWebhookEnabled>
                     </tr>
                 </thead>
                 <tbody>
-                    {hooks.into_iter().map(|w| view! { <WebhookRow w toggle/> }).collect_view()}
+                    {hooks.into_iter().map(|w| view! { <WebhookRow w toggle delete testing/> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -118,7 +197,12 @@ fn WebhookTable(hooks: Vec<WebhookView>, toggle: ServerAction<SetWebhookEnabled>
 }
 
 #[component]
-fn WebhookRow(w: WebhookView, toggle: ServerAction<SetWebhookEnabled>) -> impl IntoView {
+fn WebhookRow(
+    w: WebhookView,
+    toggle: ServerAction<SetWebhookEnabled>,
+    delete: ServerAction<DeleteWebhook>,
+    testing: RwSignal<Option<WebhookView>>,
+) -> impl IntoView {
     let rate = w
         .success_rate
         .map_or_else(|| "—".to_owned(), |r| format!("{r:.1}%"));
@@ -126,11 +210,20 @@ fn WebhookRow(w: WebhookView, toggle: ServerAction<SetWebhookEnabled>) -> impl I
         "{} of {} live attempts succeeded",
         w.successful_attempts, w.total_attempts
     );
+    let page = format!("/webhooks/{}", w.id);
+    let edit = format!("/webhooks/{}/edit", w.id);
+    let test_link = format!("/webhooks/{}#send-test", w.id);
     let logs = format!("/audit-logs?webhook_id={}", w.id);
-    let label = format!("Enabled: {}", w.name);
+    let for_test = w.clone();
+    let delete_label = format!("Delete {}", w.name);
+    let delete_group = delete_label.clone();
+    let delete_question = format!(
+        "Delete webhook \u{201c}{}\u{201d}? Its pending deliveries stop; its audit log stays.",
+        w.name
+    );
     view! {
         <tr>
-            <th scope="row" class="name">{w.name.clone()}</th>
+            <th scope="row" class="name"><a href=page>{w.name.clone()}</a></th>
             <td class="url"><span title=w.url.clone()>{w.url.clone()}</span></td>
             <td>{w.method.clone()}</td>
             <td><WebhookBadge status=w.status/></td>
@@ -138,24 +231,54 @@ fn WebhookRow(w: WebhookView, toggle: ServerAction<SetWebhookEnabled>) -> impl I
             <td><Timestamp at=w.last_success_at/></td>
             <td><Timestamp at=w.last_failure_at/></td>
             <td><Timestamp at=Some(w.created_at)/></td>
-            <td>
-                <ActionForm action=toggle attr:class="inline">
-                    <input type="hidden" name="id" value=w.id.clone()/>
-                    <input type="hidden" name="enabled" value=(!w.enabled).to_string()/>
-                    <button
-                        type="submit"
-                        class="switch"
-                        role="switch"
-                        aria-checked=w.enabled.to_string()
-                        aria-label=label
-                    >
-                        <span class="knob" aria-hidden="true"></span>
-                    </button>
-                </ActionForm>
-            </td>
+            <td><EnabledToggle id=w.id.clone() name=w.name.clone() enabled=w.enabled action=toggle/></td>
             <td class="actions">
+                <a href=edit>"Edit"</a>
+                <a
+                    href=test_link
+                    on:click=move |ev| {
+                        ev.prevent_default();
+                        testing.set(Some(for_test.clone()));
+                    }
+                >
+                    "Send Test"
+                </a>
                 <a href=logs>"Logs"</a>
+                <details class="confirm">
+                    <summary>"Delete"</summary>
+                    <div class="popover" role="group" aria-label=delete_group>
+                        <p>{delete_question}</p>
+                        <ActionForm action=delete attr:class="inline">
+                            <input type="hidden" name="id" value=w.id.clone()/>
+                            <button type="submit" class="button danger">{delete_label}</button>
+                        </ActionForm>
+                    </div>
+                </details>
             </td>
         </tr>
+    }
+}
+
+#[component]
+fn SendTestDialog(webhook: WebhookView, close: Callback<()>) -> impl IntoView {
+    let title = format!("Send Test: {}", webhook.name);
+    let label = title.clone();
+    view! {
+        <div class="modal-backdrop" on:click=move |_| close.run(())>
+            <div
+                class="modal card"
+                role="dialog"
+                aria-modal="true"
+                aria-label=label
+                on:click=|ev| ev.stop_propagation()
+                on:keydown=move |ev| if ev.key() == "Escape" { close.run(()) }
+            >
+                <div class="modal-head">
+                    <h2>{title}</h2>
+                    <button type="button" class="button secondary" on:click=move |_| close.run(())>"Close"</button>
+                </div>
+                <SendTestPanel webhook/>
+            </div>
+        </div>
     }
 }

@@ -7,11 +7,11 @@ use super::{ApiState, Items};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use herald::delivery::webhooks::{Saved, TestOutcome, VerifyOutcome};
+use herald::delivery::webhooks::Saved;
 use herald::domain::ids::WebhookId;
 use herald::domain::query::parse_range;
 use herald::domain::settings::{WebhookDraft, WebhookPatch};
-use herald::domain::views::WebhookView;
+use herald::domain::views::{SavedWebhook, TestOutcome, VerifyOutcome, WebhookView};
 use herald::store::WebhookQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -32,36 +32,25 @@ fn webhook_id(raw: &str) -> ApiResult<WebhookId> {
     WebhookId::parse(raw).ok_or_else(|| ApiError::not_found("webhook"))
 }
 
-/// A webhook, plus its secret on the one response that reveals it.
-#[derive(Serialize, ToSchema)]
-struct SavedView {
-    #[serde(flatten)]
-    webhook: WebhookView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<String>,
-}
-
-impl From<Saved> for SavedView {
-    fn from(s: Saved) -> Self {
-        Self {
-            webhook: (&s.webhook).into(),
-            secret: s.secret,
-        }
+fn saved(s: Saved) -> SavedWebhook {
+    SavedWebhook {
+        webhook: (&s.webhook).into(),
+        secret: s.secret,
     }
 }
 
 /// Create a webhook. A signature or JWT webhook's secret is in this response only.
 #[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = WebhookDraft,
     security(("api_key" = [])),
-    responses((status = 201, body = SavedView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 201, body = SavedWebhook), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create(
     State(state): State<ApiState>,
     caller: Caller,
     ApiJson(draft): ApiJson<WebhookDraft>,
-) -> ApiResult<(StatusCode, Json<SavedView>)> {
-    let saved = state.engine.create_webhook(&caller.program, &draft).await?;
-    Ok((StatusCode::CREATED, Json(saved.into())))
+) -> ApiResult<(StatusCode, Json<SavedWebhook>)> {
+    let created = state.engine.create_webhook(&caller.program, &draft).await?;
+    Ok((StatusCode::CREATED, Json(saved(created))))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -120,19 +109,19 @@ async fn read(
 
 /// Change some of a webhook's settings; absent fields keep their value.
 #[utoipa::path(patch, path = "/webhooks/{id}", tag = "webhooks", request_body = WebhookPatch, params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
-    responses((status = 200, body = SavedView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 200, body = SavedWebhook), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn update(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<WebhookPatch>,
-) -> ApiResult<Json<SavedView>> {
-    let saved = state
+) -> ApiResult<Json<SavedWebhook>> {
+    let updated = state
         .engine
         .update_webhook(&caller.program, &webhook_id(&id)?, patch)
         .await?;
-    Ok(Json(saved.into()))
+    Ok(Json(saved(updated)))
 }
 
 /// Delete a webhook: its pending deliveries stop; its audit rows stay.

@@ -1,0 +1,118 @@
+//! One attempt (`/audit-logs/:id`): what was sent (headers with credentials redacted, the body
+//! pretty-printed), what came back, timing and trigger, and Replay for a dead-lettered delivery.
+
+use crate::api::audit::{attempt_detail, replay_delivery};
+use crate::components::status::AttemptBadge;
+use crate::components::time::Timestamp;
+use herald::domain::views::AttemptDetailView;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn AttemptPage() -> impl IntoView {
+    let params = use_params_map();
+    let detail = Resource::new(
+        move || params.with(|p| p.get("id").unwrap_or_default()),
+        attempt_detail,
+    );
+    view! {
+        <Title text="Attempt"/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(d) => view! { <Attempt d/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn pretty(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| body.to_owned())
+}
+
+fn header_lines(headers: &[(String, String)]) -> String {
+    headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[component]
+fn Attempt(d: AttemptDetailView) -> impl IntoView {
+    let a = d.attempt.clone();
+    let replay = Action::new(|id: &String| {
+        let id = id.clone();
+        async move { replay_delivery(id).await }
+    });
+    let replayable =
+        a.status == herald::domain::delivery::AttemptStatus::Failure && a.delivery_id.is_some();
+    let delivery = a.delivery_id.clone().unwrap_or_default();
+    let webhook_logs = format!("/audit-logs?webhook_id={}", a.webhook_id);
+    view! {
+        <header class="page-head">
+            <div>
+                <p class="crumbs"><a href="/audit-logs">"Audit Logs"</a>" / "<code>{a.id.clone()}</code></p>
+                <h1>{a.webhook_name.clone()}" "<AttemptBadge status=a.status/></h1>
+                <p class="lede"><code>{a.event_type.clone()}</code>" · event "<code>{a.event_id.clone()}</code></p>
+            </div>
+            <div class="head-actions">
+                <a class="button secondary" href=webhook_logs>"All attempts of this webhook"</a>
+                {replayable.then(|| view! {
+                    <button
+                        type="button"
+                        class="button"
+                        on:click=move |_| { replay.dispatch(delivery.clone()); }
+                        disabled=move || replay.pending().get()
+                    >
+                        "Replay"
+                    </button>
+                })}
+            </div>
+        </header>
+        {move || replay.value().get().map(|r| match r {
+            Ok(()) => view! { <p class="notice" role="status">"Queued again with a fresh retry budget; the new attempts will appear in the audit log."</p> }.into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })}
+        <section class="card">
+            <dl class="facts">
+                <dt>"Trigger"</dt><dd>{a.trigger.label()}</dd>
+                <dt>"Attempt"</dt><dd>{a.attempt}</dd>
+                <dt>"Status Code"</dt><dd>{a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Latency"</dt><dd>{a.latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Error"</dt><dd class="error">{a.error.clone().unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Created At"</dt><dd><Timestamp at=Some(a.created_at)/></dd>
+                <dt>"Delivered At"</dt><dd><Timestamp at=a.delivered_at/></dd>
+            </dl>
+        </section>
+        <div class="two-col">
+            <section class="card">
+                <h2>"Request"</h2>
+                <p class="mono">"POST "{d.request.url.clone()}</p>
+                <h3>"Headers"</h3>
+                <pre class="code">{header_lines(&d.request.headers)}</pre>
+                <h3>"Body"</h3>
+                <pre class="code">{pretty(&d.request.body)}</pre>
+            </section>
+            <section class="card">
+                <h2>"Response"</h2>
+                {match d.response {
+                    None => view! { <p class="muted">"No response (the request did not complete, or was sandboxed)."</p> }.into_any(),
+                    Some(r) => view! {
+                        <h3>"Headers"</h3>
+                        <pre class="code">{header_lines(&r.headers)}</pre>
+                        <h3>"Body (first 4 KiB)"</h3>
+                        <pre class="code">{pretty(&r.body)}</pre>
+                    }
+                    .into_any(),
+                }}
+            </section>
+        </div>
+    }
+}

@@ -1,0 +1,123 @@
+//! Create (`/webhooks/new`) and edit (`/webhooks/:id/edit`) pages around the wizard. After a
+//! create, the signing secret is shown once, with a copy button and a verification snippet.
+
+use crate::api::webhooks::{load_webhook_draft, new_draft_secret};
+use crate::components::wizard::Wizard;
+use herald::domain::settings::WebhookDraft;
+use herald::domain::views::SavedWebhook;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+#[component]
+pub fn NewWebhookPage() -> impl IntoView {
+    // The draft's secret exists from the moment the wizard opens, so Verify can sign with it.
+    let secret = Resource::new(|| (), |_| new_draft_secret());
+    let saved = RwSignal::new(None::<SavedWebhook>);
+    view! {
+        <Title text="Create Webhook"/>
+        <header class="page-head">
+            <div>
+                <p class="crumbs"><a href="/">"Webhooks"</a>" / Create"</p>
+                <h1>"Create Webhook"</h1>
+            </div>
+        </header>
+        {move || match saved.get() {
+            Some(s) => view! { <SecretOnce saved=s/> }.into_any(),
+            None => view! {
+                <Suspense fallback=|| view! { <p class="muted">"Preparing…"</p> }>
+                    {move || Suspend::new(async move {
+                        match secret.await {
+                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                            Ok(secret) => {
+                                let mut draft = WebhookDraft::default();
+                                draft.auth.secret = Some(secret);
+                                view! { <Wizard draft on_saved=Callback::new(move |s| saved.set(Some(s)))/> }
+                                    .into_any()
+                            }
+                        }
+                    })}
+                </Suspense>
+            }
+            .into_any(),
+        }}
+    }
+}
+
+/// Shown right after Save: the secret, once, and how to check a signature with it.
+#[component]
+fn SecretOnce(saved: SavedWebhook) -> impl IntoView {
+    let page = format!("/webhooks/{}", saved.webhook.id);
+    let name = saved.webhook.name.clone();
+    let secret = saved.secret.clone();
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(s) = &secret {
+            let _ = window().navigator().clipboard().write_text(s);
+            copied.set(true);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (&secret, copied);
+    };
+    view! {
+        <section class="card saved" role="status">
+            <h2>{format!("Webhook \u{201c}{name}\u{201d} saved")}</h2>
+            {match saved.secret.clone() {
+                None => view! { <p>"This webhook does not sign its requests with a secret."</p> }.into_any(),
+                Some(s) => view! {
+                    <p>"This is the signing secret. It is shown only now: store it where your receiver can read it."</p>
+                    <div class="secret-row">
+                        <code class="secret" aria-label="Signing secret">{s}</code>
+                        <button type="button" class="button secondary" on:click=copy>
+                            {move || if copied.get() { "Copied" } else { "Copy" }}
+                        </button>
+                    </div>
+                    <p class="muted">"Verify each request with any Standard Webhooks library, for example in Python:"</p>
+                    <pre class="code">{"from standardwebhooks import Webhook\n\nwh = Webhook(HERALD_SECRET)\npayload = wh.verify(request.body, request.headers)  # raises if the signature is wrong"}</pre>
+                }
+                .into_any(),
+            }}
+            <p><a class="button" href=page>"Go to the webhook"</a>" "<a class="button secondary" href="/">"Back to Webhooks"</a></p>
+        </section>
+    }
+}
+
+#[component]
+pub fn EditWebhookPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let loaded = Resource::new(id, load_webhook_draft);
+    let navigate = use_navigate();
+    view! {
+        <Title text="Edit Webhook"/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let navigate = navigate.clone();
+                Suspend::new(async move {
+                    match loaded.await {
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok((webhook, draft)) => {
+                            let page = format!("/webhooks/{}", webhook.id);
+                            let on_saved = Callback::new(move |_| navigate(&page, Default::default()));
+                            view! {
+                                <header class="page-head">
+                                    <div>
+                                        <p class="crumbs">
+                                            <a href="/">"Webhooks"</a>" / "
+                                            <a href=format!("/webhooks/{}", webhook.id)>{webhook.name.clone()}</a>
+                                            " / Edit"
+                                        </p>
+                                        <h1>{format!("Edit {}", webhook.name)}</h1>
+                                    </div>
+                                </header>
+                                <Wizard draft editing=webhook.id.clone() on_saved/>
+                            }
+                            .into_any()
+                        }
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
