@@ -69,6 +69,12 @@ pub fn Wizard(
         error: RwSignal::new(None),
         editing: editing.map(StoredValue::new),
     };
+    // A change to the draft clears a stale message (browser only; effects do not run on the server).
+    Effect::watch(
+        move || state.draft.track(),
+        move |_, _, _| state.error.set(None),
+        false,
+    );
     let step = RwSignal::new(0usize);
     let busy = RwSignal::new(false);
     let is_edit = state.editing.is_some();

@@ -156,10 +156,11 @@ fn AttemptTable(items: Vec<AttemptView>) -> impl IntoView {
                         .into_iter()
                         .map(|a| {
                             let code = a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into());
+                            let href = format!("/audit-logs/{}", a.id);
                             view! {
                                 <tr>
                                     <th scope="row">{a.webhook_name}</th>
-                                    <td><code class="id">{a.event_id}</code></td>
+                                    <td><a href=href title="Open the request and response"><code class="id">{a.event_id}</code></a></td>
                                     <td><code>{a.event_type}</code>" "<span class="muted">{a.trigger.label()}</span></td>
                                     <td><AttemptBadge status=a.status/></td>
                                     <td>{code}</td>
