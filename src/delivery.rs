@@ -95,9 +95,15 @@ struct Inner {
     /// Rung when new work may be due (ingest, replay, a retry scheduled).
     wake: Arc<Notify>,
     rate: rate::RateLimits,
+    /// Where `ingest` hands events to the group-commit task.
+    ingest_tx: tokio::sync::mpsc::Sender<ingest::IngestJob>,
+    /// Fan-out candidates, cleared whenever this process changes a webhook.
+    subscribers: ingest::SubscriberCache,
 }
 
 impl Engine {
+    /// Builds the engine and starts its group-commit task (so: call it inside a Tokio runtime).
+    /// The dispatcher starts separately, with `run`.
     pub fn new(store: Arc<dyn Store>, sealer: Sealer, config: EngineConfig) -> Self {
         let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -111,14 +117,18 @@ impl Engine {
         let http = http
             .build()
             .expect("the HTTP client's TLS backend initialises");
+        let wake = Arc::new(Notify::new());
+        let ingest_tx = ingest::start_batcher(store.clone(), wake.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
                 sealer,
                 http,
                 config,
-                wake: Arc::new(Notify::new()),
+                wake,
                 rate: rate::RateLimits::default(),
+                ingest_tx,
+                subscribers: ingest::SubscriberCache::default(),
             }),
         }
     }

@@ -69,7 +69,17 @@ pub trait Store: Send + Sync + 'static {
     // --- events and deliveries ----------------------------------------------------------------
     /// Stores an event and one delivery per webhook in `targets`, atomically. Returns `None` when
     /// the event id was already stored (nothing new is written).
-    async fn ingest(&self, event: &StoredEvent, targets: &[WebhookId]) -> Result<Option<usize>>;
+    async fn ingest(&self, event: &StoredEvent, targets: &[WebhookId]) -> Result<Option<usize>> {
+        let batch = [(event.clone(), targets.to_vec())];
+        Ok(self.ingest_batch(&batch).await?.pop().flatten())
+    }
+    /// `ingest` for many events in one transaction (group commit): all are stored or none. Each
+    /// result is the deliveries fanned out, or `None` for an event id already stored (including
+    /// earlier in the same batch).
+    async fn ingest_batch(
+        &self,
+        batch: &[(StoredEvent, Vec<WebhookId>)],
+    ) -> Result<Vec<Option<usize>>>;
     /// Enabled webhooks of the program subscribed to `event_type` (fan-out candidates).
     async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Vec<Webhook>>;
     /// Claims up to `limit` due deliveries (pending and due, or in flight with an expired lease),

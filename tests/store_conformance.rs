@@ -287,6 +287,27 @@ async fn ingest_is_idempotent_and_atomic(store: Arc<dyn Store>) {
     );
 }
 
+async fn batched_ingest_stores_each_event_once(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Batch", now());
+    store.insert_webhook(&w).await.unwrap();
+    let (a, b) = (event(&p, "points.awarded"), event(&p, "points.awarded"));
+    store.ingest(&a, std::slice::from_ref(&w.id)).await.unwrap();
+    let batch = vec![
+        (a.clone(), vec![w.id.clone()]),
+        (b.clone(), vec![w.id.clone()]),
+        (b.clone(), vec![w.id.clone()]),
+        (event(&p, "points.awarded"), vec![]),
+    ];
+    let results = store.ingest_batch(&batch).await.unwrap();
+    assert_eq!(results, [None, Some(1), None, Some(0)]);
+    let claimed = store
+        .claim_due(now(), 10, Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2, "one delivery for a, one for b");
+}
+
 async fn subscribers_are_enabled_webhooks_of_the_type(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let on = webhook(&p, "On", now());
@@ -651,6 +672,7 @@ on_both_backends!(
     deleting_a_webhook_keeps_its_audit_rows,
     ingest_is_idempotent_and_atomic,
     subscribers_are_enabled_webhooks_of_the_type,
+    batched_ingest_stores_each_event_once,
     claims_lease_retry_and_fence,
     release_returns_claims,
     counters_count_live_attempts_only,

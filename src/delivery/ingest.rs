@@ -1,11 +1,20 @@
 //! Ingest: an accepted event becomes durable together with one delivery per matching webhook, in
 //! one transaction, before the caller hears `202`. Matching means enabled, subscribed to the type,
 //! and every filter condition holding for the envelope.
+//!
+//! Concurrent ingests are group-committed: a single batcher task takes whatever requests are
+//! waiting and stores them in one transaction, so under load the database commits once per batch
+//! instead of once per event, and an idle system still commits each event at once (no timer).
 
 use super::{Engine, Result};
 use crate::domain::event::NewEvent;
-use crate::domain::ids::ProgramId;
-use crate::store::{now, StoredEvent};
+use crate::domain::filter::Filter;
+use crate::domain::ids::{ProgramId, WebhookId};
+use crate::store::{now, Store, StoreError, StoredEvent};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 /// What ingest did with an event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -17,21 +26,107 @@ pub struct IngestOutcome {
     pub duplicate: bool,
 }
 
+/// Most events one group commit carries.
+const MAX_BATCH: usize = 256;
+
+/// One event waiting for the batcher, and where to send its result.
+pub(super) struct IngestJob {
+    event: StoredEvent,
+    targets: Vec<WebhookId>,
+    reply: oneshot::Sender<Result<Option<usize>, StoreError>>,
+}
+
+/// Starts the group-commit task; it ends when every sender (the engine) is gone.
+pub(super) fn start_batcher(store: Arc<dyn Store>, wake: Arc<Notify>) -> mpsc::Sender<IngestJob> {
+    let (tx, mut rx) = mpsc::channel::<IngestJob>(4 * MAX_BATCH);
+    tokio::spawn(async move {
+        let mut jobs = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+            let batch: Vec<_> = jobs
+                .iter()
+                .map(|j| (j.event.clone(), j.targets.clone()))
+                .collect();
+            match store.ingest_batch(&batch).await {
+                Ok(results) => {
+                    for (job, result) in jobs.drain(..).zip(results) {
+                        let _ = job.reply.send(Ok(result));
+                    }
+                }
+                // One bad event must not fail its neighbours: retry them one by one.
+                Err(_) => {
+                    for job in jobs.drain(..) {
+                        let result = store.ingest(&job.event, &job.targets).await;
+                        let _ = job.reply.send(result);
+                    }
+                }
+            }
+            wake.notify_one();
+        }
+    });
+    tx
+}
+
+/// Fan-out candidates per (program, event type), kept briefly. This process's own webhook changes
+/// clear it at once; another process's changes are seen within `SUBSCRIBER_TTL`.
+#[derive(Default)]
+pub(super) struct SubscriberCache {
+    entries: Mutex<HashMap<(ProgramId, String), (Instant, Arc<Vec<(WebhookId, Filter)>>)>>,
+}
+
+const SUBSCRIBER_TTL: Duration = Duration::from_secs(1);
+
+impl SubscriberCache {
+    pub(super) fn clear(&self) {
+        self.entries.lock().expect("subscriber cache").clear();
+    }
+
+    async fn get(
+        &self,
+        store: &dyn Store,
+        program: &ProgramId,
+        event_type: &str,
+    ) -> Result<Arc<Vec<(WebhookId, Filter)>>> {
+        let key = (program.clone(), event_type.to_owned());
+        if let Some((at, subs)) = self.entries.lock().expect("subscriber cache").get(&key) {
+            if at.elapsed() < SUBSCRIBER_TTL {
+                return Ok(subs.clone());
+            }
+        }
+        let subs: Arc<Vec<_>> = Arc::new(
+            store
+                .subscribers(program, event_type)
+                .await?
+                .into_iter()
+                .map(|w| (w.record.id, w.record.filter))
+                .collect(),
+        );
+        self.entries
+            .lock()
+            .expect("subscriber cache")
+            .insert(key, (Instant::now(), subs.clone()));
+        Ok(subs)
+    }
+}
+
 impl Engine {
     #[tracing::instrument(skip_all, fields(event_type = %event.event_type))]
     pub async fn ingest(&self, program: &ProgramId, event: NewEvent) -> Result<IngestOutcome> {
         let envelope = event.envelope();
         let body = serde_json::to_string(&envelope).expect("plain data");
-        let subscribers = self.store().subscribers(program, &event.event_type).await?;
+        let subscribers = self
+            .inner
+            .subscribers
+            .get(self.store().as_ref(), program, &event.event_type)
+            .await?;
         // The filter document is built only when some subscriber filters.
         let doc = subscribers
             .iter()
-            .any(|w| !w.record.filter.is_empty())
+            .any(|(_, f)| !f.is_empty())
             .then(|| serde_json::to_value(&envelope).expect("plain data"));
-        let targets: Vec<_> = subscribers
-            .into_iter()
-            .filter(|w| doc.as_ref().is_none_or(|d| w.record.filter.matches(d)))
-            .map(|w| w.record.id)
+        let targets: Vec<WebhookId> = subscribers
+            .iter()
+            .filter(|(_, f)| doc.as_ref().is_none_or(|d| f.matches(d)))
+            .map(|(id, _)| id.clone())
             .collect();
         let stored = StoredEvent {
             program_id: program.clone(),
@@ -41,22 +136,33 @@ impl Engine {
             body,
             created_at: now(),
         };
-        let outcome = match self.store().ingest(&stored, &targets).await? {
+        let event_id = stored.id;
+        let (reply, answer) = oneshot::channel();
+        let job = IngestJob {
+            event: stored,
+            targets,
+            reply,
+        };
+        self.inner
+            .ingest_tx
+            .send(job)
+            .await
+            .map_err(|_| super::EngineError::Refused("the engine is shutting down".into()))?;
+        let stored = answer
+            .await
+            .map_err(|_| super::EngineError::Refused("the engine is shutting down".into()))??;
+        Ok(match stored {
             Some(deliveries) => IngestOutcome {
-                event_id: stored.id,
+                event_id,
                 deliveries,
                 duplicate: false,
             },
             None => IngestOutcome {
-                event_id: stored.id,
+                event_id,
                 deliveries: 0,
                 duplicate: true,
             },
-        };
-        if outcome.deliveries > 0 {
-            self.wake();
-        }
-        Ok(outcome)
+        })
     }
 
     /// Puts a finished delivery back in the queue with a fresh retry budget.

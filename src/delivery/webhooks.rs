@@ -92,6 +92,7 @@ impl Engine {
             at,
         );
         self.store().insert_webhook(&record).await?;
+        self.inner.subscribers.clear();
         let webhook = self.get_webhook(program, &record.id).await?;
         Ok(Saved {
             webhook,
@@ -149,6 +150,7 @@ impl Engine {
             now(),
         );
         self.store().update_webhook(&record).await?;
+        self.inner.subscribers.clear();
         Ok(Saved {
             webhook: self.get_webhook(program, id).await?,
             secret: shown,
@@ -156,7 +158,9 @@ impl Engine {
     }
 
     pub async fn delete_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<()> {
-        if self.store().delete_webhook(program, id).await? {
+        let deleted = self.store().delete_webhook(program, id).await?;
+        self.inner.subscribers.clear();
+        if deleted {
             Ok(())
         } else {
             Err(EngineError::NotFound("webhook"))

@@ -144,36 +144,39 @@ macro_rules! impl_store {
                 Ok(done == 1)
             }
 
-            async fn ingest(&self, e: &StoredEvent, targets: &[WebhookId]) -> Result<Option<usize>> {
+            async fn ingest_batch(&self, batch: &[(StoredEvent, Vec<WebhookId>)]) -> Result<Vec<Option<usize>>> {
+                if batch.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let mut tx = self.writer.begin().await?;
-                let inserted = sqlx::query(sql::INSERT_EVENT)
-                    .bind(e.program_id.as_str())
-                    .bind(e.id.to_string())
-                    .bind(&e.event_type)
-                    .bind(e.event_timestamp)
-                    .bind(&e.body)
-                    .bind(e.created_at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if inserted == 0 {
-                    return Ok(None);
-                }
-                for w in targets {
-                    sqlx::query(sql::INSERT_DELIVERY)
-                        .bind(DeliveryId::generate().to_string())
-                        .bind(e.program_id.as_str())
-                        .bind(w.as_str())
-                        .bind(e.id.to_string())
-                        .bind(e.created_at)
-                        .execute(&mut *tx)
+                let mut fresh = std::collections::HashSet::new();
+                for chunk in batch.chunks(sql::MAX_ROWS_PER_INSERT / 2) {
+                    let keys: Vec<(String, String)> = sql::insert_events_query::<$db>(chunk)
+                        .build_query_as()
+                        .fetch_all(&mut *tx)
                         .await?;
+                    fresh.extend(keys);
                 }
-                if !targets.is_empty() {
+                // The first occurrence of a new event id is the one stored; repeats are duplicates.
+                let mut results = Vec::with_capacity(batch.len());
+                let mut rows = Vec::new();
+                for (e, targets) in batch {
+                    let key = (e.program_id.to_string(), e.id.to_string());
+                    if fresh.remove(&key) {
+                        rows.extend(targets.iter().map(|w| (e, w)));
+                        results.push(Some(targets.len()));
+                    } else {
+                        results.push(None);
+                    }
+                }
+                for chunk in rows.chunks(sql::MAX_ROWS_PER_INSERT) {
+                    sql::insert_deliveries_query::<$db>(chunk).build().execute(&mut *tx).await?;
+                }
+                if !rows.is_empty() {
                     Self::announce(&mut *tx).await?;
                 }
                 tx.commit().await?;
-                Ok(Some(targets.len()))
+                Ok(results)
             }
 
             async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Vec<Webhook>> {

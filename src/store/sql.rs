@@ -43,11 +43,56 @@ pub const CANCEL_DELIVERIES: &str = "UPDATE deliveries SET status = 'failed', \
     last_error = 'webhook deleted', lease_expires_at = NULL, updated_at = $2 \
     WHERE webhook_id = $1 AND status IN ('pending', 'in_flight')";
 
-pub const INSERT_EVENT: &str = "INSERT INTO events (program_id, id, event_type, event_timestamp, \
-    body, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
-pub const INSERT_DELIVERY: &str = "INSERT INTO deliveries (id, program_id, webhook_id, event_id, \
-    trigger, status, next_attempt_at, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, 'event', 'pending', $5, $5, $5)";
+/// Most rows one multi-row INSERT carries (SQLite allows 32766 bound values per statement).
+pub const MAX_ROWS_PER_INSERT: usize = 1000;
+
+/// `INSERT INTO events … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING program_id, id`: the
+/// returned keys are the events that were new.
+pub fn insert_events_query<'a, DB>(batch: &[(StoredEvent, Vec<WebhookId>)]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(
+        "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) ",
+    );
+    qb.push_values(batch, |mut row, (e, _)| {
+        row.push_bind(e.program_id.to_string())
+            .push_bind(e.id.to_string())
+            .push_bind(e.event_type.clone())
+            .push_bind(e.event_timestamp)
+            .push_bind(e.body.clone())
+            .push_bind(e.created_at);
+    });
+    qb.push(" ON CONFLICT DO NOTHING RETURNING program_id, id");
+    qb
+}
+
+/// One pending delivery per (event, webhook) pair.
+pub fn insert_deliveries_query<'a, DB>(rows: &[(&StoredEvent, &WebhookId)]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(
+        "INSERT INTO deliveries (id, program_id, webhook_id, event_id, trigger, status, \
+         next_attempt_at, created_at, updated_at) ",
+    );
+    qb.push_values(rows, |mut row, (e, w)| {
+        row.push_bind(DeliveryId::generate().to_string())
+            .push_bind(e.program_id.to_string())
+            .push_bind(w.to_string())
+            .push_bind(e.id.to_string())
+            .push_bind("event".to_owned())
+            .push_bind("pending".to_owned())
+            .push_bind(e.created_at)
+            .push_bind(e.created_at)
+            .push_bind(e.created_at);
+    });
+    qb
+}
 
 /// Moves a claimed delivery on, only while the claim is still the current one.
 pub const FINISH_DELIVERY: &str = "UPDATE deliveries SET status = $3, tries = tries + 1, \
