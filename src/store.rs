@@ -7,6 +7,7 @@
 
 mod model;
 mod postgres;
+mod rows;
 mod shared;
 mod sql;
 mod sqlite;

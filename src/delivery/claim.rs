@@ -143,15 +143,17 @@ impl Engine {
             }
             tokio::time::sleep_until(slot).await;
         }
-        let secrets = match WebhookSecrets::open(&w.sealed_secrets, &self.inner.sealer) {
-            Ok(s) => s,
+        // Never send unsigned: a webhook whose secrets cannot be opened fails its attempt instead.
+        let (secrets, blocked) = match WebhookSecrets::open(&w.sealed_secrets, &self.inner.sealer) {
+            Ok(s) => (s, None),
             Err(e) => {
                 tracing::error!(webhook = %w.id, error = %e, "cannot open webhook secrets");
-                WebhookSecrets::default()
+                (WebhookSecrets::default(), Some(e.to_string()))
             }
         };
         let target = Target {
             guard: self.config().guard,
+            blocked,
             program_id: &w.program_id,
             webhook_id: &w.id,
             webhook_name: w.name.as_str(),

@@ -18,6 +18,9 @@ pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 /// What an attempt is about: the webhook's side and the event's side of a request.
 pub struct Target<'a> {
     pub guard: super::guard::GuardPolicy,
+    /// Why this request must not be sent at all (e.g. its secrets could not be opened); the
+    /// attempt is recorded as a failure with this reason.
+    pub blocked: Option<String>,
     pub program_id: &'a ProgramId,
     pub webhook_id: &'a WebhookId,
     pub webhook_name: &'a str,
@@ -147,9 +150,10 @@ pub async fn attempt(
             retry_after: None,
         };
     }
-    let reply = match target.guard.check_literal(target.url) {
-        Ok(()) => send(client, target, headers, msg.body).await,
-        Err(refused) => Reply::refused(refused.to_string()),
+    let reply = match (&target.blocked, target.guard.check_literal(target.url)) {
+        (Some(reason), _) => Reply::refused(reason.clone()),
+        (None, Err(refused)) => Reply::refused(refused.to_string()),
+        (None, Ok(())) => send(client, target, headers, msg.body).await,
     };
     row.latency_ms = Some(reply.latency_ms);
     row.status_code = reply.status.map(i32::from);

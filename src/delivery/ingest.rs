@@ -70,8 +70,11 @@ pub(super) fn start_batcher(store: Arc<dyn Store>, wake: Arc<Notify>) -> mpsc::S
 /// clear it at once; another process's changes are seen within `SUBSCRIBER_TTL`.
 #[derive(Default)]
 pub(super) struct SubscriberCache {
-    entries: Mutex<HashMap<(ProgramId, String), (Instant, Arc<Vec<(WebhookId, Filter)>>)>>,
+    entries: Mutex<HashMap<(ProgramId, String), (Instant, Subscribers)>>,
 }
+
+/// The webhooks an event type fans out to, with their filters.
+type Subscribers = Arc<Vec<(WebhookId, Filter)>>;
 
 const SUBSCRIBER_TTL: Duration = Duration::from_secs(1);
 
@@ -85,14 +88,14 @@ impl SubscriberCache {
         store: &dyn Store,
         program: &ProgramId,
         event_type: &str,
-    ) -> Result<Arc<Vec<(WebhookId, Filter)>>> {
+    ) -> Result<Subscribers> {
         let key = (program.clone(), event_type.to_owned());
         if let Some((at, subs)) = self.entries.lock().expect("subscriber cache").get(&key) {
             if at.elapsed() < SUBSCRIBER_TTL {
                 return Ok(subs.clone());
             }
         }
-        let subs: Arc<Vec<_>> = Arc::new(
+        let subs: Subscribers = Arc::new(
             store
                 .subscribers(program, event_type)
                 .await?

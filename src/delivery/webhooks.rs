@@ -306,6 +306,7 @@ impl Engine {
         let draft_id = WebhookId::generate();
         let target = Target {
             guard: self.config().guard,
+            blocked: None,
             program_id: program,
             webhook_id: saved.unwrap_or(&draft_id),
             webhook_name: draft.name.trim(),
@@ -345,6 +346,7 @@ impl Engine {
         let r = &w.record;
         let target = Target {
             guard: self.config().guard,
+            blocked: None,
             program_id: &r.program_id,
             webhook_id: &r.id,
             webhook_name: r.name.as_str(),
