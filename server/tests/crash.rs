@@ -49,19 +49,7 @@ async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
     let Some((url, _dir)) = database(backend, "crash").await else {
         return;
     };
-    let store = herald::store::connect(&url).await.unwrap();
-    let key = herald::auth::api_key::generate();
-    store
-        .insert_api_key(&herald::store::ApiKeyRecord {
-            id: herald::domain::ids::ApiKeyId::generate(),
-            program_id: store.default_program().await.unwrap(),
-            name: "crash".into(),
-            prefix: key.display_prefix.clone(),
-            key_hash: key.hash.clone(),
-            created_at: herald::store::now(),
-        })
-        .await
-        .unwrap();
+    let key = insert_key(&url).await;
     let rx = TestReceiver::start().await;
     // A slow receiver (1 s per request) keeps deliveries in flight when the process dies.
     rx.script((0..400).map(|_| Reply::Delay(Duration::from_secs(1), 200)));
@@ -72,7 +60,7 @@ async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
     wait_healthy(&client, &base).await;
     let created = client
         .post(format!("{base}/api/v1/webhooks"))
-        .bearer_auth(&key.plain)
+        .bearer_auth(&key)
         .json(&json!({"name": "Crash", "url": rx.url, "event_types": ["points.awarded"],
             "retry": {"attempts": 3, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 2}}))
         .send()
@@ -84,7 +72,7 @@ async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
     for i in 0..=120 {
         let r = client
             .post(format!("{base}/api/v1/events"))
-            .bearer_auth(&key.plain)
+            .bearer_auth(&key)
             .json(&json!({"event_type": "points.awarded", "data": {"i": i}}))
             .send()
             .await;
@@ -144,4 +132,86 @@ async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
     );
 }
 
-on_both_backends!(killed_mid_load_delivers_every_accepted_event);
+/// SIGTERM stops the process gracefully: a delivery in flight is finished (not abandoned), and the
+/// process exits on its own, successfully, within the grace period.
+async fn sigterm_finishes_in_flight_work_and_exits(backend: Backend) {
+    let Some((url, _dir)) = database(backend, "sigterm").await else {
+        return;
+    };
+    let key = insert_key(&url).await;
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::Delay(Duration::from_secs(2), 200)]);
+    let client = reqwest::Client::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = start_herald(&url, port);
+    wait_healthy(&client, &base).await;
+    let created = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "Graceful", "url": rx.url, "event_types": ["points.awarded"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let r = client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(&key)
+        .json(&json!({"event_type": "points.awarded", "data": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    rx.wait_for(1, Duration::from_secs(10)).await;
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let exited = eventually(Duration::from_secs(15), || {
+        let status = child.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    let status = exited.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("herald did not exit within 15 s of SIGTERM")
+    });
+    assert!(status.success(), "herald exited with {status}");
+    assert_eq!(
+        rx.completed().len(),
+        1,
+        "the delivery in flight was finished"
+    );
+    // The result was recorded: nothing is left to deliver.
+    let store = herald::store::connect(&url).await.unwrap();
+    let program = store.default_program().await.unwrap();
+    let q = herald::store::DeliveryQuery {
+        status: Some(herald::domain::delivery::DeliveryStatus::Succeeded),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(store.list_deliveries(&program, &q).await.unwrap().len(), 1);
+}
+
+async fn insert_key(url: &str) -> String {
+    let store = herald::store::connect(url).await.unwrap();
+    let key = herald::auth::api_key::generate();
+    store
+        .insert_api_key(&herald::store::ApiKeyRecord {
+            id: herald::domain::ids::ApiKeyId::generate(),
+            program_id: store.default_program().await.unwrap(),
+            name: "tests".into(),
+            prefix: key.display_prefix.clone(),
+            key_hash: key.hash.clone(),
+            created_at: herald::store::now(),
+        })
+        .await
+        .unwrap();
+    key.plain
+}
+
+on_both_backends!(
+    killed_mid_load_delivers_every_accepted_event,
+    sigterm_finishes_in_flight_work_and_exits
+);
