@@ -4,6 +4,8 @@
 //! the REST API uses, in the same process. Pages render complete HTML on the server and hydrate in
 //! the browser; forms that matter (filters, toggles, delete) work before the wasm arrives.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod components;
 pub mod error;

@@ -46,16 +46,21 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn write_attempt(tx: &mut sqlx::Transaction<'_, $db>, a: &NewAttempt) -> Result<()> {
-                sql::bind_attempt(sqlx::query(sql::INSERT_ATTEMPT), a)
-                    .execute(&mut **tx)
-                    .await?;
-                if a.is_live() {
-                    let success = i64::from(a.status == crate::domain::delivery::AttemptStatus::Success);
+            /// Writes audit rows in multi-row inserts and moves each webhook's counters once.
+            async fn write_attempts(tx: &mut sqlx::Transaction<'_, $db>, attempts: &[&NewAttempt]) -> Result<()> {
+                for chunk in attempts.chunks(sql::ATTEMPTS_PER_INSERT) {
+                    sql::insert_attempts_query::<$db>(chunk).build().execute(&mut **tx).await?;
+                }
+                for (webhook, t) in sql::tally(attempts.iter().copied()) {
+                    let (latest_at, latest_failed) = t.latest.expect("a tally has at least one attempt");
                     sqlx::query(sql::BUMP_COUNTERS)
-                        .bind(a.webhook_id.as_str())
-                        .bind(success)
-                        .bind(a.created_at)
+                        .bind(webhook.as_str())
+                        .bind(t.attempts)
+                        .bind(t.successes)
+                        .bind(t.last_success)
+                        .bind(t.last_failure)
+                        .bind(latest_at)
+                        .bind(latest_failed)
                         .execute(&mut **tx)
                         .await?;
                 }
@@ -204,7 +209,7 @@ macro_rules! impl_store {
             async fn record_results(&self, results: &[DeliveryResult]) -> Result<usize> {
                 let now = super::now();
                 let mut tx = self.writer.begin().await?;
-                let mut applied = 0;
+                let mut applied = Vec::with_capacity(results.len());
                 for r in results {
                     let (status, next_at) = sql::next_state(r.next, now);
                     let updated = sqlx::query(sql::FINISH_DELIVERY)
@@ -218,17 +223,17 @@ macro_rules! impl_store {
                         .await?
                         .rows_affected();
                     if updated == 1 {
-                        Self::write_attempt(&mut tx, &r.attempt).await?;
-                        applied += 1;
+                        applied.push(&r.attempt);
                     }
                 }
+                Self::write_attempts(&mut tx, &applied).await?;
                 tx.commit().await?;
-                Ok(applied)
+                Ok(applied.len())
             }
 
             async fn insert_attempt(&self, a: &NewAttempt) -> Result<()> {
                 let mut tx = self.writer.begin().await?;
-                Self::write_attempt(&mut tx, a).await?;
+                Self::write_attempts(&mut tx, &[a]).await?;
                 tx.commit().await?;
                 Ok(())
             }

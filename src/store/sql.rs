@@ -112,24 +112,100 @@ pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM deliveries WHERE st
 pub const NEXT_LEASE_EXPIRY: &str =
     "SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 'in_flight'";
 
-pub const INSERT_ATTEMPT: &str = "INSERT INTO attempts (id, program_id, webhook_id, webhook_name, \
-    delivery_id, event_id, event_type, attempt, trigger, status, status_code, error, latency_ms, \
-    request_url, request_headers, request_body, response_headers, response_body, created_at, \
-    delivered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-    $17, $18, $19, $20)";
-
-/// Adds one live attempt to a webhook's counters; `$2` is 1 for a success, `$3` its time.
-/// "Last" values only move forward, so results recorded out of order cannot roll them back.
-pub const BUMP_COUNTERS: &str = "UPDATE webhooks SET total_attempts = total_attempts + 1, \
-    successful_attempts = successful_attempts + $2, \
-    last_success_at = CASE WHEN $2 = 1 AND (last_success_at IS NULL OR last_success_at < $3) \
-        THEN $3 ELSE last_success_at END, \
-    last_failure_at = CASE WHEN $2 = 0 AND (last_failure_at IS NULL OR last_failure_at < $3) \
-        THEN $3 ELSE last_failure_at END, \
-    last_attempt_failed = CASE WHEN (last_success_at IS NULL OR last_success_at <= $3) \
-        AND (last_failure_at IS NULL OR last_failure_at <= $3) THEN $2 = 0 \
+/// Adds a batch of live attempts to a webhook's counters: `$2` attempts, `$3` successes, `$4` the
+/// latest success and `$5` the latest failure in the batch (or NULL), `$6` the time of the batch's
+/// latest attempt and `$7` whether it failed. "Last" values only move forward, so batches recorded
+/// out of order cannot roll them back.
+pub const BUMP_COUNTERS: &str = "UPDATE webhooks SET total_attempts = total_attempts + $2, \
+    successful_attempts = successful_attempts + $3, \
+    last_success_at = CASE WHEN $4 IS NOT NULL AND (last_success_at IS NULL OR last_success_at < $4) \
+        THEN $4 ELSE last_success_at END, \
+    last_failure_at = CASE WHEN $5 IS NOT NULL AND (last_failure_at IS NULL OR last_failure_at < $5) \
+        THEN $5 ELSE last_failure_at END, \
+    last_attempt_failed = CASE WHEN (last_success_at IS NULL OR last_success_at <= $6) \
+        AND (last_failure_at IS NULL OR last_failure_at <= $6) THEN $7 \
         ELSE last_attempt_failed END \
     WHERE id = $1";
+
+/// A webhook's share of a batch of live attempts (see `BUMP_COUNTERS`).
+#[derive(Default)]
+pub struct Tally {
+    pub attempts: i64,
+    pub successes: i64,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<DateTime<Utc>>,
+    pub latest: Option<(DateTime<Utc>, bool)>,
+}
+
+/// Sums live attempts per webhook.
+pub fn tally<'a>(
+    attempts: impl Iterator<Item = &'a NewAttempt>,
+) -> std::collections::HashMap<WebhookId, Tally> {
+    let mut by_webhook: std::collections::HashMap<WebhookId, Tally> =
+        std::collections::HashMap::new();
+    for a in attempts.filter(|a| a.is_live()) {
+        let t = by_webhook.entry(a.webhook_id.clone()).or_default();
+        let ok = a.status == crate::domain::delivery::AttemptStatus::Success;
+        t.attempts += 1;
+        if ok {
+            t.successes += 1;
+            t.last_success = t.last_success.max(Some(a.created_at));
+        } else {
+            t.last_failure = t.last_failure.max(Some(a.created_at));
+        }
+        if t.latest.is_none_or(|(at, _)| at <= a.created_at) {
+            t.latest = Some((a.created_at, !ok));
+        }
+    }
+    by_webhook
+}
+
+/// Rows of `INSERT_ATTEMPT` per multi-row statement (20 values each).
+pub const ATTEMPTS_PER_INSERT: usize = 500;
+
+/// A multi-row `INSERT INTO attempts`.
+pub fn insert_attempts_query<'a, DB>(rows: &[&NewAttempt]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<Headers>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Json<Headers>>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<i32>: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(
+        "INSERT INTO attempts (id, program_id, webhook_id, webhook_name, delivery_id, event_id, \
+         event_type, attempt, trigger, status, status_code, error, latency_ms, request_url, \
+         request_headers, request_body, response_headers, response_body, created_at, delivered_at) ",
+    );
+    qb.push_values(rows, |mut row, a| {
+        row.push_bind(a.id.to_string())
+            .push_bind(a.program_id.to_string())
+            .push_bind(a.webhook_id.to_string())
+            .push_bind(a.webhook_name.clone())
+            .push_bind(a.delivery_id.as_ref().map(ToString::to_string))
+            .push_bind(a.event_id.clone())
+            .push_bind(a.event_type.clone())
+            .push_bind(a.attempt)
+            .push_bind(a.trigger.as_str().to_owned())
+            .push_bind(a.status.as_str().to_owned())
+            .push_bind(a.status_code)
+            .push_bind(a.error.clone())
+            .push_bind(a.latency_ms)
+            .push_bind(a.request_url.clone())
+            .push_bind(Json(a.request_headers.clone()))
+            .push_bind(a.request_body.clone())
+            .push_bind(a.response_headers.clone().map(Json))
+            .push_bind(a.response_body.clone())
+            .push_bind(a.created_at)
+            .push_bind(a.delivered_at);
+    });
+    qb
+}
 
 pub const ATTEMPT_SUMMARY_COLUMNS: &str = "a.id, a.webhook_id, a.webhook_name, a.delivery_id, \
     a.event_id, a.event_type, a.attempt, a.trigger, a.status, a.status_code, a.error, \
@@ -184,45 +260,6 @@ where
         .bind(w.rate_limit_per_second.map(i64::from))
         .bind(w.sandbox)
         .bind(w.enabled)
-}
-
-/// Binds every column of `INSERT_ATTEMPT`.
-pub fn bind_attempt<'q, DB>(
-    q: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
-    a: &NewAttempt,
-) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
-where
-    DB: Database,
-    String: Encode<'q, DB> + Type<DB>,
-    Option<String>: Encode<'q, DB> + Type<DB>,
-    Json<Headers>: Encode<'q, DB> + Type<DB>,
-    Option<Json<Headers>>: Encode<'q, DB> + Type<DB>,
-    i64: Encode<'q, DB> + Type<DB>,
-    Option<i64>: Encode<'q, DB> + Type<DB>,
-    Option<i32>: Encode<'q, DB> + Type<DB>,
-    DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-    Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
-{
-    q.bind(a.id.to_string())
-        .bind(a.program_id.to_string())
-        .bind(a.webhook_id.to_string())
-        .bind(a.webhook_name.clone())
-        .bind(a.delivery_id.as_ref().map(ToString::to_string))
-        .bind(a.event_id.clone())
-        .bind(a.event_type.clone())
-        .bind(a.attempt)
-        .bind(a.trigger.as_str().to_owned())
-        .bind(a.status.as_str().to_owned())
-        .bind(a.status_code)
-        .bind(a.error.clone())
-        .bind(a.latency_ms)
-        .bind(a.request_url.clone())
-        .bind(Json(a.request_headers.clone()))
-        .bind(a.request_body.clone())
-        .bind(a.response_headers.clone().map(Json))
-        .bind(a.response_body.clone())
-        .bind(a.created_at)
-        .bind(a.delivered_at)
 }
 
 /// `SELECT … FROM webhooks w WHERE …` for the Webhooks list filters, newest first.

@@ -89,19 +89,34 @@ impl SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut claimed: Vec<ClaimedDelivery> = sql::convert(rows)?;
+        // One UPDATE per distinct timeout (usually one or two per batch) rather than per row.
+        let mut by_timeout: std::collections::BTreeMap<u32, Vec<&str>> = Default::default();
+        for c in &claimed {
+            by_timeout
+                .entry(c.webhook.record.retry.timeout_seconds)
+                .or_default()
+                .push(c.delivery_id.as_str());
+        }
+        let mut counts = std::collections::HashMap::new();
+        for (timeout, ids) in by_timeout {
+            let lease = now + chrono::Duration::seconds(timeout.into()) + lease_margin;
+            let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
+                "UPDATE deliveries SET status = 'in_flight', claim_count = claim_count + 1, lease_expires_at = ",
+            );
+            qb.push_bind(lease)
+                .push(", updated_at = ")
+                .push_bind(now)
+                .push(" WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in ids {
+                list.push_bind(id.to_owned());
+            }
+            qb.push(") RETURNING id, claim_count");
+            let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            counts.extend(rows);
+        }
         for c in &mut claimed {
-            let lease = now
-                + chrono::Duration::seconds(c.webhook.record.retry.timeout_seconds.into())
-                + lease_margin;
-            c.claim_count = sqlx::query_scalar(
-                "UPDATE deliveries SET status = 'in_flight', claim_count = claim_count + 1, \
-                 lease_expires_at = $2, updated_at = $3 WHERE id = $1 RETURNING claim_count",
-            )
-            .bind(c.delivery_id.as_str())
-            .bind(lease)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
+            c.claim_count = counts[c.delivery_id.as_str()];
         }
         tx.commit().await?;
         Ok(claimed)
