@@ -275,18 +275,9 @@ async fn start_receiver(arrivals: Arc<Arrivals>) -> anyhow::Result<String> {
 
 async fn create_key(database_url: &str) -> anyhow::Result<String> {
     let store = herald::store::connect(database_url).await?;
-    let key = herald::auth::api_key::generate();
-    store
-        .insert_api_key(&herald::store::ApiKeyRecord {
-            id: herald::domain::ids::ApiKeyId::generate(),
-            program_id: store.default_program().await?,
-            name: "bench".into(),
-            prefix: key.display_prefix.clone(),
-            key_hash: key.hash.clone(),
-            created_at: herald::store::now(),
-        })
-        .await?;
-    Ok(key.plain)
+    Ok(herald::auth::api_key::issue(store.as_ref(), "bench")
+        .await?
+        .plain)
 }
 
 fn spawn_server(database_url: &str, port: u16) -> anyhow::Result<Child> {

@@ -71,17 +71,7 @@ async fn create_api_key(name: &str, database_url: &str) -> anyhow::Result<()> {
         "--name must be 1 to 100 characters"
     );
     let store = startup::open_store(database_url).await?;
-    let key = herald::auth::api_key::generate();
-    let record = herald::store::ApiKeyRecord {
-        id: herald::domain::ids::ApiKeyId::generate(),
-        program_id: store.default_program().await?,
-        name: name.to_owned(),
-        prefix: key.display_prefix.clone(),
-        key_hash: key.hash.clone(),
-        created_at: herald::store::now(),
-    };
-    store
-        .insert_api_key(&record)
+    let key = herald::auth::api_key::issue(store.as_ref(), name)
         .await
         .context("storing the key")?;
     eprintln!(

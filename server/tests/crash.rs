@@ -194,23 +194,6 @@ async fn sigterm_finishes_in_flight_work_and_exits(backend: Backend) {
     assert_eq!(store.list_deliveries(&program, &q).await.unwrap().len(), 1);
 }
 
-async fn insert_key(url: &str) -> String {
-    let store = herald::store::connect(url).await.unwrap();
-    let key = herald::auth::api_key::generate();
-    store
-        .insert_api_key(&herald::store::ApiKeyRecord {
-            id: herald::domain::ids::ApiKeyId::generate(),
-            program_id: store.default_program().await.unwrap(),
-            name: "tests".into(),
-            prefix: key.display_prefix.clone(),
-            key_hash: key.hash.clone(),
-            created_at: herald::store::now(),
-        })
-        .await
-        .unwrap();
-    key.plain
-}
-
 on_both_backends!(
     killed_mid_load_delivers_every_accepted_event,
     sigterm_finishes_in_flight_work_and_exits

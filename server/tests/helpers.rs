@@ -98,19 +98,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
         .await
         .expect("build app");
     let addr = app.local_addr();
-    let store = herald::store::connect(&args.db.database_url).await.unwrap();
-    let key = herald::auth::api_key::generate();
-    store
-        .insert_api_key(&herald::store::ApiKeyRecord {
-            id: herald::domain::ids::ApiKeyId::generate(),
-            program_id: store.default_program().await.unwrap(),
-            name: "tests".into(),
-            prefix: key.display_prefix.clone(),
-            key_hash: key.hash.clone(),
-            created_at: herald::store::now(),
-        })
-        .await
-        .unwrap();
+    let key = insert_key(&args.db.database_url).await;
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -118,13 +106,22 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
     TestApp {
         addr,
         base: format!("http://{addr}"),
-        key: key.plain,
+        key,
         client: reqwest::Client::new(),
         database_url: args.db.database_url,
         stop: Some(stop),
         handle: Some(handle),
         _dir: dir,
     }
+}
+
+/// Stores a new API key in the database at `url` and returns it.
+pub async fn insert_key(url: &str) -> String {
+    let store = herald::store::connect(url).await.unwrap();
+    herald::auth::api_key::issue(store.as_ref(), "tests")
+        .await
+        .unwrap()
+        .plain
 }
 
 impl TestApp {

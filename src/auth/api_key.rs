@@ -27,6 +27,26 @@ pub fn generate() -> GeneratedKey {
     }
 }
 
+/// Creates a key for the store's default program and stores its hash; the returned key's `plain`
+/// text is the only copy (shown once by whoever called this).
+pub async fn issue(
+    store: &dyn crate::store::Store,
+    name: &str,
+) -> Result<GeneratedKey, crate::store::StoreError> {
+    let key = generate();
+    store
+        .insert_api_key(&crate::store::ApiKeyRecord {
+            id: crate::domain::ids::ApiKeyId::generate(),
+            program_id: store.default_program().await?,
+            name: name.to_owned(),
+            prefix: key.display_prefix.clone(),
+            key_hash: key.hash.clone(),
+            created_at: crate::store::now(),
+        })
+        .await?;
+    Ok(key)
+}
+
 /// The stored form of a key.
 pub fn hash(plain: &str) -> String {
     Sha256::digest(plain.as_bytes())

@@ -47,10 +47,10 @@ impl WizardState {
 
 /// A validation message under an input (`id` ties it to the input's `aria-describedby`).
 #[component]
-pub fn FieldError(id: &'static str, message: Signal<Option<String>>) -> impl IntoView {
+pub fn FieldError(#[prop(into)] id: String, message: Signal<Option<String>>) -> impl IntoView {
     view! {
         <Show when=move || message.with(Option::is_some)>
-            <p class="field-error" id=id role="alert">{move || message.get().unwrap_or_default()}</p>
+            <p class="field-error" id=id.clone() role="alert">{move || message.get().unwrap_or_default()}</p>
         </Show>
     }
 }

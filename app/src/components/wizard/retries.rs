@@ -6,39 +6,25 @@ use leptos::prelude::*;
 #[component]
 pub fn RetriesStep(state: WizardState) -> impl IntoView {
     let draft = state.draft;
-    // Number inputs keep what the person typed; anything unparsable becomes -1, which validation
-    // then refuses with the field's range.
-    let number =
-        |ev: &leptos::ev::Event| event_target_value(ev).trim().parse::<i64>().unwrap_or(-1);
     view! {
         <h2>"Securities & Retries"</h2>
         <div class="form-grid">
-            <label class="field">
-                <span>"Retry Attempts"</span>
-                <input
-                    type="number"
-                    name="retry-attempts"
-                    min="0"
-                    max="10"
-                    aria-describedby="attempts-error"
-                    prop:value=move || draft.with(|d| d.retry.attempts.to_string())
-                    on:input=move |ev| draft.update(|d| d.retry.attempts = number(&ev))
-                />
-                <FieldError id="attempts-error" message=state.error_for("retry.attempts")/>
-            </label>
-            <label class="field">
-                <span>"Retry Delay (seconds)"</span>
-                <input
-                    type="number"
-                    name="retry-delay"
-                    min="1"
-                    max="86400"
-                    aria-describedby="delay-error"
-                    prop:value=move || draft.with(|d| d.retry.delay_seconds.to_string())
-                    on:input=move |ev| draft.update(|d| d.retry.delay_seconds = number(&ev))
-                />
-                <FieldError id="delay-error" message=state.error_for("retry.delay_seconds")/>
-            </label>
+            <NumberField
+                label="Retry Attempts"
+                name="retry-attempts"
+                range=(0, 10)
+                error=state.error_for("retry.attempts")
+                value=Signal::derive(move || draft.with(|d| d.retry.attempts))
+                set=Callback::new(move |n| draft.update(|d| d.retry.attempts = n))
+            />
+            <NumberField
+                label="Retry Delay (seconds)"
+                name="retry-delay"
+                range=(1, 86_400)
+                error=state.error_for("retry.delay_seconds")
+                value=Signal::derive(move || draft.with(|d| d.retry.delay_seconds))
+                set=Callback::new(move |n| draft.update(|d| d.retry.delay_seconds = n))
+            />
             <label class="field">
                 <span>"Backoff"</span>
                 <select
@@ -51,19 +37,14 @@ pub fn RetriesStep(state: WizardState) -> impl IntoView {
                     <option value="fixed" selected=move || draft.with(|d| d.retry.backoff == "fixed")>"Fixed"</option>
                 </select>
             </label>
-            <label class="field">
-                <span>"Request Timeout (seconds)"</span>
-                <input
-                    type="number"
-                    name="timeout"
-                    min="1"
-                    max="60"
-                    aria-describedby="timeout-error"
-                    prop:value=move || draft.with(|d| d.retry.timeout_seconds.to_string())
-                    on:input=move |ev| draft.update(|d| d.retry.timeout_seconds = number(&ev))
-                />
-                <FieldError id="timeout-error" message=state.error_for("retry.timeout_seconds")/>
-            </label>
+            <NumberField
+                label="Request Timeout (seconds)"
+                name="timeout"
+                range=(1, 60)
+                error=state.error_for("retry.timeout_seconds")
+                value=Signal::derive(move || draft.with(|d| d.retry.timeout_seconds))
+                set=Callback::new(move |n| draft.update(|d| d.retry.timeout_seconds = n))
+            />
             <label class="field">
                 <span>"Rate Limit (per second, optional)"</span>
                 <input
@@ -91,6 +72,35 @@ pub fn RetriesStep(state: WizardState) -> impl IntoView {
                 on:change=move |ev| draft.update(|d| d.sandbox = event_target_checked(&ev))
             />
             <span>"Sandbox mode "<span class="muted">"(record the requests that would be sent, send nothing)"</span></span>
+        </label>
+    }
+}
+
+/// A labelled number input bound to one draft field. Whatever does not parse becomes -1, which
+/// validation then refuses with the field's range.
+#[component]
+fn NumberField(
+    label: &'static str,
+    name: &'static str,
+    range: (i64, i64),
+    error: Signal<Option<String>>,
+    value: Signal<i64>,
+    set: Callback<i64>,
+) -> impl IntoView {
+    let error_id = format!("{name}-error");
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input
+                type="number"
+                name=name
+                min=range.0
+                max=range.1
+                aria-describedby=error_id.clone()
+                prop:value=move || value.get().to_string()
+                on:input=move |ev| set.run(event_target_value(&ev).trim().parse().unwrap_or(-1))
+            />
+            <FieldError id=error_id message=error/>
         </label>
     }
 }
