@@ -67,6 +67,7 @@ test('create a webhook through the wizard, test it, find it in the audit log, ed
     await row.getByRole('link', { name: 'Send Test' }).click();
     const dialog = page.getByRole('dialog', { name: 'Send Test: Loyalty CRM' });
     await expect(dialog).toBeVisible();
+    await expect(dialog.getByRole('button', { name: 'Close' })).toBeFocused();
     await dialog.getByLabel('Event Type').selectOption('points.awarded');
     await dialog.getByRole('button', { name: 'Send Test' }).click();
     await expect(dialog.getByText('Success')).toBeVisible();

@@ -263,6 +263,13 @@ fn WebhookRow(
 fn SendTestDialog(webhook: WebhookView, close: Callback<()>) -> impl IntoView {
     let title = format!("Send Test: {}", webhook.name);
     let label = title.clone();
+    // Keyboard users land inside the dialog; Escape or Close returns them to the list.
+    let close_button = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move |_| {
+        if let Some(button) = close_button.get() {
+            let _ = button.focus();
+        }
+    });
     view! {
         <div class="modal-backdrop" on:click=move |_| close.run(())>
             <div
@@ -275,7 +282,9 @@ fn SendTestDialog(webhook: WebhookView, close: Callback<()>) -> impl IntoView {
             >
                 <div class="modal-head">
                     <h2>{title}</h2>
-                    <button type="button" class="button secondary" on:click=move |_| close.run(())>"Close"</button>
+                    <button type="button" class="button secondary" node_ref=close_button on:click=move |_| close.run(())>
+                        "Close"
+                    </button>
                 </div>
                 <SendTestPanel webhook/>
             </div>
