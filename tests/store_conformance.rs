@@ -428,6 +428,38 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     assert_eq!(wh.success_rate(), Some(0.0));
 }
 
+async fn disabled_webhooks_deliveries_wait(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let mut w = webhook(&p, "Paused", now());
+    store.insert_webhook(&w).await.unwrap();
+    store
+        .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
+        .await
+        .unwrap();
+    w.enabled = false;
+    store.update_webhook(&w).await.unwrap();
+    assert!(store
+        .claim_due(now(), 10, Duration::seconds(5))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.next_due_at().await.unwrap(),
+        None,
+        "nothing is due while disabled"
+    );
+    w.enabled = true;
+    store.update_webhook(&w).await.unwrap();
+    assert_eq!(
+        store
+            .claim_due(now(), 10, Duration::seconds(5))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 async fn release_returns_claims(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let w = webhook(&p, "Busy", now());
@@ -675,6 +707,7 @@ on_both_backends!(
     batched_ingest_stores_each_event_once,
     claims_lease_retry_and_fence,
     release_returns_claims,
+    disabled_webhooks_deliveries_wait,
     counters_count_live_attempts_only,
     audit_log_filters_and_pages,
     api_keys_resolve_by_hash,

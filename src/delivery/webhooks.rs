@@ -151,6 +151,8 @@ impl Engine {
         );
         self.store().update_webhook(&record).await?;
         self.inner.subscribers.clear();
+        // Re-enabling resumes the deliveries that waited while it was off.
+        self.wake();
         Ok(Saved {
             webhook: self.get_webhook(program, id).await?,
             secret: shown,

@@ -86,6 +86,7 @@ impl PgStore {
                 SELECT d.id FROM deliveries d \
                 WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $1 \
                   AND (d.status = 'pending' OR d.lease_expires_at <= $1) \
+                  AND EXISTS (SELECT 1 FROM webhooks pw WHERE pw.id = d.webhook_id AND pw.enabled) \
                 ORDER BY d.next_attempt_at LIMIT $2 \
                 FOR UPDATE SKIP LOCKED) \
              UPDATE deliveries d SET status = 'in_flight', claim_count = d.claim_count + 1, \

@@ -107,10 +107,13 @@ pub const REPLAY_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', tri
     WHERE id = $1 AND program_id = $2 AND status IN ('failed', 'succeeded') \
     AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.deleted_at IS NULL)";
 
-pub const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'";
+/// Deliveries of a disabled webhook wait (they are neither claimed nor counted as due) until it is
+/// enabled again.
+pub const NEXT_DUE: &str = "SELECT MIN(d.next_attempt_at) FROM deliveries d \
+    JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND w.enabled";
 /// When the earliest lease of an in-flight delivery runs out (a crashed worker's work).
-pub const NEXT_LEASE_EXPIRY: &str =
-    "SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 'in_flight'";
+pub const NEXT_LEASE_EXPIRY: &str = "SELECT MIN(d.lease_expires_at) FROM deliveries d \
+    JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'in_flight' AND w.enabled";
 
 /// Adds a batch of live attempts to a webhook's counters: `$2` attempts, `$3` successes, `$4` the
 /// latest success and `$5` the latest failure in the batch (or NULL), `$6` the time of the batch's

@@ -80,7 +80,7 @@ impl SqliteStore {
              JOIN events e ON e.program_id = d.program_id AND e.id = d.event_id \
              JOIN webhooks w ON w.id = d.webhook_id \
              WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $1 \
-               AND (d.status = 'pending' OR d.lease_expires_at <= $1) \
+               AND (d.status = 'pending' OR d.lease_expires_at <= $1) AND w.enabled \
              ORDER BY d.next_attempt_at LIMIT $2",
             sql::claimed_columns()
         ))
