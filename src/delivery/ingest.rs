@@ -42,21 +42,20 @@ pub(super) fn start_batcher(store: Arc<dyn Store>, wake: Arc<Notify>) -> mpsc::S
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            let batch: Vec<_> = jobs
-                .iter()
-                .map(|j| (j.event.clone(), j.targets.clone()))
-                .collect();
+            let (batch, replies): (Vec<_>, Vec<_>) = jobs
+                .drain(..)
+                .map(|j| ((j.event, j.targets), j.reply))
+                .unzip();
             match store.ingest_batch(&batch).await {
                 Ok(results) => {
-                    for (job, result) in jobs.drain(..).zip(results) {
-                        let _ = job.reply.send(Ok(result));
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        let _ = reply.send(Ok(result));
                     }
                 }
                 // One bad event must not fail its neighbours: retry them one by one.
                 Err(_) => {
-                    for job in jobs.drain(..) {
-                        let result = store.ingest(&job.event, &job.targets).await;
-                        let _ = job.reply.send(result);
+                    for ((event, targets), reply) in batch.iter().zip(replies) {
+                        let _ = reply.send(store.ingest(event, targets).await);
                     }
                 }
             }

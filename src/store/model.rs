@@ -5,6 +5,7 @@ use crate::domain::delivery::{AttemptStatus, DeliveryStatus, Trigger};
 use crate::domain::filter::Filter;
 use crate::domain::ids::{ApiKeyId, AttemptId, DeliveryId, ProgramId, WebhookId};
 use crate::domain::webhook::{AuthKind, RetryPolicy, TargetUrl, WebhookName, WebhookStatus};
+use crate::domain::ValidationError;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -158,6 +159,56 @@ pub struct AttemptQuery {
     pub search: Option<String>,
     pub cursor: Option<Cursor>,
     pub limit: u32,
+}
+
+impl AttemptQuery {
+    /// Builds an audit-log query from its filters as typed (empty means "any"), as the REST API
+    /// and the console's Audit Logs screen both receive them. `limit` defaults to 50, at most 200.
+    pub fn from_filters(
+        webhook_id: &str,
+        start: &str,
+        end: &str,
+        status: &str,
+        search: &str,
+        cursor: &str,
+        limit: Option<u32>,
+    ) -> Result<Self, ValidationError> {
+        let (created_from, created_before) = crate::domain::query::parse_range(start, end)?;
+        let invalid = |field: &str, message: &str| ValidationError::new(field, message);
+        let webhook_id = match webhook_id.trim() {
+            "" => None,
+            raw => Some(
+                WebhookId::parse(raw)
+                    .ok_or_else(|| invalid("webhook_id", "webhook_id is not a webhook id"))?,
+            ),
+        };
+        let status = match status.trim() {
+            "" => None,
+            raw => Some(AttemptStatus::parse(raw).ok_or_else(|| {
+                invalid("status", "status must be success, failure or sandboxed")
+            })?),
+        };
+        let cursor = match cursor.trim() {
+            "" => None,
+            raw => Some(
+                Cursor::decode(raw)
+                    .ok_or_else(|| invalid("cursor", "that page link is no longer valid"))?,
+            ),
+        };
+        let limit = limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(invalid("limit", "limit must be between 1 and 200"));
+        }
+        Ok(Self {
+            webhook_id,
+            created_from,
+            created_before,
+            status,
+            search: Some(search.to_owned()),
+            cursor,
+            limit,
+        })
+    }
 }
 
 /// A keyset position in the audit log (newest first), and which way to page from it.

@@ -15,42 +15,17 @@ pub async fn list_attempts(
     cursor: String,
 ) -> Result<AttemptPageView, AppError> {
     use super::ssr::{engine, program};
-    use herald::domain::delivery::AttemptStatus;
-    use herald::domain::ids::WebhookId;
-    use herald::domain::query::parse_range;
-    use herald::store::{AttemptQuery, Cursor};
     let engine = engine()?;
     let program = program(&engine).await?;
-    let (created_from, created_before) = parse_range(&start, &end)?;
-    let invalid = |field: &str, message: &str| AppError::Validation {
-        field: field.into(),
-        message: message.into(),
-    };
-    let query = AttemptQuery {
-        webhook_id: match webhook_id.as_str() {
-            "" => None,
-            raw => Some(
-                WebhookId::parse(raw).ok_or_else(|| invalid("webhook_id", "Unknown webhook"))?,
-            ),
-        },
-        created_from,
-        created_before,
-        status: match status.as_str() {
-            "" => None,
-            raw => {
-                Some(AttemptStatus::parse(raw).ok_or_else(|| invalid("status", "Unknown status"))?)
-            }
-        },
-        search: Some(search),
-        cursor: match cursor.as_str() {
-            "" => None,
-            raw => Some(
-                Cursor::decode(raw)
-                    .ok_or_else(|| invalid("cursor", "That page link has expired"))?,
-            ),
-        },
-        limit: 25,
-    };
+    let query = herald::store::AttemptQuery::from_filters(
+        &webhook_id,
+        &start,
+        &end,
+        &status,
+        &search,
+        &cursor,
+        Some(25),
+    )?;
     let page = engine.store().list_attempts(&program, &query).await?;
     Ok((&page).into())
 }

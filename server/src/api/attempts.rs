@@ -5,11 +5,9 @@ use super::extract::{ApiQuery, Caller};
 use super::ApiState;
 use axum::extract::{Path, State};
 use axum::Json;
-use herald::domain::delivery::AttemptStatus;
-use herald::domain::ids::{AttemptId, WebhookId};
-use herald::domain::query::parse_range;
+use herald::domain::ids::AttemptId;
 use herald::domain::views::{AttemptDetailView, AttemptPageView};
-use herald::store::{AttemptQuery, Cursor};
+use herald::store::AttemptQuery;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -42,54 +40,6 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-/// Parses the audit-log query the API and the console share.
-pub fn attempt_query(
-    webhook_id: &str,
-    start: &str,
-    end: &str,
-    status: &str,
-    search: &str,
-    cursor: &str,
-    limit: Option<u32>,
-) -> ApiResult<AttemptQuery> {
-    let (created_from, created_before) = parse_range(start, end)?;
-    let webhook_id =
-        match webhook_id.trim() {
-            "" => None,
-            raw => Some(WebhookId::parse(raw).ok_or_else(|| {
-                ApiError::validation("webhook_id", "webhook_id is not a webhook id")
-            })?),
-        };
-    let status = match status.trim() {
-        "" => None,
-        raw => Some(AttemptStatus::parse(raw).ok_or_else(|| {
-            ApiError::validation("status", "status must be success, failure or sandboxed")
-        })?),
-    };
-    let cursor = match cursor.trim() {
-        "" => None,
-        raw => Some(Cursor::decode(raw).ok_or_else(|| {
-            ApiError::validation("cursor", "cursor is not one this API returned")
-        })?),
-    };
-    let limit = limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            "limit must be between 1 and 200",
-        ));
-    }
-    Ok(AttemptQuery {
-        webhook_id,
-        created_from,
-        created_before,
-        status,
-        search: Some(search.to_owned()),
-        cursor,
-        limit,
-    })
-}
-
 /// The audit log, newest first, keyset-paged.
 #[utoipa::path(get, path = "/attempts", tag = "audit log", params(ListQuery), security(("api_key" = [])),
     responses((status = 200, body = AttemptPageView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -98,7 +48,7 @@ async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<AttemptPageView>> {
-    let query = attempt_query(
+    let query = AttemptQuery::from_filters(
         &q.webhook_id,
         &q.start,
         &q.end,
