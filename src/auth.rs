@@ -1,5 +1,20 @@
-//! Security primitives: sealing secrets at rest and API keys. (Console users and sessions live
-//! here too as they arrive.)
+//! Security: who may call (`access`: console users, sessions, API keys, the activity log),
+//! passwords, login throttling, and sealing secrets at rest.
 
+pub mod access;
 pub mod api_key;
+pub mod password;
 pub mod seal;
+pub mod throttle;
+
+pub use access::{Access, AccessError, Actor, NewSession, SessionPolicy};
+
+/// The value of cookie `name` among `Cookie` header values.
+pub fn cookie<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Option<String> {
+    headers
+        .into_iter()
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
+}

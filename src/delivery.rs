@@ -63,6 +63,8 @@ pub enum EngineError {
     Conflict { field: &'static str },
     #[error("{0}")]
     Refused(String),
+    #[error("your role does not allow this")]
+    Forbidden,
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]

@@ -2,6 +2,7 @@
 //! payload filters. Everything here is plain data with validating constructors, so an invalid value
 //! cannot be built, and nothing here touches a database, the network or the clock's side effects.
 
+pub mod account;
 pub mod catalog;
 pub mod delivery;
 pub mod event;

@@ -5,6 +5,7 @@
 //! leaves either all of it or none. Secrets arrive here already sealed: the store never sees them in
 //! plain text.
 
+pub mod access;
 mod model;
 mod postgres;
 mod rows;
@@ -13,11 +14,14 @@ mod sql;
 mod sqlite;
 mod views;
 
+pub use access::{
+    AccessStore, ActivityRecord, ApiKeyCandidate, ApiKeySummary, SessionRecord, UserRecord,
+};
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
-use crate::domain::ids::{ApiKeyId, AttemptId, DeliveryId, ProgramId, WebhookId};
+use crate::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -43,7 +47,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Storage operations every backend provides with the same meaning (checked by the conformance
 /// suite in `tests/store_conformance.rs`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccessStore {
     /// Answers when the database does (health checks).
     async fn ping(&self) -> Result<()>;
 
@@ -124,15 +128,6 @@ pub trait Store: Send + Sync + 'static {
         program: &ProgramId,
         id: &AttemptId,
     ) -> Result<Option<AttemptDetail>>;
-
-    // --- API keys ------------------------------------------------------------------------------
-    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<()>;
-    /// Looks a live key up by the hash of its secret and stamps its last use.
-    async fn use_api_key(
-        &self,
-        key_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(ApiKeyId, ProgramId)>>;
 }
 
 /// Opens the store a URL names (`sqlite:` or `postgres:`), running migrations.

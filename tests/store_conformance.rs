@@ -4,6 +4,7 @@
 mod support;
 
 use chrono::{Duration, TimeZone, Utc};
+use herald::domain::account::Role;
 use herald::domain::delivery::{AttemptStatus, DeliveryStatus, Trigger};
 use herald::domain::filter::Filter;
 use herald::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
@@ -679,7 +680,7 @@ async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
     assert_eq!(alpha.items.len(), 20);
 }
 
-async fn api_keys_resolve_by_hash(store: Arc<dyn Store>) {
+async fn api_keys_match_by_prefix_and_revoke(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let key = ApiKeyRecord {
         id: herald::domain::ids::ApiKeyId::generate(),
@@ -690,11 +691,165 @@ async fn api_keys_resolve_by_hash(store: Arc<dyn Store>) {
         created_at: now(),
     };
     store.insert_api_key(&key).await.unwrap();
+    let found = store.api_key_candidates("hk_abcd").await.unwrap();
+    assert_eq!(found.len(), 1);
     assert_eq!(
-        store.use_api_key("deadbeef", now()).await.unwrap(),
-        Some((key.id, p))
+        (&found[0].id, &found[0].key_hash),
+        (&key.id, &"deadbeef".to_owned())
     );
-    assert_eq!(store.use_api_key("other", now()).await.unwrap(), None);
+    assert!(store
+        .api_key_candidates("hk_zzzz")
+        .await
+        .unwrap()
+        .is_empty());
+    store.touch_api_key(&key.id, now()).await.unwrap();
+    let listed = store.list_api_keys(&p).await.unwrap();
+    assert!(listed[0].last_used_at.is_some() && listed[0].revoked_at.is_none());
+    assert!(store.revoke_api_key(&p, &key.id, now()).await.unwrap());
+    assert!(
+        !store.revoke_api_key(&p, &key.id, now()).await.unwrap(),
+        "already revoked"
+    );
+    assert!(store
+        .api_key_candidates("hk_abcd")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.list_api_keys(&p).await.unwrap()[0]
+        .revoked_at
+        .is_some());
+}
+
+fn user(p: &herald::domain::ids::ProgramId, email: &str, role: Role) -> UserRecord {
+    UserRecord {
+        id: herald::domain::ids::UserId::generate(),
+        program_id: p.clone(),
+        email: email.into(),
+        password_hash: "$argon2id$stub-not-checked-here".into(),
+        role,
+        created_at: now(),
+    }
+}
+
+async fn first_user_needs_a_setup_token_once(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    store.add_setup_token("tok-a", now()).await.unwrap();
+    store.add_setup_token("tok-b", now()).await.unwrap();
+    assert!(!store
+        .create_first_user("wrong", &user(&p, "a@x.io", Role::Admin))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.count_users().await.unwrap(),
+        0,
+        "nothing half-written"
+    );
+    assert!(store.setup_token_exists("tok-b").await.unwrap());
+    assert!(store
+        .create_first_user("tok-b", &user(&p, "a@x.io", Role::Admin))
+        .await
+        .unwrap());
+    assert!(
+        !store.setup_token_exists("tok-a").await.unwrap(),
+        "all tokens consumed"
+    );
+    assert!(!store
+        .create_first_user("tok-a", &user(&p, "b@x.io", Role::Admin))
+        .await
+        .unwrap());
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn users_and_sessions(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let ana = user(&p, "ana@x.io", Role::Admin);
+    let vic = user(&p, "vic@x.io", Role::Viewer);
+    store.insert_user(&ana).await.unwrap();
+    store.insert_user(&vic).await.unwrap();
+    let dup = user(&p, "ANA@x.io", Role::Viewer);
+    assert!(matches!(
+        store.insert_user(&dup).await,
+        Err(herald::store::StoreError::Conflict { field: "email" })
+    ));
+    assert_eq!(
+        store.user_by_email("Ana@X.io").await.unwrap(),
+        Some(ana.clone())
+    );
+    assert_eq!(
+        store.list_users(&p).await.unwrap(),
+        vec![ana.clone(), vic.clone()]
+    );
+    let t0 = now();
+    let session = SessionRecord {
+        id_hash: "h1".into(),
+        user_id: vic.id.clone(),
+        created_at: t0,
+        last_seen_at: t0,
+        expires_at: t0 + chrono::Duration::hours(1),
+    };
+    store.insert_session(&session).await.unwrap();
+    let (s, u) = store.session("h1").await.unwrap().unwrap();
+    assert_eq!((s, u), (session.clone(), vic.clone()));
+    let later = t0 + chrono::Duration::minutes(5);
+    store.touch_session("h1", later).await.unwrap();
+    assert_eq!(
+        store.session("h1").await.unwrap().unwrap().0.last_seen_at,
+        later
+    );
+    // Idle since before `later + 1s`: swept.
+    assert_eq!(
+        store
+            .delete_stale_sessions(t0, later + chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.session("h1").await.unwrap().is_none());
+    store
+        .insert_session(&SessionRecord {
+            id_hash: "h2".into(),
+            ..session
+        })
+        .await
+        .unwrap();
+    assert!(store.delete_user(&p, &vic.id).await.unwrap());
+    assert!(
+        store.session("h2").await.unwrap().is_none(),
+        "sessions go with the user"
+    );
+    assert!(!store.delete_user(&p, &vic.id).await.unwrap());
+}
+
+async fn activity_pages_newest_first(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    for i in 0..5 {
+        store
+            .insert_activity(&ActivityRecord {
+                id: herald::domain::ids::ActivityId::generate(),
+                program_id: p.clone(),
+                actor: "ana@x.io".into(),
+                action: "created webhook".into(),
+                target: format!("webhook n{i}"),
+                detail: String::new(),
+                created_at: now(),
+            })
+            .await
+            .unwrap();
+    }
+    let first = store.list_activity(&p, None, 3).await.unwrap();
+    assert_eq!(
+        first.iter().map(|a| a.target.as_str()).collect::<Vec<_>>(),
+        ["webhook n4", "webhook n3", "webhook n2"]
+    );
+    let rest = store
+        .list_activity(&p, Some(&first[2].id), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|a| a.target.as_str()).collect::<Vec<_>>(),
+        ["webhook n1", "webhook n0"]
+    );
 }
 
 on_both_backends!(
@@ -710,5 +865,8 @@ on_both_backends!(
     disabled_webhooks_deliveries_wait,
     counters_count_live_attempts_only,
     audit_log_filters_and_pages,
-    api_keys_resolve_by_hash,
+    api_keys_match_by_prefix_and_revoke,
+    first_user_needs_a_setup_token_once,
+    users_and_sessions,
+    activity_pages_newest_first,
 );

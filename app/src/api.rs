@@ -1,22 +1,81 @@
 //! Server functions, by area. All live under `/sfn` (apart from the REST API's `/api/v1`), take
 //! their engine from the request context, and return `AppError`.
+//!
+//! Every function decides who may call it first thing, through `ssr::viewer()` or `ssr::admin()`
+//! (the signed-in user comes from the session the server's gate resolved). Only the functions in
+//! `PUBLIC_ENDPOINTS` answer anonymous callers.
 
+pub mod account;
 pub mod audit;
 pub mod settings;
 pub mod webhooks;
 
+/// Prefix of every server function's URL.
+pub const PREFIX: &str = "/sfn";
+
+/// Server functions an anonymous caller may reach (signing in and first-run setup).
+pub const PUBLIC_ENDPOINTS: &[&str] = &[
+    "signed_in_user",
+    "sign_in_status",
+    "login",
+    "check_setup_token",
+    "complete_setup",
+];
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "herald_session";
+
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {
     use crate::error::AppError;
+    use axum::http::request::Parts;
+    use axum::http::StatusCode;
+    use herald::auth::{Access, Actor};
     use herald::delivery::Engine;
-    use herald::domain::ids::ProgramId;
+    use leptos::prelude::use_context;
+    use leptos_axum::ResponseOptions;
 
     /// The engine the server put in the request context.
     pub fn engine() -> Result<Engine, AppError> {
-        leptos::prelude::use_context::<Engine>().ok_or_else(|| {
+        use_context::<Engine>().ok_or_else(|| {
             tracing::error!("no engine in the server-function context");
             AppError::Internal
         })
+    }
+
+    pub fn access() -> Result<Access, AppError> {
+        use_context::<Access>().ok_or_else(|| {
+            tracing::error!("no access service in the server-function context");
+            AppError::Internal
+        })
+    }
+
+    /// The signed-in user of this request, if any (put there by the server's session gate).
+    pub fn caller() -> Option<Actor> {
+        use_context::<Parts>().and_then(|p| p.extensions.get::<Actor>().cloned())
+    }
+
+    /// Answers with `status` and returns `error` (for `?`).
+    pub fn refuse(status: StatusCode, error: AppError) -> AppError {
+        if let Some(res) = use_context::<ResponseOptions>() {
+            res.set_status(status);
+        }
+        error
+    }
+
+    /// Any signed-in user (admins and viewers: reading).
+    pub fn viewer() -> Result<Actor, AppError> {
+        caller().ok_or_else(|| refuse(StatusCode::UNAUTHORIZED, AppError::Unauthorized))
+    }
+
+    /// A signed-in admin (anything that changes state, tests, replays or shows secrets).
+    pub fn admin() -> Result<Actor, AppError> {
+        let who = viewer()?;
+        if who.role.can_manage() {
+            Ok(who)
+        } else {
+            Err(refuse(StatusCode::FORBIDDEN, AppError::Forbidden))
+        }
     }
 
     /// Parses a webhook id from a form or URL; a malformed one is simply not found.
@@ -25,8 +84,66 @@ pub(crate) mod ssr {
             .ok_or_else(|| AppError::NotFound("webhook".into()))
     }
 
-    /// The program the console works in.
-    pub async fn program(engine: &Engine) -> Result<ProgramId, AppError> {
-        Ok(engine.store().default_program().await?)
+    /// The client's address (for sign-in throttling).
+    pub fn client_address() -> String {
+        use_context::<Parts>()
+            .and_then(|p| {
+                p.extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Whether the browser reached us over HTTPS (directly or through a proxy that says so).
+    fn over_https() -> bool {
+        use_context::<Parts>().is_some_and(|p| {
+            let header = |name: &str| {
+                p.headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+            };
+            header("x-forwarded-proto") == "https" || header("origin").starts_with("https://")
+        })
+    }
+
+    /// Sets (or, with `None`, clears) the session cookie on the response.
+    pub fn set_session_cookie(token: Option<(&str, i64)>) {
+        let (value, max_age) = token.unwrap_or(("", 0));
+        let secure = if over_https() { "; Secure" } else { "" };
+        let cookie = format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+            super::SESSION_COOKIE
+        );
+        if let (Some(res), Ok(v)) = (
+            use_context::<ResponseOptions>(),
+            axum::http::HeaderValue::from_str(&cookie),
+        ) {
+            res.append_header(axum::http::header::SET_COOKIE, v);
+        }
+    }
+
+    /// The session token the request carried.
+    pub fn session_token() -> Option<String> {
+        let parts = use_context::<Parts>()?;
+        herald::auth::cookie(
+            parts
+                .headers
+                .get_all(axum::http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+            super::SESSION_COOKIE,
+        )
+    }
+
+    /// A local path to go to after signing in (never another site).
+    pub fn safe_next(next: &str) -> String {
+        if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+            next.to_owned()
+        } else {
+            "/".to_owned()
+        }
     }
 }

@@ -81,6 +81,7 @@ impl From<herald::delivery::EngineError> for AppError {
                 field: None,
                 message,
             },
+            E::Forbidden => Self::Forbidden,
             other => {
                 tracing::error!(error = %other, "server function failed");
                 Self::Internal
@@ -93,5 +94,30 @@ impl From<herald::delivery::EngineError> for AppError {
 impl From<herald::store::StoreError> for AppError {
     fn from(e: herald::store::StoreError) -> Self {
         herald::delivery::EngineError::from(e).into()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<herald::auth::AccessError> for AppError {
+    fn from(e: herald::auth::AccessError) -> Self {
+        use herald::auth::AccessError as E;
+        match e {
+            E::Validation(v) => v.into(),
+            E::InvalidLogin | E::Throttled(_) => Self::Validation {
+                field: "password".into(),
+                message: e.to_string(),
+            },
+            E::Forbidden => Self::Forbidden,
+            E::NotFound(what) => Self::NotFound(what.to_owned()),
+            E::Refused(message) => Self::Conflict {
+                field: None,
+                message,
+            },
+            E::Conflict(field) => Self::Conflict {
+                field: Some(field.to_owned()),
+                message: e.to_string(),
+            },
+            E::Store(s) => s.into(),
+        }
     }
 }

@@ -14,6 +14,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use herald::auth::Access;
 use herald::delivery::Engine;
 use std::sync::Arc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -27,7 +28,7 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct ApiState {
     pub engine: Engine,
-    pub keys: Arc<extract::KeyCache>,
+    pub access: Access,
 }
 
 /// The OpenAPI document's frame; every path in it comes from the handlers' own annotations,
@@ -57,11 +58,8 @@ impl utoipa::Modify for BearerKey {
     }
 }
 
-pub fn router(engine: Engine) -> Router {
-    let state = ApiState {
-        engine,
-        keys: Arc::default(),
-    };
+pub fn router(engine: Engine, access: Access) -> Router {
+    let state = ApiState { engine, access };
     let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(events::router())
         .merge(event_types::router())

@@ -30,6 +30,24 @@ pub enum Command {
     /// Manage API keys for the events API.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Manage console users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a console user. The password is asked for on a terminal; without one, it is the
+    /// first line of standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// `admin` (everything) or `viewer` (reads lists, audit logs and attempts).
+        #[arg(long, value_parser = ["admin", "viewer"])]
+        role: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +92,22 @@ pub struct ServeArgs {
     /// Requests in flight at once.
     #[arg(long, env = "HERALD_CONCURRENCY", default_value_t = 512)]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// The address people open the console at (for the first-run setup link), e.g.
+    /// `https://herald.example.com`. Defaults to the listening address.
+    #[arg(long, env = "HERALD_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+    /// A console session ends after this many seconds without a request.
+    #[arg(long, env = "HERALD_SESSION_IDLE_SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u32).range(10..))]
+    pub session_idle_seconds: u32,
+    /// A console session ends this many seconds after signing in, however active.
+    #[arg(long, env = "HERALD_SESSION_MAX_SECONDS", default_value_t = 43_200, value_parser = clap::value_parser!(u32).range(10..))]
+    pub session_max_seconds: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -85,4 +119,14 @@ pub struct SecretArgs {
     /// The key file used with SQLite when no key is given (created with mode 0600).
     #[arg(long, env = "HERALD_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+}
+
+impl Default for ConsoleArgs {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            session_idle_seconds: 3600,
+            session_max_seconds: 43_200,
+        }
+    }
 }

@@ -4,5 +4,6 @@
 pub mod api;
 pub mod bench;
 pub mod config;
+pub mod console;
 pub mod startup;
 pub mod telemetry;

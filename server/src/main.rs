@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use server::config::{ApiKeyCommand, Cli, Command, ServeArgs};
+use server::config::{ApiKeyCommand, Cli, Command, ServeArgs, UserCommand};
 use server::{startup, telemetry};
 use std::process::ExitCode;
 
@@ -31,6 +31,9 @@ async fn main() -> ExitCode {
         Some(Command::ApiKey(ApiKeyCommand::Create { name, db })) => {
             create_api_key(&name, &db.database_url).await
         }
+        Some(Command::User(UserCommand::Create { email, role, db })) => {
+            create_user(&email, &role, &db.database_url).await
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,6 +55,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("HERALD_ALLOW_PRIVATE_TARGETS is on: webhooks may target loopback and private addresses (development only)");
     }
     eprintln!("Herald console: http://{addr}/");
+    if let Some(link) = app.setup_link() {
+        eprintln!(
+            "\nNo console user exists yet. Create the first admin here (one-time link):\n\n    {link}\n"
+        );
+    }
     app.run_until_stopped(shutdown_signal()).await
 }
 
@@ -79,6 +87,36 @@ async fn create_api_key(name: &str, database_url: &str) -> anyhow::Result<()> {
         key.display_prefix
     );
     println!("{}", key.plain);
+    Ok(())
+}
+
+async fn create_user(email: &str, role: &str, database_url: &str) -> anyhow::Result<()> {
+    use herald::domain::account::Role;
+    use std::io::IsTerminal;
+    let role = Role::parse(role).context("--role must be admin or viewer")?;
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {email}: "))?;
+        let again = rpassword::prompt_password("Same password again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    let store = startup::open_store(database_url).await?;
+    let access = herald::auth::Access::new(store.clone(), Default::default(), Default::default());
+    let actor = herald::auth::Actor::command_line(store.default_program().await?);
+    let user = access
+        .create_user(&actor, email, &password, role)
+        .await
+        .map_err(|e| match e {
+            herald::auth::AccessError::Validation(v) => anyhow::anyhow!("{}", v.message),
+            other => anyhow::Error::new(other),
+        })?;
+    eprintln!("created {} {}", user.role.as_str(), user.email);
     Ok(())
 }
 

@@ -5,10 +5,13 @@
 
 use crate::api;
 use crate::config::{SecretArgs, ServeArgs};
+use crate::console::{self, CspNonce};
 use anyhow::{bail, Context};
 use app::{shell, App};
 use axum::Router;
 use herald::auth::seal::Sealer;
+use herald::auth::throttle::Limits;
+use herald::auth::{Access, SessionPolicy};
 use herald::delivery::guard::GuardPolicy;
 use herald::delivery::{Engine, EngineConfig};
 use herald::store::{self, Store};
@@ -20,12 +23,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::limit::RequestBodyLimitLayer;
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     engine: Engine,
+    access: Access,
+    setup_link: Option<String>,
 }
+
+/// Largest request body any route accepts (the REST API's event limit; console forms are far
+/// smaller).
+const BODY_LIMIT: usize = crate::api::BODY_LIMIT;
 
 impl Application {
     pub async fn build(args: &ServeArgs) -> anyhow::Result<Self> {
@@ -43,16 +53,38 @@ impl Application {
             },
             ..EngineConfig::default()
         };
+        let policy = SessionPolicy {
+            idle: chrono::Duration::seconds(args.console.session_idle_seconds.into()),
+            absolute: chrono::Duration::seconds(args.console.session_max_seconds.into()),
+        };
+        let access = Access::new(store.clone(), policy, Limits::default());
         let engine = Engine::new(store, sealer, config);
-        let router = router(engine.clone())?;
+        let router = router(engine.clone(), access.clone())?;
         let listener = TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("listening on {}", args.addr))?;
+        let setup_link = match access.issue_setup_token().await? {
+            Some(token) => {
+                let base = match &args.console.public_url {
+                    Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+                    None => format!("http://{}", browsable(listener.local_addr()?)),
+                };
+                Some(format!("{base}/setup?token={token}"))
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
             router,
             engine,
+            access,
+            setup_link,
         })
+    }
+
+    /// The one-time link that creates the first admin, when no console user exists yet.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_deref()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -73,6 +105,16 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let dispatcher = tokio::spawn(self.engine.clone().run(stop_rx));
+        let access = self.access.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                if let Err(e) = access.sweep_sessions().await {
+                    tracing::warn!(error = %e, "could not delete stale sessions");
+                }
+            }
+        });
         let serve = axum::serve(
             self.listener,
             self.router
@@ -83,29 +125,58 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         serve.await.context("HTTP server failed")?;
+        sweeper.abort();
         dispatcher.await.context("dispatcher panicked")?;
         Ok(())
     }
 }
 
-fn router(engine: Engine) -> anyhow::Result<Router> {
+fn router(engine: Engine, access: Access) -> anyhow::Result<Router> {
     let conf = get_configuration(None).context("reading the Leptos configuration")?;
     let options = conf.leptos_options;
     let routes = generate_route_list(App);
-    let context_engine = engine.clone();
+    let context = {
+        let (engine, access) = (engine.clone(), access.clone());
+        move || {
+            provide_context(engine.clone());
+            provide_context(access.clone());
+            let nonce = use_context::<axum::http::request::Parts>()
+                .and_then(|p| p.extensions.get::<CspNonce>().cloned());
+            if let Some(CspNonce(n)) = nonce {
+                provide_context(leptos::nonce::Nonce::from_value(n));
+            }
+        }
+    };
     let console = Router::new()
-        .leptos_routes_with_context(
-            &options,
-            routes,
-            move || provide_context(context_engine.clone()),
-            {
-                let options = options.clone();
-                move || shell(options.clone())
-            },
-        )
-        .fallback(leptos_axum::file_and_error_handler(shell))
-        .with_state(options);
-    Ok(api::router(engine).merge(console))
+        .leptos_routes_with_context(&options, routes, context.clone(), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            context, shell,
+        ))
+        .with_state(options)
+        .layer(axum::middleware::from_fn_with_state(
+            access.clone(),
+            console::gate,
+        ));
+    Ok(api::router(engine, access)
+        .merge(console)
+        .layer(axum::middleware::from_fn(console::security_headers))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT)))
+}
+
+/// An address a browser can open: a wildcard listen address becomes loopback.
+fn browsable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
 }
 
 /// The sealing key: `HERALD_SECRET_KEY`, or with SQLite a key file beside the database.

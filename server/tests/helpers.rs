@@ -33,6 +33,8 @@ pub struct TestApp {
     pub key: String,
     pub client: reqwest::Client,
     pub database_url: String,
+    /// The first-run setup link printed at start-up (no user existed).
+    pub setup_link: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -84,6 +86,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         allow_private_targets: true,
         require_https: false,
         concurrency: 64,
+        console: Default::default(),
     }
 }
 
@@ -98,6 +101,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
         .await
         .expect("build app");
     let addr = app.local_addr();
+    let setup_link = app.setup_link().map(str::to_owned);
     let key = insert_key(&args.db.database_url).await;
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until_stopped(async move {
@@ -109,6 +113,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
         key,
         client: reqwest::Client::new(),
         database_url: args.db.database_url,
+        setup_link,
         stop: Some(stop),
         handle: Some(handle),
         _dir: dir,

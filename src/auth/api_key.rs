@@ -1,6 +1,6 @@
 //! API keys for the events API: `hk_` + 32 random bytes in base64url. Only a SHA-256 of the key
-//! is stored (keys are high-entropy, so a fast hash is the right tool; lookups by hash compare in
-//! the database index, and the hash itself is compared in constant time here).
+//! is stored (keys are high-entropy, so a fast hash is the right tool). A presented key is looked
+//! up by its short display prefix and its hash compared with the stored one in constant time.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -22,9 +22,26 @@ pub fn generate() -> GeneratedKey {
     let plain = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     GeneratedKey {
         hash: hash(&plain),
-        display_prefix: plain[..PREFIX.len() + 6].to_owned(),
+        display_prefix: display_prefix(&plain).to_owned(),
         plain,
     }
+}
+
+/// A new key for `program` and the record that stores it (hashed).
+pub fn new_record(
+    program: crate::domain::ids::ProgramId,
+    name: &str,
+) -> (GeneratedKey, crate::store::ApiKeyRecord) {
+    let key = generate();
+    let record = crate::store::ApiKeyRecord {
+        id: crate::domain::ids::ApiKeyId::generate(),
+        program_id: program,
+        name: name.to_owned(),
+        prefix: key.display_prefix.clone(),
+        key_hash: key.hash.clone(),
+        created_at: crate::store::now(),
+    };
+    (key, record)
 }
 
 /// Creates a key for the store's default program and stores its hash; the returned key's `plain`
@@ -33,18 +50,14 @@ pub async fn issue(
     store: &dyn crate::store::Store,
     name: &str,
 ) -> Result<GeneratedKey, crate::store::StoreError> {
-    let key = generate();
-    store
-        .insert_api_key(&crate::store::ApiKeyRecord {
-            id: crate::domain::ids::ApiKeyId::generate(),
-            program_id: store.default_program().await?,
-            name: name.to_owned(),
-            prefix: key.display_prefix.clone(),
-            key_hash: key.hash.clone(),
-            created_at: crate::store::now(),
-        })
-        .await?;
+    let (key, record) = new_record(store.default_program().await?, name);
+    store.insert_api_key(&record).await?;
     Ok(key)
+}
+
+/// The part of a key lists show and lookups start from.
+pub fn display_prefix(plain: &str) -> &str {
+    plain.get(..PREFIX.len() + 6).unwrap_or(plain)
 }
 
 /// The stored form of a key.

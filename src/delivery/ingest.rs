@@ -170,11 +170,26 @@ impl Engine {
     /// Puts a finished delivery back in the queue with a fresh retry budget.
     pub async fn replay(
         &self,
-        program: &ProgramId,
+        actor: &crate::auth::Actor,
         id: &crate::domain::ids::DeliveryId,
     ) -> Result<()> {
-        if self.store().replay_delivery(program, id, now()).await? {
+        if !actor.role.can_manage() {
+            return Err(super::EngineError::Forbidden);
+        }
+        if self
+            .store()
+            .replay_delivery(&actor.program, id, now())
+            .await?
+        {
             self.wake();
+            crate::auth::access::record_activity(
+                self.store().as_ref(),
+                actor,
+                "replayed delivery",
+                id.as_str(),
+                "",
+            )
+            .await;
             Ok(())
         } else {
             Err(super::EngineError::NotFound("finished delivery"))

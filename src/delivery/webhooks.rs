@@ -5,6 +5,7 @@
 use super::dispatch::{self, Message, Target};
 use super::secrets::WebhookSecrets;
 use super::{Engine, EngineError, Result};
+use crate::auth::Actor;
 use crate::domain::catalog;
 use crate::domain::delivery::Trigger;
 use crate::domain::event::NewEvent;
@@ -65,7 +66,8 @@ impl Engine {
             .map_err(|e| ValidationError::new("url", e.to_string()).into())
     }
 
-    pub async fn create_webhook(&self, program: &ProgramId, draft: &WebhookDraft) -> Result<Saved> {
+    pub async fn create_webhook(&self, actor: &Actor, draft: &WebhookDraft) -> Result<Saved> {
+        let program = admin(actor)?;
         let s = draft.validate(true)?;
         self.check_target(s.url.as_str()).await?;
         let (secrets, shown) = match &s.auth {
@@ -93,6 +95,7 @@ impl Engine {
         );
         self.store().insert_webhook(&record).await?;
         self.inner.subscribers.clear();
+        self.record(actor, "created webhook", &record, "").await;
         let webhook = self.get_webhook(program, &record.id).await?;
         Ok(Saved {
             webhook,
@@ -104,13 +107,17 @@ impl Engine {
     /// generates one (returned once); a provided secret becomes current, the old one overlapping.
     pub async fn update_webhook(
         &self,
-        program: &ProgramId,
+        actor: &Actor,
         id: &WebhookId,
         patch: WebhookPatch,
     ) -> Result<Saved> {
+        let program = admin(actor)?;
         let current = self.get_webhook(program, id).await?;
         let url_changed = patch.url.is_some();
-        let s = patch.apply(draft_of(&current)).validate(false)?;
+        let before = draft_of(&current);
+        let after = patch.apply(before.clone());
+        let change = changed_fields(&before, &after);
+        let s = after.validate(false)?;
         if url_changed {
             self.check_target(s.url.as_str()).await?;
         }
@@ -151,6 +158,8 @@ impl Engine {
         );
         self.store().update_webhook(&record).await?;
         self.inner.subscribers.clear();
+        self.record(actor, "changed webhook", &record, &change)
+            .await;
         // Re-enabling resumes the deliveries that waited while it was off.
         self.wake();
         Ok(Saved {
@@ -159,10 +168,13 @@ impl Engine {
         })
     }
 
-    pub async fn delete_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<()> {
+    pub async fn delete_webhook(&self, actor: &Actor, id: &WebhookId) -> Result<()> {
+        let program = admin(actor)?;
+        let w = self.get_webhook(program, id).await?;
         let deleted = self.store().delete_webhook(program, id).await?;
         self.inner.subscribers.clear();
         if deleted {
+            self.record(actor, "deleted webhook", &w.record, "").await;
             Ok(())
         } else {
             Err(EngineError::NotFound("webhook"))
@@ -177,18 +189,22 @@ impl Engine {
     }
 
     /// The current signing secret, for an admin who asked to see it.
-    pub async fn reveal_secret(&self, program: &ProgramId, id: &WebhookId) -> Result<String> {
-        let w = self.get_webhook(program, id).await?;
+    pub async fn reveal_secret(&self, actor: &Actor, id: &WebhookId) -> Result<String> {
+        let w = self.get_webhook(admin(actor)?, id).await?;
         let secrets = self.open_secrets(&w)?;
         match secrets.current() {
-            Some(s) if w.record.auth_kind.uses_secret() => Ok(s.expose().to_owned()),
+            Some(s) if w.record.auth_kind.uses_secret() => {
+                self.record(actor, "revealed secret of", &w.record, "")
+                    .await;
+                Ok(s.expose().to_owned())
+            }
             _ => Err(no_secret(&w)),
         }
     }
 
     /// A new signing secret; the old one keeps signing for 24 hours.
-    pub async fn rotate_secret(&self, program: &ProgramId, id: &WebhookId) -> Result<String> {
-        let w = self.get_webhook(program, id).await?;
+    pub async fn rotate_secret(&self, actor: &Actor, id: &WebhookId) -> Result<String> {
+        let w = self.get_webhook(admin(actor)?, id).await?;
         if !w.record.auth_kind.uses_secret() {
             return Err(no_secret(&w));
         }
@@ -199,17 +215,24 @@ impl Engine {
         record.sealed_secrets = secrets.seal(&self.inner.sealer);
         record.updated_at = now();
         self.store().update_webhook(&record).await?;
+        self.record(
+            actor,
+            "rotated secret of",
+            &record,
+            "the old secret signs for 24 hours",
+        )
+        .await;
         Ok(fresh.expose().to_owned())
     }
 
     /// Sends the catalog example of `event_type` (default: the first subscribed type) now.
     pub async fn send_test(
         &self,
-        program: &ProgramId,
+        actor: &Actor,
         id: &WebhookId,
         event_type: Option<&str>,
     ) -> Result<TestOutcome> {
-        let w = self.get_webhook(program, id).await?;
+        let w = self.get_webhook(admin(actor)?, id).await?;
         let event_type = event_type
             .filter(|t| !t.is_empty())
             .or_else(|| w.record.event_types.first().map(String::as_str))
@@ -232,6 +255,8 @@ impl Engine {
             .await;
         self.store().insert_attempt(&attempted.row).await?;
         let row = attempted.row;
+        self.record(actor, "sent a test to", &w.record, event_type)
+            .await;
         Ok(TestOutcome {
             success: row.status == crate::domain::delivery::AttemptStatus::Success,
             sandboxed: row.status == crate::domain::delivery::AttemptStatus::Sandboxed,
@@ -244,8 +269,8 @@ impl Engine {
     }
 
     /// Sends a signed `webhook.verification` ping to a saved webhook (recorded in the audit log).
-    pub async fn verify(&self, program: &ProgramId, id: &WebhookId) -> Result<VerifyOutcome> {
-        let w = self.get_webhook(program, id).await?;
+    pub async fn verify(&self, actor: &Actor, id: &WebhookId) -> Result<VerifyOutcome> {
+        let w = self.get_webhook(admin(actor)?, id).await?;
         let secrets = self.open_secrets(&w)?;
         let (msg_id, body) = verification_body(id.as_str());
         let attempted = self
@@ -259,6 +284,7 @@ impl Engine {
             )
             .await;
         self.store().insert_attempt(&attempted.row).await?;
+        self.record(actor, "verified", &w.record, "").await;
         Ok(verify_outcome(&attempted.row))
     }
 
@@ -267,10 +293,11 @@ impl Engine {
     /// leaves out is the stored one, and the ping is recorded in that webhook's audit log.
     pub async fn verify_draft(
         &self,
-        program: &ProgramId,
+        actor: &Actor,
         draft: &WebhookDraft,
         saved: Option<&WebhookId>,
     ) -> Result<VerifyOutcome> {
+        let program = admin(actor)?;
         let auth = draft.validate_endpoint(saved.is_none())?;
         self.check_target(draft.url.trim()).await?;
         let stored = match saved {
@@ -433,5 +460,58 @@ fn record_of(
         enabled: s.enabled,
         created_at,
         updated_at,
+    }
+}
+
+/// The actor's program, when the actor may change things.
+fn admin(actor: &Actor) -> Result<&ProgramId> {
+    if actor.role.can_manage() {
+        Ok(&actor.program)
+    } else {
+        Err(EngineError::Forbidden)
+    }
+}
+
+impl Engine {
+    /// Appends a change to the admin activity log.
+    async fn record(&self, actor: &Actor, action: &str, webhook: &WebhookRecord, detail: &str) {
+        crate::auth::access::record_activity(
+            self.store().as_ref(),
+            actor,
+            action,
+            &format!("webhook {}", webhook.name.as_str()),
+            detail,
+        )
+        .await;
+    }
+}
+
+/// Names the settings an edit changed (values stay out of the activity log: some are secrets).
+fn changed_fields(before: &WebhookDraft, after: &WebhookDraft) -> String {
+    let (serde_json::Value::Object(b), serde_json::Value::Object(a)) = (
+        serde_json::to_value(before).unwrap_or_default(),
+        serde_json::to_value(after).unwrap_or_default(),
+    ) else {
+        return String::new();
+    };
+    if a.len() == b.len()
+        && a.get("enabled") != b.get("enabled")
+        && a.iter().filter(|(k, v)| b.get(*k) != Some(*v)).count() == 1
+    {
+        return if after.enabled {
+            "enabled".into()
+        } else {
+            "disabled".into()
+        };
+    }
+    let changed: Vec<&str> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if changed.is_empty() {
+        "no changes".into()
+    } else {
+        changed.join(", ")
     }
 }

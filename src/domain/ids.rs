@@ -98,3 +98,7 @@ mod tests {
         assert_eq!(WebhookId::parse(""), None);
     }
 }
+prefixed_id!(
+    /// One line of the admin activity log.
+    ActivityId, "act_"
+);

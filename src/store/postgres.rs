@@ -2,11 +2,14 @@
 //! claims use `FOR UPDATE SKIP LOCKED`, so workers never wait on each other's rows, and each claim
 //! carries a lease so a crashed process's work is taken over when the lease runs out.
 
+use super::access;
 use super::model::*;
 use super::sql::{self, AttemptDetailRow, AttemptSummaryRow, ClaimedRow, DeliveryRow, WebhookRow};
 use super::{conflict_on_unique, Result, StoreError};
 use crate::domain::catalog;
-use crate::domain::ids::{ApiKeyId, AttemptId, DeliveryId, ProgramId, WebhookId};
+use crate::domain::ids::{
+    ActivityId, ApiKeyId, AttemptId, DeliveryId, ProgramId, UserId, WebhookId,
+};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::types::Json;
@@ -108,3 +111,4 @@ impl PgStore {
 }
 
 super::shared::impl_store!(PgStore, Postgres);
+super::access::impl_access_store!(PgStore, Postgres);

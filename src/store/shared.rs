@@ -304,28 +304,6 @@ macro_rules! impl_store {
                     .await?;
                 row.map(AttemptDetail::try_from).transpose()
             }
-
-            async fn insert_api_key(&self, k: &ApiKeyRecord) -> Result<()> {
-                sqlx::query(sql::INSERT_API_KEY)
-                    .bind(k.id.as_str())
-                    .bind(k.program_id.as_str())
-                    .bind(&k.name)
-                    .bind(&k.prefix)
-                    .bind(&k.key_hash)
-                    .bind(k.created_at)
-                    .execute(&self.writer)
-                    .await?;
-                Ok(())
-            }
-
-            async fn use_api_key(&self, key_hash: &str, now: DateTime<Utc>) -> Result<Option<(ApiKeyId, ProgramId)>> {
-                let row: Option<(String, String)> = sqlx::query_as(sql::USE_API_KEY)
-                    .bind(key_hash)
-                    .bind(now)
-                    .fetch_optional(&self.writer)
-                    .await?;
-                Ok(row.map(|(id, p)| (ApiKeyId::from_trusted(id), ProgramId::from_trusted(p))))
-            }
         }
     };
 }

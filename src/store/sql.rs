@@ -219,11 +219,6 @@ pub const GET_ATTEMPT: &str = "SELECT a.id, a.webhook_id, a.webhook_name, a.deli
     a.latency_ms, a.created_at, a.delivered_at, a.request_url, a.request_headers, a.request_body, \
     a.response_headers, a.response_body FROM attempts a WHERE a.program_id = $1 AND a.id = $2";
 
-pub const INSERT_API_KEY: &str = "INSERT INTO api_keys (id, program_id, name, prefix, key_hash, \
-    created_at) VALUES ($1, $2, $3, $4, $5, $6)";
-pub const USE_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 \
-    WHERE key_hash = $1 AND revoked_at IS NULL RETURNING id, program_id";
-
 /// Columns a worker needs to make a request, from `deliveries d`, `events e`, `webhooks w`.
 pub fn claimed_columns() -> String {
     format!(

@@ -5,11 +5,14 @@
 //! the lock), while reads use a separate read-only pool and never wait for writes. One Herald
 //! process per database file; PostgreSQL is for many.
 
+use super::access;
 use super::model::*;
 use super::sql::{self, AttemptDetailRow, AttemptSummaryRow, ClaimedRow, DeliveryRow, WebhookRow};
 use super::{conflict_on_unique, Result, StoreError};
 use crate::domain::catalog;
-use crate::domain::ids::{ApiKeyId, AttemptId, DeliveryId, ProgramId, WebhookId};
+use crate::domain::ids::{
+    ActivityId, ApiKeyId, AttemptId, DeliveryId, ProgramId, UserId, WebhookId,
+};
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::types::Json;
@@ -124,3 +127,4 @@ impl SqliteStore {
 }
 
 super::shared::impl_store!(SqliteStore, Sqlite);
+super::access::impl_access_store!(SqliteStore, Sqlite);

@@ -14,9 +14,10 @@ pub async fn list_attempts(
     search: String,
     cursor: String,
 ) -> Result<AttemptPageView, AppError> {
-    use super::ssr::{engine, program};
+    use super::ssr::{engine, viewer};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = viewer()?;
+    let program = who.program.clone();
     let query = herald::store::AttemptQuery::from_filters(
         &webhook_id,
         &start,
@@ -33,15 +34,17 @@ pub async fn list_attempts(
 /// Webhooks for the Select Webhook filter (deleted ones are gone from it; their rows remain).
 #[server(prefix = "/sfn", endpoint = "webhook_choices")]
 pub async fn webhook_choices() -> Result<Vec<WebhookView>, AppError> {
+    super::ssr::viewer()?;
     super::webhooks::list_webhooks(String::new(), String::new(), String::new()).await
 }
 
 /// One attempt with its full request and response.
 #[server(prefix = "/sfn", endpoint = "attempt_detail")]
 pub async fn attempt_detail(id: String) -> Result<AttemptDetailView, AppError> {
-    use super::ssr::{engine, program};
+    use super::ssr::{engine, viewer};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = viewer()?;
+    let program = who.program.clone();
     let id = herald::domain::ids::AttemptId::parse(&id)
         .ok_or_else(|| AppError::NotFound("attempt".into()))?;
     let detail = engine
@@ -55,10 +58,10 @@ pub async fn attempt_detail(id: String) -> Result<AttemptDetailView, AppError> {
 /// Puts a finished delivery back in the queue with a fresh retry budget.
 #[server(prefix = "/sfn", endpoint = "replay_delivery")]
 pub async fn replay_delivery(delivery_id: String) -> Result<(), AppError> {
-    use super::ssr::{engine, program};
+    use super::ssr::{admin, engine};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = admin()?;
     let id = herald::domain::ids::DeliveryId::parse(&delivery_id)
         .ok_or_else(|| AppError::NotFound("delivery".into()))?;
-    Ok(engine.replay(&program, &id).await?)
+    Ok(engine.replay(&who, &id).await?)
 }

@@ -14,10 +14,11 @@ pub async fn list_webhooks(
     start: String,
     end: String,
 ) -> Result<Vec<WebhookView>, AppError> {
-    use super::ssr::{engine, program};
+    use super::ssr::{engine, viewer};
     use herald::domain::query::parse_range;
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = viewer()?;
+    let program = who.program.clone();
     let (created_from, created_before) = parse_range(&start, &end)?;
     let query = herald::store::WebhookQuery {
         name: Some(name),
@@ -31,28 +32,28 @@ pub async fn list_webhooks(
 /// Turns a webhook on or off at once.
 #[server(prefix = "/sfn", endpoint = "set_webhook_enabled")]
 pub async fn set_webhook_enabled(id: String, enabled: bool) -> Result<(), AppError> {
-    use super::ssr::{engine, program};
+    use super::ssr::{admin, engine};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = admin()?;
     let id = herald::domain::ids::WebhookId::parse(&id)
         .ok_or_else(|| AppError::NotFound("webhook".into()))?;
     let patch = herald::domain::settings::WebhookPatch {
         enabled: Some(enabled),
         ..Default::default()
     };
-    engine.update_webhook(&program, &id, patch).await?;
+    engine.update_webhook(&who, &id, patch).await?;
     Ok(())
 }
 
 /// Deletes a webhook (its audit rows stay).
 #[server(prefix = "/sfn", endpoint = "delete_webhook")]
 pub async fn delete_webhook(id: String) -> Result<(), AppError> {
-    use super::ssr::{engine, program};
+    use super::ssr::{admin, engine};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = admin()?;
     let id = herald::domain::ids::WebhookId::parse(&id)
         .ok_or_else(|| AppError::NotFound("webhook".into()))?;
-    engine.delete_webhook(&program, &id).await?;
+    engine.delete_webhook(&who, &id).await?;
     Ok(())
 }
 
@@ -60,15 +61,17 @@ pub async fn delete_webhook(id: String) -> Result<(), AppError> {
 /// it, so what the receiver verified is what it will get.
 #[server(prefix = "/sfn", endpoint = "new_draft_secret")]
 pub async fn new_draft_secret() -> Result<String, AppError> {
+    super::ssr::admin()?;
     Ok(herald::delivery::Engine::draft_secret().expose().to_owned())
 }
 
 /// Whether `name` is free in the program (`except` is the webhook being edited).
 #[server(prefix = "/sfn", endpoint = "check_webhook_name")]
 pub async fn check_webhook_name(name: String, except: String) -> Result<(), AppError> {
-    use super::ssr::{engine, program};
+    use super::ssr::{admin, engine};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = admin()?;
+    let program = who.program.clone();
     let wanted = herald::domain::webhook::WebhookName::parse(&name)?;
     let query = herald::store::WebhookQuery {
         name: Some(wanted.as_str().to_owned()),
@@ -96,25 +99,23 @@ pub async fn check_webhook_name(name: String, except: String) -> Result<(), AppE
 /// editing (its stored secret signs, and the ping is audited), empty for a new draft.
 #[server(prefix = "/sfn", endpoint = "verify_draft", input = server_fn::codec::Json)]
 pub async fn verify_draft(draft: WebhookDraft, editing: String) -> Result<VerifyOutcome, AppError> {
-    use super::ssr::{engine, program, webhook_id};
+    use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = admin()?;
     let saved = match editing.as_str() {
         "" => None,
         raw => Some(webhook_id(raw)?),
     };
-    Ok(engine
-        .verify_draft(&program, &draft, saved.as_ref())
-        .await?)
+    Ok(engine.verify_draft(&who, &draft, saved.as_ref()).await?)
 }
 
 /// Saves a new webhook from the wizard.
 #[server(prefix = "/sfn", endpoint = "create_webhook", input = server_fn::codec::Json)]
 pub async fn create_webhook(draft: WebhookDraft) -> Result<SavedWebhook, AppError> {
-    use super::ssr::{engine, program};
+    use super::ssr::{admin, engine};
     let engine = engine()?;
-    let program = program(&engine).await?;
-    let saved = engine.create_webhook(&program, &draft).await?;
+    let who = admin()?;
+    let saved = engine.create_webhook(&who, &draft).await?;
     Ok(SavedWebhook {
         webhook: (&saved.webhook).into(),
         secret: saved.secret,
@@ -124,10 +125,10 @@ pub async fn create_webhook(draft: WebhookDraft) -> Result<SavedWebhook, AppErro
 /// Saves the edit wizard: every setting as shown (an empty password keeps the stored one).
 #[server(prefix = "/sfn", endpoint = "update_webhook", input = server_fn::codec::Json)]
 pub async fn update_webhook(id: String, draft: WebhookDraft) -> Result<SavedWebhook, AppError> {
-    use super::ssr::{engine, program, webhook_id};
+    use super::ssr::{admin, engine, webhook_id};
     use herald::domain::settings::WebhookPatch;
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = admin()?;
     let patch = WebhookPatch {
         name: Some(draft.name),
         url: Some(draft.url),
@@ -142,7 +143,7 @@ pub async fn update_webhook(id: String, draft: WebhookDraft) -> Result<SavedWebh
         enabled: Some(draft.enabled),
     };
     let saved = engine
-        .update_webhook(&program, &webhook_id(&id)?, patch)
+        .update_webhook(&who, &webhook_id(&id)?, patch)
         .await?;
     Ok(SavedWebhook {
         webhook: (&saved.webhook).into(),
@@ -153,9 +154,10 @@ pub async fn update_webhook(id: String, draft: WebhookDraft) -> Result<SavedWebh
 /// The edit wizard's starting point: the webhook and a draft of its settings (no secrets).
 #[server(prefix = "/sfn", endpoint = "load_webhook_draft")]
 pub async fn load_webhook_draft(id: String) -> Result<(WebhookView, WebhookDraft), AppError> {
-    use super::ssr::{engine, program, webhook_id};
+    use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = admin()?;
+    let program = who.program.clone();
     let w = engine.get_webhook(&program, &webhook_id(&id)?).await?;
     Ok(((&w).into(), herald::delivery::webhooks::draft_of(&w)))
 }
@@ -163,29 +165,30 @@ pub async fn load_webhook_draft(id: String) -> Result<(WebhookView, WebhookDraft
 /// A new signing secret; the old one keeps signing for 24 hours.
 #[server(prefix = "/sfn", endpoint = "rotate_webhook_secret")]
 pub async fn rotate_webhook_secret(id: String) -> Result<String, AppError> {
-    use super::ssr::{engine, program, webhook_id};
+    use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let program = program(&engine).await?;
-    Ok(engine.rotate_secret(&program, &webhook_id(&id)?).await?)
+    let who = admin()?;
+    Ok(engine.rotate_secret(&who, &webhook_id(&id)?).await?)
 }
 
 /// Send Test: the catalog example of `event_type`, now, through the normal dispatch code.
 #[server(prefix = "/sfn", endpoint = "send_test")]
 pub async fn send_test(id: String, event_type: String) -> Result<TestOutcome, AppError> {
-    use super::ssr::{engine, program, webhook_id};
+    use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = admin()?;
     Ok(engine
-        .send_test(&program, &webhook_id(&id)?, Some(&event_type))
+        .send_test(&who, &webhook_id(&id)?, Some(&event_type))
         .await?)
 }
 
 /// A webhook's page: settings, figures, and its latest attempts.
 #[server(prefix = "/sfn", endpoint = "load_webhook_details")]
 pub async fn load_webhook_details(id: String) -> Result<WebhookDetails, AppError> {
-    use super::ssr::{engine, program, webhook_id};
+    use super::ssr::{engine, viewer, webhook_id};
     let engine = engine()?;
-    let program = program(&engine).await?;
+    let who = viewer()?;
+    let program = who.program.clone();
     let id = webhook_id(&id)?;
     let w = engine.get_webhook(&program, &id).await?;
     let query = herald::store::AttemptQuery {

@@ -82,6 +82,6 @@ async fn replay(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id = DeliveryId::parse(&id).ok_or_else(|| ApiError::not_found("delivery"))?;
-    state.engine.replay(&caller.program, &id).await?;
+    state.engine.replay(&caller.actor, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }

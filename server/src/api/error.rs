@@ -5,6 +5,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use herald::auth::AccessError;
 use herald::delivery::EngineError;
 use herald::domain::ValidationError;
 use herald::store::StoreError;
@@ -34,6 +35,14 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role does not allow this",
+        )
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -94,8 +103,21 @@ impl From<EngineError> for ApiError {
                 Some(field),
             ),
             EngineError::Refused(message) => Self::conflict(message, None),
+            EngineError::Forbidden => Self::forbidden(),
             EngineError::Store(e) => Self::internal(&e),
             EngineError::Seal(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Validation(v) => v.into(),
+            AccessError::Forbidden => Self::forbidden(),
+            AccessError::NotFound(what) => Self::not_found(what),
+            AccessError::Store(e) => Self::internal(&e),
+            other => Self::unauthorized(other.to_string()),
         }
     }
 }

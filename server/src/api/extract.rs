@@ -5,11 +5,8 @@ use super::error::ApiError;
 use super::ApiState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use herald::auth::api_key;
+use herald::auth::Actor;
 use herald::domain::ids::ProgramId;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// `axum::Json` with rejections in the API's error format.
 pub struct ApiJson<T>(pub T);
@@ -44,37 +41,11 @@ where
     }
 }
 
-/// The program an API key acts for (as an admin of it).
+/// The caller of an API route: an API key, acting as an admin of its program.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub program: ProgramId,
-}
-
-/// Keys recently seen valid. Keeps the hot ingest path off the database; a revoked key stops
-/// working within `KEY_CACHE_TTL`, and `last_used_at` moves at most once per that interval.
-#[derive(Default)]
-pub struct KeyCache {
-    entries: Mutex<HashMap<String, (ProgramId, Instant)>>,
-}
-
-const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
-
-impl KeyCache {
-    fn get(&self, hash: &str) -> Option<ProgramId> {
-        let entries = self.entries.lock().expect("key cache");
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
-            .map(|(p, _)| p.clone())
-    }
-
-    fn put(&self, hash: String, program: ProgramId) {
-        let mut entries = self.entries.lock().expect("key cache");
-        if entries.len() > 10_000 {
-            entries.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
-        }
-        entries.insert(hash, (program, Instant::now()));
-    }
+    pub actor: Actor,
 }
 
 impl FromRequestParts<ApiState> for Caller {
@@ -94,20 +65,15 @@ impl FromRequestParts<ApiState> for Caller {
         let key = header
             .strip_prefix("Bearer ")
             .map(str::trim)
-            .filter(|k| api_key::looks_valid(k))
             .ok_or_else(|| ApiError::unauthorized("the API key is missing or malformed"))?;
-        let hash = api_key::hash(key);
-        if let Some(program) = state.keys.get(&hash) {
-            return Ok(Self { program });
-        }
-        let found = state
-            .engine
-            .store()
-            .use_api_key(&hash, herald::store::now())
-            .await?;
-        let (_, program) =
-            found.ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
-        state.keys.put(hash, program.clone());
-        Ok(Self { program })
+        let actor = state
+            .access
+            .authenticate_key(key)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
+        Ok(Self {
+            program: actor.program.clone(),
+            actor,
+        })
     }
 }

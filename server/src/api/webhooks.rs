@@ -49,7 +49,7 @@ async fn create(
     caller: Caller,
     ApiJson(draft): ApiJson<WebhookDraft>,
 ) -> ApiResult<(StatusCode, Json<SavedWebhook>)> {
-    let created = state.engine.create_webhook(&caller.program, &draft).await?;
+    let created = state.engine.create_webhook(&caller.actor, &draft).await?;
     Ok((StatusCode::CREATED, Json(saved(created))))
 }
 
@@ -119,7 +119,7 @@ async fn update(
 ) -> ApiResult<Json<SavedWebhook>> {
     let updated = state
         .engine
-        .update_webhook(&caller.program, &webhook_id(&id)?, patch)
+        .update_webhook(&caller.actor, &webhook_id(&id)?, patch)
         .await?;
     Ok(Json(saved(updated)))
 }
@@ -134,7 +134,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     state
         .engine
-        .delete_webhook(&caller.program, &webhook_id(&id)?)
+        .delete_webhook(&caller.actor, &webhook_id(&id)?)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -168,7 +168,7 @@ async fn send_test(
     let event_type = body.event_type;
     let outcome = state
         .engine
-        .send_test(&caller.program, &webhook_id(&id)?, event_type.as_deref())
+        .send_test(&caller.actor, &webhook_id(&id)?, event_type.as_deref())
         .await?;
     Ok(Json(outcome))
 }
@@ -184,7 +184,7 @@ async fn verify(
     Ok(Json(
         state
             .engine
-            .verify(&caller.program, &webhook_id(&id)?)
+            .verify(&caller.actor, &webhook_id(&id)?)
             .await?,
     ))
 }
@@ -210,7 +210,7 @@ async fn reveal_secret(
 ) -> ApiResult<Json<SecretView>> {
     let secret = state
         .engine
-        .reveal_secret(&caller.program, &webhook_id(&id)?)
+        .reveal_secret(&caller.actor, &webhook_id(&id)?)
         .await?;
     Ok(Json(SecretView {
         secret,
@@ -229,7 +229,7 @@ async fn rotate_secret(
 ) -> ApiResult<Json<SecretView>> {
     let secret = state
         .engine
-        .rotate_secret(&caller.program, &webhook_id(&id)?)
+        .rotate_secret(&caller.actor, &webhook_id(&id)?)
         .await?;
     Ok(Json(SecretView {
         secret,

@@ -1,0 +1,205 @@
+//! Server functions for signing in and out, first-run setup, and the admin's Settings screens
+//! (users, API keys) and the activity log.
+
+use crate::error::AppError;
+use herald::domain::account::{ActivityView, ApiKeyView, CurrentUser, NewApiKey, UserView};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The signed-in user, or `None` for an anonymous visitor.
+#[server(prefix = "/sfn", endpoint = "signed_in_user")]
+pub async fn signed_in_user() -> Result<Option<CurrentUser>, AppError> {
+    Ok(super::ssr::caller().map(|a| CurrentUser {
+        email: a.name,
+        role: a.role,
+    }))
+}
+
+/// What the sign-in page needs to know before anyone signs in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignInState {
+    /// No account exists yet: the first admin is created with the setup link.
+    pub needs_setup: bool,
+}
+
+#[server(prefix = "/sfn", endpoint = "sign_in_status")]
+pub async fn sign_in_status() -> Result<SignInState, AppError> {
+    let access = super::ssr::access()?;
+    Ok(SignInState {
+        needs_setup: access.needs_setup().await?,
+    })
+}
+
+/// Signs in and goes to `next` (a local path). Wrong e-mail and wrong password read the same.
+#[server(prefix = "/sfn", endpoint = "login")]
+pub async fn login(email: String, password: String, next: String) -> Result<(), AppError> {
+    use super::ssr::{access, client_address, refuse, safe_next, set_session_cookie};
+    use axum::http::StatusCode;
+    let access = access()?;
+    let session = match access.login(&email, &password, &client_address()).await {
+        Ok(s) => s,
+        Err(e @ herald::auth::AccessError::Throttled(_)) => {
+            return Err(refuse(StatusCode::TOO_MANY_REQUESTS, e.into()))
+        }
+        Err(e @ herald::auth::AccessError::InvalidLogin) => {
+            return Err(refuse(StatusCode::UNAUTHORIZED, e.into()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let max_age = access.policy().absolute.num_seconds();
+    set_session_cookie(Some((&session.token, max_age)));
+    leptos_axum::redirect(&safe_next(&next));
+    Ok(())
+}
+
+/// Ends this session and returns to the sign-in page.
+#[server(prefix = "/sfn", endpoint = "logout")]
+pub async fn logout() -> Result<(), AppError> {
+    use super::ssr::{access, session_token, set_session_cookie, viewer};
+    viewer()?;
+    if let Some(token) = session_token() {
+        access()?.logout(&token).await?;
+    }
+    set_session_cookie(None);
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Whether a setup link is still good (the setup page says so before asking for anything).
+#[server(prefix = "/sfn", endpoint = "check_setup_token")]
+pub async fn check_setup_token(token: String) -> Result<bool, AppError> {
+    Ok(super::ssr::access()?.setup_token_valid(&token).await?)
+}
+
+/// Creates the first admin from a setup link and signs them in.
+#[server(prefix = "/sfn", endpoint = "complete_setup")]
+pub async fn complete_setup(
+    token: String,
+    email: String,
+    password: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    use super::ssr::{access, set_session_cookie};
+    if password != confirm {
+        return Err(AppError::Validation {
+            field: "confirm".into(),
+            message: "The two passwords differ".into(),
+        });
+    }
+    let access = access()?;
+    let session = access.complete_setup(&token, &email, &password).await?;
+    set_session_cookie(Some((
+        &session.token,
+        access.policy().absolute.num_seconds(),
+    )));
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+// --- users ---------------------------------------------------------------------------------------
+
+#[server(prefix = "/sfn", endpoint = "list_users")]
+pub async fn list_users() -> Result<Vec<UserView>, AppError> {
+    let who = super::ssr::admin()?;
+    let users = super::ssr::access()?.list_users(&who.program).await?;
+    Ok(users.iter().map(user_view).collect())
+}
+
+#[server(prefix = "/sfn", endpoint = "create_user")]
+pub async fn create_user(
+    email: String,
+    password: String,
+    role: String,
+) -> Result<UserView, AppError> {
+    use herald::domain::account::Role;
+    let who = super::ssr::admin()?;
+    let role = Role::parse(&role).ok_or_else(|| AppError::Validation {
+        field: "role".into(),
+        message: "Choose Admin or Viewer".into(),
+    })?;
+    let user = super::ssr::access()?
+        .create_user(&who, &email, &password, role)
+        .await?;
+    Ok(user_view(&user))
+}
+
+#[server(prefix = "/sfn", endpoint = "delete_user")]
+pub async fn delete_user(id: String) -> Result<(), AppError> {
+    let who = super::ssr::admin()?;
+    let id =
+        herald::domain::ids::UserId::parse(&id).ok_or_else(|| AppError::NotFound("user".into()))?;
+    Ok(super::ssr::access()?.delete_user(&who, &id).await?)
+}
+
+// --- API keys ------------------------------------------------------------------------------------
+
+#[server(prefix = "/sfn", endpoint = "list_api_keys")]
+pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, AppError> {
+    let who = super::ssr::admin()?;
+    let keys = super::ssr::access()?.list_api_keys(&who.program).await?;
+    Ok(keys.iter().map(key_view).collect())
+}
+
+/// Creates a key; the answer carries its only plain copy.
+#[server(prefix = "/sfn", endpoint = "create_api_key")]
+pub async fn create_api_key(name: String) -> Result<NewApiKey, AppError> {
+    let who = super::ssr::admin()?;
+    let (key, summary) = super::ssr::access()?.create_api_key(&who, &name).await?;
+    Ok(NewApiKey {
+        key,
+        view: key_view(&summary),
+    })
+}
+
+#[server(prefix = "/sfn", endpoint = "revoke_api_key")]
+pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
+    let who = super::ssr::admin()?;
+    let id = herald::domain::ids::ApiKeyId::parse(&id)
+        .ok_or_else(|| AppError::NotFound("API key".into()))?;
+    Ok(super::ssr::access()?.revoke_api_key(&who, &id).await?)
+}
+
+// --- activity ------------------------------------------------------------------------------------
+
+/// The admin activity log, newest first, 50 at a time (`before`: the last id of the previous page).
+#[server(prefix = "/sfn", endpoint = "list_activity")]
+pub async fn list_activity(before: String) -> Result<Vec<ActivityView>, AppError> {
+    let who = super::ssr::admin()?;
+    let before = herald::domain::ids::ActivityId::parse(&before);
+    let rows = super::ssr::access()?
+        .activity(&who.program, before.as_ref(), 50)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ActivityView {
+            id: r.id.to_string(),
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+            created_at: r.created_at,
+        })
+        .collect())
+}
+
+#[cfg(feature = "ssr")]
+fn user_view(u: &herald::store::UserRecord) -> UserView {
+    UserView {
+        id: u.id.to_string(),
+        email: u.email.clone(),
+        role: u.role,
+        created_at: u.created_at,
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn key_view(k: &herald::store::ApiKeySummary) -> ApiKeyView {
+    ApiKeyView {
+        id: k.id.to_string(),
+        name: k.name.clone(),
+        prefix: k.prefix.clone(),
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+        revoked_at: k.revoked_at,
+    }
+}

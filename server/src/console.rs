@@ -1,0 +1,192 @@
+//! What stands in front of the console and the server functions: the session gate (anonymous
+//! visitors are sent to the sign-in page, anonymous server-function calls get 401), a same-origin
+//! check on every state-changing request (CSRF), and security headers with a per-response CSP
+//! nonce for Leptos's inline hydration script.
+
+use app::api::{PREFIX, PUBLIC_ENDPOINTS, SESSION_COOKIE};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use herald::auth::Access;
+use rand::RngCore;
+
+/// The nonce this response's CSP allows inline scripts with (read by the Leptos context).
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub String);
+
+/// Adds the security headers to every response (console, server functions, API, files).
+pub async fn security_headers(mut req: Request, next: Next) -> Response {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let nonce = URL_SAFE_NO_PAD.encode(bytes);
+    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let mut res = next.run(req).await;
+    let csp = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res
+}
+
+/// Resolves the session cookie to a user (stored in the request's extensions for the server
+/// functions), refuses cross-site state changes, and keeps anonymous visitors to public paths.
+pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !same_origin(req.headers())
+    {
+        tracing::warn!(%path, "refused a cross-origin request");
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/json")],
+            "\"Forbidden\"",
+        )
+            .into_response();
+    }
+    let token = herald::auth::cookie(
+        req.headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        SESSION_COOKIE,
+    );
+    let actor = match token {
+        Some(t) => access.session(&t).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "session lookup failed");
+            None
+        }),
+        None => None,
+    };
+    let signed_in = actor.is_some();
+    if let Some(actor) = actor {
+        req.extensions_mut().insert(actor);
+    }
+    if !signed_in && !is_public(&path) {
+        if path.starts_with(&format!("{PREFIX}/")) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "application/json")],
+                "\"Unauthorized\"",
+            )
+                .into_response();
+        }
+        let wanted = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        let to = if wanted == "/" {
+            "/login".to_owned()
+        } else {
+            format!("/login?next={}", urlencode(&wanted))
+        };
+        return Redirect::to(&to).into_response();
+    }
+    if signed_in && (path == "/login" || path == "/setup") {
+        return Redirect::to("/").into_response();
+    }
+    next.run(req).await
+}
+
+/// Paths an anonymous visitor may reach.
+fn is_public(path: &str) -> bool {
+    if path == "/login" || path == "/setup" || path.starts_with("/pkg/") || path == "/favicon.svg" {
+        return true;
+    }
+    path.strip_prefix(PREFIX)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|endpoint| PUBLIC_ENDPOINTS.contains(&endpoint))
+}
+
+/// Whether the request's `Origin` (or, lacking it, `Referer`) names the host it was sent to.
+/// Browsers send one of them on every cross-site POST; a request with neither is refused too.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let source = headers
+        .get(header::ORIGIN)
+        .or_else(|| headers.get(header::REFERER))
+        .and_then(|v| v.to_str().ok());
+    let Some(url) = source.and_then(|s| url::Url::parse(s).ok()) else {
+        return false;
+    };
+    let authority = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        _ => return false,
+    };
+    authority.eq_ignore_ascii_case(host)
+        || url
+            .port_or_known_default()
+            .is_some_and(|p| format!("{authority}:{p}").eq_ignore_ascii_case(host))
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn origin_must_match_host() {
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3000")
+        ])));
+        assert!(same_origin(&headers(&[
+            ("host", "herald.example.com"),
+            ("origin", "https://herald.example.com")
+        ])));
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("referer", "http://127.0.0.1:3000/webhooks/new")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://evil.example:3000")
+        ])));
+        assert!(!same_origin(&headers(&[("host", "127.0.0.1:3000")])));
+        assert!(!same_origin(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "null")
+        ])));
+    }
+
+    #[test]
+    fn public_paths() {
+        assert!(is_public("/login"));
+        assert!(is_public("/pkg/herald.wasm"));
+        assert!(is_public("/sfn/login"));
+        assert!(!is_public("/sfn/list_webhooks"));
+        assert!(!is_public("/"));
+        assert!(!is_public("/settings"));
+    }
+}
