@@ -1,7 +1,10 @@
 //! Reusable pieces of the console's screens.
 
+pub mod copy;
+pub mod form;
 pub mod layout;
 pub mod send_test;
+pub mod session;
 pub mod status;
 pub mod time;
 pub mod toggle;

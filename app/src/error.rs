@@ -30,6 +30,19 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// The HTTP status a server function answers with when it fails with this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Validation { .. } => 422,
+            Self::NotFound(_) => 404,
+            Self::Conflict { .. } => 409,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::Internal => 500,
+            Self::Transport(_) => 400,
+        }
+    }
+
     /// The message for `field`, when this error is about it.
     pub fn for_field(&self, field: &str) -> Option<String> {
         match self {

@@ -54,6 +54,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/audit-logs/:id") view=pages::attempt_detail::AttemptPage/>
                     <Route path=path!("/event-types") view=pages::event_types::EventTypesPage/>
                     <Route path=path!("/settings") view=pages::settings::SettingsPage/>
+                    <Route path=path!("/activity") view=pages::activity::ActivityPage/>
+                    <Route path=path!("/login") view=pages::sign_in::LoginPage/>
+                    <Route path=path!("/setup") view=pages::sign_in::SetupPage/>
                 </Routes>
             </Layout>
         </Router>

@@ -1,10 +1,12 @@
 //! One module per screen.
 
+pub mod activity;
 pub mod attempt_detail;
 pub mod audit_logs;
 pub mod event_types;
 pub mod not_found;
 pub mod settings;
+pub mod sign_in;
 pub mod webhook_detail;
 pub mod webhook_form;
 pub mod webhooks;

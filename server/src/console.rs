@@ -102,7 +102,27 @@ pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) ->
     if signed_in && (path == "/login" || path == "/setup") {
         return Redirect::to("/").into_response();
     }
-    next.run(req).await
+    let res = next.run(req).await;
+    if path.starts_with(&format!("{PREFIX}/")) && res.status() == StatusCode::INTERNAL_SERVER_ERROR
+    {
+        return with_error_status(res).await;
+    }
+    res
+}
+
+/// Server functions fail with 500 unless told otherwise; give each `AppError` its own status
+/// (422 validation, 404, 409, 401, 403...) so clients and logs can tell them apart.
+async fn with_error_status(res: Response) -> Response {
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<app::error::AppError>(&bytes) {
+        if let Ok(status) = StatusCode::from_u16(error.status()) {
+            parts.status = status;
+        }
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Paths an anonymous visitor may reach.

@@ -297,8 +297,13 @@ impl Access {
             ));
         }
         let session = self.start_session(&user).await?;
-        self.record(&session.actor, "created the first admin", &user.email, "")
-            .await;
+        self.record(
+            &session.actor,
+            "created",
+            &format!("user {}", user.email),
+            "first admin, with the setup link",
+        )
+        .await;
         Ok(session)
     }
 
@@ -344,8 +349,13 @@ impl Access {
             }
             other => AccessError::from(other),
         })?;
-        self.record(actor, "created user", &user.email, user.role.label())
-            .await;
+        self.record(
+            actor,
+            "created",
+            &format!("user {}", user.email),
+            user.role.label(),
+        )
+        .await;
         Ok(user)
     }
 
@@ -370,7 +380,8 @@ impl Access {
         if !self.store().delete_user(&actor.program, id).await? {
             return Err(AccessError::NotFound("user"));
         }
-        self.record(actor, "removed user", &user.email, "").await;
+        self.record(actor, "removed", &format!("user {}", user.email), "")
+            .await;
         Ok(())
     }
 
@@ -391,7 +402,7 @@ impl Access {
         }
         let (key, record) = api_key::new_record(actor.program.clone(), name);
         self.store().insert_api_key(&record).await?;
-        self.record(actor, "created API key", name, &record.prefix)
+        self.record(actor, "created", &format!("API key {name}"), &record.prefix)
             .await;
         let summary = ApiKeySummary {
             id: record.id,
@@ -424,8 +435,13 @@ impl Access {
             return Err(AccessError::NotFound("API key"));
         }
         self.inner.keys.clear();
-        self.record(actor, "revoked API key", &key.name, &key.prefix)
-            .await;
+        self.record(
+            actor,
+            "revoked",
+            &format!("API key {}", key.name),
+            &key.prefix,
+        )
+        .await;
         Ok(())
     }
 

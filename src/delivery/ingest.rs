@@ -185,8 +185,8 @@ impl Engine {
             crate::auth::access::record_activity(
                 self.store().as_ref(),
                 actor,
-                "replayed delivery",
-                id.as_str(),
+                "replayed",
+                &format!("delivery {id}"),
                 "",
             )
             .await;

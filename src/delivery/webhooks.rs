@@ -95,7 +95,7 @@ impl Engine {
         );
         self.store().insert_webhook(&record).await?;
         self.inner.subscribers.clear();
-        self.record(actor, "created webhook", &record, "").await;
+        self.record(actor, "created", &record, "").await;
         let webhook = self.get_webhook(program, &record.id).await?;
         Ok(Saved {
             webhook,
@@ -158,8 +158,7 @@ impl Engine {
         );
         self.store().update_webhook(&record).await?;
         self.inner.subscribers.clear();
-        self.record(actor, "changed webhook", &record, &change)
-            .await;
+        self.record(actor, "changed", &record, &change).await;
         // Re-enabling resumes the deliveries that waited while it was off.
         self.wake();
         Ok(Saved {
@@ -174,7 +173,7 @@ impl Engine {
         let deleted = self.store().delete_webhook(program, id).await?;
         self.inner.subscribers.clear();
         if deleted {
-            self.record(actor, "deleted webhook", &w.record, "").await;
+            self.record(actor, "deleted", &w.record, "").await;
             Ok(())
         } else {
             Err(EngineError::NotFound("webhook"))

@@ -2,6 +2,7 @@
 //! pretty-printed), what came back, timing and trigger, and Replay for a dead-lettered delivery.
 
 use crate::api::audit::{attempt_detail, replay_delivery};
+use crate::components::session::AdminOnly;
 use crate::components::status::AttemptBadge;
 use crate::components::time::Timestamp;
 use herald::domain::views::AttemptDetailView;
@@ -65,14 +66,19 @@ fn Attempt(d: AttemptDetailView) -> impl IntoView {
             <div class="head-actions">
                 <a class="button secondary" href=webhook_logs>"All attempts of this webhook"</a>
                 {replayable.then(|| view! {
-                    <button
-                        type="button"
-                        class="button"
-                        on:click=move |_| { replay.dispatch(delivery.clone()); }
-                        disabled=move || replay.pending().get()
-                    >
-                        "Replay"
-                    </button>
+                    <AdminOnly>
+                        <button
+                            type="button"
+                            class="button"
+                            on:click={
+                                let delivery = delivery.clone();
+                                move |_| { replay.dispatch(delivery.clone()); }
+                            }
+                            disabled=move || replay.pending().get()
+                        >
+                            "Replay"
+                        </button>
+                    </AdminOnly>
                 })}
             </div>
         </header>

@@ -1,6 +1,17 @@
-//! Settings: what this Herald instance runs on.
+//! Settings: the instance, and for admins the people who may sign in and the API keys that may
+//! post events (a new key is shown once; revoking takes effect at once here and within a minute on
+//! other Herald processes).
 
+use crate::api::account::{
+    list_api_keys, list_users, CreateApiKey, CreateUser, DeleteUser, RevokeApiKey,
+};
 use crate::api::settings::instance_info;
+use crate::components::copy::CopyButton;
+use crate::components::form::{field_message, general_message};
+use crate::components::session::AdminOnly;
+use crate::components::time::Timestamp;
+use crate::components::wizard::FieldError;
+use herald::domain::account::{ApiKeyView, Role, UserView, MIN_PASSWORD_CHARS};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -12,7 +23,7 @@ pub fn SettingsPage() -> impl IntoView {
         <header class="page-head">
             <div>
                 <h1>"Settings"</h1>
-                <p class="lede">"How this Herald instance is set up."</p>
+                <p class="lede">"How this Herald instance is set up, who may sign in, and the keys that post events."</p>
             </div>
         </header>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -34,5 +45,169 @@ pub fn SettingsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <AdminOnly>
+            <Users/>
+            <ApiKeys/>
+        </AdminOnly>
+    }
+}
+
+#[component]
+fn Users() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let delete = ServerAction::<DeleteUser>::new();
+    let users = Resource::new(
+        move || (create.version().get(), delete.version().get()),
+        |_| list_users(),
+    );
+    view! {
+        <section class="card" aria-labelledby="users-title">
+            <h2 id="users-title">"Users"</h2>
+            <p class="muted">"Admins can change everything. Viewers read webhooks, audit logs and attempts, and change nothing."</p>
+            {general_message(delete.value(), &[])}
+            <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(list) => view! { <UserTable list delete/> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <h3>"Add a user"</h3>
+            <ActionForm action=create attr:class="form-row" attr:aria-label="Add a user">
+                <label class="field">
+                    <span>"E-mail"</span>
+                    <input type="email" name="email" required aria-describedby="new-user-email-error"/>
+                    <FieldError id="new-user-email-error" message=field_message(create.value(), "email")/>
+                </label>
+                <label class="field">
+                    <span>"Role"</span>
+                    <select name="role">
+                        {Role::ALL.iter().map(|r| view! {
+                            <option value=r.as_str() selected=*r == Role::Viewer>{r.label()}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <label class="field">
+                    <span>"Password"</span>
+                    <input type="password" name="password" autocomplete="new-password" required minlength=MIN_PASSWORD_CHARS.to_string() aria-describedby="new-user-password-error"/>
+                    <FieldError id="new-user-password-error" message=field_message(create.value(), "password")/>
+                </label>
+                <button type="submit" class="button">"Add user"</button>
+            </ActionForm>
+            {general_message(create.value(), &["email", "password", "role"])}
+        </section>
+    }
+}
+
+#[component]
+fn UserTable(list: Vec<UserView>, delete: ServerAction<DeleteUser>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="data">
+                <thead><tr><th scope="col">"E-mail"</th><th scope="col">"Role"</th><th scope="col">"Added"</th><th scope="col">"Actions"</th></tr></thead>
+                <tbody>
+                    {list.into_iter().map(|u| {
+                        let label = format!("Remove {}", u.email);
+                        view! {
+                            <tr>
+                                <th scope="row">{u.email.clone()}</th>
+                                <td>{u.role.label()}</td>
+                                <td><Timestamp at=Some(u.created_at)/></td>
+                                <td class="actions">
+                                    <ActionForm action=delete attr:class="inline">
+                                        <input type="hidden" name="id" value=u.id.clone()/>
+                                        <button type="submit" class="button secondary small" aria-label=label>"Remove"</button>
+                                    </ActionForm>
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn ApiKeys() -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_keys(),
+    );
+    let created = create.value();
+    view! {
+        <section class="card" aria-labelledby="keys-title">
+            <h2 id="keys-title">"API keys"</h2>
+            <p class="muted">"Keys let your loyalty platform post events and manage webhooks through the REST API, as an admin of this program."</p>
+            {move || created.get().and_then(Result::ok).map(|k| view! {
+                <div class="saved" role="status">
+                    <p>{format!("Key \u{201c}{}\u{201d} created. Copy it now: it is shown only once.", k.view.name)}</p>
+                    <div class="secret-row">
+                        <code class="secret" aria-label="New API key">{k.key.clone()}</code>
+                        <CopyButton text=k.key/>
+                    </div>
+                </div>
+            })}
+            {general_message(revoke.value(), &[])}
+            <Transition fallback=|| view! { <p class="muted">"Loading keys…"</p> }>
+                {move || Suspend::new(async move {
+                    match keys.await {
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No API keys yet."</p> }.into_any(),
+                        Ok(list) => view! { <KeyTable list revoke/> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <h3>"Create a key"</h3>
+            <ActionForm action=create attr:class="form-row" attr:aria-label="Create an API key">
+                <label class="field">
+                    <span>"Name"</span>
+                    <input type="text" name="name" required maxlength="100" placeholder="e.g. loyalty-platform-prod" aria-describedby="new-key-name-error"/>
+                    <FieldError id="new-key-name-error" message=field_message(create.value(), "name")/>
+                </label>
+                <button type="submit" class="button">"Create key"</button>
+            </ActionForm>
+            {general_message(create.value(), &["name"])}
+        </section>
+    }
+}
+
+#[component]
+fn KeyTable(list: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="data">
+                <thead><tr>
+                    <th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Created"</th>
+                    <th scope="col">"Last used"</th><th scope="col">"Status"</th><th scope="col">"Actions"</th>
+                </tr></thead>
+                <tbody>
+                    {list.into_iter().map(|k| {
+                        let label = format!("Revoke {}", k.name);
+                        let live = k.revoked_at.is_none();
+                        view! {
+                            <tr>
+                                <th scope="row">{k.name.clone()}</th>
+                                <td><code>{format!("{}…", k.prefix)}</code></td>
+                                <td><Timestamp at=Some(k.created_at)/></td>
+                                <td><Timestamp at=k.last_used_at/></td>
+                                <td>{if live { view! { <span class="badge badge-ok">"Active"</span> }.into_any() } else { view! { <span class="badge badge-muted">"Revoked "<Timestamp at=k.revoked_at/></span> }.into_any() }}</td>
+                                <td class="actions">
+                                    {live.then(|| view! {
+                                        <ActionForm action=revoke attr:class="inline">
+                                            <input type="hidden" name="id" value=k.id.clone()/>
+                                            <button type="submit" class="button danger small" aria-label=label>"Revoke"</button>
+                                        </ActionForm>
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::api::webhooks::{load_webhook_details, SetWebhookEnabled};
 use crate::components::send_test::SendTestPanel;
+use crate::components::session::AdminOnly;
 use crate::components::status::{AttemptBadge, WebhookBadge};
 use crate::components::time::Timestamp;
 use crate::components::toggle::EnabledToggle;
@@ -50,6 +51,8 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
         .map_or_else(|| "—".to_owned(), |v| format!("{v} ms"));
     let edit = format!("/webhooks/{}/edit", w.id);
     let logs = format!("/audit-logs?webhook_id={}", w.id);
+    let (toggle_id, toggle_name, w_enabled) = (w.id.clone(), w.name.clone(), w.enabled);
+    let for_test = w.clone();
     view! {
         <Title text=w.name.clone()/>
         <header class="page-head">
@@ -60,8 +63,10 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                 {(!w.description.is_empty()).then(|| view! { <p class="muted">{w.description.clone()}</p> })}
             </div>
             <div class="head-actions">
-                <EnabledToggle id=w.id.clone() name=w.name.clone() enabled=w.enabled action=toggle/>
-                <a class="button secondary" href=edit>"Edit"</a>
+                <AdminOnly>
+                    <EnabledToggle id=toggle_id.clone() name=toggle_name.clone() enabled=w_enabled action=toggle/>
+                    <a class="button secondary" href=edit.clone()>"Edit"</a>
+                </AdminOnly>
                 <a class="button secondary" href=logs>"Logs"</a>
             </div>
         </header>
@@ -78,10 +83,12 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                 <span class="stat-value small"><Timestamp at=w.last_failure_at/></span>
             </div>
         </section>
-        <section class="card" id="send-test">
-            <h2>"Send Test"</h2>
-            <SendTestPanel webhook=w.clone()/>
-        </section>
+        <AdminOnly>
+            <section class="card" id="send-test">
+                <h2>"Send Test"</h2>
+                <SendTestPanel webhook=for_test.clone()/>
+            </section>
+        </AdminOnly>
         <section class="card">
             <h2>"Latest Attempts"</h2>
             {if d.latest.is_empty() {

@@ -2,6 +2,7 @@
 //! create, the signing secret is shown once, with a copy button and a verification snippet.
 
 use crate::api::webhooks::{load_webhook_draft, new_draft_secret};
+use crate::components::copy::CopyButton;
 use crate::components::wizard::Wizard;
 use herald::domain::settings::WebhookDraft;
 use herald::domain::views::SavedWebhook;
@@ -49,17 +50,6 @@ pub fn NewWebhookPage() -> impl IntoView {
 fn SecretOnce(saved: SavedWebhook) -> impl IntoView {
     let page = format!("/webhooks/{}", saved.webhook.id);
     let name = saved.webhook.name.clone();
-    let secret = saved.secret.clone();
-    let copied = RwSignal::new(false);
-    let copy = move |_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(s) = &secret {
-            let _ = window().navigator().clipboard().write_text(s);
-            copied.set(true);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (&secret, copied);
-    };
     view! {
         <section class="card saved" role="status">
             <h2>{format!("Webhook \u{201c}{name}\u{201d} saved")}</h2>
@@ -68,10 +58,8 @@ fn SecretOnce(saved: SavedWebhook) -> impl IntoView {
                 Some(s) => view! {
                     <p>"This is the signing secret. It is shown only now: store it where your receiver can read it."</p>
                     <div class="secret-row">
-                        <code class="secret" aria-label="Signing secret">{s}</code>
-                        <button type="button" class="button secondary" on:click=copy>
-                            {move || if copied.get() { "Copied" } else { "Copy" }}
-                        </button>
+                        <code class="secret" aria-label="Signing secret">{s.clone()}</code>
+                        <CopyButton text=s/>
                     </div>
                     <p class="muted">"Verify each request with any Standard Webhooks library, for example in Python:"</p>
                     <pre class="code">{"from standardwebhooks import Webhook\n\nwh = Webhook(HERALD_SECRET)\npayload = wh.verify(request.body, request.headers)  # raises if the signature is wrong"}</pre>

@@ -4,6 +4,7 @@
 
 use crate::api::webhooks::{list_webhooks, DeleteWebhook, SetWebhookEnabled};
 use crate::components::send_test::SendTestPanel;
+use crate::components::session::AdminOnly;
 use crate::components::status::WebhookBadge;
 use crate::components::time::Timestamp;
 use crate::components::toggle::EnabledToggle;
@@ -69,7 +70,9 @@ pub fn WebhooksPage() -> impl IntoView {
                 <h1>"Webhooks"</h1>
                 <p class="lede">"Endpoints that receive your program's events, and how their deliveries are going."</p>
             </div>
-            <a class="button" href="/webhooks/new">"Create Webhook"</a>
+            <AdminOnly>
+                <a class="button" href="/webhooks/new">"Create Webhook"</a>
+            </AdminOnly>
         </header>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter webhooks">
             <label>
@@ -158,7 +161,9 @@ fn EmptyState(filtered: bool) -> impl IntoView {
                 "your program: a member enrols, earns points, redeems a reward. Herald signs every request, "
                 "retries failures and keeps a record of each attempt."
             </p>
-            <a class="button" href="/webhooks/new">"Create Webhook"</a>
+            <AdminOnly>
+                <a class="button" href="/webhooks/new">"Create Webhook"</a>
+            </AdminOnly>
         </section>
     }
     .into_any()
@@ -215,6 +220,8 @@ fn WebhookRow(
     let test_link = format!("/webhooks/{}#send-test", w.id);
     let logs = format!("/audit-logs?webhook_id={}", w.id);
     let for_test = w.clone();
+    let (id, name, enabled) = (w.id.clone(), w.name.clone(), w.enabled);
+    let delete_id = w.id.clone();
     let delete_label = format!("Delete {}", w.name);
     let delete_group = delete_label.clone();
     let delete_question = format!(
@@ -231,31 +238,62 @@ fn WebhookRow(
             <td><Timestamp at=w.last_success_at/></td>
             <td><Timestamp at=w.last_failure_at/></td>
             <td><Timestamp at=Some(w.created_at)/></td>
-            <td><EnabledToggle id=w.id.clone() name=w.name.clone() enabled=w.enabled action=toggle/></td>
+            <td>
+                <AdminOnly fallback=move || if enabled { "On" } else { "Off" }>
+                    <EnabledToggle id=id.clone() name=name.clone() enabled action=toggle/>
+                </AdminOnly>
+            </td>
             <td class="actions">
-                <a href=edit>"Edit"</a>
-                <a
-                    href=test_link
-                    on:click=move |ev| {
-                        ev.prevent_default();
-                        testing.set(Some(for_test.clone()));
-                    }
-                >
-                    "Send Test"
-                </a>
+                <AdminOnly>
+                    <a href=edit.clone()>"Edit"</a>
+                    <a
+                        href=test_link.clone()
+                        on:click={
+                            let for_test = for_test.clone();
+                            move |ev| {
+                                ev.prevent_default();
+                                testing.set(Some(for_test.clone()));
+                            }
+                        }
+                    >
+                        "Send Test"
+                    </a>
+                </AdminOnly>
                 <a href=logs>"Logs"</a>
-                <details class="confirm">
-                    <summary>"Delete"</summary>
-                    <div class="popover" role="group" aria-label=delete_group>
-                        <p>{delete_question}</p>
-                        <ActionForm action=delete attr:class="inline">
-                            <input type="hidden" name="id" value=w.id.clone()/>
-                            <button type="submit" class="button danger">{delete_label}</button>
-                        </ActionForm>
-                    </div>
-                </details>
+                <AdminOnly>
+                    <DeleteConfirm
+                        id=delete_id.clone()
+                        label=delete_label.clone()
+                        group=delete_group.clone()
+                        question=delete_question.clone()
+                        action=delete
+                    />
+                </AdminOnly>
             </td>
         </tr>
+    }
+}
+
+/// Delete, behind a confirmation naming the webhook.
+#[component]
+fn DeleteConfirm(
+    id: String,
+    label: String,
+    group: String,
+    question: String,
+    action: ServerAction<DeleteWebhook>,
+) -> impl IntoView {
+    view! {
+        <details class="confirm">
+            <summary>"Delete"</summary>
+            <div class="popover" role="group" aria-label=group>
+                <p>{question}</p>
+                <ActionForm action attr:class="inline">
+                    <input type="hidden" name="id" value=id/>
+                    <button type="submit" class="button danger">{label}</button>
+                </ActionForm>
+            </div>
+        </details>
     }
 }
 

@@ -1,0 +1,76 @@
+//! The signed-in user in the page: loaded once per visit to the app's pages (again after signing
+//! in or out), shared through context, and used to show admins their controls. Hiding is a
+//! courtesy: every server function checks the role itself.
+
+use crate::api::account::{signed_in_user, Logout};
+use crate::error::AppError;
+use herald::domain::account::{CurrentUser, Role};
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+/// The signed-in user (`None` on the sign-in and setup pages).
+#[derive(Clone, Copy)]
+pub struct Me(pub Resource<Result<Option<CurrentUser>, AppError>>);
+
+/// Whether `path` is one of the pages anonymous visitors use.
+pub fn is_auth_page(path: &str) -> bool {
+    path == "/login" || path == "/setup"
+}
+
+/// Loads the signed-in user into context; call once, in the layout.
+pub fn provide_me() -> Me {
+    let location = use_location();
+    // Refetched when crossing between the sign-in pages and the app (sign-in, sign-out).
+    let me = Me(Resource::new(
+        move || is_auth_page(&location.pathname.get()),
+        |_| signed_in_user(),
+    ));
+    provide_context(me);
+    me
+}
+
+fn role_of(me: &Result<Option<CurrentUser>, AppError>) -> Option<Role> {
+    me.as_ref().ok().and_then(|u| u.as_ref()).map(|u| u.role)
+}
+
+/// Renders `children` for admins only (and `fallback`, if given, for everyone else).
+#[component]
+pub fn AdminOnly(children: ChildrenFn, #[prop(optional, into)] fallback: ViewFn) -> impl IntoView {
+    let me = expect_context::<Me>().0;
+    let children = StoredValue::new(children);
+    let fallback = StoredValue::new(fallback);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                if role_of(&me.await).is_some_and(Role::can_manage) {
+                    children.with_value(|c| c()).into_any()
+                } else {
+                    fallback.with_value(|f| f.run()).into_any()
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Who is signed in, and the Sign out button.
+#[component]
+pub fn UserMenu() -> impl IntoView {
+    let me = expect_context::<Me>().0;
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let user = me.await.ok().flatten()?;
+                Some(view! {
+                    <div class="user-menu">
+                        <p class="user-email" title=user.email.clone()>{user.email.clone()}</p>
+                        <p class="user-role">{user.role.label()}</p>
+                        <ActionForm action=logout attr:class="inline">
+                            <button type="submit" class="button secondary small">"Sign out"</button>
+                        </ActionForm>
+                    </div>
+                })
+            })}
+        </Suspense>
+    }
+}

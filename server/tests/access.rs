@@ -1,0 +1,905 @@
+//! Who may do what, through real HTTP on 127.0.0.1: sign-in, sessions, roles on every server
+//! function and API route, first-run setup, CSRF and security headers, secrets at rest, SSRF.
+
+mod helpers;
+
+use helpers::{spawn_app, spawn_with, Backend, TestApp};
+use herald::auth::{Access, Actor};
+use herald::domain::account::Role;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Adds a console user straight through the engine's access service (as `herald user create` does).
+async fn add_user(app: &TestApp, email: &str, role: Role) -> String {
+    let store = herald::store::connect(&app.database_url).await.unwrap();
+    let access = Access::new(store.clone(), Default::default(), Default::default());
+    let actor = Actor::command_line(store.default_program().await.unwrap());
+    access
+        .create_user(&actor, email, PASSWORD, role)
+        .await
+        .unwrap()
+        .id
+        .to_string()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The session token a response set, if it set a non-empty one.
+fn session_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("herald_session="))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Posts a server function as the browser does (form-encoded, same origin).
+async fn sfn(app: &TestApp, cookie: Option<&str>, name: &str, body: &Body) -> reqwest::Response {
+    let mut req = client()
+        .post(app.url(&format!("/sfn/{name}")))
+        .header(ORIGIN, &app.base);
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, format!("herald_session={c}"));
+    }
+    req = match body {
+        Body::Form(pairs) => req
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(serde_urlencoded(pairs)),
+        Body::Json(v) => req
+            .header(CONTENT_TYPE, "application/json")
+            .body(v.to_string()),
+    };
+    req.send().await.unwrap()
+}
+
+fn serde_urlencoded(pairs: &[(&str, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
+        .finish()
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> (StatusCode, Option<String>, String) {
+    let body = Body::Form(vec![
+        ("email", email.to_owned()),
+        ("password", password.to_owned()),
+        ("next", "/".to_owned()),
+    ]);
+    let resp = sfn(app, None, "login", &body).await;
+    let status = resp.status();
+    let cookie = session_cookie(&resp);
+    (status, cookie, resp.text().await.unwrap())
+}
+
+async fn signed_in(app: &TestApp, email: &str) -> String {
+    let (status, cookie, body) = login(app, email, PASSWORD).await;
+    cookie.unwrap_or_else(|| panic!("login as {email} failed: {status} {body}"))
+}
+
+enum Body {
+    Form(Vec<(&'static str, String)>),
+    Json(Value),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Rule {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in user.
+    Viewer,
+    /// Admins only.
+    Admin,
+}
+
+/// Every server function with its rule and a valid request. A server function missing here fails
+/// `every_server_function_and_api_route_has_a_rule`.
+async fn server_function_table(
+    app: &TestApp,
+    webhook: &str,
+    key_id: &str,
+) -> Vec<(&'static str, Rule, Body)> {
+    let draft = json!({"name": "Drafted", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]});
+    let other_user = add_user(
+        app,
+        &format!("gone-{}@example.com", uuid::Uuid::new_v4().simple()),
+        Role::Viewer,
+    )
+    .await;
+    let unique = || format!("new-{}@example.com", uuid::Uuid::new_v4().simple());
+    use Body::{Form, Json};
+    use Rule::*;
+    vec![
+        ("signed_in_user", Public, Form(vec![])),
+        ("sign_in_status", Public, Form(vec![])),
+        (
+            "login",
+            Public,
+            Form(vec![
+                ("email", "viewer@example.com".into()),
+                ("password", PASSWORD.into()),
+                ("next", "/".into()),
+            ]),
+        ),
+        (
+            "check_setup_token",
+            Public,
+            Form(vec![("token", "nope".into())]),
+        ),
+        (
+            "complete_setup",
+            Public,
+            Form(vec![
+                ("token", "nope".into()),
+                ("email", unique()),
+                ("password", PASSWORD.into()),
+                ("confirm", PASSWORD.into()),
+            ]),
+        ),
+        (
+            "list_webhooks",
+            Viewer,
+            Form(vec![
+                ("name", "".into()),
+                ("start", "".into()),
+                ("end", "".into()),
+            ]),
+        ),
+        ("webhook_choices", Viewer, Form(vec![])),
+        (
+            "load_webhook_details",
+            Viewer,
+            Form(vec![("id", webhook.into())]),
+        ),
+        (
+            "list_attempts",
+            Viewer,
+            Form(
+                ["webhook_id", "start", "end", "status", "search", "cursor"]
+                    .map(|k| (k, String::new()))
+                    .to_vec(),
+            ),
+        ),
+        (
+            "attempt_detail",
+            Viewer,
+            Form(vec![("id", "att_00000000000000000000000000000000".into())]),
+        ),
+        ("instance_info", Viewer, Form(vec![])),
+        (
+            "set_webhook_enabled",
+            Admin,
+            Form(vec![("id", webhook.into()), ("enabled", "true".into())]),
+        ),
+        ("new_draft_secret", Admin, Form(vec![])),
+        (
+            "check_webhook_name",
+            Admin,
+            Form(vec![("name", "Fresh name".into()), ("except", "".into())]),
+        ),
+        (
+            "verify_draft",
+            Admin,
+            Json(
+                json!({"draft": {"name": "Drafted", "url": "http://127.0.0.1:9/hook", "auth": {"kind": "none"}}, "editing": ""}),
+            ),
+        ),
+        ("create_webhook", Admin, Json(json!({"draft": draft}))),
+        (
+            "update_webhook",
+            Admin,
+            Json(
+                json!({"id": webhook, "draft": {"name": "Renamed", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}}),
+            ),
+        ),
+        (
+            "load_webhook_draft",
+            Admin,
+            Form(vec![("id", webhook.into())]),
+        ),
+        (
+            "rotate_webhook_secret",
+            Admin,
+            Form(vec![("id", webhook.into())]),
+        ),
+        (
+            "send_test",
+            Admin,
+            Form(vec![
+                ("id", webhook.into()),
+                ("event_type", "user.created".into()),
+            ]),
+        ),
+        (
+            "replay_delivery",
+            Admin,
+            Form(vec![(
+                "delivery_id",
+                "dlv_00000000000000000000000000000000".into(),
+            )]),
+        ),
+        ("list_users", Admin, Form(vec![])),
+        (
+            "create_user",
+            Admin,
+            Form(vec![
+                ("email", unique()),
+                ("password", PASSWORD.into()),
+                ("role", "viewer".into()),
+            ]),
+        ),
+        ("delete_user", Admin, Form(vec![("id", other_user)])),
+        ("list_api_keys", Admin, Form(vec![])),
+        (
+            "create_api_key",
+            Admin,
+            Form(vec![("name", "from the table".into())]),
+        ),
+        ("revoke_api_key", Admin, Form(vec![("id", key_id.into())])),
+        ("list_activity", Admin, Form(vec![("before", "".into())])),
+        ("delete_webhook", Admin, Form(vec![("id", webhook.into())])),
+        // Last: it ends the caller's session.
+        ("logout", Viewer, Form(vec![])),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_function_and_api_route_has_a_rule() {
+    let app = spawn_app(Backend::Sqlite, "access table").await.unwrap();
+    add_user(&app, "admin@example.com", Role::Admin).await;
+    add_user(&app, "viewer@example.com", Role::Viewer).await;
+    let hook = app
+        .create_webhook(json!({"name": "Table", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}))
+        .await;
+    let webhook = hook["id"].as_str().unwrap().to_owned();
+
+    // The table covers exactly the registered server functions.
+    let registered: BTreeSet<String> = server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_owned())
+        .collect();
+    let table = server_function_table(&app, &webhook, "key_00000000000000000000000000000000").await;
+    let listed: BTreeSet<String> = table.iter().map(|(n, ..)| format!("/sfn/{n}")).collect();
+    let missing: Vec<_> = registered.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "server functions without an access rule: {missing:?}"
+    );
+    assert_eq!(
+        registered, listed,
+        "the table names functions that do not exist"
+    );
+
+    for caller in ["anonymous", "viewer", "admin"] {
+        let cookie = match caller {
+            "anonymous" => None,
+            who => Some(signed_in(&app, &format!("{who}@example.com")).await),
+        };
+        // A fresh table per caller: ids of things the previous caller removed are recreated.
+        let hook = app
+            .create_webhook(json!({"name": format!("For {caller}"), "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}))
+            .await;
+        let store = herald::store::connect(&app.database_url).await.unwrap();
+        let access = Access::new(store.clone(), Default::default(), Default::default());
+        let actor = Actor::command_line(store.default_program().await.unwrap());
+        let (_, issued) = access.create_api_key(&actor, "to revoke").await.unwrap();
+        let table =
+            server_function_table(&app, hook["id"].as_str().unwrap(), issued.id.as_str()).await;
+        for (name, rule, body) in &table {
+            let resp = sfn(&app, cookie.as_deref(), name, body).await;
+            let status = resp.status();
+            let text = resp.text().await.unwrap();
+            let refused = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+            match (caller, rule) {
+                ("anonymous", Rule::Public)
+                | ("viewer", Rule::Public | Rule::Viewer)
+                | ("admin", _) => {
+                    assert!(
+                        !refused,
+                        "{caller} calling {name} ({rule:?}) was refused: {status} {text}"
+                    );
+                    assert!(
+                        status.as_u16() < 500,
+                        "{caller} calling {name}: {status} {text}"
+                    );
+                }
+                ("anonymous", _) => {
+                    assert_eq!(
+                        status,
+                        StatusCode::UNAUTHORIZED,
+                        "{caller} calling {name}: {text}"
+                    )
+                }
+                ("viewer", Rule::Admin) => {
+                    assert_eq!(
+                        status,
+                        StatusCode::FORBIDDEN,
+                        "{caller} calling {name}: {text}"
+                    );
+                    assert!(text.contains("Forbidden"), "{text}");
+                }
+                other => unreachable!("{other:?}"),
+            }
+        }
+    }
+
+    // Every API route: anonymous and a console session get 401, an API key gets through.
+    let viewer = signed_in(&app, "viewer@example.com").await;
+    let (_, doc) = app.get("/api/v1/openapi.json").await;
+    let hook = app
+        .create_webhook(json!({"name": "Api table", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 10, "{paths:?}");
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let url = app.url(&format!("/api/v1{}", path.replace("{id}", id)));
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let anon = client().request(method.clone(), &url).send().await.unwrap();
+            assert_eq!(
+                anon.status(),
+                StatusCode::UNAUTHORIZED,
+                "anonymous {method} {path}"
+            );
+            let session = client()
+                .request(method.clone(), &url)
+                .header(COOKIE, format!("herald_session={viewer}"))
+                .header(ORIGIN, &app.base)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                session.status(),
+                StatusCode::UNAUTHORIZED,
+                "session {method} {path}"
+            );
+            if method != reqwest::Method::DELETE {
+                let keyed = client()
+                    .request(method.clone(), &url)
+                    .bearer_auth(&app.key)
+                    .json(&json!({"event_type": "user.created", "data": {}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(
+                    !matches!(
+                        keyed.status(),
+                        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                    ),
+                    "key {method} {path}: {}",
+                    keyed.status()
+                );
+            }
+        }
+    }
+    for public in ["/healthz", "/api/v1/openapi.json", "/login", "/favicon.svg"] {
+        let resp = client().get(app.url(public)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{public} is public");
+    }
+    for page in [
+        "/",
+        "/audit-logs",
+        "/settings",
+        "/activity",
+        "/webhooks/new",
+    ] {
+        let resp = client().get(app.url(page)).send().await.unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::SEE_OTHER,
+            "{page} needs a session"
+        );
+        let to = resp.headers()[LOCATION].to_str().unwrap().to_owned();
+        assert!(to.starts_with("/login"), "{page} → {to}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_is_throttled_and_never_says_whether_an_account_exists() {
+    let app = spawn_app(Backend::Sqlite, "throttle").await.unwrap();
+    add_user(&app, "ana@example.com", Role::Admin).await;
+    let (s1, c1, wrong_password) = login(&app, "ana@example.com", "not the password").await;
+    let (s2, c2, no_account) = login(&app, "nobody@example.com", "not the password").await;
+    assert_eq!(
+        (s1, s2),
+        (StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED)
+    );
+    assert!(c1.is_none() && c2.is_none());
+    assert_eq!(
+        wrong_password, no_account,
+        "same answer with and without an account"
+    );
+    assert!(
+        wrong_password.contains("E-mail or password is incorrect"),
+        "{wrong_password}"
+    );
+    for _ in 0..4 {
+        login(&app, "ana@example.com", "still wrong").await;
+    }
+    // Five failures for the account: even the right password is refused for now.
+    let (status, cookie, body) = login(&app, "ana@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(cookie.is_none());
+    assert!(body.contains("Too many sign-in attempts"), "{body}");
+    // So is an unknown address, the same way.
+    for _ in 0..5 {
+        login(&app, "ghost@example.com", "wrong").await;
+    }
+    let (status, _, _) = login(&app, "ghost@example.com", "wrong").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Per address: 11 failures so far (refused tries do not count); 9 more on fresh accounts
+    // reach the limit of 20 and lock the address out for every account.
+    add_user(&app, "bea@example.com", Role::Viewer).await;
+    for i in 0..9 {
+        login(&app, &format!("spray{i}@example.com"), "wrong").await;
+    }
+    let (status, _, _) = login(&app, "bea@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "address limit");
+    app.stop().await;
+}
+
+async fn sessions_expire_and_logout_ends_them(backend: Backend) {
+    let Some(app) = spawn_app(backend, "sessions").await else {
+        return;
+    };
+    add_user(&app, "ana@example.com", Role::Admin).await;
+    let list = || {
+        Body::Form(vec![
+            ("name", "".into()),
+            ("start", "".into()),
+            ("end", "".into()),
+        ])
+    };
+    let age = |cookie: String, column: &'static str| {
+        let url = app.database_url.clone();
+        async move {
+            let store = herald::store::connect(&url).await.unwrap();
+            let (s, _) = store.session(&sha256(&cookie)).await.unwrap().unwrap();
+            let past = s.created_at - chrono::Duration::hours(13);
+            drop(store);
+            let sql = format!("UPDATE sessions SET {column} = $1");
+            if url.starts_with("sqlite") {
+                let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+                sqlx::query(&sql).bind(past).execute(&pool).await.unwrap();
+            } else {
+                let pool = sqlx::PgPool::connect(&url).await.unwrap();
+                sqlx::query(&sql).bind(past).execute(&pool).await.unwrap();
+            }
+        }
+    };
+
+    // Idle: no request for longer than the idle window.
+    let idle = signed_in(&app, "ana@example.com").await;
+    assert_eq!(
+        sfn(&app, Some(&idle), "list_webhooks", &list())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    age(idle.clone(), "last_seen_at").await;
+    assert_eq!(
+        sfn(&app, Some(&idle), "list_webhooks", &list())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Absolute: however active, the session ends at its expiry.
+    let old = signed_in(&app, "ana@example.com").await;
+    age(old.clone(), "expires_at").await;
+    let page = client()
+        .get(app.url("/settings"))
+        .header(COOKIE, format!("herald_session={old}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+
+    // Logout: the cookie is cleared and the token is dead even if replayed.
+    let live = signed_in(&app, "ana@example.com").await;
+    let page = client()
+        .get(app.url("/settings"))
+        .header(COOKIE, format!("herald_session={live}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let out = sfn(&app, Some(&live), "logout", &Body::Form(vec![])).await;
+    let cleared = out.headers().get_all(SET_COOKIE).iter().any(|c| {
+        c.to_str().unwrap().starts_with("herald_session=;")
+            && c.to_str().unwrap().contains("Max-Age=0")
+    });
+    assert!(cleared, "{:?}", out.headers());
+    assert_eq!(
+        sfn(&app, Some(&live), "list_webhooks", &list())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The cookie is HttpOnly and SameSite=Lax; Secure only over HTTPS.
+    let body = Body::Form(vec![
+        ("email", "ana@example.com".into()),
+        ("password", PASSWORD.into()),
+        ("next", "/".into()),
+    ]);
+    let resp = sfn(&app, None, "login", &body).await;
+    let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"),
+        "{set}"
+    );
+    let resp = client()
+        .post(app.url("/sfn/login"))
+        .header(ORIGIN, &app.base)
+        .header("x-forwarded-proto", "https")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!(
+            "email=ana%40example.com&password={}&next=%2F",
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers()[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("; Secure"));
+    app.stop().await;
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_setup_link_creates_the_first_admin_once() {
+    let (url, dir) = helpers::database(Backend::Sqlite, "setup").await.unwrap();
+    let app = spawn_with(helpers::serve_args(&url), dir).await;
+    let link = app
+        .setup_link
+        .clone()
+        .expect("a setup link when no user exists");
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/setup?token=", app.base)),
+        "{link}"
+    );
+
+    // Anonymous visitors land on the sign-in page, which points at the link.
+    let home = client().get(app.url("/")).send().await.unwrap();
+    assert_eq!(home.headers()[LOCATION], "/login");
+    let page = client().get(&link).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("Create the first admin"));
+
+    let setup = |token: String, email: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            let body = Body::Form(vec![
+                ("token", token),
+                ("email", email.into()),
+                ("password", password.into()),
+                ("confirm", password.into()),
+            ]);
+            sfn(app, None, "complete_setup", &body).await
+        }
+    };
+    let weak = setup(token.clone(), "first@example.com", "short").await;
+    assert!(weak
+        .text()
+        .await
+        .unwrap()
+        .contains("at least 10 characters"));
+    let done = setup(token.clone(), "first@example.com", PASSWORD).await;
+    let cookie = session_cookie(&done).expect("signed in after setup");
+    let me = sfn(&app, Some(&cookie), "signed_in_user", &Body::Form(vec![])).await;
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me, json!({"email": "first@example.com", "role": "admin"}));
+    // Used up: the same link, or any other, creates no second admin.
+    let again = setup(token.clone(), "second@example.com", PASSWORD).await;
+    assert!(session_cookie(&again).is_none());
+    assert!(again.text().await.unwrap().contains("already been used"));
+    let check = sfn(
+        &app,
+        None,
+        "check_setup_token",
+        &Body::Form(vec![("token", token)]),
+    )
+    .await;
+    assert_eq!(check.text().await.unwrap(), "false");
+    // A restart with a user in place prints no link.
+    let args = helpers::serve_args(&app.database_url);
+    let restarted = server::startup::Application::build(&args).await.unwrap();
+    assert!(restarted.setup_link().is_none());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cross_site_posts_are_refused_and_headers_lock_the_page_down() {
+    let app = spawn_app(Backend::Sqlite, "csrf").await.unwrap();
+    add_user(&app, "ana@example.com", Role::Admin).await;
+    let cookie = signed_in(&app, "ana@example.com").await;
+    let hook = app
+        .create_webhook(json!({"name": "Csrf", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}))
+        .await;
+    for origin in [Some("http://evil.example"), None] {
+        let mut req = client()
+            .post(app.url("/sfn/delete_webhook"))
+            .header(COOKIE, format!("herald_session={cookie}"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!("id={}", hook["id"].as_str().unwrap()));
+        if let Some(o) = origin {
+            req = req.header(ORIGIN, o);
+        }
+        assert_eq!(
+            req.send().await.unwrap().status(),
+            StatusCode::FORBIDDEN,
+            "{origin:?}"
+        );
+    }
+    let (status, _) = app
+        .get(&format!(
+            "/api/v1/webhooks/{}",
+            hook["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "the webhook is still there");
+
+    let page = client()
+        .get(app.url("/"))
+        .header(COOKIE, format!("herald_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    let headers = page.headers().clone();
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the CSP")
+        .to_owned();
+    assert!(
+        csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the nonce"
+    );
+    let other = client().get(app.url("/login")).send().await.unwrap();
+    let other_csp = other.headers()["content-security-policy"].to_str().unwrap();
+    assert!(!other_csp.contains(&nonce), "a fresh nonce per response");
+
+    // Oversized bodies are refused on console routes as on the API.
+    let big = "x".repeat(300 * 1024);
+    let resp = client()
+        .post(app.url("/sfn/login"))
+        .header(ORIGIN, &app.base)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(format!("email={big}&password=x&next=%2F"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    app.stop().await;
+}
+
+async fn secrets_are_sealed_at_rest_and_masked(backend: Backend) {
+    let Some(app) = spawn_app(backend, "secrets at rest").await else {
+        return;
+    };
+    let signing = "whsec_c2VjcmV0LXRoYXQtbXVzdC1uZXZlci1hcHBlYXItMQ==";
+    let jwt = "whsec_and0LXNlY3JldC10aGF0LW11c3QtbmV2ZXItYXBwZWFyLTI=";
+    let password = "basic-password-that-must-never-appear-3";
+    let base = |name: &str, auth: Value| json!({"name": name, "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"], "auth": auth});
+    app.create_webhook(base(
+        "Signed",
+        json!({"kind": "signature", "secret": signing}),
+    ))
+    .await;
+    app.create_webhook(base("Jwt", json!({"kind": "jwt", "secret": jwt})))
+        .await;
+    let basic = app
+        .create_webhook(base(
+            "Basic",
+            json!({"kind": "basic", "username": "u", "password": password}),
+        ))
+        .await;
+    assert!(basic.get("password").is_none() && !basic.to_string().contains(password));
+    let (_, list) = app.get("/api/v1/webhooks").await;
+    let listed = list.to_string();
+    for plain in [signing, jwt, password] {
+        assert!(!listed.contains(plain), "masked in lists");
+    }
+    let plains = [signing.as_bytes(), jwt.as_bytes(), password.as_bytes()];
+    if app.database_url.starts_with("sqlite") {
+        let path = app
+            .database_url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut bytes = Vec::new();
+        for file in [path.clone(), format!("{path}-wal")] {
+            bytes.extend(std::fs::read(&file).unwrap_or_default());
+        }
+        assert!(bytes.len() > 4096);
+        for plain in plains {
+            assert!(
+                !bytes.windows(plain.len()).any(|w| w == plain),
+                "plain secret in the SQLite files"
+            );
+        }
+    } else {
+        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+        let dump: String = sqlx::query_scalar("SELECT string_agg(w::text, '\n') FROM webhooks w")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(dump.contains("Signed"));
+        for plain in [signing, jwt, password] {
+            assert!(!dump.contains(plain), "plain secret in PostgreSQL");
+        }
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_targets_are_refused_with_a_clear_message() {
+    let (url, dir) = helpers::database(Backend::Sqlite, "ssrf").await.unwrap();
+    let mut args = helpers::serve_args(&url);
+    args.allow_private_targets = false;
+    let app = spawn_with(args, dir).await;
+    for target in [
+        "http://127.0.0.1/hook",
+        "http://10.1.2.3/hook",
+        "http://172.16.0.1/hook",
+        "http://172.31.255.255/hook",
+        "http://192.168.1.1/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[::ffff:10.0.0.1]/hook",
+        "http://localhost:8080/hook",
+        "http://0.0.0.0/hook",
+        "http://224.0.0.1/hook",
+    ] {
+        let (status, body) = app
+            .post("/api/v1/webhooks", json!({"name": format!("t {target}"), "url": target, "event_types": ["user.created"]}))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{target}: {body}");
+        assert_eq!(body["error"]["field"], "url", "{target}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("private")
+                || message.contains("not allowed")
+                || message.contains("refused"),
+            "{target}: {message}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_land_in_the_activity_log_under_who_made_them() {
+    let app = spawn_app(Backend::Sqlite, "activity").await.unwrap();
+    add_user(&app, "ana@example.com", Role::Admin).await;
+    let cookie = signed_in(&app, "ana@example.com").await;
+    let hook = app
+        .create_webhook(json!({"name": "Logged", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let toggle = Body::Form(vec![("id", id.clone()), ("enabled", "false".into())]);
+    assert_eq!(
+        sfn(&app, Some(&cookie), "set_webhook_enabled", &toggle)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let rotate = Body::Form(vec![("id", id.clone())]);
+    assert_eq!(
+        sfn(&app, Some(&cookie), "rotate_webhook_secret", &rotate)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let key = sfn(
+        &app,
+        Some(&cookie),
+        "create_api_key",
+        &Body::Form(vec![("name", "platform".into())]),
+    )
+    .await;
+    let key: Value = key.json().await.unwrap();
+    assert!(key["key"].as_str().unwrap().starts_with("hk_"));
+    let page = sfn(
+        &app,
+        Some(&cookie),
+        "list_activity",
+        &Body::Form(vec![("before", "".into())]),
+    )
+    .await;
+    let rows: Vec<Value> = page.json().await.unwrap();
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}",
+                r["actor"].as_str().unwrap(),
+                r["action"].as_str().unwrap(),
+                r["target"].as_str().unwrap(),
+                r["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "ana@example.com created API key platform ".to_owned()
+                + key["view"]["prefix"].as_str().unwrap(),
+            "ana@example.com rotated secret of webhook Logged the old secret signs for 24 hours"
+                .into(),
+            "ana@example.com changed webhook Logged disabled".into(),
+            "API key tests created webhook Logged ".into(),
+            "command line created user ana@example.com Admin".into(),
+        ]
+    );
+    // Revoking a key stops it at once.
+    let plain = key["key"].as_str().unwrap();
+    let ok = client()
+        .get(app.url("/api/v1/webhooks"))
+        .bearer_auth(plain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let revoke = Body::Form(vec![("id", key["view"]["id"].as_str().unwrap().to_owned())]);
+    assert_eq!(
+        sfn(&app, Some(&cookie), "revoke_api_key", &revoke)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let refused = client()
+        .get(app.url("/api/v1/webhooks"))
+        .bearer_auth(plain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+on_both_backends!(
+    sessions_expire_and_logout_ends_them,
+    secrets_are_sealed_at_rest_and_masked
+);
