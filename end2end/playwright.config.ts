@@ -11,6 +11,8 @@ const port = Number(process.env.HERALD_E2E_PORT ?? 3107);
 const herald = path.resolve(__dirname, '..', process.env.HERALD_BIN ?? 'target/debug/herald');
 const db = `sqlite://${runDir}/e2e.db?mode=rwc`;
 process.env.HERALD_E2E_BASE = `http://127.0.0.1:${port}`;
+/** Password of the e2e admin and viewer (see tests/helpers.ts). */
+const PASSWORD = 'e2e passphrase 1234';
 
 export default defineConfig({
   testDir: './tests',
@@ -38,7 +40,13 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: `sh -c '"${herald}" api-key create --name e2e --database-url "${db}" > "${runDir}/api-key" && exec "${herald}" serve --addr 127.0.0.1:${port} --database-url "${db}"'`,
+    // An API key, an admin and a viewer (password on stdin, as scripts do), then the server.
+    command: [
+      `"${herald}" api-key create --name e2e --database-url "${db}" > "${runDir}/api-key"`,
+      `echo '${PASSWORD}' | "${herald}" user create --email admin@example.com --role admin --database-url "${db}"`,
+      `echo '${PASSWORD}' | "${herald}" user create --email viewer@example.com --role viewer --database-url "${db}"`,
+      `exec "${herald}" serve --addr 127.0.0.1:${port} --database-url "${db}"`,
+    ].join(' && '),
     url: `http://127.0.0.1:${port}/healthz`,
     cwd: path.resolve(__dirname, '..'),
     env: {

@@ -36,3 +36,17 @@ export function collectConsoleErrors(page: Page): string[] {
   page.on('pageerror', (err) => errors.push(err.message));
   return errors;
 }
+
+/** Password of the accounts the test server was started with (playwright.config.ts). */
+export const PASSWORD = 'e2e passphrase 1234';
+
+/** Signs in through the real form and waits for the Webhooks page. */
+export async function signIn(page: Page, who: 'admin' | 'viewer') {
+  await page.goto('/login');
+  await waitForHydration(page);
+  await page.getByLabel('E-mail').fill(`${who}@example.com`);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+  await expect(page.getByText(`${who}@example.com`)).toBeVisible();
+}

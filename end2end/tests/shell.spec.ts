@@ -1,5 +1,10 @@
 import { test, expect } from '@playwright/test';
-import { api, waitForHydration, snap, collectConsoleErrors } from './helpers';
+import { signIn, api, waitForHydration, snap, collectConsoleErrors } from './helpers';
+
+// Every test works as the admin (auth.spec.ts covers anonymous visitors and viewers).
+test.beforeEach(async ({ page }) => {
+  await signIn(page, 'admin');
+});
 
 test('the console renders on the server, hydrates, and navigates without reloading', async ({ page }) => {
   const errors = collectConsoleErrors(page);

@@ -1,6 +1,11 @@
 import { test, expect } from '@playwright/test';
-import { waitForHydration, snap, collectConsoleErrors } from './helpers';
+import { signIn, waitForHydration, snap, collectConsoleErrors } from './helpers';
 import { Receiver } from './receiver';
+
+// Every test works as the admin (auth.spec.ts covers anonymous visitors and viewers).
+test.beforeEach(async ({ page }) => {
+  await signIn(page, 'admin');
+});
 
 test('create a webhook through the wizard, test it, find it in the audit log, edit, toggle and delete it', async ({ page }) => {
   const errors = collectConsoleErrors(page);

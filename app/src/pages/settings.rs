@@ -90,7 +90,8 @@ fn Users() -> impl IntoView {
                 </label>
                 <label class="field">
                     <span>"Password"</span>
-                    <input type="password" name="password" autocomplete="new-password" required minlength=MIN_PASSWORD_CHARS.to_string() aria-describedby="new-user-password-error"/>
+                    <input type="password" name="password" autocomplete="new-password" required aria-describedby="new-user-password-error"/>
+                    <span class="hint">{format!("At least {MIN_PASSWORD_CHARS} characters")}</span>
                     <FieldError id="new-user-password-error" message=field_message(create.value(), "password")/>
                 </label>
                 <button type="submit" class="button">"Add user"</button>

@@ -74,7 +74,7 @@ pub fn SetupPage() -> impl IntoView {
                                 </label>
                                 <label class="field">
                                     <span>"Password"</span>
-                                    <input type="password" name="password" autocomplete="new-password" required minlength=MIN_PASSWORD_CHARS.to_string() aria-describedby="password-error"/>
+                                    <input type="password" name="password" autocomplete="new-password" required aria-describedby="password-error"/>
                                     <span class="hint">{format!("At least {MIN_PASSWORD_CHARS} characters; a passphrase works well.")}</span>
                                     <FieldError id="password-error" message=field_message(value, "password")/>
                                 </label>
