@@ -33,8 +33,8 @@ pub struct Application {
     setup_link: Option<String>,
 }
 
-/// Largest request body any route accepts (the REST API's event limit; console forms are far
-/// smaller).
+/// Largest request body the console's routes accept (the REST API has the same limit of its own;
+/// console forms are far smaller).
 const BODY_LIMIT: usize = crate::api::BODY_LIMIT;
 
 impl Application {
@@ -159,11 +159,12 @@ fn router(engine: Engine, access: Access) -> anyhow::Result<Router> {
         .layer(axum::middleware::from_fn_with_state(
             access.clone(),
             console::gate,
-        ));
+        ))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
+    // The API limits bodies itself (`DefaultBodyLimit`), answering 413 in its JSON error format.
     Ok(api::router(engine, access)
         .merge(console)
-        .layer(axum::middleware::from_fn(console::security_headers))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT)))
+        .layer(axum::middleware::from_fn(console::security_headers)))
 }
 
 /// An address a browser can open: a wildcard listen address becomes loopback.
