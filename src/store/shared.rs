@@ -209,23 +209,19 @@ macro_rules! impl_store {
             async fn record_results(&self, results: &[DeliveryResult]) -> Result<usize> {
                 let now = super::now();
                 let mut tx = self.writer.begin().await?;
-                let mut applied = Vec::with_capacity(results.len());
-                for r in results {
-                    let (status, next_at) = sql::next_state(r.next, now);
-                    let updated = sqlx::query(sql::FINISH_DELIVERY)
-                        .bind(r.delivery_id.as_str())
-                        .bind(r.claim_count)
-                        .bind(status)
-                        .bind(next_at)
-                        .bind(r.attempt.error.as_deref())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if updated == 1 {
-                        applied.push(&r.attempt);
-                    }
+                let mut moved = std::collections::HashSet::with_capacity(results.len());
+                for chunk in results.chunks(sql::FINISHED_PER_UPDATE) {
+                    let ids: Vec<String> = sql::finish_deliveries_query::<$db>(chunk, now)
+                        .build_query_scalar()
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    moved.extend(ids);
                 }
+                let applied: Vec<&NewAttempt> = results
+                    .iter()
+                    .filter(|r| moved.contains(r.delivery_id.as_str()))
+                    .map(|r| &r.attempt)
+                    .collect();
                 Self::write_attempts(&mut tx, &applied).await?;
                 tx.commit().await?;
                 Ok(applied.len())

@@ -93,10 +93,44 @@ where
     qb
 }
 
-/// Moves a claimed delivery on, only while the claim is still the current one.
-pub const FINISH_DELIVERY: &str = "UPDATE deliveries SET status = $3, tries = tries + 1, \
-    next_attempt_at = $4, lease_expires_at = NULL, last_error = $5, updated_at = $6 \
-    WHERE id = $1 AND claim_count = $2 AND status = 'in_flight'";
+/// Deliveries finished per `finish_deliveries_query` statement (5 values each).
+pub const FINISHED_PER_UPDATE: usize = 1000;
+
+/// One `UPDATE … FROM (VALUES …)` moving a batch of claimed deliveries on, each only while its
+/// claim is still the current one; returns the ids it moved (their results count, the rest were
+/// superseded). Written so SQLite (3.35+) and PostgreSQL read it alike: the values are a CTE with
+/// named columns, none of which shadows a `deliveries` column.
+pub fn finish_deliveries_query<'a, DB>(
+    results: &[DeliveryResult],
+    now: DateTime<Utc>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new("WITH v (v_id, v_claim, v_status, v_next, v_error) AS (");
+    qb.push_values(results, |mut row, r| {
+        let (status, next_at) = next_state(r.next, now);
+        row.push_bind(r.delivery_id.to_string())
+            .push_bind(r.claim_count)
+            .push_bind(status.to_owned())
+            .push_bind(next_at)
+            .push_bind(r.attempt.error.clone());
+    });
+    qb.push(
+        ") UPDATE deliveries SET status = v.v_status, tries = tries + 1, \
+         next_attempt_at = v.v_next, lease_expires_at = NULL, last_error = v.v_error, updated_at = ",
+    )
+    .push_bind(now)
+    .push(
+        " FROM v WHERE deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
+         AND deliveries.status = 'in_flight' RETURNING id",
+    );
+    qb
+}
 
 pub const RELEASE_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', \
     lease_expires_at = NULL, next_attempt_at = $3, updated_at = $3 \
