@@ -33,6 +33,9 @@ pub struct BenchArgs {
     /// Concurrent HTTP senders.
     #[arg(long, default_value_t = 16)]
     pub senders: usize,
+    /// Events per request: 1 posts to `/api/v1/events`, more to `/api/v1/events/batch`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub batch: u16,
     /// Give up waiting for deliveries after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub deadline_secs: u64,
@@ -104,10 +107,16 @@ async fn send_events(
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
+    let batch = usize::from(args.batch);
+    let url = if batch == 1 {
+        format!("{base}/api/v1/events")
+    } else {
+        format!("{base}/api/v1/events/batch")
+    };
     for _ in 0..args.senders {
         let (client, url, key, next, total, rate) = (
             client.clone(),
-            format!("{base}/api/v1/events"),
+            url.clone(),
             key.to_owned(),
             next.clone(),
             args.events,
@@ -117,28 +126,40 @@ async fn send_events(
             let mut sent = Vec::new();
             let mut rejected = 0;
             loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= total {
+                let first = next.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
+                if first >= total {
                     break;
                 }
+                let last = (first + batch).min(total);
                 if rate > 0 {
-                    let due = started + Duration::from_secs_f64(i as f64 / f64::from(rate));
+                    let due = started + Duration::from_secs_f64(first as f64 / f64::from(rate));
                     tokio::time::sleep_until(due.into()).await;
                 }
-                let id = uuid::Uuid::new_v4().to_string();
+                let events: Vec<(String, serde_json::Value)> = (first..last)
+                    .map(|i| {
+                        let id = uuid::Uuid::new_v4().to_string();
+                        let event = json!({"event_type": "points.awarded", "event_id": id,
+                            "data": {"user_id": format!("u_{i}"), "points": 10, "reason": "bench", "balance": i}});
+                        (id, event)
+                    })
+                    .collect();
+                let body = if batch == 1 {
+                    events[0].1.clone()
+                } else {
+                    json!({"events": events.iter().map(|(_, e)| e).collect::<Vec<_>>()})
+                };
                 let at = Instant::now();
                 let ok = client
                     .post(&url)
                     .bearer_auth(&key)
-                    .json(&json!({"event_type": "points.awarded", "event_id": id,
-                        "data": {"user_id": format!("u_{i}"), "points": 10, "reason": "bench", "balance": i}}))
+                    .json(&body)
                     .send()
                     .await
                     .is_ok_and(|r| r.status() == 202);
                 if ok {
-                    sent.push((id, at));
+                    sent.extend(events.into_iter().map(|(id, _)| (id, at)));
                 } else {
-                    rejected += 1;
+                    rejected += events.len();
                 }
             }
             (sent, rejected)
@@ -218,8 +239,8 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>) {
         "PostgreSQL"
     };
     println!(
-        "herald bench: {backend}, {mode}, {} events, {} senders, signed deliveries to 127.0.0.1",
-        args.events, args.senders
+        "herald bench: {backend}, {mode}, {} events, {} senders, {} event(s) per request, signed deliveries to 127.0.0.1",
+        args.events, args.senders, args.batch
     );
     println!(
         "  accepted           {} (rejected {})",

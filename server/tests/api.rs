@@ -3,9 +3,11 @@
 
 mod helpers;
 
+use axum::http::StatusCode;
 use helpers::*;
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::time::Duration;
 
 fn error_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or_default()
@@ -291,6 +293,7 @@ async fn openapi_document_describes_every_route(backend: Backend) {
     assert_eq!(doc["servers"][0]["url"], "/api/v1");
     let expected = [
         ("/events", "post"),
+        ("/events/batch", "post"),
         ("/event-types", "get"),
         ("/webhooks", "post"),
         ("/webhooks", "get"),
@@ -324,7 +327,71 @@ async fn openapi_document_describes_every_route(backend: Backend) {
     app.stop().await;
 }
 
+async fn batch_ingest_is_validated_whole_and_fans_out_each_event(backend: Backend) {
+    let Some(app) = spawn_app(backend, "batch ingest").await else {
+        return;
+    };
+    let receiver = TestReceiver::start().await;
+    app.create_webhook(
+        json!({"name": "Batch", "url": receiver.url, "event_types": ["points.awarded"]}),
+    )
+    .await;
+    let event = |i: u32| json!({"event_type": "points.awarded", "data": {"user_id": format!("u{i}"), "points": i}});
+    // One bad event refuses the whole batch, naming it; nothing is stored.
+    let (status, body) = app
+        .post(
+            "/api/v1/events/batch",
+            json!({"events": [event(1), {"event_type": "nope", "data": {}}, event(3)]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "events[1].event_type", "{body}");
+    let (status, body) = app
+        .post("/api/v1/events/batch", json!({"events": []}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("events"))
+    );
+    let too_many: Vec<Value> = (0..501).map(event).collect();
+    let (status, _) = app
+        .post("/api/v1/events/batch", json!({"events": too_many}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A good batch: each event stored and delivered once; a repeated event id is reported.
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut events: Vec<Value> = (0..20).map(event).collect();
+    events[0]["event_id"] = json!(id);
+    let (status, body) = app
+        .post("/api/v1/events/batch", json!({"events": events}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 20);
+    assert_eq!(items[0]["event_id"], json!(id));
+    assert!(items.iter().all(|i| i["deliveries"] == 1));
+    let got = receiver.wait_for(20, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 20);
+    let (status, body) = app
+        .post(
+            "/api/v1/events/batch",
+            json!({"events": [{"event_type": "points.awarded", "event_id": id, "data": {}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["items"][0]["duplicate"], true);
+    assert_eq!(body["items"][0]["deliveries"], 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        receiver.received().len(),
+        20,
+        "the duplicate was not delivered again"
+    );
+    app.stop().await;
+}
+
 on_both_backends!(
+    batch_ingest_is_validated_whole_and_fans_out_each_event,
     ingest_errors_are_clear,
     webhook_crud_and_errors,
     catalog_audit_queries_and_health,

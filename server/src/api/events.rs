@@ -15,8 +15,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn router() -> OpenApiRouter<ApiState> {
-    OpenApiRouter::new().routes(routes!(ingest))
+    OpenApiRouter::new()
+        .routes(routes!(ingest))
+        .routes(routes!(ingest_batch))
 }
+
+/// Most events one batch request may carry.
+pub const MAX_BATCH: usize = 500;
 
 /// An event from the loyalty platform.
 #[derive(Deserialize, ToSchema)]
@@ -74,12 +79,80 @@ async fn ingest(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((
-        status,
-        Json(Accepted {
-            event_id: outcome.event_id,
-            deliveries: outcome.deliveries,
-            duplicate: outcome.duplicate,
-        }),
-    ))
+    Ok((status, Json(accepted(&outcome))))
+}
+
+fn accepted(o: &herald::delivery::ingest::IngestOutcome) -> Accepted {
+    Accepted {
+        event_id: o.event_id,
+        deliveries: o.deliveries,
+        duplicate: o.duplicate,
+    }
+}
+
+/// Many events in one request.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    /// 1 to 500 events, each as `POST /events` takes it.
+    events: Vec<IngestBody>,
+}
+
+/// What batch ingest answers: one result per event, in the order sent.
+#[derive(serde::Serialize, ToSchema)]
+struct BatchAccepted {
+    items: Vec<Accepted>,
+}
+
+/// Accept up to 500 events at once. Every event is validated before any is stored: one invalid
+/// event refuses the whole batch (`422`, its `field` names it as `events[i].…`). Each event is
+/// stored and fanned out exactly as `POST /events` does (duplicates of stored event ids are
+/// reported, not stored again), so retrying a failed batch with the same event ids is safe.
+#[utoipa::path(post, path = "/events/batch", tag = "events", request_body = BatchBody,
+    security(("api_key" = [])),
+    responses(
+        (status = 202, description = "Every event stored (or already stored) and fanned out", body = BatchAccepted),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+#[tracing::instrument(skip_all)]
+async fn ingest_batch(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> ApiResult<(StatusCode, Json<BatchAccepted>)> {
+    if body.events.is_empty() || body.events.len() > MAX_BATCH {
+        return Err(ApiError::validation(
+            "events",
+            format!("send 1 to {MAX_BATCH} events per batch"),
+        ));
+    }
+    let now = herald::store::now();
+    let events = body
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            NewEvent::parse(
+                &e.event_type,
+                e.data,
+                e.event_id.as_deref(),
+                e.event_timestamp,
+                now,
+            )
+            .map_err(|v| ApiError::validation(format!("events[{i}].{}", v.field), v.message))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Submitted together, the events share the ingest batcher's transactions.
+    let outcomes = futures::future::join_all(
+        events
+            .into_iter()
+            .map(|event| state.engine.ingest(&caller.program, event)),
+    )
+    .await;
+    let items = outcomes
+        .into_iter()
+        .map(|o| o.map(|o| accepted(&o)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((StatusCode::ACCEPTED, Json(BatchAccepted { items })))
 }
