@@ -26,7 +26,12 @@ pub struct SqliteStore {
     /// Read-only connections for lists and lookups.
     reader: SqlitePool,
     program: ProgramId,
+    /// Keeps the background checkpointer alive; it stops once the store is dropped.
+    _alive: std::sync::Arc<()>,
 }
+
+/// How often the background checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 impl SqliteStore {
     /// Opens (creating if `mode=rwc`) the database file, migrates it and seeds the catalog.
@@ -40,7 +45,8 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-32000");
+            .pragma("cache_size", "-32000")
+            .pragma("wal_autocheckpoint", "0");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
@@ -51,14 +57,45 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
         let program = Self::seed(&writer).await?;
+        let alive = std::sync::Arc::new(());
+        Self::start_checkpointer(options, std::sync::Arc::downgrade(&alive)).await?;
         Ok(Self {
             writer,
             reader,
             program,
+            _alive: alive,
         })
+    }
+
+    /// Checkpoints the WAL from a connection of its own. The writer does not checkpoint
+    /// (`wal_autocheckpoint = 0`), so a commit never waits for the checkpoint's copy and fsync;
+    /// PASSIVE checkpoints never block the writer or readers either.
+    async fn start_checkpointer(
+        options: SqliteConnectOptions,
+        alive: std::sync::Weak<()>,
+    ) -> Result<()> {
+        use sqlx::ConnectOptions;
+        let mut conn = options.connect().await?;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if alive.upgrade().is_none() {
+                    break;
+                }
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&mut conn)
+                    .await
+                {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Other processes never share a SQLite file with us, so there is no one to tell.
