@@ -116,6 +116,10 @@ test('an admin creates an API key (shown once), sees it listed, revokes it, adds
   await users.getByLabel('Password').fill('support team passphrase');
   await users.getByRole('button', { name: 'Add user' }).click();
   await expect(page.getByRole('row').filter({ hasText: 'support@example.com' })).toBeVisible();
+  // Nobody removes their own account.
+  const mine = page.getByRole('row').filter({ hasText: 'admin@example.com' });
+  await expect(mine.getByText('You', { exact: true })).toBeVisible();
+  await expect(mine.getByRole('button', { name: /Remove/ })).toHaveCount(0);
 
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activity' }).click();
   await expect(page.getByRole('heading', { name: 'Activity', level: 1 })).toBeVisible();

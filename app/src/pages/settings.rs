@@ -8,7 +8,7 @@ use crate::api::account::{
 use crate::api::settings::instance_info;
 use crate::components::copy::CopyButton;
 use crate::components::form::{field_message, general_message};
-use crate::components::session::AdminOnly;
+use crate::components::session::{AdminOnly, Me};
 use crate::components::time::Timestamp;
 use crate::components::wizard::FieldError;
 use herald::domain::account::{ApiKeyView, Role, UserView, MIN_PASSWORD_CHARS};
@@ -60,6 +60,7 @@ fn Users() -> impl IntoView {
         move || (create.version().get(), delete.version().get()),
         |_| list_users(),
     );
+    let me = expect_context::<Me>().0;
     view! {
         <section class="card" aria-labelledby="users-title">
             <h2 id="users-title">"Users"</h2>
@@ -67,9 +68,10 @@ fn Users() -> impl IntoView {
             {general_message(delete.value(), &[])}
             <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
                 {move || Suspend::new(async move {
+                    let me = me.await.ok().flatten().map(|u| u.email);
                     match users.await {
                         Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                        Ok(list) => view! { <UserTable list delete/> }.into_any(),
+                        Ok(list) => view! { <UserTable list delete me/> }.into_any(),
                     }
                 })}
             </Transition>
@@ -102,7 +104,12 @@ fn Users() -> impl IntoView {
 }
 
 #[component]
-fn UserTable(list: Vec<UserView>, delete: ServerAction<DeleteUser>) -> impl IntoView {
+/// `me`: the signed-in admin's e-mail; their own row has no Remove (nobody removes themselves).
+fn UserTable(
+    list: Vec<UserView>,
+    delete: ServerAction<DeleteUser>,
+    me: Option<String>,
+) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="data">
@@ -116,10 +123,16 @@ fn UserTable(list: Vec<UserView>, delete: ServerAction<DeleteUser>) -> impl Into
                                 <td>{u.role.label()}</td>
                                 <td><Timestamp at=Some(u.created_at)/></td>
                                 <td class="actions">
-                                    <ActionForm action=delete attr:class="inline">
-                                        <input type="hidden" name="id" value=u.id.clone()/>
-                                        <button type="submit" class="button secondary small" aria-label=label>"Remove"</button>
-                                    </ActionForm>
+                                    {if me.as_deref() == Some(u.email.as_str()) {
+                                        view! { <span class="muted">"You"</span> }.into_any()
+                                    } else {
+                                        view! {
+                                            <ActionForm action=delete attr:class="inline">
+                                                <input type="hidden" name="id" value=u.id.clone()/>
+                                                <button type="submit" class="button secondary small" aria-label=label>"Remove"</button>
+                                            </ActionForm>
+                                        }.into_any()
+                                    }}
                                 </td>
                             </tr>
                         }
