@@ -22,6 +22,9 @@ pub const PUBLIC_ENDPOINTS: &[&str] = &[
     "complete_setup",
 ];
 
+/// The pages anonymous visitors use (a signed-in visitor is sent on to the app).
+pub const SIGNED_OUT_PAGES: &[&str] = &["/login", "/setup"];
+
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "herald_session";
 

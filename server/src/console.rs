@@ -1,9 +1,9 @@
 //! What stands in front of the console and the server functions: the session gate (anonymous
 //! visitors are sent to the sign-in page, anonymous server-function calls get 401), a same-origin
-//! check on every state-changing request (CSRF), and security headers with a per-response CSP
-//! nonce for Leptos's inline hydration script.
+//! check on every state-changing request (CSRF), a CSP with a per-response nonce for Leptos's
+//! inline hydration script, and the security headers every response carries.
 
-use app::api::{PREFIX, PUBLIC_ENDPOINTS, SESSION_COOKIE};
+use app::api::{PREFIX, PUBLIC_ENDPOINTS, SESSION_COOKIE, SIGNED_OUT_PAGES};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -17,8 +17,9 @@ use rand::RngCore;
 #[derive(Debug, Clone)]
 pub struct CspNonce(pub String);
 
-/// Adds the security headers to every response (console, server functions, API, files).
-pub async fn security_headers(mut req: Request, next: Next) -> Response {
+/// The console's policy: its own scripts (the inline hydration script by `nonce`), its own wasm,
+/// nothing from other origins. Set on console responses, with a fresh nonce each.
+pub async fn content_security_policy(mut req: Request, next: Next) -> Response {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let nonce = URL_SAFE_NO_PAD.encode(bytes);
@@ -29,10 +30,22 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
          style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
          object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     );
-    let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
     }
+    res
+}
+
+/// Adds the security headers to every response (console, server functions, API, files); a
+/// response without a policy of its own (the API's JSON) gets one that allows nothing.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -49,6 +62,10 @@ pub async fn security_headers(mut req: Request, next: Next) -> Response {
 /// functions), refuses cross-site state changes, and keeps anonymous visitors to public paths.
 pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
+    if is_static_file(&path) {
+        // Public to everyone; no session to look up.
+        return next.run(req).await;
+    }
     if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         && !same_origin(req.headers())
     {
@@ -99,7 +116,7 @@ pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) ->
         };
         return Redirect::to(&to).into_response();
     }
-    if signed_in && (path == "/login" || path == "/setup") {
+    if signed_in && SIGNED_OUT_PAGES.contains(&path.as_str()) {
         return Redirect::to("/").into_response();
     }
     let res = next.run(req).await;
@@ -125,9 +142,14 @@ async fn with_error_status(res: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// The built site's files: the wasm bundle, its JS and CSS, and the public assets.
+fn is_static_file(path: &str) -> bool {
+    path.starts_with("/pkg/") || path == "/favicon.svg"
+}
+
 /// Paths an anonymous visitor may reach.
 fn is_public(path: &str) -> bool {
-    if path == "/login" || path == "/setup" || path.starts_with("/pkg/") || path == "/favicon.svg" {
+    if is_static_file(path) || SIGNED_OUT_PAGES.contains(&path) {
         return true;
     }
     path.strip_prefix(PREFIX)

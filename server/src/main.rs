@@ -73,21 +73,36 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
 }
 
 async fn create_api_key(name: &str, database_url: &str) -> anyhow::Result<()> {
-    let name = name.trim();
-    anyhow::ensure!(
-        !name.is_empty() && name.len() <= 100,
-        "--name must be 1 to 100 characters"
-    );
-    let store = startup::open_store(database_url).await?;
-    let key = herald::auth::api_key::issue(store.as_ref(), name)
+    let (access, actor) = command_line_access(database_url).await?;
+    let (key, summary) = access
+        .create_api_key(&actor, name)
         .await
-        .context("storing the key")?;
+        .map_err(cli_error)?;
     eprintln!(
-        "created API key '{name}' ({}…); it is shown once:",
-        key.display_prefix
+        "created API key '{}' ({}…); it is shown once:",
+        summary.name, summary.prefix
     );
-    println!("{}", key.plain);
+    println!("{key}");
     Ok(())
+}
+
+/// The access service on `database_url`, and the command line as the actor (recorded in the
+/// activity log).
+async fn command_line_access(
+    database_url: &str,
+) -> anyhow::Result<(herald::auth::Access, herald::auth::Actor)> {
+    let store = startup::open_store(database_url).await?;
+    let actor = herald::auth::Actor::command_line(store.default_program().await?);
+    let access = herald::auth::Access::new(store, Default::default(), Default::default());
+    Ok((access, actor))
+}
+
+/// A refused input reads as its message alone (`--name`, `--email`, the password).
+fn cli_error(e: herald::auth::AccessError) -> anyhow::Error {
+    match e {
+        herald::auth::AccessError::Validation(v) => anyhow::anyhow!("{}", v.message),
+        other => anyhow::Error::new(other),
+    }
 }
 
 async fn create_user(email: &str, role: &str, database_url: &str) -> anyhow::Result<()> {
@@ -106,16 +121,11 @@ async fn create_user(email: &str, role: &str, database_url: &str) -> anyhow::Res
             .context("reading the password from standard input")?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     };
-    let store = startup::open_store(database_url).await?;
-    let access = herald::auth::Access::new(store.clone(), Default::default(), Default::default());
-    let actor = herald::auth::Actor::command_line(store.default_program().await?);
+    let (access, actor) = command_line_access(database_url).await?;
     let user = access
         .create_user(&actor, email, &password, role)
         .await
-        .map_err(|e| match e {
-            herald::auth::AccessError::Validation(v) => anyhow::anyhow!("{}", v.message),
-            other => anyhow::Error::new(other),
-        })?;
+        .map_err(cli_error)?;
     eprintln!("created {} {}", user.role.as_str(), user.email);
     Ok(())
 }

@@ -160,6 +160,7 @@ fn router(engine: Engine, access: Access) -> anyhow::Result<Router> {
             access.clone(),
             console::gate,
         ))
+        .layer(axum::middleware::from_fn(console::content_security_policy))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
     // The API limits bodies itself (`DefaultBodyLimit`), answering 413 in its JSON error format.
     Ok(api::router(engine, access)

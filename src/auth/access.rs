@@ -3,7 +3,7 @@
 //! (hashed, compared in constant time, cached briefly) and the admin activity log.
 
 use super::{api_key, password, throttle};
-use crate::domain::account::{check_new_password, Email, Role};
+use crate::domain::account::{api_key_name, check_new_password, Email, Role};
 use crate::domain::ids::{ActivityId, ApiKeyId, ProgramId, UserId};
 use crate::domain::ValidationError;
 use crate::store::{
@@ -394,12 +394,7 @@ impl Access {
         name: &str,
     ) -> AccessResult<(String, ApiKeySummary)> {
         actor.require_admin()?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(
-                ValidationError::new("name", "Give the key a name of 1 to 100 characters").into(),
-            );
-        }
+        let name = api_key_name(name)?;
         let (key, record) = api_key::new_record(actor.program.clone(), name);
         self.store().insert_api_key(&record).await?;
         self.record(actor, "created", &format!("API key {name}"), &record.prefix)

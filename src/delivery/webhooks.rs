@@ -493,24 +493,15 @@ fn changed_fields(before: &WebhookDraft, after: &WebhookDraft) -> String {
     ) else {
         return String::new();
     };
-    if a.len() == b.len()
-        && a.get("enabled") != b.get("enabled")
-        && a.iter().filter(|(k, v)| b.get(*k) != Some(*v)).count() == 1
-    {
-        return if after.enabled {
-            "enabled".into()
-        } else {
-            "disabled".into()
-        };
-    }
     let changed: Vec<&str> = a
         .iter()
         .filter(|(k, v)| b.get(*k) != Some(*v))
         .map(|(k, _)| k.as_str())
         .collect();
-    if changed.is_empty() {
-        "no changes".into()
-    } else {
-        changed.join(", ")
+    match changed.as_slice() {
+        [] => "no changes".into(),
+        ["enabled"] if after.enabled => "enabled".into(),
+        ["enabled"] => "disabled".into(),
+        fields => fields.join(", "),
     }
 }

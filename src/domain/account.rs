@@ -81,6 +81,18 @@ pub fn check_new_password(raw: &str) -> Result<&str, ValidationError> {
     Ok(raw)
 }
 
+/// An API key's name as typed: trimmed, 1 to 100 characters.
+pub fn api_key_name(raw: &str) -> Result<&str, ValidationError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ValidationError::new(
+            "name",
+            "Give the key a name of 1 to 100 characters",
+        ));
+    }
+    Ok(name)
+}
+
 /// The signed-in user, as the console shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurrentUser {

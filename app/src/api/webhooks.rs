@@ -32,11 +32,10 @@ pub async fn list_webhooks(
 /// Turns a webhook on or off at once.
 #[server(prefix = "/sfn", endpoint = "set_webhook_enabled")]
 pub async fn set_webhook_enabled(id: String, enabled: bool) -> Result<(), AppError> {
-    use super::ssr::{admin, engine};
+    use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
     let who = admin()?;
-    let id = herald::domain::ids::WebhookId::parse(&id)
-        .ok_or_else(|| AppError::NotFound("webhook".into()))?;
+    let id = webhook_id(&id)?;
     let patch = herald::domain::settings::WebhookPatch {
         enabled: Some(enabled),
         ..Default::default()
@@ -48,11 +47,10 @@ pub async fn set_webhook_enabled(id: String, enabled: bool) -> Result<(), AppErr
 /// Deletes a webhook (its audit rows stay).
 #[server(prefix = "/sfn", endpoint = "delete_webhook")]
 pub async fn delete_webhook(id: String) -> Result<(), AppError> {
-    use super::ssr::{admin, engine};
+    use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
     let who = admin()?;
-    let id = herald::domain::ids::WebhookId::parse(&id)
-        .ok_or_else(|| AppError::NotFound("webhook".into()))?;
+    let id = webhook_id(&id)?;
     engine.delete_webhook(&who, &id).await?;
     Ok(())
 }

@@ -35,3 +35,25 @@ where
         })
     }
 }
+
+/// A labelled input with an optional hint and its error message underneath.
+#[component]
+pub fn InputField(
+    label: &'static str,
+    /// The form field name; also the error message's id (`{name}-error`).
+    name: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] autocomplete: &'static str,
+    #[prop(optional, into)] hint: Option<String>,
+    message: Signal<Option<String>>,
+) -> impl IntoView {
+    let error_id = format!("{name}-error");
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input type=kind name=name autocomplete=autocomplete required aria-describedby=error_id.clone()/>
+            {hint.map(|h| view! { <span class="hint">{h}</span> })}
+            <crate::components::wizard::FieldError id=error_id message/>
+        </label>
+    }
+}

@@ -14,7 +14,7 @@ pub struct Me(pub Resource<Result<Option<CurrentUser>, AppError>>);
 
 /// Whether `path` is one of the pages anonymous visitors use.
 pub fn is_auth_page(path: &str) -> bool {
-    path == "/login" || path == "/setup"
+    crate::api::SIGNED_OUT_PAGES.contains(&path)
 }
 
 /// Loads the signed-in user into context; call once, in the layout.

@@ -2,8 +2,7 @@
 //! server functions, so they work before the wasm arrives; errors appear beside the field.
 
 use crate::api::account::{check_setup_token, sign_in_status, CompleteSetup, Login};
-use crate::components::form::{field_message, general_message};
-use crate::components::wizard::FieldError;
+use crate::components::form::{field_message, general_message, InputField};
 use herald::domain::account::MIN_PASSWORD_CHARS;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -32,16 +31,8 @@ pub fn LoginPage() -> impl IntoView {
             </Suspense>
             <ActionForm action=login attr:class="stack" attr:aria-label="Sign in">
                 <input type="hidden" name="next" prop:value=next/>
-                <label class="field">
-                    <span>"E-mail"</span>
-                    <input type="email" name="email" autocomplete="username" required aria-describedby="email-error"/>
-                    <FieldError id="email-error" message=field_message(value, "email")/>
-                </label>
-                <label class="field">
-                    <span>"Password"</span>
-                    <input type="password" name="password" autocomplete="current-password" required aria-describedby="password-error"/>
-                    <FieldError id="password-error" message=field_message(value, "password")/>
-                </label>
+                <InputField label="E-mail" name="email" kind="email" autocomplete="username" message=field_message(value, "email")/>
+                <InputField label="Password" name="password" kind="password" autocomplete="current-password" message=field_message(value, "password")/>
                 {general_message(value, &["email", "password"])}
                 <button type="submit" class="button" disabled=move || login.pending().get()>"Sign in"</button>
             </ActionForm>
@@ -67,22 +58,16 @@ pub fn SetupPage() -> impl IntoView {
                             <p class="lede">"This account can do everything, including adding other people."</p>
                             <ActionForm action=setup attr:class="stack" attr:aria-label="Create the first admin">
                                 <input type="hidden" name="token" prop:value=token/>
-                                <label class="field">
-                                    <span>"E-mail"</span>
-                                    <input type="email" name="email" autocomplete="username" required aria-describedby="email-error"/>
-                                    <FieldError id="email-error" message=field_message(value, "email")/>
-                                </label>
-                                <label class="field">
-                                    <span>"Password"</span>
-                                    <input type="password" name="password" autocomplete="new-password" required aria-describedby="password-error"/>
-                                    <span class="hint">{format!("At least {MIN_PASSWORD_CHARS} characters; a passphrase works well.")}</span>
-                                    <FieldError id="password-error" message=field_message(value, "password")/>
-                                </label>
-                                <label class="field">
-                                    <span>"Confirm password"</span>
-                                    <input type="password" name="confirm" autocomplete="new-password" required aria-describedby="confirm-error"/>
-                                    <FieldError id="confirm-error" message=field_message(value, "confirm")/>
-                                </label>
+                                <InputField label="E-mail" name="email" kind="email" autocomplete="username" message=field_message(value, "email")/>
+                                <InputField
+                                    label="Password"
+                                    name="password"
+                                    kind="password"
+                                    autocomplete="new-password"
+                                    hint=format!("At least {MIN_PASSWORD_CHARS} characters; a passphrase works well.")
+                                    message=field_message(value, "password")
+                                />
+                                <InputField label="Confirm password" name="confirm" kind="password" autocomplete="new-password" message=field_message(value, "confirm")/>
                                 {general_message(value, &["email", "password", "confirm"])}
                                 <button type="submit" class="button" disabled=move || setup.pending().get()>"Create admin and sign in"</button>
                             </ActionForm>

@@ -117,7 +117,14 @@ impl From<AccessError> for ApiError {
             AccessError::Forbidden => Self::forbidden(),
             AccessError::NotFound(what) => Self::not_found(what),
             AccessError::Store(e) => Self::internal(&e),
-            other => Self::unauthorized(other.to_string()),
+            AccessError::Conflict(field) => Self::conflict(
+                format!("a {field} with this value already exists"),
+                Some(field),
+            ),
+            AccessError::Refused(message) => Self::conflict(message, None),
+            e @ (AccessError::InvalidLogin | AccessError::Throttled(_)) => {
+                Self::unauthorized(e.to_string())
+            }
         }
     }
 }

@@ -39,6 +39,18 @@ struct IngestBody {
     event_timestamp: Option<DateTime<Utc>>,
 }
 
+impl IngestBody {
+    fn parse(self, now: DateTime<Utc>) -> Result<NewEvent, herald::domain::ValidationError> {
+        NewEvent::parse(
+            &self.event_type,
+            self.data,
+            self.event_id.as_deref(),
+            self.event_timestamp,
+            now,
+        )
+    }
+}
+
 /// What ingest answers.
 #[derive(serde::Serialize, ToSchema)]
 struct Accepted {
@@ -65,14 +77,7 @@ async fn ingest(
     caller: Caller,
     ApiJson(body): ApiJson<IngestBody>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let event = NewEvent::parse(
-        &body.event_type,
-        body.data,
-        body.event_id.as_deref(),
-        body.event_timestamp,
-        herald::store::now(),
-    )
-    .map_err(ApiError::from)?;
+    let event = body.parse(herald::store::now()).map_err(ApiError::from)?;
     let outcome = state.engine.ingest(&caller.program, event).await?;
     let status = if outcome.duplicate {
         StatusCode::OK
@@ -133,14 +138,8 @@ async fn ingest_batch(
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            NewEvent::parse(
-                &e.event_type,
-                e.data,
-                e.event_id.as_deref(),
-                e.event_timestamp,
-                now,
-            )
-            .map_err(|v| ApiError::validation(format!("events[{i}].{}", v.field), v.message))
+            e.parse(now)
+                .map_err(|v| ApiError::validation(format!("events[{i}].{}", v.field), v.message))
         })
         .collect::<Result<Vec<_>, _>>()?;
     // Submitted together, the events share the ingest batcher's transactions.
