@@ -3,11 +3,17 @@
 
 pub mod access;
 pub mod api_key;
+pub mod client_ip;
 pub mod password;
 pub mod seal;
 pub mod throttle;
 
 pub use access::{Access, AccessError, Actor, NewSession, SessionPolicy};
+
+/// The client address a request came from, as `client_ip::client_address` worked it out (put in
+/// the request's extensions in front of the console).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub std::net::IpAddr);
 
 /// The value of cookie `name` among `Cookie` header values.
 pub fn cookie<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Option<String> {

@@ -5,11 +5,13 @@
 //! Invariants: an event is durable (with its deliveries) before `ingest` returns; a delivery is
 //! worked on only under a lease; a result is written only by the claim that made it.
 
-pub mod claim;
+pub mod clock;
 pub mod dispatch;
+pub mod dispatcher;
 pub mod guard;
 pub mod ingest;
 mod rate;
+mod recorder;
 pub mod retry;
 pub mod secrets;
 pub mod sign;
@@ -18,6 +20,7 @@ pub mod webhooks;
 use crate::auth::seal::{SealError, Sealer};
 use crate::domain::ValidationError;
 use crate::store::{Store, StoreError};
+use clock::Clock;
 use guard::GuardPolicy;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +41,8 @@ pub struct EngineConfig {
     pub shutdown_grace: Duration,
     /// Outbound-address policy (SSRF guard).
     pub guard: GuardPolicy,
+    /// Where "now" comes from: the system clock, or a `ManualClock` in tests.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +54,7 @@ impl Default for EngineConfig {
             idle_poll: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
             guard: GuardPolicy::default(),
+            clock: Arc::new(clock::SystemClock),
         }
     }
 }
@@ -61,8 +67,16 @@ pub enum EngineError {
     NotFound(&'static str),
     #[error("{field} is already in use")]
     Conflict { field: &'static str },
+    /// An optimistic write lost: the record changed since the caller read it.
+    #[error(
+        "this webhook was changed by someone else since you loaded it; reload it and try again"
+    )]
+    Stale,
     #[error("{0}")]
     Refused(String),
+    /// Herald cannot take this now (shutting down, database unreachable or full); try again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("your role does not allow this")]
     Forbidden,
     #[error(transparent)]
@@ -75,9 +89,41 @@ impl From<StoreError> for EngineError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict { field } => Self::Conflict { field },
+            StoreError::Stale => Self::Stale,
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::Unavailable("the database is unavailable; try again shortly".into())
+            }
             other => Self::Store(other),
         }
     }
+}
+
+impl EngineError {
+    /// What kind of failure this is, for front ends that map kinds to statuses once.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Validation(_) => ErrorKind::Validation,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Conflict { .. } | Self::Stale | Self::Refused(_) => ErrorKind::Conflict,
+            Self::Forbidden => ErrorKind::Forbidden,
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Store(_) | Self::Seal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Kinds of failure every front end (REST API, server functions) maps to a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Validation,
+    NotFound,
+    Conflict,
+    Forbidden,
+    /// Try again later (`503` with `Retry-After`).
+    Unavailable,
+    /// A bug or corrupt data: logged once, answered opaquely.
+    Internal,
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -99,8 +145,9 @@ struct Inner {
     rate: rate::RateLimits,
     /// Where `ingest` hands events to the group-commit task.
     ingest_tx: tokio::sync::mpsc::Sender<ingest::IngestJob>,
-    /// Fan-out candidates, cleared whenever this process changes a webhook.
-    subscribers: ingest::SubscriberCache,
+    /// Fan-out candidates per event type, checked against the subscriber-list version inside
+    /// every ingest transaction (so never used stale).
+    subscribers: Arc<ingest::SubscriberCache>,
 }
 
 impl Engine {
@@ -112,7 +159,10 @@ impl Engine {
             .pool_max_idle_per_host(256)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10));
+            .connect_timeout(Duration::from_secs(10))
+            // An HTTP(S)_PROXY in the environment would make the guard's connect-time check look
+            // at the proxy instead of the receiver: Herald always connects directly.
+            .no_proxy();
         if let Some(resolver) = guard::resolver(config.guard) {
             http = http.dns_resolver(resolver);
         }
@@ -120,7 +170,8 @@ impl Engine {
             .build()
             .expect("the HTTP client's TLS backend initialises");
         let wake = Arc::new(Notify::new());
-        let ingest_tx = ingest::start_batcher(store.clone(), wake.clone());
+        let subscribers = Arc::new(ingest::SubscriberCache::default());
+        let ingest_tx = ingest::start_batcher(store.clone(), wake.clone(), subscribers.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -130,7 +181,7 @@ impl Engine {
                 wake,
                 rate: rate::RateLimits::default(),
                 ingest_tx,
-                subscribers: ingest::SubscriberCache::default(),
+                subscribers,
             }),
         }
     }
@@ -141,6 +192,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The engine's current time (see `clock`).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.config.clock.now()
     }
 
     /// Tells the dispatcher that work may be due now.

@@ -19,6 +19,7 @@ pub use access::{
 };
 pub use model::*;
 pub use postgres::PgStore;
+pub use sql::storable;
 pub use sqlite::SqliteStore;
 
 use crate::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
@@ -40,6 +41,50 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// An optimistic write named a version that is no longer current (someone else changed or
+    /// deleted the record since it was read).
+    #[error("the record was changed since it was read")]
+    Stale,
+    /// An ingest batch was routed with a subscriber list that a committed webhook change has
+    /// replaced; nothing was written, route again.
+    #[error("the webhooks changed while the events were routed")]
+    StaleRouting,
+    /// The database could not take the write (see `is_unavailable`); the text says why.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached or refused for lack of resources (connection
+    /// lost, pool exhausted, disk full, database locked): worth a `503` and a later retry, as
+    /// opposed to a bug or bad data.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_) => true,
+                sqlx::Error::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    // SQLite: BUSY, LOCKED, IOERR, FULL (primary codes, extended in the low byte)
+                    // PostgreSQL: connection exceptions, insufficient resources, operator
+                    // intervention (shutdown), cannot connect now.
+                    let sqlite = code
+                        .parse::<i32>()
+                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13));
+                    sqlite
+                        || code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("57P")
+                }
+                _ => false,
+            },
+            Self::Unavailable(_) => true,
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -60,7 +105,8 @@ pub trait Store: AccessStore {
     // --- webhooks ---------------------------------------------------------------------------
     /// Inserts a webhook and its subscriptions; `Conflict { field: "name" }` on a duplicate name.
     async fn insert_webhook(&self, webhook: &WebhookRecord) -> Result<()>;
-    /// Replaces a webhook's settings and subscriptions (counters are untouched).
+    /// Replaces a webhook's settings and subscriptions (counters are untouched) if its stored
+    /// version is still `webhook.version`, moving the version on; `Stale` otherwise.
     async fn update_webhook(&self, webhook: &WebhookRecord) -> Result<()>;
     async fn get_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<Option<Webhook>>;
     async fn list_webhooks(
@@ -72,53 +118,72 @@ pub trait Store: AccessStore {
     async fn delete_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<bool>;
 
     // --- events and deliveries ----------------------------------------------------------------
-    /// Stores an event and one delivery per webhook in `targets`, atomically. Returns `None` when
-    /// the event id was already stored (nothing new is written).
+    /// Stores an event and one delivery per webhook in `targets`, routed against the current
+    /// subscriber list (for callers that choose targets themselves: tools and tests). Returns
+    /// `None` when the event id was already stored (nothing new is written).
     async fn ingest(&self, event: &StoredEvent, targets: &[WebhookId]) -> Result<Option<usize>> {
-        let batch = [(event.clone(), targets.to_vec())];
+        let version = self
+            .subscribers(&event.program_id, &event.event_type)
+            .await?
+            .version;
+        let batch = [IngestItem {
+            event: event.clone(),
+            targets: targets.to_vec(),
+            routing_version: version,
+        }];
         Ok(self.ingest_batch(&batch).await?.pop().flatten())
     }
-    /// `ingest` for many events in one transaction (group commit): all are stored or none. Each
-    /// result is the deliveries fanned out, or `None` for an event id already stored (including
-    /// earlier in the same batch).
-    async fn ingest_batch(
-        &self,
-        batch: &[(StoredEvent, Vec<WebhookId>)],
-    ) -> Result<Vec<Option<usize>>>;
-    /// Enabled webhooks of the program subscribed to `event_type` (fan-out candidates).
-    async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Vec<Webhook>>;
+    /// Stores many events, each with one delivery per target, in one transaction (group commit):
+    /// all are stored or none. Inside the transaction each item's `routing_version` is checked
+    /// against its program's current subscriber-list version (on PostgreSQL under a share lock
+    /// that webhook changes wait for), so a webhook deleted, disabled or created by a committed
+    /// change is never routed to from an older list: the batch fails with `StaleRouting` and
+    /// nothing is written. Each result is the deliveries fanned out, or `None` for an event id
+    /// already stored (including earlier in the same batch).
+    async fn ingest_batch(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>>;
+    /// Enabled webhooks of the program subscribed to `event_type` (fan-out candidates), with the
+    /// subscriber-list version they were read at.
+    async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Subscribers>;
     /// Claims up to `limit` due deliveries (pending and due, or in flight with an expired lease),
-    /// marking them in flight with a lease of the webhook's timeout plus `lease_margin`.
+    /// oldest first, marking them in flight with a lease of the webhook's timeout plus
+    /// `lease_margin`. Reclaiming an expired lease counts an interruption. Deliveries of the
+    /// webhooks in `exclude` are left alone (the caller is holding them back).
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: u32,
         lease_margin: chrono::Duration,
+        exclude: &[WebhookId],
     ) -> Result<Vec<ClaimedDelivery>>;
-    /// Records attempts and moves their deliveries on, ignoring any result whose claim was
-    /// superseded (its `claim_count` no longer matches). Returns how many were applied.
-    async fn record_results(&self, results: &[DeliveryResult]) -> Result<usize>;
+    /// Records every attempt and moves each delivery on whose claim is still current. An attempt
+    /// whose claim was superseded (its `claim_count` no longer matches) is still recorded, marked
+    /// superseded, and moves nothing. Returns how many deliveries moved.
+    async fn record_results(&self, results: &[DeliveryResult], now: DateTime<Utc>)
+        -> Result<usize>;
     /// Records a standalone attempt (tests and verifications) and, when `live`, moves counters.
     async fn insert_attempt(&self, attempt: &NewAttempt) -> Result<()>;
     /// Rings `wake` whenever another process announces new work (PostgreSQL `LISTEN/NOTIFY`);
     /// returns once listening has started. A no-op where one process owns the database.
     async fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>) -> Result<()>;
-    /// When the earliest pending delivery comes due, if any.
-    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>>;
-    /// Gives in-flight deliveries claimed by this process back (graceful shutdown).
+    /// When the earliest pending delivery comes due (or lease runs out), if any, leaving out
+    /// the webhooks in `exclude`.
+    async fn next_due_at(&self, exclude: &[WebhookId]) -> Result<Option<DateTime<Utc>>>;
+    /// Gives in-flight deliveries claimed by this process back untried, keeping their due time
+    /// (graceful shutdown, rate limits).
     async fn release(&self, claims: &[(DeliveryId, i64)], now: DateTime<Utc>) -> Result<()>;
     async fn list_deliveries(
         &self,
         program: &ProgramId,
         query: &DeliveryQuery,
     ) -> Result<Vec<DeliverySummary>>;
-    /// Puts a finished delivery back to pending with a fresh try budget.
+    /// Puts a finished delivery back to pending with a fresh try budget, or makes a delivery
+    /// waiting for a retry due now.
     async fn replay_delivery(
         &self,
         program: &ProgramId,
         id: &DeliveryId,
         now: DateTime<Utc>,
-    ) -> Result<bool>;
+    ) -> Result<Replayed>;
 
     // --- audit log -----------------------------------------------------------------------------
     async fn list_attempts(&self, program: &ProgramId, query: &AttemptQuery)

@@ -29,6 +29,7 @@ fn webhook(program: &ProgramId, name: &str, created: chrono::DateTime<Utc>) -> W
         rate_limit_per_second: None,
         sandbox: false,
         enabled: true,
+        version: 1,
         created_at: created,
         updated_at: created,
     }
@@ -80,6 +81,7 @@ fn attempt_for(
         response_body: Some("ok".into()),
         created_at: at,
         delivered_at: Some(at),
+        superseded: false,
     }
 }
 
@@ -100,7 +102,26 @@ async fn creates_and_reads_webhooks(store: Arc<dyn Store>) {
     changed.updated_at = now();
     store.update_webhook(&changed).await.unwrap();
     let got = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
-    assert_eq!(got.record, changed);
+    assert_eq!(
+        got.record,
+        WebhookRecord {
+            version: 2,
+            ..changed.clone()
+        }
+    );
+
+    // A write from the version before is stale: refused, nothing changed.
+    let mut late = changed.clone();
+    late.description = "lost update".into();
+    assert!(matches!(
+        store.update_webhook(&late).await,
+        Err(StoreError::Stale)
+    ));
+    let got = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.record.version, got.record.description.as_str()),
+        (2, "test")
+    );
 
     let other = ProgramId::generate();
     assert!(store.get_webhook(&other, &w.id).await.unwrap().is_none());
@@ -200,7 +221,7 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
         Some(1)
     );
     let claimed = store
-        .claim_due(now(), 10, Duration::seconds(5))
+        .claim_due(now(), 10, Duration::seconds(5), &[])
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -210,7 +231,7 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
         next: NextStep::Succeeded,
         attempt: attempt_for(&claimed[0], AttemptStatus::Success, now()),
     };
-    assert_eq!(store.record_results(&[result]).await.unwrap(), 1);
+    assert_eq!(store.record_results(&[result], now()).await.unwrap(), 1);
 
     // A second event leaves a pending delivery that deletion must stop.
     store
@@ -229,7 +250,7 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
         .unwrap()
         .is_empty());
     assert!(store
-        .claim_due(now(), 10, Duration::seconds(5))
+        .claim_due(now(), 10, Duration::seconds(5), &[])
         .await
         .unwrap()
         .is_empty());
@@ -265,7 +286,7 @@ async fn ingest_is_idempotent_and_atomic(store: Arc<dyn Store>) {
     assert_eq!(store.ingest(&e, &targets).await.unwrap(), Some(2));
     assert_eq!(store.ingest(&e, &targets).await.unwrap(), None);
     let claimed = store
-        .claim_due(now(), 10, Duration::seconds(5))
+        .claim_due(now(), 10, Duration::seconds(5), &[])
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -294,16 +315,26 @@ async fn batched_ingest_stores_each_event_once(store: Arc<dyn Store>) {
     store.insert_webhook(&w).await.unwrap();
     let (a, b) = (event(&p, "points.awarded"), event(&p, "points.awarded"));
     store.ingest(&a, std::slice::from_ref(&w.id)).await.unwrap();
+    let version = store
+        .subscribers(&p, "points.awarded")
+        .await
+        .unwrap()
+        .version;
+    let item = |event: &StoredEvent, targets: Vec<WebhookId>| IngestItem {
+        event: event.clone(),
+        targets,
+        routing_version: version,
+    };
     let batch = vec![
-        (a.clone(), vec![w.id.clone()]),
-        (b.clone(), vec![w.id.clone()]),
-        (b.clone(), vec![w.id.clone()]),
-        (event(&p, "points.awarded"), vec![]),
+        item(&a, vec![w.id.clone()]),
+        item(&b, vec![w.id.clone()]),
+        item(&b, vec![w.id.clone()]),
+        item(&event(&p, "points.awarded"), vec![]),
     ];
     let results = store.ingest_batch(&batch).await.unwrap();
     assert_eq!(results, [None, Some(1), None, Some(0)]);
     let claimed = store
-        .claim_due(now(), 10, Duration::seconds(5))
+        .claim_due(now(), 10, Duration::seconds(5), &[])
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2, "one delivery for a, one for b");
@@ -319,7 +350,11 @@ async fn subscribers_are_enabled_webhooks_of_the_type(store: Arc<dyn Store>) {
     for w in [&on, &off, &other] {
         store.insert_webhook(w).await.unwrap();
     }
-    let subs = store.subscribers(&p, "points.awarded").await.unwrap();
+    let subs = store
+        .subscribers(&p, "points.awarded")
+        .await
+        .unwrap()
+        .webhooks;
     assert_eq!(subs.len(), 1);
     assert_eq!(subs[0].record.id, on.id);
     assert_eq!(
@@ -337,11 +372,14 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let t0 = now();
-    let first = store.claim_due(t0, 10, Duration::seconds(5)).await.unwrap();
+    let first = store
+        .claim_due(t0, 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
     assert_eq!(first.len(), 1);
     assert!(
         store
-            .claim_due(t0, 10, Duration::seconds(5))
+            .claim_due(t0, 10, Duration::seconds(5), &[])
             .await
             .unwrap()
             .is_empty(),
@@ -351,21 +389,30 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     // After the lease (timeout 15 s + 5 s margin) runs out, another worker takes it over.
     let later = t0 + Duration::seconds(21);
     let second = store
-        .claim_due(later, 10, Duration::seconds(5))
+        .claim_due(later, 10, Duration::seconds(5), &[])
         .await
         .unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].claim_count, first[0].claim_count + 1);
-    assert_eq!(second[0].tries, 0, "a crashed attempt uses no try");
+    assert_eq!(
+        (
+            second[0].tries,
+            second[0].interruptions,
+            second[0].tries_used()
+        ),
+        (0, 1, 1),
+        "the expired lease is counted as an interruption, which uses a try"
+    );
 
-    // The stale worker's result is ignored; the current one's is applied.
+    // The stale worker's result moves nothing but stays in the audit log, marked superseded; the
+    // current one's is applied.
     let stale = DeliveryResult {
         delivery_id: first[0].delivery_id.clone(),
         claim_count: first[0].claim_count,
         next: NextStep::Succeeded,
         attempt: attempt_for(&first[0], AttemptStatus::Success, later),
     };
-    assert_eq!(store.record_results(&[stale]).await.unwrap(), 0);
+    assert_eq!(store.record_results(&[stale], now()).await.unwrap(), 0);
     let retry_at = later + Duration::seconds(30);
     let current = DeliveryResult {
         delivery_id: second[0].delivery_id.clone(),
@@ -373,15 +420,15 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
         next: NextStep::RetryAt(retry_at),
         attempt: attempt_for(&second[0], AttemptStatus::Failure, later),
     };
-    assert_eq!(store.record_results(&[current]).await.unwrap(), 1);
-    assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
+    assert_eq!(store.record_results(&[current], now()).await.unwrap(), 1);
+    assert_eq!(store.next_due_at(&[]).await.unwrap(), Some(retry_at));
     assert!(store
-        .claim_due(later, 10, Duration::seconds(5))
+        .claim_due(later, 10, Duration::seconds(5), &[])
         .await
         .unwrap()
         .is_empty());
     let third = store
-        .claim_due(retry_at, 10, Duration::seconds(5))
+        .claim_due(retry_at, 10, Duration::seconds(5), &[])
         .await
         .unwrap();
     assert_eq!(third[0].tries, 1);
@@ -393,7 +440,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
         next: NextStep::Failed,
         attempt: attempt_for(&third[0], AttemptStatus::Failure, retry_at),
     };
-    store.record_results(&[dead]).await.unwrap();
+    store.record_results(&[dead], now()).await.unwrap();
     let q = DeliveryQuery {
         status: Some(DeliveryStatus::Failed),
         limit: 10,
@@ -403,16 +450,37 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].tries, 2);
     assert_eq!(failed[0].last_error.as_deref(), Some("HTTP 500"));
-    assert!(store
-        .replay_delivery(&p, &failed[0].id, now())
+    let audit = store
+        .list_attempts(
+            &p,
+            &AttemptQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
         .await
-        .unwrap());
-    assert!(!store
-        .replay_delivery(&p, &DeliveryId::generate(), now())
-        .await
-        .unwrap());
+        .unwrap();
+    assert_eq!(
+        audit.items.iter().filter(|a| a.superseded).count(),
+        1,
+        "the superseded request is in the audit log"
+    );
+    assert_eq!(
+        store
+            .replay_delivery(&p, &failed[0].id, now())
+            .await
+            .unwrap(),
+        Replayed::Requeued
+    );
+    assert_eq!(
+        store
+            .replay_delivery(&p, &DeliveryId::generate(), now())
+            .await
+            .unwrap(),
+        Replayed::NotFound
+    );
     let replayed = store
-        .claim_due(now(), 10, Duration::seconds(5))
+        .claim_due(now(), 10, Duration::seconds(5), &[])
         .await
         .unwrap();
     assert_eq!(
@@ -439,13 +507,14 @@ async fn disabled_webhooks_deliveries_wait(store: Arc<dyn Store>) {
         .unwrap();
     w.enabled = false;
     store.update_webhook(&w).await.unwrap();
+    w.version += 1;
     assert!(store
-        .claim_due(now(), 10, Duration::seconds(5))
+        .claim_due(now(), 10, Duration::seconds(5), &[])
         .await
         .unwrap()
         .is_empty());
     assert_eq!(
-        store.next_due_at().await.unwrap(),
+        store.next_due_at(&[]).await.unwrap(),
         None,
         "nothing is due while disabled"
     );
@@ -453,7 +522,7 @@ async fn disabled_webhooks_deliveries_wait(store: Arc<dyn Store>) {
     store.update_webhook(&w).await.unwrap();
     assert_eq!(
         store
-            .claim_due(now(), 10, Duration::seconds(5))
+            .claim_due(now(), 10, Duration::seconds(5), &[])
             .await
             .unwrap()
             .len(),
@@ -470,7 +539,7 @@ async fn release_returns_claims(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let c = store
-        .claim_due(now(), 10, Duration::seconds(5))
+        .claim_due(now(), 10, Duration::seconds(5), &[])
         .await
         .unwrap();
     store
@@ -478,7 +547,7 @@ async fn release_returns_claims(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let again = store
-        .claim_due(now(), 10, Duration::seconds(5))
+        .claim_due(now(), 10, Duration::seconds(5), &[])
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -510,6 +579,7 @@ async fn counters_count_live_attempts_only(store: Arc<dyn Store>) {
         response_body: None,
         created_at: now(),
         delivered_at: None,
+        superseded: false,
     };
     store.insert_attempt(&base).await.unwrap();
     let t1 = now();
@@ -586,6 +656,7 @@ async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
                 response_body: None,
                 created_at: start + Duration::hours(i * 12),
                 delivered_at: None,
+                superseded: false,
             })
             .await
             .unwrap();
@@ -852,6 +923,217 @@ async fn activity_pages_newest_first(store: Arc<dyn Store>) {
     );
 }
 
+async fn odd_response_text_is_stored_and_never_blocks_a_batch(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Odd", now());
+    store.insert_webhook(&w).await.unwrap();
+    for _ in 0..2 {
+        store
+            .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
+            .await
+            .unwrap();
+    }
+    let claimed = store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // A NUL byte in the body and in a header value, beside an ordinary result in one batch.
+    let mut odd = attempt_for(&claimed[0], AttemptStatus::Success, now());
+    odd.response_body = Some("ok\0then\u{fffd}more".into());
+    odd.response_headers = Some(vec![("x-odd".into(), "a\0b".into())]);
+    odd.error = Some("odd\0error".into());
+    let plain = attempt_for(&claimed[1], AttemptStatus::Success, now());
+    let results: Vec<DeliveryResult> = [(&claimed[0], odd), (&claimed[1], plain)]
+        .into_iter()
+        .map(|(c, attempt)| DeliveryResult {
+            delivery_id: c.delivery_id.clone(),
+            claim_count: c.claim_count,
+            next: NextStep::Succeeded,
+            attempt,
+        })
+        .collect();
+    assert_eq!(store.record_results(&results, now()).await.unwrap(), 2);
+    let stored = store
+        .get_attempt(&p, &results[0].attempt.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.response_body.as_deref(),
+        Some("ok\u{2400}then\u{fffd}more"),
+        "NUL is kept visibly, other text as it was"
+    );
+    assert_eq!(
+        stored.response_headers.unwrap(),
+        [("x-odd".to_owned(), "a\u{2400}b".to_owned())]
+    );
+    assert_eq!(stored.summary.error.as_deref(), Some("odd\u{2400}error"));
+}
+
+async fn ingest_routed_from_a_stale_subscriber_list_writes_nothing(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Going", now());
+    store.insert_webhook(&w).await.unwrap();
+    let before = store.subscribers(&p, "points.awarded").await.unwrap();
+    assert_eq!(before.webhooks.len(), 1);
+    // The webhook is deleted after the event was routed to it, before the event is stored.
+    assert!(store.delete_webhook(&p, &w.id).await.unwrap());
+    let e = event(&p, "points.awarded");
+    let routed = IngestItem {
+        event: e.clone(),
+        targets: vec![w.id.clone()],
+        routing_version: before.version,
+    };
+    assert!(matches!(
+        store.ingest_batch(std::slice::from_ref(&routed)).await,
+        Err(StoreError::StaleRouting)
+    ));
+    // Routed again from the current list: stored, with no delivery to the deleted webhook.
+    let after = store.subscribers(&p, "points.awarded").await.unwrap();
+    assert!(after.version > before.version && after.webhooks.is_empty());
+    let again = IngestItem {
+        targets: vec![],
+        routing_version: after.version,
+        ..routed
+    };
+    assert_eq!(store.ingest_batch(&[again]).await.unwrap(), [Some(0)]);
+    assert!(store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap()
+        .is_empty());
+    // Creating a webhook moves the version too, so a list read before it is stale as well.
+    let created = webhook(&p, "Arriving", now());
+    let v = store
+        .subscribers(&p, "points.awarded")
+        .await
+        .unwrap()
+        .version;
+    store.insert_webhook(&created).await.unwrap();
+    let late = IngestItem {
+        event: event(&p, "points.awarded"),
+        targets: vec![],
+        routing_version: v,
+    };
+    assert!(matches!(
+        store.ingest_batch(&[late]).await,
+        Err(StoreError::StaleRouting)
+    ));
+}
+
+async fn claims_go_oldest_first_and_skip_held_back_webhooks(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let limited = webhook(&p, "Limited", now());
+    let free = webhook(&p, "Free", now());
+    store.insert_webhook(&limited).await.unwrap();
+    store.insert_webhook(&free).await.unwrap();
+    let mut events = vec![];
+    for _ in 0..5 {
+        let e = event(&p, "points.awarded");
+        store
+            .ingest(&e, &[limited.id.clone(), free.id.clone()])
+            .await
+            .unwrap();
+        events.push(e.id.to_string());
+    }
+    let only_free = store
+        .claim_due(
+            now(),
+            10,
+            Duration::seconds(5),
+            std::slice::from_ref(&limited.id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(only_free.len(), 5);
+    assert!(only_free.iter().all(|c| c.webhook.record.id == free.id));
+    assert_eq!(
+        store
+            .next_due_at(std::slice::from_ref(&limited.id))
+            .await
+            .unwrap()
+            .map(|_| ()),
+        Some(()),
+        "leases count"
+    );
+    let first_two = store
+        .claim_due(now(), 2, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    let order: Vec<&str> = first_two.iter().map(|c| c.event_id.as_str()).collect();
+    assert_eq!(
+        order,
+        events[..2].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    // Given back untried, they keep their place in line.
+    let back: Vec<_> = first_two
+        .iter()
+        .map(|c| (c.delivery_id.clone(), c.claim_count))
+        .collect();
+    store.release(&back, now()).await.unwrap();
+    let all = store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    let order: Vec<&str> = all.iter().map(|c| c.event_id.as_str()).collect();
+    assert_eq!(order, events.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        all.iter().all(|c| c.interruptions == 0),
+        "a release is no interruption"
+    );
+}
+
+async fn replay_means_retry_now_while_waiting_and_refuses_in_flight(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Waiting", now());
+    store.insert_webhook(&w).await.unwrap();
+    store
+        .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
+        .await
+        .unwrap();
+    let c = store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .replay_delivery(&p, &c[0].delivery_id, now())
+            .await
+            .unwrap(),
+        Replayed::InFlight
+    );
+    let later = now() + Duration::hours(1);
+    let failed = DeliveryResult {
+        delivery_id: c[0].delivery_id.clone(),
+        claim_count: c[0].claim_count,
+        next: NextStep::RetryAt(later),
+        attempt: attempt_for(&c[0], AttemptStatus::Failure, now()),
+    };
+    store.record_results(&[failed], now()).await.unwrap();
+    assert!(store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .replay_delivery(&p, &c[0].delivery_id, now())
+            .await
+            .unwrap(),
+        Replayed::DueNow
+    );
+    let again = store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.len(), again[0].tries),
+        (1, 1),
+        "due now, budget unchanged"
+    );
+}
+
 on_both_backends!(
     creates_and_reads_webhooks,
     lists_filter_by_date_and_name,
@@ -869,4 +1151,8 @@ on_both_backends!(
     first_user_needs_a_setup_token_once,
     users_and_sessions,
     activity_pages_newest_first,
+    odd_response_text_is_stored_and_never_blocks_a_batch,
+    ingest_routed_from_a_stale_subscriber_list_writes_nothing,
+    claims_go_oldest_first_and_skip_held_back_webhooks,
+    replay_means_retry_now_while_waiting_and_refuses_in_flight,
 );

@@ -92,8 +92,8 @@ pub(crate) mod ssr {
         use_context::<Parts>()
             .and_then(|p| {
                 p.extensions
-                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                    .map(|c| c.0.ip().to_string())
+                    .get::<herald::auth::ClientAddress>()
+                    .map(|c| c.0.to_string())
             })
             .unwrap_or_else(|| "unknown".into())
     }

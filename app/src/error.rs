@@ -21,6 +21,9 @@ pub enum AppError {
     Unauthorized,
     #[error("your role does not allow this")]
     Forbidden,
+    /// Herald cannot do this right now (shutting down, database unavailable); try again.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something failed on the server; details are in its log, not here.
     #[error("something went wrong on the server; please try again")]
     Internal,
@@ -38,6 +41,7 @@ impl AppError {
             Self::Conflict { .. } => 409,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
+            Self::Unavailable(_) => 503,
             Self::Internal => 500,
             Self::Transport(_) => 400,
         }
@@ -94,6 +98,11 @@ impl From<herald::delivery::EngineError> for AppError {
                 field: None,
                 message,
             },
+            e @ E::Stale => Self::Conflict {
+                field: None,
+                message: e.to_string(),
+            },
+            E::Unavailable(message) => Self::Unavailable(message),
             E::Forbidden => Self::Forbidden,
             other => {
                 tracing::error!(error = %other, "server function failed");
@@ -131,6 +140,7 @@ impl From<herald::auth::AccessError> for AppError {
                 message: e.to_string(),
             },
             E::Store(s) => s.into(),
+            E::Internal => Self::Internal,
         }
     }
 }

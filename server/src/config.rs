@@ -108,6 +108,10 @@ pub struct ConsoleArgs {
     /// A console session ends this many seconds after signing in, however active.
     #[arg(long, env = "HERALD_SESSION_MAX_SECONDS", default_value_t = 43_200, value_parser = clap::value_parser!(u32).range(10..))]
     pub session_max_seconds: u32,
+    /// Reverse proxies (addresses or CIDR blocks, comma-separated) whose `X-Forwarded-For` names
+    /// the client for sign-in throttling. Empty (the default): the socket's address counts.
+    #[arg(long, env = "HERALD_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<herald::auth::client_ip::ProxyNet>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -127,6 +131,7 @@ impl Default for ConsoleArgs {
             public_url: None,
             session_idle_seconds: 3600,
             session_max_seconds: 43_200,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -58,6 +58,29 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// Works out the client's address (see `herald::auth::client_ip`) and puts it in the request's
+/// extensions for sign-in throttling.
+pub async fn client_address(
+    State(trusted): State<std::sync::Arc<Vec<herald::auth::client_ip::ProxyNet>>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(peer) = peer {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        let ip = herald::auth::client_ip::client_address(peer, forwarded, &trusted);
+        req.extensions_mut().insert(herald::auth::ClientAddress(ip));
+    }
+    next.run(req).await
+}
+
 /// Resolves the session cookie to a user (stored in the request's extensions for the server
 /// functions), refuses cross-site state changes, and keeps anonymous visitors to public paths.
 pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) -> Response {

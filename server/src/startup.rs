@@ -59,7 +59,8 @@ impl Application {
         };
         let access = Access::new(store.clone(), policy, Limits::default());
         let engine = Engine::new(store, sealer, config);
-        let router = router(engine.clone(), access.clone())?;
+        let trusted = std::sync::Arc::new(args.console.trusted_proxies.clone());
+        let router = router(engine.clone(), access.clone(), trusted)?;
         let listener = TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("listening on {}", args.addr))?;
@@ -131,7 +132,11 @@ impl Application {
     }
 }
 
-fn router(engine: Engine, access: Access) -> anyhow::Result<Router> {
+fn router(
+    engine: Engine,
+    access: Access,
+    trusted_proxies: std::sync::Arc<Vec<herald::auth::client_ip::ProxyNet>>,
+) -> anyhow::Result<Router> {
     let conf = get_configuration(None).context("reading the Leptos configuration")?;
     let options = conf.leptos_options;
     let routes = generate_route_list(App);
@@ -161,6 +166,10 @@ fn router(engine: Engine, access: Access) -> anyhow::Result<Router> {
             console::gate,
         ))
         .layer(axum::middleware::from_fn(console::content_security_policy))
+        .layer(axum::middleware::from_fn_with_state(
+            trusted_proxies,
+            console::client_address,
+        ))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT));
     // The API limits bodies itself (`DefaultBodyLimit`), answering 413 in its JSON error format.
     Ok(api::router(engine, access)

@@ -198,7 +198,7 @@ async fn server_function_table(
             "update_webhook",
             Admin,
             Json(
-                json!({"id": webhook, "draft": {"name": "Renamed", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}}),
+                json!({"id": webhook, "draft": {"name": "Renamed", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}, "version": 1}),
             ),
         ),
         (

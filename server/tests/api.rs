@@ -390,10 +390,106 @@ async fn batch_ingest_is_validated_whole_and_fans_out_each_event(backend: Backen
     app.stop().await;
 }
 
+/// Optimistic concurrency: a write naming the version it read is refused with 409 once someone
+/// else changed the webhook; a write without a version (a toggle, a rotation) applies to the
+/// latest settings and is never lost.
+async fn stale_writes_are_refused_and_nothing_is_lost(backend: Backend) {
+    let Some(app) = spawn_app(backend, "stale_writes").await else {
+        return;
+    };
+    let w = app
+        .create_webhook(json!({"name": "Versioned", "url": "https://crm.example.com/hooks", "event_types": ["user.created"]}))
+        .await;
+    let id = w["id"].as_str().unwrap();
+    assert_eq!(w["version"], 1);
+    let path = format!("/api/v1/webhooks/{id}");
+    let patch = |body: Value| app.call(Method::PATCH, &path, Some(body));
+    let (status, edited) = patch(json!({"description": "first edit", "version": 1})).await;
+    assert_eq!(
+        (status.as_u16(), edited["version"].as_i64()),
+        (200, Some(2)),
+        "{edited}"
+    );
+    // Someone else toggles it off meanwhile (no version: applies to the latest).
+    let (status, toggled) = patch(json!({"enabled": false})).await;
+    assert_eq!(
+        (status.as_u16(), toggled["version"].as_i64()),
+        (200, Some(3))
+    );
+    // An edit made from version 2 is now stale.
+    let (status, err) = patch(json!({"description": "second edit", "version": 2})).await;
+    assert_eq!(status, 409, "{err}");
+    assert_eq!(err["error"]["field"], "version");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("changed by someone else"));
+    let (_, now) = app.get(&path).await;
+    assert_eq!(
+        (now["description"].as_str(), now["enabled"].as_bool()),
+        (Some("first edit"), Some(false))
+    );
+    // A rotation applies on top, and the secret it returns is the one that signs.
+    let (status, rotated) = app.post(&format!("{path}/rotate-secret"), json!({})).await;
+    assert_eq!(status, 200);
+    let (_, revealed) = app.get(&format!("{path}/secret")).await;
+    assert_eq!(revealed["secret"], rotated["secret"]);
+    let (_, now) = app.get(&path).await;
+    assert_eq!(now["version"], 4);
+    app.stop().await;
+}
+
 on_both_backends!(
+    stale_writes_are_refused_and_nothing_is_lost,
     batch_ingest_is_validated_whole_and_fans_out_each_event,
     ingest_errors_are_clear,
     webhook_crud_and_errors,
     catalog_audit_queries_and_health,
     openapi_document_describes_every_route,
 );
+
+/// A SQLite database another process holds locked: ingest answers 503 with `Retry-After` and a
+/// clear error (never 202 without storing), and works again once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_answers_503_and_recovers() {
+    let app = spawn_app(Backend::Sqlite, "sqlite_locked").await.unwrap();
+    let path = app
+        .database_url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut locker =
+        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+    sqlx::Executor::execute(&mut locker, "BEGIN EXCLUSIVE")
+        .await
+        .unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = json!({"event_type": "points.awarded", "data": {}, "event_id": id});
+    let resp = app
+        .client
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&app.key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "unavailable", "{err}");
+    sqlx::Executor::execute(&mut locker, "ROLLBACK")
+        .await
+        .unwrap();
+    drop(locker);
+    let (status, ok) = app.post("/api/v1/events", body).await;
+    assert_eq!(
+        (status.as_u16(), ok["event_id"].as_str()),
+        (202, Some(id.as_str())),
+        "{ok}"
+    );
+    app.stop().await;
+}

@@ -217,6 +217,8 @@ pub enum Reply {
     Status(u16),
     StatusWithRetryAfter(u16, u32),
     Delay(Duration, u16),
+    /// A status with these exact body bytes (NUL, invalid UTF-8, …).
+    Body(u16, Vec<u8>),
 }
 
 #[derive(Default)]
@@ -308,6 +310,7 @@ async fn receive(
             h.insert("retry-after", secs.to_string().parse().unwrap());
             (StatusCode::from_u16(s).unwrap(), h, "slow down").into_response()
         }
+        Reply::Body(s, bytes) => (StatusCode::from_u16(s).unwrap(), bytes).into_response(),
         Reply::Delay(d, s) => {
             tokio::time::sleep(d).await;
             (StatusCode::from_u16(s).unwrap(), "late").into_response()
@@ -315,6 +318,28 @@ async fn receive(
     };
     state.completed.lock().unwrap().push(id);
     response
+}
+
+/// An engine of our own on the database at `url`, with a manual clock and no dispatcher running:
+/// the test drives the queue with `run_once`/`drain` and moves time itself.
+pub async fn manual_engine(
+    url: &str,
+) -> (
+    herald::delivery::Engine,
+    std::sync::Arc<herald::delivery::clock::ManualClock>,
+) {
+    let store = herald::store::connect(url).await.unwrap();
+    let sealer = herald::auth::seal::Sealer::from_key_text(SECRET_KEY).unwrap();
+    let clock = std::sync::Arc::new(herald::delivery::clock::ManualClock::new());
+    let config = herald::delivery::EngineConfig {
+        guard: herald::delivery::guard::GuardPolicy {
+            allow_private: true,
+            require_https: false,
+        },
+        clock: clock.clone(),
+        ..Default::default()
+    };
+    (herald::delivery::Engine::new(store, sealer, config), clock)
 }
 
 /// Polls `check` every 20 ms until it yields a value or `within` passes.

@@ -94,6 +94,10 @@ pub enum AccessError {
     Conflict(&'static str),
     #[error(transparent)]
     Store(StoreError),
+    /// A failure inside Herald (e.g. the password-hashing task died): logged where it happens,
+    /// answered opaquely.
+    #[error("internal error")]
+    Internal,
 }
 
 fn minutes(d: std::time::Duration) -> u64 {
@@ -321,7 +325,10 @@ impl Access {
         let typed = password.to_owned();
         let password_hash = tokio::task::spawn_blocking(move || password::hash(&typed))
             .await
-            .map_err(|e| AccessError::Refused(format!("hashing failed: {e}")))?;
+            .map_err(|e| {
+                tracing::error!(error = %e, "password hashing task failed");
+                AccessError::Internal
+            })?;
         Ok(UserRecord {
             id: UserId::generate(),
             program_id: program,

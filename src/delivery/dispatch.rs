@@ -118,9 +118,10 @@ pub async fn attempt(
     client: &reqwest::Client,
     target: &Target<'_>,
     msg: &Message<'_>,
+    clock: &dyn super::clock::Clock,
 ) -> Attempted {
     let id = AttemptId::generate();
-    let now = crate::store::now();
+    let now = clock.now();
     let headers = headers(target, msg, &id, now);
     let mut row = NewAttempt {
         id,
@@ -143,6 +144,7 @@ pub async fn attempt(
         response_body: None,
         created_at: now,
         delivered_at: None,
+        superseded: false,
     };
     if target.sandbox && msg.trigger != Trigger::Verify {
         return Attempted {
@@ -166,7 +168,7 @@ pub async fn attempt(
         AttemptStatus::Failure
     };
     row.error = if ok { None } else { reply.error };
-    row.delivered_at = ok.then(crate::store::now);
+    row.delivered_at = ok.then(|| clock.now());
     Attempted {
         row,
         retry_after: reply.retry_after,
@@ -246,7 +248,7 @@ async fn send(
                 error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
                 latency_ms,
                 headers: Some(headers),
-                body: Some(String::from_utf8_lossy(&excerpt).into_owned()),
+                body: Some(crate::store::storable(&String::from_utf8_lossy(&excerpt))),
                 retry_after,
             }
         }

@@ -48,14 +48,45 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let seg0 = ip.segments()[0];
+    let seg = ip.segments();
+    if let Some(v4) = embedded_v4(ip) {
+        return is_public_v4(v4);
+    }
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
-        || (seg0 & 0xfe00) == 0xfc00 // unique local
-        || (seg0 & 0xffc0) == 0xfe80 // link-local
-        || seg0 == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
+        || (seg[0] & 0xfe00) == 0xfc00 // unique local
+        || (seg[0] & 0xffc0) == 0xfe80 // link-local
+        || (seg[0] & 0xffc0) == 0xfec0 // site-local (deprecated, still routed internally)
+        || seg[0] == 0x2001 && seg[1] == 0x0db8 // documentation
+        || seg[0] == 0x2001 && seg[1] == 0x0000 // Teredo: the tunnel hides where it lands
+        || seg[0] == 0x2001 && seg[1] < 0x0200 // other IETF protocol assignments
+        || seg[0] == 0x0100 && seg[1..4] == [0, 0, 0] // discard-only
         || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4))) // IPv4-compatible
+}
+
+/// The IPv4 address an IPv6 address leads to by translation: NAT64 (`64:ff9b::/96` and the
+/// local-use `64:ff9b:1::/48`) carries it in the low 32 bits, 6to4 (`2002::/16`) in bits 16–47.
+/// A translator would deliver to that IPv4 address, so it is what the guard must judge.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let seg = ip.segments();
+    let low = Ipv4Addr::new(
+        (seg[6] >> 8) as u8,
+        seg[6] as u8,
+        (seg[7] >> 8) as u8,
+        seg[7] as u8,
+    );
+    match seg {
+        [0x0064, 0xff9b, 0, 0, 0, 0, _, _] => Some(low),
+        [0x0064, 0xff9b, 0x0001, ..] => Some(low),
+        [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
+            (hi >> 8) as u8,
+            hi as u8,
+            (lo >> 8) as u8,
+            lo as u8,
+        )),
+        _ => None,
+    }
 }
 
 /// The policy the engine runs with.
@@ -181,6 +212,13 @@ mod tests {
             "http://0.0.0.0/",
             "http://224.0.0.1/",
             "http://localhost:9/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[64:ff9b:1::a9fe:a9fe]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "http://[fec0::1]/",
         ] {
             let err = strict.check_url(url).await.unwrap_err();
             assert!(matches!(err, GuardError::Private { .. }), "{url}: {err:?}");
@@ -188,6 +226,15 @@ mod tests {
         }
         assert!(strict.check_url("http://93.184.216.34/").await.is_ok());
         assert!(strict.check_url("http://[2606:4700::1111]/").await.is_ok());
+        // Translated addresses of public IPv4 hosts stay allowed.
+        assert!(strict
+            .check_url("http://[64:ff9b::5db8:d822]/")
+            .await
+            .is_ok());
+        assert!(strict
+            .check_url("http://[2002:5db8:d822::1]/")
+            .await
+            .is_ok());
         let open = GuardPolicy {
             allow_private: true,
             require_https: false,

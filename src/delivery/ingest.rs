@@ -10,10 +10,9 @@ use super::{Engine, Result};
 use crate::domain::event::NewEvent;
 use crate::domain::filter::Filter;
 use crate::domain::ids::{ProgramId, WebhookId};
-use crate::store::{now, Store, StoreError, StoredEvent};
+use crate::store::{IngestItem, Replayed, Store, StoreError, StoredEvent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 /// What ingest did with an event.
@@ -29,33 +28,58 @@ pub struct IngestOutcome {
 /// Most events one group commit carries.
 const MAX_BATCH: usize = 256;
 
+/// How often a batch is routed again after losing a race with webhook changes before giving up
+/// (each round re-reads the subscriber lists, so only a storm of changes gets this far).
+const MAX_REROUTES: usize = 8;
+
 /// One event waiting for the batcher, and where to send its result.
 pub(super) struct IngestJob {
-    event: StoredEvent,
-    targets: Vec<WebhookId>,
+    item: IngestItem,
     reply: oneshot::Sender<Result<Option<usize>, StoreError>>,
 }
 
 /// Starts the group-commit task; it ends when every sender (the engine) is gone.
-pub(super) fn start_batcher(store: Arc<dyn Store>, wake: Arc<Notify>) -> mpsc::Sender<IngestJob> {
+pub(super) fn start_batcher(
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+    cache: Arc<SubscriberCache>,
+) -> mpsc::Sender<IngestJob> {
     let (tx, mut rx) = mpsc::channel::<IngestJob>(4 * MAX_BATCH);
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            let (batch, replies): (Vec<_>, Vec<_>) = jobs
-                .drain(..)
-                .map(|j| ((j.event, j.targets), j.reply))
-                .unzip();
-            match store.ingest_batch(&batch).await {
+            let (mut batch, replies): (Vec<_>, Vec<_>) =
+                jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
+            let mut outcome = store.ingest_batch(&batch).await;
+            for _ in 0..MAX_REROUTES {
+                if !matches!(outcome, Err(StoreError::StaleRouting)) {
+                    break;
+                }
+                // A webhook changed since these events were routed: route them again.
+                cache.clear();
+                outcome = match reroute(&cache, store.as_ref(), &mut batch).await {
+                    Ok(()) => store.ingest_batch(&batch).await,
+                    Err(e) => Err(e),
+                };
+            }
+            match outcome {
                 Ok(results) => {
                     for (reply, result) in replies.into_iter().zip(results) {
                         let _ = reply.send(Ok(result));
                     }
                 }
-                // One bad event must not fail its neighbours: retry them one by one.
+                // One bad event must not fail its neighbours: try them one by one (unless the
+                // database is simply unavailable, which would fail each of them the same way).
+                Err(e) if e.is_unavailable() || matches!(e, StoreError::StaleRouting) => {
+                    tracing::warn!(error = %e, count = batch.len(), "ingest batch not stored");
+                    for reply in replies {
+                        let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+                    }
+                }
                 Err(_) => {
-                    for ((event, targets), reply) in batch.iter().zip(replies) {
-                        let _ = reply.send(store.ingest(event, targets).await);
+                    for (item, reply) in batch.into_iter().zip(replies) {
+                        let alone = store.ingest_batch(std::slice::from_ref(&item)).await;
+                        let _ = reply.send(alone.map(|mut r| r.pop().flatten()));
                     }
                 }
             }
@@ -65,17 +89,33 @@ pub(super) fn start_batcher(store: Arc<dyn Store>, wake: Arc<Notify>) -> mpsc::S
     tx
 }
 
-/// Fan-out candidates per (program, event type), kept briefly. This process's own webhook changes
-/// clear it at once; another process's changes are seen within `SUBSCRIBER_TTL`.
-#[derive(Default)]
-pub(super) struct SubscriberCache {
-    entries: Mutex<HashMap<(ProgramId, String), (Instant, Subscribers)>>,
+async fn reroute(
+    cache: &SubscriberCache,
+    store: &dyn Store,
+    batch: &mut [IngestItem],
+) -> Result<(), StoreError> {
+    for item in batch {
+        let (targets, version) = cache.route(store, &item.event).await?;
+        item.targets = targets;
+        item.routing_version = version;
+    }
+    Ok(())
 }
 
-/// The webhooks an event type fans out to, with their filters.
-type Subscribers = Arc<Vec<(WebhookId, Filter)>>;
+/// Fan-out candidates per (program, event type), with the subscriber-list version they were read
+/// at. Entries live until ingest finds their version stale (inside its transaction), so a cached
+/// list is never used to store an event after a webhook change committed.
+#[derive(Default)]
+pub(super) struct SubscriberCache {
+    entries: Mutex<HashMap<(ProgramId, String), Routing>>,
+}
 
-const SUBSCRIBER_TTL: Duration = Duration::from_secs(1);
+/// The webhooks an event type fans out to, with their filters, at one subscriber-list version.
+#[derive(Clone)]
+struct Routing {
+    version: i64,
+    webhooks: Arc<Vec<(WebhookId, Filter)>>,
+}
 
 impl SubscriberCache {
     pub(super) fn clear(&self) {
@@ -87,26 +127,53 @@ impl SubscriberCache {
         store: &dyn Store,
         program: &ProgramId,
         event_type: &str,
-    ) -> Result<Subscribers> {
+    ) -> Result<Routing, StoreError> {
         let key = (program.clone(), event_type.to_owned());
-        if let Some((at, subs)) = self.entries.lock().expect("subscriber cache").get(&key) {
-            if at.elapsed() < SUBSCRIBER_TTL {
-                return Ok(subs.clone());
-            }
+        if let Some(r) = self.entries.lock().expect("subscriber cache").get(&key) {
+            return Ok(r.clone());
         }
-        let subs: Subscribers = Arc::new(
-            store
-                .subscribers(program, event_type)
-                .await?
-                .into_iter()
-                .map(|w| (w.record.id, w.record.filter))
-                .collect(),
-        );
+        let subs = store.subscribers(program, event_type).await?;
+        let routing = Routing {
+            version: subs.version,
+            webhooks: Arc::new(
+                subs.webhooks
+                    .into_iter()
+                    .map(|w| (w.record.id, w.record.filter))
+                    .collect(),
+            ),
+        };
         self.entries
             .lock()
             .expect("subscriber cache")
-            .insert(key, (Instant::now(), subs.clone()));
-        Ok(subs)
+            .insert(key, routing.clone());
+        Ok(routing)
+    }
+
+    /// The webhooks `event` fans out to (subscribed, enabled, every filter condition holding for
+    /// its envelope) and the subscriber-list version that answer holds for.
+    async fn route(
+        &self,
+        store: &dyn Store,
+        event: &StoredEvent,
+    ) -> Result<(Vec<WebhookId>, i64), StoreError> {
+        let routing = self
+            .get(store, &event.program_id, &event.event_type)
+            .await?;
+        // The filter document is built only when some subscriber filters.
+        let doc = routing
+            .webhooks
+            .iter()
+            .any(|(_, f)| !f.is_empty())
+            .then(|| serde_json::from_str::<serde_json::Value>(&event.body))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("event body: {e}")))?;
+        let targets = routing
+            .webhooks
+            .iter()
+            .filter(|(_, f)| doc.as_ref().is_none_or(|d| f.matches(d)))
+            .map(|(id, _)| id.clone())
+            .collect();
+        Ok((targets, routing.version))
     }
 }
 
@@ -115,44 +182,37 @@ impl Engine {
     pub async fn ingest(&self, program: &ProgramId, event: NewEvent) -> Result<IngestOutcome> {
         let envelope = event.envelope();
         let body = serde_json::to_string(&envelope).expect("plain data");
-        let subscribers = self
-            .inner
-            .subscribers
-            .get(self.store().as_ref(), program, &event.event_type)
-            .await?;
-        // The filter document is built only when some subscriber filters.
-        let doc = subscribers
-            .iter()
-            .any(|(_, f)| !f.is_empty())
-            .then(|| serde_json::to_value(&envelope).expect("plain data"));
-        let targets: Vec<WebhookId> = subscribers
-            .iter()
-            .filter(|(_, f)| doc.as_ref().is_none_or(|d| f.matches(d)))
-            .map(|(id, _)| id.clone())
-            .collect();
         let stored = StoredEvent {
             program_id: program.clone(),
             id: event.event_id,
             event_type: event.event_type,
             event_timestamp: event.event_timestamp,
             body,
-            created_at: now(),
+            created_at: self.now(),
         };
+        let (targets, routing_version) = self
+            .inner
+            .subscribers
+            .route(self.store().as_ref(), &stored)
+            .await?;
         let event_id = stored.id;
         let (reply, answer) = oneshot::channel();
         let job = IngestJob {
-            event: stored,
-            targets,
+            item: IngestItem {
+                event: stored,
+                targets,
+                routing_version,
+            },
             reply,
         };
+        let shutting_down =
+            || super::EngineError::Unavailable("Herald is shutting down; try again shortly".into());
         self.inner
             .ingest_tx
             .send(job)
             .await
-            .map_err(|_| super::EngineError::Refused("the engine is shutting down".into()))?;
-        let stored = answer
-            .await
-            .map_err(|_| super::EngineError::Refused("the engine is shutting down".into()))??;
+            .map_err(|_| shutting_down())?;
+        let stored = answer.await.map_err(|_| shutting_down())??;
         Ok(match stored {
             Some(deliveries) => IngestOutcome {
                 event_id,
@@ -167,32 +227,44 @@ impl Engine {
         })
     }
 
-    /// Puts a finished delivery back in the queue with a fresh retry budget.
+    /// Replays a delivery: a finished one (delivered or dead-lettered) goes back in the queue with
+    /// a fresh retry budget; one waiting for its next retry is tried now. One being attempted at
+    /// this moment is refused (its result is moments away).
     pub async fn replay(
         &self,
         actor: &crate::auth::Actor,
         id: &crate::domain::ids::DeliveryId,
-    ) -> Result<()> {
+    ) -> Result<Replayed> {
         if !actor.role.can_manage() {
             return Err(super::EngineError::Forbidden);
         }
-        if self
+        let outcome = self
             .store()
-            .replay_delivery(&actor.program, id, now())
-            .await?
-        {
-            self.wake();
-            crate::auth::access::record_activity(
-                self.store().as_ref(),
-                actor,
-                "replayed",
-                &format!("delivery {id}"),
-                "",
-            )
-            .await;
-            Ok(())
-        } else {
-            Err(super::EngineError::NotFound("finished delivery"))
+            .replay_delivery(&actor.program, id, self.now())
+            .await?;
+        match outcome {
+            Replayed::Requeued | Replayed::DueNow => {
+                self.wake();
+                let detail = if outcome == Replayed::DueNow {
+                    "retry now"
+                } else {
+                    ""
+                };
+                crate::auth::access::record_activity(
+                    self.store().as_ref(),
+                    actor,
+                    "replayed",
+                    &format!("delivery {id}"),
+                    detail,
+                )
+                .await;
+                Ok(outcome)
+            }
+            Replayed::InFlight => Err(super::EngineError::Refused(
+                "this delivery is being attempted right now; its result will show in a moment"
+                    .into(),
+            )),
+            Replayed::NotFound => Err(super::EngineError::NotFound("delivery")),
         }
     }
 }

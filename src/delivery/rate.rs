@@ -1,6 +1,12 @@
 //! Per-webhook rate limits: each limited webhook gets evenly spaced send slots (1/N s apart), so
-//! its deliveries queue behind each other without holding up any other webhook. Limits are per
-//! process; with several Herald processes each enforces the limit on its own share.
+//! its deliveries queue behind each other without holding up any other webhook.
+//!
+//! A slot is reserved only for a delivery that will wait for it in memory (at most a short
+//! horizon); one whose slot would be further away goes back to the queue without reserving
+//! anything, so requeues never push the schedule out, and its webhook is left out of claims until
+//! its next slot comes within the horizon. The queue, not this map, keeps the order (claims are
+//! oldest first), so a restart loses only the spacing, never anyone's place in line. Limits are
+//! per process; with several Herald processes each enforces the limit on its own share.
 
 use crate::domain::ids::WebhookId;
 use std::collections::HashMap;
@@ -9,12 +15,19 @@ use tokio::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct RateLimits {
+    /// The next free send slot of each limited webhook that has sent recently.
     next_slot: Mutex<HashMap<WebhookId, Instant>>,
 }
 
 impl RateLimits {
-    /// Reserves the next send slot of a webhook limited to `per_second`.
-    pub fn reserve(&self, webhook: &WebhookId, per_second: u32) -> Instant {
+    /// Reserves the next send slot of a webhook limited to `per_second`, if it is no more than
+    /// `horizon` away; `None` (nothing reserved) otherwise.
+    pub fn try_reserve(
+        &self,
+        webhook: &WebhookId,
+        per_second: u32,
+        horizon: Duration,
+    ) -> Option<Instant> {
         let spacing = Duration::from_secs(1) / per_second.max(1);
         let now = Instant::now();
         let mut slots = self.next_slot.lock().expect("rate-limit map poisoned");
@@ -26,8 +39,24 @@ impl RateLimits {
             .copied()
             .filter(|t| *t > now)
             .unwrap_or(now);
+        if slot > now + horizon {
+            return None;
+        }
         slots.insert(webhook.clone(), slot + spacing);
-        slot
+        Some(slot)
+    }
+
+    /// Webhooks whose next slot is more than `horizon` away, each with the moment it comes
+    /// within reach again.
+    pub fn held_back(&self, horizon: Duration) -> Vec<(WebhookId, Instant)> {
+        let now = Instant::now();
+        self.next_slot
+            .lock()
+            .expect("rate-limit map poisoned")
+            .iter()
+            .filter(|(_, slot)| **slot > now + horizon)
+            .map(|(id, slot)| (id.clone(), *slot - horizon))
+            .collect()
     }
 }
 
@@ -35,16 +64,45 @@ impl RateLimits {
 mod tests {
     use super::*;
 
+    const HORIZON: Duration = Duration::from_secs(1);
+
     #[tokio::test(start_paused = true)]
     async fn slots_are_spaced_per_webhook() {
         let r = RateLimits::default();
         let (a, b) = (WebhookId::generate(), WebhookId::generate());
-        let t0 = r.reserve(&a, 4);
-        assert_eq!(r.reserve(&a, 4) - t0, Duration::from_millis(250));
-        assert_eq!(r.reserve(&a, 4) - t0, Duration::from_millis(500));
+        let t0 = r.try_reserve(&a, 4, HORIZON).unwrap();
+        assert_eq!(
+            r.try_reserve(&a, 4, HORIZON).unwrap() - t0,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            r.try_reserve(&a, 4, HORIZON).unwrap() - t0,
+            Duration::from_millis(500)
+        );
         assert!(
-            r.reserve(&b, 4) - t0 < Duration::from_millis(1),
+            r.try_reserve(&b, 4, HORIZON).unwrap() - t0 < Duration::from_millis(1),
             "other webhooks are not held up"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_slot_reserves_nothing_and_holds_the_webhook_back() {
+        let r = RateLimits::default();
+        let a = WebhookId::generate();
+        let t0 = r.try_reserve(&a, 1, HORIZON).unwrap();
+        assert_eq!(r.try_reserve(&a, 1, HORIZON).unwrap() - t0, HORIZON);
+        assert!(r.held_back(HORIZON).iter().any(|(id, _)| *id == a));
+        // However often a delivery is refused, the schedule does not move.
+        for _ in 0..100 {
+            assert_eq!(r.try_reserve(&a, 1, HORIZON), None);
+        }
+        let back = r.held_back(HORIZON);
+        assert_eq!(back, vec![(a.clone(), t0 + Duration::from_secs(1))]);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(r.held_back(HORIZON).is_empty());
+        assert_eq!(
+            r.try_reserve(&a, 1, HORIZON).unwrap() - t0,
+            Duration::from_secs(2)
         );
     }
 }

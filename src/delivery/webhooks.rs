@@ -16,8 +16,12 @@ use crate::domain::settings::{
 use crate::domain::views::{TestOutcome, VerifyOutcome};
 use crate::domain::webhook::SigningSecret;
 use crate::domain::ValidationError;
-use crate::store::{now, Webhook, WebhookRecord};
+use crate::store::{Webhook, WebhookRecord};
 use std::time::Duration;
+
+/// How often a change that names no version is applied again after losing a race with another
+/// write, before giving up with `Stale`.
+const MAX_REAPPLY: usize = 5;
 
 /// A webhook just saved, with its signing secret when Herald generated or was given a new one
 /// (shown once).
@@ -84,7 +88,7 @@ impl Engine {
             ),
             AuthSettings::None => (WebhookSecrets::default(), None),
         };
-        let at = now();
+        let at = self.now();
         let record = record_of(
             WebhookId::generate(),
             program,
@@ -105,6 +109,10 @@ impl Engine {
 
     /// Applies a partial update. Switching to Signature or JWT from a method without a secret
     /// generates one (returned once); a provided secret becomes current, the old one overlapping.
+    ///
+    /// Optimistic concurrency: a patch naming the `version` it read is refused (`Stale`) once the
+    /// webhook has moved on. A patch without a version only sets the fields it names, so when a
+    /// concurrent write wins the race it is applied again to the newer settings.
     pub async fn update_webhook(
         &self,
         actor: &Actor,
@@ -112,7 +120,39 @@ impl Engine {
         patch: WebhookPatch,
     ) -> Result<Saved> {
         let program = admin(actor)?;
-        let current = self.get_webhook(program, id).await?;
+        let mut tries = 0;
+        loop {
+            let current = self.get_webhook(program, id).await?;
+            if patch.version.is_some_and(|v| v != current.record.version) {
+                return Err(EngineError::Stale);
+            }
+            match self.apply_patch(actor, current, patch.clone()).await {
+                Err(EngineError::Stale) if patch.version.is_none() && tries < MAX_REAPPLY => {
+                    tries += 1;
+                }
+                Ok((record, shown, change)) => {
+                    self.inner.subscribers.clear();
+                    self.record(actor, "changed", &record, &change).await;
+                    // Re-enabling resumes the deliveries that waited while it was off.
+                    self.wake();
+                    return Ok(Saved {
+                        webhook: self.get_webhook(program, id).await?,
+                        secret: shown,
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Validates `patch` over `current` and writes it, fenced on `current`'s version. Returns the
+    /// record written, a secret to show once, and the changed fields for the activity log.
+    async fn apply_patch(
+        &self,
+        actor: &Actor,
+        current: Webhook,
+        patch: WebhookPatch,
+    ) -> Result<(WebhookRecord, Option<String>, String)> {
         let url_changed = patch.url.is_some();
         let before = draft_of(&current);
         let after = patch.apply(before.clone());
@@ -127,7 +167,7 @@ impl Engine {
             AuthSettings::Signature { secret } | AuthSettings::Jwt { secret } => {
                 secrets.basic_password = None;
                 if let Some(given) = secret {
-                    secrets.rotate(given.clone(), now());
+                    secrets.rotate(given.clone(), self.now());
                     shown = Some(given.expose().to_owned());
                 } else if secrets.current().is_none() {
                     let fresh = WebhookSecrets::generate_secret();
@@ -148,23 +188,17 @@ impl Engine {
             },
             AuthSettings::None => {}
         }
-        let record = record_of(
+        let mut record = record_of(
             current.record.id.clone(),
-            program,
+            &actor.program,
             s,
             secrets.seal(&self.inner.sealer),
             current.record.created_at,
-            now(),
+            self.now(),
         );
+        record.version = current.record.version;
         self.store().update_webhook(&record).await?;
-        self.inner.subscribers.clear();
-        self.record(actor, "changed", &record, &change).await;
-        // Re-enabling resumes the deliveries that waited while it was off.
-        self.wake();
-        Ok(Saved {
-            webhook: self.get_webhook(program, id).await?,
-            secret: shown,
-        })
+        Ok((record, shown, change))
     }
 
     pub async fn delete_webhook(&self, actor: &Actor, id: &WebhookId) -> Result<()> {
@@ -201,19 +235,28 @@ impl Engine {
         }
     }
 
-    /// A new signing secret; the old one keeps signing for 24 hours.
+    /// A new signing secret; the old one keeps signing for 24 hours. A rotation racing another
+    /// change is applied again on top of it, never lost.
     pub async fn rotate_secret(&self, actor: &Actor, id: &WebhookId) -> Result<String> {
-        let w = self.get_webhook(admin(actor)?, id).await?;
-        if !w.record.auth_kind.uses_secret() {
-            return Err(no_secret(&w));
-        }
-        let mut secrets = self.open_secrets(&w)?;
+        let program = admin(actor)?;
         let fresh = WebhookSecrets::generate_secret();
-        secrets.rotate(fresh.clone(), now());
-        let mut record = w.record.clone();
-        record.sealed_secrets = secrets.seal(&self.inner.sealer);
-        record.updated_at = now();
-        self.store().update_webhook(&record).await?;
+        let mut tries = 0;
+        let record = loop {
+            let w = self.get_webhook(program, id).await?;
+            if !w.record.auth_kind.uses_secret() {
+                return Err(no_secret(&w));
+            }
+            let mut secrets = self.open_secrets(&w)?;
+            secrets.rotate(fresh.clone(), self.now());
+            let mut record = w.record.clone();
+            record.sealed_secrets = secrets.seal(&self.inner.sealer);
+            record.updated_at = self.now();
+            match self.store().update_webhook(&record).await {
+                Ok(()) => break record,
+                Err(crate::store::StoreError::Stale) if tries < MAX_REAPPLY => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
         self.record(
             actor,
             "rotated secret of",
@@ -239,7 +282,7 @@ impl Engine {
         let example = catalog::event_type(event_type).ok_or_else(|| {
             ValidationError::new("event_type", format!("Unknown event type '{event_type}'"))
         })?;
-        let event = NewEvent::parse(event_type, example.example, None, None, now())?;
+        let event = NewEvent::parse(event_type, example.example, None, None, self.now())?;
         let body = serde_json::to_string(&event.envelope()).expect("plain data");
         let secrets = self.open_secrets(&w)?;
         let attempted = self
@@ -354,7 +397,13 @@ impl Engine {
             attempt: 1,
             trigger: Trigger::Verify,
         };
-        let attempted = dispatch::attempt(&self.inner.http, &target, &msg).await;
+        let attempted = dispatch::attempt(
+            &self.inner.http,
+            &target,
+            &msg,
+            self.config().clock.as_ref(),
+        )
+        .await;
         if saved.is_some() {
             self.store().insert_attempt(&attempted.row).await?;
         }
@@ -393,7 +442,13 @@ impl Engine {
             attempt: 1,
             trigger,
         };
-        dispatch::attempt(&self.inner.http, &target, &msg).await
+        dispatch::attempt(
+            &self.inner.http,
+            &target,
+            &msg,
+            self.config().clock.as_ref(),
+        )
+        .await
     }
 
     /// Generates the secret a new wizard draft signs its Verify ping with (and Save keeps).
@@ -414,7 +469,7 @@ fn verification_body(webhook: &str) -> (String, String) {
     let body = serde_json::json!({
         "event_id": id,
         "event_type": catalog::VERIFICATION_EVENT,
-        "event_timestamp": now(),
+        "event_timestamp": crate::store::now(),
         "schema_version": crate::domain::event::SCHEMA_VERSION,
         "data": {"webhook_id": webhook},
     });
@@ -457,6 +512,7 @@ fn record_of(
         rate_limit_per_second: s.rate_limit_per_second,
         sandbox: s.sandbox,
         enabled: s.enabled,
+        version: 1,
         created_at,
         updated_at,
     }

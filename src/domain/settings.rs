@@ -292,6 +292,10 @@ pub struct WebhookPatch {
     pub rate_limit_per_second: Option<Option<i64>>,
     pub sandbox: Option<bool>,
     pub enabled: Option<bool>,
+    /// The webhook's `version` as you read it. When given, the change is refused with `409` if
+    /// the webhook has changed since; when left out, the patch applies to the latest settings.
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
 impl WebhookPatch {

@@ -49,6 +49,9 @@ pub struct WebhookView {
     pub last_failure_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Changes with every write; send it back as `version` in a PATCH to have the change refused
+    /// (409) if someone else changed the webhook since you read it.
+    pub version: i64,
 }
 
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
@@ -68,6 +71,10 @@ pub struct AttemptView {
     pub latency_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Sent under a claim whose lease had run out and that a newer claim replaced: kept for the
+    /// record, it moved neither the delivery nor the webhook's figures.
+    #[serde(default)]
+    pub superseded: bool,
 }
 
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

@@ -28,6 +28,9 @@ pub struct WebhookRecord {
     pub rate_limit_per_second: Option<u32>,
     pub sandbox: bool,
     pub enabled: bool,
+    /// Optimistic-concurrency token: bumped by every write; a write that names an older version
+    /// is refused as stale instead of overwriting a change it never saw.
+    pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -82,14 +85,34 @@ pub struct StoredEvent {
     pub created_at: DateTime<Utc>,
 }
 
+/// An event on its way in, with the webhooks it fans out to and the subscriber-list version those
+/// were chosen from (see `Store::ingest_batch`).
+#[derive(Debug, Clone)]
+pub struct IngestItem {
+    pub event: StoredEvent,
+    pub targets: Vec<WebhookId>,
+    pub routing_version: i64,
+}
+
+/// Fan-out candidates of one (program, event type), and the program's subscriber-list version
+/// they were read at.
+#[derive(Debug, Clone)]
+pub struct Subscribers {
+    pub version: i64,
+    pub webhooks: Vec<Webhook>,
+}
+
 /// A delivery a worker now holds, with all it needs to make the request.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     pub delivery_id: DeliveryId,
     /// Fencing token: results are applied only while this still matches.
     pub claim_count: i64,
-    /// Tries already recorded (the next one is number `tries + 1`).
+    /// Tries already recorded (the next one is number `tries + interruptions + 1`).
     pub tries: i64,
+    /// Claims whose lease ran out before a result was recorded (a worker died or hung). Each
+    /// counts against the retry budget like a failed try.
+    pub interruptions: i64,
     /// Why the delivery exists (`event` or `replay`).
     pub trigger: Trigger,
     pub event_id: String,
@@ -104,6 +127,25 @@ pub enum NextStep {
     Succeeded,
     RetryAt(DateTime<Utc>),
     Failed,
+}
+
+impl ClaimedDelivery {
+    /// Tries used so far, interrupted ones included.
+    pub fn tries_used(&self) -> i64 {
+        self.tries + self.interruptions
+    }
+}
+
+/// What `replay_delivery` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replayed {
+    /// A finished delivery is pending again with a fresh try budget.
+    Requeued,
+    /// A delivery waiting for its next retry is due now (its budget is unchanged).
+    DueNow,
+    /// The delivery is being attempted right now; nothing changed.
+    InFlight,
+    NotFound,
 }
 
 /// One attempt's outcome for a claimed delivery.
@@ -139,12 +181,14 @@ pub struct NewAttempt {
     pub response_body: Option<String>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// The request went out under a claim a newer claim had replaced (its lease had expired).
+    pub superseded: bool,
 }
 
 impl NewAttempt {
     /// Whether this attempt moves its webhook's counters.
     pub fn is_live(&self) -> bool {
-        self.trigger.is_live() && self.status != AttemptStatus::Sandboxed
+        self.trigger.is_live() && self.status != AttemptStatus::Sandboxed && !self.superseded
     }
 }
 
@@ -265,6 +309,8 @@ pub struct AttemptSummary {
     pub latency_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Sent under a claim that a newer claim had replaced (see `NewAttempt::superseded`).
+    pub superseded: bool,
 }
 
 /// One audit-log row with the full request and response.

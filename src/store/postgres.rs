@@ -31,6 +31,9 @@ impl PgStore {
     /// Connects, migrates (migrations take an advisory lock, so concurrent starts are safe) and
     /// seeds the catalog.
     const BACKEND: &'static str = "PostgreSQL";
+    /// Ingest reads the subscriber-list version under a share lock: a webhook change (which
+    /// updates that row) waits for ingests in progress, and ingests wait for a change in progress.
+    const SHARE_LOCK: &'static str = " FOR SHARE";
 
     pub async fn connect(url: &str) -> Result<Self> {
         let options =
@@ -83,30 +86,45 @@ impl PgStore {
         now: DateTime<Utc>,
         limit: u32,
         lease_margin: chrono::Duration,
+        exclude: &[WebhookId],
     ) -> Result<Vec<ClaimedDelivery>> {
-        let rows: Vec<ClaimedRow> = sqlx::query_as(&format!(
+        let mut qb = sqlx::QueryBuilder::<Postgres>::new(
             "WITH due AS ( \
                 SELECT d.id FROM deliveries d \
-                WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $1 \
-                  AND (d.status = 'pending' OR d.lease_expires_at <= $1) \
+                WHERE d.status IN ('pending', 'in_flight') \
                   AND EXISTS (SELECT 1 FROM webhooks pw WHERE pw.id = d.webhook_id AND pw.enabled) \
-                ORDER BY d.next_attempt_at LIMIT $2 \
-                FOR UPDATE SKIP LOCKED) \
+                  AND d.next_attempt_at <= ",
+        );
+        qb.push_bind(now)
+            .push(" AND (d.status = 'pending' OR d.lease_expires_at <= ")
+            .push_bind(now)
+            .push(")");
+        sql::push_exclusion(&mut qb, exclude);
+        qb.push(" ORDER BY d.next_attempt_at, d.id LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(
+                " FOR UPDATE SKIP LOCKED) \
              UPDATE deliveries d SET status = 'in_flight', claim_count = d.claim_count + 1, \
-                lease_expires_at = $1 + make_interval(secs => w.timeout_seconds + $3), \
-                updated_at = $1 \
-             FROM due, webhooks w, events e \
+                interruptions = d.interruptions + CASE WHEN d.status = 'in_flight' THEN 1 ELSE 0 END, \
+                lease_expires_at = ",
+            )
+            .push_bind(now)
+            .push(" + make_interval(secs => w.timeout_seconds + ")
+            .push_bind(lease_margin.as_seconds_f64())
+            .push("), updated_at = ")
+            .push_bind(now)
+            .push(format!(
+                " FROM due, webhooks w, events e \
              WHERE d.id = due.id AND w.id = d.webhook_id \
                AND e.program_id = d.program_id AND e.id = d.event_id \
              RETURNING {}",
-            sql::claimed_columns()
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .bind(lease_margin.as_seconds_f64())
-        .fetch_all(&self.writer)
-        .await?;
-        sql::convert(rows)
+                sql::claimed_columns()
+            ));
+        let rows: Vec<ClaimedRow> = qb.build_query_as().fetch_all(&self.writer).await?;
+        let mut claimed: Vec<ClaimedDelivery> = sql::convert(rows)?;
+        // RETURNING has no order; hand work out oldest first.
+        claimed.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
+        Ok(claimed)
     }
 }
 

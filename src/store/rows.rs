@@ -32,6 +32,7 @@ pub struct WebhookRow {
     rate_limit_per_second: Option<i64>,
     sandbox: bool,
     enabled: bool,
+    version: i64,
     total_attempts: i64,
     successful_attempts: i64,
     last_success_at: Option<DateTime<Utc>>,
@@ -76,6 +77,7 @@ impl TryFrom<WebhookRow> for Webhook {
             rate_limit_per_second: r.rate_limit_per_second.map(|n| n as u32),
             sandbox: r.sandbox,
             enabled: r.enabled,
+            version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
         };
@@ -97,6 +99,7 @@ pub struct ClaimedRow {
     delivery_id: String,
     claim_count: i64,
     tries: i64,
+    interruptions: i64,
     delivery_trigger: String,
     event_id: String,
     event_type: String,
@@ -113,6 +116,7 @@ impl TryFrom<ClaimedRow> for ClaimedDelivery {
             delivery_id: DeliveryId::from_trusted(r.delivery_id),
             claim_count: r.claim_count,
             tries: r.tries,
+            interruptions: r.interruptions,
             trigger: Trigger::parse(&r.delivery_trigger)
                 .ok_or_else(|| corrupt("trigger", &r.delivery_trigger))?,
             event_id: r.event_id,
@@ -139,6 +143,7 @@ pub struct AttemptSummaryRow {
     latency_ms: Option<i64>,
     created_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
+    superseded: bool,
 }
 
 impl TryFrom<AttemptSummaryRow> for AttemptSummary {
@@ -160,6 +165,7 @@ impl TryFrom<AttemptSummaryRow> for AttemptSummary {
             latency_ms: r.latency_ms,
             created_at: r.created_at,
             delivered_at: r.delivered_at,
+            superseded: r.superseded,
         })
     }
 }

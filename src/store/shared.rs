@@ -46,6 +46,40 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// Moves the program's subscriber-list version on (first, so the program row is always
+            /// locked before a webhook row: the same order ingest takes them in).
+            async fn bump_routing(tx: &mut sqlx::Transaction<'_, $db>, program: &ProgramId) -> Result<()> {
+                sqlx::query(sql::BUMP_ROUTING_VERSION)
+                    .bind(program.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// Fails with `StaleRouting` unless every item was routed at its program's current
+            /// subscriber-list version (read under `Self::SHARE_LOCK`).
+            async fn check_routing(tx: &mut sqlx::Transaction<'_, $db>, batch: &[IngestItem]) -> Result<()> {
+                let mut expected: std::collections::HashMap<&str, i64> = Default::default();
+                for item in batch {
+                    let v = expected.entry(item.event.program_id.as_str()).or_insert(item.routing_version);
+                    if *v != item.routing_version {
+                        return Err(StoreError::StaleRouting);
+                    }
+                }
+                for (program, version) in expected {
+                    let current: Option<i64> = sqlx::query_scalar(&format!(
+                        "{}{}", sql::ROUTING_VERSION, Self::SHARE_LOCK
+                    ))
+                    .bind(program)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if current != Some(version) {
+                        return Err(StoreError::StaleRouting);
+                    }
+                }
+                Ok(())
+            }
+
             /// Writes audit rows in multi-row inserts and moves each webhook's counters once.
             async fn write_attempts(tx: &mut sqlx::Transaction<'_, $db>, attempts: &[&NewAttempt]) -> Result<()> {
                 for chunk in attempts.chunks(sql::ATTEMPTS_PER_INSERT) {
@@ -85,6 +119,7 @@ macro_rules! impl_store {
 
             async fn insert_webhook(&self, w: &WebhookRecord) -> Result<()> {
                 let mut tx = self.writer.begin().await?;
+                Self::bump_routing(&mut tx, &w.program_id).await?;
                 sql::bind_webhook(sqlx::query(sql::INSERT_WEBHOOK), w)
                     .bind(w.created_at)
                     .bind(w.updated_at)
@@ -98,11 +133,17 @@ macro_rules! impl_store {
 
             async fn update_webhook(&self, w: &WebhookRecord) -> Result<()> {
                 let mut tx = self.writer.begin().await?;
-                sql::bind_webhook(sqlx::query(sql::UPDATE_WEBHOOK), w)
+                Self::bump_routing(&mut tx, &w.program_id).await?;
+                let updated = sql::bind_webhook(sqlx::query(sql::UPDATE_WEBHOOK), w)
                     .bind(w.updated_at)
+                    .bind(w.version)
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| conflict_on_unique(e, "name"))?;
+                    .map_err(|e| conflict_on_unique(e, "name"))?
+                    .rows_affected();
+                if updated == 0 {
+                    return Err(StoreError::Stale);
+                }
                 Self::write_subscriptions(&mut tx, w).await?;
                 tx.commit().await?;
                 Ok(())
@@ -131,6 +172,7 @@ macro_rules! impl_store {
             async fn delete_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<bool> {
                 let now = super::now();
                 let mut tx = self.writer.begin().await?;
+                Self::bump_routing(&mut tx, program).await?;
                 let done = sqlx::query(sql::SOFT_DELETE_WEBHOOK)
                     .bind(id.as_str())
                     .bind(program.as_str())
@@ -149,11 +191,12 @@ macro_rules! impl_store {
                 Ok(done == 1)
             }
 
-            async fn ingest_batch(&self, batch: &[(StoredEvent, Vec<WebhookId>)]) -> Result<Vec<Option<usize>>> {
+            async fn ingest_batch(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>> {
                 if batch.is_empty() {
                     return Ok(Vec::new());
                 }
                 let mut tx = self.writer.begin().await?;
+                Self::check_routing(&mut tx, batch).await?;
                 let mut fresh = std::collections::HashSet::new();
                 for chunk in batch.chunks(sql::MAX_ROWS_PER_INSERT / 2) {
                     let keys: Vec<(String, String)> = sql::insert_events_query::<$db>(chunk)
@@ -165,11 +208,12 @@ macro_rules! impl_store {
                 // The first occurrence of a new event id is the one stored; repeats are duplicates.
                 let mut results = Vec::with_capacity(batch.len());
                 let mut rows = Vec::new();
-                for (e, targets) in batch {
+                for item in batch {
+                    let e = &item.event;
                     let key = (e.program_id.to_string(), e.id.to_string());
                     if fresh.remove(&key) {
-                        rows.extend(targets.iter().map(|w| (e, w)));
-                        results.push(Some(targets.len()));
+                        rows.extend(item.targets.iter().map(|w| (e, w)));
+                        results.push(Some(item.targets.len()));
                     } else {
                         results.push(None);
                     }
@@ -184,7 +228,14 @@ macro_rules! impl_store {
                 Ok(results)
             }
 
-            async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Vec<Webhook>> {
+            async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Subscribers> {
+                // The version is read first: a change committed between the two reads makes the
+                // list newer than its version, which ingest then finds stale (never the reverse).
+                let version: i64 = sqlx::query_scalar(sql::ROUTING_VERSION)
+                    .bind(program.as_str())
+                    .fetch_optional(&self.reader)
+                    .await?
+                    .unwrap_or_default();
                 let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
                     "SELECT {} FROM webhooks w JOIN subscriptions s ON s.webhook_id = w.id \
                      WHERE s.program_id = $1 AND s.event_type = $2 AND w.enabled AND w.deleted_at IS NULL",
@@ -194,7 +245,7 @@ macro_rules! impl_store {
                 .bind(event_type)
                 .fetch_all(&self.reader)
                 .await?;
-                sql::convert(rows)
+                Ok(Subscribers { version, webhooks: sql::convert(rows)? })
             }
 
             async fn claim_due(
@@ -202,12 +253,12 @@ macro_rules! impl_store {
                 now: DateTime<Utc>,
                 limit: u32,
                 lease_margin: chrono::Duration,
+                exclude: &[WebhookId],
             ) -> Result<Vec<ClaimedDelivery>> {
-                self.claim(now, limit, lease_margin).await
+                self.claim(now, limit, lease_margin, exclude).await
             }
 
-            async fn record_results(&self, results: &[DeliveryResult]) -> Result<usize> {
-                let now = super::now();
+            async fn record_results(&self, results: &[DeliveryResult], now: DateTime<Utc>) -> Result<usize> {
                 let mut tx = self.writer.begin().await?;
                 let mut moved = std::collections::HashSet::with_capacity(results.len());
                 for chunk in results.chunks(sql::FINISHED_PER_UPDATE) {
@@ -217,14 +268,22 @@ macro_rules! impl_store {
                         .await?;
                     moved.extend(ids);
                 }
-                let applied: Vec<&NewAttempt> = results
+                // Every request that went out is in the audit log; one whose claim lost the race
+                // is marked superseded and moves no figures.
+                let superseded: Vec<NewAttempt> = results
+                    .iter()
+                    .filter(|r| !moved.contains(r.delivery_id.as_str()))
+                    .map(|r| NewAttempt { superseded: true, ..r.attempt.clone() })
+                    .collect();
+                let rows: Vec<&NewAttempt> = results
                     .iter()
                     .filter(|r| moved.contains(r.delivery_id.as_str()))
                     .map(|r| &r.attempt)
+                    .chain(superseded.iter())
                     .collect();
-                Self::write_attempts(&mut tx, &applied).await?;
+                Self::write_attempts(&mut tx, &rows).await?;
                 tx.commit().await?;
-                Ok(applied.len())
+                Ok(moved.len())
             }
 
             async fn insert_attempt(&self, a: &NewAttempt) -> Result<()> {
@@ -234,11 +293,13 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-                let due: Option<DateTime<Utc>> = sqlx::query_scalar(sql::NEXT_DUE)
+            async fn next_due_at(&self, exclude: &[WebhookId]) -> Result<Option<DateTime<Utc>>> {
+                let due: Option<DateTime<Utc>> = sql::next_due_query::<$db>(exclude, false)
+                    .build_query_scalar()
                     .fetch_one(&self.reader)
                     .await?;
-                let lease: Option<DateTime<Utc>> = sqlx::query_scalar(sql::NEXT_LEASE_EXPIRY)
+                let lease: Option<DateTime<Utc>> = sql::next_due_query::<$db>(exclude, true)
+                    .build_query_scalar()
                     .fetch_one(&self.reader)
                     .await?;
                 Ok(super::earliest(due, lease))
@@ -266,18 +327,33 @@ macro_rules! impl_store {
                 sql::convert(rows)
             }
 
-            async fn replay_delivery(&self, program: &ProgramId, id: &DeliveryId, now: DateTime<Utc>) -> Result<bool> {
-                let done = sqlx::query(sql::REPLAY_DELIVERY)
+            async fn replay_delivery(&self, program: &ProgramId, id: &DeliveryId, now: DateTime<Utc>) -> Result<Replayed> {
+                let mut tx = self.writer.begin().await?;
+                let status: Option<String> = sqlx::query_scalar(sql::DELIVERY_STATUS)
+                    .bind(id.as_str())
+                    .bind(program.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (statement, outcome) = match status.as_deref() {
+                    Some("failed" | "succeeded") => (sql::REPLAY_DELIVERY, Replayed::Requeued),
+                    Some("pending") => (sql::RETRY_NOW, Replayed::DueNow),
+                    Some(_) => return Ok(Replayed::InFlight),
+                    None => return Ok(Replayed::NotFound),
+                };
+                let done = sqlx::query(statement)
                     .bind(id.as_str())
                     .bind(program.as_str())
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
-                if done == 1 {
-                    Self::announce(&self.writer).await?;
+                if done == 0 {
+                    // The webhook was deleted, or the status moved on between the two statements.
+                    return Ok(Replayed::NotFound);
                 }
-                Ok(done == 1)
+                Self::announce(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(outcome)
             }
 
             async fn listen_for_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {

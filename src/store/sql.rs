@@ -14,7 +14,7 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 /// Columns of a webhook with its subscriptions folded into one comma-separated string.
 pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, w.description, \
     w.auth_kind, w.auth_username, w.secrets, w.filter, w.retry_attempts, w.retry_delay_seconds, \
-    w.retry_backoff, w.timeout_seconds, w.rate_limit_per_second, w.sandbox, w.enabled, \
+    w.retry_backoff, w.timeout_seconds, w.rate_limit_per_second, w.sandbox, w.enabled, w.version, \
     w.total_attempts, w.successful_attempts, w.last_success_at, w.last_failure_at, \
     w.last_attempt_failed, w.created_at, w.updated_at, \
     (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
@@ -28,15 +28,23 @@ pub const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, program_id, name, ur
 pub const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $3, url = $4, method = $5, \
     description = $6, auth_kind = $7, auth_username = $8, secrets = $9, filter = $10, \
     retry_attempts = $11, retry_delay_seconds = $12, retry_backoff = $13, timeout_seconds = $14, \
-    rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18 \
-    WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL";
+    rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18, \
+    version = version + 1 \
+    WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL AND version = $19";
+
+/// A program's subscriber-list version.
+pub const ROUTING_VERSION: &str = "SELECT webhooks_version FROM programs WHERE id = $1";
+
+/// Every change to a program's webhooks moves its subscriber-list version (see `ingest_batch`).
+pub const BUMP_ROUTING_VERSION: &str =
+    "UPDATE programs SET webhooks_version = webhooks_version + 1 WHERE id = $1";
 
 pub const DELETE_SUBSCRIPTIONS: &str = "DELETE FROM subscriptions WHERE webhook_id = $1";
 pub const INSERT_SUBSCRIPTION: &str =
     "INSERT INTO subscriptions (webhook_id, program_id, event_type) VALUES ($1, $2, $3)";
 
 pub const SOFT_DELETE_WEBHOOK: &str = "UPDATE webhooks SET deleted_at = $3, enabled = FALSE, \
-    updated_at = $3 WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL";
+    updated_at = $3, version = version + 1 WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL";
 /// Deliveries of a deleted webhook stop: they end as failed with a clear reason.
 pub const CANCEL_DELIVERIES: &str = "UPDATE deliveries SET status = 'failed', \
     last_error = 'webhook deleted', lease_expires_at = NULL, updated_at = $2 \
@@ -47,7 +55,7 @@ pub const MAX_ROWS_PER_INSERT: usize = 1000;
 
 /// `INSERT INTO events … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING program_id, id`: the
 /// returned keys are the events that were new.
-pub fn insert_events_query<'a, DB>(batch: &[(StoredEvent, Vec<WebhookId>)]) -> QueryBuilder<'a, DB>
+pub fn insert_events_query<'a, DB>(batch: &[IngestItem]) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
@@ -56,7 +64,8 @@ where
     let mut qb = QueryBuilder::new(
         "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) ",
     );
-    qb.push_values(batch, |mut row, (e, _)| {
+    qb.push_values(batch, |mut row, item| {
+        let e = &item.event;
         row.push_bind(e.program_id.to_string())
             .push_bind(e.id.to_string())
             .push_bind(e.event_type.clone())
@@ -118,7 +127,7 @@ where
             .push_bind(r.claim_count)
             .push_bind(status.to_owned())
             .push_bind(next_at)
-            .push_bind(r.attempt.error.clone());
+            .push_bind(r.attempt.error.as_deref().map(storable));
     });
     qb.push(
         ") UPDATE deliveries SET status = v.v_status, tries = tries + 1, \
@@ -132,22 +141,60 @@ where
     qb
 }
 
+/// Gives an untried claim back: pending again with the same due time (so the same place in line).
 pub const RELEASE_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', \
-    lease_expires_at = NULL, next_attempt_at = $3, updated_at = $3 \
+    lease_expires_at = NULL, updated_at = $3 \
     WHERE id = $1 AND claim_count = $2 AND status = 'in_flight'";
 
 pub const REPLAY_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', trigger = 'replay', \
-    tries = 0, next_attempt_at = $3, lease_expires_at = NULL, last_error = NULL, updated_at = $3 \
+    tries = 0, interruptions = 0, next_attempt_at = $3, lease_expires_at = NULL, last_error = NULL, \
+    updated_at = $3 \
     WHERE id = $1 AND program_id = $2 AND status IN ('failed', 'succeeded') \
     AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.deleted_at IS NULL)";
 
+/// "Retry now" for a delivery waiting for its next retry: due at once, budget unchanged.
+pub const RETRY_NOW: &str = "UPDATE deliveries SET next_attempt_at = $3, updated_at = $3 \
+    WHERE id = $1 AND program_id = $2 AND status = 'pending' \
+    AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.deleted_at IS NULL)";
+
+/// A delivery's status, for telling why a replay changed nothing.
+pub const DELIVERY_STATUS: &str = "SELECT status FROM deliveries WHERE id = $1 AND program_id = $2";
+
 /// Deliveries of a disabled webhook wait (they are neither claimed nor counted as due) until it is
 /// enabled again.
-pub const NEXT_DUE: &str = "SELECT MIN(d.next_attempt_at) FROM deliveries d \
-    JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND w.enabled";
-/// When the earliest lease of an in-flight delivery runs out (a crashed worker's work).
-pub const NEXT_LEASE_EXPIRY: &str = "SELECT MIN(d.lease_expires_at) FROM deliveries d \
-    JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'in_flight' AND w.enabled";
+/// `exclude` names webhooks whose deliveries the caller is holding back (rate limits).
+pub fn next_due_query<'a, DB>(exclude: &[WebhookId], leases: bool) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(if leases {
+        "SELECT MIN(d.lease_expires_at) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.status = 'in_flight' AND w.enabled"
+    } else {
+        "SELECT MIN(d.next_attempt_at) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.status = 'pending' AND w.enabled"
+    });
+    push_exclusion(&mut qb, exclude);
+    qb
+}
+
+/// ` AND d.webhook_id NOT IN (…)`, when there is anything to exclude.
+pub fn push_exclusion<DB>(qb: &mut QueryBuilder<'_, DB>, exclude: &[WebhookId])
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    if exclude.is_empty() {
+        return;
+    }
+    qb.push(" AND d.webhook_id NOT IN (");
+    let mut list = qb.separated(", ");
+    for id in exclude {
+        list.push_bind(id.to_string());
+    }
+    list.push_unseparated(")");
+}
 
 /// Adds a batch of live attempts to a webhook's counters: `$2` attempts, `$3` successes, `$4` the
 /// latest success and `$5` the latest failure in the batch (or NULL), `$6` the time of the batch's
@@ -197,8 +244,27 @@ pub fn tally<'a>(
     by_webhook
 }
 
-/// Rows of `INSERT_ATTEMPT` per multi-row statement (20 values each).
-pub const ATTEMPTS_PER_INSERT: usize = 500;
+/// Text as every backend can store it. Receivers answer with anything, NUL bytes included, and
+/// PostgreSQL refuses NUL in `text` and `jsonb`; each NUL becomes U+2400 (the visible symbol for
+/// NUL), so the audit log still shows where it was. (Invalid UTF-8 was already replaced by U+FFFD
+/// when the response was read.)
+pub fn storable(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{2400}")
+    } else {
+        text.to_owned()
+    }
+}
+
+fn storable_headers(headers: &[(String, String)]) -> Headers {
+    headers
+        .iter()
+        .map(|(k, v)| (storable(k), storable(v)))
+        .collect()
+}
+
+/// Rows of `INSERT_ATTEMPT` per multi-row statement (21 values each).
+pub const ATTEMPTS_PER_INSERT: usize = 450;
 
 /// A multi-row `INSERT INTO attempts`.
 pub fn insert_attempts_query<'a, DB>(rows: &[&NewAttempt]) -> QueryBuilder<'a, DB>
@@ -213,11 +279,13 @@ where
     for<'q> Option<i32>: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
     let mut qb = QueryBuilder::new(
         "INSERT INTO attempts (id, program_id, webhook_id, webhook_name, delivery_id, event_id, \
          event_type, attempt, trigger, status, status_code, error, latency_ms, request_url, \
-         request_headers, request_body, response_headers, response_body, created_at, delivered_at) ",
+         request_headers, request_body, response_headers, response_body, created_at, delivered_at, \
+         superseded) ",
     );
     qb.push_values(rows, |mut row, a| {
         row.push_bind(a.id.to_string())
@@ -231,32 +299,40 @@ where
             .push_bind(a.trigger.as_str().to_owned())
             .push_bind(a.status.as_str().to_owned())
             .push_bind(a.status_code)
-            .push_bind(a.error.clone())
+            .push_bind(a.error.as_deref().map(storable))
             .push_bind(a.latency_ms)
-            .push_bind(a.request_url.clone())
-            .push_bind(Json(a.request_headers.clone()))
-            .push_bind(a.request_body.clone())
-            .push_bind(a.response_headers.clone().map(Json))
-            .push_bind(a.response_body.clone())
+            .push_bind(storable(&a.request_url))
+            .push_bind(Json(storable_headers(&a.request_headers)))
+            .push_bind(storable(&a.request_body))
+            .push_bind(
+                a.response_headers
+                    .as_deref()
+                    .map(storable_headers)
+                    .map(Json),
+            )
+            .push_bind(a.response_body.as_deref().map(storable))
             .push_bind(a.created_at)
-            .push_bind(a.delivered_at);
+            .push_bind(a.delivered_at)
+            .push_bind(a.superseded);
     });
     qb
 }
 
 pub const ATTEMPT_SUMMARY_COLUMNS: &str = "a.id, a.webhook_id, a.webhook_name, a.delivery_id, \
     a.event_id, a.event_type, a.attempt, a.trigger, a.status, a.status_code, a.error, \
-    a.latency_ms, a.created_at, a.delivered_at";
+    a.latency_ms, a.created_at, a.delivered_at, a.superseded";
 
 pub const GET_ATTEMPT: &str = "SELECT a.id, a.webhook_id, a.webhook_name, a.delivery_id, \
     a.event_id, a.event_type, a.attempt, a.trigger, a.status, a.status_code, a.error, \
-    a.latency_ms, a.created_at, a.delivered_at, a.request_url, a.request_headers, a.request_body, \
+    a.latency_ms, a.created_at, a.delivered_at, a.superseded, a.request_url, a.request_headers, \
+    a.request_body, \
     a.response_headers, a.response_body FROM attempts a WHERE a.program_id = $1 AND a.id = $2";
 
 /// Columns a worker needs to make a request, from `deliveries d`, `events e`, `webhooks w`.
 pub fn claimed_columns() -> String {
     format!(
-        "d.id AS delivery_id, d.claim_count, d.tries, d.trigger AS delivery_trigger, \
+        "d.id AS delivery_id, d.claim_count, d.tries, d.interruptions, \
+         d.trigger AS delivery_trigger, \
          d.event_id, e.event_type, e.body, {WEBHOOK_COLUMNS}"
     )
 }

@@ -36,6 +36,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 impl SqliteStore {
     /// Opens (creating if `mode=rwc`) the database file, migrates it and seeds the catalog.
     const BACKEND: &'static str = "SQLite";
+    /// The single writer serialises ingest and webhook changes; no row lock is needed.
+    const SHARE_LOCK: &'static str = "";
 
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
@@ -112,22 +114,27 @@ impl SqliteStore {
         now: DateTime<Utc>,
         limit: u32,
         lease_margin: chrono::Duration,
+        exclude: &[WebhookId],
     ) -> Result<Vec<ClaimedDelivery>> {
         // The single writer connection serialises claims, so select-then-update is race-free.
         let mut tx = self.writer.begin().await?;
-        let rows: Vec<ClaimedRow> = sqlx::query_as(&format!(
+        let mut select = sqlx::QueryBuilder::<Sqlite>::new(format!(
             "SELECT {} FROM deliveries d \
              JOIN events e ON e.program_id = d.program_id AND e.id = d.event_id \
              JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $1 \
-               AND (d.status = 'pending' OR d.lease_expires_at <= $1) AND w.enabled \
-             ORDER BY d.next_attempt_at LIMIT $2",
+             WHERE d.status IN ('pending', 'in_flight') AND w.enabled AND d.next_attempt_at <= ",
             sql::claimed_columns()
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        ));
+        select
+            .push_bind(now)
+            .push(" AND (d.status = 'pending' OR d.lease_expires_at <= ")
+            .push_bind(now)
+            .push(")");
+        sql::push_exclusion(&mut select, exclude);
+        select
+            .push(" ORDER BY d.next_attempt_at, d.id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows: Vec<ClaimedRow> = select.build_query_as().fetch_all(&mut *tx).await?;
         let mut claimed: Vec<ClaimedDelivery> = sql::convert(rows)?;
         // One UPDATE per distinct timeout (usually one or two per batch) rather than per row.
         let mut by_timeout: std::collections::BTreeMap<u32, Vec<&str>> = Default::default();
@@ -141,7 +148,9 @@ impl SqliteStore {
         for (timeout, ids) in by_timeout {
             let lease = now + chrono::Duration::seconds(timeout.into()) + lease_margin;
             let mut qb = sqlx::QueryBuilder::<Sqlite>::new(
-                "UPDATE deliveries SET status = 'in_flight', claim_count = claim_count + 1, lease_expires_at = ",
+                "UPDATE deliveries SET claim_count = claim_count + 1, \
+                 interruptions = interruptions + CASE WHEN status = 'in_flight' THEN 1 ELSE 0 END, \
+                 status = 'in_flight', lease_expires_at = ",
             );
             qb.push_bind(lease)
                 .push(", updated_at = ")
@@ -151,12 +160,12 @@ impl SqliteStore {
             for id in ids {
                 list.push_bind(id.to_owned());
             }
-            qb.push(") RETURNING id, claim_count");
-            let rows: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            counts.extend(rows);
+            qb.push(") RETURNING id, claim_count, interruptions");
+            let rows: Vec<(String, i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            counts.extend(rows.into_iter().map(|(id, c, i)| (id, (c, i))));
         }
         for c in &mut claimed {
-            c.claim_count = counts[c.delivery_id.as_str()];
+            (c.claim_count, c.interruptions) = counts[c.delivery_id.as_str()];
         }
         tx.commit().await?;
         Ok(claimed)

@@ -35,6 +35,7 @@ impl From<&Webhook> for WebhookView {
             last_failure_at: w.stats.last_failure_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            version: r.version,
         }
     }
 }
@@ -56,6 +57,7 @@ impl From<&AttemptSummary> for AttemptView {
             latency_ms: a.latency_ms,
             created_at: a.created_at,
             delivered_at: a.delivered_at,
+            superseded: a.superseded,
         }
     }
 }

@@ -55,13 +55,20 @@ pub async fn attempt_detail(id: String) -> Result<AttemptDetailView, AppError> {
     Ok((&detail).into())
 }
 
-/// Puts a finished delivery back in the queue with a fresh retry budget.
+/// Replays a delivery: a finished one is queued again with a fresh retry budget, one waiting for
+/// its next retry is tried now.
 #[server(prefix = "/sfn", endpoint = "replay_delivery")]
-pub async fn replay_delivery(delivery_id: String) -> Result<(), AppError> {
+pub async fn replay_delivery(delivery_id: String) -> Result<String, AppError> {
     use super::ssr::{admin, engine};
     let engine = engine()?;
     let who = admin()?;
     let id = herald::domain::ids::DeliveryId::parse(&delivery_id)
         .ok_or_else(|| AppError::NotFound("delivery".into()))?;
-    Ok(engine.replay(&who, &id).await?)
+    Ok(match engine.replay(&who, &id).await? {
+        herald::store::Replayed::DueNow => {
+            "It was waiting for its next retry and is being retried now (same retry budget); the attempt will appear in the audit log."
+        }
+        _ => "Queued again with a fresh retry budget; the new attempts will appear in the audit log.",
+    }
+    .to_owned())
 }

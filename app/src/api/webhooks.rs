@@ -120,9 +120,16 @@ pub async fn create_webhook(draft: WebhookDraft) -> Result<SavedWebhook, AppErro
     })
 }
 
-/// Saves the edit wizard: every setting as shown (an empty password keeps the stored one).
+/// Saves the edit wizard: every setting as shown (an empty password keeps the stored one), fenced
+/// on the `version` the wizard loaded, so a change someone else saved meanwhile is never
+/// overwritten unseen. The Enabled switch is not the wizard's to save: a toggle made while the
+/// wizard was open stays as it is.
 #[server(prefix = "/sfn", endpoint = "update_webhook", input = server_fn::codec::Json)]
-pub async fn update_webhook(id: String, draft: WebhookDraft) -> Result<SavedWebhook, AppError> {
+pub async fn update_webhook(
+    id: String,
+    draft: WebhookDraft,
+    version: i64,
+) -> Result<SavedWebhook, AppError> {
     use super::ssr::{admin, engine, webhook_id};
     use herald::domain::settings::WebhookPatch;
     let engine = engine()?;
@@ -138,7 +145,8 @@ pub async fn update_webhook(id: String, draft: WebhookDraft) -> Result<SavedWebh
         retry: Some(draft.retry),
         rate_limit_per_second: Some(draft.rate_limit_per_second),
         sandbox: Some(draft.sandbox),
-        enabled: Some(draft.enabled),
+        enabled: None,
+        version: Some(version),
     };
     let saved = engine
         .update_webhook(&who, &webhook_id(&id)?, patch)

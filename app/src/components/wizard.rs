@@ -35,6 +35,8 @@ pub struct WizardState {
     pub error: RwSignal<Option<AppError>>,
     /// `Some(id)` when editing a saved webhook.
     pub editing: Option<StoredValue<String>>,
+    /// The version of the webhook being edited, as loaded (Save is refused if it moved on).
+    pub version: i64,
 }
 
 impl WizardState {
@@ -61,6 +63,9 @@ pub fn Wizard(
     /// The id of the webhook being edited; `None` creates one.
     #[prop(optional)]
     editing: Option<String>,
+    /// The loaded version of the webhook being edited.
+    #[prop(optional)]
+    version: i64,
     /// Called with the saved webhook.
     on_saved: Callback<SavedWebhook>,
 ) -> impl IntoView {
@@ -68,6 +73,7 @@ pub fn Wizard(
         draft: RwSignal::new(draft),
         error: RwSignal::new(None),
         editing: editing.map(StoredValue::new),
+        version,
     };
     // A change to the draft clears a stale message (browser only; effects do not run on the server).
     Effect::watch(
@@ -127,7 +133,7 @@ pub fn Wizard(
         busy.set(true);
         leptos::task::spawn_local(async move {
             let result = match editing {
-                Some(id) => update_webhook(id, draft).await,
+                Some(id) => update_webhook(id, draft, state.version).await,
                 None => create_webhook(draft).await,
             };
             busy.set(false);

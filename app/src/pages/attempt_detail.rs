@@ -83,7 +83,7 @@ fn Attempt(d: AttemptDetailView) -> impl IntoView {
             </div>
         </header>
         {move || replay.value().get().map(|r| match r {
-            Ok(()) => view! { <p class="notice" role="status">"Queued again with a fresh retry budget; the new attempts will appear in the audit log."</p> }.into_any(),
+            Ok(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
             Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
         })}
         <section class="card">
@@ -93,6 +93,10 @@ fn Attempt(d: AttemptDetailView) -> impl IntoView {
                 <dt>"Status Code"</dt><dd>{a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Latency"</dt><dd>{a.latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Error"</dt><dd class="error">{a.error.clone().unwrap_or_else(|| "—".into())}</dd>
+                {a.superseded.then(|| view! {
+                    <dt>"Superseded"</dt>
+                    <dd>"Sent after this claim's lease had run out; a newer claim owns the delivery, so this attempt moved neither the delivery nor the figures."</dd>
+                })}
                 <dt>"Created At"</dt><dd><Timestamp at=Some(a.created_at)/></dd>
                 <dt>"Delivered At"</dt><dd><Timestamp at=a.delivered_at/></dd>
             </dl>

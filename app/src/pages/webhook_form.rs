@@ -99,7 +99,7 @@ pub fn EditWebhookPage() -> impl IntoView {
                                         <h1>{format!("Edit {}", webhook.name)}</h1>
                                     </div>
                                 </header>
-                                <Wizard draft editing=webhook.id.clone() on_saved/>
+                                <Wizard draft editing=webhook.id.clone() version=webhook.version on_saved/>
                             }
                             .into_any()
                         }

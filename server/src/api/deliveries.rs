@@ -72,10 +72,13 @@ async fn list(
     }))
 }
 
-/// Replay a finished delivery with a fresh retry budget.
+/// Replay a delivery: a finished one (succeeded or dead-lettered) is queued again with a fresh
+/// retry budget; one waiting for its next retry is tried now (budget unchanged). A delivery being
+/// attempted at this moment answers 409.
 #[utoipa::path(post, path = "/deliveries/{id}/replay", tag = "deliveries",
     params(("id" = String, Path, description = "A delivery id (dlv_…)")), security(("api_key" = [])),
-    responses((status = 202, description = "Queued again"), (status = 404, body = ErrorBody)))]
+    responses((status = 202, description = "Queued again, or due now"), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Being attempted right now")))]
 async fn replay(
     State(state): State<ApiState>,
     caller: Caller,

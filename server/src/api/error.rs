@@ -67,6 +67,12 @@ impl ApiError {
         }
     }
 
+    /// `503` with `Retry-After`: Herald cannot take this right now (shutting down, database
+    /// unreachable or full); nothing was stored.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
     pub fn internal(source: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %source, "internal error");
         Self::new(
@@ -83,9 +89,19 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
+
+/// What `Retry-After` says on a `503`.
+const RETRY_AFTER_SECONDS: &str = "2";
 
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
@@ -102,7 +118,9 @@ impl From<EngineError> for ApiError {
                 format!("a webhook with this {field} already exists"),
                 Some(field),
             ),
+            e @ EngineError::Stale => Self::conflict(e.to_string(), Some("version")),
             EngineError::Refused(message) => Self::conflict(message, None),
+            EngineError::Unavailable(message) => Self::unavailable(message),
             EngineError::Forbidden => Self::forbidden(),
             EngineError::Store(e) => Self::internal(&e),
             EngineError::Seal(e) => Self::internal(&e),
@@ -116,7 +134,8 @@ impl From<AccessError> for ApiError {
             AccessError::Validation(v) => v.into(),
             AccessError::Forbidden => Self::forbidden(),
             AccessError::NotFound(what) => Self::not_found(what),
-            AccessError::Store(e) => Self::internal(&e),
+            AccessError::Store(e) => EngineError::from(e).into(),
+            AccessError::Internal => Self::internal(&"access failure (logged above)"),
             AccessError::Conflict(field) => Self::conflict(
                 format!("a {field} with this value already exists"),
                 Some(field),
@@ -188,9 +207,35 @@ pub struct ErrorBody {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct ErrorDetail {
     /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `payload_too_large`,
-    /// `validation` or `internal`.
+    /// `validation`, `unavailable` (503, with `Retry-After`) or `internal`.
     code: String,
     message: String,
     /// The input the error is about, when there is one (e.g. `url`, `retry.timeout_seconds`).
     field: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutting_down_is_503_with_retry_after_and_internal_failures_are_opaque() {
+        let r = ApiError::from(EngineError::Unavailable(
+            "Herald is shutting down; try again shortly".into(),
+        ))
+        .into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.headers()[axum::http::header::RETRY_AFTER],
+            RETRY_AFTER_SECONDS
+        );
+        let e = ApiError::from(AccessError::Internal);
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.message, "internal error; see the server log");
+        let stale = ApiError::from(EngineError::Stale);
+        assert_eq!(
+            (stale.status, stale.field.as_deref()),
+            (StatusCode::CONFLICT, Some("version"))
+        );
+    }
 }

@@ -1,0 +1,277 @@
+//! The engine driven step by step: a manual clock and `run_once`/`drain` instead of a running
+//! dispatcher, real receivers on 127.0.0.1, both backends. Nothing here waits for time to pass.
+
+mod helpers;
+
+use chrono::Duration;
+use helpers::*;
+use herald::auth::Actor;
+use herald::delivery::clock::Clock;
+use herald::delivery::Engine;
+use herald::domain::delivery::{AttemptStatus, DeliveryStatus};
+use herald::domain::event::NewEvent;
+use herald::domain::settings::WebhookDraft;
+use herald::store::{AttemptQuery, DeliveryQuery, Store};
+use serde_json::{json, Value};
+
+struct Setup {
+    engine: Engine,
+    clock: std::sync::Arc<herald::delivery::clock::ManualClock>,
+    admin: Actor,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn setup(backend: Backend, name: &str) -> Option<Setup> {
+    let (url, dir) = database(backend, name).await?;
+    let (engine, clock) = manual_engine(&url).await;
+    let program = engine.store().default_program().await.unwrap();
+    Some(Setup {
+        engine,
+        clock,
+        admin: Actor::command_line(program),
+        url,
+        _dir: dir,
+    })
+}
+
+fn draft(name: &str, url: &str, retry: Value) -> WebhookDraft {
+    serde_json::from_value(json!({
+        "name": name, "url": url, "event_types": ["points.awarded"], "retry": retry,
+    }))
+    .unwrap()
+}
+
+async fn post(s: &Setup) -> uuid::Uuid {
+    let event = NewEvent::parse(
+        "points.awarded",
+        json!({"points": 5}),
+        None,
+        None,
+        s.clock.now(),
+    )
+    .unwrap();
+    s.engine
+        .ingest(&s.admin.program, event)
+        .await
+        .unwrap()
+        .event_id
+}
+
+async fn attempts(store: &dyn Store, s: &Setup) -> Vec<herald::store::AttemptSummary> {
+    let mut items = store
+        .list_attempts(
+            &s.admin.program,
+            &AttemptQuery {
+                limit: 200,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .items;
+    items.reverse();
+    items
+}
+
+/// Retries come due on the engine's clock: nothing is sent before the delay has passed, and each
+/// step of the schedule is taken by moving time, not by waiting.
+async fn retry_schedule_follows_the_clock(backend: Backend) {
+    let Some(s) = setup(backend, "engine_retry_clock").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::Status(500), Reply::Status(503)]);
+    s.engine
+        .create_webhook(&s.admin, &draft("Clocked", &rx.url, json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5})))
+        .await
+        .unwrap();
+    post(&s).await;
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    assert_eq!(rx.received().len(), 1);
+    s.clock.advance(Duration::seconds(59));
+    assert_eq!(
+        s.engine.drain().await.unwrap(),
+        0,
+        "not due before the delay"
+    );
+    s.clock.advance(Duration::seconds(1));
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    s.clock.advance(Duration::seconds(60));
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    assert_eq!(rx.received().len(), 3);
+    let a = attempts(s.engine.store().as_ref(), &s).await;
+    let seen: Vec<_> = a
+        .iter()
+        .map(|a| (a.attempt, a.status, a.status_code))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, AttemptStatus::Failure, Some(500)),
+            (2, AttemptStatus::Failure, Some(503)),
+            (3, AttemptStatus::Success, Some(200)),
+        ]
+    );
+    assert_eq!(a[1].created_at - a[0].created_at, Duration::seconds(60));
+}
+
+/// A delivery whose processing keeps killing the worker (its lease runs out again and again) is
+/// not claimed forever: each expiry counts as a try, and past the budget it is dead-lettered with
+/// an error that says why, without another request.
+async fn a_crash_loop_is_dead_lettered(backend: Backend) {
+    let Some(s) = setup(backend, "engine_crash_loop").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    s.engine
+        .create_webhook(&s.admin, &draft("Killer", &rx.url, json!({"attempts": 1, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 1})))
+        .await
+        .unwrap();
+    post(&s).await;
+    let store = s.engine.store().clone();
+    let margin = Duration::seconds(10);
+    // Two workers claim it and die without a result (the lease is timeout 1 s + margin 10 s).
+    for _ in 0..2 {
+        let claimed = store
+            .claim_due(s.clock.now(), 10, margin, &[])
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        s.clock.advance(Duration::seconds(12));
+    }
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    assert!(
+        rx.received().is_empty(),
+        "no request once the budget is spent"
+    );
+    let dead = store
+        .list_deliveries(
+            &s.admin.program,
+            &DeliveryQuery {
+                status: Some(DeliveryStatus::Failed),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    let error = dead[0].last_error.clone().unwrap();
+    assert!(
+        error.contains("2 earlier tries ended without a result"),
+        "{error}"
+    );
+    let a = attempts(store.as_ref(), &s).await;
+    assert_eq!(a.len(), 1, "the audit log says what happened");
+    assert_eq!(a[0].error.as_deref(), Some(error.as_str()));
+    // A replay starts a fresh budget and delivers.
+    s.engine.replay(&s.admin, &dead[0].id).await.unwrap();
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    assert_eq!(rx.received().len(), 1);
+}
+
+/// A receiver answering with NUL bytes or invalid UTF-8 is recorded faithfully and safely, and
+/// does not stop any other webhook's results from being recorded (on PostgreSQL it used to jam
+/// the whole writer).
+async fn hostile_response_bodies_are_recorded_and_block_nothing(backend: Backend) {
+    let Some(s) = setup(backend, "engine_nul").await else {
+        return;
+    };
+    let (bad, good) = (TestReceiver::start().await, TestReceiver::start().await);
+    bad.script([
+        Reply::Body(200, b"ok\0nul".to_vec()),
+        Reply::Body(200, vec![b'o', b'k', 0xff, 0xfe, 0]),
+        Reply::Body(200, b"\0".to_vec()),
+    ]);
+    let retry =
+        json!({"attempts": 0, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 5});
+    let b = s
+        .engine
+        .create_webhook(&s.admin, &draft("Bad", &bad.url, retry.clone()))
+        .await
+        .unwrap();
+    let g = s
+        .engine
+        .create_webhook(&s.admin, &draft("Good", &good.url, retry))
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        post(&s).await;
+    }
+    assert_eq!(s.engine.drain().await.unwrap(), 4);
+    let store = s.engine.store().clone();
+    let a = attempts(store.as_ref(), &s).await;
+    let of = |id: &herald::domain::ids::WebhookId| a.iter().filter(|x| x.webhook_id == *id).count();
+    assert_eq!((of(&b.webhook.record.id), of(&g.webhook.record.id)), (2, 2));
+    assert!(a.iter().all(|x| x.status == AttemptStatus::Success));
+    let bodies: Vec<String> = futures::future::join_all(
+        a.iter()
+            .filter(|x| x.webhook_id == b.webhook.record.id)
+            .map(|x| store.get_attempt(&s.admin.program, &x.id)),
+    )
+    .await
+    .into_iter()
+    .map(|d| d.unwrap().unwrap().response_body.unwrap())
+    .collect();
+    let mut bodies = bodies;
+    bodies.sort();
+    assert_eq!(bodies, ["ok\u{2400}nul", "ok\u{fffd}\u{fffd}\u{2400}"]);
+    // Send Test to the same receiver answers normally too.
+    let tested = s
+        .engine
+        .send_test(&s.admin, &b.webhook.record.id, None)
+        .await
+        .unwrap();
+    assert!(tested.success);
+    assert_eq!(tested.response_body.as_deref(), Some("\u{2400}"));
+    // Nothing is left in flight to be sent again.
+    s.clock.advance(Duration::hours(1));
+    assert_eq!(s.engine.drain().await.unwrap(), 0);
+    assert_eq!(bad.received().len(), 3);
+}
+
+/// Fan-out reads a subscriber list that another process's webhook changes invalidate at once: a
+/// deleted webhook gets no delivery, a new one gets the very next event (no cache window).
+async fn fan_out_sees_other_processes_webhook_changes_at_once(backend: Backend) {
+    let Some(s) = setup(backend, "engine_fanout_fence").await else {
+        return;
+    };
+    let (other, _) = manual_engine(&s.url).await;
+    let rx = TestReceiver::start().await;
+    let retry =
+        json!({"attempts": 0, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 5});
+    let first = s
+        .engine
+        .create_webhook(&s.admin, &draft("First", &rx.url, retry.clone()))
+        .await
+        .unwrap();
+    let ingest = |engine: &Engine| {
+        let engine = engine.clone();
+        let program = s.admin.program.clone();
+        async move {
+            let e = NewEvent::parse("points.awarded", json!({}), None, None, chrono::Utc::now())
+                .unwrap();
+            engine.ingest(&program, e).await.unwrap().deliveries
+        }
+    };
+    // The other process routes (and caches) with First subscribed.
+    assert_eq!(ingest(&other).await, 1);
+    s.engine
+        .delete_webhook(&s.admin, &first.webhook.record.id)
+        .await
+        .unwrap();
+    assert_eq!(ingest(&other).await, 0, "a deleted webhook gets nothing");
+    s.engine
+        .create_webhook(&s.admin, &draft("Second", &rx.url, retry))
+        .await
+        .unwrap();
+    assert_eq!(ingest(&other).await, 1, "a new webhook gets the next event");
+}
+
+on_both_backends!(
+    retry_schedule_follows_the_clock,
+    a_crash_loop_is_dead_lettered,
+    hostile_response_bodies_are_recorded_and_block_nothing,
+    fan_out_sees_other_processes_webhook_changes_at_once,
+);

@@ -1,0 +1,299 @@
+//! The receiver fault matrix: endpoints on 127.0.0.1 that misbehave the way real ones do (hang,
+//! reset, trickle, flood, redirect, refuse, speak no TLS, rate-limit with `Retry-After` in seconds
+//! and as a date, answer 5xx or 410). Every try is recorded with a clear error and retried per
+//! policy, and none of them holds up a healthy webhook. Driven with `run_once` and a manual clock.
+
+mod helpers;
+
+use chrono::Duration;
+use helpers::*;
+use herald::auth::Actor;
+use herald::delivery::clock::Clock;
+use herald::domain::delivery::AttemptStatus;
+use herald::domain::event::NewEvent;
+use herald::store::AttemptQuery;
+use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    Hang,
+    Reset,
+    Trickle,
+    Flood,
+    Redirect,
+    BadGateway,
+    Gone,
+    TooManySeconds,
+    UnavailableUntilDate,
+}
+
+/// A raw TCP receiver acting out `fault`; counts the requests it saw.
+async fn faulty(
+    fault: Fault,
+    clock: Arc<herald::delivery::clock::ManualClock>,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+            let clock = clock.clone();
+            tokio::spawn(async move { act(fault, n, socket, clock).await });
+        }
+    });
+    (url, seen)
+}
+
+/// Acts out `fault` on the `n`th request (rate limiters answer 200 once their wait is over).
+async fn act(
+    fault: Fault,
+    n: usize,
+    mut s: TcpStream,
+    clock: Arc<herald::delivery::clock::ManualClock>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let _ = s.read(&mut buf).await;
+    let head = |status: &str, extra: &str, len: usize| {
+        format!("HTTP/1.1 {status}\r\ncontent-length: {len}\r\n{extra}\r\n")
+    };
+    let _ = match fault {
+        Fault::TooManySeconds | Fault::UnavailableUntilDate if n > 1 => {
+            s.write_all(head("200 OK", "", 0).as_bytes()).await
+        }
+        Fault::Hang => {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            Ok(())
+        }
+        Fault::Reset => {
+            // Linger 0: close with a reset, at once (no blocking on drop).
+            #[allow(deprecated)]
+            s.set_linger(Some(std::time::Duration::ZERO)).ok();
+            drop(s);
+            return;
+        }
+        Fault::Trickle => {
+            let _ = s.write_all(head("200 OK", "", 100).as_bytes()).await;
+            for _ in 0..100 {
+                if s.write_all(b"x").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            Ok(())
+        }
+        Fault::Flood => {
+            let total = 100 * 1024 * 1024;
+            let _ = s.write_all(head("200 OK", "", total).as_bytes()).await;
+            let chunk = vec![b'z'; 64 * 1024];
+            for _ in 0..(total / chunk.len()) {
+                if s.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+        Fault::Redirect => {
+            s.write_all(head("302 Found", "location: /hook\r\n", 0).as_bytes())
+                .await
+        }
+        Fault::BadGateway => s.write_all(head("502 Bad Gateway", "", 0).as_bytes()).await,
+        Fault::Gone => s.write_all(head("410 Gone", "", 0).as_bytes()).await,
+        Fault::TooManySeconds => {
+            s.write_all(head("429 Too Many Requests", "retry-after: 120\r\n", 0).as_bytes())
+                .await
+        }
+        Fault::UnavailableUntilDate => {
+            let when = (clock.now() + Duration::seconds(300))
+                .to_rfc2822()
+                .replace("+0000", "GMT");
+            s.write_all(
+                head(
+                    "503 Service Unavailable",
+                    &format!("retry-after: {when}\r\n"),
+                    0,
+                )
+                .as_bytes(),
+            )
+            .await
+        }
+    };
+}
+
+async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
+    let Some((url, _dir)) = database(backend, "fault_matrix").await else {
+        return;
+    };
+    let (engine, clock) = manual_engine(&url).await;
+    let admin = Actor::command_line(engine.store().default_program().await.unwrap());
+    let healthy = TestReceiver::start().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let plain = TestReceiver::start().await;
+    let mut cases: Vec<(String, String, Option<Arc<AtomicUsize>>, &str)> = vec![];
+    for (fault, expect) in [
+        (Fault::Hang, "timed out after 1 s"),
+        (Fault::Reset, "request failed"),
+        (Fault::Trickle, "timed out after 1 s"),
+        (Fault::Redirect, "HTTP 302"),
+        (Fault::BadGateway, "HTTP 502"),
+        (Fault::Gone, "HTTP 410"),
+        (Fault::TooManySeconds, "HTTP 429"),
+        (Fault::UnavailableUntilDate, "HTTP 503"),
+        (Fault::Flood, ""),
+    ] {
+        let (u, seen) = faulty(fault, clock.clone()).await;
+        cases.push((format!("{fault:?}"), u, Some(seen), expect));
+    }
+    cases.push((
+        "Refused".into(),
+        format!("http://{closed}/hook"),
+        None,
+        "connection failed",
+    ));
+    let tls_url = plain.url.replace("http://", "https://");
+    cases.push(("NoTls".into(), tls_url, None, "connection failed"));
+    let retry =
+        json!({"attempts": 2, "delay_seconds": 10, "backoff": "fixed", "timeout_seconds": 1});
+    let mut ids = vec![];
+    for (name, u, _, _) in &cases {
+        let d = serde_json::from_value(
+            json!({"name": name, "url": u, "event_types": ["points.awarded"], "retry": retry}),
+        )
+        .unwrap();
+        ids.push(
+            engine
+                .create_webhook(&admin, &d)
+                .await
+                .unwrap()
+                .webhook
+                .record
+                .id,
+        );
+    }
+    let d = serde_json::from_value(json!({"name": "Healthy", "url": healthy.url, "event_types": ["points.awarded"], "retry": retry})).unwrap();
+    engine.create_webhook(&admin, &d).await.unwrap();
+
+    let event =
+        NewEvent::parse("points.awarded", json!({"n": 1}), None, None, clock.now()).unwrap();
+    engine.ingest(&admin.program, event).await.unwrap();
+    let started = Instant::now();
+    let step = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run_once().await.unwrap() }
+    });
+    let got = healthy.wait_for(1, std::time::Duration::from_secs(5)).await;
+    assert!(
+        got[0].at - started < std::time::Duration::from_millis(900),
+        "the healthy webhook waited {:?} behind the faulty ones",
+        got[0].at - started
+    );
+    assert_eq!(step.await.unwrap(), cases.len() + 1);
+
+    let page = engine
+        .store()
+        .list_attempts(
+            &admin.program,
+            &AttemptQuery {
+                limit: 200,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.len(),
+        cases.len() + 1,
+        "every try is in the audit log"
+    );
+    for ((name, _, _, expect), id) in cases.iter().zip(&ids) {
+        let a = page.items.iter().find(|a| a.webhook_id == *id).unwrap();
+        if name == "Flood" {
+            assert_eq!(a.status, AttemptStatus::Success, "{name}");
+            let detail = engine
+                .store()
+                .get_attempt(&admin.program, &a.id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                detail.response_body.unwrap().len(),
+                4096,
+                "read capped at 4 KiB"
+            );
+            continue;
+        }
+        let error = a.error.clone().unwrap_or_default();
+        assert_eq!(a.status, AttemptStatus::Failure, "{name}");
+        assert!(error.starts_with(expect), "{name}: {error}");
+    }
+    for (name, _, seen, _) in &cases {
+        if let Some(seen) = seen {
+            assert_eq!(
+                seen.load(Ordering::SeqCst),
+                1,
+                "{name}: redirects are not followed"
+            );
+        }
+    }
+
+    // Retries follow the policy (10 s, three tries in all), except where Retry-After asks for
+    // longer: 120 s, and an HTTP date 300 s ahead.
+    let failing = cases.len() - 3; // all but Flood (delivered), 429 and 503
+    clock.advance(Duration::seconds(10));
+    assert_eq!(engine.run_once().await.unwrap(), failing);
+    clock.advance(Duration::seconds(10));
+    assert_eq!(
+        engine.run_once().await.unwrap(),
+        failing,
+        "third and last tries"
+    );
+    clock.advance(Duration::seconds(99));
+    assert_eq!(
+        engine.run_once().await.unwrap(),
+        0,
+        "the budget is spent; 429 still waits"
+    );
+    clock.advance(Duration::seconds(1));
+    assert_eq!(
+        engine.run_once().await.unwrap(),
+        1,
+        "429 after its Retry-After"
+    );
+    clock.advance(Duration::seconds(179));
+    assert_eq!(engine.run_once().await.unwrap(), 0);
+    clock.advance(Duration::seconds(1));
+    assert_eq!(
+        engine.run_once().await.unwrap(),
+        1,
+        "503 at its Retry-After date"
+    );
+    let dead = engine
+        .store()
+        .list_deliveries(
+            &admin.program,
+            &herald::store::DeliveryQuery {
+                status: Some(herald::domain::delivery::DeliveryStatus::Failed),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        dead.len(),
+        failing,
+        "each faulty receiver's delivery is a dead letter"
+    );
+}
+
+on_both_backends!(receiver_faults_are_recorded_retried_and_isolated);

@@ -1,0 +1,326 @@
+//! The dispatcher: claims due deliveries in batches, runs their requests concurrently (bounded by
+//! a semaphore, so one slow endpoint holds one permit, never the queue), and hands results to the
+//! recorder, which writes them in batches (group commit).
+//!
+//! It sleeps until the earliest due time, a wake-up (ingest, replay, a retry being scheduled, or
+//! a PostgreSQL notification from another process) or the idle poll, whichever is first: no busy
+//! polling. On shutdown it stops claiming, lets requests in flight finish within a grace period,
+//! and gives back the claims of any that did not.
+//!
+//! `run_once` is the same step without the loop: tests drive the queue with it (and a
+//! `ManualClock`) instead of waiting for the dispatcher.
+
+use super::dispatch::{self, Message, Target};
+use super::secrets::WebhookSecrets;
+use super::{retry, Engine};
+use crate::domain::delivery::{AttemptStatus, Trigger};
+use crate::domain::ids::{DeliveryId, WebhookId};
+use crate::store::{ClaimedDelivery, DeliveryResult, NewAttempt, NextStep};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// Claims this process holds, so a shutdown can give back those still in flight.
+type InFlight = Arc<Mutex<HashMap<DeliveryId, i64>>>;
+
+/// How far ahead a rate-limited delivery may wait in memory for its send slot. Deliveries whose
+/// slot is further away go back to the queue untouched (same due time, same place in line), and
+/// their webhook is left out of claims until its next slot comes within reach.
+const MAX_IN_MEMORY_WAIT: Duration = Duration::from_secs(1);
+
+/// Results waiting for the recorder at most; a full channel slows the workers down instead of
+/// growing memory when the database is slow.
+const RESULT_BACKLOG: usize = 4096;
+
+/// A claimed delivery with the rate-limit slot it was given (if its webhook is limited).
+struct Planned {
+    claim: ClaimedDelivery,
+    slot: Option<Instant>,
+}
+
+impl Engine {
+    /// Runs the dispatcher until `shutdown` turns true, then drains as described above.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let cfg = self.config().clone();
+        if let Err(e) = self.store().listen_for_work(self.inner.wake.clone()).await {
+            tracing::warn!(error = %e, "cannot listen for other processes' work; polling instead");
+        }
+        let permits = Arc::new(Semaphore::new(cfg.concurrency));
+        let in_flight: InFlight = Arc::default();
+        let (results_tx, results_rx) = mpsc::channel(RESULT_BACKLOG);
+        let writer = tokio::spawn(self.clone().write_results(results_rx));
+        let mut tasks = JoinSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            while tasks.try_join_next().is_some() {}
+            let free = permits.available_permits().min(cfg.claim_batch as usize);
+            if free == 0 {
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let planned = match self.claim_and_plan(free as u32).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
+                    self.idle(&mut shutdown, Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if planned.is_empty() {
+                let wait = self.until_next_due().await.min(cfg.idle_poll);
+                self.idle(&mut shutdown, wait).await;
+                continue;
+            }
+            for p in planned {
+                let permit = permits
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open");
+                in_flight
+                    .lock()
+                    .expect("in-flight map")
+                    .insert(p.claim.delivery_id.clone(), p.claim.claim_count);
+                let (engine, tx, held) = (self.clone(), results_tx.clone(), in_flight.clone());
+                tasks.spawn(async move {
+                    let id = p.claim.delivery_id.clone();
+                    let result = engine.deliver(p).await;
+                    let _ = tx.send(result).await;
+                    held.lock().expect("in-flight map").remove(&id);
+                    drop(permit);
+                });
+            }
+        }
+        self.drain_in_flight(tasks, in_flight, cfg.shutdown_grace)
+            .await;
+        drop(results_tx);
+        let _ = writer.await;
+    }
+
+    /// One dispatcher step, in the caller's task: claims what is due now (by the engine's
+    /// clock), makes every request, records every result. Returns how many deliveries were
+    /// claimed (0: nothing was due).
+    pub async fn run_once(&self) -> super::Result<usize> {
+        let planned = self.claim_and_plan(self.config().claim_batch).await?;
+        let count = planned.len();
+        let results = futures::future::join_all(planned.into_iter().map(|p| self.deliver(p))).await;
+        self.record_batch(results).await;
+        Ok(count)
+    }
+
+    /// Runs `run_once` until nothing is due (at the engine's current time). Returns how many
+    /// deliveries were worked on in all.
+    pub async fn drain(&self) -> super::Result<usize> {
+        let mut total = 0;
+        loop {
+            match self.run_once().await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    /// Claims due work (leaving out webhooks whose rate limit has no slot in reach), gives each
+    /// rate-limited delivery its send slot in claim order (which is acceptance order), and puts
+    /// back those whose slot is too far ahead.
+    async fn claim_and_plan(&self, limit: u32) -> super::Result<Vec<Planned>> {
+        let held: Vec<WebhookId> = self
+            .inner
+            .rate
+            .held_back(MAX_IN_MEMORY_WAIT)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let margin =
+            chrono::Duration::from_std(self.config().lease_margin).expect("small duration");
+        let claimed = self
+            .store()
+            .claim_due(self.now(), limit, margin, &held)
+            .await?;
+        let mut planned = Vec::with_capacity(claimed.len());
+        let mut back = Vec::new();
+        for claim in claimed {
+            match claim.webhook.record.rate_limit_per_second {
+                None => planned.push(Planned { claim, slot: None }),
+                Some(limit) => {
+                    let id = &claim.webhook.record.id;
+                    match self.inner.rate.try_reserve(id, limit, MAX_IN_MEMORY_WAIT) {
+                        Some(slot) => planned.push(Planned {
+                            claim,
+                            slot: Some(slot),
+                        }),
+                        None => back.push((claim.delivery_id, claim.claim_count)),
+                    }
+                }
+            }
+        }
+        if !back.is_empty() {
+            self.store().release(&back, self.now()).await?;
+        }
+        Ok(planned)
+    }
+
+    async fn idle(&self, shutdown: &mut watch::Receiver<bool>, wait: Duration) {
+        tokio::select! {
+            _ = self.inner.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+
+    /// How long until something may be due: the earliest due time or lease expiry among webhooks
+    /// not held back, or the moment a held-back webhook's next slot comes within reach.
+    async fn until_next_due(&self) -> Duration {
+        let held = self.inner.rate.held_back(MAX_IN_MEMORY_WAIT);
+        let ids: Vec<WebhookId> = held.iter().map(|(id, _)| id.clone()).collect();
+        let reach = held
+            .iter()
+            .map(|(_, at)| at.saturating_duration_since(Instant::now()))
+            .min()
+            .unwrap_or(Duration::MAX);
+        let due = match self.store().next_due_at(&ids).await {
+            Ok(Some(at)) => (at - self.now()).to_std().unwrap_or(Duration::ZERO),
+            Ok(None) => Duration::MAX,
+            Err(_) => Duration::from_secs(1),
+        };
+        due.min(reach)
+    }
+
+    async fn drain_in_flight(&self, mut tasks: JoinSet<()>, in_flight: InFlight, grace: Duration) {
+        let finished =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_err() {
+            tasks.abort_all();
+            let held: Vec<_> = in_flight.lock().expect("in-flight map").drain().collect();
+            tracing::warn!(
+                count = held.len(),
+                "shutdown grace ran out; releasing unfinished deliveries"
+            );
+            if let Err(e) = self.store().release(&held, self.now()).await {
+                tracing::error!(error = %e, "could not release claims; their leases will expire instead");
+            }
+        }
+    }
+
+    /// Makes one try of a claimed delivery (after waiting for its rate-limit slot) and decides
+    /// what follows. A delivery whose tries, interrupted ones included, already spent its budget
+    /// is dead-lettered without a request.
+    async fn deliver(&self, p: Planned) -> DeliveryResult {
+        let c = p.claim;
+        let w = &c.webhook.record;
+        if c.tries_used() > i64::from(w.retry.attempts) {
+            return self.abandon(c);
+        }
+        if let Some(slot) = p.slot {
+            tokio::time::sleep_until(slot).await;
+        }
+        // Never send unsigned: a webhook whose secrets cannot be opened fails its attempt instead.
+        let (secrets, blocked) = match WebhookSecrets::open(&w.sealed_secrets, &self.inner.sealer) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                tracing::error!(webhook = %w.id, error = %e, "cannot open webhook secrets");
+                (WebhookSecrets::default(), Some(e.to_string()))
+            }
+        };
+        let target = Target {
+            guard: self.config().guard,
+            blocked,
+            program_id: &w.program_id,
+            webhook_id: &w.id,
+            webhook_name: w.name.as_str(),
+            url: w.url.as_str(),
+            auth_kind: w.auth_kind,
+            auth_username: w.auth_username.as_deref(),
+            secrets: &secrets,
+            timeout: Duration::from_secs(w.retry.timeout_seconds.into()),
+            sandbox: w.sandbox,
+        };
+        let msg = Message {
+            id: &c.event_id,
+            event_type: &c.event_type,
+            body: &c.body,
+            delivery_id: Some(&c.delivery_id),
+            attempt: c.tries_used() + 1,
+            trigger: if c.tries_used() == 0 {
+                c.trigger
+            } else {
+                Trigger::Retry
+            },
+        };
+        let attempted = dispatch::attempt(
+            &self.inner.http,
+            &target,
+            &msg,
+            self.config().clock.as_ref(),
+        )
+        .await;
+        let next = if attempted.succeeded() {
+            NextStep::Succeeded
+        } else {
+            let at = self.now();
+            let retry_after = attempted
+                .retry_after
+                .as_deref()
+                .and_then(|v| retry::parse_retry_after(v, at));
+            retry::after_failure(&w.retry, c.tries_used(), at, retry_after, retry::jitter())
+        };
+        DeliveryResult {
+            delivery_id: c.delivery_id,
+            claim_count: c.claim_count,
+            next,
+            attempt: attempted.row,
+        }
+    }
+
+    /// Dead-letters a delivery whose processing kept being interrupted (each lease that ran out
+    /// counted as a try) until its budget was spent, with an audit row that says so.
+    fn abandon(&self, c: ClaimedDelivery) -> DeliveryResult {
+        let w = &c.webhook.record;
+        let now = self.now();
+        tracing::warn!(delivery = %c.delivery_id, webhook = %w.id, interruptions = c.interruptions,
+            "dead-lettering a delivery whose attempts kept being interrupted");
+        let error = format!(
+            "dead-lettered without sending: {} earlier tr{} ended without a result (the process \
+             handling {} stopped or hung until its lease expired) and the retry budget is spent",
+            c.interruptions,
+            if c.interruptions == 1 { "y" } else { "ies" },
+            if c.interruptions == 1 { "it" } else { "them" },
+        );
+        DeliveryResult {
+            attempt: NewAttempt {
+                id: crate::domain::ids::AttemptId::generate(),
+                program_id: w.program_id.clone(),
+                webhook_id: w.id.clone(),
+                webhook_name: w.name.as_str().to_owned(),
+                delivery_id: Some(c.delivery_id.clone()),
+                event_id: c.event_id.clone(),
+                event_type: c.event_type.clone(),
+                attempt: c.tries_used() + 1,
+                trigger: Trigger::Retry,
+                status: AttemptStatus::Failure,
+                status_code: None,
+                error: Some(error),
+                latency_ms: None,
+                request_url: w.url.as_str().to_owned(),
+                request_headers: Vec::new(),
+                request_body: c.body.clone(),
+                response_headers: None,
+                response_body: None,
+                created_at: now,
+                delivered_at: None,
+                superseded: false,
+            },
+            delivery_id: c.delivery_id,
+            claim_count: c.claim_count,
+            next: NextStep::Failed,
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The recorder: writes delivery results (audit rows plus each delivery's next state) in batches.
+//!
+//! Invariant: one result can never block the others. A batch that fails for a reason other than
+//! the database being unavailable is split and written one result at a time; a result that still
+//! cannot be written is written again without the receiver's response (the usual culprit), with
+//! an error saying why; if even that fails it is logged and given up, and its lease expiry brings
+//! the delivery back (counted as an interruption). Only an unavailable database is waited out,
+//! because then no write can succeed and nothing is gained by dropping results.
+
+use super::Engine;
+use crate::store::DeliveryResult;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Most results written in one transaction.
+const RESULTS_PER_COMMIT: usize = 512;
+
+impl Engine {
+    /// Records results as they arrive: whatever came in while the previous batch was written
+    /// goes into the next transaction.
+    pub(super) async fn write_results(self, mut rx: mpsc::Receiver<DeliveryResult>) {
+        let mut batch = Vec::with_capacity(RESULTS_PER_COMMIT);
+        while rx.recv_many(&mut batch, RESULTS_PER_COMMIT).await > 0 {
+            self.record_batch(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    /// Writes one batch of results as described in the module documentation.
+    pub(super) async fn record_batch(&self, batch: Vec<DeliveryResult>) {
+        if batch.is_empty() {
+            return;
+        }
+        let retries = batch
+            .iter()
+            .any(|r| matches!(r.next, crate::store::NextStep::RetryAt(_)));
+        if let Err(e) = self.write_waiting_out_outages(&batch).await {
+            tracing::error!(error = %e, count = batch.len(), "recording a batch of results failed; recording them one by one");
+            for result in batch {
+                self.record_alone(result).await;
+            }
+        }
+        if retries {
+            // A retry may now be due sooner than the dispatcher planned to wake.
+            self.wake();
+        }
+    }
+
+    /// Writes results, retrying while the database is unavailable (with backoff up to 5 s).
+    /// Any other failure is returned at once.
+    async fn write_waiting_out_outages(
+        &self,
+        results: &[DeliveryResult],
+    ) -> Result<usize, crate::store::StoreError> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.store().record_results(results, self.now()).await {
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(error = %e, "database unavailable while recording results; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn record_alone(&self, result: DeliveryResult) {
+        let Err(e) = self
+            .write_waiting_out_outages(std::slice::from_ref(&result))
+            .await
+        else {
+            return;
+        };
+        let mut safe = result;
+        let a = &mut safe.attempt;
+        tracing::error!(error = %e, attempt = %a.id, webhook = %a.webhook_id,
+            "an attempt could not be recorded; recording it without the response");
+        a.response_body = None;
+        a.response_headers = None;
+        a.error = Some(format!(
+            "{}the receiver's response could not be stored ({e}) and was dropped",
+            a.error
+                .as_deref()
+                .map(|err| format!("{err}; "))
+                .unwrap_or_default()
+        ));
+        if let Err(e) = self
+            .write_waiting_out_outages(std::slice::from_ref(&safe))
+            .await
+        {
+            tracing::error!(error = %e, attempt = %safe.attempt.id, delivery = %safe.delivery_id,
+                "giving up on recording an attempt; its lease will expire and the delivery will be tried again");
+        }
+    }
+}
