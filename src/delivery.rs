@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod dispatcher;
 pub mod guard;
 pub mod ingest;
+pub mod probe;
 mod rate;
 mod recorder;
 pub mod retry;
