@@ -100,33 +100,6 @@ impl From<StoreError> for EngineError {
     }
 }
 
-impl EngineError {
-    /// What kind of failure this is, for front ends that map kinds to statuses once.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::Validation(_) => ErrorKind::Validation,
-            Self::NotFound(_) => ErrorKind::NotFound,
-            Self::Conflict { .. } | Self::Stale | Self::Refused(_) => ErrorKind::Conflict,
-            Self::Forbidden => ErrorKind::Forbidden,
-            Self::Unavailable(_) => ErrorKind::Unavailable,
-            Self::Store(_) | Self::Seal(_) => ErrorKind::Internal,
-        }
-    }
-}
-
-/// Kinds of failure every front end (REST API, server functions) maps to a status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Validation,
-    NotFound,
-    Conflict,
-    Forbidden,
-    /// Try again later (`503` with `Retry-After`).
-    Unavailable,
-    /// A bug or corrupt data: logged once, answered opaquely.
-    Internal,
-}
-
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 /// The engine handle: cheap to clone, shared by every caller in the process.
@@ -198,6 +171,21 @@ impl Engine {
     /// The engine's current time (see `clock`).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.inner.config.clock.now()
+    }
+
+    /// Makes one request (or sandbox record) with the engine's shared client and clock.
+    async fn send(
+        &self,
+        target: &dispatch::Target<'_>,
+        msg: &dispatch::Message<'_>,
+    ) -> dispatch::Attempted {
+        dispatch::attempt(
+            &self.inner.http,
+            target,
+            msg,
+            self.inner.config.clock.as_ref(),
+        )
+        .await
     }
 
     /// Tells the dispatcher that work may be due now.

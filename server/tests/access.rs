@@ -752,14 +752,7 @@ async fn secrets_are_sealed_at_rest_and_masked(backend: Backend) {
         assert!(!listed.contains(plain), "masked in lists");
     }
     let plains = [signing.as_bytes(), jwt.as_bytes(), password.as_bytes()];
-    if app.database_url.starts_with("sqlite") {
-        let path = app
-            .database_url
-            .trim_start_matches("sqlite://")
-            .split('?')
-            .next()
-            .unwrap()
-            .to_owned();
+    if let Some(path) = app.sqlite_path() {
         let mut bytes = Vec::new();
         for file in [path.clone(), format!("{path}-wal")] {
             bytes.extend(std::fs::read(&file).unwrap_or_default());

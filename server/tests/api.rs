@@ -453,13 +453,7 @@ on_both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_answers_503_and_recovers() {
     let app = spawn_app(Backend::Sqlite, "sqlite_locked").await.unwrap();
-    let path = app
-        .database_url
-        .trim_start_matches("sqlite://")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let path = app.sqlite_path().unwrap();
     let mut locker =
         <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{path}"))
             .await

@@ -153,6 +153,12 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// The database file, when the app runs on SQLite.
+    pub fn sqlite_path(&self) -> Option<String> {
+        let rest = self.database_url.strip_prefix("sqlite://")?;
+        Some(rest.split('?').next().unwrap_or(rest).to_owned())
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }

@@ -10,7 +10,7 @@
 //! `run_once` is the same step without the loop: tests drive the queue with it (and a
 //! `ManualClock`) instead of waiting for the dispatcher.
 
-use super::dispatch::{self, Message, Target};
+use super::dispatch::{Message, Target};
 use super::secrets::WebhookSecrets;
 use super::{retry, Engine};
 use crate::domain::delivery::{AttemptStatus, Trigger};
@@ -255,13 +255,7 @@ impl Engine {
                 Trigger::Retry
             },
         };
-        let attempted = dispatch::attempt(
-            &self.inner.http,
-            &target,
-            &msg,
-            self.config().clock.as_ref(),
-        )
-        .await;
+        let attempted = self.send(&target, &msg).await;
         let next = if attempted.succeeded() {
             NextStep::Succeeded
         } else {

@@ -149,13 +149,7 @@ impl Engine {
             attempt: 1,
             trigger: Trigger::Verify,
         };
-        let attempted = dispatch::attempt(
-            &self.inner.http,
-            &target,
-            &msg,
-            self.config().clock.as_ref(),
-        )
-        .await;
+        let attempted = self.send(&target, &msg).await;
         if saved.is_some() {
             self.store().insert_attempt(&attempted.row).await?;
         }
@@ -194,13 +188,7 @@ impl Engine {
             attempt: 1,
             trigger,
         };
-        dispatch::attempt(
-            &self.inner.http,
-            &target,
-            &msg,
-            self.config().clock.as_ref(),
-        )
-        .await
+        self.send(&target, &msg).await
     }
 }
 
