@@ -62,4 +62,11 @@ if [ "$want" = test ] && ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq chromium >/dev/null
 fi
+# schemathesis (PyPI) fuzzes the REST API against its OpenAPI document (server/tests/fuzz.rs).
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$want" = test ] && ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  log "installing schemathesis $SCHEMATHESIS_VERSION in .tools/venv"
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 log "tools ready"

@@ -10,6 +10,7 @@ pub mod dispatch;
 pub mod dispatcher;
 pub mod guard;
 pub mod ingest;
+mod lanes;
 pub mod probe;
 mod rate;
 mod recorder;
@@ -32,6 +33,9 @@ use tokio::sync::Notify;
 pub struct EngineConfig {
     /// Requests in flight at once across all webhooks.
     pub concurrency: usize,
+    /// Requests in flight at once for one webhook (one whose requests hang gets far fewer: see
+    /// `lanes`).
+    pub per_webhook_concurrency: usize,
     /// Most deliveries claimed in one query.
     pub claim_batch: u32,
     /// Added to a webhook's timeout to make a claim's lease.
@@ -50,6 +54,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             concurrency: 512,
+            per_webhook_concurrency: 64,
             claim_batch: 256,
             lease_margin: Duration::from_secs(10),
             idle_poll: Duration::from_secs(5),
@@ -93,7 +98,7 @@ impl From<StoreError> for EngineError {
             StoreError::Stale => Self::Stale,
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
-                Self::Unavailable("the database is unavailable; try again shortly".into())
+                Self::Unavailable(format!("{}; try again shortly", e.unavailable_reason()))
             }
             other => Self::Store(other),
         }
@@ -117,6 +122,8 @@ struct Inner {
     /// Rung when new work may be due (ingest, replay, a retry scheduled).
     wake: Arc<Notify>,
     rate: rate::RateLimits,
+    /// Each webhook's share of the request slots.
+    lanes: lanes::Lanes,
     /// Where `ingest` hands events to the group-commit task.
     ingest_tx: tokio::sync::mpsc::Sender<ingest::IngestJob>,
     /// Fan-out candidates per event type, checked against the subscriber-list version inside
@@ -146,6 +153,7 @@ impl Engine {
         let wake = Arc::new(Notify::new());
         let subscribers = Arc::new(ingest::SubscriberCache::default());
         let ingest_tx = ingest::start_batcher(store.clone(), wake.clone(), subscribers.clone());
+        let lanes = lanes::Lanes::new(config.per_webhook_concurrency);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -154,6 +162,7 @@ impl Engine {
                 config,
                 wake,
                 rate: rate::RateLimits::default(),
+                lanes,
                 ingest_tx,
                 subscribers,
             }),

@@ -36,7 +36,7 @@ pub enum StoreError {
     #[error("the database URL is not valid: {0}")]
     BadUrl(String),
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
@@ -50,7 +50,7 @@ pub enum StoreError {
     #[error("the webhooks changed while the events were routed")]
     StaleRouting,
     /// The database could not take the write (see `is_unavailable`); the text says why.
-    #[error("the database is unavailable: {0}")]
+    #[error("{0}")]
     Unavailable(String),
 }
 
@@ -83,6 +83,35 @@ impl StoreError {
             },
             Self::Unavailable(_) => true,
             _ => false,
+        }
+    }
+}
+
+impl StoreError {
+    /// Why the database cannot take work now, in words an operator can act on (meaningful when
+    /// `is_unavailable`).
+    pub fn unavailable_reason(&self) -> String {
+        match self {
+            Self::Unavailable(reason) => reason.clone(),
+            Self::StaleRouting => {
+                "the webhooks kept changing while these events were routed".to_owned()
+            }
+            Self::Database(sqlx::Error::Database(db)) => {
+                let code = db.code().unwrap_or_default();
+                let reason = match code.parse::<i32>().map(|c| c & 0xff) {
+                    Ok(13) => "the database's disk is full",
+                    Ok(5 | 6) => "the database is locked by another writer",
+                    Ok(10) => "the database cannot read or write its files",
+                    _ if code.starts_with("53") => "the database is out of resources",
+                    _ if code.starts_with("57P") => "the database is shutting down",
+                    _ => "the database cannot be reached",
+                };
+                reason.to_owned()
+            }
+            Self::Database(sqlx::Error::PoolTimedOut) => {
+                "the database did not answer in time".to_owned()
+            }
+            _ => "the database cannot be reached".to_owned(),
         }
     }
 }
@@ -212,7 +241,14 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 fn conflict_on_unique(e: sqlx::Error, field: &'static str) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { field },
-        _ => StoreError::Database(e),
+        _ => e.into(),
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        sqlite::note_failure(&e);
+        Self::Database(e)
     }
 }
 

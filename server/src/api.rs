@@ -58,6 +58,65 @@ impl utoipa::Modify for BearerKey {
     }
 }
 
+/// Adds the answers every operation can give besides its own: a malformed request (`400`), a
+/// missing or wrong API key (`401`), a body over the limit (`413`, operations with a body) and
+/// a database that cannot take work now (`503` with `Retry-After`).
+struct CommonResponses;
+
+impl utoipa::Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{header::Header, ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = op.request_body.is_some();
+                let responses = &mut op.responses.responses;
+                let mut add = |status: &str, response: ResponseBuilder| {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| response.build().into());
+                };
+                add(
+                    "400",
+                    error("The request is malformed (query string, path or JSON)"),
+                );
+                if secured {
+                    add("401", error("The API key is missing or not valid"));
+                }
+                if has_body {
+                    add("413", error("The body is larger than 256 KiB"));
+                }
+                add(
+                    "503",
+                    error("The database cannot take work now; try again after Retry-After seconds")
+                        .header(
+                            "Retry-After",
+                            Header::new(
+                                utoipa::openapi::ObjectBuilder::new()
+                                    .schema_type(utoipa::openapi::Type::Integer),
+                            ),
+                        ),
+                );
+            }
+        }
+    }
+}
+
 pub fn router(engine: Engine, access: Access) -> Router {
     let state = ApiState { engine, access };
     let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -67,6 +126,9 @@ pub fn router(engine: Engine, access: Access) -> Router {
         .merge(attempts::router())
         .merge(deliveries::router())
         .split_for_parts();
+    // After the merge: the paths exist only now.
+    let mut doc = doc;
+    utoipa::Modify::modify(&CommonResponses, &mut doc);
     let doc = Arc::new(doc);
     let v1 = v1
         .route(

@@ -39,6 +39,23 @@ pub struct BenchArgs {
     /// Give up waiting for deliveries after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub deadline_secs: u64,
+    /// Webhooks (each its own endpoint); event `i` goes to webhook `i mod N` (by a filter).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub endpoints: u32,
+    /// Share of the endpoints (percent) that never answer, so Herald times out on them (after
+    /// `--hang-timeout` seconds). Latency figures are for the healthy endpoints only.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=99))]
+    pub hanging_percent: u32,
+    /// The webhooks' request timeout in seconds (what a hanging endpoint costs per try).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=60))]
+    pub hang_timeout: u16,
+}
+
+impl BenchArgs {
+    /// Endpoints `0..hanging()` hang; the rest answer at once.
+    fn hanging(&self) -> u32 {
+        (self.endpoints * self.hanging_percent).div_ceil(100)
+    }
 }
 
 #[derive(Default)]
@@ -68,16 +85,38 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     let mut child = spawn_server(database_url, port)?;
     let outcome = async {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(args.senders).build()?;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.senders)
+            .build()?;
         wait_healthy(&client, &base).await?;
-        let created = client
-            .post(format!("{base}/api/v1/webhooks"))
-            .bearer_auth(&key)
-            .json(&json!({"name": "bench", "url": receiver_url, "event_types": ["points.awarded"],
-                "retry": {"attempts": 3, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 10}}))
-            .send()
-            .await?;
-        anyhow::ensure!(created.status() == 201, "creating the webhook failed: {}", created.text().await?);
+        for n in 0..args.endpoints {
+            let (url, name) = if n < args.hanging() {
+                (format!("{receiver_url}/hang"), format!("bench hanging {n}"))
+            } else {
+                (format!("{receiver_url}/hook"), format!("bench {n}"))
+            };
+            let filter = if args.endpoints > 1 {
+                json!([{"path": "data.endpoint", "op": "eq", "value": n}])
+            } else {
+                json!([])
+            };
+            let created = client
+                .post(format!("{base}/api/v1/webhooks"))
+                .bearer_auth(&key)
+                .json(
+                    &json!({"name": name, "url": url, "event_types": ["points.awarded"],
+                    "filter": filter,
+                    "retry": {"attempts": 3, "delay_seconds": 1, "backoff": "fixed",
+                              "timeout_seconds": args.hang_timeout}}),
+                )
+                .send()
+                .await?;
+            anyhow::ensure!(
+                created.status() == 201,
+                "creating a webhook failed: {}",
+                created.text().await?
+            );
+        }
         let sent = send_events(&client, &base, &key, args).await?;
         let report = collect(&arrivals, &sent, args).await;
         let rss = peak_rss_kib(child.id());
@@ -106,6 +145,7 @@ async fn send_events(
 ) -> anyhow::Result<Sent> {
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (endpoints, hanging) = (args.endpoints as usize, args.hanging() as usize);
     let mut tasks = tokio::task::JoinSet::new();
     let batch = usize::from(args.batch);
     let url = if batch == 1 {
@@ -135,18 +175,20 @@ async fn send_events(
                     let due = started + Duration::from_secs_f64(first as f64 / f64::from(rate));
                     tokio::time::sleep_until(due.into()).await;
                 }
-                let events: Vec<(String, serde_json::Value)> = (first..last)
+                let events: Vec<(String, serde_json::Value, bool)> = (first..last)
                     .map(|i| {
                         let id = uuid::Uuid::new_v4().to_string();
+                        let endpoint = i % endpoints;
                         let event = json!({"event_type": "points.awarded", "event_id": id,
-                            "data": {"user_id": format!("u_{i}"), "points": 10, "reason": "bench", "balance": i}});
-                        (id, event)
+                            "data": {"user_id": format!("u_{i}"), "points": 10, "reason": "bench",
+                                     "balance": i, "endpoint": endpoint}});
+                        (id, event, endpoint >= hanging)
                     })
                     .collect();
                 let body = if batch == 1 {
                     events[0].1.clone()
                 } else {
-                    json!({"events": events.iter().map(|(_, e)| e).collect::<Vec<_>>()})
+                    json!({"events": events.iter().map(|(_, e, _)| e).collect::<Vec<_>>()})
                 };
                 let at = Instant::now();
                 let ok = client
@@ -157,7 +199,13 @@ async fn send_events(
                     .await
                     .is_ok_and(|r| r.status() == 202);
                 if ok {
-                    sent.extend(events.into_iter().map(|(id, _)| (id, at)));
+                    // Only events for healthy endpoints are expected back.
+                    sent.extend(
+                        events
+                            .into_iter()
+                            .filter(|(_, _, healthy)| *healthy)
+                            .map(|(id, _, _)| (id, at)),
+                    );
                 } else {
                     rejected += events.len();
                 }
@@ -242,6 +290,14 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>) {
         "herald bench: {backend}, {mode}, {} events, {} senders, {} event(s) per request, signed deliveries to 127.0.0.1",
         args.events, args.senders, args.batch
     );
+    if args.endpoints > 1 {
+        println!(
+            "  endpoints          {} ({} hanging, timeout {} s; figures below are the healthy ones')",
+            args.endpoints,
+            args.hanging(),
+            args.hang_timeout
+        );
+    }
     println!(
         "  accepted           {} (rejected {})",
         r.accepted, r.rejected
@@ -283,15 +339,21 @@ async fn start_receiver(arrivals: Arc<Arrivals>) -> anyhow::Result<String> {
         }
         "ok"
     }
+    /// Never answers (the request ends when Herald gives up on it).
+    async fn hang() -> &'static str {
+        std::future::pending::<()>().await;
+        "never"
+    }
     let app = Router::new()
         .route("/hook", post(receive))
+        .route("/hang", post(hang))
         .with_state(arrivals);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(format!("http://{addr}/hook"))
+    Ok(format!("http://{addr}"))
 }
 
 async fn create_key(database_url: &str) -> anyhow::Result<String> {

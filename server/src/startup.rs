@@ -47,6 +47,8 @@ impl Application {
         let sealer = sealer(&args.secrets, &args.db.database_url)?;
         let config = EngineConfig {
             concurrency: args.concurrency.max(1),
+            // One webhook may use an eighth of the slots (and far fewer while it hangs).
+            per_webhook_concurrency: (args.concurrency / 8).max(1),
             guard: GuardPolicy {
                 allow_private: args.allow_private_targets,
                 require_https: args.require_https,

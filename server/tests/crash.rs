@@ -7,43 +7,7 @@ mod helpers;
 use helpers::*;
 use serde_json::json;
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-fn start_herald(database_url: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            database_url,
-        ])
-        .env("HERALD_SECRET_KEY", SECRET_KEY)
-        .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start herald")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    let ok = eventually(Duration::from_secs(20), || async {
-        let r = client.get(format!("{base}/healthz")).send().await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await;
-    assert!(ok.is_some(), "herald did not become healthy");
-}
 
 async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
     let Some((url, _dir)) = database(backend, "crash").await else {
@@ -54,10 +18,8 @@ async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
     // A slow receiver (1 s per request) keeps deliveries in flight when the process dies.
     rx.script((0..400).map(|_| Reply::Delay(Duration::from_secs(1), 200)));
     let client = reqwest::Client::new();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = start_herald(&url, port);
-    wait_healthy(&client, &base).await;
+    let mut herald = HeraldProcess::start(&url, free_port()).await;
+    let base = herald.base.clone();
     let created = client
         .post(format!("{base}/api/v1/webhooks"))
         .bearer_auth(&key)
@@ -83,8 +45,7 @@ async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
             }
         }
     }
-    child.kill().expect("SIGKILL herald");
-    let _ = child.wait();
+    herald.kill();
     assert!(
         accepted.len() >= 100,
         "only {} events were accepted before the kill",
@@ -103,16 +64,14 @@ async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
 
     // Every accepted event must be answered in full; those cut off by the kill come back once
     // their lease (timeout 2 s + margin) runs out.
-    let mut child = start_herald(&url, port);
-    wait_healthy(&client, &base).await;
+    herald.restart().await;
     let completed = || rx.completed().into_iter().collect::<HashSet<String>>();
     let all = eventually(Duration::from_secs(60), || {
         let done = accepted.is_subset(&completed());
         async move { done.then_some(()) }
     })
     .await;
-    child.kill().unwrap();
-    let _ = child.wait();
+    herald.kill();
     assert!(
         all.is_some(),
         "{} of {} accepted events were never delivered",
@@ -142,10 +101,8 @@ async fn sigterm_finishes_in_flight_work_and_exits(backend: Backend) {
     let rx = TestReceiver::start().await;
     rx.script([Reply::Delay(Duration::from_secs(2), 200)]);
     let client = reqwest::Client::new();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = start_herald(&url, port);
-    wait_healthy(&client, &base).await;
+    let mut herald = HeraldProcess::start(&url, free_port()).await;
+    let base = herald.base.clone();
     let created = client
         .post(format!("{base}/api/v1/webhooks"))
         .bearer_auth(&key)
@@ -163,20 +120,10 @@ async fn sigterm_finishes_in_flight_work_and_exits(backend: Backend) {
         .unwrap();
     assert_eq!(r.status(), 202);
     rx.wait_for(1, Duration::from_secs(10)).await;
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let exited = eventually(Duration::from_secs(15), || {
-        let status = child.try_wait().unwrap();
-        async move { status }
-    })
-    .await;
-    let status = exited.unwrap_or_else(|| {
-        let _ = child.kill();
-        panic!("herald did not exit within 15 s of SIGTERM")
-    });
+    let status = herald
+        .terminate(Duration::from_secs(15))
+        .await
+        .expect("herald did not exit within 15 s of SIGTERM");
     assert!(status.success(), "herald exited with {status}");
     assert_eq!(
         rx.completed().len(),

@@ -388,3 +388,243 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A free TCP port on 127.0.0.1 (bound, read and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real `herald serve` process (the binary cargo built), for the tests that kill, stop and
+/// restart it. The process is killed when this is dropped.
+pub struct HeraldProcess {
+    pub base: String,
+    pub port: u16,
+    database_url: String,
+    child: std::process::Child,
+}
+
+impl HeraldProcess {
+    /// Starts `herald serve` on `port` and waits (bounded) until it answers `/healthz`.
+    pub async fn start(database_url: &str, port: u16) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args([
+                "serve",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+            ])
+            .env("HERALD_SECRET_KEY", SECRET_KEY)
+            .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start herald");
+        let process = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            database_url: database_url.to_owned(),
+            child,
+        };
+        process.wait_healthy().await;
+        process
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    async fn wait_healthy(&self) {
+        let client = reqwest::Client::new();
+        let url = format!("{}/healthz", self.base);
+        let ok = eventually(Duration::from_secs(30), || async {
+            let r = client.get(&url).send().await.ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await;
+        assert!(
+            ok.is_some(),
+            "herald did not become healthy on {}",
+            self.base
+        );
+    }
+
+    /// SIGKILL: the process dies at once, whatever it was doing.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the process and starts a new one on the same port and database.
+    pub async fn restart(&mut self) {
+        self.kill();
+        *self = Self::start(&self.database_url.clone(), self.port).await;
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit; `None` when it did not exit in time.
+    pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "could not send SIGTERM");
+        let child = &mut self.child;
+        eventually(within, || {
+            let status = child.try_wait().unwrap();
+            async move { status }
+        })
+        .await
+    }
+}
+
+impl Drop for HeraldProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What a load run saw: the events accepted (`202`, with when) and every other outcome.
+#[derive(Default, Debug)]
+pub struct Tally {
+    pub accepted: Vec<(String, Instant)>,
+    /// Answers other than `202`, by status.
+    pub refused: std::collections::BTreeMap<u16, usize>,
+    /// `503`s without a `Retry-After` header (the API promises one).
+    pub unavailable_without_retry_after: usize,
+    /// Requests that got no HTTP answer (process killed or stopped, connection refused).
+    pub unanswered: usize,
+    /// Statuses with the instant they came back, in order (for "503 while away, 202 after").
+    pub timeline: Vec<(Instant, u16)>,
+}
+
+impl Tally {
+    pub fn accepted_ids(&self) -> std::collections::HashSet<String> {
+        self.accepted.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.accepted.extend(other.accepted);
+        for (status, n) in other.refused {
+            *self.refused.entry(status).or_default() += n;
+        }
+        self.unavailable_without_retry_after += other.unavailable_without_retry_after;
+        self.unanswered += other.unanswered;
+        self.timeline.extend(other.timeline);
+        self.timeline.sort_by_key(|(at, _)| *at);
+    }
+}
+
+/// Steady ingest load: `senders` loops, each posting one `points.awarded` event per `every`
+/// (or as fast as answers come, if slower), spread round robin over `bases`, until stopped.
+pub struct Load {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<Tally>>,
+}
+
+impl Load {
+    pub fn start(bases: &[String], key: &str, senders: usize, every: Duration) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        let tasks = (0..senders)
+            .map(|n| {
+                let (stop, client, key) = (stop.clone(), client.clone(), key.to_owned());
+                let base = bases[n % bases.len()].clone();
+                tokio::spawn(async move {
+                    let mut tally = Tally::default();
+                    let mut tick = tokio::time::interval(every);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let mut i = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        tick.tick().await;
+                        i += 1;
+                        let sent = client
+                            .post(format!("{base}/api/v1/events"))
+                            .bearer_auth(&key)
+                            .json(&serde_json::json!({
+                                "event_type": "points.awarded",
+                                "data": {"sender": n, "i": i}
+                            }))
+                            .send()
+                            .await;
+                        let Ok(r) = sent else {
+                            tally.unanswered += 1;
+                            continue;
+                        };
+                        let status = r.status().as_u16();
+                        tally.timeline.push((Instant::now(), status));
+                        if status == 202 {
+                            match r.json::<Value>().await {
+                                Ok(body) => tally.accepted.push((
+                                    body["event_id"].as_str().unwrap().to_owned(),
+                                    Instant::now(),
+                                )),
+                                // The answer was cut off: its event may or may not be stored.
+                                Err(_) => tally.unanswered += 1,
+                            }
+                        } else {
+                            if status == 503 && !r.headers().contains_key("retry-after") {
+                                tally.unavailable_without_retry_after += 1;
+                            }
+                            *tally.refused.entry(status).or_default() += 1;
+                        }
+                    }
+                    tally
+                })
+            })
+            .collect();
+        Self { stop, tasks }
+    }
+
+    /// Stops every sender (each finishes its request in flight) and sums what they saw.
+    pub async fn stop(self) -> Tally {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = Tally::default();
+        for task in self.tasks {
+            total.merge(task.await.unwrap());
+        }
+        total
+    }
+}
+
+/// Waits (bounded) until every id in `accepted` was answered in full by `rx`; panics naming how
+/// many were not.
+pub async fn wait_all_delivered(
+    rx: &TestReceiver,
+    accepted: &std::collections::HashSet<String>,
+    within: Duration,
+) {
+    let done = eventually(within, || {
+        let completed: std::collections::HashSet<String> = rx.completed().into_iter().collect();
+        let done = accepted.is_subset(&completed);
+        async move { done.then_some(()) }
+    })
+    .await;
+    if done.is_none() {
+        let completed: std::collections::HashSet<String> = rx.completed().into_iter().collect();
+        panic!(
+            "{} of {} accepted events were never delivered within {within:?}",
+            accepted.difference(&completed).count(),
+            accepted.len()
+        );
+    }
+}
+
+/// Requests received per `webhook-id`, with when each arrived.
+pub fn receipts_by_id(rx: &TestReceiver) -> std::collections::HashMap<String, Vec<Instant>> {
+    let mut by_id: std::collections::HashMap<String, Vec<Instant>> = Default::default();
+    for r in rx.received() {
+        by_id
+            .entry(r.header("webhook-id").to_owned())
+            .or_default()
+            .push(r.at);
+    }
+    by_id
+}

@@ -92,7 +92,7 @@ impl Engine {
                 let (engine, tx, held) = (self.clone(), results_tx.clone(), in_flight.clone());
                 tasks.spawn(async move {
                     let id = p.claim.delivery_id.clone();
-                    let result = engine.deliver(p).await;
+                    let result = engine.deliver_in_lane(p).await;
                     let _ = tx.send(result).await;
                     held.lock().expect("in-flight map").remove(&id);
                     drop(permit);
@@ -111,7 +111,8 @@ impl Engine {
     pub async fn run_once(&self) -> super::Result<usize> {
         let planned = self.claim_and_plan(self.config().claim_batch).await?;
         let count = planned.len();
-        let results = futures::future::join_all(planned.into_iter().map(|p| self.deliver(p))).await;
+        let results =
+            futures::future::join_all(planned.into_iter().map(|p| self.deliver_in_lane(p))).await;
         self.record_batch(results).await;
         Ok(count)
     }
@@ -132,13 +133,14 @@ impl Engine {
     /// rate-limited delivery its send slot in claim order (which is acceptance order), and puts
     /// back those whose slot is too far ahead.
     async fn claim_and_plan(&self, limit: u32) -> super::Result<Vec<Planned>> {
-        let held: Vec<WebhookId> = self
+        let mut held: Vec<WebhookId> = self
             .inner
             .rate
             .held_back(MAX_IN_MEMORY_WAIT)
             .into_iter()
             .map(|(id, _)| id)
             .collect();
+        held.extend(self.inner.lanes.full());
         let margin =
             chrono::Duration::from_std(self.config().lease_margin).expect("small duration");
         let claimed = self
@@ -148,18 +150,24 @@ impl Engine {
         let mut planned = Vec::with_capacity(claimed.len());
         let mut back = Vec::new();
         for claim in claimed {
+            let id = &claim.webhook.record.id;
+            // A batch can hold more of one webhook's deliveries than its share of the slots.
+            if !self.inner.lanes.try_take(id) {
+                back.push((claim.delivery_id, claim.claim_count));
+                continue;
+            }
             match claim.webhook.record.rate_limit_per_second {
                 None => planned.push(Planned { claim, slot: None }),
-                Some(limit) => {
-                    let id = &claim.webhook.record.id;
-                    match self.inner.rate.try_reserve(id, limit, MAX_IN_MEMORY_WAIT) {
-                        Some(slot) => planned.push(Planned {
-                            claim,
-                            slot: Some(slot),
-                        }),
-                        None => back.push((claim.delivery_id, claim.claim_count)),
+                Some(limit) => match self.inner.rate.try_reserve(id, limit, MAX_IN_MEMORY_WAIT) {
+                    Some(slot) => planned.push(Planned {
+                        claim,
+                        slot: Some(slot),
+                    }),
+                    None => {
+                        self.inner.lanes.give_back(id);
+                        back.push((claim.delivery_id, claim.claim_count));
                     }
-                }
+                },
             }
         }
         if !back.is_empty() {
@@ -180,7 +188,9 @@ impl Engine {
     /// not held back, or the moment a held-back webhook's next slot comes within reach.
     async fn until_next_due(&self) -> Duration {
         let held = self.inner.rate.held_back(MAX_IN_MEMORY_WAIT);
-        let ids: Vec<WebhookId> = held.iter().map(|(id, _)| id.clone()).collect();
+        let mut ids: Vec<WebhookId> = held.iter().map(|(id, _)| id.clone()).collect();
+        // A webhook at its share of the slots wakes the dispatcher when a request finishes.
+        ids.extend(self.inner.lanes.full());
         let reach = held
             .iter()
             .map(|(_, at)| at.saturating_duration_since(Instant::now()))
@@ -208,6 +218,22 @@ impl Engine {
                 tracing::error!(error = %e, "could not release claims; their leases will expire instead");
             }
         }
+    }
+
+    /// `deliver`, then gives the webhook's slot back (judging from how long the request took
+    /// whether the webhook is slow), waking the dispatcher if the webhook had used its share.
+    async fn deliver_in_lane(&self, p: Planned) -> DeliveryResult {
+        let webhook = p.claim.webhook.record.id.clone();
+        let timeout = Duration::from_secs(p.claim.webhook.record.retry.timeout_seconds.into());
+        // A rate-limited request starts at its slot; the wait before it is not the endpoint's.
+        let began = p
+            .slot
+            .map_or_else(Instant::now, |slot| slot.max(Instant::now()));
+        let result = self.deliver(p).await;
+        if self.inner.lanes.finish(&webhook, began.elapsed(), timeout) {
+            self.inner.wake.notify_one();
+        }
+        result
     }
 
     /// Makes one try of a claimed delivery (after waiting for its rate-limit slot) and decides

@@ -73,7 +73,7 @@ pub(super) fn start_batcher(
                 Err(e) if e.is_unavailable() || matches!(e, StoreError::StaleRouting) => {
                     tracing::warn!(error = %e, count = batch.len(), "ingest batch not stored");
                     for reply in replies {
-                        let _ = reply.send(Err(StoreError::Unavailable(e.to_string())));
+                        let _ = reply.send(Err(StoreError::Unavailable(e.unavailable_reason())));
                     }
                 }
                 Err(_) => {

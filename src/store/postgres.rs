@@ -40,7 +40,9 @@ impl PgStore {
             PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(format!("{e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
+            // While the database is away a request waits this long for a connection, then
+            // answers 503 (rather than holding the caller for half a minute).
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;

@@ -18,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::types::Json;
 use sqlx::{Sqlite, SqlitePool};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub struct SqliteStore {
@@ -29,6 +30,35 @@ pub struct SqliteStore {
     /// Keeps the background checkpointer alive; it stops once the store is dropped.
     _alive: std::sync::Arc<()>,
 }
+
+/// SQLite errors seen in this process (constraint violations aside). After such an error, SQLite
+/// may have rolled a transaction back on its own (disk full, I/O error, busy) while sqlx still
+/// counts it as open: later `BEGIN`s then become savepoints inside a transaction that is never
+/// committed, so writes "succeed" and vanish (reproduced on a full disk by
+/// `server/tests/sqlite_full.rs`). The writer compares this count before every use and replaces
+/// its connection when it moved: closing a connection ends whatever transaction it was in.
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `e` if it may have left a SQLite connection's transaction state unknown.
+pub(super) fn note_failure(e: &sqlx::Error) {
+    let suspect = match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+            .is_some_and(|_| {
+                let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+                code & 0xff != SQLITE_CONSTRAINT
+            }),
+        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    };
+    if suspect {
+        FAILURES.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// SQLite's primary result code for a broken constraint (unique, foreign key, check): the
+/// statement fails, the transaction stays as it was.
+const SQLITE_CONSTRAINT: i32 = 19;
 
 /// How often the background checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
@@ -49,9 +79,18 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-32000")
             .pragma("wal_autocheckpoint", "0");
+        let seen = std::sync::Arc::new(AtomicU64::new(FAILURES.load(Ordering::Acquire)));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            // A fresh connection after any SQLite failure (see `FAILURES`).
+            .before_acquire(move |_, _| {
+                let seen = seen.clone();
+                Box::pin(async move {
+                    let now = FAILURES.load(Ordering::Acquire);
+                    Ok(seen.swap(now, Ordering::AcqRel) == now)
+                })
+            })
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;

@@ -37,6 +37,8 @@ struct ListQuery {
     q: String,
     #[serde(default)]
     cursor: String,
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 

@@ -30,6 +30,8 @@ struct ListQuery {
     status: String,
     #[serde(default)]
     webhook_id: String,
+    /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -57,10 +59,17 @@ async fn list(
                 ApiError::validation("webhook_id", "webhook_id is not a webhook id")
             })?),
         };
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::validation(
+            "limit",
+            "limit must be between 1 and 500",
+        ));
+    }
     let query = DeliveryQuery {
         status,
         webhook_id,
-        limit: q.limit.unwrap_or(100).min(500),
+        limit,
     };
     let items = state
         .engine

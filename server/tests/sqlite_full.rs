@@ -1,0 +1,170 @@
+//! SQLite on a disk that fills up: the database lives on a small tmpfs (mounted by the test; it
+//! needs root, and is skipped loudly without it). Ingest answers `503` with `Retry-After` and an
+//! error that says the disk is full, nothing is half-written (every stored event has its
+//! delivery), and Herald recovers by itself once there is space again.
+
+mod helpers;
+
+use helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A tmpfs mounted over a temporary directory, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "could not resize the tmpfs to {size}");
+    }
+
+    fn used_kib(&self) -> u64 {
+        let out = Command::new("df")
+            .args(["--output=used", "-k"])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
+    let Some(disk) = SmallDisk::mount("64m") else {
+        eprintln!("SKIPPED a_full_disk_answers_503…: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let file: PathBuf = disk.path().join("herald.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let app = spawn_with(serve_args(&url), None).await;
+    let rx = TestReceiver::start().await;
+    let hook = app
+        .create_webhook(json!({"name": "Full", "url": rx.url, "event_types": ["points.awarded"]}))
+        .await;
+    assert!(hook["id"].is_string());
+    // Leave about 1 MiB free, then post 8 KiB events until the disk is full.
+    disk.resize(&format!("{}k", disk.used_kib() + 1024));
+    let padding = "x".repeat(8 * 1024);
+    let mut accepted = std::collections::HashSet::new();
+    let mut full = None;
+    for i in 0..2_000 {
+        let r = app
+            .client
+            .post(app.url("/api/v1/events"))
+            .bearer_auth(&app.key)
+            .json(&json!({"event_type": "points.awarded", "data": {"i": i, "padding": padding}}))
+            .send()
+            .await
+            .unwrap();
+        match r.status() {
+            StatusCode::ACCEPTED => {
+                let body: serde_json::Value = r.json().await.unwrap();
+                accepted.insert(body["event_id"].as_str().unwrap().to_owned());
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(
+                    r.headers().contains_key("retry-after"),
+                    "503 without Retry-After"
+                );
+                full = Some(r.json::<serde_json::Value>().await.unwrap());
+                break;
+            }
+            other => panic!("event {i} answered {other}: {}", r.text().await.unwrap()),
+        }
+    }
+    let full = full.expect("the disk never filled up");
+    let message = full["error"]["message"].as_str().unwrap();
+    assert!(message.contains("disk is full"), "unclear error: {full}");
+    assert!(!accepted.is_empty());
+    // While the disk stays full, every try is refused the same way (none "succeeds" into a
+    // transaction that is never committed).
+    for i in 0..5 {
+        let (status, body) = app
+            .post(
+                "/api/v1/events",
+                json!({"event_type": "points.awarded", "data": {"still_full": i, "padding": padding}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    }
+
+    // Space returns: ingest works again without a restart.
+    disk.resize("64m");
+    let mut resumed = None;
+    for i in 0..50 {
+        let (status, body) = app
+            .post(
+                "/api/v1/events",
+                json!({"event_type": "points.awarded", "data": {"after": i}}),
+            )
+            .await;
+        if status == StatusCode::ACCEPTED {
+            accepted.insert(body["event_id"].as_str().unwrap().to_owned());
+            resumed = Some(i);
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        resumed.is_some(),
+        "ingest did not recover once space returned"
+    );
+    wait_all_delivered(&rx, &accepted, Duration::from_secs(60)).await;
+
+    // Nothing half-written: the stored events are exactly the accepted ones, each with its
+    // delivery.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let events: Vec<String> = sqlx::query_scalar("SELECT id FROM events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM events e WHERE NOT EXISTS \
+         (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0, "events stored without their delivery");
+    let stored: std::collections::HashSet<String> = events.into_iter().collect();
+    assert_eq!(
+        stored, accepted,
+        "stored events differ from the accepted ones"
+    );
+    pool.close().await;
+    app.stop().await;
+}
