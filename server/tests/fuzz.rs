@@ -39,6 +39,8 @@ async fn the_api_keeps_to_its_openapi_document_under_fuzzing() {
     let auth = format!("Authorization: Bearer {}", app.key);
     let run = tokio::task::spawn_blocking(move || {
         Command::new(tool)
+            // Its cache and reports stay in the temporary directory.
+            .current_dir(reports.path())
             .args(["run", &schema, "--header", &auth, "--checks", CHECKS])
             .args(["--max-examples", &examples, "--workers", "2"])
             .args(["--request-timeout", "30", "--generation-database", "none"])
