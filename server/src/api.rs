@@ -117,6 +117,100 @@ impl utoipa::Modify for CommonResponses {
     }
 }
 
+/// Links from the operations that return ids to those that take them, so clients (and fuzzers
+/// such as schemathesis) can follow a created webhook or a listed attempt to its operations.
+/// Written into the JSON (utoipa 5 spells `operationId` as `operation_id` in links).
+fn add_links(doc: &mut serde_json::Value) {
+    let sources: [(&str, &str, &str, &[&str]); 3] = [
+        (
+            "create_webhook",
+            "201",
+            "$response.body#/id",
+            &[
+                "get_webhook",
+                "update_webhook",
+                "delete_webhook",
+                "rotate_webhook_secret",
+                "get_webhook_secret",
+                "send_test_event",
+                "verify_webhook",
+            ],
+        ),
+        (
+            "list_attempts",
+            "200",
+            "$response.body#/items/0/id",
+            &["get_attempt"],
+        ),
+        (
+            "list_deliveries",
+            "200",
+            "$response.body#/items/0/id",
+            &["replay_delivery"],
+        ),
+    ];
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+    {
+        let Some((_, status, id, targets)) = sources
+            .iter()
+            .find(|(source, ..)| op["operationId"] == *source)
+        else {
+            continue;
+        };
+        let links = &mut op["responses"][*status]["links"];
+        for target in *targets {
+            links[*target] = serde_json::json!({"operationId": target, "parameters": {"id": id}});
+        }
+    }
+}
+
+/// The validation rules the domain applies, written into the schemas of what clients send (the
+/// derive sees only Rust types): catalog event types, URL scheme, retry and rate-limit ranges.
+/// Only rules the API enforces exactly as stated go here, so a request that breaks one is
+/// always refused.
+fn document_constraints(doc: &mut serde_json::Value) {
+    use herald::domain::catalog::EVENT_NAMES;
+    use herald::domain::webhook::RetryPolicy;
+    use serde_json::json;
+    let schemas = &mut doc["components"]["schemas"];
+    let event_type = json!({"type": "string", "enum": EVENT_NAMES});
+    let url = json!({"type": "string", "maxLength": 2048, "pattern": "^[hH][tT][tT][pP][sS]?://"});
+    let method = json!({"type": "string", "pattern": "^[pP][oO][sS][tT]$"});
+    let event_types = json!({"type": "array", "minItems": 1, "items": event_type});
+    let rate = json!({"type": ["integer", "null"], "minimum": 1, "maximum": 10_000});
+    for name in ["WebhookDraft", "WebhookPatch"] {
+        let props = &mut schemas[name]["properties"];
+        props["url"] = url.clone();
+        props["method"] = method.clone();
+        props["event_types"] = event_types.clone();
+        props["rate_limit_per_second"] = rate.clone();
+    }
+    let retry = &mut schemas["RetryDraft"]["properties"];
+    retry["attempts"] =
+        json!({"type": "integer", "minimum": 0, "maximum": RetryPolicy::MAX_ATTEMPTS});
+    retry["delay_seconds"] =
+        json!({"type": "integer", "minimum": 1, "maximum": RetryPolicy::MAX_DELAY_SECONDS});
+    retry["timeout_seconds"] =
+        json!({"type": "integer", "minimum": 1, "maximum": RetryPolicy::MAX_TIMEOUT_SECONDS});
+    retry["backoff"] = json!({"type": "string", "enum": ["fixed", "exponential"]});
+    schemas["AuthDraft"]["properties"]["kind"] =
+        json!({"type": "string", "enum": ["signature", "jwt", "basic", "none"]});
+    schemas["IngestBody"]["properties"]["event_type"] = json!({"type": "string",
+        "enum": EVENT_NAMES, "description": "A catalog event type, e.g. `points.awarded`."});
+    schemas["IngestBody"]["properties"]["event_id"] = json!({"type": ["string", "null"],
+        "format": "uuid", "description": "Your own UUID for idempotency; Herald makes one when absent."});
+    let mut test_types: Vec<serde_json::Value> = EVENT_NAMES.iter().map(|n| json!(n)).collect();
+    test_types.push(serde_json::Value::Null);
+    schemas["TestBody"]["properties"]["event_type"] = json!({"type": ["string", "null"],
+        "enum": test_types, "description": "The catalog event whose example to send; defaults to the first subscribed type."});
+}
+
 pub fn router(engine: Engine, access: Access) -> Router {
     let state = ApiState { engine, access };
     let (v1, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -129,6 +223,9 @@ pub fn router(engine: Engine, access: Access) -> Router {
     // After the merge: the paths exist only now.
     let mut doc = doc;
     utoipa::Modify::modify(&CommonResponses, &mut doc);
+    let mut doc = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    document_constraints(&mut doc);
+    add_links(&mut doc);
     let doc = Arc::new(doc);
     let v1 = v1
         .route(

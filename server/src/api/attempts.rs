@@ -43,7 +43,7 @@ struct ListQuery {
 }
 
 /// The audit log, newest first, keyset-paged.
-#[utoipa::path(get, path = "/attempts", tag = "audit log", params(ListQuery), security(("api_key" = [])),
+#[utoipa::path(get, path = "/attempts", operation_id = "list_attempts", tag = "audit log", params(ListQuery), security(("api_key" = [])),
     responses((status = 200, body = AttemptPageView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<ApiState>,
@@ -68,7 +68,7 @@ async fn list(
 }
 
 /// One attempt with its request (credentials redacted) and response.
-#[utoipa::path(get, path = "/attempts/{id}", tag = "audit log",
+#[utoipa::path(get, path = "/attempts/{id}", operation_id = "get_attempt", tag = "audit log",
     params(("id" = String, Path, description = "An attempt id (att_…)")), security(("api_key" = [])),
     responses((status = 200, body = AttemptDetailView), (status = 404, body = ErrorBody)))]
 async fn read(

@@ -36,7 +36,7 @@ struct ListQuery {
 }
 
 /// Deliveries, newest first (`?status=failed` lists the dead letters).
-#[utoipa::path(get, path = "/deliveries", tag = "deliveries", params(ListQuery), security(("api_key" = [])),
+#[utoipa::path(get, path = "/deliveries", operation_id = "list_deliveries", tag = "deliveries", params(ListQuery), security(("api_key" = [])),
     responses((status = 200, body = Items<DeliveryView>), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<ApiState>,
@@ -84,7 +84,7 @@ async fn list(
 /// Replay a delivery: a finished one (succeeded or dead-lettered) is queued again with a fresh
 /// retry budget; one waiting for its next retry is tried now (budget unchanged). A delivery being
 /// attempted at this moment answers 409.
-#[utoipa::path(post, path = "/deliveries/{id}/replay", tag = "deliveries",
+#[utoipa::path(post, path = "/deliveries/{id}/replay", operation_id = "replay_delivery", tag = "deliveries",
     params(("id" = String, Path, description = "A delivery id (dlv_…)")), security(("api_key" = [])),
     responses((status = 202, description = "Queued again, or due now"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Being attempted right now")))]

@@ -12,7 +12,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
 }
 
 /// The event catalog: every type with its feed, description, JSON schema of `data` and example.
-#[utoipa::path(get, path = "/event-types", tag = "events", security(("api_key" = [])),
+#[utoipa::path(get, path = "/event-types", operation_id = "list_event_types", tag = "events", security(("api_key" = [])),
     responses((status = 200, body = Items<EventType>), (status = 401, body = super::error::ErrorBody)))]
 async fn list(_caller: Caller) -> Json<Items<EventType>> {
     Json(Items {

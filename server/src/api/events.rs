@@ -63,7 +63,7 @@ struct Accepted {
 }
 
 /// Accept an event: stored durably with one delivery per matching webhook before the answer.
-#[utoipa::path(post, path = "/events", tag = "events", request_body = IngestBody,
+#[utoipa::path(post, path = "/events", operation_id = "ingest_event", tag = "events", request_body = IngestBody,
     security(("api_key" = [])),
     responses(
         (status = 202, description = "Stored and fanned out", body = Accepted),
@@ -113,7 +113,7 @@ struct BatchAccepted {
 /// event refuses the whole batch (`422`, its `field` names it as `events[i].…`). Each event is
 /// stored and fanned out exactly as `POST /events` does (duplicates of stored event ids are
 /// reported, not stored again), so retrying a failed batch with the same event ids is safe.
-#[utoipa::path(post, path = "/events/batch", tag = "events", request_body = BatchBody,
+#[utoipa::path(post, path = "/events/batch", operation_id = "ingest_events", tag = "events", request_body = BatchBody,
     security(("api_key" = [])),
     responses(
         (status = 202, description = "Every event stored (or already stored) and fanned out", body = BatchAccepted),

@@ -40,7 +40,7 @@ fn saved(s: Saved) -> SavedWebhook {
 }
 
 /// Create a webhook. A signature or JWT webhook's secret is in this response only.
-#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = WebhookDraft,
+#[utoipa::path(post, path = "/webhooks", operation_id = "create_webhook", tag = "webhooks", request_body = WebhookDraft,
     security(("api_key" = [])),
     responses((status = 201, body = SavedWebhook), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -69,7 +69,7 @@ struct ListQuery {
 }
 
 /// List webhooks, newest first.
-#[utoipa::path(get, path = "/webhooks", tag = "webhooks", params(ListQuery), security(("api_key" = [])),
+#[utoipa::path(get, path = "/webhooks", operation_id = "list_webhooks", tag = "webhooks", params(ListQuery), security(("api_key" = [])),
     responses((status = 200, body = Items<WebhookView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<ApiState>,
@@ -93,7 +93,7 @@ async fn list(
 }
 
 /// Read a webhook (never its secret).
-#[utoipa::path(get, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+#[utoipa::path(get, path = "/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
     responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)))]
 async fn read(
     State(state): State<ApiState>,
@@ -108,7 +108,7 @@ async fn read(
 }
 
 /// Change some of a webhook's settings; absent fields keep their value.
-#[utoipa::path(patch, path = "/webhooks/{id}", tag = "webhooks", request_body = WebhookPatch, params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+#[utoipa::path(patch, path = "/webhooks/{id}", operation_id = "update_webhook", tag = "webhooks", request_body = WebhookPatch, params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
     responses((status = 200, body = SavedWebhook), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 async fn update(
@@ -125,7 +125,7 @@ async fn update(
 }
 
 /// Delete a webhook: its pending deliveries stop; its audit rows stay.
-#[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+#[utoipa::path(delete, path = "/webhooks/{id}", operation_id = "delete_webhook", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 async fn remove(
     State(state): State<ApiState>,
@@ -148,7 +148,7 @@ struct TestBody {
 }
 
 /// Send Test: posts the catalog example of an event type now, through the normal dispatch code.
-#[utoipa::path(post, path = "/webhooks/{id}/test", tag = "webhooks", request_body(content = Option<TestBody>), params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+#[utoipa::path(post, path = "/webhooks/{id}/test", operation_id = "send_test_event", tag = "webhooks", request_body(content = Option<TestBody>), params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
     responses((status = 200, body = TestOutcome), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn send_test(
     State(state): State<ApiState>,
@@ -174,7 +174,7 @@ async fn send_test(
 }
 
 /// Verify: sends a signed `webhook.verification` ping; any 2xx is verified.
-#[utoipa::path(post, path = "/webhooks/{id}/verify", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
+#[utoipa::path(post, path = "/webhooks/{id}/verify", operation_id = "verify_webhook", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
     responses((status = 200, body = VerifyOutcome), (status = 404, body = ErrorBody)))]
 async fn verify(
     State(state): State<ApiState>,
@@ -199,7 +199,7 @@ struct SecretView {
 }
 
 /// Reveal the current signing secret.
-#[utoipa::path(get, path = "/webhooks/{id}/secret", tag = "webhooks",
+#[utoipa::path(get, path = "/webhooks/{id}/secret", operation_id = "get_webhook_secret", tag = "webhooks",
     params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
     responses((status = 200, body = SecretView), (status = 404, body = ErrorBody),
         (status = 409, description = "This auth method has no signing secret", body = ErrorBody)))]
@@ -219,7 +219,7 @@ async fn reveal_secret(
 }
 
 /// Rotate the signing secret; the previous one keeps signing for 24 hours.
-#[utoipa::path(post, path = "/webhooks/{id}/rotate-secret", tag = "webhooks",
+#[utoipa::path(post, path = "/webhooks/{id}/rotate-secret", operation_id = "rotate_webhook_secret", tag = "webhooks",
     params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
     responses((status = 200, body = SecretView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn rotate_secret(
