@@ -12,6 +12,7 @@ pub mod guard;
 pub mod ingest;
 mod lanes;
 pub mod probe;
+pub mod queue;
 mod rate;
 mod recorder;
 pub mod retry;

@@ -22,6 +22,7 @@ pub use postgres::PgStore;
 pub use sql::storable;
 pub use sqlite::SqliteStore;
 
+use crate::delivery::queue::{Claim, Outcome};
 use crate::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -152,7 +153,7 @@ pub trait Store: AccessStore {
     /// `None` when the event id was already stored (nothing new is written).
     async fn ingest(&self, event: &StoredEvent, targets: &[WebhookId]) -> Result<Option<usize>> {
         let version = self
-            .subscribers(&event.program_id, &event.event_type)
+            .subscribers(&event.program_id, event.event_type.as_str())
             .await?
             .version;
         let batch = [IngestItem {
@@ -183,12 +184,11 @@ pub trait Store: AccessStore {
         limit: u32,
         lease_margin: chrono::Duration,
         exclude: &[WebhookId],
-    ) -> Result<Vec<ClaimedDelivery>>;
+    ) -> Result<Vec<Claim>>;
     /// Records every attempt and moves each delivery on whose claim is still current. An attempt
     /// whose claim was superseded (its `claim_count` no longer matches) is still recorded, marked
     /// superseded, and moves nothing. Returns how many deliveries moved.
-    async fn record_results(&self, results: &[DeliveryResult], now: DateTime<Utc>)
-        -> Result<usize>;
+    async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize>;
     /// Records a standalone attempt (tests and verifications) and, when `live`, moves counters.
     async fn insert_attempt(&self, attempt: &NewAttempt) -> Result<()>;
     /// Rings `wake` whenever another process announces new work (PostgreSQL `LISTEN/NOTIFY`);

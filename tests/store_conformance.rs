@@ -4,10 +4,12 @@
 mod support;
 
 use chrono::{Duration, TimeZone, Utc};
+use herald::delivery::queue::{Claim, NextStep, Outcome};
 use herald::domain::account::Role;
 use herald::domain::delivery::{AttemptStatus, DeliveryStatus, Trigger};
+use herald::domain::event::EventType;
 use herald::domain::filter::Filter;
-use herald::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
+use herald::domain::ids::{AttemptId, DeliveryId, EventId, ProgramId, WebhookId};
 use herald::domain::webhook::{AuthKind, RetryPolicy, TargetUrl, WebhookName};
 use herald::store::*;
 use std::sync::Arc;
@@ -39,19 +41,15 @@ fn event(program: &ProgramId, event_type: &str) -> StoredEvent {
     let now = now();
     StoredEvent {
         program_id: program.clone(),
-        id: uuid::Uuid::new_v4(),
-        event_type: event_type.into(),
+        id: EventId::generate(),
+        event_type: EventType::parse(event_type).unwrap(),
         event_timestamp: now,
         body: format!(r#"{{"event_type":"{event_type}"}}"#),
         created_at: now,
     }
 }
 
-fn attempt_for(
-    c: &ClaimedDelivery,
-    status: AttemptStatus,
-    at: chrono::DateTime<Utc>,
-) -> NewAttempt {
+fn attempt_for(c: &Claim, status: AttemptStatus, at: chrono::DateTime<Utc>) -> NewAttempt {
     NewAttempt {
         id: AttemptId::generate(),
         program_id: c.webhook.record.program_id.clone(),
@@ -225,7 +223,7 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    let result = DeliveryResult {
+    let result = Outcome {
         delivery_id: claimed[0].delivery_id.clone(),
         claim_count: claimed[0].claim_count,
         next: NextStep::Succeeded,
@@ -292,7 +290,7 @@ async fn ingest_is_idempotent_and_atomic(store: Arc<dyn Store>) {
     assert_eq!(claimed.len(), 2);
     assert!(claimed
         .iter()
-        .all(|c| c.body == e.body && c.event_id == e.id.to_string()));
+        .all(|c| c.body == e.body && c.event_id == e.id));
 
     // A delivery to a webhook that does not exist rolls the whole event back.
     let bad = event(&p, "reward.redeemed");
@@ -406,7 +404,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
 
     // The stale worker's result moves nothing but stays in the audit log, marked superseded; the
     // current one's is applied.
-    let stale = DeliveryResult {
+    let stale = Outcome {
         delivery_id: first[0].delivery_id.clone(),
         claim_count: first[0].claim_count,
         next: NextStep::Succeeded,
@@ -414,7 +412,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     };
     assert_eq!(store.record_results(&[stale], now()).await.unwrap(), 0);
     let retry_at = later + Duration::seconds(30);
-    let current = DeliveryResult {
+    let current = Outcome {
         delivery_id: second[0].delivery_id.clone(),
         claim_count: second[0].claim_count,
         next: NextStep::RetryAt(retry_at),
@@ -434,7 +432,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     assert_eq!(third[0].tries, 1);
 
     // No tries left: dead letter, then a replay starts over.
-    let dead = DeliveryResult {
+    let dead = Outcome {
         delivery_id: third[0].delivery_id.clone(),
         claim_count: third[0].claim_count,
         next: NextStep::Failed,
@@ -564,8 +562,8 @@ async fn counters_count_live_attempts_only(store: Arc<dyn Store>) {
         webhook_id: w.id.clone(),
         webhook_name: "Counted".into(),
         delivery_id: None,
-        event_id: uuid::Uuid::new_v4().to_string(),
-        event_type: "points.awarded".into(),
+        event_id: EventId::generate(),
+        event_type: EventType::parse("points.awarded").unwrap(),
         attempt: 1,
         trigger: Trigger::Test,
         status: AttemptStatus::Failure,
@@ -628,8 +626,8 @@ async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
     let mut event_ids = vec![];
     for i in 0..25 {
         let w = if i % 5 == 0 { &b } else { &a };
-        let event_id = uuid::Uuid::new_v4().to_string();
-        event_ids.push(event_id.clone());
+        let event_id = EventId::generate();
+        event_ids.push(event_id.to_string());
         store
             .insert_attempt(&NewAttempt {
                 id: AttemptId::generate(),
@@ -638,7 +636,7 @@ async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
                 webhook_name: w.name.as_str().to_owned(),
                 delivery_id: None,
                 event_id,
-                event_type: "points.awarded".into(),
+                event_type: EventType::parse("points.awarded").unwrap(),
                 attempt: 1,
                 trigger: Trigger::Event,
                 status: if i % 2 == 0 {
@@ -944,9 +942,9 @@ async fn odd_response_text_is_stored_and_never_blocks_a_batch(store: Arc<dyn Sto
     odd.response_headers = Some(vec![("x-odd".into(), "a\0b".into())]);
     odd.error = Some("odd\0error".into());
     let plain = attempt_for(&claimed[1], AttemptStatus::Success, now());
-    let results: Vec<DeliveryResult> = [(&claimed[0], odd), (&claimed[1], plain)]
+    let results: Vec<Outcome> = [(&claimed[0], odd), (&claimed[1], plain)]
         .into_iter()
-        .map(|(c, attempt)| DeliveryResult {
+        .map(|(c, attempt)| Outcome {
             delivery_id: c.delivery_id.clone(),
             claim_count: c.claim_count,
             next: NextStep::Succeeded,
@@ -1104,7 +1102,7 @@ async fn replay_means_retry_now_while_waiting_and_refuses_in_flight(store: Arc<d
         Replayed::InFlight
     );
     let later = now() + Duration::hours(1);
-    let failed = DeliveryResult {
+    let failed = Outcome {
         delivery_id: c[0].delivery_id.clone(),
         claim_count: c[0].claim_count,
         next: NextStep::RetryAt(later),

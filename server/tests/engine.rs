@@ -42,7 +42,7 @@ fn draft(name: &str, url: &str, retry: Value) -> WebhookDraft {
     .unwrap()
 }
 
-async fn post(s: &Setup) -> uuid::Uuid {
+async fn post(s: &Setup) -> herald::domain::ids::EventId {
     let event = NewEvent::parse(
         "points.awarded",
         json!({"points": 5}),

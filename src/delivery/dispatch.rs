@@ -6,6 +6,8 @@
 use super::secrets::WebhookSecrets;
 use super::sign;
 use crate::domain::delivery::{AttemptStatus, Trigger};
+use crate::domain::event::EventType;
+use crate::domain::ids::EventId;
 use crate::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
 use crate::domain::webhook::AuthKind;
 use crate::store::NewAttempt;
@@ -34,8 +36,8 @@ pub struct Target<'a> {
 
 pub struct Message<'a> {
     /// `webhook-id`: the event id, stable across retries.
-    pub id: &'a str,
-    pub event_type: &'a str,
+    pub id: &'a EventId,
+    pub event_type: &'a EventType,
     pub body: &'a str,
     pub delivery_id: Option<&'a DeliveryId>,
     pub attempt: i64,
@@ -69,7 +71,7 @@ pub fn headers(
             "user-agent".to_owned(),
             concat!("Herald/", env!("CARGO_PKG_VERSION")).to_owned(),
         ),
-        ("webhook-id".to_owned(), msg.id.to_owned()),
+        ("webhook-id".to_owned(), msg.id.to_string()),
         ("webhook-timestamp".to_owned(), ts.to_string()),
     ];
     match target.auth_kind {
@@ -78,13 +80,13 @@ pub fn headers(
             if !active.is_empty() {
                 h.push((
                     "webhook-signature".to_owned(),
-                    sign::standard_signature(&active, msg.id, ts, msg.body),
+                    sign::standard_signature(&active, msg.id.as_str(), ts, msg.body),
                 ));
             }
         }
         AuthKind::Jwt => {
             if let Some(secret) = target.secrets.current() {
-                let token = sign::jwt(secret, attempt_id.as_str(), msg.id, ts, msg.body);
+                let token = sign::jwt(secret, attempt_id.as_str(), msg.id.as_str(), ts, msg.body);
                 h.push(("authorization".to_owned(), format!("Bearer {token}")));
             }
         }
@@ -129,8 +131,8 @@ pub async fn attempt(
         webhook_id: target.webhook_id.clone(),
         webhook_name: target.webhook_name.to_owned(),
         delivery_id: msg.delivery_id.cloned(),
-        event_id: msg.id.to_owned(),
-        event_type: msg.event_type.to_owned(),
+        event_id: msg.id.clone(),
+        event_type: msg.event_type.clone(),
         attempt: msg.attempt,
         trigger: msg.trigger,
         status: AttemptStatus::Sandboxed,

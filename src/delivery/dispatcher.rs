@@ -11,11 +11,12 @@
 //! `ManualClock`) instead of waiting for the dispatcher.
 
 use super::dispatch::{Message, Target};
+use super::queue::{Claim, NextStep, Outcome};
 use super::secrets::WebhookSecrets;
 use super::{retry, Engine};
 use crate::domain::delivery::{AttemptStatus, Trigger};
 use crate::domain::ids::{DeliveryId, WebhookId};
-use crate::store::{ClaimedDelivery, DeliveryResult, NewAttempt, NextStep};
+use crate::store::NewAttempt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,7 +38,7 @@ const RESULT_BACKLOG: usize = 4096;
 
 /// A claimed delivery with the rate-limit slot it was given (if its webhook is limited).
 struct Planned {
-    claim: ClaimedDelivery,
+    claim: Claim,
     slot: Option<Instant>,
 }
 
@@ -222,7 +223,7 @@ impl Engine {
 
     /// `deliver`, then gives the webhook's slot back (judging from how long the request took
     /// whether the webhook is slow), waking the dispatcher if the webhook had used its share.
-    async fn deliver_in_lane(&self, p: Planned) -> DeliveryResult {
+    async fn deliver_in_lane(&self, p: Planned) -> Outcome {
         let webhook = p.claim.webhook.record.id.clone();
         let timeout = Duration::from_secs(p.claim.webhook.record.retry.timeout_seconds.into());
         // A rate-limited request starts at its slot; the wait before it is not the endpoint's.
@@ -239,7 +240,7 @@ impl Engine {
     /// Makes one try of a claimed delivery (after waiting for its rate-limit slot) and decides
     /// what follows. A delivery whose tries, interrupted ones included, already spent its budget
     /// is dead-lettered without a request.
-    async fn deliver(&self, p: Planned) -> DeliveryResult {
+    async fn deliver(&self, p: Planned) -> Outcome {
         let c = p.claim;
         let w = &c.webhook.record;
         if c.tries_used() > i64::from(w.retry.attempts) {
@@ -292,7 +293,7 @@ impl Engine {
                 .and_then(|v| retry::parse_retry_after(v, at));
             retry::after_failure(&w.retry, c.tries_used(), at, retry_after, retry::jitter())
         };
-        DeliveryResult {
+        Outcome {
             delivery_id: c.delivery_id,
             claim_count: c.claim_count,
             next,
@@ -302,7 +303,7 @@ impl Engine {
 
     /// Dead-letters a delivery whose processing kept being interrupted (each lease that ran out
     /// counted as a try) until its budget was spent, with an audit row that says so.
-    fn abandon(&self, c: ClaimedDelivery) -> DeliveryResult {
+    fn abandon(&self, c: Claim) -> Outcome {
         let w = &c.webhook.record;
         let now = self.now();
         tracing::warn!(delivery = %c.delivery_id, webhook = %w.id, interruptions = c.interruptions,
@@ -314,7 +315,7 @@ impl Engine {
             if c.interruptions == 1 { "y" } else { "ies" },
             if c.interruptions == 1 { "it" } else { "them" },
         );
-        DeliveryResult {
+        Outcome {
             attempt: NewAttempt {
                 id: crate::domain::ids::AttemptId::generate(),
                 program_id: w.program_id.clone(),

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 /// What ingest did with an event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct IngestOutcome {
-    pub event_id: uuid::Uuid,
+    pub event_id: crate::domain::ids::EventId,
     /// Deliveries fanned out (0 for a duplicate).
     pub deliveries: usize,
     /// The event id was already stored; nothing new was written.
@@ -157,7 +157,7 @@ impl SubscriberCache {
         event: &StoredEvent,
     ) -> Result<(Vec<WebhookId>, i64), StoreError> {
         let routing = self
-            .get(store, &event.program_id, &event.event_type)
+            .get(store, &event.program_id, event.event_type.as_str())
             .await?;
         // The filter document is built only when some subscriber filters.
         let doc = routing
@@ -195,7 +195,7 @@ impl Engine {
             .subscribers
             .route(self.store().as_ref(), &stored)
             .await?;
-        let event_id = stored.id;
+        let event_id = stored.id.clone();
         let (reply, answer) = oneshot::channel();
         let job = IngestJob {
             item: IngestItem {

@@ -10,8 +10,8 @@ use super::{Engine, Result};
 use crate::auth::Actor;
 use crate::domain::catalog;
 use crate::domain::delivery::Trigger;
-use crate::domain::event::NewEvent;
-use crate::domain::ids::WebhookId;
+use crate::domain::event::{EventType, NewEvent};
+use crate::domain::ids::{EventId, WebhookId};
 use crate::domain::settings::{AuthSettings, WebhookDraft};
 use crate::domain::views::{TestOutcome, VerifyOutcome};
 use crate::domain::ValidationError;
@@ -41,8 +41,8 @@ impl Engine {
             .perform(
                 &w,
                 &secrets,
-                &event.event_id.to_string(),
-                event_type,
+                &event.event_id,
+                &event.event_type,
                 &body,
                 Trigger::Test,
             )
@@ -72,7 +72,7 @@ impl Engine {
                 &w,
                 &secrets,
                 &msg_id,
-                catalog::VERIFICATION_EVENT,
+                &EventType::verification(),
                 &body,
                 Trigger::Verify,
             )
@@ -141,9 +141,10 @@ impl Engine {
             sandbox: false,
         };
         let (msg_id, body) = verification_body(saved.map_or("draft", WebhookId::as_str));
+        let verification = EventType::verification();
         let msg = Message {
             id: &msg_id,
-            event_type: catalog::VERIFICATION_EVENT,
+            event_type: &verification,
             body: &body,
             delivery_id: None,
             attempt: 1,
@@ -161,8 +162,8 @@ impl Engine {
         &self,
         w: &Webhook,
         secrets: &WebhookSecrets,
-        msg_id: &str,
-        event_type: &str,
+        msg_id: &EventId,
+        event_type: &EventType,
         body: &str,
         trigger: Trigger,
     ) -> dispatch::Attempted {
@@ -192,8 +193,8 @@ impl Engine {
     }
 }
 
-fn verification_body(webhook: &str) -> (String, String) {
-    let id = uuid::Uuid::new_v4().to_string();
+fn verification_body(webhook: &str) -> (EventId, String) {
+    let id = EventId::generate();
     let body = serde_json::json!({
         "event_id": id,
         "event_type": catalog::VERIFICATION_EVENT,

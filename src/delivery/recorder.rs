@@ -7,8 +7,8 @@
 //! the delivery back (counted as an interruption). Only an unavailable database is waited out,
 //! because then no write can succeed and nothing is gained by dropping results.
 
+use super::queue::Outcome;
 use super::Engine;
-use crate::store::DeliveryResult;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -18,7 +18,7 @@ const RESULTS_PER_COMMIT: usize = 512;
 impl Engine {
     /// Records results as they arrive: whatever came in while the previous batch was written
     /// goes into the next transaction.
-    pub(super) async fn write_results(self, mut rx: mpsc::Receiver<DeliveryResult>) {
+    pub(super) async fn write_results(self, mut rx: mpsc::Receiver<Outcome>) {
         let mut batch = Vec::with_capacity(RESULTS_PER_COMMIT);
         while rx.recv_many(&mut batch, RESULTS_PER_COMMIT).await > 0 {
             self.record_batch(std::mem::take(&mut batch)).await;
@@ -26,13 +26,13 @@ impl Engine {
     }
 
     /// Writes one batch of results as described in the module documentation.
-    pub(super) async fn record_batch(&self, batch: Vec<DeliveryResult>) {
+    pub(super) async fn record_batch(&self, batch: Vec<Outcome>) {
         if batch.is_empty() {
             return;
         }
         let retries = batch
             .iter()
-            .any(|r| matches!(r.next, crate::store::NextStep::RetryAt(_)));
+            .any(|r| matches!(r.next, super::queue::NextStep::RetryAt(_)));
         if let Err(e) = self.write_waiting_out_outages(&batch).await {
             tracing::error!(error = %e, count = batch.len(), "recording a batch of results failed; recording them one by one");
             for result in batch {
@@ -49,7 +49,7 @@ impl Engine {
     /// Any other failure is returned at once.
     async fn write_waiting_out_outages(
         &self,
-        results: &[DeliveryResult],
+        results: &[Outcome],
     ) -> Result<usize, crate::store::StoreError> {
         let mut delay = Duration::from_millis(100);
         loop {
@@ -64,7 +64,7 @@ impl Engine {
         }
     }
 
-    async fn record_alone(&self, result: DeliveryResult) {
+    async fn record_alone(&self, result: Outcome) {
         let Err(e) = self
             .write_waiting_out_outages(std::slice::from_ref(&result))
             .await

@@ -2,8 +2,8 @@
 //! `delay × 2^n` with ±10% jitter, capped at 24 h; a receiver's `Retry-After` (on 429/503) is a
 //! floor. When the retry budget is spent the delivery is dead-lettered.
 
+use super::queue::NextStep;
 use crate::domain::webhook::{Backoff, RetryPolicy};
-use crate::store::NextStep;
 use chrono::{DateTime, Duration, Utc};
 
 pub const MAX_DELAY: Duration = Duration::hours(24);

@@ -1,9 +1,48 @@
 //! The envelope receivers get, and the validated input that becomes it.
 
+use super::ids::EventId;
 use super::{catalog, ValidationError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use std::fmt;
+
+/// An event type of the catalog (`points.awarded`, `member.created`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventType(String);
+
+impl EventType {
+    /// Accepts a type the catalog knows; the error names it and where to look.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if !catalog::is_known(raw) {
+            return Err(ValidationError::new(
+                "event_type",
+                format!("Unknown event type '{raw}'; see GET /api/v1/event-types"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// `webhook.verification`: the ping Verify sends, outside the catalog (no one subscribes).
+    pub fn verification() -> Self {
+        Self(catalog::VERIFICATION_EVENT.to_owned())
+    }
+
+    /// Wraps a value read back from storage (accepted once; the catalog may have moved on).
+    pub fn from_trusted(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// Version of the envelope's shape, sent as `schema_version`.
 pub const SCHEMA_VERSION: &str = "1.0.0";
@@ -11,8 +50,8 @@ pub const SCHEMA_VERSION: &str = "1.0.0";
 /// The JSON body of every delivery (the wire contract of DESIGN.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
-    pub event_id: Uuid,
-    pub event_type: String,
+    pub event_id: EventId,
+    pub event_type: EventType,
     pub event_timestamp: DateTime<Utc>,
     pub schema_version: String,
     pub data: serde_json::Value,
@@ -21,8 +60,8 @@ pub struct Envelope {
 /// An event accepted for ingest: the type exists and `data` is an object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
-    pub event_id: Uuid,
-    pub event_type: String,
+    pub event_id: EventId,
+    pub event_type: EventType,
     pub event_timestamp: DateTime<Utc>,
     pub data: serde_json::Value,
 }
@@ -36,23 +75,18 @@ impl NewEvent {
         event_timestamp: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<Self, ValidationError> {
-        if !catalog::is_known(event_type) {
-            return Err(ValidationError::new(
-                "event_type",
-                format!("Unknown event type '{event_type}'; see GET /api/v1/event-types"),
-            ));
-        }
+        let event_type = EventType::parse(event_type)?;
         if !data.is_object() {
             return Err(ValidationError::new("data", "data must be a JSON object"));
         }
         let event_id = match event_id {
-            None => Uuid::new_v4(),
-            Some(raw) => Uuid::parse_str(raw)
-                .map_err(|_| ValidationError::new("event_id", "event_id must be a UUID"))?,
+            None => EventId::generate(),
+            Some(raw) => EventId::parse(raw)
+                .ok_or_else(|| ValidationError::new("event_id", "event_id must be a UUID"))?,
         };
         Ok(Self {
             event_id,
-            event_type: event_type.to_owned(),
+            event_type,
             event_timestamp: event_timestamp.unwrap_or(now),
             data,
         })
@@ -60,7 +94,7 @@ impl NewEvent {
 
     pub fn envelope(&self) -> Envelope {
         Envelope {
-            event_id: self.event_id,
+            event_id: self.event_id.clone(),
             event_type: self.event_type.clone(),
             event_timestamp: self.event_timestamp,
             schema_version: SCHEMA_VERSION.to_owned(),

@@ -102,3 +102,42 @@ prefixed_id!(
     /// One line of the admin activity log.
     ActivityId, "act_"
 );
+
+/// An event's id: a UUID, the caller's own (for idempotency) or one Herald made. Receivers see it
+/// as `webhook-id` and dedupe on it; it never changes across retries and replays.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+impl EventId {
+    /// A fresh random (v4) id.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Accepts any UUID spelling and keeps its canonical (lowercase, hyphenated) form.
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(raw).ok().map(|u| Self(u.to_string()))
+    }
+
+    /// Wraps a value read back from storage, which only ever holds ids that were parsed.
+    pub fn from_trusted(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for EventId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}

@@ -2,12 +2,12 @@
 //! and the console have their own wire types built from them.
 
 use crate::domain::delivery::{AttemptStatus, DeliveryStatus, Trigger};
+use crate::domain::event::EventType;
 use crate::domain::filter::Filter;
-use crate::domain::ids::{ApiKeyId, AttemptId, DeliveryId, ProgramId, WebhookId};
+use crate::domain::ids::{ApiKeyId, AttemptId, DeliveryId, EventId, ProgramId, WebhookId};
 use crate::domain::webhook::{AuthKind, RetryPolicy, TargetUrl, WebhookName, WebhookStatus};
 use crate::domain::ValidationError;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 /// A webhook's settings as saved (everything the wizard and the API edit).
 #[derive(Debug, Clone, PartialEq)]
@@ -78,8 +78,8 @@ pub struct WebhookQuery {
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub program_id: ProgramId,
-    pub id: Uuid,
-    pub event_type: String,
+    pub id: EventId,
+    pub event_type: EventType,
     pub event_timestamp: DateTime<Utc>,
     pub body: String,
     pub created_at: DateTime<Utc>,
@@ -102,40 +102,6 @@ pub struct Subscribers {
     pub webhooks: Vec<Webhook>,
 }
 
-/// A delivery a worker now holds, with all it needs to make the request.
-#[derive(Debug, Clone)]
-pub struct ClaimedDelivery {
-    pub delivery_id: DeliveryId,
-    /// Fencing token: results are applied only while this still matches.
-    pub claim_count: i64,
-    /// Tries already recorded (the next one is number `tries + interruptions + 1`).
-    pub tries: i64,
-    /// Claims whose lease ran out before a result was recorded (a worker died or hung). Each
-    /// counts against the retry budget like a failed try.
-    pub interruptions: i64,
-    /// Why the delivery exists (`event` or `replay`).
-    pub trigger: Trigger,
-    pub event_id: String,
-    pub event_type: String,
-    pub body: String,
-    pub webhook: Webhook,
-}
-
-/// What happens to a delivery after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum NextStep {
-    Succeeded,
-    RetryAt(DateTime<Utc>),
-    Failed,
-}
-
-impl ClaimedDelivery {
-    /// Tries used so far, interrupted ones included.
-    pub fn tries_used(&self) -> i64 {
-        self.tries + self.interruptions
-    }
-}
-
 /// What `replay_delivery` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Replayed {
@@ -148,15 +114,6 @@ pub enum Replayed {
     NotFound,
 }
 
-/// One attempt's outcome for a claimed delivery.
-#[derive(Debug, Clone)]
-pub struct DeliveryResult {
-    pub delivery_id: DeliveryId,
-    pub claim_count: i64,
-    pub next: NextStep,
-    pub attempt: NewAttempt,
-}
-
 /// An audit-log row to write.
 #[derive(Debug, Clone)]
 pub struct NewAttempt {
@@ -165,8 +122,8 @@ pub struct NewAttempt {
     pub webhook_id: WebhookId,
     pub webhook_name: String,
     pub delivery_id: Option<DeliveryId>,
-    pub event_id: String,
-    pub event_type: String,
+    pub event_id: EventId,
+    pub event_type: EventType,
     pub attempt: i64,
     pub trigger: Trigger,
     pub status: AttemptStatus,

@@ -6,6 +6,7 @@ use super::access;
 use super::model::*;
 use super::sql::{self, AttemptDetailRow, AttemptSummaryRow, ClaimedRow, DeliveryRow, WebhookRow};
 use super::{conflict_on_unique, Result, StoreError};
+use crate::delivery::queue::{Claim, Outcome};
 use crate::domain::catalog;
 use crate::domain::ids::{
     ActivityId, ApiKeyId, AttemptId, DeliveryId, ProgramId, UserId, WebhookId,
@@ -89,7 +90,7 @@ impl PgStore {
         limit: u32,
         lease_margin: chrono::Duration,
         exclude: &[WebhookId],
-    ) -> Result<Vec<ClaimedDelivery>> {
+    ) -> Result<Vec<Claim>> {
         let mut qb = sqlx::QueryBuilder::<Postgres>::new(
             "WITH due AS ( \
                 SELECT d.id FROM deliveries d \
@@ -123,7 +124,7 @@ impl PgStore {
                 sql::claimed_columns()
             ));
         let rows: Vec<ClaimedRow> = qb.build_query_as().fetch_all(&self.writer).await?;
-        let mut claimed: Vec<ClaimedDelivery> = sql::convert(rows)?;
+        let mut claimed: Vec<Claim> = sql::convert(rows)?;
         // RETURNING has no order; hand work out oldest first.
         claimed.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
         Ok(claimed)

@@ -4,9 +4,11 @@
 
 use super::model::*;
 use super::{Result, StoreError};
+use crate::delivery::queue::Claim;
 use crate::domain::delivery::{AttemptStatus, DeliveryStatus, Trigger};
+use crate::domain::event::EventType;
 use crate::domain::filter::Filter;
-use crate::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
+use crate::domain::ids::{AttemptId, DeliveryId, EventId, ProgramId, WebhookId};
 use crate::domain::webhook::{AuthKind, Backoff, RetryPolicy, TargetUrl, WebhookName};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -108,19 +110,19 @@ pub struct ClaimedRow {
     webhook: WebhookRow,
 }
 
-impl TryFrom<ClaimedRow> for ClaimedDelivery {
+impl TryFrom<ClaimedRow> for Claim {
     type Error = StoreError;
 
     fn try_from(r: ClaimedRow) -> Result<Self> {
-        Ok(ClaimedDelivery {
+        Ok(Claim {
             delivery_id: DeliveryId::from_trusted(r.delivery_id),
             claim_count: r.claim_count,
             tries: r.tries,
             interruptions: r.interruptions,
             trigger: Trigger::parse(&r.delivery_trigger)
                 .ok_or_else(|| corrupt("trigger", &r.delivery_trigger))?,
-            event_id: r.event_id,
-            event_type: r.event_type,
+            event_id: EventId::from_trusted(r.event_id),
+            event_type: EventType::from_trusted(r.event_type),
             body: r.body,
             webhook: r.webhook.try_into()?,
         })

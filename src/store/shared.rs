@@ -254,11 +254,11 @@ macro_rules! impl_store {
                 limit: u32,
                 lease_margin: chrono::Duration,
                 exclude: &[WebhookId],
-            ) -> Result<Vec<ClaimedDelivery>> {
+            ) -> Result<Vec<Claim>> {
                 self.claim(now, limit, lease_margin, exclude).await
             }
 
-            async fn record_results(&self, results: &[DeliveryResult], now: DateTime<Utc>) -> Result<usize> {
+            async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
                 let mut tx = self.writer.begin().await?;
                 let mut moved = std::collections::HashSet::with_capacity(results.len());
                 for chunk in results.chunks(sql::FINISHED_PER_UPDATE) {

@@ -5,6 +5,7 @@
 use super::model::*;
 pub use super::rows::*;
 use super::Result;
+use crate::delivery::queue::{NextStep, Outcome};
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::ids::{DeliveryId, ProgramId, WebhookId};
 use chrono::{DateTime, Utc};
@@ -68,7 +69,7 @@ where
         let e = &item.event;
         row.push_bind(e.program_id.to_string())
             .push_bind(e.id.to_string())
-            .push_bind(e.event_type.clone())
+            .push_bind(e.event_type.to_string())
             .push_bind(e.event_timestamp)
             .push_bind(e.body.clone())
             .push_bind(e.created_at);
@@ -110,7 +111,7 @@ pub const FINISHED_PER_UPDATE: usize = 1000;
 /// superseded). Written so SQLite (3.35+) and PostgreSQL read it alike: the values are a CTE with
 /// named columns, none of which shadows a `deliveries` column.
 pub fn finish_deliveries_query<'a, DB>(
-    results: &[DeliveryResult],
+    results: &[Outcome],
     now: DateTime<Utc>,
 ) -> QueryBuilder<'a, DB>
 where
@@ -293,8 +294,8 @@ where
             .push_bind(a.webhook_id.to_string())
             .push_bind(a.webhook_name.clone())
             .push_bind(a.delivery_id.as_ref().map(ToString::to_string))
-            .push_bind(a.event_id.clone())
-            .push_bind(a.event_type.clone())
+            .push_bind(a.event_id.to_string())
+            .push_bind(a.event_type.to_string())
             .push_bind(a.attempt)
             .push_bind(a.trigger.as_str().to_owned())
             .push_bind(a.status.as_str().to_owned())

@@ -9,6 +9,7 @@ use super::access;
 use super::model::*;
 use super::sql::{self, AttemptDetailRow, AttemptSummaryRow, ClaimedRow, DeliveryRow, WebhookRow};
 use super::{conflict_on_unique, Result, StoreError};
+use crate::delivery::queue::{Claim, Outcome};
 use crate::domain::catalog;
 use crate::domain::ids::{
     ActivityId, ApiKeyId, AttemptId, DeliveryId, ProgramId, UserId, WebhookId,
@@ -154,7 +155,7 @@ impl SqliteStore {
         limit: u32,
         lease_margin: chrono::Duration,
         exclude: &[WebhookId],
-    ) -> Result<Vec<ClaimedDelivery>> {
+    ) -> Result<Vec<Claim>> {
         // The single writer connection serialises claims, so select-then-update is race-free.
         let mut tx = self.writer.begin().await?;
         let mut select = sqlx::QueryBuilder::<Sqlite>::new(format!(
@@ -174,7 +175,7 @@ impl SqliteStore {
             .push(" ORDER BY d.next_attempt_at, d.id LIMIT ")
             .push_bind(i64::from(limit));
         let rows: Vec<ClaimedRow> = select.build_query_as().fetch_all(&mut *tx).await?;
-        let mut claimed: Vec<ClaimedDelivery> = sql::convert(rows)?;
+        let mut claimed: Vec<Claim> = sql::convert(rows)?;
         // One UPDATE per distinct timeout (usually one or two per batch) rather than per row.
         let mut by_timeout: std::collections::BTreeMap<u32, Vec<&str>> = Default::default();
         for c in &claimed {

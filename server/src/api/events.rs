@@ -54,7 +54,8 @@ impl IngestBody {
 /// What ingest answers.
 #[derive(serde::Serialize, ToSchema)]
 struct Accepted {
-    event_id: uuid::Uuid,
+    #[schema(value_type = String, format = Uuid)]
+    event_id: herald::domain::ids::EventId,
     /// Deliveries fanned out (0 for a duplicate).
     deliveries: usize,
     /// Present and true when the event id was already stored.
@@ -89,7 +90,7 @@ async fn ingest(
 
 fn accepted(o: &herald::delivery::ingest::IngestOutcome) -> Accepted {
     Accepted {
-        event_id: o.event_id,
+        event_id: o.event_id.clone(),
         deliveries: o.deliveries,
         duplicate: o.duplicate,
     }

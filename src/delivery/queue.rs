@@ -1,0 +1,52 @@
+//! The delivery path's own vocabulary for the queue: what a claim hands a worker (`Claim`), what
+//! came of one try (`Outcome`), and what happens to the delivery next (`NextStep`). The store
+//! implements the queue in these terms; its row types stay behind it.
+
+use crate::domain::delivery::Trigger;
+use crate::domain::event::EventType;
+use crate::domain::ids::{DeliveryId, EventId};
+use crate::store::{NewAttempt, Webhook};
+use chrono::{DateTime, Utc};
+
+/// A delivery a worker now holds, with all it needs to make the request.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub delivery_id: DeliveryId,
+    /// Fencing token: results are applied only while this still matches.
+    pub claim_count: i64,
+    /// Tries already recorded (the next one is number `tries + interruptions + 1`).
+    pub tries: i64,
+    /// Claims whose lease ran out before a result was recorded (a worker died or hung). Each
+    /// counts against the retry budget like a failed try.
+    pub interruptions: i64,
+    /// Why the delivery exists (`event` or `replay`).
+    pub trigger: Trigger,
+    pub event_id: EventId,
+    pub event_type: EventType,
+    pub body: String,
+    pub webhook: Webhook,
+}
+
+impl Claim {
+    /// Tries used so far, interrupted ones included.
+    pub fn tries_used(&self) -> i64 {
+        self.tries + self.interruptions
+    }
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NextStep {
+    Succeeded,
+    RetryAt(DateTime<Utc>),
+    Failed,
+}
+
+/// What came of one try of a claimed delivery: the audit row and the step that follows.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub delivery_id: DeliveryId,
+    pub claim_count: i64,
+    pub next: NextStep,
+    pub attempt: NewAttempt,
+}
