@@ -484,7 +484,60 @@ async fn rate_limits_space_deliveries(backend: Backend) {
     app.stop().await;
 }
 
+/// Endpoints that never answer hold at most their slow lane (2 requests each): with 8 request
+/// slots and three hanging webhooks with 10 events queued each, a healthy webhook's event still
+/// goes out at once, long before the hanging requests time out (30 s). Without per-webhook
+/// lanes the hanging deliveries took all 8 slots for the whole timeout.
+async fn hanging_endpoints_leave_slots_for_healthy_ones(backend: Backend) {
+    let Some((url, dir)) = database(backend, "hanging").await else {
+        return;
+    };
+    let mut args = serve_args(&url);
+    args.concurrency = 8;
+    let app = spawn_with(args, dir).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    // Accepts connections and never answers (the sockets stay open until the test ends).
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let retry =
+        json!({"attempts": 1, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 30});
+    for n in 0..3 {
+        app.create_webhook(json!({"name": format!("Hanging {n}"), "url": silent_url,
+            "event_types": ["points.awarded"], "retry": retry}))
+            .await;
+    }
+    for i in 0..10 {
+        let (status, _) = app
+            .post(
+                "/api/v1/events",
+                json!({"event_type": "points.awarded", "data": {"i": i}}),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    let rx = TestReceiver::start().await;
+    app.create_webhook(json!({"name": "Healthy", "url": rx.url,
+        "event_types": ["reward.redeemed"], "retry": retry}))
+        .await;
+    let (status, _) = app
+        .post(
+            "/api/v1/events",
+            json!({"event_type": "reward.redeemed", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    rx.wait_for(1, Duration::from_secs(10)).await;
+    held.abort();
+    app.stop().await;
+}
+
 on_both_backends!(
+    hanging_endpoints_leave_slots_for_healthy_ones,
     delivers_signed_events_verifiable_by_the_official_library,
     retries_after_failure_with_the_configured_delay,
     timeouts_and_refused_connections_fail_then_dead_letter_and_replay,

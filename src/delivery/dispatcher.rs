@@ -36,9 +36,11 @@ const MAX_IN_MEMORY_WAIT: Duration = Duration::from_secs(1);
 /// growing memory when the database is slow.
 const RESULT_BACKLOG: usize = 4096;
 
-/// A claimed delivery with the rate-limit slot it was given (if its webhook is limited).
+/// A claimed delivery with its webhook's request slot (`lane`) and the rate-limit send slot it
+/// was given (if its webhook is limited).
 struct Planned {
     claim: Claim,
+    lane: super::lanes::Slot,
     slot: Option<Instant>,
 }
 
@@ -152,20 +154,26 @@ impl Engine {
         let mut back = Vec::new();
         for claim in claimed {
             let id = &claim.webhook.record.id;
+            let timeout = Duration::from_secs(claim.webhook.record.retry.timeout_seconds.into());
             // A batch can hold more of one webhook's deliveries than its share of the slots.
-            if !self.inner.lanes.try_take(id) {
+            let Some(lane) = self.inner.lanes.try_take(id, timeout) else {
                 back.push((claim.delivery_id, claim.claim_count));
                 continue;
-            }
+            };
             match claim.webhook.record.rate_limit_per_second {
-                None => planned.push(Planned { claim, slot: None }),
+                None => planned.push(Planned {
+                    claim,
+                    lane,
+                    slot: None,
+                }),
                 Some(limit) => match self.inner.rate.try_reserve(id, limit, MAX_IN_MEMORY_WAIT) {
                     Some(slot) => planned.push(Planned {
                         claim,
+                        lane,
                         slot: Some(slot),
                     }),
                     None => {
-                        self.inner.lanes.give_back(id);
+                        self.inner.lanes.give_back(id, lane);
                         back.push((claim.delivery_id, claim.claim_count));
                     }
                 },
@@ -221,17 +229,16 @@ impl Engine {
         }
     }
 
-    /// `deliver`, then gives the webhook's slot back (judging from how long the request took
-    /// whether the webhook is slow), waking the dispatcher if the webhook had used its share.
+    /// `deliver`, then gives the webhook's slot back (its share grows after a quick answer and
+    /// shrinks after a slow one), waking the dispatcher if the webhook had used its share.
     async fn deliver_in_lane(&self, p: Planned) -> Outcome {
-        let webhook = p.claim.webhook.record.id.clone();
-        let timeout = Duration::from_secs(p.claim.webhook.record.retry.timeout_seconds.into());
+        let (webhook, lane) = (p.claim.webhook.record.id.clone(), p.lane);
         // A rate-limited request starts at its slot; the wait before it is not the endpoint's.
         let began = p
             .slot
             .map_or_else(Instant::now, |slot| slot.max(Instant::now()));
         let result = self.deliver(p).await;
-        if self.inner.lanes.finish(&webhook, began.elapsed(), timeout) {
+        if self.inner.lanes.finish(&webhook, lane, began.elapsed()) {
             self.inner.wake.notify_one();
         }
         result

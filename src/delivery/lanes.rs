@@ -1,29 +1,65 @@
-//! Each webhook's share of the request slots. A webhook may hold at most `per_webhook` requests in
-//! flight at once, and only `SLOW_LANE` while it is slow (its latest request hung for at least half
-//! its timeout, or longer than `SLOW_AFTER`): endpoints that hang cannot take the slots healthy
-//! ones need, however many deliveries they have queued. A webhook at its share is left out of
-//! claims (its deliveries keep their place in the queue) until one of its requests finishes.
+//! Each webhook's share of the request slots, so endpoints that hang cannot take the slots healthy
+//! ones need, however many deliveries they have queued.
+//!
+//! A webhook's share starts at `SLOW_LANE` requests in flight and grows by one with every request
+//! that finishes before it nears its timeout, up to `per_webhook` (additive increase); a request
+//! that runs into the last fifth of its timeout drops it back to `SLOW_LANE`, and so does a request
+//! still running past that mark (so a webhook that starts hanging stops getting more before its
+//! requests time out). Slow receivers that answer in time keep their full share. A fresh webhook that hangs from its first request therefore never
+//! holds more than `SLOW_LANE` slots. A webhook at its share is left out of claims (its deliveries
+//! keep their place in the queue) until one of its requests finishes.
 
 use crate::domain::ids::WebhookId;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Requests in flight at once for a webhook whose latest request hung.
+/// Requests in flight at once for a webhook with no record of answering quickly.
 pub const SLOW_LANE: usize = 2;
 
-/// A request that takes this long (or half its timeout, if that is shorter) makes its webhook slow.
-const SLOW_AFTER: Duration = Duration::from_secs(5);
+/// Lanes kept for idle webhooks at most (their learned shares); beyond this, idle ones are
+/// forgotten and start again from the slow lane.
+const MAX_IDLE_LANES: usize = 10_000;
 
-#[derive(Default)]
 struct Lane {
-    in_flight: usize,
-    slow: bool,
+    /// When each request in flight started.
+    started: Vec<Instant>,
+    /// Requests in flight allowed while none of them runs long.
+    share: usize,
+    /// How long a request may run before it counts as slow.
+    slow_after: Duration,
 }
+
+impl Lane {
+    fn allowed(&self, now: Instant) -> usize {
+        let hanging = self
+            .started
+            .iter()
+            .any(|t| now.saturating_duration_since(*t) >= self.slow_after);
+        if hanging {
+            SLOW_LANE
+        } else {
+            self.share
+        }
+    }
+
+    fn full(&self, now: Instant) -> bool {
+        self.started.len() >= self.allowed(now)
+    }
+}
+
+/// A slot taken for one request; give it back with `finish` or `give_back`.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot(Instant);
 
 pub struct Lanes {
     per_webhook: usize,
     lanes: Mutex<HashMap<WebhookId, Lane>>,
+}
+
+/// A request running this long counts as hanging: four fifths of its timeout.
+fn slow_after(timeout: Duration) -> Duration {
+    timeout * 4 / 5
 }
 
 impl Lanes {
@@ -34,60 +70,64 @@ impl Lanes {
         }
     }
 
-    fn share(&self, lane: &Lane) -> usize {
-        if lane.slow {
-            SLOW_LANE
-        } else {
-            self.per_webhook
-        }
-    }
-
     /// Webhooks holding their whole share now (to leave out of the next claim).
     pub fn full(&self) -> Vec<WebhookId> {
+        let now = Instant::now();
         let lanes = self.lanes.lock().expect("lanes");
         lanes
             .iter()
-            .filter(|(_, lane)| lane.in_flight >= self.share(lane))
+            .filter(|(_, lane)| lane.full(now))
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    /// Takes a slot for one request of `webhook`; `false` (nothing taken) when its share is used.
-    pub fn try_take(&self, webhook: &WebhookId) -> bool {
+    /// Takes a slot for one request of `webhook` (whose requests time out after `timeout`);
+    /// `None` (nothing taken) when its share is used.
+    pub fn try_take(&self, webhook: &WebhookId, timeout: Duration) -> Option<Slot> {
+        let now = Instant::now();
         let mut lanes = self.lanes.lock().expect("lanes");
-        let lane = lanes.entry(webhook.clone()).or_default();
-        if lane.in_flight >= self.share(lane) {
-            return false;
+        let lane = lanes.entry(webhook.clone()).or_insert_with(|| Lane {
+            started: Vec::new(),
+            share: SLOW_LANE,
+            slow_after: slow_after(timeout),
+        });
+        lane.slow_after = slow_after(timeout);
+        if lane.full(now) {
+            return None;
         }
-        lane.in_flight += 1;
-        true
+        lane.started.push(now);
+        Some(Slot(now))
     }
 
     /// Gives back a slot taken for a request that was not made.
-    pub fn give_back(&self, webhook: &WebhookId) {
-        self.finish_with(webhook, None);
+    pub fn give_back(&self, webhook: &WebhookId, slot: Slot) {
+        self.release(webhook, slot, None);
     }
 
-    /// Gives back the slot of a request that took `took` with a timeout of `timeout`, and judges
-    /// whether the webhook is slow. `true` when the webhook had been at its share (so its waiting
-    /// deliveries can be claimed again).
-    pub fn finish(&self, webhook: &WebhookId, took: Duration, timeout: Duration) -> bool {
-        let slow = took >= SLOW_AFTER.min(timeout / 2).max(Duration::from_millis(100));
-        self.finish_with(webhook, Some(slow))
+    /// Gives back the slot of a request that took `took`, and adjusts the webhook's share
+    /// (one more after a quick answer, back to the slow lane after a slow one). `true` when the
+    /// webhook had been at its share (so its waiting deliveries can be claimed again).
+    pub fn finish(&self, webhook: &WebhookId, slot: Slot, took: Duration) -> bool {
+        self.release(webhook, slot, Some(took))
     }
 
-    fn finish_with(&self, webhook: &WebhookId, slow: Option<bool>) -> bool {
+    fn release(&self, webhook: &WebhookId, slot: Slot, took: Option<Duration>) -> bool {
+        let now = Instant::now();
         let mut lanes = self.lanes.lock().expect("lanes");
         let Some(lane) = lanes.get_mut(webhook) else {
             return false;
         };
-        let was_full = lane.in_flight >= self.share(lane);
-        lane.in_flight = lane.in_flight.saturating_sub(1);
-        if let Some(slow) = slow {
-            lane.slow = slow;
+        let was_full = lane.full(now);
+        if let Some(i) = lane.started.iter().position(|t| *t == slot.0) {
+            lane.started.swap_remove(i);
         }
-        if lane.in_flight == 0 && !lane.slow {
-            lanes.remove(webhook);
+        match took {
+            Some(took) if took >= lane.slow_after => lane.share = SLOW_LANE,
+            Some(_) => lane.share = (lane.share + 1).min(self.per_webhook),
+            None => {}
+        }
+        if lanes.len() > MAX_IDLE_LANES {
+            lanes.retain(|_, lane| !lane.started.is_empty());
         }
         was_full
     }
@@ -98,41 +138,77 @@ mod tests {
     use super::*;
 
     const TIMEOUT: Duration = Duration::from_secs(10);
+    const QUICK: Duration = Duration::from_millis(3);
 
-    #[test]
-    fn a_webhook_gets_its_share_and_no_more() {
-        let lanes = Lanes::new(3);
-        let (a, b) = (WebhookId::generate(), WebhookId::generate());
-        assert!((0..3).all(|_| lanes.try_take(&a)));
-        assert!(!lanes.try_take(&a), "a fourth request for the same webhook");
-        assert!(lanes.try_take(&b), "another webhook is not held up");
-        assert_eq!(lanes.full(), vec![a.clone()]);
-        assert!(lanes.finish(&a, Duration::from_millis(5), TIMEOUT));
-        assert!(lanes.full().is_empty());
-        assert!(lanes.try_take(&a));
+    fn take_all(lanes: &Lanes, id: &WebhookId) -> Vec<Slot> {
+        std::iter::from_fn(|| lanes.try_take(id, TIMEOUT)).collect()
     }
 
     #[test]
-    fn a_hanging_webhook_is_narrowed_to_the_slow_lane_until_it_answers_quickly() {
+    fn a_new_webhook_starts_in_the_slow_lane_and_earns_its_share_with_quick_answers() {
+        let lanes = Lanes::new(4);
+        let (a, b) = (WebhookId::generate(), WebhookId::generate());
+        let slots = take_all(&lanes, &a);
+        assert_eq!(slots.len(), SLOW_LANE);
+        assert_eq!(lanes.full(), vec![a.clone()]);
+        assert!(
+            lanes.try_take(&b, TIMEOUT).is_some(),
+            "another webhook is not held up"
+        );
+        for s in slots {
+            lanes.finish(&a, s, QUICK);
+        }
+        // Two quick answers: share 4 (the most allowed), never more.
+        let slots = take_all(&lanes, &a);
+        assert_eq!(slots.len(), 4);
+        for s in slots {
+            lanes.finish(&a, s, QUICK);
+        }
+        assert_eq!(take_all(&lanes, &a).len(), 4);
+    }
+
+    #[test]
+    fn a_slow_answer_drops_the_share_back_to_the_slow_lane() {
         let lanes = Lanes::new(8);
         let a = WebhookId::generate();
-        assert!(lanes.try_take(&a));
-        lanes.finish(&a, TIMEOUT, TIMEOUT);
-        assert!((0..SLOW_LANE).all(|_| lanes.try_take(&a)));
-        assert!(!lanes.try_take(&a), "slow webhooks get the slow lane only");
-        assert_eq!(lanes.full(), vec![a.clone()]);
-        // A quick answer widens it again.
-        assert!(lanes.finish(&a, Duration::from_millis(3), TIMEOUT));
-        lanes.give_back(&a);
-        assert!((0..8).all(|_| lanes.try_take(&a)));
+        for _ in 0..10 {
+            let s = lanes.try_take(&a, TIMEOUT).unwrap();
+            lanes.finish(&a, s, QUICK);
+        }
+        let slots = take_all(&lanes, &a);
+        assert_eq!(slots.len(), 8);
+        let mut slots = slots.into_iter();
+        assert!(
+            lanes.finish(&a, slots.next().unwrap(), TIMEOUT),
+            "it was at its share"
+        );
+        for s in slots {
+            lanes.give_back(&a, s);
+        }
+        assert_eq!(take_all(&lanes, &a).len(), SLOW_LANE);
     }
 
     #[test]
-    fn unused_lanes_are_forgotten() {
-        let lanes = Lanes::new(4);
+    fn a_request_running_long_narrows_the_share_before_it_ends() {
+        let lanes = Lanes::new(8);
         let a = WebhookId::generate();
-        assert!(lanes.try_take(&a));
-        lanes.give_back(&a);
-        assert!(lanes.lanes.lock().unwrap().is_empty());
+        for _ in 0..10 {
+            let s = lanes.try_take(&a, TIMEOUT).unwrap();
+            lanes.finish(&a, s, QUICK);
+        }
+        let first = lanes.try_take(&a, TIMEOUT).unwrap();
+        // Pretend the first request started long ago.
+        {
+            let mut map = lanes.lanes.lock().unwrap();
+            let lane = map.get_mut(&a).unwrap();
+            lane.started[0] = Instant::now() - TIMEOUT;
+        }
+        assert_eq!(
+            take_all(&lanes, &a).len(),
+            SLOW_LANE - 1,
+            "only the slow lane while a request hangs"
+        );
+        assert!(lanes.full().contains(&a));
+        let _ = first;
     }
 }
