@@ -11,6 +11,7 @@ pub mod dispatcher;
 pub mod guard;
 pub mod ingest;
 mod lanes;
+pub mod observe;
 pub mod probe;
 pub mod queue;
 mod rate;

@@ -194,6 +194,8 @@ pub trait Store: AccessStore {
     /// Rings `wake` whenever another process announces new work (PostgreSQL `LISTEN/NOTIFY`);
     /// returns once listening has started. A no-op where one process owns the database.
     async fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>) -> Result<()>;
+    /// Queue and connection figures for monitoring (`/metrics`).
+    async fn queue_gauges(&self) -> Result<QueueGauges>;
     /// When the earliest pending delivery comes due (or lease runs out), if any, leaving out
     /// the webhooks in `exclude`.
     async fn next_due_at(&self, exclude: &[WebhookId]) -> Result<Option<DateTime<Utc>>>;

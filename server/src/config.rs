@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the console, the REST API and the delivery engine (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Measure end-to-end throughput and latency against a real `herald serve` (see README).
@@ -94,6 +94,20 @@ pub struct ServeArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub console: ConsoleArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Prometheus `/metrics`: off unless one of these is set.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MetricsArgs {
+    /// Serve `/metrics` on the main address to requests with `Authorization: Bearer <token>`.
+    #[arg(long, env = "HERALD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` (without a token) on this address of its own, e.g. `127.0.0.1:9464`
+    /// for a scraper on the same host or a private network.
+    #[arg(long, env = "HERALD_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Args)]

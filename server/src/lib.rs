@@ -5,5 +5,6 @@ pub mod api;
 pub mod bench;
 pub mod config;
 pub mod console;
+pub mod metrics;
 pub mod startup;
 pub mod telemetry;

@@ -22,10 +22,13 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    telemetry::init();
+    if let Err(message) = telemetry::init() {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     let outcome = match cli.command {
         None => serve(cli.serve).await,
-        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Migrate(db)) => migrate(&db.database_url).await,
         Some(Command::Bench(args)) => server::bench::run(args).await,
         Some(Command::ApiKey(ApiKeyCommand::Create { name, db })) => {
@@ -54,11 +57,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.allow_private_targets {
         tracing::warn!("HERALD_ALLOW_PRIVATE_TARGETS is on: webhooks may target loopback and private addresses (development only)");
     }
-    eprintln!("Herald console: http://{addr}/");
-    if let Some(link) = app.setup_link() {
-        eprintln!(
-            "\nNo console user exists yet. Create the first admin here (one-time link):\n\n    {link}\n"
-        );
+    if telemetry::json() {
+        tracing::info!(url = %format!("http://{addr}/"), "Herald console is ready");
+        if let Some(link) = app.setup_link() {
+            tracing::warn!(setup_link = %link, "no console user exists yet: open the one-time setup link to create the first admin");
+        }
+    } else {
+        eprintln!("Herald console: http://{addr}/");
+        if let Some(link) = app.setup_link() {
+            eprintln!(
+                "\nNo console user exists yet. Create the first admin here (one-time link):\n\n    {link}\n"
+            );
+        }
     }
     app.run_until_stopped(shutdown_signal()).await
 }

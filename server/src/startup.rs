@@ -27,6 +27,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` on an address of its own (`HERALD_METRICS_ADDR`).
+    metrics: Option<(TcpListener, Router)>,
     router: Router,
     engine: Engine,
     access: Access,
@@ -62,7 +64,36 @@ impl Application {
         let access = Access::new(store.clone(), policy, Limits::default());
         let engine = Engine::new(store, sealer, config);
         let trusted = std::sync::Arc::new(args.console.trusted_proxies.clone());
-        let router = router(engine.clone(), access.clone(), trusted)?;
+        let mut router = router(engine.clone(), access.clone(), trusted)?;
+        let metrics_state = |token: Option<&str>| crate::metrics::MetricsState {
+            engine: engine.clone(),
+            token: token.map(Arc::from),
+            handle: crate::metrics::handle(),
+        };
+        if let Some(token) = args
+            .metrics
+            .metrics_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
+            router = router.route(
+                "/metrics",
+                axum::routing::get(crate::metrics::scrape).with_state(metrics_state(Some(token))),
+            );
+        }
+        let metrics = match args.metrics.metrics_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening for /metrics on {addr}"))?;
+                let routes = Router::new().route(
+                    "/metrics",
+                    axum::routing::get(crate::metrics::scrape).with_state(metrics_state(None)),
+                );
+                Some((listener, routes))
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("listening on {}", args.addr))?;
@@ -78,6 +109,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            metrics,
             router,
             engine,
             access,
@@ -96,6 +128,11 @@ impl Application {
             .expect("bound listener has an address")
     }
 
+    /// Where the separate `/metrics` listener is, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok())
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -107,7 +144,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let dispatcher = tokio::spawn(self.engine.clone().run(stop_rx));
+        let dispatcher = tokio::spawn(self.engine.clone().run(stop_rx.clone()));
         let access = self.access.clone();
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -117,6 +154,20 @@ impl Application {
                     tracing::warn!(error = %e, "could not delete stale sessions");
                 }
             }
+        });
+        let metrics = self.metrics.map(|(listener, routes)| {
+            let mut stopped = stop_rx.clone();
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(listener, routes)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::error!(error = %e, "the /metrics listener failed");
+                }
+            })
         });
         let serve = axum::serve(
             self.listener,
@@ -129,6 +180,9 @@ impl Application {
         });
         serve.await.context("HTTP server failed")?;
         sweeper.abort();
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         dispatcher.await.context("dispatcher panicked")?;
         Ok(())
     }

@@ -1,14 +1,42 @@
-//! Logging: human-readable lines on stderr, filtered by `RUST_LOG` (default: info for Herald,
-//! warnings for libraries). Secrets never reach a log line: they are sealed types without a
-//! printing `Debug`, and request headers are redacted before they are stored or logged.
+//! Logging on stderr, filtered by `RUST_LOG` (default: info for Herald, warnings for libraries):
+//! human-readable lines by default, or one JSON object per line with `HERALD_LOG_FORMAT=json`
+//! (fields such as `webhook_id`, `event_id`, `delivery_id` and `attempt_id` as JSON fields).
+//! Secrets never reach a log line: they are sealed types without a printing `Debug`, and request
+//! headers are redacted before they are stored or logged.
 
 use tracing_subscriber::EnvFilter;
 
-pub fn init() {
+/// Whether logs are JSON lines (`HERALD_LOG_FORMAT=json`), so start-up messages go through the
+/// log too rather than as plain text beside it.
+pub fn json() -> bool {
+    std::env::var("HERALD_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
+}
+
+/// Sets up logging; the error names a `HERALD_LOG_FORMAT` it does not know.
+pub fn init() -> Result<(), String> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,tower_http=warn"));
-    let _ = tracing_subscriber::fmt()
+    let json = match std::env::var("HERALD_LOG_FORMAT") {
+        Err(_) => false,
+        Ok(f) if f.eq_ignore_ascii_case("json") => true,
+        Ok(f) if f.eq_ignore_ascii_case("text") || f.is_empty() => false,
+        Ok(other) => {
+            return Err(format!(
+                "HERALD_LOG_FORMAT must be text or json, not '{other}'"
+            ))
+        }
+    };
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+    Ok(())
 }

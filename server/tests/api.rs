@@ -487,3 +487,109 @@ async fn sqlite_locked_answers_503_and_recovers() {
     );
     app.stop().await;
 }
+
+/// `/metrics` exists only when configured: behind its bearer token on the main address, or
+/// without one on an address of its own. After one delivery it shows the attempt, the finished
+/// delivery, the lag histogram, the ingest count and the queue gauges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_only_when_configured() {
+    let plain = spawn_app(Backend::Sqlite, "no_metrics").await.unwrap();
+    let r = plain
+        .client
+        .get(plain.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(
+        !body.contains("# TYPE"),
+        "metrics served without being configured"
+    );
+    plain.stop().await;
+
+    let (url, dir) = database(Backend::Sqlite, "metrics").await.unwrap();
+    let mut args = serve_args(&url);
+    args.metrics.metrics_token = Some("scrape-me".into());
+    args.metrics.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    let app = spawn_with(args, dir).await;
+    let rx = TestReceiver::start().await;
+    let hook = app
+        .create_webhook(
+            json!({"name": "Measured", "url": rx.url, "event_types": ["points.awarded"]}),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .post(
+            "/api/v1/events",
+            json!({"event_type": "points.awarded", "data": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    rx.wait_for(1, Duration::from_secs(10)).await;
+
+    let metrics = app.url("/metrics");
+    let r = app.client.get(&metrics).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .get(&metrics)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let scrape = || async {
+        let r = app
+            .client
+            .get(&metrics)
+            .bearer_auth("scrape-me")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    };
+    // The attempt is counted once its result is recorded.
+    let line_for = |text: &str, name: &str, labels: &[&str]| {
+        text.lines()
+            .find(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+            .map(str::to_owned)
+    };
+    let webhook_label = format!("webhook_id=\"{id}\"");
+    let text = eventually(Duration::from_secs(10), || async {
+        let text = scrape().await;
+        line_for(
+            &text,
+            "herald_deliveries_finished_total{",
+            &[&webhook_label],
+        )
+        .is_some()
+        .then_some(text)
+    })
+    .await
+    .expect("the delivery never showed up in /metrics");
+    let attempts = line_for(
+        &text,
+        "herald_attempts_total{",
+        &[&webhook_label, "outcome=\"success\""],
+    )
+    .expect("attempts by outcome");
+    assert!(attempts.ends_with(" 1"), "{attempts}");
+    assert!(
+        line_for(&text, "herald_delivery_lag_seconds_count", &[]).is_some(),
+        "{text}"
+    );
+    assert!(line_for(&text, "herald_attempt_duration_seconds_bucket", &[]).is_some());
+    assert!(line_for(&text, "herald_events_ingested_total", &[]).is_some());
+    let pending = line_for(&text, "herald_queue_depth{", &["state=\"pending\""]).unwrap();
+    assert!(pending.ends_with(" 0"), "{pending}");
+    assert!(line_for(&text, "herald_db_connections{", &["state=\"open\""]).is_some());
+
+    // The separate listener needs no token.
+    let separate = format!("http://{}/metrics", app.metrics_addr.unwrap());
+    let r = app.client.get(&separate).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("herald_queue_depth"));
+    app.stop().await;
+}

@@ -145,3 +145,103 @@ on_both_backends!(
     killed_mid_load_delivers_every_accepted_event,
     sigterm_finishes_in_flight_work_and_exits
 );
+
+/// `HERALD_LOG_FORMAT=json`: one JSON object per line on stderr; a failed attempt's line names
+/// the webhook, event, delivery and attempt as fields. A format Herald does not know is refused
+/// at start-up with a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_name_the_webhook_event_and_attempt() {
+    use std::io::{BufRead, BufReader};
+    let (url, _dir) = database(Backend::Sqlite, "json_logs").await.unwrap();
+    let key = insert_key(&url).await;
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::Status(500)]);
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &url,
+        ])
+        .env("HERALD_SECRET_KEY", SECRET_KEY)
+        .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+        .env("HERALD_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let up = eventually(Duration::from_secs(20), || async {
+        let r = client.get(format!("{base}/healthz")).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    assert!(up.is_some(), "herald did not start");
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "Logged", "url": rx.url, "event_types": ["points.awarded"],
+            "retry": {"attempts": 2, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let accepted: serde_json::Value = client
+        .post(format!("{base}/api/v1/events"))
+        .bearer_auth(&key)
+        .json(&json!({"event_type": "points.awarded", "data": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let wanted_event = accepted["event_id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let line = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = lines_rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!(
+                "no log line for the failed attempt; got:\n{}",
+                seen.join("\n")
+            );
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|_| panic!("a log line that is not JSON: {line}"));
+        if parsed["event_id"] == wanted_event.as_str() {
+            break parsed;
+        }
+        seen.push(line);
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(line["webhook_id"], created["id"]);
+    assert!(line["delivery_id"].as_str().unwrap().starts_with("dlv_"));
+    assert!(line["attempt_id"].as_str().unwrap().starts_with("att_"));
+    assert_eq!(line["status_code"], 500);
+    assert_eq!(line["level"], "INFO");
+
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["migrate", "--database-url", &url])
+        .env("HERALD_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("HERALD_LOG_FORMAT"), "{message}");
+}

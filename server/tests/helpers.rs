@@ -35,6 +35,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The first-run setup link printed at start-up (no user existed).
     pub setup_link: Option<String>,
+    /// The separate `/metrics` listener, when configured.
+    pub metrics_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -87,6 +89,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         require_https: false,
         concurrency: 64,
         console: Default::default(),
+        metrics: Default::default(),
     }
 }
 
@@ -102,6 +105,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
         .expect("build app");
     let addr = app.local_addr();
     let setup_link = app.setup_link().map(str::to_owned);
+    let metrics_addr = app.metrics_addr();
     let key = insert_key(&args.db.database_url).await;
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until_stopped(async move {
@@ -114,6 +118,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
         client: reqwest::Client::new(),
         database_url: args.db.database_url,
         setup_link,
+        metrics_addr,
         stop: Some(stop),
         handle: Some(handle),
         _dir: dir,

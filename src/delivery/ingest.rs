@@ -213,6 +213,7 @@ impl Engine {
             .await
             .map_err(|_| shutting_down())?;
         let stored = answer.await.map_err(|_| shutting_down())??;
+        super::observe::ingested(stored.is_none());
         Ok(match stored {
             Some(deliveries) => IngestOutcome {
                 event_id,

@@ -24,6 +24,8 @@ pub struct Claim {
     pub event_id: EventId,
     pub event_type: EventType,
     pub body: String,
+    /// When the event was accepted (for event-to-delivery lag).
+    pub accepted_at: DateTime<Utc>,
     pub webhook: Webhook,
 }
 

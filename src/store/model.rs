@@ -94,6 +94,17 @@ pub struct IngestItem {
     pub routing_version: i64,
 }
 
+/// Deliveries by state, and the database pool's use (the writer's, where there are two).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueGauges {
+    pub pending: i64,
+    pub in_flight: i64,
+    /// Dead letters kept for replay.
+    pub failed: i64,
+    pub pool_connections: u32,
+    pub pool_idle: u32,
+}
+
 /// Fan-out candidates of one (program, event type), and the program's subscriber-list version
 /// they were read at.
 #[derive(Debug, Clone)]

@@ -106,6 +106,7 @@ pub struct ClaimedRow {
     event_id: String,
     event_type: String,
     body: String,
+    event_created_at: DateTime<Utc>,
     #[sqlx(flatten)]
     webhook: WebhookRow,
 }
@@ -124,6 +125,7 @@ impl TryFrom<ClaimedRow> for Claim {
             event_id: EventId::from_trusted(r.event_id),
             event_type: EventType::from_trusted(r.event_type),
             body: r.body,
+            accepted_at: r.event_created_at,
             webhook: r.webhook.try_into()?,
         })
     }

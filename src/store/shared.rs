@@ -293,6 +293,25 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn queue_gauges(&self) -> Result<QueueGauges> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT status, COUNT(*) FROM deliveries \
+                     WHERE status IN ('pending', 'in_flight', 'failed') GROUP BY status",
+                )
+                .fetch_all(&self.reader)
+                .await?;
+                let count = |state: &str| {
+                    rows.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n)
+                };
+                Ok(QueueGauges {
+                    pending: count("pending"),
+                    in_flight: count("in_flight"),
+                    failed: count("failed"),
+                    pool_connections: self.writer.size(),
+                    pool_idle: u32::try_from(self.writer.num_idle()).unwrap_or(u32::MAX),
+                })
+            }
+
             async fn next_due_at(&self, exclude: &[WebhookId]) -> Result<Option<DateTime<Utc>>> {
                 let due: Option<DateTime<Utc>> = sql::next_due_query::<$db>(exclude, false)
                     .build_query_scalar()

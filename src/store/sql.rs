@@ -334,7 +334,7 @@ pub fn claimed_columns() -> String {
     format!(
         "d.id AS delivery_id, d.claim_count, d.tries, d.interruptions, \
          d.trigger AS delivery_trigger, \
-         d.event_id, e.event_type, e.body, {WEBHOOK_COLUMNS}"
+         d.event_id, e.event_type, e.body, e.created_at AS event_created_at, {WEBHOOK_COLUMNS}"
     )
 }
 
