@@ -27,6 +27,9 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Measure end-to-end throughput and latency against a real `herald serve` (see README).
     Bench(crate::bench::BenchArgs),
+    /// A local receiver for integration work: verifies, prints and answers (or forwards) each
+    /// webhook request.
+    Listen(crate::listen::ListenArgs),
     /// Manage API keys for the events API.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),

@@ -5,6 +5,7 @@ pub mod api;
 pub mod bench;
 pub mod config;
 pub mod console;
+pub mod listen;
 pub mod metrics;
 pub mod startup;
 pub mod telemetry;

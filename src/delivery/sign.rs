@@ -104,6 +104,105 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How far a request's `webhook-timestamp` (or a JWT's `iat`) may be from now, either way.
+pub const TOLERANCE_SECONDS: i64 = 300;
+
+/// Checks a Standard Webhooks signature header (`v1,<base64> …`) against `secrets`: `Ok` names
+/// which secret matched; the error says what is wrong, for a person reading it.
+pub fn verify_standard(
+    secrets: &[SigningSecret],
+    msg_id: &str,
+    timestamp: &str,
+    signatures: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<usize, String> {
+    let ts: i64 = timestamp
+        .parse()
+        .map_err(|_| format!("webhook-timestamp '{timestamp}' is not a Unix time"))?;
+    if (now - ts).abs() > TOLERANCE_SECONDS {
+        return Err(format!(
+            "webhook-timestamp is {} s away from this clock (more than {TOLERANCE_SECONDS} s)",
+            now - ts
+        ));
+    }
+    let given: Vec<Vec<u8>> = signatures
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .filter_map(|b| STANDARD.decode(b).ok())
+        .collect();
+    if given.is_empty() {
+        return Err("webhook-signature has no v1 signature".into());
+    }
+    for (i, secret) in secrets.iter().enumerate() {
+        let expected = hmac(
+            &secret.key_bytes(),
+            &[msg_id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
+        );
+        if given
+            .iter()
+            .any(|g| bool::from(subtle::ConstantTimeEq::ct_eq(g.as_slice(), &expected[..])))
+        {
+            return Ok(i);
+        }
+    }
+    Err("the signature does not match the secret (or the body was changed)".into())
+}
+
+/// Checks a Herald JWT (`Authorization: Bearer …`): HS256 with the secret's text as key, issuer
+/// `herald`, not expired, and `body_sha256` matching the body. Returns its `sub` (the event id).
+pub fn verify_jwt(
+    secret: &SigningSecret,
+    token: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<String, String> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(claims), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the bearer token is not a JWT".into());
+    };
+    let expected = hmac(
+        secret.expose().as_bytes(),
+        &[header.as_bytes(), b".", claims.as_bytes()],
+    );
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig)
+        .map_err(|_| "the JWT signature is not base64url".to_owned())?;
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(sig.as_slice(), &expected[..])) {
+        return Err("the JWT signature does not match the secret".into());
+    }
+    let claims: serde_json::Value = URL_SAFE_NO_PAD
+        .decode(claims)
+        .ok()
+        .and_then(|c| serde_json::from_slice(&c).ok())
+        .ok_or_else(|| "the JWT claims are not JSON".to_owned())?;
+    if claims["iss"] != "herald" {
+        return Err("the JWT issuer is not herald".into());
+    }
+    if claims["exp"].as_i64().is_none_or(|exp| exp < now) {
+        return Err("the JWT has expired".into());
+    }
+    if claims["body_sha256"].as_str() != Some(hex(&Sha256::digest(body)).as_str()) {
+        return Err("the body does not match the JWT's body_sha256".into());
+    }
+    Ok(claims["sub"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Checks an `Authorization: Basic …` header against a username and password.
+pub fn verify_basic(header: &str, username: &str, password: &str) -> Result<(), String> {
+    let expected = basic(username, password);
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
+        header.as_bytes(),
+        expected.as_bytes(),
+    )) {
+        Ok(())
+    } else {
+        Err("the Basic credentials do not match".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +274,54 @@ mod tests {
             basic("Aladdin", "open sesame"),
             "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
         );
+    }
+
+    #[test]
+    fn what_herald_signs_its_own_verifiers_accept_and_changes_are_caught() {
+        let (s, other) = (secret(5), secret(6));
+        let now = chrono::Utc::now().timestamp();
+        let body = r#"{"event_id":"e1"}"#;
+        let sig = standard_signature(&[&s], "e1", now, body);
+        let ts = now.to_string();
+        let both = [other.clone(), s.clone()];
+        assert_eq!(
+            verify_standard(&both, "e1", &ts, &sig, body.as_bytes(), now),
+            Ok(1)
+        );
+        assert!(verify_standard(
+            std::slice::from_ref(&other),
+            "e1",
+            &ts,
+            &sig,
+            body.as_bytes(),
+            now
+        )
+        .is_err());
+        assert!(verify_standard(std::slice::from_ref(&s), "e1", &ts, &sig, b"{}", now).is_err());
+        let late = verify_standard(
+            std::slice::from_ref(&s),
+            "e1",
+            &ts,
+            &sig,
+            body.as_bytes(),
+            now + 600,
+        );
+        assert!(late.unwrap_err().contains("away from this clock"));
+
+        let token = jwt(&s, "att_1", "e1", now, body);
+        assert_eq!(
+            verify_jwt(&s, &token, body.as_bytes(), now),
+            Ok("e1".to_owned())
+        );
+        assert!(verify_jwt(&other, &token, body.as_bytes(), now).is_err());
+        assert!(verify_jwt(&s, &token, b"{}", now)
+            .unwrap_err()
+            .contains("body_sha256"));
+        assert!(verify_jwt(&s, &token, body.as_bytes(), now + 301)
+            .unwrap_err()
+            .contains("expired"));
+
+        assert!(verify_basic(&basic("ann", "pw"), "ann", "pw").is_ok());
+        assert!(verify_basic(&basic("ann", "pw"), "ann", "nope").is_err());
     }
 }
