@@ -72,6 +72,7 @@ fn attempt_for(c: &Claim, status: AttemptStatus, at: chrono::DateTime<Utc>) -> N
         }),
         error: (status == AttemptStatus::Failure).then(|| "HTTP 500".to_owned()),
         latency_ms: Some(12),
+        lag_ms: Some(40),
         request_url: c.webhook.record.url.as_str().to_owned(),
         request_headers: vec![("content-type".into(), "application/json".into())],
         request_body: c.body.clone(),
@@ -570,6 +571,7 @@ async fn counters_count_live_attempts_only(store: Arc<dyn Store>) {
         status_code: Some(500),
         error: Some("HTTP 500".into()),
         latency_ms: Some(3),
+        lag_ms: None,
         request_url: "https://example.com/hooks".into(),
         request_headers: vec![],
         request_body: "{}".into(),
@@ -647,6 +649,7 @@ async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
                 status_code: Some(200),
                 error: None,
                 latency_ms: Some(i),
+                lag_ms: Some(i * 1000),
                 request_url: "https://example.com".into(),
                 request_headers: vec![],
                 request_body: "{}".into(),
@@ -672,6 +675,11 @@ async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
     assert_eq!(p1.items.len(), 10);
     assert!(p1.prev.is_none());
     assert_eq!(p1.items[0].latency_ms, Some(24));
+    assert_eq!(
+        p1.items[0].lag_ms,
+        Some(24_000),
+        "lag is stored and read back"
+    );
     let p2 = store
         .list_attempts(&p, &q(&|q| q.cursor = p1.next.clone()))
         .await

@@ -551,40 +551,59 @@ async fn metrics_are_served_only_when_configured() {
         r.text().await.unwrap()
     };
     // The attempt is counted once its result is recorded.
-    let line_for = |text: &str, name: &str, labels: &[&str]| {
-        text.lines()
-            .find(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
-            .map(str::to_owned)
-    };
-    let webhook_label = format!("webhook_id=\"{id}\"");
+    let webhook = id.as_str();
     let text = eventually(Duration::from_secs(10), || async {
         let text = scrape().await;
-        line_for(
-            &text,
-            "herald_deliveries_finished_total{",
-            &[&webhook_label],
+        let samples = prometheus_samples(&text);
+        sample(
+            &samples,
+            "herald_deliveries_finished_total",
+            &[("webhook_id", webhook)],
         )
         .is_some()
         .then_some(text)
     })
     .await
     .expect("the delivery never showed up in /metrics");
-    let attempts = line_for(
-        &text,
-        "herald_attempts_total{",
-        &[&webhook_label, "outcome=\"success\""],
-    )
-    .expect("attempts by outcome");
-    assert!(attempts.ends_with(" 1"), "{attempts}");
-    assert!(
-        line_for(&text, "herald_delivery_lag_seconds_count", &[]).is_some(),
-        "{text}"
+    let samples = prometheus_samples(&text);
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        sample(&samples, name, labels).unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+    };
+    assert_eq!(
+        value(
+            "herald_attempts_total",
+            &[("webhook_id", webhook), ("outcome", "success")]
+        ),
+        1.0
     );
-    assert!(line_for(&text, "herald_attempt_duration_seconds_bucket", &[]).is_some());
-    assert!(line_for(&text, "herald_events_ingested_total", &[]).is_some());
-    let pending = line_for(&text, "herald_queue_depth{", &["state=\"pending\""]).unwrap();
-    assert!(pending.ends_with(" 0"), "{pending}");
-    assert!(line_for(&text, "herald_db_connections{", &["state=\"open\""]).is_some());
+    assert_eq!(
+        value(
+            "herald_deliveries_finished_total",
+            &[("webhook_id", webhook), ("outcome", "succeeded")]
+        ),
+        1.0
+    );
+    assert!(value("herald_delivery_lag_seconds_count", &[]) >= 1.0);
+    assert!(value("herald_attempt_duration_seconds_bucket", &[("le", "+Inf")]) >= 1.0);
+    assert!(value("herald_events_ingested_total", &[("duplicate", "false")]) >= 1.0);
+    assert_eq!(value("herald_queue_depth", &[("state", "pending")]), 0.0);
+    assert!(value("herald_db_connections", &[("state", "open")]) >= 1.0);
+    assert_eq!(value("herald_database_up", &[]), 1.0);
+
+    // Each queued try records its event-to-delivery lag; Send Test has none.
+    let attempts = app.attempts(&id).await;
+    let lag = attempts[0]["lag_ms"]
+        .as_i64()
+        .expect("lag_ms on a queued attempt");
+    assert!((0..10_000).contains(&lag), "{}", attempts[0]);
+    let (status, _) = app
+        .post(&format!("/api/v1/webhooks/{id}/test"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let attempts = app.attempts(&id).await;
+    let test = attempts.last().unwrap();
+    assert_eq!(test["trigger"], "test", "{test}");
+    assert!(test["lag_ms"].is_null(), "{test}");
 
     // The separate listener needs no token.
     let separate = format!("http://{}/metrics", app.metrics_addr.unwrap());
@@ -592,4 +611,69 @@ async fn metrics_are_served_only_when_configured() {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("herald_queue_depth"));
     app.stop().await;
+}
+
+/// One sample of the Prometheus text format: name, labels, value.
+type Sample = (String, Vec<(String, String)>, f64);
+
+/// Parses the Prometheus text exposition format strictly: every line is a `# HELP`/`# TYPE`
+/// comment or `name{label="value",…} number`; anything else fails the test.
+fn prometheus_samples(text: &str) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            assert!(
+                comment.starts_with("HELP ") || comment.starts_with("TYPE "),
+                "unexpected comment: {line}"
+            );
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series, Vec::new()),
+            Some((name, rest)) => {
+                let body = rest
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
+                let labels = body
+                    .split("\",")
+                    .filter(|p| !p.is_empty())
+                    .map(|pair| {
+                        let (k, v) = pair
+                            .split_once("=\"")
+                            .unwrap_or_else(|| panic!("bad label in {line}"));
+                        (k.to_owned(), v.trim_end_matches('"').to_owned())
+                    })
+                    .collect();
+                (name, labels)
+            }
+        };
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line}"
+        );
+        samples.push((name.to_owned(), labels, value));
+    }
+    samples
+}
+
+/// The value of the first sample named `name` carrying every label in `labels`.
+fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|(_, _, v)| *v)
 }

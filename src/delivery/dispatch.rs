@@ -139,6 +139,7 @@ pub async fn attempt(
         status_code: None,
         error: None,
         latency_ms: None,
+        lag_ms: None,
         request_url: target.url.to_owned(),
         request_headers: redact(&headers),
         request_body: msg.body.to_owned(),

@@ -292,7 +292,10 @@ impl Engine {
                 Trigger::Retry
             },
         };
-        let attempted = self.send(&target, &msg).await;
+        let mut attempted = self.send(&target, &msg).await;
+        if attempted.row.status != AttemptStatus::Sandboxed {
+            attempted.row.lag_ms = Some((self.now() - c.accepted_at).num_milliseconds().max(0));
+        }
         let next = if attempted.succeeded() {
             NextStep::Succeeded
         } else {
@@ -340,6 +343,7 @@ impl Engine {
                 status_code: None,
                 error: Some(error),
                 latency_ms: None,
+                lag_ms: None,
                 request_url: w.url.as_str().to_owned(),
                 request_headers: Vec::new(),
                 request_body: c.body.clone(),

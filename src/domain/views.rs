@@ -69,6 +69,9 @@ pub struct AttemptView {
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub latency_ms: Option<i64>,
+    /// From the event's acceptance to this try's end (queued tries only).
+    #[serde(default)]
+    pub lag_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
     /// Sent under a claim whose lease had run out and that a newer claim replaced: kept for the
@@ -173,4 +176,7 @@ pub struct WebhookDetails {
     pub retries: usize,
     pub avg_latency_ms: Option<f64>,
     pub p95_latency_ms: Option<i64>,
+    /// Event accepted → delivered, over the latest successful deliveries.
+    #[serde(default)]
+    pub avg_lag_ms: Option<f64>,
 }

@@ -141,6 +141,8 @@ pub struct NewAttempt {
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub latency_ms: Option<i64>,
+    /// The event's acceptance to this try's end (queued tries only).
+    pub lag_ms: Option<i64>,
     pub request_url: String,
     /// Header pairs as sent, secrets already redacted.
     pub request_headers: Vec<(String, String)>,
@@ -275,6 +277,7 @@ pub struct AttemptSummary {
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub latency_ms: Option<i64>,
+    pub lag_ms: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
     /// Sent under a claim that a newer claim had replaced (see `NewAttempt::superseded`).

@@ -286,7 +286,7 @@ where
         "INSERT INTO attempts (id, program_id, webhook_id, webhook_name, delivery_id, event_id, \
          event_type, attempt, trigger, status, status_code, error, latency_ms, request_url, \
          request_headers, request_body, response_headers, response_body, created_at, delivered_at, \
-         superseded) ",
+         superseded, lag_ms) ",
     );
     qb.push_values(rows, |mut row, a| {
         row.push_bind(a.id.to_string())
@@ -314,18 +314,19 @@ where
             .push_bind(a.response_body.as_deref().map(storable))
             .push_bind(a.created_at)
             .push_bind(a.delivered_at)
-            .push_bind(a.superseded);
+            .push_bind(a.superseded)
+            .push_bind(a.lag_ms);
     });
     qb
 }
 
 pub const ATTEMPT_SUMMARY_COLUMNS: &str = "a.id, a.webhook_id, a.webhook_name, a.delivery_id, \
     a.event_id, a.event_type, a.attempt, a.trigger, a.status, a.status_code, a.error, \
-    a.latency_ms, a.created_at, a.delivered_at, a.superseded";
+    a.latency_ms, a.lag_ms, a.created_at, a.delivered_at, a.superseded";
 
 pub const GET_ATTEMPT: &str = "SELECT a.id, a.webhook_id, a.webhook_name, a.delivery_id, \
     a.event_id, a.event_type, a.attempt, a.trigger, a.status, a.status_code, a.error, \
-    a.latency_ms, a.created_at, a.delivered_at, a.superseded, a.request_url, a.request_headers, \
+    a.latency_ms, a.lag_ms, a.created_at, a.delivered_at, a.superseded, a.request_url, a.request_headers, \
     a.request_body, \
     a.response_headers, a.response_body FROM attempts a WHERE a.program_id = $1 AND a.id = $2";
 

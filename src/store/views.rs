@@ -55,6 +55,7 @@ impl From<&AttemptSummary> for AttemptView {
             status_code: a.status_code,
             error: a.error.clone(),
             latency_ms: a.latency_ms,
+            lag_ms: a.lag_ms,
             created_at: a.created_at,
             delivered_at: a.delivered_at,
             superseded: a.superseded,

@@ -215,6 +215,13 @@ pub async fn load_webhook_details(id: String) -> Result<WebhookDetails, AppError
         .then(|| latencies.iter().sum::<i64>() as f64 / latencies.len() as f64);
     let p95_latency_ms =
         (!latencies.is_empty()).then(|| latencies[(latencies.len() - 1) * 95 / 100]);
+    let lags: Vec<i64> = live
+        .iter()
+        .filter(|a| a.status == herald::domain::delivery::AttemptStatus::Success)
+        .filter_map(|a| a.lag_ms)
+        .collect();
+    let avg_lag_ms =
+        (!lags.is_empty()).then(|| lags.iter().sum::<i64>() as f64 / lags.len() as f64);
     Ok(WebhookDetails {
         webhook: (&w).into(),
         retries: live
@@ -224,5 +231,6 @@ pub async fn load_webhook_details(id: String) -> Result<WebhookDetails, AppError
         latest,
         avg_latency_ms,
         p95_latency_ms,
+        avg_lag_ms,
     })
 }

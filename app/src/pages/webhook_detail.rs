@@ -49,6 +49,7 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
     let p95 = d
         .p95_latency_ms
         .map_or_else(|| "—".to_owned(), |v| format!("{v} ms"));
+    let lag = d.avg_lag_ms.map_or_else(|| "—".to_owned(), format_lag);
     let edit = format!("/webhooks/{}/edit", w.id);
     let logs = format!("/audit-logs?webhook_id={}", w.id);
     let (toggle_id, toggle_name, w_enabled) = (w.id.clone(), w.name.clone(), w.enabled);
@@ -76,6 +77,7 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
             <Stat label="Retries" value=d.retries.to_string() hint="in the latest attempts".to_owned()/>
             <Stat label="Average Latency" value=avg hint="latest live attempts".to_owned()/>
             <Stat label="p95 Latency" value=p95 hint="latest live attempts".to_owned()/>
+            <Stat label="Average Lag" value=lag hint="event accepted → delivered, latest deliveries".to_owned()/>
             <div class="stat">
                 <span class="stat-label">"Last Success"</span>
                 <span class="stat-value small"><Timestamp at=w.last_success_at/></span>
@@ -142,5 +144,15 @@ fn Stat(label: &'static str, value: String, hint: String) -> impl IntoView {
             <span class="stat-label">{label}</span>
             <span class="stat-value">{value}</span>
         </div>
+    }
+}
+
+/// A lag in ms as people read it: "840 ms", "12.5 s", "3.2 min", "1.5 h".
+fn format_lag(ms: f64) -> String {
+    match ms {
+        ms if ms < 1_000.0 => format!("{ms:.0} ms"),
+        ms if ms < 60_000.0 => format!("{:.1} s", ms / 1_000.0),
+        ms if ms < 3_600_000.0 => format!("{:.1} min", ms / 60_000.0),
+        ms => format!("{:.1} h", ms / 3_600_000.0),
     }
 }
