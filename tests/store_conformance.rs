@@ -766,10 +766,16 @@ async fn api_keys_match_by_prefix_and_revoke(store: Arc<dyn Store>) {
         prefix: "hk_abcd".into(),
         key_hash: "deadbeef".into(),
         created_at: now(),
+        scope: herald::domain::account::KeyScope::Ingest,
     };
     store.insert_api_key(&key).await.unwrap();
     let found = store.api_key_candidates("hk_abcd").await.unwrap();
     assert_eq!(found.len(), 1);
+    assert_eq!(found[0].scope, herald::domain::account::KeyScope::Ingest);
+    assert_eq!(
+        store.list_api_keys(&p).await.unwrap()[0].scope,
+        herald::domain::account::KeyScope::Ingest
+    );
     assert_eq!(
         (&found[0].id, &found[0].key_hash),
         (&key.id, &"deadbeef".to_owned())

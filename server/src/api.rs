@@ -59,8 +59,9 @@ impl utoipa::Modify for BearerKey {
 }
 
 /// Adds the answers every operation can give besides its own: a malformed request (`400`), a
-/// missing or wrong API key (`401`), a body over the limit (`413`, operations with a body) and
-/// a database that cannot take work now (`503` with `Retry-After`).
+/// missing or wrong API key (`401`), a key whose scope is `ingest` outside the ingest routes
+/// (`403`), a body over the limit (`413`, operations with a body) and a database that cannot
+/// take work now (`503` with `Retry-After`).
 struct CommonResponses;
 
 impl utoipa::Modify for CommonResponses {
@@ -97,6 +98,16 @@ impl utoipa::Modify for CommonResponses {
                 );
                 if secured {
                     add("401", error("The API key is missing or not valid"));
+                }
+                let ingest = matches!(
+                    op.operation_id.as_deref(),
+                    Some("ingest_event" | "ingest_events")
+                );
+                if secured && !ingest {
+                    add(
+                        "403",
+                        error("The API key's scope is ingest: it may only post events"),
+                    );
                 }
                 if has_body {
                     add("413", error("The body is larger than 256 KiB"));

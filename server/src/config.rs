@@ -60,6 +60,22 @@ pub enum ApiKeyCommand {
         /// A name to recognise the key by.
         #[arg(long)]
         name: String,
+        /// `ingest` (post events only: what the loyalty platform needs) or `admin` (the whole
+        /// API).
+        #[arg(long, default_value = "admin", value_parser = ["admin", "ingest"])]
+        scope: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// List the keys: id, name, prefix, scope, created, last used, revoked.
+    List {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Revoke a key by its id (`key_…`, from `list`): refused at once by every process within
+    /// a minute.
+    Revoke {
+        id: String,
         #[command(flatten)]
         db: DatabaseArgs,
     },

@@ -32,8 +32,12 @@ async fn main() -> ExitCode {
         Some(Command::Migrate(db)) => migrate(&db.database_url).await,
         Some(Command::Bench(args)) => server::bench::run(args).await,
         Some(Command::Listen(args)) => server::listen::run(args).await,
-        Some(Command::ApiKey(ApiKeyCommand::Create { name, db })) => {
-            create_api_key(&name, &db.database_url).await
+        Some(Command::ApiKey(ApiKeyCommand::Create { name, scope, db })) => {
+            create_api_key(&name, &scope, &db.database_url).await
+        }
+        Some(Command::ApiKey(ApiKeyCommand::List { db })) => list_api_keys(&db.database_url).await,
+        Some(Command::ApiKey(ApiKeyCommand::Revoke { id, db })) => {
+            revoke_api_key(&id, &db.database_url).await
         }
         Some(Command::User(UserCommand::Create { email, role, db })) => {
             create_user(&email, &role, &db.database_url).await
@@ -83,17 +87,66 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_api_key(name: &str, database_url: &str) -> anyhow::Result<()> {
+async fn create_api_key(name: &str, scope: &str, database_url: &str) -> anyhow::Result<()> {
+    let scope = herald::domain::account::KeyScope::parse(scope)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
     let (access, actor) = command_line_access(database_url).await?;
     let (key, summary) = access
-        .create_api_key(&actor, name)
+        .create_api_key(&actor, name, scope)
         .await
         .map_err(cli_error)?;
     eprintln!(
-        "created API key '{}' ({}…); it is shown once:",
-        summary.name, summary.prefix
+        "created {} API key '{}' ({}…); it is shown once:",
+        scope.as_str(),
+        summary.name,
+        summary.prefix
     );
     println!("{key}");
+    Ok(())
+}
+
+async fn list_api_keys(database_url: &str) -> anyhow::Result<()> {
+    let (access, actor) = command_line_access(database_url).await?;
+    let keys = access
+        .list_api_keys(&actor.program)
+        .await
+        .map_err(cli_error)?;
+    if keys.is_empty() {
+        eprintln!("no API keys yet (herald api-key create --name …)");
+    }
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M").to_string(),
+        )
+    };
+    for k in keys {
+        println!(
+            "{}\t{}\t{}…\t{}\tcreated {}\tlast used {}\t{}",
+            k.id,
+            k.name,
+            k.prefix,
+            k.scope.as_str(),
+            when(Some(k.created_at)),
+            when(k.last_used_at),
+            k.revoked_at.map_or_else(
+                || "active".to_owned(),
+                |t| format!("revoked {}", when(Some(t)))
+            )
+        );
+    }
+    Ok(())
+}
+
+async fn revoke_api_key(id: &str, database_url: &str) -> anyhow::Result<()> {
+    let id = herald::domain::ids::ApiKeyId::parse(id)
+        .context("give the key's id (key_…) as `herald api-key list` shows it")?;
+    let (access, actor) = command_line_access(database_url).await?;
+    access
+        .revoke_api_key(&actor, &id)
+        .await
+        .map_err(cli_error)?;
+    eprintln!("revoked {id}");
     Ok(())
 }
 

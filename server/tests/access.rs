@@ -290,7 +290,14 @@ async fn every_server_function_and_api_route_has_a_rule() {
         let store = herald::store::connect(&app.database_url).await.unwrap();
         let access = Access::new(store.clone(), Default::default(), Default::default());
         let actor = Actor::command_line(store.default_program().await.unwrap());
-        let (_, issued) = access.create_api_key(&actor, "to revoke").await.unwrap();
+        let (_, issued) = access
+            .create_api_key(
+                &actor,
+                "to revoke",
+                herald::domain::account::KeyScope::Admin,
+            )
+            .await
+            .unwrap();
         let table =
             server_function_table(&app, hook["id"].as_str().unwrap(), issued.id.as_str()).await;
         for (name, rule, body) in &table {
@@ -870,7 +877,8 @@ async fn changes_land_in_the_activity_log_under_who_made_them() {
         lines,
         [
             "ana@example.com created API key platform ".to_owned()
-                + key["view"]["prefix"].as_str().unwrap(),
+                + key["view"]["prefix"].as_str().unwrap()
+                + " (admin)",
             "ana@example.com rotated secret of webhook Logged the old secret signs for 24 hours"
                 .into(),
             "ana@example.com changed webhook Logged disabled".into(),

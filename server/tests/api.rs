@@ -677,3 +677,89 @@ fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64
         })
         .map(|(_, _, v)| *v)
 }
+
+/// An `ingest` key posts events (single and batch) and is refused everywhere else with a 403
+/// that says why; the command line creates, lists and revokes keys with their scope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_keys_post_events_and_nothing_else() {
+    let app = spawn_app(Backend::Sqlite, "scopes").await.unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .arg("api-key")
+            .args(args)
+            .args(["--database-url", &app.database_url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "herald api-key {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ingest = cli(&["create", "--name", "platform", "--scope", "ingest"])
+        .trim()
+        .to_owned();
+    let call = |method: Method, path: &str, body: Option<Value>| {
+        let mut req = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(&ingest);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+    };
+    let r = call(
+        Method::POST,
+        "/api/v1/events",
+        Some(json!({"event_type": "points.awarded", "data": {}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 202);
+    let r = call(
+        Method::POST,
+        "/api/v1/events/batch",
+        Some(json!({"events": [{"event_type": "points.awarded", "data": {}}]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 202);
+    for (method, path) in [
+        (Method::GET, "/api/v1/webhooks"),
+        (Method::POST, "/api/v1/webhooks"),
+        (Method::GET, "/api/v1/attempts"),
+        (Method::GET, "/api/v1/deliveries"),
+    ] {
+        let r = call(method.clone(), path, Some(json!({}))).await.unwrap();
+        assert_eq!(r.status(), 403, "{method} {path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("scope ingest"),
+            "{body}"
+        );
+    }
+    // The admin key of the test app still does everything.
+    let (status, _) = app.get("/api/v1/webhooks").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let listed = cli(&["list"]);
+    let line = listed
+        .lines()
+        .find(|l| l.contains("\tplatform\t"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        line.contains("\tingest\t") && line.ends_with("active"),
+        "{line}"
+    );
+    let id = line.split('\t').next().unwrap();
+    cli(&["revoke", id]);
+    assert!(cli(&["list"])
+        .lines()
+        .any(|l| l.starts_with(id) && l.contains("revoked")));
+    app.stop().await;
+}

@@ -3,7 +3,7 @@
 //! (hashed, compared in constant time, cached briefly) and the admin activity log.
 
 use super::{api_key, password, throttle};
-use crate::domain::account::{api_key_name, check_new_password, Email, Role};
+use crate::domain::account::{api_key_name, check_new_password, Email, KeyScope, Role};
 use crate::domain::ids::{ActivityId, ApiKeyId, ProgramId, UserId};
 use crate::domain::ValidationError;
 use crate::store::{
@@ -394,21 +394,24 @@ impl Access {
 
     // --- API keys ------------------------------------------------------------------------------
 
-    /// Creates a key; the returned plain text is its only copy.
+    /// Creates a key with `scope`; the returned plain text is its only copy.
     pub async fn create_api_key(
         &self,
         actor: &Actor,
         name: &str,
+        scope: KeyScope,
     ) -> AccessResult<(String, ApiKeySummary)> {
         actor.require_admin()?;
         let name = api_key_name(name)?;
-        let (key, record) = api_key::new_record(actor.program.clone(), name);
+        let (key, record) = api_key::new_record(actor.program.clone(), name, scope);
         self.store().insert_api_key(&record).await?;
-        self.record(actor, "created", &format!("API key {name}"), &record.prefix)
+        let detail = format!("{} ({})", record.prefix, scope.as_str());
+        self.record(actor, "created", &format!("API key {name}"), &detail)
             .await;
         let summary = ApiKeySummary {
             id: record.id,
             name: record.name,
+            scope,
             prefix: record.prefix,
             created_at: record.created_at,
             last_used_at: None,
@@ -447,8 +450,12 @@ impl Access {
         Ok(())
     }
 
-    /// The program a presented API key acts for (as an admin), or `None`.
-    pub async fn authenticate_key(&self, presented: &str) -> AccessResult<Option<Actor>> {
+    /// Who a presented API key acts as (an admin of its program) and what its scope allows, or
+    /// `None`.
+    pub async fn authenticate_key(
+        &self,
+        presented: &str,
+    ) -> AccessResult<Option<(Actor, KeyScope)>> {
         if !api_key::looks_valid(presented) {
             return Ok(None);
         }
@@ -471,8 +478,8 @@ impl Access {
             role: Role::Admin,
             user: None,
         };
-        self.inner.keys.put(hash, actor.clone());
-        Ok(Some(actor))
+        self.inner.keys.put(hash, (actor.clone(), found.scope));
+        Ok(Some((actor, found.scope)))
     }
 
     // --- activity ------------------------------------------------------------------------------
@@ -533,13 +540,16 @@ fn sha256_hex(text: &str) -> String {
 /// by another process stops working here within `KEY_CACHE_TTL`.
 #[derive(Default)]
 struct KeyCache {
-    entries: Mutex<HashMap<String, (Actor, Instant)>>,
+    entries: Mutex<HashMap<String, (KeyHolder, Instant)>>,
 }
+
+/// Who a key acts as, and what its scope allows.
+type KeyHolder = (Actor, KeyScope);
 
 const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl KeyCache {
-    fn get(&self, hash: &str) -> Option<Actor> {
+    fn get(&self, hash: &str) -> Option<KeyHolder> {
         let entries = self.entries.lock().expect("key cache");
         entries
             .get(hash)
@@ -547,7 +557,7 @@ impl KeyCache {
             .map(|(a, _)| a.clone())
     }
 
-    fn put(&self, hash: String, actor: Actor) {
+    fn put(&self, hash: String, actor: KeyHolder) {
         let mut entries = self.entries.lock().expect("key cache");
         if entries.len() > 10_000 {
             entries.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);

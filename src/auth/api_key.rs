@@ -31,6 +31,7 @@ pub fn generate() -> GeneratedKey {
 pub fn new_record(
     program: crate::domain::ids::ProgramId,
     name: &str,
+    scope: crate::domain::account::KeyScope,
 ) -> (GeneratedKey, crate::store::ApiKeyRecord) {
     let key = generate();
     let record = crate::store::ApiKeyRecord {
@@ -40,6 +41,7 @@ pub fn new_record(
         prefix: key.display_prefix.clone(),
         key_hash: key.hash.clone(),
         created_at: crate::store::now(),
+        scope,
     };
     (key, record)
 }
@@ -50,7 +52,11 @@ pub async fn issue(
     store: &dyn crate::store::Store,
     name: &str,
 ) -> Result<GeneratedKey, crate::store::StoreError> {
-    let (key, record) = new_record(store.default_program().await?, name);
+    let (key, record) = new_record(
+        store.default_program().await?,
+        name,
+        crate::domain::account::KeyScope::Admin,
+    );
     store.insert_api_key(&record).await?;
     Ok(key)
 }

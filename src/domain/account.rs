@@ -108,10 +108,49 @@ pub struct UserView {
     pub created_at: DateTime<Utc>,
 }
 
+/// What an API key may do: `Ingest` posts events and nothing else (what the loyalty platform
+/// needs); `Admin` uses the whole API of its program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    #[default]
+    Admin,
+    Ingest,
+}
+
+impl KeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Ingest => "ingest",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "admin" => Ok(Self::Admin),
+            "ingest" => Ok(Self::Ingest),
+            _ => Err(ValidationError::new(
+                "scope",
+                "Scope must be ingest (post events only) or admin (the whole API)",
+            )),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Admin => "Admin",
+            Self::Ingest => "Ingest only",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyView {
     pub id: String,
     pub name: String,
+    #[serde(default)]
+    pub scope: KeyScope,
     /// The key's first characters, to tell keys apart.
     pub prefix: String,
     pub created_at: DateTime<Utc>,

@@ -4,7 +4,7 @@
 //! `impl_access_store!`.
 
 use super::Result;
-use crate::domain::account::Role;
+use crate::domain::account::{KeyScope, Role};
 use crate::domain::ids::{ActivityId, ApiKeyId, ProgramId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -37,6 +37,7 @@ pub struct SessionRecord {
 pub struct ApiKeySummary {
     pub id: ApiKeyId,
     pub name: String,
+    pub scope: KeyScope,
     pub prefix: String,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -50,6 +51,7 @@ pub struct ApiKeyCandidate {
     pub id: ApiKeyId,
     pub program_id: ProgramId,
     pub name: String,
+    pub scope: KeyScope,
     pub key_hash: String,
 }
 
@@ -139,10 +141,11 @@ pub(super) mod sql {
         "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2";
     pub const INSERT_API_KEY: &str =
         "INSERT INTO api_keys (id, program_id, name, prefix, key_hash, \
-        created_at) VALUES ($1, $2, $3, $4, $5, $6)";
-    pub const LIST_API_KEYS: &str = "SELECT id, name, prefix, created_at, last_used_at, revoked_at \
+        created_at, scope) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    pub const LIST_API_KEYS: &str = "SELECT id, name, prefix, created_at, last_used_at, revoked_at, scope \
         FROM api_keys WHERE program_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC, id DESC";
-    pub const API_KEY_CANDIDATES: &str = "SELECT id, program_id, name, key_hash FROM api_keys \
+    pub const API_KEY_CANDIDATES: &str =
+        "SELECT id, program_id, name, key_hash, scope FROM api_keys \
         WHERE prefix = $1 AND revoked_at IS NULL";
     pub const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
     pub const REVOKE_API_KEY: &str = "UPDATE api_keys SET revoked_at = $3 \
@@ -217,19 +220,26 @@ pub(super) mod rows {
         DateTime<Utc>,
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
+        String,
     );
 
     pub fn api_key_summary(
-        (id, name, prefix, created_at, last_used_at, revoked_at): ApiKeyRow,
+        (id, name, prefix, created_at, last_used_at, revoked_at, scope): ApiKeyRow,
     ) -> ApiKeySummary {
         ApiKeySummary {
             id: ApiKeyId::from_trusted(id),
             name,
+            scope: scope_of(&scope),
             prefix,
             created_at,
             last_used_at,
             revoked_at,
         }
+    }
+
+    /// A stored scope; anything unknown reads as the narrower `ingest`.
+    pub fn scope_of(raw: &str) -> KeyScope {
+        KeyScope::parse(raw).unwrap_or(KeyScope::Ingest)
     }
 
     pub type ActivityRow = (
@@ -410,6 +420,7 @@ macro_rules! impl_access_store {
                     .bind(&k.prefix)
                     .bind(&k.key_hash)
                     .bind(k.created_at)
+                    .bind(k.scope.as_str())
                     .execute(&self.writer)
                     .await?;
                 Ok(())
@@ -433,19 +444,22 @@ macro_rules! impl_access_store {
                 &self,
                 prefix: &str,
             ) -> Result<Vec<access::ApiKeyCandidate>> {
-                let rows: Vec<(String, String, String, String)> =
+                let rows: Vec<(String, String, String, String, String)> =
                     sqlx::query_as(access::sql::API_KEY_CANDIDATES)
                         .bind(prefix)
                         .fetch_all(&self.reader)
                         .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(id, program_id, name, key_hash)| access::ApiKeyCandidate {
-                        id: ApiKeyId::from_trusted(id),
-                        program_id: ProgramId::from_trusted(program_id),
-                        name,
-                        key_hash,
-                    })
+                    .map(
+                        |(id, program_id, name, key_hash, scope)| access::ApiKeyCandidate {
+                            id: ApiKeyId::from_trusted(id),
+                            program_id: ProgramId::from_trusted(program_id),
+                            name,
+                            scope: access::rows::scope_of(&scope),
+                            key_hash,
+                        },
+                    )
                     .collect())
             }
 

@@ -337,4 +337,5 @@ pub struct ApiKeyRecord {
     pub prefix: String,
     pub key_hash: String,
     pub created_at: DateTime<Utc>,
+    pub scope: crate::domain::account::KeyScope,
 }

@@ -140,11 +140,18 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, AppError> {
     Ok(keys.iter().map(key_view).collect())
 }
 
-/// Creates a key; the answer carries its only plain copy.
+/// Creates a key (`scope`: `ingest` or `admin`, the default); the answer carries its only plain
+/// copy.
 #[server(prefix = "/sfn", endpoint = "create_api_key")]
-pub async fn create_api_key(name: String) -> Result<NewApiKey, AppError> {
+pub async fn create_api_key(name: String, scope: Option<String>) -> Result<NewApiKey, AppError> {
     let who = super::ssr::admin()?;
-    let (key, summary) = super::ssr::access()?.create_api_key(&who, &name).await?;
+    let scope = match scope.as_deref().filter(|s| !s.is_empty()) {
+        None => herald::domain::account::KeyScope::Admin,
+        Some(raw) => herald::domain::account::KeyScope::parse(raw)?,
+    };
+    let (key, summary) = super::ssr::access()?
+        .create_api_key(&who, &name, scope)
+        .await?;
     Ok(NewApiKey {
         key,
         view: key_view(&summary),
@@ -197,6 +204,7 @@ fn key_view(k: &herald::store::ApiKeySummary) -> ApiKeyView {
     ApiKeyView {
         id: k.id.to_string(),
         name: k.name.clone(),
+        scope: k.scope,
         prefix: k.prefix.clone(),
         created_at: k.created_at,
         last_used_at: k.last_used_at,

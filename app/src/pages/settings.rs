@@ -155,7 +155,7 @@ fn ApiKeys() -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="keys-title">
             <h2 id="keys-title">"API keys"</h2>
-            <p class="muted">"Keys let your loyalty platform post events and manage webhooks through the REST API, as an admin of this program."</p>
+            <p class="muted">"Keys let your loyalty platform use the REST API for this program. An ingest-only key posts events and nothing else (give the platform this one); an admin key also manages webhooks and reads the audit log."</p>
             {move || created.get().and_then(Result::ok).map(|k| view! {
                 <div class="saved" role="status">
                     <p>{format!("Key \u{201c}{}\u{201d} created. Copy it now: it is shown only once.", k.view.name)}</p>
@@ -182,6 +182,13 @@ fn ApiKeys() -> impl IntoView {
                     <input type="text" name="name" required maxlength="100" placeholder="e.g. loyalty-platform-prod" aria-describedby="new-key-name-error"/>
                     <FieldError id="new-key-name-error" message=field_message(create.value(), "name")/>
                 </label>
+                <label class="field">
+                    <span>"Scope"</span>
+                    <select name="scope">
+                        <option value="admin" selected>"Admin (the whole API)"</option>
+                        <option value="ingest">"Ingest only (post events)"</option>
+                    </select>
+                </label>
                 <button type="submit" class="button">"Create key"</button>
             </ActionForm>
             {general_message(create.value(), &["name"])}
@@ -195,7 +202,7 @@ fn KeyTable(list: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl I
         <div class="table-wrap">
             <table class="data">
                 <thead><tr>
-                    <th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Created"</th>
+                    <th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Scope"</th><th scope="col">"Created"</th>
                     <th scope="col">"Last used"</th><th scope="col">"Status"</th><th scope="col">"Actions"</th>
                 </tr></thead>
                 <tbody>
@@ -206,6 +213,7 @@ fn KeyTable(list: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl I
                             <tr>
                                 <th scope="row">{k.name.clone()}</th>
                                 <td><code>{format!("{}…", k.prefix)}</code></td>
+                                <td>{k.scope.label()}</td>
                                 <td><Timestamp at=Some(k.created_at)/></td>
                                 <td><Timestamp at=k.last_used_at/></td>
                                 <td>{if live { view! { <span class="badge badge-ok">"Active"</span> }.into_any() } else { view! { <span class="badge badge-muted">"Revoked "<Timestamp at=k.revoked_at/></span> }.into_any() }}</td>

@@ -45,6 +45,11 @@ impl ApiError {
         )
     }
 
+    /// A `403` that says why (e.g. a key whose scope does not cover the route).
+    pub fn forbidden_because(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,

@@ -6,6 +6,7 @@ use super::ApiState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use herald::auth::Actor;
+use herald::domain::account::KeyScope;
 use herald::domain::ids::ProgramId;
 
 /// `axum::Json` with rejections in the API's error format.
@@ -41,11 +42,25 @@ where
     }
 }
 
-/// The caller of an API route: an API key, acting as an admin of its program.
+/// The caller of an API route: an API key, acting as an admin of its program. A key with the
+/// `ingest` scope is refused (403) everywhere but `POST /events` and `POST /events/batch`.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub program: ProgramId,
     pub actor: Actor,
+}
+
+/// Whether an `ingest`-scope key may make this request.
+fn ingest_allows(parts: &Parts) -> bool {
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.path().to_owned(), |u| u.path().to_owned());
+    parts.method == axum::http::Method::POST
+        && matches!(
+            path.trim_end_matches('/'),
+            "/api/v1/events" | "/api/v1/events/batch" | "/events" | "/events/batch"
+        )
 }
 
 impl FromRequestParts<ApiState> for Caller {
@@ -66,11 +81,16 @@ impl FromRequestParts<ApiState> for Caller {
             .strip_prefix("Bearer ")
             .map(str::trim)
             .ok_or_else(|| ApiError::unauthorized("the API key is missing or malformed"))?;
-        let actor = state
+        let (actor, scope) = state
             .access
             .authenticate_key(key)
             .await?
             .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
+        if scope == KeyScope::Ingest && !ingest_allows(parts) {
+            return Err(ApiError::forbidden_because(
+                "this API key may only post events (scope ingest); use an admin key",
+            ));
+        }
         Ok(Self {
             program: actor.program.clone(),
             actor,
