@@ -107,6 +107,25 @@ test('an admin creates an API key (shown once), sees it listed, revokes it, adds
   await page.reload();
   await expect(page.getByText(key)).toHaveCount(0);
 
+  // An ingest-only key posts events and nothing else.
+  await waitForHydration(page);
+  await page.getByLabel('Name').fill('platform-ingest');
+  await page.getByLabel('Scope').selectOption('ingest');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const ingestShown = page.getByLabel('New API key');
+  await expect(ingestShown).toBeVisible();
+  const ingestKey = (await ingestShown.textContent())!.trim();
+  const ingestRow = page.getByRole('row').filter({ hasText: 'platform-ingest' });
+  await expect(ingestRow.getByText('Ingest only')).toBeVisible();
+  const posted = await request.post('/api/v1/events', {
+    headers: { authorization: `Bearer ${ingestKey}` },
+    data: { event_type: 'points.awarded', data: { points: 5 } },
+  });
+  expect(posted.status()).toBe(202);
+  const listed = await request.get('/api/v1/webhooks', { headers: { authorization: `Bearer ${ingestKey}` } });
+  expect(listed.status()).toBe(403);
+  expect((await listed.json()).error.message).toContain('scope ingest');
+
   const users = page.getByRole('form', { name: 'Add a user' });
   await users.getByLabel('E-mail').fill('support@example.com');
   await users.getByLabel('Password').fill('short');
