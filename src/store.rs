@@ -56,63 +56,55 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Why the database cannot take work now, when that is what went wrong (unreachable,
+    /// shutting down, out of resources, locked, disk full); `None` for bugs and bad data.
+    fn unavailability(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let reason = match self {
+            Self::Unavailable(reason) => return Some(reason.as_str().into()),
+            Self::Database(sqlx::Error::PoolTimedOut) => "the database did not answer in time",
+            Self::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_),
+            ) => "the database cannot be reached",
+            Self::Database(sqlx::Error::Database(db)) => match sqlite::primary_code(db.as_ref()) {
+                Some(13) => "the database's disk is full",
+                Some(5 | 6) => "the database is locked by another writer",
+                Some(10) => "the database cannot read or write its files",
+                Some(_) => return None,
+                // PostgreSQL classes: connection exception, insufficient resources, operator
+                // intervention (shutdown, cannot connect now).
+                None => match db.code().unwrap_or_default() {
+                    c if c.starts_with("08") => "the database cannot be reached",
+                    c if c.starts_with("53") => "the database is out of resources",
+                    c if c.starts_with("57P") => "the database is shutting down",
+                    _ => return None,
+                },
+            },
+            _ => return None,
+        };
+        Some(reason.into())
+    }
+
     /// Whether the database could not be reached or refused for lack of resources (connection
     /// lost, pool exhausted, disk full, database locked): worth a `503` and a later retry, as
     /// opposed to a bug or bad data.
     pub fn is_unavailable(&self) -> bool {
-        match self {
-            Self::Database(e) => match e {
-                sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed
-                | sqlx::Error::Tls(_) => true,
-                sqlx::Error::Database(db) => {
-                    let code = db.code().unwrap_or_default();
-                    // SQLite: BUSY, LOCKED, IOERR, FULL (primary codes, extended in the low byte)
-                    // PostgreSQL: connection exceptions, insufficient resources, operator
-                    // intervention (shutdown), cannot connect now.
-                    let sqlite = code
-                        .parse::<i32>()
-                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13));
-                    sqlite
-                        || code.starts_with("08")
-                        || code.starts_with("53")
-                        || code.starts_with("57P")
-                }
-                _ => false,
-            },
-            Self::Unavailable(_) => true,
-            _ => false,
-        }
+        self.unavailability().is_some()
     }
-}
 
-impl StoreError {
     /// Why the database cannot take work now, in words an operator can act on (meaningful when
-    /// `is_unavailable`).
+    /// `is_unavailable`, and for routing that kept going stale).
     pub fn unavailable_reason(&self) -> String {
         match self {
-            Self::Unavailable(reason) => reason.clone(),
             Self::StaleRouting => {
                 "the webhooks kept changing while these events were routed".to_owned()
             }
-            Self::Database(sqlx::Error::Database(db)) => {
-                let code = db.code().unwrap_or_default();
-                let reason = match code.parse::<i32>().map(|c| c & 0xff) {
-                    Ok(13) => "the database's disk is full",
-                    Ok(5 | 6) => "the database is locked by another writer",
-                    Ok(10) => "the database cannot read or write its files",
-                    _ if code.starts_with("53") => "the database is out of resources",
-                    _ if code.starts_with("57P") => "the database is shutting down",
-                    _ => "the database cannot be reached",
-                };
-                reason.to_owned()
-            }
-            Self::Database(sqlx::Error::PoolTimedOut) => {
-                "the database did not answer in time".to_owned()
-            }
-            _ => "the database cannot be reached".to_owned(),
+            other => other.unavailability().map_or_else(
+                || "the database cannot be reached".to_owned(),
+                |r| r.into_owned(),
+            ),
         }
     }
 }

@@ -22,13 +22,16 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    if let Err(message) = telemetry::init() {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
-    }
+    let format = match telemetry::init() {
+        Ok(format) => format,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let outcome = match cli.command {
-        None => serve(cli.serve).await,
-        Some(Command::Serve(args)) => serve(*args).await,
+        None => serve(cli.serve, format).await,
+        Some(Command::Serve(args)) => serve(*args, format).await,
         Some(Command::Migrate(db)) => migrate(&db.database_url).await,
         Some(Command::Bench(args)) => server::bench::run(args).await,
         Some(Command::Listen(args)) => server::listen::run(args).await,
@@ -52,7 +55,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, format: telemetry::LogFormat) -> anyhow::Result<()> {
     let app = startup::Application::build(&args).await?;
     let addr = app.local_addr();
     tracing::info!(
@@ -62,7 +65,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.allow_private_targets {
         tracing::warn!("HERALD_ALLOW_PRIVATE_TARGETS is on: webhooks may target loopback and private addresses (development only)");
     }
-    if telemetry::json() {
+    if format == telemetry::LogFormat::Json {
         tracing::info!(url = %format!("http://{addr}/"), "Herald console is ready");
         if let Some(link) = app.setup_link() {
             tracing::warn!(setup_link = %link, "no console user exists yet: open the one-time setup link to create the first admin");

@@ -6,14 +6,18 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Whether logs are JSON lines (`HERALD_LOG_FORMAT=json`), so start-up messages go through the
-/// log too rather than as plain text beside it.
-pub fn json() -> bool {
-    std::env::var("HERALD_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line: start-up messages then go through the log too, rather than as
+    /// plain text beside it.
+    Json,
 }
 
-/// Sets up logging; the error names a `HERALD_LOG_FORMAT` it does not know.
-pub fn init() -> Result<(), String> {
+/// Sets up logging and says in which format; the error names a `HERALD_LOG_FORMAT` it does not
+/// know.
+pub fn init() -> Result<LogFormat, String> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,tower_http=warn"));
     let json = match std::env::var("HERALD_LOG_FORMAT") {
@@ -38,5 +42,9 @@ pub fn init() -> Result<(), String> {
     } else {
         builder.try_init()
     };
-    Ok(())
+    Ok(if json {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    })
 }

@@ -151,43 +151,18 @@ on_both_backends!(
 /// at start-up with a clear message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_name_the_webhook_event_and_attempt() {
-    use std::io::{BufRead, BufReader};
     let (url, _dir) = database(Backend::Sqlite, "json_logs").await.unwrap();
     let key = insert_key(&url).await;
     let rx = TestReceiver::start().await;
     rx.script([Reply::Status(500)]);
-    let port = free_port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            &url,
-        ])
-        .env("HERALD_SECRET_KEY", SECRET_KEY)
-        .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
-        .env("HERALD_LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let up = eventually(Duration::from_secs(20), || async {
-        let r = client.get(format!("{base}/healthz")).send().await.ok()?;
-        r.status().is_success().then_some(())
-    })
+    let (mut herald, lines_rx) = HeraldProcess::start_logging(
+        &url,
+        free_port(),
+        &[("HERALD_LOG_FORMAT", "json"), ("RUST_LOG", "info")],
+    )
     .await;
-    assert!(up.is_some(), "herald did not start");
+    let base = herald.base.clone();
+    let client = reqwest::Client::new();
     let created: serde_json::Value = client
         .post(format!("{base}/api/v1/webhooks"))
         .bearer_auth(&key)
@@ -215,7 +190,7 @@ async fn json_logs_name_the_webhook_event_and_attempt() {
     let line = loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let Ok(line) = lines_rx.recv_timeout(left) else {
-            let _ = child.kill();
+            herald.kill();
             panic!(
                 "no log line for the failed attempt; got:\n{}",
                 seen.join("\n")
@@ -228,8 +203,7 @@ async fn json_logs_name_the_webhook_event_and_attempt() {
         }
         seen.push(line);
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    herald.kill();
     assert_eq!(line["webhook_id"], created["id"]);
     assert!(line["delivery_id"].as_str().unwrap().starts_with("dlv_"));
     assert!(line["attempt_id"].as_str().unwrap().starts_with("att_"));

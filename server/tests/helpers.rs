@@ -415,7 +415,38 @@ pub struct HeraldProcess {
 impl HeraldProcess {
     /// Starts `herald serve` on `port` and waits (bounded) until it answers `/healthz`.
     pub async fn start(database_url: &str, port: u16) -> Self {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        let child = Self::launch(database_url, port, &[], std::process::Stdio::null());
+        Self::ready(database_url, port, child).await
+    }
+
+    /// `start` with extra environment, handing back every line the process writes to stderr.
+    pub async fn start_logging(
+        database_url: &str,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> (Self, std::sync::mpsc::Receiver<String>) {
+        use std::io::BufRead;
+        let mut child = Self::launch(database_url, port, env, std::process::Stdio::piped());
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        (Self::ready(database_url, port, child).await, lines)
+    }
+
+    fn launch(
+        database_url: &str,
+        port: u16,
+        env: &[(&str, &str)],
+        stderr: std::process::Stdio,
+    ) -> std::process::Child {
+        std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
             .args([
                 "serve",
                 "--addr",
@@ -426,10 +457,14 @@ impl HeraldProcess {
             .env("HERALD_SECRET_KEY", SECRET_KEY)
             .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
-            .expect("start herald");
+            .expect("start herald")
+    }
+
+    async fn ready(database_url: &str, port: u16, child: std::process::Child) -> Self {
         let process = Self {
             base: format!("http://127.0.0.1:{port}"),
             port,
@@ -632,4 +667,18 @@ pub fn receipts_by_id(rx: &TestReceiver) -> std::collections::HashMap<String, Ve
             .push(r.at);
     }
     by_id
+}
+
+/// Creates a `points.awarded` webhook named `name` pointing at `url` on the Herald at `base`
+/// (10 tries a second apart, 2 s timeout), through the API.
+pub async fn create_load_webhook(base: &str, key: &str, name: &str, url: &str) {
+    let created = reqwest::Client::new()
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"name": name, "url": url, "event_types": ["points.awarded"],
+            "retry": {"attempts": 10, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 2}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
 }

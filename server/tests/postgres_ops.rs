@@ -18,18 +18,6 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
 
-async fn create_webhook(base: &str, key: &str, url: &str) {
-    let created = reqwest::Client::new()
-        .post(format!("{base}/api/v1/webhooks"))
-        .bearer_auth(key)
-        .json(&json!({"name": "Shared", "url": url, "event_types": ["points.awarded"],
-            "retry": {"attempts": 10, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 2}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_share_the_work_exactly_once_and_take_over_a_dead_ones_leases() {
     let Some((url, _)) = database(Backend::Postgres, "three_processes").await else {
@@ -42,7 +30,7 @@ async fn three_processes_share_the_work_exactly_once_and_take_over_a_dead_ones_l
         herald.push(HeraldProcess::start(&url, free_port()).await);
     }
     let bases: Vec<String> = herald.iter().map(|h| h.base.clone()).collect();
-    create_webhook(&bases[0], &key, &rx.url).await;
+    create_load_webhook(&bases[0], &key, "Shared", &rx.url).await;
 
     // Normal operation: load through all three, every delivery sent once.
     let load = Load::start(&bases, &key, 6, Duration::from_millis(10));
@@ -185,7 +173,7 @@ async fn database_away_mid_load_answers_503_and_resumes_by_itself() {
     let via_relay = direct.to_string();
     let rx = TestReceiver::start().await;
     let mut herald = HeraldProcess::start(&via_relay, free_port()).await;
-    create_webhook(&herald.base, &key, &rx.url).await;
+    create_load_webhook(&herald.base, &key, "Shared", &rx.url).await;
 
     let load = Load::start(
         std::slice::from_ref(&herald.base),

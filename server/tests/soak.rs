@@ -11,7 +11,6 @@
 mod helpers;
 
 use helpers::*;
-use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -19,18 +18,6 @@ fn env_number(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn create_webhook(base: &str, key: &str, url: &str) {
-    let created = reqwest::Client::new()
-        .post(format!("{base}/api/v1/webhooks"))
-        .bearer_auth(key)
-        .json(&json!({"name": "Soak", "url": url, "event_types": ["points.awarded"],
-            "retry": {"attempts": 10, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 2}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
 }
 
 /// `n` distinct moments within `(lo, hi)` seconds, at random, ascending.
@@ -54,7 +41,7 @@ async fn kill_soak(backend: Backend) {
     let key = insert_key(&url).await;
     let rx = TestReceiver::start().await;
     let mut herald = HeraldProcess::start(&url, free_port()).await;
-    create_webhook(&herald.base, &key, &rx.url).await;
+    create_load_webhook(&herald.base, &key, "Soak", &rx.url).await;
 
     let began = Instant::now();
     let load = Load::start(
@@ -133,7 +120,7 @@ async fn sigterm_at_500_events_per_second_drains(backend: Backend) {
     let key = insert_key(&url).await;
     let rx = TestReceiver::start().await;
     let mut herald = HeraldProcess::start(&url, free_port()).await;
-    create_webhook(&herald.base, &key, &rx.url).await;
+    create_load_webhook(&herald.base, &key, "Soak", &rx.url).await;
 
     // 25 senders, one event each per 50 ms: 500 events/s while answers take under 50 ms.
     let load = Load::start(

@@ -233,14 +233,13 @@ impl Engine {
     /// shrinks after a slow one), waking the dispatcher if the webhook had used its share.
     async fn deliver_in_lane(&self, p: Planned) -> Outcome {
         let (webhook, lane) = (p.claim.webhook.record.id.clone(), p.lane);
-        let subject = super::observe::Subject::of(&p.claim);
         // A rate-limited request starts at its slot; the wait before it is not the endpoint's.
         let began = p
             .slot
             .map_or_else(Instant::now, |slot| slot.max(Instant::now()));
         let result = self.deliver(p).await;
         let took = began.elapsed();
-        super::observe::attempted(&subject, &result, took, self.now());
+        super::observe::attempted(&result, took);
         if self.inner.lanes.finish(&webhook, lane, took) {
             self.inner.wake.notify_one();
         }

@@ -8,9 +8,7 @@
 //! outcome}`, `herald_retries_scheduled_total{webhook_id}`, `herald_attempt_duration_seconds`,
 //! `herald_delivery_lag_seconds`; the queue and pool gauges are read at scrape time.
 
-use super::queue::{Claim, NextStep, Outcome};
-use crate::domain::ids::{DeliveryId, EventId, WebhookId};
-use chrono::{DateTime, Utc};
+use super::queue::{NextStep, Outcome};
 use metrics::{counter, histogram};
 use std::time::Duration;
 
@@ -20,67 +18,46 @@ pub fn ingested(duplicate: bool) {
         .increment(1);
 }
 
-/// What an attempt's figures and log line name, taken from its claim before the try.
-pub struct Subject {
-    webhook_id: WebhookId,
-    event_id: EventId,
-    delivery_id: DeliveryId,
-    accepted_at: DateTime<Utc>,
+/// Logs a failed try at `$level` with the ids that find it again, then `$($rest)*`.
+macro_rules! log_failed_try {
+    ($level:ident, $a:expr, $($rest:tt)*) => {
+        tracing::$level!(
+            webhook_id = %$a.webhook_id,
+            event_id = %$a.event_id,
+            delivery_id = $a.delivery_id.as_ref().map_or("", |d| d.as_str()),
+            attempt_id = %$a.id,
+            attempt = $a.attempt,
+            status_code = $a.status_code,
+            error = $a.error.as_deref().unwrap_or_default(),
+            $($rest)*
+        )
+    };
 }
 
-impl Subject {
-    pub fn of(claim: &Claim) -> Self {
-        Self {
-            webhook_id: claim.webhook.record.id.clone(),
-            event_id: claim.event_id.clone(),
-            delivery_id: claim.delivery_id.clone(),
-            accepted_at: claim.accepted_at,
-        }
-    }
-}
-
-/// One try of a queued delivery has an outcome.
-pub fn attempted(claim: &Subject, outcome: &Outcome, took: Duration, now: DateTime<Utc>) {
-    let webhook = claim.webhook_id.to_string();
+/// One try of a queued delivery has an outcome (its attempt row names the webhook, event,
+/// delivery and lag).
+pub fn attempted(outcome: &Outcome, took: Duration) {
     let a = &outcome.attempt;
-    let status = a.status.as_str();
-    counter!("herald_attempts_total", "webhook_id" => webhook.clone(), "outcome" => status)
+    let webhook = a.webhook_id.to_string();
+    counter!("herald_attempts_total", "webhook_id" => webhook.clone(), "outcome" => a.status.as_str())
         .increment(1);
     histogram!("herald_attempt_duration_seconds").record(took.as_secs_f64());
     match outcome.next {
         NextStep::Succeeded => {
             counter!("herald_deliveries_finished_total", "webhook_id" => webhook, "outcome" => "succeeded")
                 .increment(1);
-            let lag = (now - claim.accepted_at).to_std().unwrap_or_default();
-            histogram!("herald_delivery_lag_seconds").record(lag.as_secs_f64());
+            if let Some(lag) = a.lag_ms {
+                histogram!("herald_delivery_lag_seconds").record(lag as f64 / 1000.0);
+            }
         }
         NextStep::RetryAt(at) => {
             counter!("herald_retries_scheduled_total", "webhook_id" => webhook).increment(1);
-            tracing::info!(
-                webhook_id = %claim.webhook_id,
-                event_id = %claim.event_id,
-                delivery_id = %claim.delivery_id,
-                attempt_id = %a.id,
-                attempt = a.attempt,
-                status_code = a.status_code,
-                error = a.error.as_deref().unwrap_or_default(),
-                retry_at = %at,
-                "delivery attempt failed; retrying"
-            );
+            log_failed_try!(info, a, retry_at = %at, "delivery attempt failed; retrying");
         }
         NextStep::Failed => {
             counter!("herald_deliveries_finished_total", "webhook_id" => webhook, "outcome" => "dead_lettered")
                 .increment(1);
-            tracing::warn!(
-                webhook_id = %claim.webhook_id,
-                event_id = %claim.event_id,
-                delivery_id = %claim.delivery_id,
-                attempt_id = %a.id,
-                attempt = a.attempt,
-                status_code = a.status_code,
-                error = a.error.as_deref().unwrap_or_default(),
-                "delivery dead-lettered: its retry budget is spent"
-            );
+            log_failed_try!(warn, a, "delivery dead-lettered: its retry budget is spent");
         }
     }
 }

@@ -40,15 +40,20 @@ pub struct SqliteStore {
 /// its connection when it moved: closing a connection ends whatever transaction it was in.
 static FAILURES: AtomicU64 = AtomicU64::new(0);
 
+/// The primary result code (the low byte of the extended code) of a SQLite error; `None` for
+/// other databases' errors.
+pub(super) fn primary_code(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    let code = db.code()?.parse::<i32>().ok()?;
+    Some(code & 0xff)
+}
+
 /// Counts `e` if it may have left a SQLite connection's transaction state unknown.
 pub(super) fn note_failure(e: &sqlx::Error) {
     let suspect = match e {
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-            .is_some_and(|_| {
-                let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-                code & 0xff != SQLITE_CONSTRAINT
-            }),
+        sqlx::Error::Database(db) => {
+            primary_code(db.as_ref()).is_some_and(|code| code != SQLITE_CONSTRAINT)
+        }
         sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
         _ => false,
     };
