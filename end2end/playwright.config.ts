@@ -40,10 +40,11 @@ export default defineConfig({
     },
   },
   webServer: {
-    // An API key, an admin and a viewer (password on stdin, as scripts do), then the server.
+    // An API key, an admin (who also manages the install) and a viewer (password on stdin, as
+    // scripts do), then the server.
     command: [
       `"${herald}" api-key create --name e2e --database-url "${db}" > "${runDir}/api-key"`,
-      `echo '${PASSWORD}' | "${herald}" user create --email admin@example.com --role admin --database-url "${db}"`,
+      `echo '${PASSWORD}' | "${herald}" user create --email admin@example.com --role admin --install-admin --database-url "${db}"`,
       `echo '${PASSWORD}' | "${herald}" user create --email viewer@example.com --role viewer --database-url "${db}"`,
       `exec "${herald}" serve --addr 127.0.0.1:${port} --database-url "${db}"`,
     ].join(' && '),

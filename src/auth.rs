@@ -8,7 +8,10 @@ pub mod password;
 pub mod seal;
 pub mod throttle;
 
-pub use access::{Access, AccessError, Actor, NewSession, SessionPolicy};
+pub use access::{
+    Access, AccessError, Actor, AddedMember, Caller, InstallAdmin, NewSession, ProgramAccess,
+    SessionPolicy,
+};
 
 /// The client address a request came from, as `client_ip::client_address` worked it out (put in
 /// the request's extensions in front of the console).

@@ -15,7 +15,8 @@ mod sqlite;
 mod views;
 
 pub use access::{
-    AccessStore, ActivityRecord, ApiKeyCandidate, ApiKeySummary, SessionRecord, UserRecord,
+    AccessStore, ActivityRecord, ApiKeyCandidate, ApiKeySummary, MemberRecord, ProgramRecord,
+    SessionRecord, UserRecord,
 };
 pub use model::*;
 pub use postgres::PgStore;

@@ -803,13 +803,13 @@ async fn api_keys_match_by_prefix_and_revoke(store: Arc<dyn Store>) {
         .is_some());
 }
 
-fn user(p: &herald::domain::ids::ProgramId, email: &str, role: Role) -> UserRecord {
+fn user(p: &herald::domain::ids::ProgramId, email: &str) -> UserRecord {
     UserRecord {
         id: herald::domain::ids::UserId::generate(),
         program_id: p.clone(),
         email: email.into(),
         password_hash: "$argon2id$stub-not-checked-here".into(),
-        role,
+        install_admin: false,
         created_at: now(),
     }
 }
@@ -820,7 +820,7 @@ async fn first_user_needs_a_setup_token_once(store: Arc<dyn Store>) {
     store.add_setup_token("tok-a", now()).await.unwrap();
     store.add_setup_token("tok-b", now()).await.unwrap();
     assert!(!store
-        .create_first_user("wrong", &user(&p, "a@x.io", Role::Admin))
+        .create_first_user("wrong", &user(&p, "a@x.io"))
         .await
         .unwrap());
     assert_eq!(
@@ -830,7 +830,7 @@ async fn first_user_needs_a_setup_token_once(store: Arc<dyn Store>) {
     );
     assert!(store.setup_token_exists("tok-b").await.unwrap());
     assert!(store
-        .create_first_user("tok-b", &user(&p, "a@x.io", Role::Admin))
+        .create_first_user("tok-b", &user(&p, "a@x.io"))
         .await
         .unwrap());
     assert!(
@@ -838,7 +838,7 @@ async fn first_user_needs_a_setup_token_once(store: Arc<dyn Store>) {
         "all tokens consumed"
     );
     assert!(!store
-        .create_first_user("tok-a", &user(&p, "b@x.io", Role::Admin))
+        .create_first_user("tok-a", &user(&p, "b@x.io"))
         .await
         .unwrap());
     assert_eq!(store.count_users().await.unwrap(), 1);
@@ -846,13 +846,13 @@ async fn first_user_needs_a_setup_token_once(store: Arc<dyn Store>) {
 
 async fn users_and_sessions(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
-    let ana = user(&p, "ana@x.io", Role::Admin);
-    let vic = user(&p, "vic@x.io", Role::Viewer);
-    store.insert_user(&ana).await.unwrap();
-    store.insert_user(&vic).await.unwrap();
-    let dup = user(&p, "ANA@x.io", Role::Viewer);
+    let ana = user(&p, "ana@x.io");
+    let vic = user(&p, "vic@x.io");
+    store.insert_user(&ana, Role::Admin).await.unwrap();
+    store.insert_user(&vic, Role::Viewer).await.unwrap();
+    let dup = user(&p, "ANA@x.io");
     assert!(matches!(
-        store.insert_user(&dup).await,
+        store.insert_user(&dup, Role::Viewer).await,
         Err(herald::store::StoreError::Conflict { field: "email" })
     ));
     assert_eq!(
@@ -860,8 +860,18 @@ async fn users_and_sessions(store: Arc<dyn Store>) {
         Some(ana.clone())
     );
     assert_eq!(
-        store.list_users(&p).await.unwrap(),
-        vec![ana.clone(), vic.clone()]
+        store.list_members(&p).await.unwrap(),
+        vec![
+            MemberRecord {
+                user: ana.clone(),
+                role: Role::Admin
+            },
+            MemberRecord {
+                user: vic.clone(),
+                role: Role::Viewer
+            }
+        ],
+        "each user joins their home program with the role given, nothing half-written for the duplicate"
     );
     let t0 = now();
     let session = SessionRecord {
@@ -896,12 +906,109 @@ async fn users_and_sessions(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    assert!(store.delete_user(&p, &vic.id).await.unwrap());
+    assert!(store.remove_membership(&p, &vic.id).await.unwrap());
+    assert!(!store.remove_membership(&p, &vic.id).await.unwrap());
+    assert_eq!(store.list_members(&p).await.unwrap().len(), 1);
     assert!(
-        store.session("h2").await.unwrap().is_none(),
-        "sessions go with the user"
+        store.session("h2").await.unwrap().is_some(),
+        "the account stays; what it may open is decided per request"
     );
-    assert!(!store.delete_user(&p, &vic.id).await.unwrap());
+}
+
+async fn programs_and_memberships(store: Arc<dyn Store>) {
+    let default = store.default_program().await.unwrap();
+    let gold = ProgramRecord {
+        id: ProgramId::generate(),
+        name: "Gold Club".into(),
+        is_default: false,
+        archived_at: None,
+        created_at: now(),
+    };
+    store.insert_program(&gold).await.unwrap();
+    let clash = ProgramRecord {
+        id: ProgramId::generate(),
+        name: "gold club".into(),
+        ..gold.clone()
+    };
+    assert!(matches!(
+        store.insert_program(&clash).await,
+        Err(herald::store::StoreError::Conflict { field: "name" })
+    ));
+    let all = store.list_programs().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all[0].is_default && all[0].id == default, "default first");
+    assert_eq!(all[1], gold);
+
+    assert!(store
+        .rename_program(&gold.id, "Gold Rewards")
+        .await
+        .unwrap());
+    assert!(!store
+        .rename_program(&ProgramId::generate(), "Nobody")
+        .await
+        .unwrap());
+    assert!(matches!(
+        store.rename_program(&gold.id, "DEFAULT PROGRAM").await,
+        Err(herald::store::StoreError::Conflict { field: "name" })
+    ));
+    let at = now();
+    assert!(store
+        .set_program_archived(&gold.id, Some(at))
+        .await
+        .unwrap());
+    let archived = store.list_programs().await.unwrap().remove(1);
+    assert_eq!(
+        (archived.name.as_str(), archived.archived_at),
+        ("Gold Rewards", Some(at))
+    );
+
+    // One user: admin of the default program, viewer of Gold.
+    let ana = user(&default, "ana@x.io");
+    store.insert_user(&ana, Role::Admin).await.unwrap();
+    store
+        .set_membership(&gold.id, &ana.id, Role::Viewer, now())
+        .await
+        .unwrap();
+    let roles =
+        |m: Vec<(ProgramRecord, Role)>| m.into_iter().map(|(p, r)| (p.id, r)).collect::<Vec<_>>();
+    assert_eq!(
+        roles(store.memberships(&ana.id).await.unwrap()),
+        vec![
+            (default.clone(), Role::Admin),
+            (gold.id.clone(), Role::Viewer)
+        ]
+    );
+    // Setting again changes the role (no second row).
+    store
+        .set_membership(&gold.id, &ana.id, Role::Admin, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        roles(store.memberships(&ana.id).await.unwrap())[1],
+        (gold.id.clone(), Role::Admin)
+    );
+    assert_eq!(store.list_members(&gold.id).await.unwrap().len(), 1);
+    store.set_install_admin(&ana.id, true).await.unwrap();
+    assert!(
+        store
+            .user_by_email("ana@x.io")
+            .await
+            .unwrap()
+            .unwrap()
+            .install_admin
+    );
+
+    // Archived programs' keys are no candidates; restored, they are again.
+    let (key, record) = herald::auth::api_key::new_record(
+        gold.id.clone(),
+        "gold key",
+        herald::domain::account::KeyScope::Ingest,
+    );
+    store.insert_api_key(&record).await.unwrap();
+    let prefix = herald::auth::api_key::display_prefix(&key.plain).to_owned();
+    assert!(store.api_key_candidates(&prefix).await.unwrap().is_empty());
+    assert!(store.set_program_archived(&gold.id, None).await.unwrap());
+    assert_eq!(store.api_key_candidates(&prefix).await.unwrap().len(), 1);
 }
 
 async fn activity_pages_newest_first(store: Arc<dyn Store>) {
@@ -1162,6 +1269,7 @@ on_both_backends!(
     api_keys_match_by_prefix_and_revoke,
     first_user_needs_a_setup_token_once,
     users_and_sessions,
+    programs_and_memberships,
     activity_pages_newest_first,
     odd_response_text_is_stored_and_never_blocks_a_batch,
     ingest_routed_from_a_stale_subscriber_list_writes_nothing,

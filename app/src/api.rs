@@ -25,6 +25,22 @@ pub const PUBLIC_ENDPOINTS: &[&str] = &[
 /// The pages anonymous visitors use (a signed-in visitor is sent on to the app).
 pub const SIGNED_OUT_PAGES: &[&str] = &["/login", "/setup"];
 
+/// Console pages that belong to a program: `/p/{program}` followed by one of these (or nothing,
+/// for the Webhooks list). Visited without the prefix (old bookmarks), they redirect into the
+/// user's own program.
+pub const PROGRAM_PAGES: &[&str] = &[
+    "/webhooks",
+    "/audit-logs",
+    "/event-types",
+    "/settings",
+    "/activity",
+];
+
+/// A console path inside `program`: `rest` is empty (the Webhooks list) or starts with `/`.
+pub fn program_path(program: &str, rest: &str) -> String {
+    format!("/p/{program}{rest}")
+}
+
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "herald_session";
 
@@ -33,7 +49,7 @@ pub(crate) mod ssr {
     use crate::error::AppError;
     use axum::http::request::Parts;
     use axum::http::StatusCode;
-    use herald::auth::{Access, Actor};
+    use herald::auth::{Access, Actor, Caller, InstallAdmin};
     use herald::delivery::Engine;
     use leptos::prelude::use_context;
     use leptos_axum::ResponseOptions;
@@ -54,8 +70,26 @@ pub(crate) mod ssr {
     }
 
     /// The signed-in user of this request, if any (put there by the server's session gate).
-    pub fn caller() -> Option<Actor> {
-        use_context::<Parts>().and_then(|p| p.extensions.get::<Actor>().cloned())
+    pub fn caller() -> Option<Caller> {
+        use_context::<Parts>().and_then(|p| p.extensions.get::<Caller>().cloned())
+    }
+
+    /// Any signed-in user, whatever program.
+    pub fn signed_in() -> Result<Caller, AppError> {
+        caller().ok_or_else(|| refuse(StatusCode::UNAUTHORIZED, AppError::Unauthorized))
+    }
+
+    /// A signed-in install admin (programs).
+    pub fn install_admin() -> Result<InstallAdmin, AppError> {
+        signed_in()?
+            .install_admin()
+            .map_err(|_| refuse(StatusCode::FORBIDDEN, AppError::Forbidden))
+    }
+
+    /// Parses a program id from a form or URL; a malformed one is simply not found.
+    pub fn program_id(raw: &str) -> Result<herald::domain::ids::ProgramId, AppError> {
+        herald::domain::ids::ProgramId::parse(raw)
+            .ok_or_else(|| AppError::NotFound("program".into()))
     }
 
     /// Answers with `status` and returns `error` (for `?`).
@@ -66,14 +100,19 @@ pub(crate) mod ssr {
         error
     }
 
-    /// Any signed-in user (admins and viewers: reading).
-    pub fn viewer() -> Result<Actor, AppError> {
-        caller().ok_or_else(|| refuse(StatusCode::UNAUTHORIZED, AppError::Unauthorized))
+    /// A signed-in member of `program` (admins and viewers: reading). Someone who cannot open
+    /// the program is refused exactly as a viewer asking for an admin's function is.
+    pub fn viewer(program: &str) -> Result<Actor, AppError> {
+        let caller = signed_in()?;
+        herald::domain::ids::ProgramId::parse(program)
+            .and_then(|id| caller.actor(&id).ok())
+            .ok_or_else(|| refuse(StatusCode::FORBIDDEN, AppError::Forbidden))
     }
 
-    /// A signed-in admin (anything that changes state, tests, replays or shows secrets).
-    pub fn admin() -> Result<Actor, AppError> {
-        let who = viewer()?;
+    /// A signed-in admin of `program` (anything that changes state, tests, replays or shows
+    /// secrets).
+    pub fn admin(program: &str) -> Result<Actor, AppError> {
+        let who = viewer(program)?;
         if who.role.can_manage() {
             Ok(who)
         } else {

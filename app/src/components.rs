@@ -3,6 +3,7 @@
 pub mod copy;
 pub mod form;
 pub mod layout;
+pub mod program;
 pub mod send_test;
 pub mod session;
 pub mod status;

@@ -19,7 +19,7 @@ pub enum AppError {
     },
     #[error("please sign in")]
     Unauthorized,
-    #[error("your role does not allow this")]
+    #[error("your role in this program does not allow this")]
     Forbidden,
     /// Herald cannot do this right now (shutting down, database unavailable); try again.
     #[error("{0}")]

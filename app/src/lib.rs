@@ -46,15 +46,17 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=pages::not_found::NotFound>
-                    <Route path=path!("/") view=pages::webhooks::WebhooksPage/>
-                    <Route path=path!("/webhooks/new") view=pages::webhook_form::NewWebhookPage/>
-                    <Route path=path!("/webhooks/:id") view=pages::webhook_detail::WebhookPage/>
-                    <Route path=path!("/webhooks/:id/edit") view=pages::webhook_form::EditWebhookPage/>
-                    <Route path=path!("/audit-logs") view=pages::audit_logs::AuditLogsPage/>
-                    <Route path=path!("/audit-logs/:id") view=pages::attempt_detail::AttemptPage/>
-                    <Route path=path!("/event-types") view=pages::event_types::EventTypesPage/>
-                    <Route path=path!("/settings") view=pages::settings::SettingsPage/>
-                    <Route path=path!("/activity") view=pages::activity::ActivityPage/>
+                    <Route path=path!("/") view=pages::programs::NoProgramPage/>
+                    <Route path=path!("/programs") view=pages::programs::ProgramsPage/>
+                    <Route path=path!("/p/:program") view=pages::webhooks::WebhooksPage/>
+                    <Route path=path!("/p/:program/webhooks/new") view=pages::webhook_form::NewWebhookPage/>
+                    <Route path=path!("/p/:program/webhooks/:id") view=pages::webhook_detail::WebhookPage/>
+                    <Route path=path!("/p/:program/webhooks/:id/edit") view=pages::webhook_form::EditWebhookPage/>
+                    <Route path=path!("/p/:program/audit-logs") view=pages::audit_logs::AuditLogsPage/>
+                    <Route path=path!("/p/:program/audit-logs/:id") view=pages::attempt_detail::AttemptPage/>
+                    <Route path=path!("/p/:program/event-types") view=pages::event_types::EventTypesPage/>
+                    <Route path=path!("/p/:program/settings") view=pages::settings::SettingsPage/>
+                    <Route path=path!("/p/:program/activity") view=pages::activity::ActivityPage/>
                     <Route path=path!("/login") view=pages::sign_in::LoginPage/>
                     <Route path=path!("/setup") view=pages::sign_in::SetupPage/>
                 </Routes>

@@ -54,16 +54,17 @@ test('a viewer reads everything but sees no Create, Edit, Delete or Send Test, a
   await expect(page.getByRole('heading', { name: 'Send Test' })).toHaveCount(0);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
   await expect(page.getByText('SQLite')).toBeVisible();
-  await expect(page.getByRole('heading', { name: 'Users' })).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Members' })).toHaveCount(0);
   await expect(page.getByRole('heading', { name: 'API keys' })).toHaveCount(0);
   await expect(page.getByRole('link', { name: 'Activity' })).toHaveCount(0);
 
   // The browser holds a valid viewer session; calling the server function by hand is refused.
   const forged = await page.evaluate(async (id) => {
+    const program = location.pathname.split('/')[2];
     const r = await fetch('/sfn/delete_webhook', {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: `id=${encodeURIComponent(id)}`,
+      body: `program=${encodeURIComponent(program)}&id=${encodeURIComponent(id)}`,
     });
     return { status: r.status, body: await r.text() };
   }, hook.id);
@@ -126,14 +127,14 @@ test('an admin creates an API key (shown once), sees it listed, revokes it, adds
   expect(listed.status()).toBe(403);
   expect((await listed.json()).error.message).toContain('scope ingest');
 
-  const users = page.getByRole('form', { name: 'Add a user' });
+  const users = page.getByRole('form', { name: 'Add a member' });
   await users.getByLabel('E-mail').fill('support@example.com');
   await users.getByLabel('Password').fill('short');
-  await users.getByRole('button', { name: 'Add user' }).click();
+  await users.getByRole('button', { name: 'Add member' }).click();
   await expect(page.getByText('Password must be at least 10 characters')).toBeVisible();
   await users.getByLabel('Role').selectOption('viewer');
   await users.getByLabel('Password').fill('support team passphrase');
-  await users.getByRole('button', { name: 'Add user' }).click();
+  await users.getByRole('button', { name: 'Add member' }).click();
   await expect(page.getByRole('row').filter({ hasText: 'support@example.com' })).toBeVisible();
   // Nobody removes their own account.
   const mine = page.getByRole('row').filter({ hasText: 'admin@example.com' });

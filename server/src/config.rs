@@ -36,6 +36,52 @@ pub enum Command {
     /// Manage console users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the loyalty programs sharing this install.
+    #[command(subcommand)]
+    Program(ProgramCommand),
+}
+
+/// Which program a command acts in: its id (`prg_…`) or name; the default program if left out.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ProgramArg {
+    #[arg(long)]
+    pub program: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProgramCommand {
+    /// List programs: id, name, status.
+    List {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Create a program; prints its id on stdout.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Rename a program (given by id or current name).
+    Rename {
+        program: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Archive a program: hidden from the console's switcher, its API keys stop working.
+    Archive {
+        program: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Restore an archived program.
+    Restore {
+        program: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,9 +91,15 @@ pub enum UserCommand {
     Create {
         #[arg(long)]
         email: String,
-        /// `admin` (everything) or `viewer` (reads lists, audit logs and attempts).
+        /// `admin` (everything in the program) or `viewer` (reads lists, audit logs and
+        /// attempts).
         #[arg(long, value_parser = ["admin", "viewer"])]
         role: String,
+        /// Also manages programs and users, and is an admin of every program.
+        #[arg(long)]
+        install_admin: bool,
+        #[command(flatten)]
+        program: ProgramArg,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -65,10 +117,14 @@ pub enum ApiKeyCommand {
         #[arg(long, default_value = "admin", value_parser = ["admin", "ingest"])]
         scope: String,
         #[command(flatten)]
+        program: ProgramArg,
+        #[command(flatten)]
         db: DatabaseArgs,
     },
     /// List the keys: id, name, prefix, scope, created, last used, revoked.
     List {
+        #[command(flatten)]
+        program: ProgramArg,
         #[command(flatten)]
         db: DatabaseArgs,
     },
@@ -76,6 +132,8 @@ pub enum ApiKeyCommand {
     /// a minute.
     Revoke {
         id: String,
+        #[command(flatten)]
+        program: ProgramArg,
         #[command(flatten)]
         db: DatabaseArgs,
     },

@@ -3,7 +3,9 @@
 //! check on every state-changing request (CSRF), a CSP with a per-response nonce for Leptos's
 //! inline hydration script, and the security headers every response carries.
 
-use app::api::{PREFIX, PUBLIC_ENDPOINTS, SESSION_COOKIE, SIGNED_OUT_PAGES};
+use app::api::{
+    program_path, PREFIX, PROGRAM_PAGES, PUBLIC_ENDPOINTS, SESSION_COOKIE, SIGNED_OUT_PAGES,
+};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -107,16 +109,21 @@ pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) ->
             .filter_map(|v| v.to_str().ok()),
         SESSION_COOKIE,
     );
-    let actor = match token {
+    let caller = match token {
         Some(t) => access.session(&t).await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "session lookup failed");
             None
         }),
         None => None,
     };
-    let signed_in = actor.is_some();
-    if let Some(actor) = actor {
-        req.extensions_mut().insert(actor);
+    let signed_in = caller.is_some();
+    if let Some(caller) = caller {
+        if matches!(*req.method(), Method::GET | Method::HEAD) {
+            if let Some(to) = into_program(&path, req.uri().query(), caller.home.as_ref()) {
+                return Redirect::to(&to).into_response();
+            }
+        }
+        req.extensions_mut().insert(caller);
     }
     if !signed_in && !is_public(&path) {
         if path.starts_with(&format!("{PREFIX}/")) {
@@ -148,6 +155,25 @@ pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) ->
         return with_error_status(res).await;
     }
     res
+}
+
+/// Where a signed-in visitor of a page outside any program goes: `/` to their home program, and
+/// a program page without its prefix (an old bookmark) to the same page of their home program.
+fn into_program(
+    path: &str,
+    query: Option<&str>,
+    home: Option<&herald::domain::ids::ProgramId>,
+) -> Option<String> {
+    let home = home?;
+    let legacy = PROGRAM_PAGES
+        .iter()
+        .any(|page| path == *page || path.starts_with(&format!("{page}/")));
+    if path != "/" && !legacy {
+        return None;
+    }
+    let rest = if path == "/" { "" } else { path };
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    Some(program_path(home.as_str(), &format!("{rest}{query}")))
 }
 
 /// Server functions fail with 500 unless told otherwise; give each `AppError` its own status
@@ -243,6 +269,28 @@ mod tests {
             ("host", "127.0.0.1:3000"),
             ("origin", "null")
         ])));
+    }
+
+    #[test]
+    fn pages_outside_a_program_lead_into_the_home_program() {
+        let home = herald::domain::ids::ProgramId::generate();
+        let p = home.as_str();
+        assert_eq!(
+            into_program("/", None, Some(&home)),
+            Some(format!("/p/{p}"))
+        );
+        assert_eq!(
+            into_program("/audit-logs", Some("status=failure"), Some(&home)),
+            Some(format!("/p/{p}/audit-logs?status=failure"))
+        );
+        assert_eq!(
+            into_program("/webhooks/wh_1/edit", None, Some(&home)),
+            Some(format!("/p/{p}/webhooks/wh_1/edit"))
+        );
+        assert_eq!(into_program("/programs", None, Some(&home)), None);
+        assert_eq!(into_program(&format!("/p/{p}"), None, Some(&home)), None);
+        assert_eq!(into_program("/settingsx", None, Some(&home)), None);
+        assert_eq!(into_program("/", None, None), None);
     }
 
     #[test]

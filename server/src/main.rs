@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use server::config::{ApiKeyCommand, Cli, Command, ServeArgs, UserCommand};
+use server::config::{
+    ApiKeyCommand, Cli, Command, ProgramArg, ProgramCommand, ServeArgs, UserCommand,
+};
 use server::{startup, telemetry};
 use std::process::ExitCode;
 
@@ -35,16 +37,26 @@ async fn main() -> ExitCode {
         Some(Command::Migrate(db)) => migrate(&db.database_url).await,
         Some(Command::Bench(args)) => server::bench::run(args).await,
         Some(Command::Listen(args)) => server::listen::run(args).await,
-        Some(Command::ApiKey(ApiKeyCommand::Create { name, scope, db })) => {
-            create_api_key(&name, &scope, &db.database_url).await
+        Some(Command::ApiKey(ApiKeyCommand::Create {
+            name,
+            scope,
+            program,
+            db,
+        })) => create_api_key(&name, &scope, &program, &db.database_url).await,
+        Some(Command::ApiKey(ApiKeyCommand::List { program, db })) => {
+            list_api_keys(&program, &db.database_url).await
         }
-        Some(Command::ApiKey(ApiKeyCommand::List { db })) => list_api_keys(&db.database_url).await,
-        Some(Command::ApiKey(ApiKeyCommand::Revoke { id, db })) => {
-            revoke_api_key(&id, &db.database_url).await
+        Some(Command::ApiKey(ApiKeyCommand::Revoke { id, program, db })) => {
+            revoke_api_key(&id, &program, &db.database_url).await
         }
-        Some(Command::User(UserCommand::Create { email, role, db })) => {
-            create_user(&email, &role, &db.database_url).await
-        }
+        Some(Command::User(UserCommand::Create {
+            email,
+            role,
+            install_admin,
+            program,
+            db,
+        })) => create_user(&email, &role, install_admin, &program, &db.database_url).await,
+        Some(Command::Program(command)) => programs(command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,10 +102,15 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create_api_key(name: &str, scope: &str, database_url: &str) -> anyhow::Result<()> {
+async fn create_api_key(
+    name: &str,
+    scope: &str,
+    program: &ProgramArg,
+    database_url: &str,
+) -> anyhow::Result<()> {
     let scope = herald::domain::account::KeyScope::parse(scope)
         .map_err(|e| anyhow::anyhow!("{}", e.message))?;
-    let (access, actor) = command_line_access(database_url).await?;
+    let (access, actor) = command_line_access(program, database_url).await?;
     let (key, summary) = access
         .create_api_key(&actor, name, scope)
         .await
@@ -108,8 +125,8 @@ async fn create_api_key(name: &str, scope: &str, database_url: &str) -> anyhow::
     Ok(())
 }
 
-async fn list_api_keys(database_url: &str) -> anyhow::Result<()> {
-    let (access, actor) = command_line_access(database_url).await?;
+async fn list_api_keys(program: &ProgramArg, database_url: &str) -> anyhow::Result<()> {
+    let (access, actor) = command_line_access(program, database_url).await?;
     let keys = access
         .list_api_keys(&actor.program)
         .await
@@ -141,10 +158,10 @@ async fn list_api_keys(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn revoke_api_key(id: &str, database_url: &str) -> anyhow::Result<()> {
+async fn revoke_api_key(id: &str, program: &ProgramArg, database_url: &str) -> anyhow::Result<()> {
     let id = herald::domain::ids::ApiKeyId::parse(id)
         .context("give the key's id (key_…) as `herald api-key list` shows it")?;
-    let (access, actor) = command_line_access(database_url).await?;
+    let (access, actor) = command_line_access(program, database_url).await?;
     access
         .revoke_api_key(&actor, &id)
         .await
@@ -153,15 +170,82 @@ async fn revoke_api_key(id: &str, database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The access service on `database_url`, and the command line as the actor (recorded in the
-/// activity log).
+/// The access service on `database_url`, and the command line as the actor in `program` (the
+/// default program unless named; recorded in the activity log).
 async fn command_line_access(
+    program: &ProgramArg,
     database_url: &str,
 ) -> anyhow::Result<(herald::auth::Access, herald::auth::Actor)> {
     let store = startup::open_store(database_url).await?;
-    let actor = herald::auth::Actor::command_line(store.default_program().await?);
-    let access = herald::auth::Access::new(store, Default::default(), Default::default());
-    Ok((access, actor))
+    let access = herald::auth::Access::new(store.clone(), Default::default(), Default::default());
+    let program = match program.program.as_deref() {
+        None => store.default_program().await?,
+        Some(named) => access.find_program(named).await.map_err(cli_error)?.id,
+    };
+    Ok((access, herald::auth::Actor::command_line(program)))
+}
+
+async fn programs(command: ProgramCommand) -> anyhow::Result<()> {
+    use herald::auth::InstallAdmin;
+    let admin = InstallAdmin::command_line();
+    let connect = |url: String| async move {
+        let store = startup::open_store(&url).await?;
+        anyhow::Ok(herald::auth::Access::new(
+            store,
+            Default::default(),
+            Default::default(),
+        ))
+    };
+    match command {
+        ProgramCommand::List { db } => {
+            let access = connect(db.database_url).await?;
+            for p in access.list_programs(&admin).await.map_err(cli_error)? {
+                let status = match p.archived_at {
+                    Some(at) => format!("archived {}", at.format("%Y-%m-%d %H:%M")),
+                    None if p.is_default => "active (default)".to_owned(),
+                    None => "active".to_owned(),
+                };
+                println!("{}\t{}\t{status}", p.id, p.name);
+            }
+        }
+        ProgramCommand::Create { name, db } => {
+            let access = connect(db.database_url).await?;
+            let p = access
+                .create_program(&admin, &name)
+                .await
+                .map_err(cli_error)?;
+            eprintln!("created program '{}'", p.name);
+            println!("{}", p.id);
+        }
+        ProgramCommand::Rename { program, name, db } => {
+            let access = connect(db.database_url).await?;
+            let p = access.find_program(&program).await.map_err(cli_error)?;
+            access
+                .rename_program(&admin, &p.id, &name)
+                .await
+                .map_err(cli_error)?;
+            eprintln!("renamed '{}' to '{}'", p.name, name.trim());
+        }
+        ProgramCommand::Archive { program, db } => {
+            let access = connect(db.database_url).await?;
+            let p = access.find_program(&program).await.map_err(cli_error)?;
+            access
+                .set_program_archived(&admin, &p.id, true)
+                .await
+                .map_err(cli_error)?;
+            eprintln!("archived '{}' (its API keys no longer work)", p.name);
+        }
+        ProgramCommand::Restore { program, db } => {
+            let access = connect(db.database_url).await?;
+            let p = access.find_program(&program).await.map_err(cli_error)?;
+            access
+                .set_program_archived(&admin, &p.id, false)
+                .await
+                .map_err(cli_error)?;
+            eprintln!("restored '{}'", p.name);
+        }
+    }
+    Ok(())
 }
 
 /// A refused input reads as its message alone (`--name`, `--email`, the password).
@@ -172,7 +256,13 @@ fn cli_error(e: herald::auth::AccessError) -> anyhow::Error {
     }
 }
 
-async fn create_user(email: &str, role: &str, database_url: &str) -> anyhow::Result<()> {
+async fn create_user(
+    email: &str,
+    role: &str,
+    install_admin: bool,
+    program: &ProgramArg,
+    database_url: &str,
+) -> anyhow::Result<()> {
     use herald::domain::account::Role;
     use std::io::IsTerminal;
     let role = Role::parse(role).context("--role must be admin or viewer")?;
@@ -188,12 +278,32 @@ async fn create_user(email: &str, role: &str, database_url: &str) -> anyhow::Res
             .context("reading the password from standard input")?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     };
-    let (access, actor) = command_line_access(database_url).await?;
-    let user = access
-        .create_user(&actor, email, &password, role)
+    let (access, actor) = command_line_access(program, database_url).await?;
+    let added = access
+        .add_member(&actor, email, &password, role)
         .await
         .map_err(cli_error)?;
-    eprintln!("created {} {}", user.role.as_str(), user.email);
+    if install_admin {
+        access
+            .set_install_admin(&herald::auth::InstallAdmin::command_line(), email, true)
+            .await
+            .map_err(cli_error)?;
+    }
+    let what = if added.new_account {
+        "created"
+    } else {
+        "existing account added as"
+    };
+    eprintln!(
+        "{what} {} {}{}",
+        role.as_str(),
+        added.member.user.email,
+        if install_admin {
+            " (install admin)"
+        } else {
+            ""
+        }
+    );
     Ok(())
 }
 

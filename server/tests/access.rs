@@ -4,7 +4,7 @@
 mod helpers;
 
 use helpers::{spawn_app, spawn_with, Backend, TestApp};
-use herald::auth::{Access, Actor};
+use herald::auth::{Access, Actor, InstallAdmin};
 use herald::domain::account::Role;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::StatusCode;
@@ -13,18 +13,46 @@ use std::collections::BTreeSet;
 
 const PASSWORD: &str = "correct horse battery";
 
-/// Adds a console user straight through the engine's access service (as `herald user create` does).
+/// Adds a console user to the default program straight through the access service (as `herald
+/// user create` does).
 async fn add_user(app: &TestApp, email: &str, role: Role) -> String {
+    add_member(app, &app.program, email, role).await
+}
+
+/// Gives `email` (a new account, or an existing one) `role` in `program`.
+async fn add_member(app: &TestApp, program: &str, email: &str, role: Role) -> String {
     let store = herald::store::connect(&app.database_url).await.unwrap();
     let access = Access::new(store.clone(), Default::default(), Default::default());
-    let actor = Actor::command_line(store.default_program().await.unwrap());
+    let actor = Actor::command_line(herald::domain::ids::ProgramId::parse(program).unwrap());
     access
-        .create_user(&actor, email, PASSWORD, role)
+        .add_member(&actor, email, PASSWORD, role)
         .await
         .unwrap()
+        .member
+        .user
         .id
         .to_string()
 }
+
+async fn command_line_access(app: &TestApp) -> Access {
+    let store = herald::store::connect(&app.database_url).await.unwrap();
+    Access::new(store, Default::default(), Default::default())
+}
+
+/// Server functions that act outside any program (everything else is told which program).
+const PROGRAMLESS: &[&str] = &[
+    "signed_in_user",
+    "sign_in_status",
+    "login",
+    "logout",
+    "check_setup_token",
+    "complete_setup",
+    "instance_info",
+    "list_programs",
+    "create_program",
+    "rename_program",
+    "set_program_archived",
+];
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -44,8 +72,37 @@ fn session_cookie(resp: &reqwest::Response) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Posts a server function as the browser does (form-encoded, same origin).
+/// Posts a server function as the browser does (form-encoded, same origin), in the default
+/// program unless the body names one.
 async fn sfn(app: &TestApp, cookie: Option<&str>, name: &str, body: &Body) -> reqwest::Response {
+    sfn_in(app, &app.program, cookie, name, body).await
+}
+
+/// Posts a server function in `program` (added to the body unless it names one, or the
+/// function acts outside programs).
+async fn sfn_in(
+    app: &TestApp,
+    program: &str,
+    cookie: Option<&str>,
+    name: &str,
+    body: &Body,
+) -> reqwest::Response {
+    let body = &match body {
+        _ if PROGRAMLESS.contains(&name) => body.clone(),
+        Body::Form(pairs) if pairs.iter().any(|(k, _)| *k == "program") => body.clone(),
+        Body::Form(pairs) => {
+            let mut pairs = pairs.clone();
+            pairs.insert(0, ("program", program.to_owned()));
+            Body::Form(pairs)
+        }
+        Body::Json(v) => {
+            let mut v = v.clone();
+            if v.get("program").is_none() {
+                v["program"] = json!(program);
+            }
+            Body::Json(v)
+        }
+    };
     let mut req = client()
         .post(app.url(&format!("/sfn/{name}")))
         .header(ORIGIN, &app.base);
@@ -86,6 +143,7 @@ async fn signed_in(app: &TestApp, email: &str) -> String {
     cookie.unwrap_or_else(|| panic!("login as {email} failed: {status} {body}"))
 }
 
+#[derive(Clone)]
 enum Body {
     Form(Vec<(&'static str, String)>),
     Json(Value),
@@ -99,6 +157,8 @@ enum Rule {
     Viewer,
     /// Admins only.
     Admin,
+    /// Install admins only (programs).
+    InstallAdmin,
 }
 
 /// Every server function with its rule and a valid request. A server function missing here fails
@@ -107,6 +167,7 @@ async fn server_function_table(
     app: &TestApp,
     webhook: &str,
     key_id: &str,
+    program_b: &str,
 ) -> Vec<(&'static str, Rule, Body)> {
     let draft = json!({"name": "Drafted", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]});
     let other_user = add_user(
@@ -246,6 +307,28 @@ async fn server_function_table(
         ),
         ("revoke_api_key", Admin, Form(vec![("id", key_id.into())])),
         ("list_activity", Admin, Form(vec![("before", "".into())])),
+        ("list_programs", InstallAdmin, Form(vec![])),
+        (
+            "create_program",
+            InstallAdmin,
+            Form(vec![(
+                "name",
+                format!("Program {}", uuid::Uuid::new_v4().simple()),
+            )]),
+        ),
+        (
+            "rename_program",
+            InstallAdmin,
+            Form(vec![
+                ("id", program_b.into()),
+                ("name", format!("B {}", uuid::Uuid::new_v4().simple())),
+            ]),
+        ),
+        (
+            "set_program_archived",
+            InstallAdmin,
+            Form(vec![("id", program_b.into()), ("archived", "false".into())]),
+        ),
         ("delete_webhook", Admin, Form(vec![("id", webhook.into())])),
         // Last: it ends the caller's session.
         ("logout", Viewer, Form(vec![])),
@@ -257,6 +340,18 @@ async fn every_server_function_and_api_route_has_a_rule() {
     let app = spawn_app(Backend::Sqlite, "access table").await.unwrap();
     add_user(&app, "admin@example.com", Role::Admin).await;
     add_user(&app, "viewer@example.com", Role::Viewer).await;
+    add_user(&app, "install@example.com", Role::Viewer).await;
+    let access = command_line_access(&app).await;
+    access
+        .set_install_admin(&InstallAdmin::command_line(), "install@example.com", true)
+        .await
+        .unwrap();
+    let program_b = access
+        .create_program(&InstallAdmin::command_line(), "Program B")
+        .await
+        .unwrap()
+        .id
+        .to_string();
     let hook = app
         .create_webhook(json!({"name": "Table", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}))
         .await;
@@ -266,7 +361,13 @@ async fn every_server_function_and_api_route_has_a_rule() {
     let registered: BTreeSet<String> = server_fn::axum::server_fn_paths()
         .map(|(path, _)| path.to_owned())
         .collect();
-    let table = server_function_table(&app, &webhook, "key_00000000000000000000000000000000").await;
+    let table = server_function_table(
+        &app,
+        &webhook,
+        "key_00000000000000000000000000000000",
+        &program_b,
+    )
+    .await;
     let listed: BTreeSet<String> = table.iter().map(|(n, ..)| format!("/sfn/{n}")).collect();
     let missing: Vec<_> = registered.difference(&listed).collect();
     assert!(
@@ -278,7 +379,7 @@ async fn every_server_function_and_api_route_has_a_rule() {
         "the table names functions that do not exist"
     );
 
-    for caller in ["anonymous", "viewer", "admin"] {
+    for caller in ["anonymous", "viewer", "admin", "install"] {
         let cookie = match caller {
             "anonymous" => None,
             who => Some(signed_in(&app, &format!("{who}@example.com")).await),
@@ -298,8 +399,13 @@ async fn every_server_function_and_api_route_has_a_rule() {
             )
             .await
             .unwrap();
-        let table =
-            server_function_table(&app, hook["id"].as_str().unwrap(), issued.id.as_str()).await;
+        let table = server_function_table(
+            &app,
+            hook["id"].as_str().unwrap(),
+            issued.id.as_str(),
+            &program_b,
+        )
+        .await;
         for (name, rule, body) in &table {
             let resp = sfn(&app, cookie.as_deref(), name, body).await;
             let status = resp.status();
@@ -308,7 +414,8 @@ async fn every_server_function_and_api_route_has_a_rule() {
             match (caller, rule) {
                 ("anonymous", Rule::Public)
                 | ("viewer", Rule::Public | Rule::Viewer)
-                | ("admin", _) => {
+                | ("admin", Rule::Public | Rule::Viewer | Rule::Admin)
+                | ("install", _) => {
                     assert!(
                         !refused,
                         "{caller} calling {name} ({rule:?}) was refused: {status} {text}"
@@ -325,7 +432,7 @@ async fn every_server_function_and_api_route_has_a_rule() {
                         "{caller} calling {name}: {text}"
                     )
                 }
-                ("viewer", Rule::Admin) => {
+                ("viewer", Rule::Admin | Rule::InstallAdmin) | ("admin", Rule::InstallAdmin) => {
                     assert_eq!(
                         status,
                         StatusCode::FORBIDDEN,
@@ -421,6 +528,240 @@ async fn every_server_function_and_api_route_has_a_rule() {
         assert!(to.starts_with("/login"), "{page} → {to}");
     }
     app.stop().await;
+}
+
+/// A user of program A can neither read nor change anything of program B, by any server
+/// function or API route: naming B is refused outright, and naming A with B's ids finds nothing.
+async fn members_of_one_program_reach_nothing_of_another(backend: Backend) {
+    let Some(app) = spawn_app(backend, "program isolation").await else {
+        return;
+    };
+    let access = command_line_access(&app).await;
+    let b = access
+        .create_program(&InstallAdmin::command_line(), "Program B")
+        .await
+        .unwrap();
+    let program_b = b.id.to_string();
+    add_user(&app, "ana@example.com", Role::Admin).await;
+    let bob = add_member(&app, &program_b, "bob@example.com", Role::Admin).await;
+    // Ana is an admin of A only; Bob is an admin of B only.
+    let ana = signed_in(&app, "ana@example.com").await;
+    let bob_session = signed_in(&app, "bob@example.com").await;
+
+    // B's things, made by Bob in B.
+    let created = sfn_in(
+        &app,
+        &program_b,
+        Some(&bob_session),
+        "create_webhook",
+        &Body::Json(
+            json!({"draft": {"name": "B hook", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}}),
+        ),
+    )
+    .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let created: Value = created.json().await.unwrap();
+    let hook_b = created["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    let key = sfn_in(
+        &app,
+        &program_b,
+        Some(&bob_session),
+        "create_api_key",
+        &Body::Form(vec![("name", "b key".into())]),
+    )
+    .await;
+    let key: Value = key.json().await.unwrap();
+    let key_b = key["view"]["id"].as_str().unwrap().to_owned();
+    let plain_b = key["key"].as_str().unwrap().to_owned();
+    let test = sfn_in(
+        &app,
+        &program_b,
+        Some(&bob_session),
+        "send_test",
+        &Body::Form(vec![
+            ("id", hook_b.clone()),
+            ("event_type", "user.created".into()),
+        ]),
+    )
+    .await;
+    let test: Value = test.json().await.unwrap();
+    let attempt_b = test["attempt_id"].as_str().unwrap().to_owned();
+
+    let table = server_function_table(&app, &hook_b, &key_b, &program_b).await;
+    for (name, rule, body) in &table {
+        if *rule == Rule::Public || PROGRAMLESS.contains(name) || *name == "logout" {
+            continue;
+        }
+        // Naming B: refused, whatever the function.
+        let resp = sfn_in(&app, &program_b, Some(&ana), name, body).await;
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name} in B: {text}");
+        // Naming A with B's ids: nothing of B comes back or changes.
+        let mut body = body.clone();
+        if let Body::Form(pairs) = &mut body {
+            for (k, v) in pairs.iter_mut() {
+                if *k == "id" && v.starts_with("att_") {
+                    *v = attempt_b.clone();
+                }
+                if *k == "id" && *name == "delete_user" {
+                    *v = bob.clone();
+                }
+            }
+        }
+        let resp = sfn_in(&app, &app.program, Some(&ana), name, &body).await;
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(
+            !text.contains(&hook_b) && !text.contains("B hook") && !text.contains(&key_b),
+            "{name} in A answered with B's data: {status} {text}"
+        );
+        if body_names_an_id(&body) {
+            assert!(
+                status.is_client_error(),
+                "{name} in A with B's ids: {status} {text}"
+            );
+        }
+    }
+    let detail = sfn_in(
+        &app,
+        &app.program,
+        Some(&ana),
+        "attempt_detail",
+        &Body::Form(vec![("id", attempt_b.clone())]),
+    )
+    .await;
+    assert_eq!(detail.status(), StatusCode::NOT_FOUND);
+
+    // B is as Bob left it.
+    let listed = sfn_in(
+        &app,
+        &program_b,
+        Some(&bob_session),
+        "list_webhooks",
+        &Body::Form(vec![
+            ("name", "".into()),
+            ("start", "".into()),
+            ("end", "".into()),
+        ]),
+    )
+    .await;
+    let listed: Value = listed.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["name"], "B hook");
+    assert_eq!(listed[0]["enabled"], true);
+    let members = sfn_in(
+        &app,
+        &program_b,
+        Some(&bob_session),
+        "list_users",
+        &Body::Form(vec![]),
+    )
+    .await;
+    let members: Value = members.json().await.unwrap();
+    assert_eq!(members[0]["id"], bob.as_str());
+    let activity = sfn_in(
+        &app,
+        &program_b,
+        Some(&bob_session),
+        "list_activity",
+        &Body::Form(vec![("before", "".into())]),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(!activity.contains("ana@example.com"), "{activity}");
+
+    // The REST API: a key of A finds none of B's things; B's key works in B only.
+    for path in [
+        format!("/api/v1/webhooks/{hook_b}"),
+        format!("/api/v1/webhooks/{hook_b}/attempts"),
+    ] {
+        let (status, body) = app.get(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (_, listed) = app.get("/api/v1/webhooks").await;
+    assert!(!listed.to_string().contains(&hook_b), "{listed}");
+    let in_b = client()
+        .get(app.url("/api/v1/webhooks"))
+        .bearer_auth(&plain_b)
+        .send()
+        .await
+        .unwrap();
+    let in_b: Value = in_b.json().await.unwrap();
+    assert!(in_b.to_string().contains(&hook_b), "{in_b}");
+
+    // Each lands in their own program; Bob cannot open A's pages' data.
+    let home = client()
+        .get(app.url("/"))
+        .header(COOKIE, format!("herald_session={bob_session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        home.headers()[LOCATION].to_str().unwrap(),
+        format!("/p/{program_b}")
+    );
+    // Archived (by an install admin, in the console), B's key stops working at once and B
+    // leaves Bob's programs.
+    add_user(&app, "root@example.com", Role::Viewer).await;
+    access
+        .set_install_admin(&InstallAdmin::command_line(), "root@example.com", true)
+        .await
+        .unwrap();
+    let root = signed_in(&app, "root@example.com").await;
+    let archived = sfn(
+        &app,
+        Some(&root),
+        "set_program_archived",
+        &Body::Form(vec![("id", program_b.clone()), ("archived", "true".into())]),
+    )
+    .await;
+    assert_eq!(archived.status(), StatusCode::OK);
+    let refused = client()
+        .get(app.url("/api/v1/webhooks"))
+        .bearer_auth(&plain_b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let me = sfn(
+        &app,
+        Some(&bob_session),
+        "signed_in_user",
+        &Body::Form(vec![]),
+    )
+    .await;
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["programs"], json!([]), "{me}");
+    let listed = sfn_in(
+        &app,
+        &program_b,
+        Some(&bob_session),
+        "list_webhooks",
+        &Body::Form(vec![
+            ("name", "".into()),
+            ("start", "".into()),
+            ("end", "".into()),
+        ]),
+    )
+    .await;
+    assert_eq!(listed.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+/// Whether a request names a webhook, key, user, delivery or attempt by id.
+fn body_names_an_id(body: &Body) -> bool {
+    match body {
+        Body::Form(pairs) => pairs
+            .iter()
+            .any(|(k, v)| matches!(*k, "id" | "delivery_id") && !v.is_empty()),
+        Body::Json(v) => v.get("id").is_some(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -532,6 +873,19 @@ async fn sessions_expire_and_logout_ends_them(backend: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        page.status(),
+        StatusCode::SEE_OTHER,
+        "into the home program"
+    );
+    let settings = format!("/p/{}/settings", app.program);
+    assert_eq!(page.headers()[LOCATION], settings.as_str());
+    let page = client()
+        .get(app.url(&settings))
+        .header(COOKIE, format!("herald_session={live}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let out = sfn(&app, Some(&live), "logout", &Body::Form(vec![])).await;
     let cleared = out.headers().get_all(SET_COOKIE).iter().any(|c| {
@@ -632,7 +986,16 @@ async fn first_run_setup_link_creates_the_first_admin_once() {
     let cookie = session_cookie(&done).expect("signed in after setup");
     let me = sfn(&app, Some(&cookie), "signed_in_user", &Body::Form(vec![])).await;
     let me: Value = me.json().await.unwrap();
-    assert_eq!(me, json!({"email": "first@example.com", "role": "admin"}));
+    assert_eq!(
+        me,
+        json!({
+            "email": "first@example.com",
+            "install_admin": true,
+            "home": app.program,
+            "programs": [{"id": app.program, "name": "Default program", "role": "admin"}]
+        }),
+        "the first admin manages the install"
+    );
     // Used up: the same link, or any other, creates no second admin.
     let again = setup(token.clone(), "second@example.com", PASSWORD).await;
     assert!(session_cookie(&again).is_none());
@@ -684,11 +1047,12 @@ async fn cross_site_posts_are_refused_and_headers_lock_the_page_down() {
     assert_eq!(status, StatusCode::OK, "the webhook is still there");
 
     let page = client()
-        .get(app.url("/"))
+        .get(app.url(&format!("/p/{}", app.program)))
         .header(COOKIE, format!("herald_session={cookie}"))
         .send()
         .await
         .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
     let headers = page.headers().clone();
     let csp = headers["content-security-policy"]
         .to_str()
@@ -913,6 +1277,7 @@ async fn changes_land_in_the_activity_log_under_who_made_them() {
 }
 
 on_both_backends!(
+    members_of_one_program_reach_nothing_of_another,
     sessions_expire_and_logout_ends_them,
     secrets_are_sealed_at_rest_and_masked
 );

@@ -33,6 +33,8 @@ pub struct TestApp {
     pub key: String,
     pub client: reqwest::Client,
     pub database_url: String,
+    /// The default program (where the test API key and `herald` commands act).
+    pub program: String,
     /// The first-run setup link printed at start-up (no user existed).
     pub setup_link: Option<String>,
     /// The separate `/metrics` listener, when configured.
@@ -107,6 +109,13 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
     let setup_link = app.setup_link().map(str::to_owned);
     let metrics_addr = app.metrics_addr();
     let key = insert_key(&args.db.database_url).await;
+    let program = herald::store::connect(&args.db.database_url)
+        .await
+        .unwrap()
+        .default_program()
+        .await
+        .unwrap()
+        .to_string();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -117,6 +126,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
         key,
         client: reqwest::Client::new(),
         database_url: args.db.database_url,
+        program,
         setup_link,
         metrics_addr,
         stop: Some(stop),

@@ -3,11 +3,14 @@
 //! (hashed, compared in constant time, cached briefly) and the admin activity log.
 
 use super::{api_key, password, throttle};
-use crate::domain::account::{api_key_name, check_new_password, Email, KeyScope, Role};
+use crate::domain::account::{
+    api_key_name, check_new_password, program_name, Email, KeyScope, Role,
+};
 use crate::domain::ids::{ActivityId, ApiKeyId, ProgramId, UserId};
 use crate::domain::ValidationError;
 use crate::store::{
-    self, ActivityRecord, ApiKeySummary, SessionRecord, Store, StoreError, UserRecord,
+    self, ActivityRecord, ApiKeySummary, MemberRecord, ProgramRecord, SessionRecord, Store,
+    StoreError, UserRecord,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -57,15 +60,6 @@ impl Actor {
         }
     }
 
-    fn of_user(u: &UserRecord) -> Self {
-        Self {
-            program: u.program_id.clone(),
-            name: u.email.clone(),
-            role: u.role,
-            user: Some(u.id.clone()),
-        }
-    }
-
     pub fn require_admin(&self) -> Result<(), AccessError> {
         if self.role.can_manage() {
             Ok(())
@@ -73,6 +67,93 @@ impl Actor {
             Err(AccessError::Forbidden)
         }
     }
+}
+
+/// A program a signed-in user can open, with their role in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramAccess {
+    pub id: ProgramId,
+    pub name: String,
+    pub role: Role,
+}
+
+/// A signed-in console user and what they can open. Requests name the program they act in; the
+/// user acts there only with the role their membership gives (install admins: admin everywhere).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    pub user: UserId,
+    pub email: String,
+    pub install_admin: bool,
+    /// The program the user lands on (their home program, if they can still open it).
+    pub home: Option<ProgramId>,
+    /// Live (not archived) programs the user can open.
+    pub programs: Vec<ProgramAccess>,
+}
+
+impl Caller {
+    /// The user acting in `program`; `Forbidden` unless they can open it.
+    pub fn actor(&self, program: &ProgramId) -> Result<Actor, AccessError> {
+        let access = self
+            .programs
+            .iter()
+            .find(|p| &p.id == program)
+            .ok_or(AccessError::Forbidden)?;
+        Ok(self.acting_as(access.id.clone(), access.role))
+    }
+
+    /// Install-wide work (programs): install admins only.
+    pub fn install_admin(&self) -> Result<InstallAdmin, AccessError> {
+        if !self.install_admin {
+            return Err(AccessError::Forbidden);
+        }
+        Ok(InstallAdmin {
+            name: self.email.clone(),
+            user: Some(self.user.clone()),
+        })
+    }
+
+    fn acting_as(&self, program: ProgramId, role: Role) -> Actor {
+        Actor {
+            program,
+            name: self.email.clone(),
+            role,
+            user: Some(self.user.clone()),
+        }
+    }
+}
+
+/// Someone allowed to manage programs: an install admin, or the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstallAdmin {
+    name: String,
+    user: Option<UserId>,
+}
+
+impl InstallAdmin {
+    /// An operator at the `herald` command line (trusted: they hold the database).
+    pub fn command_line() -> Self {
+        Self {
+            name: "command line".into(),
+            user: None,
+        }
+    }
+
+    /// As recorded in `program`'s activity log.
+    fn in_program(&self, program: &ProgramId) -> Actor {
+        Actor {
+            program: program.clone(),
+            name: self.name.clone(),
+            role: Role::Admin,
+            user: self.user.clone(),
+        }
+    }
+}
+
+/// A user added to a program: a new account, or an existing one given a role there.
+pub struct AddedMember {
+    pub member: MemberRecord,
+    /// `false` when the e-mail already had an account (its password is left alone).
+    pub new_account: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +199,7 @@ type AccessResult<T> = Result<T, AccessError>;
 /// A freshly started session: `token` goes in the cookie and nowhere else.
 pub struct NewSession {
     pub token: String,
-    pub actor: Actor,
+    pub caller: Caller,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -210,13 +291,49 @@ impl Access {
             .await?;
         Ok(NewSession {
             token,
-            actor: Actor::of_user(user),
+            caller: self.caller_of(user).await?,
             expires_at,
         })
     }
 
+    /// What `user` can open: every live program for an install admin, else their memberships of
+    /// live programs.
+    async fn caller_of(&self, user: &UserRecord) -> AccessResult<Caller> {
+        let programs: Vec<(ProgramRecord, Role)> = if user.install_admin {
+            self.store()
+                .list_programs()
+                .await?
+                .into_iter()
+                .map(|p| (p, Role::Admin))
+                .collect()
+        } else {
+            self.store().memberships(&user.id).await?
+        };
+        let programs: Vec<ProgramAccess> = programs
+            .into_iter()
+            .filter(|(p, _)| p.archived_at.is_none())
+            .map(|(p, role)| ProgramAccess {
+                id: p.id,
+                name: p.name,
+                role,
+            })
+            .collect();
+        let home = programs
+            .iter()
+            .find(|p| p.id == user.program_id)
+            .or(programs.first())
+            .map(|p| p.id.clone());
+        Ok(Caller {
+            user: user.id.clone(),
+            email: user.email.clone(),
+            install_admin: user.install_admin,
+            home,
+            programs,
+        })
+    }
+
     /// The user a session cookie belongs to, if the session is live; extends its idle window.
-    pub async fn session(&self, token: &str) -> AccessResult<Option<Actor>> {
+    pub async fn session(&self, token: &str) -> AccessResult<Option<Caller>> {
         if token.is_empty() || token.len() > 100 {
             return Ok(None);
         }
@@ -234,7 +351,7 @@ impl Access {
         if now - session.last_seen_at >= (policy.idle / 10).min(Duration::seconds(60)) {
             self.store().touch_session(&id_hash, now).await?;
         }
-        Ok(Some(Actor::of_user(&user)))
+        Ok(Some(self.caller_of(&user).await?))
     }
 
     pub async fn logout(&self, token: &str) -> AccessResult<()> {
@@ -276,21 +393,17 @@ impl Access {
             && self.needs_setup().await?)
     }
 
-    /// Creates the first admin with a setup token and signs them in.
+    /// Creates the first admin (an install admin) with a setup token and signs them in.
     pub async fn complete_setup(
         &self,
         token: &str,
         email: &str,
         password: &str,
     ) -> AccessResult<NewSession> {
-        let user = self
-            .new_user_record(
-                self.store().default_program().await?,
-                email,
-                password,
-                Role::Admin,
-            )
+        let mut user = self
+            .new_user_record(self.store().default_program().await?, email, password)
             .await?;
+        user.install_admin = true;
         if !self
             .store()
             .create_first_user(&sha256_hex(token), &user)
@@ -302,7 +415,7 @@ impl Access {
         }
         let session = self.start_session(&user).await?;
         self.record(
-            &session.actor,
+            &session.caller.actor(&user.program_id)?,
             "created",
             &format!("user {}", user.email),
             "first admin, with the setup link",
@@ -311,14 +424,13 @@ impl Access {
         Ok(session)
     }
 
-    // --- users ---------------------------------------------------------------------------------
+    // --- users and members -------------------------------------------------------------------
 
     async fn new_user_record(
         &self,
         program: ProgramId,
         email: &str,
         password: &str,
-        role: Role,
     ) -> AccessResult<UserRecord> {
         let email = Email::parse(email)?;
         check_new_password(password)?;
@@ -334,60 +446,220 @@ impl Access {
             program_id: program,
             email: email.as_str().to_owned(),
             password_hash,
-            role,
+            install_admin: false,
             created_at: store::now(),
         })
     }
 
-    pub async fn create_user(
+    /// Gives `email` `role` in the actor's program: a new account (with `password`) when the
+    /// address has none, else the existing account joins the program (its password untouched).
+    pub async fn add_member(
         &self,
         actor: &Actor,
         email: &str,
         password: &str,
         role: Role,
-    ) -> AccessResult<UserRecord> {
+    ) -> AccessResult<AddedMember> {
         actor.require_admin()?;
+        let address = Email::parse(email)?;
+        if let Some(user) = self.store().user_by_email(address.as_str()).await? {
+            self.store()
+                .set_membership(&actor.program, &user.id, role, store::now())
+                .await?;
+            self.record(
+                actor,
+                "added",
+                &format!("member {}", user.email),
+                role.label(),
+            )
+            .await;
+            return Ok(AddedMember {
+                member: MemberRecord { user, role },
+                new_account: false,
+            });
+        }
         let user = self
-            .new_user_record(actor.program.clone(), email, password, role)
+            .new_user_record(actor.program.clone(), email, password)
             .await?;
-        self.store().insert_user(&user).await.map_err(|e| match e {
-            StoreError::Conflict { .. } => {
-                ValidationError::new("email", "A user with this e-mail already exists").into()
-            }
-            other => AccessError::from(other),
-        })?;
+        self.store()
+            .insert_user(&user, role)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => {
+                    ValidationError::new("email", "A user with this e-mail already exists").into()
+                }
+                other => AccessError::from(other),
+            })?;
         self.record(
             actor,
             "created",
             &format!("user {}", user.email),
-            user.role.label(),
+            role.label(),
         )
         .await;
-        Ok(user)
+        Ok(AddedMember {
+            member: MemberRecord { user, role },
+            new_account: true,
+        })
     }
 
-    pub async fn list_users(&self, program: &ProgramId) -> AccessResult<Vec<UserRecord>> {
-        Ok(self.store().list_users(program).await?)
+    pub async fn list_members(&self, program: &ProgramId) -> AccessResult<Vec<MemberRecord>> {
+        Ok(self.store().list_members(program).await?)
     }
 
-    /// Removes a user (signing them out everywhere). Nobody removes themselves, so a program
-    /// always keeps the admin doing the removing.
-    pub async fn delete_user(&self, actor: &Actor, id: &UserId) -> AccessResult<()> {
+    /// Takes a user out of the actor's program. Nobody removes themselves, so a program always
+    /// keeps the admin doing the removing.
+    pub async fn remove_member(&self, actor: &Actor, id: &UserId) -> AccessResult<()> {
         actor.require_admin()?;
         if actor.user.as_ref() == Some(id) {
             return Err(AccessError::Refused(
-                "You cannot remove your own account".into(),
+                "You cannot remove yourself from a program".into(),
             ));
         }
-        let users = self.store().list_users(&actor.program).await?;
-        let user = users
+        let members = self.store().list_members(&actor.program).await?;
+        let member = members
             .iter()
-            .find(|u| &u.id == id)
+            .find(|m| &m.user.id == id)
             .ok_or(AccessError::NotFound("user"))?;
-        if !self.store().delete_user(&actor.program, id).await? {
+        if !self.store().remove_membership(&actor.program, id).await? {
             return Err(AccessError::NotFound("user"));
         }
-        self.record(actor, "removed", &format!("user {}", user.email), "")
+        self.record(
+            actor,
+            "removed",
+            &format!("member {}", member.user.email),
+            "",
+        )
+        .await;
+        Ok(())
+    }
+
+    // --- programs ------------------------------------------------------------------------------
+
+    /// Every program, archived ones too (install admins).
+    pub async fn list_programs(&self, _admin: &InstallAdmin) -> AccessResult<Vec<ProgramRecord>> {
+        Ok(self.store().list_programs().await?)
+    }
+
+    /// A program by id, or by name (any case), as the command line names them.
+    pub async fn find_program(&self, id_or_name: &str) -> AccessResult<ProgramRecord> {
+        let wanted = id_or_name.trim();
+        self.store()
+            .list_programs()
+            .await?
+            .into_iter()
+            .find(|p| p.id.as_str() == wanted || p.name.eq_ignore_ascii_case(wanted))
+            .ok_or(AccessError::NotFound("program"))
+    }
+
+    /// Makes `email`'s account an install admin, or not.
+    pub async fn set_install_admin(
+        &self,
+        admin: &InstallAdmin,
+        email: &str,
+        on: bool,
+    ) -> AccessResult<()> {
+        let address = Email::parse(email)?;
+        let user = self
+            .store()
+            .user_by_email(address.as_str())
+            .await?
+            .ok_or(AccessError::NotFound("user"))?;
+        self.store().set_install_admin(&user.id, on).await?;
+        let action = if on {
+            "made install admin"
+        } else {
+            "no longer install admin"
+        };
+        self.record(
+            &admin.in_program(&user.program_id),
+            action,
+            &format!("user {}", user.email),
+            "",
+        )
+        .await;
+        Ok(())
+    }
+
+    async fn program(&self, id: &ProgramId) -> AccessResult<ProgramRecord> {
+        self.store()
+            .list_programs()
+            .await?
+            .into_iter()
+            .find(|p| &p.id == id)
+            .ok_or(AccessError::NotFound("program"))
+    }
+
+    pub async fn create_program(
+        &self,
+        admin: &InstallAdmin,
+        name: &str,
+    ) -> AccessResult<ProgramRecord> {
+        let name = program_name(name)?;
+        let program = ProgramRecord {
+            id: ProgramId::generate(),
+            name: name.to_owned(),
+            is_default: false,
+            archived_at: None,
+            created_at: store::now(),
+        };
+        let actor = admin.in_program(&program.id);
+        self.store()
+            .insert_program(&program)
+            .await
+            .map_err(name_taken)?;
+        self.record(&actor, "created", &format!("program {name}"), "")
+            .await;
+        Ok(program)
+    }
+
+    pub async fn rename_program(
+        &self,
+        admin: &InstallAdmin,
+        id: &ProgramId,
+        name: &str,
+    ) -> AccessResult<()> {
+        let actor = admin.in_program(id);
+        let name = program_name(name)?;
+        let before = self.program(id).await?;
+        if !self
+            .store()
+            .rename_program(id, name)
+            .await
+            .map_err(name_taken)?
+        {
+            return Err(AccessError::NotFound("program"));
+        }
+        self.record(
+            &actor,
+            "renamed",
+            &format!("program {name}"),
+            &format!("was {}", before.name),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Archives a program (hidden from the switcher, its API keys stop working; deliveries in
+    /// progress finish) or restores it. The default program stays: the command line acts there.
+    pub async fn set_program_archived(
+        &self,
+        admin: &InstallAdmin,
+        id: &ProgramId,
+        archived: bool,
+    ) -> AccessResult<()> {
+        let actor = admin.in_program(id);
+        let program = self.program(id).await?;
+        if archived && program.is_default {
+            return Err(AccessError::Refused(
+                "The default program cannot be archived".into(),
+            ));
+        }
+        let at = archived.then(store::now);
+        self.store().set_program_archived(id, at).await?;
+        self.inner.keys.clear();
+        let action = if archived { "archived" } else { "restored" };
+        self.record(&actor, action, &format!("program {}", program.name), "")
             .await;
         Ok(())
     }
@@ -497,6 +769,15 @@ impl Access {
         limit: u32,
     ) -> AccessResult<Vec<ActivityRecord>> {
         Ok(self.store().list_activity(program, before, limit).await?)
+    }
+}
+
+fn name_taken(e: StoreError) -> AccessError {
+    match e {
+        StoreError::Conflict { .. } => {
+            ValidationError::new("name", "Another program already has this name").into()
+        }
+        other => AccessError::from(other),
     }
 }
 

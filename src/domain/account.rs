@@ -93,18 +93,70 @@ pub fn api_key_name(raw: &str) -> Result<&str, ValidationError> {
     Ok(name)
 }
 
-/// The signed-in user, as the console shows it.
+/// A program's name as typed: trimmed, 1 to 80 characters, no control characters.
+pub fn program_name(raw: &str) -> Result<&str, ValidationError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 80 {
+        return Err(ValidationError::new(
+            "name",
+            "Give the program a name of 1 to 80 characters",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "name",
+            "Program name cannot contain control characters",
+        ));
+    }
+    Ok(name)
+}
+
+/// A program the signed-in user can open, with their role in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CurrentUser {
-    pub email: String,
+pub struct ProgramChoice {
+    pub id: String,
+    pub name: String,
     pub role: Role,
 }
 
+/// The signed-in user, as the console shows it: the programs they can open (archived ones left
+/// out), the one they land on, and whether they manage the install.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    pub email: String,
+    pub install_admin: bool,
+    pub home: Option<String>,
+    pub programs: Vec<ProgramChoice>,
+}
+
+impl CurrentUser {
+    /// The user's role in `program`, if they can open it.
+    pub fn role_in(&self, program: &str) -> Option<Role> {
+        self.programs
+            .iter()
+            .find(|p| p.id == program)
+            .map(|p| p.role)
+    }
+}
+
+/// A program as the install admin's Programs screen lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramView {
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A member of a program, with their role in it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserView {
     pub id: String,
     pub email: String,
     pub role: Role,
+    /// Manages every program (their role here cannot be lowered by a program admin).
+    pub install_admin: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -208,5 +260,15 @@ mod tests {
         assert!(check_new_password(&"x".repeat(201)).is_err());
         assert_eq!(Role::parse("viewer"), Some(Role::Viewer));
         assert!(Role::Admin.can_manage() && !Role::Viewer.can_manage());
+    }
+
+    #[test]
+    fn program_names_are_trimmed_and_bounded() {
+        assert_eq!(program_name("  Gold Club ").unwrap(), "Gold Club");
+        for bad in ["", "   ", "a\u{7}b"] {
+            assert_eq!(program_name(bad).unwrap_err().field, "name", "{bad:?}");
+        }
+        assert!(program_name(&"x".repeat(81)).is_err());
+        assert!(program_name(&"é".repeat(80)).is_ok());
     }
 }

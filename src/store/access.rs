@@ -9,16 +9,38 @@ use crate::domain::ids::{ActivityId, ApiKeyId, ProgramId, UserId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-/// A console account. `password_hash` is an argon2id PHC string.
+/// A console account. `password_hash` is an argon2id PHC string. What the user may do in a
+/// program comes from their membership of it (or from `install_admin`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRecord {
     pub id: UserId,
+    /// The program the user lands on after signing in.
     pub program_id: ProgramId,
     /// Lower-cased.
     pub email: String,
     pub password_hash: String,
-    pub role: Role,
+    /// Manages programs and users, and acts as an admin of every program.
+    pub install_admin: bool,
     pub created_at: DateTime<Utc>,
+}
+
+/// A loyalty program: webhooks, deliveries, the audit log, API keys and activity belong to one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramRecord {
+    pub id: ProgramId,
+    pub name: String,
+    /// The program made at first start (where `herald` commands act unless told otherwise).
+    pub is_default: bool,
+    /// Archived programs are hidden from the switcher and their API keys stop working.
+    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user's role in one program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRecord {
+    pub user: UserRecord,
+    pub role: Role,
 }
 
 /// A console session; only a hash of the cookie's token is stored.
@@ -71,12 +93,36 @@ pub struct ActivityRecord {
 pub trait AccessStore: Send + Sync + 'static {
     // --- users ---------------------------------------------------------------------------------
     async fn count_users(&self) -> Result<i64>;
-    /// `Conflict { field: "email" }` when the address is taken (in any case).
-    async fn insert_user(&self, user: &UserRecord) -> Result<()>;
+    /// Creates a user with `role` in their home program, in one transaction. `Conflict { field:
+    /// "email" }` when the address is taken (in any case).
+    async fn insert_user(&self, user: &UserRecord, role: Role) -> Result<()>;
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
-    async fn list_users(&self, program: &ProgramId) -> Result<Vec<UserRecord>>;
-    /// Removes a user and, with it, every session of theirs.
-    async fn delete_user(&self, program: &ProgramId, id: &UserId) -> Result<bool>;
+    async fn set_install_admin(&self, user: &UserId, on: bool) -> Result<()>;
+
+    // --- programs and memberships --------------------------------------------------------------
+    /// Every program, archived ones too: the default first, then by name.
+    async fn list_programs(&self) -> Result<Vec<ProgramRecord>>;
+    /// `Conflict { field: "name" }` when another program has the name (in any case).
+    async fn insert_program(&self, program: &ProgramRecord) -> Result<()>;
+    /// `false` when there is no such program; `Conflict { field: "name" }` as above.
+    async fn rename_program(&self, id: &ProgramId, name: &str) -> Result<bool>;
+    /// Archives (`Some`) or restores (`None`) a program; `false` when there is no such program.
+    async fn set_program_archived(&self, id: &ProgramId, at: Option<DateTime<Utc>>)
+        -> Result<bool>;
+    /// The programs `user` is a member of, with their role in each.
+    async fn memberships(&self, user: &UserId) -> Result<Vec<(ProgramRecord, Role)>>;
+    /// A program's members, by e-mail.
+    async fn list_members(&self, program: &ProgramId) -> Result<Vec<MemberRecord>>;
+    /// Gives `user` `role` in `program` (adding them, or changing the role they had).
+    async fn set_membership(
+        &self,
+        program: &ProgramId,
+        user: &UserId,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Takes `user` out of `program`; `false` when they were not a member.
+    async fn remove_membership(&self, program: &ProgramId, user: &UserId) -> Result<bool>;
 
     // --- first run -----------------------------------------------------------------------------
     async fn add_setup_token(&self, token_hash: &str, now: DateTime<Utc>) -> Result<()>;
@@ -124,11 +170,22 @@ pub trait AccessStore: Send + Sync + 'static {
 
 pub(super) mod sql {
     pub const COUNT_USERS: &str = "SELECT COUNT(*) FROM users";
-    pub const INSERT_USER: &str = "INSERT INTO users (id, program_id, email, password_hash, role, \
-        created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    pub const INSERT_USER: &str = "INSERT INTO users (id, program_id, email, password_hash, \
+        install_admin, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
     pub const USER_COLUMNS: &str =
-        "u.id, u.program_id, u.email, u.password_hash, u.role, u.created_at";
-    pub const DELETE_USER: &str = "DELETE FROM users WHERE program_id = $1 AND id = $2";
+        "u.id, u.program_id, u.email, u.password_hash, u.install_admin, u.created_at";
+    pub const PROGRAM_COLUMNS: &str = "p.id, p.name, p.is_default, p.archived_at, p.created_at";
+    pub const PROGRAM_ORDER: &str = "p.is_default DESC, lower(p.name), p.id";
+    pub const INSERT_PROGRAM: &str = "INSERT INTO programs (id, name, is_default, archived_at, \
+        created_at) VALUES ($1, $2, $3, $4, $5)";
+    pub const SET_INSTALL_ADMIN: &str = "UPDATE users SET install_admin = $2 WHERE id = $1";
+    pub const RENAME_PROGRAM: &str = "UPDATE programs SET name = $2 WHERE id = $1";
+    pub const ARCHIVE_PROGRAM: &str = "UPDATE programs SET archived_at = $2 WHERE id = $1";
+    pub const SET_MEMBERSHIP: &str = "INSERT INTO program_members (program_id, user_id, role, \
+        created_at) VALUES ($1, $2, $3, $4) \
+        ON CONFLICT (program_id, user_id) DO UPDATE SET role = excluded.role";
+    pub const REMOVE_MEMBERSHIP: &str =
+        "DELETE FROM program_members WHERE program_id = $1 AND user_id = $2";
     pub const ADD_SETUP_TOKEN: &str =
         "INSERT INTO setup_tokens (token_hash, created_at) VALUES ($1, $2)";
     pub const SETUP_TOKEN_EXISTS: &str = "SELECT COUNT(*) FROM setup_tokens WHERE token_hash = $1";
@@ -144,9 +201,11 @@ pub(super) mod sql {
         created_at, scope) VALUES ($1, $2, $3, $4, $5, $6, $7)";
     pub const LIST_API_KEYS: &str = "SELECT id, name, prefix, created_at, last_used_at, revoked_at, scope \
         FROM api_keys WHERE program_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC, id DESC";
+    /// Keys of archived programs are not candidates: archiving a program stops its keys.
     pub const API_KEY_CANDIDATES: &str =
-        "SELECT id, program_id, name, key_hash, scope FROM api_keys \
-        WHERE prefix = $1 AND revoked_at IS NULL";
+        "SELECT k.id, k.program_id, k.name, k.key_hash, k.scope FROM api_keys k \
+        JOIN programs p ON p.id = k.program_id \
+        WHERE k.prefix = $1 AND k.revoked_at IS NULL AND p.archived_at IS NULL";
     pub const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
     pub const REVOKE_API_KEY: &str = "UPDATE api_keys SET revoked_at = $3 \
         WHERE program_id = $1 AND id = $2 AND revoked_at IS NULL";
@@ -167,7 +226,7 @@ pub(super) mod rows {
         program_id: String,
         email: String,
         password_hash: String,
-        role: String,
+        install_admin: bool,
         created_at: DateTime<Utc>,
     }
 
@@ -175,13 +234,68 @@ pub(super) mod rows {
         type Error = StoreError;
         fn try_from(r: UserRow) -> Result<Self> {
             Ok(Self {
-                role: Role::parse(&r.role)
-                    .ok_or_else(|| StoreError::Corrupt(format!("user role {:?}", r.role)))?,
+                install_admin: r.install_admin,
                 id: UserId::from_trusted(r.id),
                 program_id: ProgramId::from_trusted(r.program_id),
                 email: r.email,
                 password_hash: r.password_hash,
                 created_at: r.created_at,
+            })
+        }
+    }
+
+    pub fn role_of(raw: &str) -> Result<Role> {
+        Role::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("member role {raw:?}")))
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub struct ProgramRow {
+        id: String,
+        name: String,
+        is_default: bool,
+        archived_at: Option<DateTime<Utc>>,
+        created_at: DateTime<Utc>,
+    }
+
+    impl From<ProgramRow> for ProgramRecord {
+        fn from(r: ProgramRow) -> Self {
+            Self {
+                id: ProgramId::from_trusted(r.id),
+                name: r.name,
+                is_default: r.is_default,
+                archived_at: r.archived_at,
+                created_at: r.created_at,
+            }
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub struct ProgramRoleRow {
+        #[sqlx(flatten)]
+        program: ProgramRow,
+        role: String,
+    }
+
+    impl TryFrom<ProgramRoleRow> for (ProgramRecord, Role) {
+        type Error = StoreError;
+        fn try_from(r: ProgramRoleRow) -> Result<Self> {
+            Ok((r.program.into(), role_of(&r.role)?))
+        }
+    }
+
+    #[derive(sqlx::FromRow)]
+    pub struct MemberRow {
+        #[sqlx(flatten)]
+        user: UserRow,
+        role: String,
+    }
+
+    impl TryFrom<MemberRow> for MemberRecord {
+        type Error = StoreError;
+        fn try_from(r: MemberRow) -> Result<Self> {
+            Ok(Self {
+                role: role_of(&r.role)?,
+                user: r.user.try_into()?,
             })
         }
     }
@@ -278,8 +392,11 @@ macro_rules! impl_access_store {
                     .await?)
             }
 
-            async fn insert_user(&self, u: &access::UserRecord) -> Result<()> {
-                Self::insert_user_in(&self.writer, u).await
+            async fn insert_user(&self, u: &access::UserRecord, role: $crate::domain::account::Role) -> Result<()> {
+                let mut tx = self.writer.begin().await?;
+                Self::insert_user_in(&mut tx, u, role).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn user_by_email(&self, email: &str) -> Result<Option<access::UserRecord>> {
@@ -293,9 +410,85 @@ macro_rules! impl_access_store {
                 row.map(TryInto::try_into).transpose()
             }
 
-            async fn list_users(&self, program: &ProgramId) -> Result<Vec<access::UserRecord>> {
-                let rows: Vec<access::rows::UserRow> = sqlx::query_as(&format!(
-                    "SELECT {} FROM users u WHERE u.program_id = $1 ORDER BY u.email",
+            async fn set_install_admin(&self, user: &UserId, on: bool) -> Result<()> {
+                sqlx::query(access::sql::SET_INSTALL_ADMIN)
+                    .bind(user.as_str())
+                    .bind(on)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_programs(&self) -> Result<Vec<access::ProgramRecord>> {
+                let rows: Vec<access::rows::ProgramRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM programs p ORDER BY {}",
+                    access::sql::PROGRAM_COLUMNS,
+                    access::sql::PROGRAM_ORDER
+                ))
+                .fetch_all(&self.reader)
+                .await?;
+                Ok(rows.into_iter().map(Into::into).collect())
+            }
+
+            async fn insert_program(&self, p: &access::ProgramRecord) -> Result<()> {
+                sqlx::query(access::sql::INSERT_PROGRAM)
+                    .bind(p.id.as_str())
+                    .bind(&p.name)
+                    .bind(p.is_default)
+                    .bind(p.archived_at)
+                    .bind(p.created_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| super::conflict_on_unique(e, "name"))?;
+                Ok(())
+            }
+
+            async fn rename_program(&self, id: &ProgramId, name: &str) -> Result<bool> {
+                let done = sqlx::query(access::sql::RENAME_PROGRAM)
+                    .bind(id.as_str())
+                    .bind(name)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| super::conflict_on_unique(e, "name"))?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_program_archived(
+                &self,
+                id: &ProgramId,
+                at: Option<DateTime<Utc>>,
+            ) -> Result<bool> {
+                let done = sqlx::query(access::sql::ARCHIVE_PROGRAM)
+                    .bind(id.as_str())
+                    .bind(at)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn memberships(
+                &self,
+                user: &UserId,
+            ) -> Result<Vec<(access::ProgramRecord, $crate::domain::account::Role)>> {
+                let rows: Vec<access::rows::ProgramRoleRow> = sqlx::query_as(&format!(
+                    "SELECT {}, m.role FROM program_members m \
+                     JOIN programs p ON p.id = m.program_id WHERE m.user_id = $1 ORDER BY {}",
+                    access::sql::PROGRAM_COLUMNS,
+                    access::sql::PROGRAM_ORDER
+                ))
+                .bind(user.as_str())
+                .fetch_all(&self.reader)
+                .await?;
+                rows.into_iter().map(TryInto::try_into).collect()
+            }
+
+            async fn list_members(
+                &self,
+                program: &ProgramId,
+            ) -> Result<Vec<access::MemberRecord>> {
+                let rows: Vec<access::rows::MemberRow> = sqlx::query_as(&format!(
+                    "SELECT {}, m.role FROM program_members m JOIN users u ON u.id = m.user_id \
+                     WHERE m.program_id = $1 ORDER BY u.email",
                     access::sql::USER_COLUMNS
                 ))
                 .bind(program.as_str())
@@ -304,10 +497,27 @@ macro_rules! impl_access_store {
                 rows.into_iter().map(TryInto::try_into).collect()
             }
 
-            async fn delete_user(&self, program: &ProgramId, id: &UserId) -> Result<bool> {
-                let done = sqlx::query(access::sql::DELETE_USER)
+            async fn set_membership(
+                &self,
+                program: &ProgramId,
+                user: &UserId,
+                role: $crate::domain::account::Role,
+                now: DateTime<Utc>,
+            ) -> Result<()> {
+                sqlx::query(access::sql::SET_MEMBERSHIP)
                     .bind(program.as_str())
-                    .bind(id.as_str())
+                    .bind(user.as_str())
+                    .bind(role.as_str())
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn remove_membership(&self, program: &ProgramId, user: &UserId) -> Result<bool> {
+                let done = sqlx::query(access::sql::REMOVE_MEMBERSHIP)
+                    .bind(program.as_str())
+                    .bind(user.as_str())
                     .execute(&self.writer)
                     .await?;
                 Ok(done.rows_affected() == 1)
@@ -346,7 +556,7 @@ macro_rules! impl_access_store {
                 if tokens == 0 || users > 0 {
                     return Ok(false);
                 }
-                Self::insert_user_in(&mut *tx, user).await?;
+                Self::insert_user_in(&mut tx, user, $crate::domain::account::Role::Admin).await?;
                 sqlx::query(access::sql::DELETE_SETUP_TOKENS)
                     .execute(&mut *tx)
                     .await?;
@@ -525,20 +735,29 @@ macro_rules! impl_access_store {
         }
 
         impl $store {
-            async fn insert_user_in<'e, E>(executor: E, u: &access::UserRecord) -> Result<()>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
+            /// Inserts a user and their membership of their home program.
+            async fn insert_user_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                u: &access::UserRecord,
+                role: $crate::domain::account::Role,
+            ) -> Result<()> {
                 sqlx::query(access::sql::INSERT_USER)
                     .bind(u.id.as_str())
                     .bind(u.program_id.as_str())
                     .bind(&u.email)
                     .bind(&u.password_hash)
-                    .bind(u.role.as_str())
+                    .bind(u.install_admin)
                     .bind(u.created_at)
-                    .execute(executor)
+                    .execute(&mut **tx)
                     .await
                     .map_err(|e| super::conflict_on_unique(e, "email"))?;
+                sqlx::query(access::sql::SET_MEMBERSHIP)
+                    .bind(u.program_id.as_str())
+                    .bind(u.id.as_str())
+                    .bind(role.as_str())
+                    .bind(u.created_at)
+                    .execute(&mut **tx)
+                    .await?;
                 Ok(())
             }
         }

@@ -2,16 +2,29 @@
 //! (users, API keys) and the activity log.
 
 use crate::error::AppError;
-use herald::domain::account::{ActivityView, ApiKeyView, CurrentUser, NewApiKey, UserView};
+use herald::domain::account::{
+    ActivityView, ApiKeyView, CurrentUser, NewApiKey, ProgramView, UserView,
+};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The signed-in user, or `None` for an anonymous visitor.
+/// The signed-in user and the programs they can open, or `None` for an anonymous visitor.
 #[server(prefix = "/sfn", endpoint = "signed_in_user")]
 pub async fn signed_in_user() -> Result<Option<CurrentUser>, AppError> {
-    Ok(super::ssr::caller().map(|a| CurrentUser {
-        email: a.name,
-        role: a.role,
+    use herald::domain::account::ProgramChoice;
+    Ok(super::ssr::caller().map(|c| CurrentUser {
+        email: c.email,
+        install_admin: c.install_admin,
+        home: c.home.map(|h| h.to_string()),
+        programs: c
+            .programs
+            .into_iter()
+            .map(|p| ProgramChoice {
+                id: p.id.to_string(),
+                name: p.name,
+                role: p.role,
+            })
+            .collect(),
     }))
 }
 
@@ -55,8 +68,8 @@ pub async fn login(email: String, password: String, next: String) -> Result<(), 
 /// Ends this session and returns to the sign-in page.
 #[server(prefix = "/sfn", endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
-    use super::ssr::{access, session_token, set_session_cookie, viewer};
-    viewer()?;
+    use super::ssr::{access, session_token, set_session_cookie, signed_in};
+    signed_in()?;
     if let Some(token) = session_token() {
         access()?.logout(&token).await?;
     }
@@ -96,46 +109,97 @@ pub async fn complete_setup(
     Ok(())
 }
 
-// --- users ---------------------------------------------------------------------------------------
+// --- members ---------------------------------------------------------------------------------
 
+/// The program's members with their roles.
 #[server(prefix = "/sfn", endpoint = "list_users")]
-pub async fn list_users() -> Result<Vec<UserView>, AppError> {
-    let who = super::ssr::admin()?;
-    let users = super::ssr::access()?.list_users(&who.program).await?;
-    Ok(users.iter().map(user_view).collect())
+pub async fn list_users(program: String) -> Result<Vec<UserView>, AppError> {
+    let who = super::ssr::admin(&program)?;
+    let members = super::ssr::access()?.list_members(&who.program).await?;
+    Ok(members.iter().map(user_view).collect())
 }
 
+/// Adds a member with `role`: a new account with `password`, or, when the e-mail already has an
+/// account, that account joins the program (its password is left as it is).
 #[server(prefix = "/sfn", endpoint = "create_user")]
 pub async fn create_user(
+    program: String,
     email: String,
     password: String,
     role: String,
 ) -> Result<UserView, AppError> {
     use herald::domain::account::Role;
-    let who = super::ssr::admin()?;
+    let who = super::ssr::admin(&program)?;
     let role = Role::parse(&role).ok_or_else(|| AppError::Validation {
         field: "role".into(),
         message: "Choose Admin or Viewer".into(),
     })?;
-    let user = super::ssr::access()?
-        .create_user(&who, &email, &password, role)
+    let added = super::ssr::access()?
+        .add_member(&who, &email, &password, role)
         .await?;
-    Ok(user_view(&user))
+    Ok(user_view(&added.member))
 }
 
+/// Takes a member out of the program.
 #[server(prefix = "/sfn", endpoint = "delete_user")]
-pub async fn delete_user(id: String) -> Result<(), AppError> {
-    let who = super::ssr::admin()?;
+pub async fn delete_user(program: String, id: String) -> Result<(), AppError> {
+    let who = super::ssr::admin(&program)?;
     let id =
         herald::domain::ids::UserId::parse(&id).ok_or_else(|| AppError::NotFound("user".into()))?;
-    Ok(super::ssr::access()?.delete_user(&who, &id).await?)
+    Ok(super::ssr::access()?.remove_member(&who, &id).await?)
+}
+
+// --- programs (install admins) -------------------------------------------------------------------
+
+/// Every program, archived ones too.
+#[server(prefix = "/sfn", endpoint = "list_programs")]
+pub async fn list_programs() -> Result<Vec<ProgramView>, AppError> {
+    let admin = super::ssr::install_admin()?;
+    let programs = super::ssr::access()?.list_programs(&admin).await?;
+    Ok(programs
+        .into_iter()
+        .map(|p| ProgramView {
+            id: p.id.to_string(),
+            name: p.name,
+            is_default: p.is_default,
+            archived_at: p.archived_at,
+            created_at: p.created_at,
+        })
+        .collect())
+}
+
+/// Creates a program and answers its id.
+#[server(prefix = "/sfn", endpoint = "create_program")]
+pub async fn create_program(name: String) -> Result<String, AppError> {
+    let admin = super::ssr::install_admin()?;
+    let created = super::ssr::access()?.create_program(&admin, &name).await?;
+    Ok(created.id.to_string())
+}
+
+#[server(prefix = "/sfn", endpoint = "rename_program")]
+pub async fn rename_program(id: String, name: String) -> Result<(), AppError> {
+    let admin = super::ssr::install_admin()?;
+    let id = super::ssr::program_id(&id)?;
+    Ok(super::ssr::access()?
+        .rename_program(&admin, &id, &name)
+        .await?)
+}
+
+/// Archives (`archived = true`) or restores a program.
+#[server(prefix = "/sfn", endpoint = "set_program_archived")]
+pub async fn set_program_archived(id: String, archived: bool) -> Result<(), AppError> {
+    let admin = super::ssr::install_admin()?;
+    let id = super::ssr::program_id(&id)?;
+    Ok(super::ssr::access()?
+        .set_program_archived(&admin, &id, archived)
+        .await?)
 }
 
 // --- API keys ------------------------------------------------------------------------------------
 
 #[server(prefix = "/sfn", endpoint = "list_api_keys")]
-pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, AppError> {
-    let who = super::ssr::admin()?;
+pub async fn list_api_keys(program: String) -> Result<Vec<ApiKeyView>, AppError> {
+    let who = super::ssr::admin(&program)?;
     let keys = super::ssr::access()?.list_api_keys(&who.program).await?;
     Ok(keys.iter().map(key_view).collect())
 }
@@ -143,8 +207,12 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyView>, AppError> {
 /// Creates a key (`scope`: `ingest` or `admin`, the default); the answer carries its only plain
 /// copy.
 #[server(prefix = "/sfn", endpoint = "create_api_key")]
-pub async fn create_api_key(name: String, scope: Option<String>) -> Result<NewApiKey, AppError> {
-    let who = super::ssr::admin()?;
+pub async fn create_api_key(
+    program: String,
+    name: String,
+    scope: Option<String>,
+) -> Result<NewApiKey, AppError> {
+    let who = super::ssr::admin(&program)?;
     let scope = match scope.as_deref().filter(|s| !s.is_empty()) {
         None => herald::domain::account::KeyScope::Admin,
         Some(raw) => herald::domain::account::KeyScope::parse(raw)?,
@@ -159,8 +227,8 @@ pub async fn create_api_key(name: String, scope: Option<String>) -> Result<NewAp
 }
 
 #[server(prefix = "/sfn", endpoint = "revoke_api_key")]
-pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
-    let who = super::ssr::admin()?;
+pub async fn revoke_api_key(program: String, id: String) -> Result<(), AppError> {
+    let who = super::ssr::admin(&program)?;
     let id = herald::domain::ids::ApiKeyId::parse(&id)
         .ok_or_else(|| AppError::NotFound("API key".into()))?;
     Ok(super::ssr::access()?.revoke_api_key(&who, &id).await?)
@@ -170,8 +238,8 @@ pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
 
 /// The admin activity log, newest first, 50 at a time (`before`: the last id of the previous page).
 #[server(prefix = "/sfn", endpoint = "list_activity")]
-pub async fn list_activity(before: String) -> Result<Vec<ActivityView>, AppError> {
-    let who = super::ssr::admin()?;
+pub async fn list_activity(program: String, before: String) -> Result<Vec<ActivityView>, AppError> {
+    let who = super::ssr::admin(&program)?;
     let before = herald::domain::ids::ActivityId::parse(&before);
     let rows = super::ssr::access()?
         .activity(&who.program, before.as_ref(), 50)
@@ -190,12 +258,13 @@ pub async fn list_activity(before: String) -> Result<Vec<ActivityView>, AppError
 }
 
 #[cfg(feature = "ssr")]
-fn user_view(u: &herald::store::UserRecord) -> UserView {
+fn user_view(m: &herald::store::MemberRecord) -> UserView {
     UserView {
-        id: u.id.to_string(),
-        email: u.email.clone(),
-        role: u.role,
-        created_at: u.created_at,
+        id: m.user.id.to_string(),
+        email: m.user.email.clone(),
+        role: m.role,
+        install_admin: m.user.install_admin,
+        created_at: m.user.created_at,
     }
 }
 

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 /// One page of the audit log. Filters are the screen's query-string values, as typed.
 #[server(prefix = "/sfn", endpoint = "list_attempts")]
 pub async fn list_attempts(
+    program: String,
     webhook_id: String,
     start: String,
     end: String,
@@ -16,7 +17,7 @@ pub async fn list_attempts(
 ) -> Result<AttemptPageView, AppError> {
     use super::ssr::{engine, viewer};
     let engine = engine()?;
-    let who = viewer()?;
+    let who = viewer(&program)?;
     let program = who.program.clone();
     let query = herald::store::AttemptQuery::from_filters(
         &webhook_id,
@@ -33,17 +34,17 @@ pub async fn list_attempts(
 
 /// Webhooks for the Select Webhook filter (deleted ones are gone from it; their rows remain).
 #[server(prefix = "/sfn", endpoint = "webhook_choices")]
-pub async fn webhook_choices() -> Result<Vec<WebhookView>, AppError> {
-    super::ssr::viewer()?;
-    super::webhooks::list_webhooks(String::new(), String::new(), String::new()).await
+pub async fn webhook_choices(program: String) -> Result<Vec<WebhookView>, AppError> {
+    super::ssr::viewer(&program)?;
+    super::webhooks::list_webhooks(program, String::new(), String::new(), String::new()).await
 }
 
 /// One attempt with its full request and response.
 #[server(prefix = "/sfn", endpoint = "attempt_detail")]
-pub async fn attempt_detail(id: String) -> Result<AttemptDetailView, AppError> {
+pub async fn attempt_detail(program: String, id: String) -> Result<AttemptDetailView, AppError> {
     use super::ssr::{engine, viewer};
     let engine = engine()?;
-    let who = viewer()?;
+    let who = viewer(&program)?;
     let program = who.program.clone();
     let id = herald::domain::ids::AttemptId::parse(&id)
         .ok_or_else(|| AppError::NotFound("attempt".into()))?;
@@ -58,10 +59,10 @@ pub async fn attempt_detail(id: String) -> Result<AttemptDetailView, AppError> {
 /// Replays a delivery: a finished one is queued again with a fresh retry budget, one waiting for
 /// its next retry is tried now.
 #[server(prefix = "/sfn", endpoint = "replay_delivery")]
-pub async fn replay_delivery(delivery_id: String) -> Result<String, AppError> {
+pub async fn replay_delivery(program: String, delivery_id: String) -> Result<String, AppError> {
     use super::ssr::{admin, engine};
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     let id = herald::domain::ids::DeliveryId::parse(&delivery_id)
         .ok_or_else(|| AppError::NotFound("delivery".into()))?;
     Ok(match engine.replay(&who, &id).await? {

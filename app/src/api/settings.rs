@@ -13,7 +13,7 @@ pub struct Instance {
 
 #[server(prefix = "/sfn", endpoint = "instance_info")]
 pub async fn instance_info() -> Result<Instance, AppError> {
-    super::ssr::viewer()?;
+    super::ssr::signed_in()?;
     let engine = super::ssr::engine()?;
     Ok(Instance {
         version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 /// The Webhooks list, filtered by name (substring, any case) and created date range.
 #[server(prefix = "/sfn", endpoint = "list_webhooks")]
 pub async fn list_webhooks(
+    program: String,
     name: String,
     start: String,
     end: String,
@@ -17,7 +18,7 @@ pub async fn list_webhooks(
     use super::ssr::{engine, viewer};
     use herald::domain::query::parse_range;
     let engine = engine()?;
-    let who = viewer()?;
+    let who = viewer(&program)?;
     let program = who.program.clone();
     let (created_from, created_before) = parse_range(&start, &end)?;
     let query = herald::store::WebhookQuery {
@@ -31,10 +32,14 @@ pub async fn list_webhooks(
 
 /// Turns a webhook on or off at once.
 #[server(prefix = "/sfn", endpoint = "set_webhook_enabled")]
-pub async fn set_webhook_enabled(id: String, enabled: bool) -> Result<(), AppError> {
+pub async fn set_webhook_enabled(
+    program: String,
+    id: String,
+    enabled: bool,
+) -> Result<(), AppError> {
     use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     let id = webhook_id(&id)?;
     let patch = herald::domain::settings::WebhookPatch {
         enabled: Some(enabled),
@@ -46,10 +51,10 @@ pub async fn set_webhook_enabled(id: String, enabled: bool) -> Result<(), AppErr
 
 /// Deletes a webhook (its audit rows stay).
 #[server(prefix = "/sfn", endpoint = "delete_webhook")]
-pub async fn delete_webhook(id: String) -> Result<(), AppError> {
+pub async fn delete_webhook(program: String, id: String) -> Result<(), AppError> {
     use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     let id = webhook_id(&id)?;
     engine.delete_webhook(&who, &id).await?;
     Ok(())
@@ -58,17 +63,21 @@ pub async fn delete_webhook(id: String) -> Result<(), AppError> {
 /// A fresh signing secret for a new wizard draft: it signs the draft's Verify ping, and Save keeps
 /// it, so what the receiver verified is what it will get.
 #[server(prefix = "/sfn", endpoint = "new_draft_secret")]
-pub async fn new_draft_secret() -> Result<String, AppError> {
-    super::ssr::admin()?;
+pub async fn new_draft_secret(program: String) -> Result<String, AppError> {
+    super::ssr::admin(&program)?;
     Ok(herald::delivery::Engine::draft_secret().expose().to_owned())
 }
 
 /// Whether `name` is free in the program (`except` is the webhook being edited).
 #[server(prefix = "/sfn", endpoint = "check_webhook_name")]
-pub async fn check_webhook_name(name: String, except: String) -> Result<(), AppError> {
+pub async fn check_webhook_name(
+    program: String,
+    name: String,
+    except: String,
+) -> Result<(), AppError> {
     use super::ssr::{admin, engine};
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     let program = who.program.clone();
     let wanted = herald::domain::webhook::WebhookName::parse(&name)?;
     let query = herald::store::WebhookQuery {
@@ -96,10 +105,14 @@ pub async fn check_webhook_name(name: String, except: String) -> Result<(), AppE
 /// Sends the verification ping for the wizard's draft. `editing` is the saved webhook's id when
 /// editing (its stored secret signs, and the ping is audited), empty for a new draft.
 #[server(prefix = "/sfn", endpoint = "verify_draft", input = server_fn::codec::Json)]
-pub async fn verify_draft(draft: WebhookDraft, editing: String) -> Result<VerifyOutcome, AppError> {
+pub async fn verify_draft(
+    program: String,
+    draft: WebhookDraft,
+    editing: String,
+) -> Result<VerifyOutcome, AppError> {
     use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     let saved = match editing.as_str() {
         "" => None,
         raw => Some(webhook_id(raw)?),
@@ -109,10 +122,13 @@ pub async fn verify_draft(draft: WebhookDraft, editing: String) -> Result<Verify
 
 /// Saves a new webhook from the wizard.
 #[server(prefix = "/sfn", endpoint = "create_webhook", input = server_fn::codec::Json)]
-pub async fn create_webhook(draft: WebhookDraft) -> Result<SavedWebhook, AppError> {
+pub async fn create_webhook(
+    program: String,
+    draft: WebhookDraft,
+) -> Result<SavedWebhook, AppError> {
     use super::ssr::{admin, engine};
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     let saved = engine.create_webhook(&who, &draft).await?;
     Ok(SavedWebhook {
         webhook: (&saved.webhook).into(),
@@ -126,6 +142,7 @@ pub async fn create_webhook(draft: WebhookDraft) -> Result<SavedWebhook, AppErro
 /// wizard was open stays as it is.
 #[server(prefix = "/sfn", endpoint = "update_webhook", input = server_fn::codec::Json)]
 pub async fn update_webhook(
+    program: String,
     id: String,
     draft: WebhookDraft,
     version: i64,
@@ -133,7 +150,7 @@ pub async fn update_webhook(
     use super::ssr::{admin, engine, webhook_id};
     use herald::domain::settings::WebhookPatch;
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     let patch = WebhookPatch {
         name: Some(draft.name),
         url: Some(draft.url),
@@ -159,10 +176,13 @@ pub async fn update_webhook(
 
 /// The edit wizard's starting point: the webhook and a draft of its settings (no secrets).
 #[server(prefix = "/sfn", endpoint = "load_webhook_draft")]
-pub async fn load_webhook_draft(id: String) -> Result<(WebhookView, WebhookDraft), AppError> {
+pub async fn load_webhook_draft(
+    program: String,
+    id: String,
+) -> Result<(WebhookView, WebhookDraft), AppError> {
     use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     let program = who.program.clone();
     let w = engine.get_webhook(&program, &webhook_id(&id)?).await?;
     Ok(((&w).into(), herald::delivery::webhooks::draft_of(&w)))
@@ -170,19 +190,23 @@ pub async fn load_webhook_draft(id: String) -> Result<(WebhookView, WebhookDraft
 
 /// A new signing secret; the old one keeps signing for 24 hours.
 #[server(prefix = "/sfn", endpoint = "rotate_webhook_secret")]
-pub async fn rotate_webhook_secret(id: String) -> Result<String, AppError> {
+pub async fn rotate_webhook_secret(program: String, id: String) -> Result<String, AppError> {
     use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     Ok(engine.rotate_secret(&who, &webhook_id(&id)?).await?)
 }
 
 /// Send Test: the catalog example of `event_type`, now, through the normal dispatch code.
 #[server(prefix = "/sfn", endpoint = "send_test")]
-pub async fn send_test(id: String, event_type: String) -> Result<TestOutcome, AppError> {
+pub async fn send_test(
+    program: String,
+    id: String,
+    event_type: String,
+) -> Result<TestOutcome, AppError> {
     use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
-    let who = admin()?;
+    let who = admin(&program)?;
     Ok(engine
         .send_test(&who, &webhook_id(&id)?, Some(&event_type))
         .await?)
@@ -190,10 +214,10 @@ pub async fn send_test(id: String, event_type: String) -> Result<TestOutcome, Ap
 
 /// A webhook's page: settings, figures, and its latest attempts.
 #[server(prefix = "/sfn", endpoint = "load_webhook_details")]
-pub async fn load_webhook_details(id: String) -> Result<WebhookDetails, AppError> {
+pub async fn load_webhook_details(program: String, id: String) -> Result<WebhookDetails, AppError> {
     use super::ssr::{engine, viewer, webhook_id};
     let engine = engine()?;
-    let who = viewer()?;
+    let who = viewer(&program)?;
     let program = who.program.clone();
     let id = webhook_id(&id)?;
     let w = engine.get_webhook(&program, &id).await?;

@@ -1,7 +1,9 @@
 //! The frame around every page: brand, navigation, and the hydration marker that tells browser
 //! tests (and people debugging) when the page has become interactive.
 
-use super::session::{is_auth_page, provide_me, AdminOnly, UserMenu};
+use super::program::{use_path, use_program};
+use super::session::{is_auth_page, provide_me, AdminOnly, Me, UserMenu};
+use crate::api::program_path;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_location;
@@ -24,14 +26,15 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <span class="brand-mark" aria-hidden="true">"H"</span>
                     <span class="brand-name">"Herald"</span>
                 </a>
+                <ProgramSwitcher/>
                 <nav aria-label="Main">
                     <ul>
-                        <NavItem href="/" label="Webhooks"/>
-                        <NavItem href="/audit-logs" label="Audit Logs"/>
-                        <NavItem href="/event-types" label="Event Types"/>
-                        <NavItem href="/settings" label="Settings"/>
+                        <NavItem rest="" label="Webhooks"/>
+                        <NavItem rest="/audit-logs" label="Audit Logs"/>
+                        <NavItem rest="/event-types" label="Event Types"/>
+                        <NavItem rest="/settings" label="Settings"/>
                         <AdminOnly>
-                            <NavItem href="/activity" label="Activity"/>
+                            <NavItem rest="/activity" label="Activity"/>
                         </AdminOnly>
                     </ul>
                 </nav>
@@ -43,22 +46,65 @@ pub fn Layout(children: Children) -> impl IntoView {
     }
 }
 
+/// A link to one of the current program's screens (`rest`: its path after `/p/{program}`).
 #[component]
-fn NavItem(href: &'static str, label: &'static str) -> impl IntoView {
+fn NavItem(rest: &'static str, label: &'static str) -> impl IntoView {
     let location = use_location();
+    let program = use_program();
+    let href = use_path(rest);
     let current = move || {
         let path = location.pathname.get();
-        if href == "/" {
-            path == "/" || path.starts_with("/webhooks")
+        let inside = path
+            .strip_prefix(&program_path(&program.get(), ""))
+            .unwrap_or_default()
+            .to_owned();
+        if rest.is_empty() {
+            inside.is_empty() || inside == "/" || inside.starts_with("/webhooks")
         } else {
-            path.starts_with(href)
+            inside.starts_with(rest)
         }
     };
     view! {
         <li>
-            <A href=href attr:class=move || if current() { "nav-link active" } else { "nav-link" }>
+            <A href=move || href.get() attr:class=move || if current() { "nav-link active" } else { "nav-link" }>
                 {label}
             </A>
         </li>
+    }
+}
+
+/// The program switcher: the current program's name, opening a list of the others the user can
+/// open (plain links, so it works before the wasm loads), and Manage programs for install admins.
+#[component]
+fn ProgramSwitcher() -> impl IntoView {
+    let me = expect_context::<Me>().0;
+    let program = use_program();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let user = me.await.ok().flatten()?;
+                let current = program.get();
+                let name = user
+                    .programs
+                    .iter()
+                    .find(|p| p.id == current)
+                    .map_or_else(|| "Choose a program".to_owned(), |p| p.name.clone());
+                let others: Vec<_> = user.programs.iter().filter(|p| p.id != current).cloned().collect();
+                Some(view! {
+                    <details class="program-switcher">
+                        <summary aria-label=format!("Program: {name}. Switch program")>
+                            <span class="program-label">"Program"</span>
+                            <span class="program-name">{name.clone()}</span>
+                        </summary>
+                        <ul class="program-menu">
+                            {others.into_iter().map(|p| view! {
+                                <li><a href=program_path(&p.id, "")>{p.name}<span class="muted">{format!(" · {}", p.role.label())}</span></a></li>
+                            }).collect_view()}
+                            {user.install_admin.then(|| view! { <li class="manage"><a href="/programs">"Manage programs"</a></li> })}
+                        </ul>
+                    </details>
+                })
+            })}
+        </Suspense>
     }
 }

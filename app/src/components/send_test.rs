@@ -23,9 +23,10 @@ pub fn SendTestPanel(webhook: WebhookView) -> impl IntoView {
             .map(|e| serde_json::to_string_pretty(&e.example).unwrap_or_default())
             .unwrap_or_default()
     };
+    let program = crate::components::program::use_program();
     let send = Action::new(move |t: &String| {
-        let (id, t) = (id.get_value(), t.clone());
-        async move { send_test(id, t).await }
+        let (program, id, t) = (program.get_untracked(), id.get_value(), t.clone());
+        async move { send_test(program, id, t).await }
     });
     let select_id = format!("test-event-{}", webhook.id);
     let label_for = select_id.clone();
@@ -84,7 +85,8 @@ fn TestResult(outcome: TestOutcome) -> impl IntoView {
     let latency = outcome
         .latency_ms
         .map_or_else(|| "—".to_owned(), |l| format!("{l} ms"));
-    let link = format!("/audit-logs/{}", outcome.attempt_id);
+    let program = crate::components::program::use_program().get_untracked();
+    let link = crate::api::program_path(&program, &format!("/audit-logs/{}", outcome.attempt_id));
     view! {
         <div class=class role="status">
             <strong>{headline}</strong>

@@ -2,6 +2,7 @@
 //! in or out), shared through context, and used to show admins their controls. Hiding is a
 //! courtesy: every server function checks the role itself.
 
+use super::program::use_program;
 use crate::api::account::{signed_in_user, Logout};
 use crate::error::AppError;
 use herald::domain::account::{CurrentUser, Role};
@@ -29,20 +30,25 @@ pub fn provide_me() -> Me {
     me
 }
 
-fn role_of(me: &Result<Option<CurrentUser>, AppError>) -> Option<Role> {
-    me.as_ref().ok().and_then(|u| u.as_ref()).map(|u| u.role)
+fn role_of(me: &Result<Option<CurrentUser>, AppError>, program: &str) -> Option<Role> {
+    me.as_ref()
+        .ok()
+        .and_then(|u| u.as_ref())
+        .and_then(|u| u.role_in(program))
 }
 
-/// Renders `children` for admins only (and `fallback`, if given, for everyone else).
+/// Renders `children` for admins of the current program only (and `fallback`, if given, for
+/// everyone else).
 #[component]
 pub fn AdminOnly(children: ChildrenFn, #[prop(optional, into)] fallback: ViewFn) -> impl IntoView {
     let me = expect_context::<Me>().0;
+    let program = use_program();
     let children = StoredValue::new(children);
     let fallback = StoredValue::new(fallback);
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                if role_of(&me.await).is_some_and(Role::can_manage) {
+                if role_of(&me.await, &program.get()).is_some_and(Role::can_manage) {
                     children.with_value(|c| c()).into_any()
                 } else {
                     fallback.with_value(|f| f.run()).into_any()
@@ -52,19 +58,22 @@ pub fn AdminOnly(children: ChildrenFn, #[prop(optional, into)] fallback: ViewFn)
     }
 }
 
-/// Who is signed in, and the Sign out button.
+/// Who is signed in, their role in the current program, and the Sign out button.
 #[component]
 pub fn UserMenu() -> impl IntoView {
     let me = expect_context::<Me>().0;
+    let program = use_program();
     let logout = ServerAction::<Logout>::new();
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 let user = me.await.ok().flatten()?;
+                let role = user.role_in(&program.get()).map(Role::label).unwrap_or_default();
+                let role = if user.install_admin { format!("{role} · Install admin") } else { role.to_owned() };
                 Some(view! {
                     <div class="user-menu">
                         <p class="user-email" title=user.email.clone()>{user.email.clone()}</p>
-                        <p class="user-role">{user.role.label()}</p>
+                        <p class="user-role">{role}</p>
                         <ActionForm action=logout attr:class="inline">
                             <button type="submit" class="button secondary small">"Sign out"</button>
                         </ActionForm>

@@ -2,6 +2,7 @@
 //! works before the wasm loads, and takes effect at once.
 
 use crate::api::webhooks::SetWebhookEnabled;
+use crate::components::program::ProgramField;
 use leptos::prelude::*;
 
 #[component]
@@ -14,6 +15,7 @@ pub fn EnabledToggle(
     let label = format!("Enabled: {name}");
     view! {
         <ActionForm action attr:class="inline">
+            <ProgramField/>
             <input type="hidden" name="id" value=id/>
             <input type="hidden" name="enabled" value=(!enabled).to_string()/>
             <button type="submit" class="switch" role="switch" aria-checked=enabled.to_string() aria-label=label>

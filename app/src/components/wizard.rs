@@ -82,6 +82,7 @@ pub fn Wizard(
         false,
     );
     let step = RwSignal::new(0usize);
+    let program = crate::components::program::use_program();
     let busy = RwSignal::new(false);
     let is_edit = state.editing.is_some();
 
@@ -108,7 +109,7 @@ pub fn Wizard(
             let except = state.editing.map(|id| id.get_value()).unwrap_or_default();
             busy.set(true);
             leptos::task::spawn_local(async move {
-                match check_webhook_name(name, except).await {
+                match check_webhook_name(program.get_untracked(), name, except).await {
                     Ok(()) => step.set(1),
                     Err(e) => state.error.set(Some(e)),
                 }
@@ -130,11 +131,12 @@ pub fn Wizard(
         }
         let draft = state.draft.get_untracked();
         let editing = state.editing.map(|id| id.get_value());
+        let program = program.get_untracked();
         busy.set(true);
         leptos::task::spawn_local(async move {
             let result = match editing {
-                Some(id) => update_webhook(id, draft, state.version).await,
-                None => create_webhook(draft).await,
+                Some(id) => update_webhook(program, id, draft, state.version).await,
+                None => create_webhook(program, draft).await,
             };
             busy.set(false);
             match result {

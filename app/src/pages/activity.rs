@@ -2,6 +2,8 @@
 //! replayed what, and when; newest first, 50 a page.
 
 use crate::api::account::list_activity;
+use crate::api::program_path;
+use crate::components::program::use_program;
 use crate::components::time::Timestamp;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -11,7 +13,11 @@ use leptos_router::hooks::use_query_map;
 pub fn ActivityPage() -> impl IntoView {
     let query = use_query_map();
     let before = move || query.with(|q| q.get("before").unwrap_or_default());
-    let rows = Resource::new(before, list_activity);
+    let program = use_program();
+    let rows = Resource::new(
+        move || (program.get(), before()),
+        |(program, before)| list_activity(program, before),
+    );
     view! {
         <Title text="Activity"/>
         <header class="page-head">
@@ -26,7 +32,7 @@ pub fn ActivityPage() -> impl IntoView {
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                     Ok(list) if list.is_empty() => view! { <section class="empty card"><p>"Nothing has been changed yet."</p></section> }.into_any(),
                     Ok(list) => {
-                        let more = (list.len() == 50).then(|| format!("/activity?before={}", list[49].id));
+                        let more = (list.len() == 50).then(|| program_path(&program.get_untracked(), &format!("/activity?before={}", list[49].id)));
                         view! {
                             <div class="table-wrap">
                                 <table class="data">

@@ -2,6 +2,8 @@
 //! pretty-printed), what came back, timing and trigger, and Replay for a dead-lettered delivery.
 
 use crate::api::audit::{attempt_detail, replay_delivery};
+use crate::api::program_path;
+use crate::components::program::use_program;
 use crate::components::session::AdminOnly;
 use crate::components::status::AttemptBadge;
 use crate::components::time::Timestamp;
@@ -13,9 +15,15 @@ use leptos_router::hooks::use_params_map;
 #[component]
 pub fn AttemptPage() -> impl IntoView {
     let params = use_params_map();
+    let program = use_program();
     let detail = Resource::new(
-        move || params.with(|p| p.get("id").unwrap_or_default()),
-        attempt_detail,
+        move || {
+            (
+                program.get(),
+                params.with(|p| p.get("id").unwrap_or_default()),
+            )
+        },
+        |(program, id)| attempt_detail(program, id),
     );
     view! {
         <Title text="Attempt"/>
@@ -48,18 +56,26 @@ fn header_lines(headers: &[(String, String)]) -> String {
 #[component]
 fn Attempt(d: AttemptDetailView) -> impl IntoView {
     let a = d.attempt.clone();
-    let replay = Action::new(|id: &String| {
-        let id = id.clone();
-        async move { replay_delivery(id).await }
+    let program = use_program().get_untracked();
+    let replay = Action::new({
+        let program = program.clone();
+        move |id: &String| {
+            let (program, id) = (program.clone(), id.clone());
+            async move { replay_delivery(program, id).await }
+        }
     });
     let replayable =
         a.status == herald::domain::delivery::AttemptStatus::Failure && a.delivery_id.is_some();
     let delivery = a.delivery_id.clone().unwrap_or_default();
-    let webhook_logs = format!("/audit-logs?webhook_id={}", a.webhook_id);
+    let webhook_logs = program_path(
+        &program,
+        &format!("/audit-logs?webhook_id={}", a.webhook_id),
+    );
+    let all_logs = program_path(&program, "/audit-logs");
     view! {
         <header class="page-head">
             <div>
-                <p class="crumbs"><a href="/audit-logs">"Audit Logs"</a>" / "<code>{a.id.clone()}</code></p>
+                <p class="crumbs"><a href=all_logs>"Audit Logs"</a>" / "<code>{a.id.clone()}</code></p>
                 <h1>{a.webhook_name.clone()}" "<AttemptBadge status=a.status/></h1>
                 <p class="lede"><code>{a.event_type.clone()}</code>" · event "<code>{a.event_id.clone()}</code></p>
             </div>

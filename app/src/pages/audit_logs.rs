@@ -2,6 +2,8 @@
 //! and event id or webhook name, with keyset paging that stays fast on millions of rows.
 
 use crate::api::audit::{list_attempts, webhook_choices};
+use crate::api::program_path;
+use crate::components::program::use_program;
 use crate::components::status::AttemptBadge;
 use crate::components::time::Timestamp;
 use herald::domain::delivery::AttemptStatus;
@@ -17,12 +19,12 @@ const FILTERS: [&str; 5] = ["webhook_id", "start", "end", "status", "q"];
 pub fn AuditLogsPage() -> impl IntoView {
     let query = use_query_map();
     let param = move |k: &str| query.with(|q| q.get(k).unwrap_or_default());
+    let program = use_program();
     let page = Resource::new(
         move || {
-            FILTERS
-                .map(param)
-                .to_vec()
+            [program.get()]
                 .into_iter()
+                .chain(FILTERS.map(param))
                 .chain([param("cursor")])
                 .collect::<Vec<_>>()
         },
@@ -34,10 +36,11 @@ pub fn AuditLogsPage() -> impl IntoView {
                 p[3].clone(),
                 p[4].clone(),
                 p[5].clone(),
+                p[6].clone(),
             )
         },
     );
-    let choices = Resource::new(|| (), |_| webhook_choices());
+    let choices = Resource::new(move || program.get(), webhook_choices);
     // A page link keeps the filters and swaps the cursor.
     let link_with_cursor = move |cursor: String| {
         let mut parts: Vec<String> = FILTERS
@@ -48,7 +51,10 @@ pub fn AuditLogsPage() -> impl IntoView {
             })
             .collect();
         parts.push(format!("cursor={}", urlencode(&cursor)));
-        format!("/audit-logs?{}", parts.join("&"))
+        program_path(
+            &program.get_untracked(),
+            &format!("/audit-logs?{}", parts.join("&")),
+        )
     };
     view! {
         <Title text="Audit Logs"/>
@@ -136,6 +142,7 @@ pub fn AuditLogsPage() -> impl IntoView {
 
 #[component]
 fn AttemptTable(items: Vec<AttemptView>) -> impl IntoView {
+    let program = use_program().get_untracked();
     view! {
         <div class="table-wrap">
             <table class="data">
@@ -156,7 +163,7 @@ fn AttemptTable(items: Vec<AttemptView>) -> impl IntoView {
                         .into_iter()
                         .map(|a| {
                             let code = a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into());
-                            let href = format!("/audit-logs/{}", a.id);
+                            let href = program_path(&program, &format!("/audit-logs/{}", a.id));
                             view! {
                                 <tr>
                                     <th scope="row">{a.webhook_name}</th>

@@ -8,6 +8,8 @@ use crate::api::account::{
 use crate::api::settings::instance_info;
 use crate::components::copy::CopyButton;
 use crate::components::form::{field_message, general_message};
+use crate::components::program::use_program;
+use crate::components::program::ProgramField;
 use crate::components::session::{AdminOnly, Me};
 use crate::components::time::Timestamp;
 use crate::components::wizard::FieldError;
@@ -54,17 +56,24 @@ pub fn SettingsPage() -> impl IntoView {
 
 #[component]
 fn Users() -> impl IntoView {
+    let program = use_program();
     let create = ServerAction::<CreateUser>::new();
     let delete = ServerAction::<DeleteUser>::new();
     let users = Resource::new(
-        move || (create.version().get(), delete.version().get()),
-        |_| list_users(),
+        move || {
+            (
+                program.get(),
+                create.version().get(),
+                delete.version().get(),
+            )
+        },
+        |(program, ..)| list_users(program),
     );
     let me = expect_context::<Me>().0;
     view! {
         <section class="card" aria-labelledby="users-title">
-            <h2 id="users-title">"Users"</h2>
-            <p class="muted">"Admins can change everything. Viewers read webhooks, audit logs and attempts, and change nothing."</p>
+            <h2 id="users-title">"Members"</h2>
+            <p class="muted">"Who may open this program. Admins can change everything in it; viewers read webhooks, audit logs and attempts, and change nothing. Someone can be an admin here and a viewer elsewhere."</p>
             {general_message(delete.value(), &[])}
             <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
                 {move || Suspend::new(async move {
@@ -75,8 +84,9 @@ fn Users() -> impl IntoView {
                     }
                 })}
             </Transition>
-            <h3>"Add a user"</h3>
-            <ActionForm action=create attr:class="form-row" attr:aria-label="Add a user">
+            <h3>"Add a member"</h3>
+            <ActionForm action=create attr:class="form-row" attr:aria-label="Add a member">
+                <ProgramField/>
                 <label class="field">
                     <span>"E-mail"</span>
                     <input type="email" name="email" required aria-describedby="new-user-email-error"/>
@@ -92,11 +102,11 @@ fn Users() -> impl IntoView {
                 </label>
                 <label class="field">
                     <span>"Password"</span>
-                    <input type="password" name="password" autocomplete="new-password" required aria-describedby="new-user-password-error"/>
-                    <span class="hint">{format!("At least {MIN_PASSWORD_CHARS} characters")}</span>
+                    <input type="password" name="password" autocomplete="new-password" aria-describedby="new-user-password-error"/>
+                    <span class="hint">{format!("For a new account: at least {MIN_PASSWORD_CHARS} characters. Leave empty when the e-mail already has an account.")}</span>
                     <FieldError id="new-user-password-error" message=field_message(create.value(), "password")/>
                 </label>
-                <button type="submit" class="button">"Add user"</button>
+                <button type="submit" class="button">"Add member"</button>
             </ActionForm>
             {general_message(create.value(), &["email", "password", "role"])}
         </section>
@@ -120,7 +130,7 @@ fn UserTable(
                         view! {
                             <tr>
                                 <th scope="row">{u.email.clone()}</th>
-                                <td>{u.role.label()}</td>
+                                <td>{u.role.label()}{u.install_admin.then_some(" · Install admin")}</td>
                                 <td><Timestamp at=Some(u.created_at)/></td>
                                 <td class="actions">
                                     {if me.as_deref() == Some(u.email.as_str()) {
@@ -128,6 +138,7 @@ fn UserTable(
                                     } else {
                                         view! {
                                             <ActionForm action=delete attr:class="inline">
+                                                <ProgramField/>
                                                 <input type="hidden" name="id" value=u.id.clone()/>
                                                 <button type="submit" class="button secondary small" aria-label=label>"Remove"</button>
                                             </ActionForm>
@@ -145,11 +156,18 @@ fn UserTable(
 
 #[component]
 fn ApiKeys() -> impl IntoView {
+    let program = use_program();
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
     let keys = Resource::new(
-        move || (create.version().get(), revoke.version().get()),
-        |_| list_api_keys(),
+        move || {
+            (
+                program.get(),
+                create.version().get(),
+                revoke.version().get(),
+            )
+        },
+        |(program, ..)| list_api_keys(program),
     );
     let created = create.value();
     view! {
@@ -177,6 +195,7 @@ fn ApiKeys() -> impl IntoView {
             </Transition>
             <h3>"Create a key"</h3>
             <ActionForm action=create attr:class="form-row" attr:aria-label="Create an API key">
+                <ProgramField/>
                 <label class="field">
                     <span>"Name"</span>
                     <input type="text" name="name" required maxlength="100" placeholder="e.g. loyalty-platform-prod" aria-describedby="new-key-name-error"/>
@@ -220,6 +239,7 @@ fn KeyTable(list: Vec<ApiKeyView>, revoke: ServerAction<RevokeApiKey>) -> impl I
                                 <td class="actions">
                                     {live.then(|| view! {
                                         <ActionForm action=revoke attr:class="inline">
+                                            <ProgramField/>
                                             <input type="hidden" name="id" value=k.id.clone()/>
                                             <button type="submit" class="button danger small" aria-label=label>"Revoke"</button>
                                         </ActionForm>

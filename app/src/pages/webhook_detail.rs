@@ -1,7 +1,9 @@
 //! A webhook's page (`/webhooks/:id`): its figures (success rate, attempts, retries, latency),
 //! last success and failure, its latest attempts, Send Test, Edit and the Enabled switch.
 
+use crate::api::program_path;
 use crate::api::webhooks::{load_webhook_details, SetWebhookEnabled};
+use crate::components::program::use_program;
 use crate::components::send_test::SendTestPanel;
 use crate::components::session::AdminOnly;
 use crate::components::status::{AttemptBadge, WebhookBadge};
@@ -16,14 +18,16 @@ use leptos_router::hooks::use_params_map;
 pub fn WebhookPage() -> impl IntoView {
     let params = use_params_map();
     let toggle = ServerAction::<SetWebhookEnabled>::new();
+    let program = use_program();
     let details = Resource::new(
         move || {
             (
+                program.get(),
                 params.with(|p| p.get("id").unwrap_or_default()),
                 toggle.version().get(),
             )
         },
-        |(id, _)| load_webhook_details(id),
+        |(program, id, _)| load_webhook_details(program, id),
     );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -50,15 +54,17 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
         .p95_latency_ms
         .map_or_else(|| "—".to_owned(), |v| format!("{v} ms"));
     let lag = d.avg_lag_ms.map_or_else(|| "—".to_owned(), format_lag);
-    let edit = format!("/webhooks/{}/edit", w.id);
-    let logs = format!("/audit-logs?webhook_id={}", w.id);
+    let program = use_program().get_untracked();
+    let edit = program_path(&program, &format!("/webhooks/{}/edit", w.id));
+    let logs = program_path(&program, &format!("/audit-logs?webhook_id={}", w.id));
+    let list = program_path(&program, "");
     let (toggle_id, toggle_name, w_enabled) = (w.id.clone(), w.name.clone(), w.enabled);
     let for_test = w.clone();
     view! {
         <Title text=w.name.clone()/>
         <header class="page-head">
             <div>
-                <p class="crumbs"><a href="/">"Webhooks"</a>" / "{w.name.clone()}</p>
+                <p class="crumbs"><a href=list>"Webhooks"</a>" / "{w.name.clone()}</p>
                 <h1>{w.name.clone()}" "<WebhookBadge status=w.status/></h1>
                 <p class="lede mono">{w.method.clone()}" "{w.url.clone()}</p>
                 {(!w.description.is_empty()).then(|| view! { <p class="muted">{w.description.clone()}</p> })}
@@ -114,7 +120,7 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                                     .into_iter()
                                     .take(20)
                                     .map(|a| {
-                                        let href = format!("/audit-logs/{}", a.id);
+                                        let href = program_path(&program, &format!("/audit-logs/{}", a.id));
                                         view! {
                                             <tr>
                                                 <td><a href=href><code class="id">{a.event_id}</code></a></td>

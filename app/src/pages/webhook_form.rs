@@ -1,8 +1,10 @@
 //! Create (`/webhooks/new`) and edit (`/webhooks/:id/edit`) pages around the wizard. After a
 //! create, the signing secret is shown once, with a copy button and a verification snippet.
 
+use crate::api::program_path;
 use crate::api::webhooks::{load_webhook_draft, new_draft_secret};
 use crate::components::copy::CopyButton;
+use crate::components::program::{use_path, use_program};
 use crate::components::wizard::Wizard;
 use herald::domain::settings::WebhookDraft;
 use herald::domain::views::SavedWebhook;
@@ -13,13 +15,15 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 #[component]
 pub fn NewWebhookPage() -> impl IntoView {
     // The draft's secret exists from the moment the wizard opens, so Verify can sign with it.
-    let secret = Resource::new(|| (), |_| new_draft_secret());
+    let program = use_program();
+    let secret = Resource::new(move || program.get(), new_draft_secret);
     let saved = RwSignal::new(None::<SavedWebhook>);
+    let list = use_path("");
     view! {
         <Title text="Create Webhook"/>
         <header class="page-head">
             <div>
-                <p class="crumbs"><a href="/">"Webhooks"</a>" / Create"</p>
+                <p class="crumbs"><a href=list>"Webhooks"</a>" / Create"</p>
                 <h1>"Create Webhook"</h1>
             </div>
         </header>
@@ -48,7 +52,9 @@ pub fn NewWebhookPage() -> impl IntoView {
 /// Shown right after Save: the secret, once, and how to check a signature with it.
 #[component]
 fn SecretOnce(saved: SavedWebhook) -> impl IntoView {
-    let page = format!("/webhooks/{}", saved.webhook.id);
+    let program = use_program().get_untracked();
+    let page = program_path(&program, &format!("/webhooks/{}", saved.webhook.id));
+    let list = program_path(&program, "");
     let name = saved.webhook.name.clone();
     view! {
         <section class="card saved" role="status">
@@ -66,7 +72,7 @@ fn SecretOnce(saved: SavedWebhook) -> impl IntoView {
                 }
                 .into_any(),
             }}
-            <p><a class="button" href=page>"Go to the webhook"</a>" "<a class="button secondary" href="/">"Back to Webhooks"</a></p>
+            <p><a class="button" href=page>"Go to the webhook"</a>" "<a class="button secondary" href=list>"Back to Webhooks"</a></p>
         </section>
     }
 }
@@ -74,8 +80,12 @@ fn SecretOnce(saved: SavedWebhook) -> impl IntoView {
 #[component]
 pub fn EditWebhookPage() -> impl IntoView {
     let params = use_params_map();
+    let program = use_program();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let loaded = Resource::new(id, load_webhook_draft);
+    let loaded = Resource::new(
+        move || (program.get(), id()),
+        |(program, id)| load_webhook_draft(program, id),
+    );
     let navigate = use_navigate();
     view! {
         <Title text="Edit Webhook"/>
@@ -86,14 +96,17 @@ pub fn EditWebhookPage() -> impl IntoView {
                     match loaded.await {
                         Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                         Ok((webhook, draft)) => {
-                            let page = format!("/webhooks/{}", webhook.id);
+                            let program = program.get_untracked();
+                            let page = program_path(&program, &format!("/webhooks/{}", webhook.id));
+                            let list = program_path(&program, "");
+                            let crumb = page.clone();
                             let on_saved = Callback::new(move |_| navigate(&page, Default::default()));
                             view! {
                                 <header class="page-head">
                                     <div>
                                         <p class="crumbs">
-                                            <a href="/">"Webhooks"</a>" / "
-                                            <a href=format!("/webhooks/{}", webhook.id)>{webhook.name.clone()}</a>
+                                            <a href=list>"Webhooks"</a>" / "
+                                            <a href=crumb>{webhook.name.clone()}</a>
                                             " / Edit"
                                         </p>
                                         <h1>{format!("Edit {}", webhook.name)}</h1>

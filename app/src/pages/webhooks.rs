@@ -2,7 +2,10 @@
 //! with its health figures, the Enabled switch, and the row actions. Figures refresh every few
 //! seconds while the page is open, without touching the filters or the scroll position.
 
+use crate::api::program_path;
 use crate::api::webhooks::{list_webhooks, DeleteWebhook, SetWebhookEnabled};
+use crate::components::program::ProgramField;
+use crate::components::program::{use_path, use_program};
 use crate::components::send_test::SendTestPanel;
 use crate::components::session::AdminOnly;
 use crate::components::status::WebhookBadge;
@@ -27,9 +30,12 @@ pub fn WebhooksPage() -> impl IntoView {
     let delete = ServerAction::<DeleteWebhook>::new();
     let tick = RwSignal::new(0u32);
     every(REFRESH_MS, move || tick.update(|t| *t = t.wrapping_add(1)));
+    let program = use_program();
+    let create_link = use_path("/webhooks/new");
     let hooks = Resource::new(
         move || {
             (
+                program.get(),
                 param("name"),
                 param("start"),
                 param("end"),
@@ -38,7 +44,7 @@ pub fn WebhooksPage() -> impl IntoView {
                 tick.get(),
             )
         },
-        |(name, start, end, ..)| list_webhooks(name, start, end),
+        |(program, name, start, end, ..)| list_webhooks(program, name, start, end),
     );
     let testing = RwSignal::new(None::<WebhookView>);
     let navigate = use_navigate();
@@ -47,11 +53,14 @@ pub fn WebhooksPage() -> impl IntoView {
         let (start, end) = (param("start"), param("end"));
         let navigate = navigate.clone();
         debounce(DEBOUNCE_MS, move || {
-            let url = format!(
-                "/?start={}&end={}&name={}",
-                enc(&start),
-                enc(&end),
-                enc(&name)
+            let url = program_path(
+                &program.get_untracked(),
+                &format!(
+                    "?start={}&end={}&name={}",
+                    enc(&start),
+                    enc(&end),
+                    enc(&name)
+                ),
             );
             navigate(
                 &url,
@@ -71,7 +80,7 @@ pub fn WebhooksPage() -> impl IntoView {
                 <p class="lede">"Endpoints that receive your program's events, and how their deliveries are going."</p>
             </div>
             <AdminOnly>
-                <a class="button" href="/webhooks/new">"Create Webhook"</a>
+                <a class="button" href=create_link>"Create Webhook"</a>
             </AdminOnly>
         </header>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter webhooks">
@@ -143,12 +152,14 @@ fn debounce(ms: u32, f: impl FnOnce() + 'static) {
 
 #[component]
 fn EmptyState(filtered: bool) -> impl IntoView {
+    let list = use_path("");
+    let create_link = use_path("/webhooks/new");
     if filtered {
         return view! {
             <section class="empty card">
                 <h2>"No webhooks match these filters"</h2>
                 <p>"Try a wider date range or another name."</p>
-                <a class="button secondary" href="/">"Clear filters"</a>
+                <a class="button secondary" href=list>"Clear filters"</a>
             </section>
         }
         .into_any();
@@ -162,7 +173,7 @@ fn EmptyState(filtered: bool) -> impl IntoView {
                 "retries failures and keeps a record of each attempt."
             </p>
             <AdminOnly>
-                <a class="button" href="/webhooks/new">"Create Webhook"</a>
+                <a class="button" href=create_link>"Create Webhook"</a>
             </AdminOnly>
         </section>
     }
@@ -215,10 +226,11 @@ fn WebhookRow(
         "{} of {} live attempts succeeded",
         w.successful_attempts, w.total_attempts
     );
-    let page = format!("/webhooks/{}", w.id);
-    let edit = format!("/webhooks/{}/edit", w.id);
-    let test_link = format!("/webhooks/{}#send-test", w.id);
-    let logs = format!("/audit-logs?webhook_id={}", w.id);
+    let program = use_program().get_untracked();
+    let page = program_path(&program, &format!("/webhooks/{}", w.id));
+    let edit = program_path(&program, &format!("/webhooks/{}/edit", w.id));
+    let test_link = program_path(&program, &format!("/webhooks/{}#send-test", w.id));
+    let logs = program_path(&program, &format!("/audit-logs?webhook_id={}", w.id));
     let for_test = w.clone();
     let (id, name, enabled) = (w.id.clone(), w.name.clone(), w.enabled);
     let delete_id = w.id.clone();
@@ -289,6 +301,7 @@ fn DeleteConfirm(
             <div class="popover" role="group" aria-label=group>
                 <p>{question}</p>
                 <ActionForm action attr:class="inline">
+                    <ProgramField/>
                     <input type="hidden" name="id" value=id/>
                     <button type="submit" class="button danger">{label}</button>
                 </ActionForm>

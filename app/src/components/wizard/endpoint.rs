@@ -10,16 +10,19 @@ use leptos::prelude::*;
 pub fn EndpointStep(state: WizardState) -> impl IntoView {
     let draft = state.draft;
     let kind = move || draft.with(|d| AuthKind::parse(&d.auth.kind).unwrap_or_default());
+    let program = crate::components::program::use_program();
     let verify = Action::new(move |_: &()| {
         let d = draft.get_untracked();
         let editing = state.editing.map(|id| id.get_value()).unwrap_or_default();
-        async move { verify_draft(d, editing).await }
+        let program = program.get_untracked();
+        async move { verify_draft(program, d, editing).await }
     });
     let rotated = RwSignal::new(None::<String>);
     let rotate = Action::new(move |_: &()| {
         let id = state.editing.map(|id| id.get_value()).unwrap_or_default();
+        let program = program.get_untracked();
         async move {
-            if let Ok(secret) = rotate_webhook_secret(id).await {
+            if let Ok(secret) = rotate_webhook_secret(program, id).await {
                 rotated.set(Some(secret));
             }
         }
