@@ -19,6 +19,7 @@ mod recorder;
 pub mod retry;
 pub mod secrets;
 pub mod sign;
+pub mod transfer;
 pub mod webhooks;
 
 use crate::auth::seal::{SealError, Sealer};

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod ids;
 pub mod query;
 pub mod settings;
+pub mod transfer;
 pub mod validation;
 pub mod views;
 pub mod webhook;

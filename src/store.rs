@@ -131,6 +131,14 @@ pub trait Store: AccessStore {
     /// Replaces a webhook's settings and subscriptions (counters are untouched) if its stored
     /// version is still `webhook.version`, moving the version on; `Stale` otherwise.
     async fn update_webhook(&self, webhook: &WebhookRecord) -> Result<()>;
+    /// Inserts `new` and updates `changed` (each fenced on its version) of one program in one
+    /// transaction: all of them, or (on any conflict or stale version) none.
+    async fn import_webhooks(
+        &self,
+        program: &ProgramId,
+        new: &[WebhookRecord],
+        changed: &[WebhookRecord],
+    ) -> Result<()>;
     async fn get_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<Option<Webhook>>;
     async fn list_webhooks(
         &self,

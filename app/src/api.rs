@@ -8,6 +8,7 @@
 pub mod account;
 pub mod audit;
 pub mod settings;
+pub mod transfer;
 pub mod webhooks;
 
 /// Prefix of every server function's URL.
@@ -39,6 +40,25 @@ pub const PROGRAM_PAGES: &[&str] = &[
 /// A console path inside `program`: `rest` is empty (the Webhooks list) or starts with `/`.
 pub fn program_path(program: &str, rest: &str) -> String {
     format!("/p/{program}{rest}")
+}
+
+/// Where a signed-in visitor of a page outside any program goes: `/` to their `home` program,
+/// and a program page without its prefix (an old bookmark) to the same page of their home
+/// program. `None` for every other path (or without a home program).
+pub fn into_program(path: &str, query: Option<&str>, home: Option<&str>) -> Option<String> {
+    let home = home?;
+    let legacy = PROGRAM_PAGES
+        .iter()
+        .any(|page| path == *page || path.starts_with(&format!("{page}/")));
+    if path != "/" && !legacy {
+        return None;
+    }
+    let rest = if path == "/" { "" } else { path };
+    let query = query
+        .filter(|q| !q.is_empty())
+        .map(|q| format!("?{}", q.trim_start_matches('?')))
+        .unwrap_or_default();
+    Some(program_path(home, &format!("{rest}{query}")))
 }
 
 /// Name of the session cookie.

@@ -48,6 +48,12 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=path!("/") view=pages::programs::NoProgramPage/>
                     <Route path=path!("/programs") view=pages::programs::ProgramsPage/>
+                    <Route path=path!("/webhooks/*any") view=pages::programs::LegacyPage/>
+                    <Route path=path!("/audit-logs") view=pages::programs::LegacyPage/>
+                    <Route path=path!("/audit-logs/*any") view=pages::programs::LegacyPage/>
+                    <Route path=path!("/event-types") view=pages::programs::LegacyPage/>
+                    <Route path=path!("/settings") view=pages::programs::LegacyPage/>
+                    <Route path=path!("/activity") view=pages::programs::LegacyPage/>
                     <Route path=path!("/p/:program") view=pages::webhooks::WebhooksPage/>
                     <Route path=path!("/p/:program/webhooks/new") view=pages::webhook_form::NewWebhookPage/>
                     <Route path=path!("/p/:program/webhooks/:id") view=pages::webhook_detail::WebhookPage/>

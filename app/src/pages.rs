@@ -8,6 +8,7 @@ pub mod not_found;
 pub mod programs;
 pub mod settings;
 pub mod sign_in;
+pub mod transfer;
 pub mod webhook_detail;
 pub mod webhook_form;
 pub mod webhooks;

@@ -82,6 +82,34 @@ pub enum ProgramCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Print a program's webhook configurations as a JSON document. With
+    /// `HERALD_EXPORT_PASSPHRASE` set, secrets come along sealed with it.
+    Export {
+        program: String,
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        secrets: SecretArgs,
+    },
+    /// Preview importing an export document (a file, or `-` for stdin) into a program; `--apply`
+    /// imports it, all or nothing. `HERALD_EXPORT_PASSPHRASE` opens sealed secrets.
+    Import {
+        program: String,
+        file: PathBuf,
+        /// What to do with a webhook whose name the program already uses.
+        #[arg(long, default_value = "skip", value_parser = ["skip", "update"])]
+        on_conflict: String,
+        /// Import (without it, only the preview is printed).
+        #[arg(long)]
+        apply: bool,
+        /// Accept webhook URLs on loopback or private addresses (development only).
+        #[arg(long, env = "HERALD_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        allow_private_targets: bool,
+        #[command(flatten)]
+        db: DatabaseArgs,
+        #[command(flatten)]
+        secrets: SecretArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

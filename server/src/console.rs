@@ -3,9 +3,7 @@
 //! check on every state-changing request (CSRF), a CSP with a per-response nonce for Leptos's
 //! inline hydration script, and the security headers every response carries.
 
-use app::api::{
-    program_path, PREFIX, PROGRAM_PAGES, PUBLIC_ENDPOINTS, SESSION_COOKIE, SIGNED_OUT_PAGES,
-};
+use app::api::{into_program, PREFIX, PUBLIC_ENDPOINTS, SESSION_COOKIE, SIGNED_OUT_PAGES};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -119,7 +117,8 @@ pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) ->
     let signed_in = caller.is_some();
     if let Some(caller) = caller {
         if matches!(*req.method(), Method::GET | Method::HEAD) {
-            if let Some(to) = into_program(&path, req.uri().query(), caller.home.as_ref()) {
+            let home = caller.home.as_ref().map(|h| h.as_str());
+            if let Some(to) = into_program(&path, req.uri().query(), home) {
                 return Redirect::to(&to).into_response();
             }
         }
@@ -155,25 +154,6 @@ pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) ->
         return with_error_status(res).await;
     }
     res
-}
-
-/// Where a signed-in visitor of a page outside any program goes: `/` to their home program, and
-/// a program page without its prefix (an old bookmark) to the same page of their home program.
-fn into_program(
-    path: &str,
-    query: Option<&str>,
-    home: Option<&herald::domain::ids::ProgramId>,
-) -> Option<String> {
-    let home = home?;
-    let legacy = PROGRAM_PAGES
-        .iter()
-        .any(|page| path == *page || path.starts_with(&format!("{page}/")));
-    if path != "/" && !legacy {
-        return None;
-    }
-    let rest = if path == "/" { "" } else { path };
-    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    Some(program_path(home.as_str(), &format!("{rest}{query}")))
 }
 
 /// Server functions fail with 500 unless told otherwise; give each `AppError` its own status
@@ -273,23 +253,19 @@ mod tests {
 
     #[test]
     fn pages_outside_a_program_lead_into_the_home_program() {
-        let home = herald::domain::ids::ProgramId::generate();
-        let p = home.as_str();
+        let home = Some("prg_1");
+        assert_eq!(into_program("/", None, home), Some("/p/prg_1".into()));
         assert_eq!(
-            into_program("/", None, Some(&home)),
-            Some(format!("/p/{p}"))
+            into_program("/audit-logs", Some("status=failure"), home),
+            Some("/p/prg_1/audit-logs?status=failure".into())
         );
         assert_eq!(
-            into_program("/audit-logs", Some("status=failure"), Some(&home)),
-            Some(format!("/p/{p}/audit-logs?status=failure"))
+            into_program("/webhooks/wh_1/edit", Some(""), home),
+            Some("/p/prg_1/webhooks/wh_1/edit".into())
         );
-        assert_eq!(
-            into_program("/webhooks/wh_1/edit", None, Some(&home)),
-            Some(format!("/p/{p}/webhooks/wh_1/edit"))
-        );
-        assert_eq!(into_program("/programs", None, Some(&home)), None);
-        assert_eq!(into_program(&format!("/p/{p}"), None, Some(&home)), None);
-        assert_eq!(into_program("/settingsx", None, Some(&home)), None);
+        assert_eq!(into_program("/programs", None, home), None);
+        assert_eq!(into_program("/p/prg_1", None, home), None);
+        assert_eq!(into_program("/settingsx", None, home), None);
         assert_eq!(into_program("/", None, None), None);
     }
 

@@ -235,6 +235,91 @@ async fn programs(command: ProgramCommand) -> anyhow::Result<()> {
                 .map_err(cli_error)?;
             eprintln!("archived '{}' (its API keys no longer work)", p.name);
         }
+        ProgramCommand::Export {
+            program,
+            db,
+            secrets,
+        } => {
+            let access = connect(db.database_url.clone()).await?;
+            let p = access.find_program(&program).await.map_err(cli_error)?;
+            let engine = startup::command_engine(&db.database_url, &secrets, false).await?;
+            let passphrase = std::env::var("HERALD_EXPORT_PASSPHRASE").ok();
+            let doc = engine
+                .export_program(
+                    &herald::auth::Actor::command_line(p.id),
+                    &p.name,
+                    passphrase.as_deref().filter(|s| !s.is_empty()),
+                )
+                .await
+                .map_err(engine_error)?;
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            eprintln!(
+                "exported {} webhook(s) of '{}'{}",
+                doc.webhooks.len(),
+                p.name,
+                if doc.sealed_secrets.is_some() {
+                    ", secrets sealed with HERALD_EXPORT_PASSPHRASE"
+                } else {
+                    " without secrets (set HERALD_EXPORT_PASSPHRASE to include them)"
+                }
+            );
+        }
+        ProgramCommand::Import {
+            program,
+            file,
+            on_conflict,
+            apply,
+            allow_private_targets,
+            db,
+            secrets,
+        } => {
+            use herald::domain::transfer::{OnConflict, ProgramExport};
+            let text = if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+                text
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let doc: ProgramExport =
+                serde_json::from_str(&text).context("this is not a Herald export document")?;
+            let on_conflict = OnConflict::parse(&on_conflict).unwrap_or_default();
+            let access = connect(db.database_url.clone()).await?;
+            let p = access.find_program(&program).await.map_err(cli_error)?;
+            let engine =
+                startup::command_engine(&db.database_url, &secrets, allow_private_targets).await?;
+            let actor = herald::auth::Actor::command_line(p.id);
+            let passphrase = std::env::var("HERALD_EXPORT_PASSPHRASE").ok();
+            let passphrase = passphrase.as_deref().filter(|s| !s.is_empty());
+            let plan = if apply {
+                engine
+                    .apply_import(&actor, &doc, on_conflict, passphrase)
+                    .await
+            } else {
+                engine
+                    .plan_import(&actor, &doc, on_conflict, passphrase)
+                    .await
+            }
+            .map_err(engine_error)?;
+            for item in &plan.items {
+                println!("{}\t{}\t{}", item.action.label(), item.name, item.detail);
+            }
+            for (name, secret) in &plan.secrets {
+                if plan.applied {
+                    println!("new secret\t{name}\t{secret}");
+                }
+            }
+            eprintln!(
+                "{} into '{}'",
+                if plan.applied {
+                    "imported"
+                } else {
+                    "preview only (add --apply to import)"
+                },
+                p.name
+            );
+        }
         ProgramCommand::Restore { program, db } => {
             let access = connect(db.database_url).await?;
             let p = access.find_program(&program).await.map_err(cli_error)?;
@@ -246,6 +331,16 @@ async fn programs(command: ProgramCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An engine refusal reads as its message (with the field it names).
+fn engine_error(e: herald::delivery::EngineError) -> anyhow::Error {
+    match e {
+        herald::delivery::EngineError::Validation(v) => {
+            anyhow::anyhow!("{}: {}", v.field, v.message)
+        }
+        other => anyhow::Error::new(other),
+    }
 }
 
 /// A refused input reads as its message alone (`--name`, `--email`, the password).

@@ -246,6 +246,24 @@ fn browsable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// An engine for a one-off command (export, import): no workers are started.
+pub async fn command_engine(
+    database_url: &str,
+    secrets: &SecretArgs,
+    allow_private_targets: bool,
+) -> anyhow::Result<Engine> {
+    let store = open_store(database_url).await?;
+    let sealer = sealer(secrets, database_url)?;
+    let config = EngineConfig {
+        guard: GuardPolicy {
+            allow_private: allow_private_targets,
+            require_https: false,
+        },
+        ..EngineConfig::default()
+    };
+    Ok(Engine::new(store, sealer, config))
+}
+
 /// The sealing key: `HERALD_SECRET_KEY`, or with SQLite a key file beside the database.
 fn sealer(args: &SecretArgs, database_url: &str) -> anyhow::Result<Sealer> {
     if let Some(text) = &args.secret_key {

@@ -39,6 +39,9 @@ async fn command_line_access(app: &TestApp) -> Access {
     Access::new(store, Default::default(), Default::default())
 }
 
+/// An export document with no webhooks in it.
+const EMPTY_EXPORT: &str = r#"{"format": "herald.program-export", "version": 1, "program": "Empty", "exported_at": "2026-01-01T00:00:00Z", "webhooks": []}"#;
+
 /// Server functions that act outside any program (everything else is told which program).
 const PROGRAMLESS: &[&str] = &[
     "signed_in_user",
@@ -307,6 +310,29 @@ async fn server_function_table(
         ),
         ("revoke_api_key", Admin, Form(vec![("id", key_id.into())])),
         ("list_activity", Admin, Form(vec![("before", "".into())])),
+        (
+            "export_program",
+            Admin,
+            Form(vec![("passphrase", "".into())]),
+        ),
+        (
+            "preview_import",
+            Admin,
+            Form(vec![
+                ("document", EMPTY_EXPORT.into()),
+                ("on_conflict", "skip".into()),
+                ("passphrase", "".into()),
+            ]),
+        ),
+        (
+            "apply_import",
+            Admin,
+            Form(vec![
+                ("document", EMPTY_EXPORT.into()),
+                ("on_conflict", "skip".into()),
+                ("passphrase", "".into()),
+            ]),
+        ),
         ("list_programs", InstallAdmin, Form(vec![])),
         (
             "create_program",

@@ -52,6 +52,18 @@ impl Sealer {
         })
     }
 
+    /// A key derived from a passphrase with argon2id over `salt` (at least 8 bytes): sealing that
+    /// only someone who knows the passphrase can open (exported secrets).
+    pub fn from_passphrase(passphrase: &str, salt: &[u8]) -> Result<Self, SealError> {
+        let mut key = [0u8; 32];
+        argon2::Argon2::default()
+            .hash_password_into(passphrase.as_bytes(), salt, &mut key)
+            .map_err(|_| SealError::BadKey)?;
+        Ok(Self {
+            cipher: Aes256Gcm::new(&key.into()),
+        })
+    }
+
     /// Reads the key file, creating it (mode 0600) with a fresh random key when it does not
     /// exist. Returns the sealer and whether the file was created.
     pub fn from_key_file(path: &Path) -> Result<(Self, bool), SealError> {

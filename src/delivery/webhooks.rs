@@ -66,6 +66,24 @@ impl Engine {
 
     pub async fn create_webhook(&self, actor: &Actor, draft: &WebhookDraft) -> Result<Saved> {
         let program = admin(actor)?;
+        let (record, shown) = self.prepare_new(program, draft).await?;
+        self.store().insert_webhook(&record).await?;
+        self.inner.subscribers.clear();
+        self.record(actor, "created", &record, "").await;
+        let webhook = self.get_webhook(program, &record.id).await?;
+        Ok(Saved {
+            webhook,
+            secret: shown,
+        })
+    }
+
+    /// A new webhook's record from `draft` (validated, its target checked, its secrets generated
+    /// or taken from the draft and sealed), not yet stored; with the secret to show once.
+    pub(super) async fn prepare_new(
+        &self,
+        program: &ProgramId,
+        draft: &WebhookDraft,
+    ) -> Result<(WebhookRecord, Option<String>)> {
         let s = draft.validate(true)?;
         self.check_target(s.url.as_str()).await?;
         let (secrets, shown) = match &s.auth {
@@ -91,14 +109,7 @@ impl Engine {
             at,
             at,
         );
-        self.store().insert_webhook(&record).await?;
-        self.inner.subscribers.clear();
-        self.record(actor, "created", &record, "").await;
-        let webhook = self.get_webhook(program, &record.id).await?;
-        Ok(Saved {
-            webhook,
-            secret: shown,
-        })
+        Ok((record, shown))
     }
 
     /// Applies a partial update. Switching to Signature or JWT from a method without a secret
@@ -147,6 +158,19 @@ impl Engine {
         current: Webhook,
         patch: WebhookPatch,
     ) -> Result<(WebhookRecord, Option<String>, String)> {
+        let (record, shown, change) = self.prepare_patch(&actor.program, current, patch).await?;
+        self.store().update_webhook(&record).await?;
+        Ok((record, shown, change))
+    }
+
+    /// `patch` applied over `current`: the record to write (fenced on `current`'s version), a
+    /// secret to show once, and the changed fields for the activity log. Writes nothing.
+    pub(super) async fn prepare_patch(
+        &self,
+        program: &ProgramId,
+        current: Webhook,
+        patch: WebhookPatch,
+    ) -> Result<(WebhookRecord, Option<String>, String)> {
         let url_changed = patch.url.is_some();
         let before = draft_of(&current);
         let after = patch.apply(before.clone());
@@ -184,14 +208,13 @@ impl Engine {
         }
         let mut record = record_of(
             current.record.id.clone(),
-            &actor.program,
+            program,
             s,
             secrets.seal(&self.inner.sealer),
             current.record.created_at,
             self.now(),
         );
         record.version = current.record.version;
-        self.store().update_webhook(&record).await?;
         Ok((record, shown, change))
     }
 
@@ -338,7 +361,7 @@ impl Engine {
 }
 
 /// Names the settings an edit changed (values stay out of the activity log: some are secrets).
-fn changed_fields(before: &WebhookDraft, after: &WebhookDraft) -> String {
+pub(super) fn changed_fields(before: &WebhookDraft, after: &WebhookDraft) -> String {
     let (serde_json::Value::Object(b), serde_json::Value::Object(a)) = (
         serde_json::to_value(before).unwrap_or_default(),
         serde_json::to_value(after).unwrap_or_default(),

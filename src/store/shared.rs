@@ -30,6 +30,21 @@ macro_rules! impl_store {
                 Ok(ProgramId::from_trusted(id))
             }
 
+            /// Replaces a webhook's settings and subscriptions, fenced on its version.
+            async fn update_webhook_in(tx: &mut sqlx::Transaction<'_, $db>, w: &WebhookRecord) -> Result<()> {
+                let updated = sql::bind_webhook(sqlx::query(sql::UPDATE_WEBHOOK), w)
+                    .bind(w.updated_at)
+                    .bind(w.version)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| conflict_on_unique(e, "name"))?
+                    .rows_affected();
+                if updated == 0 {
+                    return Err(StoreError::Stale);
+                }
+                Self::write_subscriptions(tx, w).await
+            }
+
             async fn write_subscriptions(tx: &mut sqlx::Transaction<'_, $db>, w: &WebhookRecord) -> Result<()> {
                 sqlx::query(sql::DELETE_SUBSCRIPTIONS)
                     .bind(w.id.as_str())
@@ -134,17 +149,39 @@ macro_rules! impl_store {
             async fn update_webhook(&self, w: &WebhookRecord) -> Result<()> {
                 let mut tx = self.writer.begin().await?;
                 Self::bump_routing(&mut tx, &w.program_id).await?;
-                let updated = sql::bind_webhook(sqlx::query(sql::UPDATE_WEBHOOK), w)
-                    .bind(w.updated_at)
-                    .bind(w.version)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict_on_unique(e, "name"))?
-                    .rows_affected();
-                if updated == 0 {
-                    return Err(StoreError::Stale);
+                Self::update_webhook_in(&mut tx, w).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn import_webhooks(
+                &self,
+                program: &ProgramId,
+                new: &[WebhookRecord],
+                changed: &[WebhookRecord],
+            ) -> Result<()> {
+                let mut tx = self.writer.begin().await?;
+                Self::bump_routing(&mut tx, program).await?;
+                for w in new.iter().chain(changed) {
+                    if &w.program_id != program {
+                        return Err(StoreError::Corrupt(format!(
+                            "webhook {} imported into another program",
+                            w.id
+                        )));
+                    }
                 }
-                Self::write_subscriptions(&mut tx, w).await?;
+                for w in changed {
+                    Self::update_webhook_in(&mut tx, w).await?;
+                }
+                for w in new {
+                    sql::bind_webhook(sqlx::query(sql::INSERT_WEBHOOK), w)
+                        .bind(w.created_at)
+                        .bind(w.updated_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| conflict_on_unique(e, "name"))?;
+                    Self::write_subscriptions(&mut tx, w).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }

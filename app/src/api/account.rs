@@ -61,7 +61,12 @@ pub async fn login(email: String, password: String, next: String) -> Result<(), 
     };
     let max_age = access.policy().absolute.num_seconds();
     set_session_cookie(Some((&session.token, max_age)));
-    leptos_axum::redirect(&safe_next(&next));
+    // Straight into the user's program (the browser may navigate without asking the server).
+    let next = safe_next(&next);
+    let (path, query) = next.split_once('?').unwrap_or((&next, ""));
+    let home = session.caller.home.as_ref().map(|h| h.as_str());
+    let to = super::into_program(path, Some(query), home).unwrap_or_else(|| next.clone());
+    leptos_axum::redirect(&to);
     Ok(())
 }
 
@@ -105,7 +110,8 @@ pub async fn complete_setup(
         &session.token,
         access.policy().absolute.num_seconds(),
     )));
-    leptos_axum::redirect("/");
+    let home = session.caller.home.as_ref().map(|h| h.as_str());
+    leptos_axum::redirect(&super::into_program("/", None, home).unwrap_or_else(|| "/".into()));
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The frame around every page: brand, navigation, and the hydration marker that tells browser
 //! tests (and people debugging) when the page has become interactive.
 
-use super::program::{use_path, use_program};
+use super::program::{provide_program, use_path, use_program};
 use super::session::{is_auth_page, provide_me, AdminOnly, Me, UserMenu};
 use crate::api::program_path;
 use leptos::prelude::*;
@@ -13,7 +13,9 @@ pub fn Layout(children: Children) -> impl IntoView {
     let hydrated = RwSignal::new(false);
     // Effects run only in the browser, so this flips once the wasm has taken over the page.
     Effect::new(move |_| hydrated.set(true));
+    provide_program();
     provide_me();
+    let program = use_program();
     let location = use_location();
     let signed_out_page = move || is_auth_page(&location.pathname.get());
     view! {
@@ -22,12 +24,12 @@ pub fn Layout(children: Children) -> impl IntoView {
             data-hydrated=move || hydrated.get().to_string()
         >
             <aside class="sidebar" hidden=signed_out_page>
-                <a class="brand" href="/">
+                <a class="brand" href=move || { let p = program.get(); if p.is_empty() { "/".to_owned() } else { program_path(&p, "") } }>
                     <span class="brand-mark" aria-hidden="true">"H"</span>
                     <span class="brand-name">"Herald"</span>
                 </a>
                 <ProgramSwitcher/>
-                <nav aria-label="Main">
+                <nav aria-label="Main" hidden=move || program.get().is_empty()>
                     <ul>
                         <NavItem rest="" label="Webhooks"/>
                         <NavItem rest="/audit-logs" label="Audit Logs"/>
@@ -66,7 +68,7 @@ fn NavItem(rest: &'static str, label: &'static str) -> impl IntoView {
     };
     view! {
         <li>
-            <A href=move || href.get() attr:class=move || if current() { "nav-link active" } else { "nav-link" }>
+            <A href=href attr:class=move || if current() { "nav-link active" } else { "nav-link" }>
                 {label}
             </A>
         </li>
@@ -75,10 +77,18 @@ fn NavItem(rest: &'static str, label: &'static str) -> impl IntoView {
 
 /// The program switcher: the current program's name, opening a list of the others the user can
 /// open (plain links, so it works before the wasm loads), and Manage programs for install admins.
+/// Once the page is live, its open state is kept in a signal: a refresh of the list never snaps it
+/// shut, and every navigation closes it.
 #[component]
 fn ProgramSwitcher() -> impl IntoView {
     let me = expect_context::<Me>().0;
     let program = use_program();
+    let location = use_location();
+    let open = RwSignal::new(false);
+    Effect::new(move |_| {
+        location.pathname.track();
+        open.set(false);
+    });
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -91,8 +101,14 @@ fn ProgramSwitcher() -> impl IntoView {
                     .map_or_else(|| "Choose a program".to_owned(), |p| p.name.clone());
                 let others: Vec<_> = user.programs.iter().filter(|p| p.id != current).cloned().collect();
                 Some(view! {
-                    <details class="program-switcher">
-                        <summary aria-label=format!("Program: {name}. Switch program")>
+                    <details class="program-switcher" prop:open=move || open.get()>
+                        <summary
+                            aria-label=format!("Program: {name}. Switch program")
+                            on:click=move |ev| {
+                                ev.prevent_default();
+                                open.update(|o| *o = !*o);
+                            }
+                        >
                             <span class="program-label">"Program"</span>
                             <span class="program-name">{name.clone()}</span>
                         </summary>

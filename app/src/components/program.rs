@@ -13,20 +13,36 @@ pub fn program_of(path: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-/// The program of the current URL (empty outside any program's pages).
-pub fn use_program() -> Memo<String> {
+/// The program of the current URL, computed once for the whole page (see `provide_program`).
+#[derive(Clone, Copy)]
+struct CurrentProgram(Memo<String>);
+
+/// Puts the current program in context; call once, in the layout, so every component reads the
+/// same long-lived value (a component's own copy would die with it while links still read it).
+pub fn provide_program() {
     let location = use_location();
-    Memo::new(move |_| {
-        location
-            .pathname
-            .with(|p| program_of(p).unwrap_or_default().to_owned())
-    })
+    // Pages outside any program (Programs) keep the last one: links stay useful there, and the
+    // page being left never refetches its data for "no program" on the way out.
+    let program = Memo::new(move |last: Option<&String>| {
+        location.pathname.with(|p| {
+            program_of(p)
+                .map(str::to_owned)
+                .or_else(|| last.cloned())
+                .unwrap_or_default()
+        })
+    });
+    provide_context(CurrentProgram(program));
+}
+
+/// The program of the current URL (outside any program's pages: the last one visited, or empty).
+pub fn use_program() -> Memo<String> {
+    expect_context::<CurrentProgram>().0
 }
 
 /// A path inside the current program, following it when the URL changes.
-pub fn use_path(rest: &'static str) -> Signal<String> {
+pub fn use_path(rest: &'static str) -> impl Fn() -> String + Copy + Send + Sync + 'static {
     let program = use_program();
-    Signal::derive(move || program_path(&program.get(), rest))
+    move || program_path(&program.get(), rest)
 }
 
 /// The current program as a hidden form field, for forms that post to server functions.

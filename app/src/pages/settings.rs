@@ -50,6 +50,7 @@ pub fn SettingsPage() -> impl IntoView {
         <AdminOnly>
             <Users/>
             <ApiKeys/>
+            <crate::pages::transfer::TransferCard/>
         </AdminOnly>
     }
 }
@@ -103,7 +104,7 @@ fn Users() -> impl IntoView {
                 <label class="field">
                     <span>"Password"</span>
                     <input type="password" name="password" autocomplete="new-password" aria-describedby="new-user-password-error"/>
-                    <span class="hint">{format!("For a new account: at least {MIN_PASSWORD_CHARS} characters. Leave empty when the e-mail already has an account.")}</span>
+                    <span class="hint">{format!("For a new account: at least {MIN_PASSWORD_CHARS} characters. Leave empty to add an existing account.")}</span>
                     <FieldError id="new-user-password-error" message=field_message(create.value(), "password")/>
                 </label>
                 <button type="submit" class="button">"Add member"</button>
