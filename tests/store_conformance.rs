@@ -23,7 +23,7 @@ fn webhook(program: &ProgramId, name: &str, created: chrono::DateTime<Utc>) -> W
         method: "POST".into(),
         description: "test".into(),
         auth_kind: AuthKind::Signature,
-        auth_username: None,
+        auth_param: None,
         sealed_secrets: "sealed".into(),
         event_types: vec!["points.awarded".into(), "reward.redeemed".into()],
         filter: Filter::default(),

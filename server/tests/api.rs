@@ -240,7 +240,13 @@ async fn catalog_audit_queries_and_health(backend: Backend) {
     let (status, types) = app.get("/api/v1/event-types").await;
     assert_eq!(status, 200);
     let items = types["items"].as_array().unwrap();
-    assert_eq!(items.len(), 20);
+    assert_eq!(items.len(), 22);
+    for incentable in ["member.created", "member.updated", "member.tier_changed"] {
+        assert!(
+            items.iter().any(|t| t["name"] == incentable),
+            "{incentable}"
+        );
+    }
     let points = items
         .iter()
         .find(|t| t["name"] == "points.awarded")

@@ -4,6 +4,7 @@
 mod helpers;
 
 use helpers::*;
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -369,6 +370,74 @@ async fn jwt_and_basic_auth_reach_the_receiver(backend: Backend) {
     app.stop().await;
 }
 
+/// A receiver written against the loyalty platform's own snippet: it recomputes the hex
+/// HMAC-SHA256 of the raw body with the secret and compares it to `X-Incentable-Signature`
+/// (here as the snippet does it: `createHmac('sha256', secret).update(rawBody).digest('hex')`,
+/// compared in constant time). Also the envelope's top-level member and timestamp.
+async fn hmac_header_webhooks_verify_like_the_platform_snippet(backend: Backend) {
+    let Some(app) = spawn_app(backend, "hmac_header").await else {
+        return;
+    };
+    let (status, refused) = app
+        .post(
+            "/api/v1/webhooks",
+            hook(
+                "Reserved",
+                "http://127.0.0.1:9/x",
+                json!({"auth": {"kind": "hmac", "header": "webhook-signature"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["field"], "auth.header", "{refused}");
+    let rx = TestReceiver::start().await;
+    let mut body = hook(
+        "Incentable",
+        &rx.url,
+        json!({"auth": {"kind": "hmac", "header": "X-Incentable-Signature"}}),
+    );
+    body["event_types"] = json!(["member.created"]);
+    let created = app.create_webhook(body).await;
+    assert_eq!(created["auth"]["header"], "X-Incentable-Signature");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    event(
+        &app,
+        "member.created",
+        json!({"member_id": "m_77", "email": "g@example.com"}),
+    )
+    .await;
+    let got = rx.wait_for(1, WAIT).await;
+    let signature = got[0].header("x-incentable-signature");
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(&got[0].body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(signature.len(), 64);
+    let mut check = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    check.update(&got[0].body);
+    let given: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&signature[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    check
+        .verify_slice(&given)
+        .expect("constant-time check passes");
+    assert_eq!(signature, expected);
+    let envelope = got[0].json();
+    assert_eq!(envelope["member_id"], "m_77");
+    assert_eq!(envelope["timestamp"], envelope["event_timestamp"]);
+    assert_eq!(envelope["event_type"], "member.created");
+    // A tampered body does not verify.
+    let mut tampered = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    tampered.update(&[&got[0].body[..], b" "].concat());
+    assert!(tampered.verify_slice(&given).is_err());
+    app.stop().await;
+}
+
 async fn retry_after_is_honoured(backend: Backend) {
     let Some(app) = spawn_app(backend, "retry_after").await else {
         return;
@@ -545,6 +614,7 @@ on_both_backends!(
     event_ids_are_idempotent,
     subscriptions_and_filters_choose_the_receivers,
     jwt_and_basic_auth_reach_the_receiver,
+    hmac_header_webhooks_verify_like_the_platform_snippet,
     retry_after_is_honoured,
     send_test_verify_and_rotation,
     rate_limits_space_deliveries,

@@ -28,7 +28,7 @@ pub struct Target<'a> {
     pub webhook_name: &'a str,
     pub url: &'a str,
     pub auth_kind: AuthKind,
-    pub auth_username: Option<&'a str>,
+    pub auth_param: Option<&'a str>,
     pub secrets: &'a WebhookSecrets,
     pub timeout: Duration,
     pub sandbox: bool,
@@ -90,8 +90,16 @@ pub fn headers(
                 h.push(("authorization".to_owned(), format!("Bearer {token}")));
             }
         }
+        AuthKind::Hmac => {
+            if let (Some(secret), Some(header)) = (target.secrets.current(), target.auth_param) {
+                h.push((
+                    header.to_ascii_lowercase(),
+                    sign::hex_hmac(secret, msg.body),
+                ));
+            }
+        }
         AuthKind::Basic => {
-            let user = target.auth_username.unwrap_or_default();
+            let user = target.auth_param.unwrap_or_default();
             let password = target.secrets.basic_password.as_deref().unwrap_or_default();
             h.push(("authorization".to_owned(), sign::basic(user, password)));
         }

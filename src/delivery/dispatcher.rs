@@ -274,7 +274,7 @@ impl Engine {
             webhook_name: w.name.as_str(),
             url: w.url.as_str(),
             auth_kind: w.auth_kind,
-            auth_username: w.auth_username.as_deref(),
+            auth_param: w.auth_param.as_deref(),
             secrets: &secrets,
             timeout: Duration::from_secs(w.retry.timeout_seconds.into()),
             sandbox: w.sandbox,

@@ -99,19 +99,19 @@ impl Engine {
             None => None,
         };
         let secrets = match &auth {
-            AuthSettings::Signature { secret } | AuthSettings::Jwt { secret } => {
-                match (secret, &stored) {
-                    (Some(s), _) => WebhookSecrets::with_secret(s.clone()),
-                    (None, Some(st)) if st.current().is_some() => st.clone(),
-                    _ => {
-                        return Err(ValidationError::new(
-                            "auth.secret",
-                            "The draft has no secret to sign with",
-                        )
-                        .into())
-                    }
+            AuthSettings::Signature { secret }
+            | AuthSettings::Jwt { secret }
+            | AuthSettings::Hmac { secret, .. } => match (secret, &stored) {
+                (Some(s), _) => WebhookSecrets::with_secret(s.clone()),
+                (None, Some(st)) if st.current().is_some() => st.clone(),
+                _ => {
+                    return Err(ValidationError::new(
+                        "auth.secret",
+                        "The draft has no secret to sign with",
+                    )
+                    .into())
                 }
-            }
+            },
             AuthSettings::Basic { password, .. } => match (password, &stored) {
                 (Some(p), _) => WebhookSecrets::with_password(p.0.clone()),
                 (None, Some(st)) if st.basic_password.is_some() => st.clone(),
@@ -127,6 +127,11 @@ impl Engine {
         };
         let url = crate::domain::webhook::TargetUrl::parse(&draft.url)?;
         let draft_id = WebhookId::generate();
+        let auth_param = match &auth {
+            AuthSettings::Basic { username, .. } => Some(username.as_str()),
+            AuthSettings::Hmac { header, .. } => Some(header.as_str()),
+            _ => None,
+        };
         let target = Target {
             guard: self.config().guard,
             blocked: None,
@@ -135,7 +140,7 @@ impl Engine {
             webhook_name: draft.name.trim(),
             url: url.as_str(),
             auth_kind: auth.kind(),
-            auth_username: draft.auth.username.as_deref(),
+            auth_param,
             secrets: &secrets,
             timeout: Duration::from_secs(draft.retry.timeout_seconds.clamp(1, 60) as u64),
             sandbox: false,
@@ -176,7 +181,7 @@ impl Engine {
             webhook_name: r.name.as_str(),
             url: r.url.as_str(),
             auth_kind: r.auth_kind,
-            auth_username: r.auth_username.as_deref(),
+            auth_param: r.auth_param.as_deref(),
             secrets,
             timeout: Duration::from_secs(r.retry.timeout_seconds.into()),
             sandbox: r.sandbox,

@@ -18,6 +18,15 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Lower-case hex of HMAC-SHA256 over the raw body, keyed with the secret string as given (its
+/// UTF-8 bytes, `whsec_` included): the `hmac` method's header value.
+pub fn hex_hmac(secret: &SigningSecret, body: &str) -> String {
+    hmac(secret.expose().as_bytes(), &[body.as_bytes()])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` for each active secret, space
 /// separated (newest first).
 pub fn standard_signature(

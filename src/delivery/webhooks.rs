@@ -9,7 +9,7 @@ use crate::domain::ids::{ProgramId, WebhookId};
 use crate::domain::settings::{
     AuthDraft, AuthSettings, WebhookDraft, WebhookPatch, WebhookSettings,
 };
-use crate::domain::webhook::SigningSecret;
+use crate::domain::webhook::{AuthKind, SigningSecret};
 use crate::domain::ValidationError;
 use crate::store::{Webhook, WebhookRecord};
 
@@ -34,7 +34,14 @@ pub fn draft_of(w: &Webhook) -> WebhookDraft {
         description: r.description.clone(),
         auth: AuthDraft {
             kind: r.auth_kind.as_str().to_owned(),
-            username: r.auth_username.clone(),
+            username: r
+                .auth_param
+                .clone()
+                .filter(|_| r.auth_kind == AuthKind::Basic),
+            header: r
+                .auth_param
+                .clone()
+                .filter(|_| r.auth_kind == AuthKind::Hmac),
             password: None,
             secret: None,
         },
@@ -87,7 +94,9 @@ impl Engine {
         let s = draft.validate(true)?;
         self.check_target(s.url.as_str()).await?;
         let (secrets, shown) = match &s.auth {
-            AuthSettings::Signature { secret } | AuthSettings::Jwt { secret } => {
+            AuthSettings::Signature { secret }
+            | AuthSettings::Jwt { secret }
+            | AuthSettings::Hmac { secret, .. } => {
                 let secret = secret
                     .clone()
                     .unwrap_or_else(WebhookSecrets::generate_secret);
@@ -182,7 +191,9 @@ impl Engine {
         let mut secrets = self.open_secrets(&current)?;
         let mut shown = None;
         match &s.auth {
-            AuthSettings::Signature { secret } | AuthSettings::Jwt { secret } => {
+            AuthSettings::Signature { secret }
+            | AuthSettings::Jwt { secret }
+            | AuthSettings::Hmac { secret, .. } => {
                 secrets.basic_password = None;
                 if let Some(given) = secret {
                     secrets.rotate(given.clone(), self.now());
@@ -305,15 +316,16 @@ fn record_of(
     created_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
 ) -> WebhookRecord {
-    let auth_username = match &s.auth {
+    let auth_param = match &s.auth {
         AuthSettings::Basic { username, .. } => Some(username.clone()),
+        AuthSettings::Hmac { header, .. } => Some(header.clone()),
         _ => None,
     };
     WebhookRecord {
         id,
         program_id: program.clone(),
         auth_kind: s.auth.kind(),
-        auth_username,
+        auth_param,
         name: s.name,
         url: s.url,
         method: s.method,

@@ -70,9 +70,13 @@ pub struct EventType {
 pub const VERIFICATION_EVENT: &str = "webhook.verification";
 
 /// Names of every event in the catalog, in catalog order.
-pub const EVENT_NAMES: [&str; 20] = [
+/// `user.*` are the Annex Cloud feed's names; `member.created` and `member.updated` are the names
+/// Incentable publishes for the same moments, accepted as they are.
+pub const EVENT_NAMES: [&str; 22] = [
     "user.created",
     "user.updated",
+    "member.created",
+    "member.updated",
     "member.tier_changed",
     "points.awarded",
     "points.deducted",
@@ -138,6 +142,22 @@ pub fn event_type(name: &str) -> Option<EventType> {
             "A member's profile changed.",
             &[("user_id", "string"), ("changes", "object")],
             json!({"user_id": "u_1001", "changes": {"email": "ada.l@example.com"}}),
+        ),
+        "member.created" => (
+            "A member joined the program (Incentable's name for an enrolment).",
+            &[
+                ("member_id", "string"),
+                ("email", "string"),
+                ("first_name", "string"),
+                ("last_name", "string"),
+                ("created_at", "string"),
+            ],
+            json!({"member_id": "m_2001", "email": "grace@example.com", "first_name": "Grace", "last_name": "Hopper", "created_at": "2026-11-22T10:00:00Z"}),
+        ),
+        "member.updated" => (
+            "A member's details changed (Incentable's name for a profile update).",
+            &[("member_id", "string"), ("changes", "object")],
+            json!({"member_id": "m_2001", "changes": {"last_name": "Murray Hopper"}}),
         ),
         "member.tier_changed" => (
             "A member moved to another tier.",
@@ -329,7 +349,7 @@ mod tests {
     #[test]
     fn every_listed_event_has_a_feed_schema_and_matching_example() {
         let all = catalog();
-        assert_eq!(all.len(), 20);
+        assert_eq!(all.len(), 22);
         for et in &all {
             assert!(FEEDS.iter().any(|f| f.key == et.feed), "{}", et.name);
             let required = et.schema["required"].as_array().unwrap();

@@ -47,14 +47,30 @@ impl fmt::Display for EventType {
 /// Version of the envelope's shape, sent as `schema_version`.
 pub const SCHEMA_VERSION: &str = "1.0.0";
 
-/// The JSON body of every delivery (the wire contract of DESIGN.md).
+/// The JSON body of every delivery (the wire contract of DESIGN.md), with the attributes the
+/// loyalty platforms' own webhooks carry at the top level: `timestamp` (the event's time again)
+/// and the member the event is about, `user_id` and/or `member_id`, when `data` names one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     pub event_id: EventId,
     pub event_type: EventType,
     pub event_timestamp: DateTime<Utc>,
+    pub timestamp: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
     pub schema_version: String,
     pub data: serde_json::Value,
+}
+
+/// `data[key]` as text, when it is a non-empty string or a number.
+fn id_in(data: &serde_json::Value, key: &str) -> Option<String> {
+    match data.get(key)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// An event accepted for ingest: the type exists and `data` is an object.
@@ -97,6 +113,9 @@ impl NewEvent {
             event_id: self.event_id.clone(),
             event_type: self.event_type.clone(),
             event_timestamp: self.event_timestamp,
+            timestamp: self.event_timestamp,
+            user_id: id_in(&self.data, "user_id"),
+            member_id: id_in(&self.data, "member_id"),
             schema_version: SCHEMA_VERSION.to_owned(),
             data: self.data.clone(),
         }
@@ -120,5 +139,31 @@ mod tests {
         let ok = NewEvent::parse("points.awarded", json!({"p": 1}), None, None, now).unwrap();
         assert_eq!(ok.event_timestamp, now);
         assert_eq!(ok.envelope().schema_version, "1.0.0");
+    }
+
+    #[test]
+    fn the_envelope_lifts_the_member_and_the_time_to_the_top() {
+        let now = Utc::now();
+        let member = NewEvent::parse(
+            "member.created",
+            json!({"member_id": "m_1"}),
+            None,
+            None,
+            now,
+        )
+        .unwrap()
+        .envelope();
+        let body = serde_json::to_value(&member).unwrap();
+        assert_eq!(body["member_id"], "m_1");
+        assert!(body.get("user_id").is_none(), "absent, not null: {body}");
+        assert_eq!(body["timestamp"], body["event_timestamp"]);
+        let numeric = NewEvent::parse("points.awarded", json!({"user_id": 42}), None, None, now)
+            .unwrap()
+            .envelope();
+        assert_eq!(numeric.user_id.as_deref(), Some("42"));
+        let neither = NewEvent::parse("points.awarded", json!({"user_id": ""}), None, None, now)
+            .unwrap()
+            .envelope();
+        assert_eq!((neither.user_id, neither.member_id), (None, None));
     }
 }

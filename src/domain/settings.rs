@@ -6,8 +6,8 @@
 use super::catalog;
 use super::filter::Filter;
 use super::webhook::{
-    parse_basic_password, parse_basic_username, parse_description, parse_rate_limit, AuthKind,
-    Backoff, RetryPolicy, SigningSecret, TargetUrl, WebhookName,
+    parse_basic_password, parse_basic_username, parse_description, parse_rate_limit,
+    parse_signature_header, AuthKind, Backoff, RetryPolicy, SigningSecret, TargetUrl, WebhookName,
 };
 use super::ValidationError;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,9 @@ pub struct AuthDraft {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The header an `hmac` webhook's signature travels in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,6 +40,7 @@ impl Default for AuthDraft {
         Self {
             kind: default_auth_kind(),
             username: None,
+            header: None,
             password: None,
             secret: None,
         }
@@ -135,6 +139,10 @@ pub enum AuthSettings {
     Jwt {
         secret: Option<SigningSecret>,
     },
+    Hmac {
+        secret: Option<SigningSecret>,
+        header: String,
+    },
     Basic {
         username: String,
         password: Option<Password>,
@@ -147,6 +155,7 @@ impl AuthSettings {
         match self {
             Self::Signature { .. } => AuthKind::Signature,
             Self::Jwt { .. } => AuthKind::Jwt,
+            Self::Hmac { .. } => AuthKind::Hmac,
             Self::Basic { .. } => AuthKind::Basic,
             Self::None => AuthKind::None,
         }
@@ -203,6 +212,10 @@ impl WebhookDraft {
         Ok(match AuthKind::parse(&self.auth.kind)? {
             AuthKind::Signature => AuthSettings::Signature { secret: secret()? },
             AuthKind::Jwt => AuthSettings::Jwt { secret: secret()? },
+            AuthKind::Hmac => AuthSettings::Hmac {
+                secret: secret()?,
+                header: parse_signature_header(self.auth.header.as_deref().unwrap_or(""))?,
+            },
             AuthKind::Basic => {
                 let username = parse_basic_username(self.auth.username.as_deref().unwrap_or(""))?;
                 let password = match self.auth.password.as_deref().filter(|p| !p.is_empty()) {

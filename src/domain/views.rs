@@ -13,6 +13,9 @@ pub struct AuthView {
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub username: Option<String>,
+    /// The header an `hmac` webhook's signature travels in.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub header: Option<String>,
 }
 
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

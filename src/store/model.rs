@@ -19,7 +19,7 @@ pub struct WebhookRecord {
     pub method: String,
     pub description: String,
     pub auth_kind: AuthKind,
-    pub auth_username: Option<String>,
+    pub auth_param: Option<String>,
     /// Signing secrets or the Basic password, sealed by the caller (opaque here).
     pub sealed_secrets: String,
     pub event_types: Vec<String>,

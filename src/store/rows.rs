@@ -24,7 +24,7 @@ pub struct WebhookRow {
     method: String,
     description: String,
     auth_kind: String,
-    auth_username: Option<String>,
+    auth_param: Option<String>,
     secrets: String,
     filter: Json<serde_json::Value>,
     retry_attempts: i64,
@@ -62,7 +62,7 @@ impl TryFrom<WebhookRow> for Webhook {
             method: r.method,
             description: r.description,
             auth_kind: AuthKind::parse(&r.auth_kind).map_err(|e| corrupt("auth_kind", e))?,
-            auth_username: r.auth_username,
+            auth_param: r.auth_param,
             sealed_secrets: r.secrets,
             event_types: r
                 .event_types

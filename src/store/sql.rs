@@ -14,7 +14,7 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 
 /// Columns of a webhook with its subscriptions folded into one comma-separated string.
 pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, w.description, \
-    w.auth_kind, w.auth_username, w.secrets, w.filter, w.retry_attempts, w.retry_delay_seconds, \
+    w.auth_kind, w.auth_param, w.secrets, w.filter, w.retry_attempts, w.retry_delay_seconds, \
     w.retry_backoff, w.timeout_seconds, w.rate_limit_per_second, w.sandbox, w.enabled, w.version, \
     w.total_attempts, w.successful_attempts, w.last_success_at, w.last_failure_at, \
     w.last_attempt_failed, w.created_at, w.updated_at, \
@@ -22,12 +22,12 @@ pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, 
      WHERE s.webhook_id = w.id) AS event_types";
 
 pub const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, program_id, name, url, method, \
-    description, auth_kind, auth_username, secrets, filter, retry_attempts, retry_delay_seconds, \
+    description, auth_kind, auth_param, secrets, filter, retry_attempts, retry_delay_seconds, \
     retry_backoff, timeout_seconds, rate_limit_per_second, sandbox, enabled, created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
 
 pub const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $3, url = $4, method = $5, \
-    description = $6, auth_kind = $7, auth_username = $8, secrets = $9, filter = $10, \
+    description = $6, auth_kind = $7, auth_param = $8, secrets = $9, filter = $10, \
     retry_attempts = $11, retry_delay_seconds = $12, retry_backoff = $13, timeout_seconds = $14, \
     rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18, \
     version = version + 1 \
@@ -360,7 +360,7 @@ where
         .bind(w.method.clone())
         .bind(w.description.clone())
         .bind(w.auth_kind.as_str().to_owned())
-        .bind(w.auth_username.clone())
+        .bind(w.auth_param.clone())
         .bind(w.sealed_secrets.clone())
         .bind(Json(w.filter.to_json()))
         .bind(i64::from(w.retry.attempts))

@@ -2,6 +2,7 @@
 
 use super::model::*;
 use crate::domain::views::*;
+use crate::domain::webhook::AuthKind;
 
 impl From<&Webhook> for WebhookView {
     fn from(w: &Webhook) -> Self {
@@ -14,7 +15,14 @@ impl From<&Webhook> for WebhookView {
             description: r.description.clone(),
             auth: AuthView {
                 kind: r.auth_kind.as_str().to_owned(),
-                username: r.auth_username.clone(),
+                username: r
+                    .auth_param
+                    .clone()
+                    .filter(|_| r.auth_kind == AuthKind::Basic),
+                header: r
+                    .auth_param
+                    .clone()
+                    .filter(|_| r.auth_kind == AuthKind::Hmac),
             },
             event_types: r.event_types.clone(),
             filter: r.filter.to_json(),

@@ -1,4 +1,5 @@
-//! The event catalog: what the loyalty platform can send, with each event's payload example.
+//! The event catalog: what the loyalty platform can send, with each event's payload example and
+//! the JSON schema of its `data`.
 
 use herald::domain::catalog::{self, FEEDS};
 use leptos::prelude::*;
@@ -27,6 +28,7 @@ pub fn EventTypesPage() -> impl IntoView {
                                 .into_iter()
                                 .map(|e| {
                                     let example = serde_json::to_string_pretty(&e.example).unwrap_or_default();
+                                    let schema = serde_json::to_string_pretty(&e.schema).unwrap_or_default();
                                     view! {
                                         <li>
                                             <details>
@@ -34,7 +36,16 @@ pub fn EventTypesPage() -> impl IntoView {
                                                     <code>{e.name}</code>
                                                     <span class="muted">{e.description}</span>
                                                 </summary>
-                                                <pre class="code">{example}</pre>
+                                                <div class="event-docs">
+                                                    <div>
+                                                        <h3>"Example "<code>"data"</code></h3>
+                                                        <pre class="code">{example}</pre>
+                                                    </div>
+                                                    <div>
+                                                        <h3>"JSON schema of "<code>"data"</code></h3>
+                                                        <pre class="code">{schema}</pre>
+                                                    </div>
+                                                </div>
                                             </details>
                                         </li>
                                     }

@@ -6,6 +6,9 @@ use herald::domain::views::VerifyOutcome;
 use herald::domain::webhook::AuthKind;
 use leptos::prelude::*;
 
+/// What the HMAC header method offers first: the header Incentable's snippet reads.
+const DEFAULT_SIGNATURE_HEADER: &str = "X-Incentable-Signature";
+
 #[component]
 pub fn EndpointStep(state: WizardState) -> impl IntoView {
     let draft = state.draft;
@@ -86,7 +89,12 @@ pub fn EndpointStep(state: WizardState) -> impl IntoView {
                                     name="auth-kind"
                                     value=k.as_str()
                                     prop:checked=move || kind() == k
-                                    on:change=move |_| draft.update(|d| d.auth.kind = k.as_str().to_owned())
+                                    on:change=move |_| draft.update(|d| {
+                                        d.auth.kind = k.as_str().to_owned();
+                                        if k == AuthKind::Hmac && d.auth.header.as_deref().unwrap_or("").is_empty() {
+                                            d.auth.header = Some(DEFAULT_SIGNATURE_HEADER.to_owned());
+                                        }
+                                    })
                                 />
                                 <span>{k.label()}</span>
                             </label>
@@ -120,6 +128,23 @@ pub fn EndpointStep(state: WizardState) -> impl IntoView {
                             on:input=move |ev| draft.update(|d| d.auth.password = Some(event_target_value(&ev)))
                         />
                         <FieldError id="password-error" message=state.error_for("auth.password")/>
+                    </label>
+                </div>
+            </Show>
+            <Show when=move || kind() == AuthKind::Hmac>
+                <div class="form-grid">
+                    <label class="field">
+                        <span>"Signature Header"</span>
+                        <input
+                            type="text"
+                            name="header"
+                            autocomplete="off"
+                            aria-describedby="header-error"
+                            prop:value=move || draft.with(|d| d.auth.header.clone().unwrap_or_default())
+                            on:input=move |ev| draft.update(|d| d.auth.header = Some(event_target_value(&ev)))
+                        />
+                        <span class="hint">"Carries the hex HMAC-SHA256 of the raw body, keyed with the secret as shown."</span>
+                        <FieldError id="header-error" message=state.error_for("auth.header")/>
                     </label>
                 </div>
             </Show>
