@@ -81,6 +81,9 @@ fn Users() -> impl IntoView {
                     let me = me.await.ok().flatten().map(|u| u.email);
                     match users.await {
                         Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="muted">"No members yet. Install admins open every program without being members; add the people who work on this one below."</p>
+                        }.into_any(),
                         Ok(list) => view! { <UserTable list delete me/> }.into_any(),
                     }
                 })}
