@@ -1,5 +1,6 @@
 //! `herald listen`: a local receiver for integration work. It answers every request on
-//! 127.0.0.1, checks its authentication (Standard Webhooks signature, Herald's JWT or Basic), prints
+//! 127.0.0.1, checks its authentication (Standard Webhooks signature, Herald's JWT, an HMAC header
+//! or Basic), prints
 //! what arrived (event type, id, time, verified or why not, the body as indented JSON) and answers
 //! 200, or forwards the request to a local URL and relays that answer.
 
@@ -23,6 +24,10 @@ pub struct ListenArgs {
     /// The webhook uses JWT authentication (`Authorization: Bearer …`) rather than signatures.
     #[arg(long, default_value_t = false)]
     pub jwt: bool,
+    /// The webhook uses the `hmac` method: its hex HMAC-SHA256 of the body arrives in this header
+    /// (e.g. `X-Incentable-Signature`), keyed with `--secret`.
+    #[arg(long)]
+    pub hmac_header: Option<String>,
     /// The webhook uses Basic authentication with these credentials (`user:password`).
     #[arg(long, env = "HERALD_LISTEN_BASIC", hide_env_values = true)]
     pub basic: Option<String>,
@@ -37,6 +42,7 @@ pub struct ListenArgs {
 enum Check {
     Signature(Vec<SigningSecret>),
     Jwt(SigningSecret),
+    Hmac(SigningSecret, String),
     Basic(String, String),
     Nothing,
 }
@@ -54,6 +60,17 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         .map(|s| SigningSecret::parse(s).map_err(|e| anyhow::anyhow!("--secret: {}", e.message)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let check = match (&args.basic, args.jwt, secrets.is_empty()) {
+        _ if args.hmac_header.is_some() => {
+            let header = args
+                .hmac_header
+                .clone()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let secret = secrets
+                .first()
+                .context("--hmac-header needs the secret: --secret whsec_…")?;
+            Check::Hmac(secret.clone(), header)
+        }
         (Some(pair), _, _) => {
             let (user, password) = pair
                 .split_once(':')
@@ -117,6 +134,8 @@ fn verdict(check: &Check, headers: &HeaderMap, body: &[u8]) -> String {
                 .map(|sub| format!("JWT verified (sub {sub})")),
             None => Err("no Authorization: Bearer token".into()),
         },
+        Check::Hmac(secret, name) => sign::verify_hex_hmac(secret, header(headers, name), body)
+            .map(|()| format!("HMAC in {name} verified")),
         Check::Basic(user, password) => {
             sign::verify_basic(header(headers, "authorization"), user, password)
                 .map(|()| format!("Basic credentials of {user} verified"))
@@ -151,12 +170,17 @@ async fn receive(
         header(&headers, "webhook-id"),
         field("event_timestamp"),
     );
+    let signature_header = match &state.check {
+        Check::Hmac(_, name) => name.as_str(),
+        _ => "",
+    };
     let Some(to) = &state.forward else {
         return (StatusCode::OK, "ok").into_response();
     };
     let mut request = state.client.post(to.clone()).body(body.to_vec());
     for (name, value) in &headers {
         let keep = name.as_str().starts_with("webhook-")
+            || name.as_str() == signature_header
             || matches!(
                 name.as_str(),
                 "content-type" | "authorization" | "user-agent"

@@ -102,6 +102,29 @@ async fn listen_verifies_prints_and_forwards() {
     assert!(printed.contains(&event_id), "{printed}");
     assert!(printed.contains("signature verified"), "{printed}");
 
+    // An `hmac` webhook, verified in the header it names.
+    let hmac_secret = new_secret();
+    let hmac = Listen::start(&[
+        "--secret",
+        &hmac_secret,
+        "--hmac-header",
+        "X-Incentable-Signature",
+    ]);
+    app.create_webhook(json!({"name": "Hmac", "url": format!("{}/hooks", hmac.url),
+        "event_types": ["member.created"],
+        "auth": {"kind": "hmac", "header": "X-Incentable-Signature", "secret": hmac_secret}}))
+        .await;
+    app.post(
+        "/api/v1/events",
+        json!({"event_type": "member.created", "data": {"member_id": "m_9"}}),
+    )
+    .await;
+    let printed = hmac.read_until("\"member_id\": \"m_9\"");
+    assert!(
+        printed.contains("HMAC in x-incentable-signature verified"),
+        "{printed}"
+    );
+
     // The wrong secret, forwarding to a receiver that answers 503.
     let rx = TestReceiver::start().await;
     rx.script([Reply::Status(503)]);

@@ -27,6 +27,23 @@ pub fn hex_hmac(secret: &SigningSecret, body: &str) -> String {
         .collect()
 }
 
+/// Checks an `hmac` webhook's header value (`hex_hmac` of `body`), in constant time.
+pub fn verify_hex_hmac(secret: &SigningSecret, given: &str, body: &[u8]) -> Result<(), String> {
+    let given = given.trim();
+    if given.len() != 64 {
+        return Err("the header is missing or is not 64 hex digits".into());
+    }
+    let bytes = (0..32)
+        .map(|i| u8::from_str_radix(&given[2 * i..2 * i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| "the header is not hex".to_owned())?;
+    let mut mac =
+        HmacSha256::new_from_slice(secret.expose().as_bytes()).expect("HMAC takes any key");
+    mac.update(body);
+    mac.verify_slice(&bytes)
+        .map_err(|_| "the HMAC does not match this secret and body".into())
+}
+
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>` for each active secret, space
 /// separated (newest first).
 pub fn standard_signature(
