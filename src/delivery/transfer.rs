@@ -71,14 +71,7 @@ impl Engine {
                 "without secrets"
             }
         );
-        crate::auth::access::record_activity(
-            self.store().as_ref(),
-            actor,
-            "exported",
-            "webhook configurations",
-            &detail,
-        )
-        .await;
+        self.record_transfer(actor, "exported", &detail).await;
         Ok(ProgramExport {
             format: EXPORT_FORMAT.to_owned(),
             version: EXPORT_VERSION,
@@ -87,6 +80,17 @@ impl Engine {
             webhooks: hooks.iter().map(draft_of).collect(),
             sealed_secrets,
         })
+    }
+
+    async fn record_transfer(&self, actor: &Actor, action: &str, detail: &str) {
+        crate::auth::access::record_activity(
+            self.store().as_ref(),
+            actor,
+            action,
+            "webhook configurations",
+            detail,
+        )
+        .await;
     }
 
     fn seal_secrets(&self, hooks: &[Webhook], passphrase: &str) -> Result<SealedSecrets> {
@@ -173,14 +177,7 @@ impl Engine {
             plan.count(ImportAction::Unchanged),
             plan.count(ImportAction::Skip)
         );
-        crate::auth::access::record_activity(
-            self.store().as_ref(),
-            actor,
-            "imported",
-            "webhook configurations",
-            &detail,
-        )
-        .await;
+        self.record_transfer(actor, "imported", &detail).await;
         plan.applied = true;
         Ok(plan)
     }
@@ -314,20 +311,7 @@ impl Engine {
         let before = draft_of(current);
         let secret_given = draft.auth.secret.is_some() || draft.auth.password.is_some();
         // The target's Enabled switch is its own: an import does not turn webhooks on or off.
-        let patch = WebhookPatch {
-            name: Some(draft.name),
-            url: Some(draft.url),
-            method: Some(draft.method),
-            description: Some(draft.description),
-            auth: Some(draft.auth),
-            event_types: Some(draft.event_types),
-            filter: Some(draft.filter),
-            retry: Some(draft.retry),
-            rate_limit_per_second: Some(draft.rate_limit_per_second),
-            sandbox: Some(draft.sandbox),
-            enabled: None,
-            version: Some(current.record.version),
-        };
+        let patch = WebhookPatch::replacing(draft, current.record.version);
         let mut after = patch.clone().apply(before.clone());
         after.auth.secret = None;
         after.auth.password = None;

@@ -9,7 +9,7 @@ use crate::domain::ids::{ProgramId, WebhookId};
 use crate::domain::settings::{
     AuthDraft, AuthSettings, WebhookDraft, WebhookPatch, WebhookSettings,
 };
-use crate::domain::webhook::{AuthKind, SigningSecret};
+use crate::domain::webhook::SigningSecret;
 use crate::domain::ValidationError;
 use crate::store::{Webhook, WebhookRecord};
 
@@ -34,14 +34,8 @@ pub fn draft_of(w: &Webhook) -> WebhookDraft {
         description: r.description.clone(),
         auth: AuthDraft {
             kind: r.auth_kind.as_str().to_owned(),
-            username: r
-                .auth_param
-                .clone()
-                .filter(|_| r.auth_kind == AuthKind::Basic),
-            header: r
-                .auth_param
-                .clone()
-                .filter(|_| r.auth_kind == AuthKind::Hmac),
+            username: r.basic_username(),
+            header: r.signature_header(),
             password: None,
             secret: None,
         },

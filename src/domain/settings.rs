@@ -312,6 +312,25 @@ pub struct WebhookPatch {
 }
 
 impl WebhookPatch {
+    /// Every setting of `draft`, fenced on `version`: what the edit wizard saves and an import
+    /// applies. The Enabled switch is left out: it is not theirs to change.
+    pub fn replacing(draft: WebhookDraft, version: i64) -> Self {
+        Self {
+            name: Some(draft.name),
+            url: Some(draft.url),
+            method: Some(draft.method),
+            description: Some(draft.description),
+            auth: Some(draft.auth),
+            event_types: Some(draft.event_types),
+            filter: Some(draft.filter),
+            retry: Some(draft.retry),
+            rate_limit_per_second: Some(draft.rate_limit_per_second),
+            sandbox: Some(draft.sandbox),
+            enabled: None,
+            version: Some(version),
+        }
+    }
+
     /// Applies the patch to a draft of the current settings.
     pub fn apply(self, mut d: WebhookDraft) -> WebhookDraft {
         macro_rules! set {

@@ -35,6 +35,22 @@ pub struct WebhookRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+impl WebhookRecord {
+    /// The Basic Auth user name (`auth_param` of a `basic` webhook).
+    pub fn basic_username(&self) -> Option<String> {
+        self.auth_param
+            .clone()
+            .filter(|_| self.auth_kind == crate::domain::webhook::AuthKind::Basic)
+    }
+
+    /// The header an `hmac` webhook's signature travels in (`auth_param` of an `hmac` webhook).
+    pub fn signature_header(&self) -> Option<String> {
+        self.auth_param
+            .clone()
+            .filter(|_| self.auth_kind == crate::domain::webhook::AuthKind::Hmac)
+    }
+}
+
 /// Live-attempt counters the engine keeps per webhook.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WebhookStats {

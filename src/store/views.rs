@@ -2,7 +2,6 @@
 
 use super::model::*;
 use crate::domain::views::*;
-use crate::domain::webhook::AuthKind;
 
 impl From<&Webhook> for WebhookView {
     fn from(w: &Webhook) -> Self {
@@ -15,14 +14,8 @@ impl From<&Webhook> for WebhookView {
             description: r.description.clone(),
             auth: AuthView {
                 kind: r.auth_kind.as_str().to_owned(),
-                username: r
-                    .auth_param
-                    .clone()
-                    .filter(|_| r.auth_kind == AuthKind::Basic),
-                header: r
-                    .auth_param
-                    .clone()
-                    .filter(|_| r.auth_kind == AuthKind::Hmac),
+                username: r.basic_username(),
+                header: r.signature_header(),
             },
             event_types: r.event_types.clone(),
             filter: r.filter.to_json(),

@@ -32,11 +32,7 @@ pub async fn preview_import(
     on_conflict: String,
     passphrase: String,
 ) -> Result<ImportPlan, AppError> {
-    let (who, doc, on_conflict) = ssr::parse(&program, &document, &on_conflict)?;
-    let passphrase = Some(passphrase.as_str()).filter(|p| !p.is_empty());
-    Ok(super::ssr::engine()?
-        .plan_import(&who, &doc, on_conflict, passphrase)
-        .await?)
+    ssr::import(&program, &document, &on_conflict, &passphrase, false).await
 }
 
 /// Imports `document` into the program in one transaction (all of it or nothing).
@@ -47,34 +43,42 @@ pub async fn apply_import(
     on_conflict: String,
     passphrase: String,
 ) -> Result<ImportPlan, AppError> {
-    let (who, doc, on_conflict) = ssr::parse(&program, &document, &on_conflict)?;
-    let passphrase = Some(passphrase.as_str()).filter(|p| !p.is_empty());
-    Ok(super::ssr::engine()?
-        .apply_import(&who, &doc, on_conflict, passphrase)
-        .await?)
+    ssr::import(&program, &document, &on_conflict, &passphrase, true).await
 }
 
 #[cfg(feature = "ssr")]
 mod ssr {
     use crate::error::AppError;
-    use herald::auth::Actor;
-    use herald::domain::transfer::{OnConflict, ProgramExport};
+    use herald::domain::transfer::{ImportPlan, OnConflict, ProgramExport};
 
-    /// The admin, the document and the conflict rule of an import request.
-    pub fn parse(
+    /// Previews (`apply` false) or applies an import request as the program's admin.
+    pub async fn import(
         program: &str,
         document: &str,
         on_conflict: &str,
-    ) -> Result<(Actor, ProgramExport, OnConflict), AppError> {
+        passphrase: &str,
+        apply: bool,
+    ) -> Result<ImportPlan, AppError> {
         let who = crate::api::ssr::admin(program)?;
         let on_conflict = OnConflict::parse(on_conflict).ok_or_else(|| AppError::Validation {
             field: "on_conflict".into(),
             message: "Choose skip or update for names already in use".into(),
         })?;
-        let doc = serde_json::from_str(document).map_err(|e| AppError::Validation {
-            field: "document".into(),
-            message: format!("This is not a Herald export document: {e}"),
-        })?;
-        Ok((who, doc, on_conflict))
+        let doc: ProgramExport =
+            serde_json::from_str(document).map_err(|e| AppError::Validation {
+                field: "document".into(),
+                message: format!("This is not a Herald export document: {e}"),
+            })?;
+        let passphrase = Some(passphrase).filter(|p| !p.is_empty());
+        let engine = crate::api::ssr::engine()?;
+        Ok(if apply {
+            engine
+                .apply_import(&who, &doc, on_conflict, passphrase)
+                .await?
+        } else {
+            engine
+                .plan_import(&who, &doc, on_conflict, passphrase)
+                .await?
+        })
     }
 }

@@ -151,20 +151,7 @@ pub async fn update_webhook(
     use herald::domain::settings::WebhookPatch;
     let engine = engine()?;
     let who = admin(&program)?;
-    let patch = WebhookPatch {
-        name: Some(draft.name),
-        url: Some(draft.url),
-        method: Some(draft.method),
-        description: Some(draft.description),
-        auth: Some(draft.auth),
-        event_types: Some(draft.event_types),
-        filter: Some(draft.filter),
-        retry: Some(draft.retry),
-        rate_limit_per_second: Some(draft.rate_limit_per_second),
-        sandbox: Some(draft.sandbox),
-        enabled: None,
-        version: Some(version),
-    };
+    let patch = WebhookPatch::replacing(draft, version);
     let saved = engine
         .update_webhook(&who, &webhook_id(&id)?, patch)
         .await?;
