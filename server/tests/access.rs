@@ -146,6 +146,15 @@ async fn signed_in(app: &TestApp, email: &str) -> String {
     cookie.unwrap_or_else(|| panic!("login as {email} failed: {status} {body}"))
 }
 
+/// `list_webhooks` with no filters.
+fn list() -> Body {
+    Body::Form(vec![
+        ("name", "".into()),
+        ("start", "".into()),
+        ("end", "".into()),
+    ])
+}
+
 #[derive(Clone)]
 enum Body {
     Form(Vec<(&'static str, String)>),
@@ -668,11 +677,7 @@ async fn members_of_one_program_reach_nothing_of_another(backend: Backend) {
         &program_b,
         Some(&bob_session),
         "list_webhooks",
-        &Body::Form(vec![
-            ("name", "".into()),
-            ("start", "".into()),
-            ("end", "".into()),
-        ]),
+        &list(),
     )
     .await;
     let listed: Value = listed.json().await.unwrap();
@@ -769,11 +774,7 @@ async fn members_of_one_program_reach_nothing_of_another(backend: Backend) {
         &program_b,
         Some(&bob_session),
         "list_webhooks",
-        &Body::Form(vec![
-            ("name", "".into()),
-            ("start", "".into()),
-            ("end", "".into()),
-        ]),
+        &list(),
     )
     .await;
     assert_eq!(listed.status(), StatusCode::FORBIDDEN);
@@ -839,13 +840,6 @@ async fn sessions_expire_and_logout_ends_them(backend: Backend) {
         return;
     };
     add_user(&app, "ana@example.com", Role::Admin).await;
-    let list = || {
-        Body::Form(vec![
-            ("name", "".into()),
-            ("start", "".into()),
-            ("end", "".into()),
-        ])
-    };
     let age = |cookie: String, column: &'static str| {
         let url = app.database_url.clone();
         async move {
