@@ -5,11 +5,13 @@
 //! Invariants: an event is durable (with its deliveries) before `ingest` returns; a delivery is
 //! worked on only under a lease; a result is written only by the claim that made it.
 
+pub mod charts;
 pub mod clock;
 pub mod dispatch;
 pub mod dispatcher;
 pub mod guard;
 pub mod ingest;
+mod insights;
 mod lanes;
 pub mod observe;
 pub mod probe;

@@ -8,6 +8,7 @@
 pub mod access;
 mod model;
 mod postgres;
+pub mod rollups;
 mod rows;
 mod shared;
 mod sql;
@@ -192,6 +193,33 @@ pub trait Store: AccessStore {
     async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize>;
     /// Records a standalone attempt (tests and verifications) and, when `live`, moves counters.
     async fn insert_attempt(&self, attempt: &NewAttempt) -> Result<()>;
+
+    /// Hourly roll-ups of a program's live attempts summed per group (see `rollups::RollupQuery`).
+    async fn rollups(
+        &self,
+        program: &ProgramId,
+        query: &rollups::RollupQuery,
+    ) -> Result<Vec<(String, crate::domain::insights::Rollup)>>;
+
+    /// The event types whose `data` the program checks against the catalog schema at ingest.
+    async fn validated_event_types(&self, program: &ProgramId) -> Result<Vec<String>>;
+
+    /// Turns schema validation of one event type on or off for a program (and moves its
+    /// subscriber-list version, so routing caches everywhere see it).
+    async fn set_event_type_validation(
+        &self,
+        program: &ProgramId,
+        event_type: &str,
+        on: bool,
+    ) -> Result<()>;
+
+    /// Sizes of a program's accepted events per type over `[from_hour, to_hour)`.
+    async fn event_sizes(
+        &self,
+        program: &ProgramId,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<Vec<(String, crate::domain::insights::SizeStats)>>;
     /// Rings `wake` whenever another process announces new work (PostgreSQL `LISTEN/NOTIFY`);
     /// returns once listening has started. A no-op where one process owns the database.
     async fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>) -> Result<()>;

@@ -2,6 +2,7 @@
 
 pub mod copy;
 pub mod form;
+pub mod insights;
 pub mod layout;
 pub mod program;
 pub mod send_test;

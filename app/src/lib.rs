@@ -58,6 +58,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/p/:program/webhooks/new") view=pages::webhook_form::NewWebhookPage/>
                     <Route path=path!("/p/:program/webhooks/:id") view=pages::webhook_detail::WebhookPage/>
                     <Route path=path!("/p/:program/webhooks/:id/edit") view=pages::webhook_form::EditWebhookPage/>
+                    <Route path=path!("/p/:program/overview") view=pages::overview::OverviewPage/>
                     <Route path=path!("/p/:program/audit-logs") view=pages::audit_logs::AuditLogsPage/>
                     <Route path=path!("/p/:program/audit-logs/:id") view=pages::attempt_detail::AttemptPage/>
                     <Route path=path!("/p/:program/event-types") view=pages::event_types::EventTypesPage/>

@@ -5,6 +5,7 @@ pub mod attempt_detail;
 pub mod audit_logs;
 pub mod event_types;
 pub mod not_found;
+pub mod overview;
 pub mod programs;
 pub mod settings;
 pub mod sign_in;

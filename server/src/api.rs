@@ -8,6 +8,8 @@ pub mod error;
 mod event_types;
 mod events;
 pub mod extract;
+mod insights;
+mod transfer;
 mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -230,6 +232,8 @@ pub fn router(engine: Engine, access: Access) -> Router {
         .merge(webhooks::router())
         .merge(attempts::router())
         .merge(deliveries::router())
+        .merge(insights::router())
+        .merge(transfer::router())
         .split_for_parts();
     // After the merge: the paths exist only now.
     let mut doc = doc;

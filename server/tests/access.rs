@@ -152,6 +152,7 @@ fn list() -> Body {
         ("name", "".into()),
         ("start", "".into()),
         ("end", "".into()),
+        ("window", "".into()),
     ])
 }
 
@@ -218,20 +219,26 @@ async fn server_function_table(
                 ("confirm", PASSWORD.into()),
             ]),
         ),
-        (
-            "list_webhooks",
-            Viewer,
-            Form(vec![
-                ("name", "".into()),
-                ("start", "".into()),
-                ("end", "".into()),
-            ]),
-        ),
+        ("list_webhooks", Viewer, list()),
         ("webhook_choices", Viewer, Form(vec![])),
         (
             "load_webhook_details",
             Viewer,
-            Form(vec![("id", webhook.into())]),
+            Form(vec![("id", webhook.into()), ("window", "7d".into())]),
+        ),
+        ("list_validated_event_types", Viewer, Form(vec![])),
+        (
+            "set_event_type_validation",
+            Admin,
+            Form(vec![
+                ("event_type", "reward.redeemed".into()),
+                ("enabled", "false".into()),
+            ]),
+        ),
+        (
+            "load_program_insights",
+            Viewer,
+            Form(vec![("window", "30d".into())]),
         ),
         (
             "list_attempts",

@@ -314,6 +314,12 @@ async fn openapi_document_describes_every_route(backend: Backend) {
         ("/attempts/{id}", "get"),
         ("/deliveries", "get"),
         ("/deliveries/{id}/replay", "post"),
+        ("/webhooks/{id}/insights", "get"),
+        ("/insights", "get"),
+        ("/program/export", "post"),
+        ("/program/import/preview", "post"),
+        ("/program/import", "post"),
+        ("/event-types/{name}/validation", "put"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in expected {
@@ -445,7 +451,119 @@ async fn stale_writes_are_refused_and_nothing_is_lost(backend: Backend) {
     app.stop().await;
 }
 
+/// Schema validation of `data` is off by default and opt-in per event type: once on, an event
+/// whose data breaks the type's schema is refused with the failing path, alone or in a batch
+/// (where nothing of the batch is stored), while other types are untouched.
+async fn schema_validation_is_opt_in_per_event_type(backend: Backend) {
+    let Some(app) = spawn_app(backend, "schema validation").await else {
+        return;
+    };
+    app.create_webhook(json!({"name": "Points", "url": "https://p.example.com", "event_types": ["points.awarded"]}))
+        .await;
+    let bad = json!({"event_type": "points.awarded", "data": {"user_id": "u1", "points": "many", "reason": "x", "balance": 1}});
+    let (status, body) = app.post("/api/v1/events", bad.clone()).await;
+    assert_eq!(status, 202, "off by default: {body}");
+
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/event-types/points.awarded/validation",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["validate_data"], true);
+    let (_, types) = app.get("/api/v1/event-types").await;
+    let on: Vec<&str> = types["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["validate_data"] == true)
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(on, ["points.awarded"]);
+
+    let (status, body) = app.post("/api/v1/events", bad.clone()).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "data.points", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must be an integer"),
+        "{body}"
+    );
+    let (status, body) = app
+        .post("/api/v1/events", json!({"event_type": "points.awarded", "data": {"user_id": "u1", "points": 5, "balance": 1}}))
+        .await;
+    assert_eq!(
+        (status.as_u16(), body["error"]["field"].as_str()),
+        (422, Some("data.reason")),
+        "{body}"
+    );
+    let good = json!({"user_id": "u1", "points": 5, "reason": "purchase", "balance": 10});
+    let (status, body) = app
+        .post(
+            "/api/v1/events",
+            json!({"event_type": "points.awarded", "data": good}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // Other types are not checked.
+    let (status, _) = app
+        .post(
+            "/api/v1/events",
+            json!({"event_type": "reward.redeemed", "data": {"anything": true}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+
+    // A batch with one bad event stores none of it.
+    let first = "6f1c1a52-5d1a-4c43-9a57-3c1f7d0e7a11";
+    let (status, body) = app
+        .post(
+            "/api/v1/events/batch",
+            json!({"events": [
+                {"event_type": "points.awarded", "event_id": first, "data": good},
+                bad,
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "events[1].data.points", "{body}");
+    let (status, body) = app
+        .post(
+            "/api/v1/events",
+            json!({"event_type": "points.awarded", "event_id": first, "data": good}),
+        )
+        .await;
+    assert_eq!(
+        status, 202,
+        "the batch's first event was not stored: {body}"
+    );
+    assert_eq!(body["duplicate"], Value::Null, "{body}");
+
+    let (status, _) = app
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/event-types/nope.nope/validation",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 404);
+    app.call(
+        reqwest::Method::PUT,
+        "/api/v1/event-types/points.awarded/validation",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    let (status, _) = app.post("/api/v1/events", bad).await;
+    assert_eq!(status, 202, "off again");
+    app.stop().await;
+}
+
 on_both_backends!(
+    schema_validation_is_opt_in_per_event_type,
     stale_writes_are_refused_and_nothing_is_lost,
     batch_ingest_is_validated_whole_and_fans_out_each_event,
     ingest_errors_are_clear,

@@ -284,4 +284,111 @@ async fn a_tested_configuration_moves_to_another_program(backend: Backend) {
     assert_eq!(configs(&engine, &b).await, before);
 }
 
-on_both_backends!(a_tested_configuration_moves_to_another_program);
+/// The same through the REST API over real HTTP: export with A's key (no passphrase: no secrets; with a
+/// passphrase: sealed), preview and import with B's key, and a broken document refused by name.
+async fn export_and_import_over_the_rest_api(backend: Backend) {
+    let Some(app) = spawn_app(backend, "transfer rest").await else {
+        return;
+    };
+    let store = herald::store::connect(&app.database_url).await.unwrap();
+    let access = Access::new(store.clone(), Default::default(), Default::default());
+    let b = access
+        .create_program(&InstallAdmin::command_line(), "Silver Club")
+        .await
+        .unwrap();
+    let (key_b, _) = access
+        .create_api_key(
+            &Actor::command_line(b.id.clone()),
+            "b admin",
+            herald::domain::account::KeyScope::Admin,
+        )
+        .await
+        .unwrap();
+    let created = app
+        .create_webhook(json!({"name": "CRM", "url": "http://127.0.0.1:9/crm", "event_types": ["points.awarded"]}))
+        .await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let call = |path: &str, key: &str, body: Option<serde_json::Value>| {
+        let mut req = client.post(app.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+
+    let (status, bare) = call("/api/v1/program/export", &app.key, Some(json!({}))).await;
+    assert_eq!(status, 200, "{bare}");
+    assert_eq!(bare["format"], "herald.program-export");
+    assert_eq!(bare["webhooks"][0]["name"], "CRM");
+    assert!(bare.get("sealed_secrets").is_none(), "{bare}");
+    assert!(!bare.to_string().contains(&secret));
+    let (status, short) = call(
+        "/api/v1/program/export",
+        &app.key,
+        Some(json!({"passphrase": "short"})),
+    )
+    .await;
+    assert_eq!(
+        (status, short["error"]["field"].as_str()),
+        (422, Some("passphrase")),
+        "{short}"
+    );
+    let (status, sealed) = call(
+        "/api/v1/program/export",
+        &app.key,
+        Some(json!({"passphrase": PASSPHRASE})),
+    )
+    .await;
+    assert_eq!(status, 200, "{sealed}");
+    assert!(!sealed.to_string().contains(&secret), "sealed, never plain");
+
+    let body = json!({"document": sealed, "passphrase": PASSPHRASE});
+    let (status, plan) = call("/api/v1/program/import/preview", &key_b, Some(body.clone())).await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["items"][0]["action"], "create");
+    assert_eq!(plan["applied"], false);
+    let listed = store
+        .list_webhooks(&b.id, &WebhookQuery::default())
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "a preview writes nothing");
+    let (status, done) = call("/api/v1/program/import", &key_b, Some(body.clone())).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["applied"], true);
+    let listed = store
+        .list_webhooks(&b.id, &WebhookQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].record.name.as_str(), "CRM");
+    // Again: the name is taken now, and `on_conflict` defaults to skip.
+    let (_, again) = call("/api/v1/program/import/preview", &key_b, Some(body)).await;
+    assert_eq!(again["items"][0]["action"], "skip", "{again}");
+    // Not an export document: refused, nothing written.
+    let (status, err) = call(
+        "/api/v1/program/import",
+        &key_b,
+        Some(json!({"document": {"format": "x"}})),
+    )
+    .await;
+    assert!((400..500).contains(&status), "{status} {err}");
+    assert_eq!(
+        store
+            .list_webhooks(&b.id, &WebhookQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_tested_configuration_moves_to_another_program,
+    export_and_import_over_the_rest_api,
+);

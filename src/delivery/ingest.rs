@@ -115,6 +115,8 @@ pub(super) struct SubscriberCache {
 struct Routing {
     version: i64,
     webhooks: Arc<Vec<(WebhookId, Filter)>>,
+    /// The program checks this type's `data` against its schema.
+    validate: bool,
 }
 
 impl SubscriberCache {
@@ -135,6 +137,7 @@ impl SubscriberCache {
         let subs = store.subscribers(program, event_type).await?;
         let routing = Routing {
             version: subs.version,
+            validate: subs.validate,
             webhooks: Arc::new(
                 subs.webhooks
                     .into_iter()
@@ -147,6 +150,16 @@ impl SubscriberCache {
             .expect("subscriber cache")
             .insert(key, routing.clone());
         Ok(routing)
+    }
+
+    /// Whether `program` checks `event_type`'s data against its schema at ingest.
+    async fn validates(
+        &self,
+        store: &dyn Store,
+        program: &ProgramId,
+        event_type: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.get(store, program, event_type).await?.validate)
     }
 
     /// The webhooks `event` fans out to (subscribed, enabled, every filter condition holding for
@@ -179,7 +192,50 @@ impl SubscriberCache {
 
 impl Engine {
     #[tracing::instrument(skip_all, fields(event_type = %event.event_type))]
+    /// Refuses `event` when its program validates its type and `data` breaks the type's schema
+    /// (the error's field is the failing path, e.g. `data.points`).
+    pub async fn check_data(&self, program: &ProgramId, event: &NewEvent) -> Result<()> {
+        let validates = self
+            .inner
+            .subscribers
+            .validates(self.store().as_ref(), program, event.event_type.as_str())
+            .await?;
+        if validates {
+            if let Some(t) = crate::domain::catalog::event_type(event.event_type.as_str()) {
+                crate::domain::schema::check(&t.schema, &event.data)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns schema validation of `event_type`'s data at ingest on or off for the actor's program.
+    pub async fn set_schema_validation(
+        &self,
+        actor: &crate::auth::Actor,
+        event_type: &str,
+        on: bool,
+    ) -> Result<()> {
+        if !actor.role.can_manage() {
+            return Err(super::EngineError::Forbidden);
+        }
+        let event_type = crate::domain::event::EventType::parse(event_type)?;
+        self.store()
+            .set_event_type_validation(&actor.program, event_type.as_str(), on)
+            .await?;
+        self.inner.subscribers.clear();
+        crate::auth::access::record_activity(
+            self.store().as_ref(),
+            actor,
+            if on { "turned on" } else { "turned off" },
+            &format!("schema validation of {}", event_type.as_str()),
+            "",
+        )
+        .await;
+        Ok(())
+    }
+
     pub async fn ingest(&self, program: &ProgramId, event: NewEvent) -> Result<IngestOutcome> {
+        self.check_data(program, &event).await?;
         let envelope = event.envelope();
         let body = serde_json::to_string(&envelope).expect("plain data");
         let stored = StoredEvent {

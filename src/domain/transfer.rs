@@ -13,6 +13,7 @@ pub const EXPORT_VERSION: u32 = 1;
 
 /// A program's webhook configurations. `webhooks` carry no secrets; `sealed_secrets`, when present,
 /// holds them sealed with a passphrase.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgramExport {
     pub format: String,
@@ -26,6 +27,7 @@ pub struct ProgramExport {
 }
 
 /// Secrets sealed with a key derived from a passphrase (argon2id over `salt`, then AES-256-GCM).
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SealedSecrets {
     pub kdf: String,
@@ -34,6 +36,7 @@ pub struct SealedSecrets {
 }
 
 /// What to do with an imported webhook whose name the target program already uses.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum OnConflict {
@@ -55,6 +58,7 @@ impl OnConflict {
 }
 
 /// What an import does with one webhook of the document.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImportAction {
@@ -80,6 +84,7 @@ impl ImportAction {
     }
 }
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportItem {
     pub name: String,
@@ -90,11 +95,13 @@ pub struct ImportItem {
 
 /// The preview of an import, and after applying it, what was done. `secrets` lists signing
 /// secrets Herald generated for created webhooks (no secret was imported for them): shown once.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ImportPlan {
     pub items: Vec<ImportItem>,
     pub applied: bool,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Vec<Vec<String>>))]
     pub secrets: Vec<(String, String)>,
 }
 

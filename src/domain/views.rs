@@ -3,6 +3,7 @@
 //! serde data here so the browser can hold them too. No secret ever appears in one.
 
 use super::delivery::{AttemptStatus, DeliveryStatus, Trigger};
+use super::insights::{Figures, Flag, SeriesPoint, Window};
 use super::webhook::WebhookStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -55,6 +56,12 @@ pub struct WebhookView {
     /// Changes with every write; send it back as `version` in a PATCH to have the change refused
     /// (409) if someone else changed the webhook since you read it.
     pub version: i64,
+    /// Figures over a window (lists and reads ask for them; `null` elsewhere).
+    #[serde(default)]
+    pub figures: Option<Figures>,
+    /// What the insight rules found worth a look (see the README's "Insights").
+    #[serde(default)]
+    pub flags: Vec<Flag>,
 }
 
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
@@ -169,17 +176,37 @@ pub struct SavedWebhook {
     pub secret: Option<String>,
 }
 
-/// A webhook's page: its settings and figures, and its latest attempts.
+/// A webhook's page: its settings, figures and flags, its charts, and its latest attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookDetails {
     pub webhook: WebhookView,
     /// Newest first.
     pub latest: Vec<AttemptView>,
-    /// Figures over `latest` live attempts.
-    pub retries: usize,
-    pub avg_latency_ms: Option<f64>,
-    pub p95_latency_ms: Option<i64>,
-    /// Event accepted → delivered, over the latest successful deliveries.
-    #[serde(default)]
-    pub avg_lag_ms: Option<f64>,
+    pub insights: InsightsView,
+}
+
+/// Insights of one webhook or a whole program over a window: figures, flags, the chart series and
+/// the charts themselves as SVG (drawn on the server, so they read before the wasm loads).
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InsightsView {
+    pub window: Window,
+    pub figures: Figures,
+    pub flags: Vec<Flag>,
+    /// Hours per series point (1, 6 or 24).
+    pub step_hours: i64,
+    pub series: Vec<SeriesPoint>,
+    /// Deliveries per step by outcome (stacked bars).
+    pub deliveries_svg: String,
+    /// Latency p50 and p95 per step (lines).
+    pub latency_svg: String,
+}
+
+/// A program's overview: its totals and charts, and each webhook's figures and flags.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramInsightsView {
+    pub insights: InsightsView,
+    /// Busiest first.
+    pub webhooks: Vec<WebhookView>,
 }

@@ -127,6 +127,8 @@ pub struct QueueGauges {
 pub struct Subscribers {
     pub version: i64,
     pub webhooks: Vec<Webhook>,
+    /// Whether the program checks this type's `data` against its schema at ingest.
+    pub validate: bool,
 }
 
 /// What `replay_delivery` did.

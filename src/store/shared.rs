@@ -96,9 +96,23 @@ macro_rules! impl_store {
             }
 
             /// Writes audit rows in multi-row inserts and moves each webhook's counters once.
-            async fn write_attempts(tx: &mut sqlx::Transaction<'_, $db>, attempts: &[&NewAttempt]) -> Result<()> {
+            /// `dead` names the attempts that dead-lettered their delivery (for the roll-ups).
+            async fn write_attempts(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                attempts: &[&NewAttempt],
+                dead: &std::collections::HashSet<String>,
+            ) -> Result<()> {
                 for chunk in attempts.chunks(sql::ATTEMPTS_PER_INSERT) {
                     sql::insert_attempts_query::<$db>(chunk).build().execute(&mut **tx).await?;
+                }
+                let adds = $crate::store::rollups::hour_adds(attempts, dead);
+                let rows: Vec<_> = adds.iter().collect();
+                for chunk in rows.chunks($crate::store::rollups::ROWS_PER_UPSERT) {
+                    $crate::store::rollups::upsert_hours_query::<$db>(chunk).build().execute(&mut **tx).await?;
+                }
+                let buckets = $crate::store::rollups::bucket_adds(&adds);
+                for chunk in buckets.chunks($crate::store::rollups::ROWS_PER_UPSERT) {
+                    $crate::store::rollups::upsert_buckets_query::<$db>(chunk).build().execute(&mut **tx).await?;
                 }
                 for (webhook, t) in sql::tally(attempts.iter().copied()) {
                     let (latest_at, latest_failed) = t.latest.expect("a tally has at least one attempt");
@@ -245,15 +259,22 @@ macro_rules! impl_store {
                 // The first occurrence of a new event id is the one stored; repeats are duplicates.
                 let mut results = Vec::with_capacity(batch.len());
                 let mut rows = Vec::new();
+                let mut stored = Vec::with_capacity(batch.len());
                 for item in batch {
                     let e = &item.event;
                     let key = (e.program_id.to_string(), e.id.to_string());
                     if fresh.remove(&key) {
                         rows.extend(item.targets.iter().map(|w| (e, w)));
                         results.push(Some(item.targets.len()));
+                        stored.push(item);
                     } else {
                         results.push(None);
                     }
+                }
+                let sizes = $crate::store::rollups::event_adds(stored.into_iter());
+                let sizes: Vec<_> = sizes.iter().collect();
+                for chunk in sizes.chunks($crate::store::rollups::ROWS_PER_UPSERT) {
+                    $crate::store::rollups::upsert_events_query::<$db>(chunk).build().execute(&mut *tx).await?;
                 }
                 for chunk in rows.chunks(sql::MAX_ROWS_PER_INSERT) {
                     sql::insert_deliveries_query::<$db>(chunk).build().execute(&mut *tx).await?;
@@ -268,11 +289,14 @@ macro_rules! impl_store {
             async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Subscribers> {
                 // The version is read first: a change committed between the two reads makes the
                 // list newer than its version, which ingest then finds stale (never the reverse).
-                let version: i64 = sqlx::query_scalar(sql::ROUTING_VERSION)
-                    .bind(program.as_str())
-                    .fetch_optional(&self.reader)
-                    .await?
-                    .unwrap_or_default();
+                let (version, validated): (i64, String) = sqlx::query_as(
+                    "SELECT webhooks_version, validated_event_types FROM programs WHERE id = $1",
+                )
+                .bind(program.as_str())
+                .fetch_optional(&self.reader)
+                .await?
+                .unwrap_or_default();
+                let validate = validated.split(',').any(|t| t == event_type);
                 let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
                     "SELECT {} FROM webhooks w JOIN subscriptions s ON s.webhook_id = w.id \
                      WHERE s.program_id = $1 AND s.event_type = $2 AND w.enabled AND w.deleted_at IS NULL",
@@ -282,7 +306,7 @@ macro_rules! impl_store {
                 .bind(event_type)
                 .fetch_all(&self.reader)
                 .await?;
-                Ok(Subscribers { version, webhooks: sql::convert(rows)? })
+                Ok(Subscribers { version, webhooks: sql::convert(rows)?, validate })
             }
 
             async fn claim_due(
@@ -318,14 +342,101 @@ macro_rules! impl_store {
                     .map(|r| &r.attempt)
                     .chain(superseded.iter())
                     .collect();
-                Self::write_attempts(&mut tx, &rows).await?;
+                let dead: std::collections::HashSet<String> = results
+                    .iter()
+                    .filter(|r| r.next == $crate::delivery::queue::NextStep::Failed && moved.contains(r.delivery_id.as_str()))
+                    .map(|r| r.attempt.id.to_string())
+                    .collect();
+                Self::write_attempts(&mut tx, &rows, &dead).await?;
                 tx.commit().await?;
                 Ok(moved.len())
             }
 
+            async fn rollups(&self, program: &ProgramId, q: &$crate::store::rollups::RollupQuery) -> Result<Vec<(String, $crate::domain::insights::Rollup)>> {
+                let counters_sql = q.counters_sql();
+                let mut counters = sqlx::query_as::<_, $crate::store::rollups::CounterRow>(&counters_sql)
+                    .bind(program.as_str())
+                    .bind(q.from_hour)
+                    .bind(q.to_hour);
+                let buckets_sql = q.buckets_sql();
+                let mut buckets = sqlx::query_as::<_, (String, i64, i64, i64)>(&buckets_sql)
+                    .bind(program.as_str())
+                    .bind(q.from_hour)
+                    .bind(q.to_hour);
+                if let Some(webhook) = &q.webhook {
+                    counters = counters.bind(webhook.clone());
+                    buckets = buckets.bind(webhook.clone());
+                }
+                let counters = counters.fetch_all(&self.reader).await?;
+                let buckets = buckets.fetch_all(&self.reader).await?;
+                Ok($crate::store::rollups::fold(counters, buckets))
+            }
+
+            async fn validated_event_types(&self, program: &ProgramId) -> Result<Vec<String>> {
+                let raw: Option<String> = sqlx::query_scalar(
+                    "SELECT validated_event_types FROM programs WHERE id = $1",
+                )
+                .bind(program.as_str())
+                .fetch_optional(&self.reader)
+                .await?;
+                Ok(raw
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect())
+            }
+
+            async fn set_event_type_validation(&self, program: &ProgramId, event_type: &str, on: bool) -> Result<()> {
+                let mut tx = self.writer.begin().await?;
+                // The bump first: it locks the program row until commit, so two changes at once
+                // cannot both read the old list.
+                Self::bump_routing(&mut tx, program).await?;
+                let raw: Option<String> = sqlx::query_scalar(
+                    "SELECT validated_event_types FROM programs WHERE id = $1",
+                )
+                .bind(program.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let mut types: std::collections::BTreeSet<String> = raw
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if on {
+                    types.insert(event_type.to_owned());
+                } else {
+                    types.remove(event_type);
+                }
+                let joined = types.into_iter().collect::<Vec<_>>().join(",");
+                sqlx::query("UPDATE programs SET validated_event_types = $2 WHERE id = $1")
+                    .bind(program.as_str())
+                    .bind(joined)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn event_sizes(&self, program: &ProgramId, from_hour: i64, to_hour: i64) -> Result<Vec<(String, $crate::domain::insights::SizeStats)>> {
+                let rows: Vec<(String, i64, i64, f64, i64, i64)> = sqlx::query_as($crate::store::rollups::EVENT_SIZES)
+                    .bind(program.as_str())
+                    .bind(from_hour)
+                    .bind(to_hour)
+                    .fetch_all(&self.reader)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(t, events, bytes_sum, bytes_sq_sum, bytes_min, bytes_max)| {
+                        (t, $crate::domain::insights::SizeStats { events, bytes_sum, bytes_sq_sum, bytes_min, bytes_max })
+                    })
+                    .collect())
+            }
+
             async fn insert_attempt(&self, a: &NewAttempt) -> Result<()> {
                 let mut tx = self.writer.begin().await?;
-                Self::write_attempts(&mut tx, &[a]).await?;
+                Self::write_attempts(&mut tx, &[a], &Default::default()).await?;
                 tx.commit().await?;
                 Ok(())
             }

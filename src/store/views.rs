@@ -37,6 +37,8 @@ impl From<&Webhook> for WebhookView {
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
+            figures: None,
+            flags: Vec::new(),
         }
     }
 }

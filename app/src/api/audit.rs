@@ -35,8 +35,13 @@ pub async fn list_attempts(
 /// Webhooks for the Select Webhook filter (deleted ones are gone from it; their rows remain).
 #[server(prefix = "/sfn", endpoint = "webhook_choices")]
 pub async fn webhook_choices(program: String) -> Result<Vec<WebhookView>, AppError> {
-    super::ssr::viewer(&program)?;
-    super::webhooks::list_webhooks(program, String::new(), String::new(), String::new()).await
+    let engine = super::ssr::engine()?;
+    let who = super::ssr::viewer(&program)?;
+    let hooks = engine
+        .store()
+        .list_webhooks(&who.program, &Default::default())
+        .await?;
+    Ok(hooks.iter().map(Into::into).collect())
 }
 
 /// One attempt with its full request and response.

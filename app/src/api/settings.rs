@@ -21,3 +21,25 @@ pub async fn instance_info() -> Result<Instance, AppError> {
         private_targets_allowed: engine.config().guard.allow_private,
     })
 }
+
+/// The event types whose `data` this program checks against the catalog schema at ingest.
+#[server(prefix = "/sfn", endpoint = "list_validated_event_types")]
+pub async fn list_validated_event_types(program: String) -> Result<Vec<String>, AppError> {
+    let engine = super::ssr::engine()?;
+    let who = super::ssr::viewer(&program)?;
+    Ok(engine.store().validated_event_types(&who.program).await?)
+}
+
+/// Turns schema validation of one event type's `data` at ingest on or off.
+#[server(prefix = "/sfn", endpoint = "set_event_type_validation")]
+pub async fn set_event_type_validation(
+    program: String,
+    event_type: String,
+    enabled: bool,
+) -> Result<(), AppError> {
+    let engine = super::ssr::engine()?;
+    let who = super::ssr::admin(&program)?;
+    Ok(engine
+        .set_schema_validation(&who, &event_type, enabled)
+        .await?)
+}

@@ -7,13 +7,15 @@ use herald::domain::views::{
 };
 use leptos::prelude::*;
 
-/// The Webhooks list, filtered by name (substring, any case) and created date range.
+/// The Webhooks list, filtered by name (substring, any case) and created date range, with each
+/// webhook's figures over `window` and its flags.
 #[server(prefix = "/sfn", endpoint = "list_webhooks")]
 pub async fn list_webhooks(
     program: String,
     name: String,
     start: String,
     end: String,
+    window: String,
 ) -> Result<Vec<WebhookView>, AppError> {
     use super::ssr::{engine, viewer};
     use herald::domain::query::parse_range;
@@ -26,8 +28,9 @@ pub async fn list_webhooks(
         created_from,
         created_before,
     };
+    let window = herald::domain::insights::Window::parse(&window)?;
     let hooks = engine.store().list_webhooks(&program, &query).await?;
-    Ok(hooks.iter().map(Into::into).collect())
+    Ok(engine.webhook_views(&program, &hooks, window, None).await?)
 }
 
 /// Turns a webhook on or off at once.
@@ -199,49 +202,42 @@ pub async fn send_test(
         .await?)
 }
 
-/// A webhook's page: settings, figures, and its latest attempts.
+/// A webhook's page: settings, figures, flags and charts over `window`, and its latest attempts.
 #[server(prefix = "/sfn", endpoint = "load_webhook_details")]
-pub async fn load_webhook_details(program: String, id: String) -> Result<WebhookDetails, AppError> {
+pub async fn load_webhook_details(
+    program: String,
+    id: String,
+    window: String,
+) -> Result<WebhookDetails, AppError> {
     use super::ssr::{engine, viewer, webhook_id};
     let engine = engine()?;
     let who = viewer(&program)?;
     let program = who.program.clone();
     let id = webhook_id(&id)?;
-    let w = engine.get_webhook(&program, &id).await?;
+    let window = herald::domain::insights::Window::parse(&window)?;
+    let (webhook, insights) = engine.webhook_insights(&program, &id, window).await?;
     let query = herald::store::AttemptQuery {
         webhook_id: Some(id),
-        limit: 200,
+        limit: 20,
         ..Default::default()
     };
     let page = engine.store().list_attempts(&program, &query).await?;
-    let latest: Vec<_> = page
-        .items
-        .iter()
-        .map(herald::domain::views::AttemptView::from)
-        .collect();
-    let live: Vec<_> = latest.iter().filter(|a| a.trigger.is_live()).collect();
-    let mut latencies: Vec<i64> = live.iter().filter_map(|a| a.latency_ms).collect();
-    latencies.sort_unstable();
-    let avg_latency_ms = (!latencies.is_empty())
-        .then(|| latencies.iter().sum::<i64>() as f64 / latencies.len() as f64);
-    let p95_latency_ms =
-        (!latencies.is_empty()).then(|| latencies[(latencies.len() - 1) * 95 / 100]);
-    let lags: Vec<i64> = live
-        .iter()
-        .filter(|a| a.status == herald::domain::delivery::AttemptStatus::Success)
-        .filter_map(|a| a.lag_ms)
-        .collect();
-    let avg_lag_ms =
-        (!lags.is_empty()).then(|| lags.iter().sum::<i64>() as f64 / lags.len() as f64);
     Ok(WebhookDetails {
-        webhook: (&w).into(),
-        retries: live
-            .iter()
-            .filter(|a| a.trigger == herald::domain::delivery::Trigger::Retry)
-            .count(),
-        latest,
-        avg_latency_ms,
-        p95_latency_ms,
-        avg_lag_ms,
+        webhook,
+        latest: page.items.iter().map(Into::into).collect(),
+        insights,
     })
+}
+
+/// The program's overview over `window`: totals, charts, and each webhook's figures and flags.
+#[server(prefix = "/sfn", endpoint = "load_program_insights")]
+pub async fn load_program_insights(
+    program: String,
+    window: String,
+) -> Result<herald::domain::views::ProgramInsightsView, AppError> {
+    use super::ssr::{engine, viewer};
+    let engine = engine()?;
+    let who = viewer(&program)?;
+    let window = herald::domain::insights::Window::parse(&window)?;
+    Ok(engine.program_insights(&who.program, window).await?)
 }

@@ -31,6 +31,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <ProgramSwitcher/>
                 <nav aria-label="Main" hidden=move || program.get().is_empty()>
                     <ul>
+                        <NavItem rest="/overview" label="Overview"/>
                         <NavItem rest="" label="Webhooks"/>
                         <NavItem rest="/audit-logs" label="Audit Logs"/>
                         <NavItem rest="/event-types" label="Event Types"/>

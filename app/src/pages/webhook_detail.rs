@@ -1,8 +1,9 @@
-//! A webhook's page (`/webhooks/:id`): its figures (success rate, attempts, retries, latency),
-//! last success and failure, its latest attempts, Send Test, Edit and the Enabled switch.
+//! A webhook's page (`/webhooks/:id`): its figures and flags over a window (24 h, 7 d, 30 d), the
+//! charts, last success and failure, its latest attempts, Send Test, Edit and the Enabled switch.
 
 use crate::api::program_path;
 use crate::api::webhooks::{load_webhook_details, SetWebhookEnabled};
+use crate::components::insights::{use_window, Charts, FigureTiles, FlagNotes, WindowTabs};
 use crate::components::program::use_program;
 use crate::components::send_test::SendTestPanel;
 use crate::components::session::AdminOnly;
@@ -19,15 +20,17 @@ pub fn WebhookPage() -> impl IntoView {
     let params = use_params_map();
     let toggle = ServerAction::<SetWebhookEnabled>::new();
     let program = use_program();
+    let window = use_window();
     let details = Resource::new(
         move || {
             (
                 program.get(),
                 params.with(|p| p.get("id").unwrap_or_default()),
+                window.get(),
                 toggle.version().get(),
             )
         },
-        |(program, id, _)| load_webhook_details(program, id),
+        |(program, id, window, _)| load_webhook_details(program, id, window.as_str().to_owned()),
     );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -44,16 +47,6 @@ pub fn WebhookPage() -> impl IntoView {
 #[component]
 fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl IntoView {
     let w = d.webhook.clone();
-    let rate = w
-        .success_rate
-        .map_or_else(|| "—".to_owned(), |r| format!("{r:.1}%"));
-    let avg = d
-        .avg_latency_ms
-        .map_or_else(|| "—".to_owned(), |v| format!("{v:.0} ms"));
-    let p95 = d
-        .p95_latency_ms
-        .map_or_else(|| "—".to_owned(), |v| format!("{v} ms"));
-    let lag = d.avg_lag_ms.map_or_else(|| "—".to_owned(), format_lag);
     let program = use_program().get_untracked();
     let edit = program_path(&program, &format!("/webhooks/{}/edit", w.id));
     let logs = program_path(&program, &format!("/audit-logs?webhook_id={}", w.id));
@@ -77,20 +70,27 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                 <a class="button secondary" href=logs>"Logs"</a>
             </div>
         </header>
-        <section class="stats" aria-label="Figures">
-            <Stat label="Success Rate" value=rate hint=format!("{} of {} live attempts", w.successful_attempts, w.total_attempts)/>
-            <Stat label="Total Attempts" value=w.total_attempts.to_string() hint="live attempts".to_owned()/>
-            <Stat label="Retries" value=d.retries.to_string() hint="in the latest attempts".to_owned()/>
-            <Stat label="Average Latency" value=avg hint="latest live attempts".to_owned()/>
-            <Stat label="p95 Latency" value=p95 hint="latest live attempts".to_owned()/>
-            <Stat label="Average Lag" value=lag hint="event accepted → delivered, latest deliveries".to_owned()/>
+        <div class="section-head">
+            <h2>"Deliveries"</h2>
+            <WindowTabs keep=&[]/>
+        </div>
+        <FlagNotes flags=d.insights.flags.clone()/>
+        <FigureTiles figures=d.insights.figures.clone()/>
+        <section class="stats compact" aria-label="Last results">
             <div class="stat">
                 <span class="stat-label">"Last Success"</span>
                 <span class="stat-value small"><Timestamp at=w.last_success_at/></span>
+            </div>
+            <div class="stat">
                 <span class="stat-label">"Last Failure"</span>
                 <span class="stat-value small"><Timestamp at=w.last_failure_at/></span>
             </div>
+            <div class="stat">
+                <span class="stat-label">"All Time"</span>
+                <span class="stat-value small">{format!("{} of {} live attempts succeeded", w.successful_attempts, w.total_attempts)}</span>
+            </div>
         </section>
+        <Charts insights=d.insights.clone()/>
         <AdminOnly>
             <section class="card" id="send-test">
                 <h2>"Send Test"</h2>
@@ -118,7 +118,6 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                             <tbody>
                                 {d.latest
                                     .into_iter()
-                                    .take(20)
                                     .map(|a| {
                                         let href = program_path(&program, &format!("/audit-logs/{}", a.id));
                                         view! {
@@ -140,25 +139,5 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                 .into_any()
             }}
         </section>
-    }
-}
-
-#[component]
-fn Stat(label: &'static str, value: String, hint: String) -> impl IntoView {
-    view! {
-        <div class="stat" title=hint>
-            <span class="stat-label">{label}</span>
-            <span class="stat-value">{value}</span>
-        </div>
-    }
-}
-
-/// A lag in ms as people read it: "840 ms", "12.5 s", "3.2 min", "1.5 h".
-fn format_lag(ms: f64) -> String {
-    match ms {
-        ms if ms < 1_000.0 => format!("{ms:.0} ms"),
-        ms if ms < 60_000.0 => format!("{:.1} s", ms / 1_000.0),
-        ms if ms < 3_600_000.0 => format!("{:.1} min", ms / 60_000.0),
-        ms => format!("{:.1} h", ms / 3_600_000.0),
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::api::program_path;
 use crate::api::webhooks::{list_webhooks, DeleteWebhook, SetWebhookEnabled};
+use crate::components::insights::{millis, percent, use_window, FlagBadges, WindowTabs};
 use crate::components::program::ProgramField;
 use crate::components::program::{use_path, use_program};
 use crate::components::send_test::SendTestPanel;
@@ -31,6 +32,7 @@ pub fn WebhooksPage() -> impl IntoView {
     let tick = RwSignal::new(0u32);
     every(REFRESH_MS, move || tick.update(|t| *t = t.wrapping_add(1)));
     let program = use_program();
+    let window = use_window();
     let create_link = use_path("/webhooks/new");
     let hooks = Resource::new(
         move || {
@@ -39,12 +41,15 @@ pub fn WebhooksPage() -> impl IntoView {
                 param("name"),
                 param("start"),
                 param("end"),
+                window.get(),
                 toggle.version().get(),
                 delete.version().get(),
                 tick.get(),
             )
         },
-        |(program, name, start, end, ..)| list_webhooks(program, name, start, end),
+        |(program, name, start, end, window, ..)| {
+            list_webhooks(program, name, start, end, window.as_str().to_owned())
+        },
     );
     let testing = RwSignal::new(None::<WebhookView>);
     let navigate = use_navigate();
@@ -56,10 +61,11 @@ pub fn WebhooksPage() -> impl IntoView {
             let url = program_path(
                 &program.get_untracked(),
                 &format!(
-                    "?start={}&end={}&name={}",
+                    "?start={}&end={}&name={}&window={}",
                     enc(&start),
                     enc(&end),
-                    enc(&name)
+                    enc(&name),
+                    window.get_untracked().as_str()
                 ),
             );
             navigate(
@@ -102,8 +108,13 @@ pub fn WebhooksPage() -> impl IntoView {
                     on:input=search_as_you_type
                 />
             </label>
+            <input type="hidden" name="window" value=move || window.get().as_str()/>
             <button type="submit" class="button">"Search"</button>
         </Form>
+        <div class="section-head">
+            <p class="muted">{move || format!("Figures over the {}.", window.get().label())}</p>
+            <WindowTabs keep=&["name", "start", "end"]/>
+        </div>
         {move || delete.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
         <Transition fallback=|| view! { <p class="muted">"Loading webhooks…"</p> }>
             {move || Suspend::new(async move {
@@ -197,6 +208,8 @@ fn WebhookTable(
                         <th scope="col">"Method"</th>
                         <th scope="col">"Status"</th>
                         <th scope="col">"Success Rate"</th>
+                        <th scope="col">"Retries"</th>
+                        <th scope="col">"Avg Latency"</th>
                         <th scope="col">"Last Success"</th>
                         <th scope="col">"Last Failure"</th>
                         <th scope="col">"Create Date"</th>
@@ -219,13 +232,20 @@ fn WebhookRow(
     delete: ServerAction<DeleteWebhook>,
     testing: RwSignal<Option<WebhookView>>,
 ) -> impl IntoView {
-    let rate = w
-        .success_rate
-        .map_or_else(|| "—".to_owned(), |r| format!("{r:.1}%"));
+    let figures = w
+        .figures
+        .clone()
+        .unwrap_or_else(|| herald::domain::insights::Rollup::default().figures(Default::default()));
+    let rate = percent(figures.success_rate);
     let counts = format!(
-        "{} of {} live attempts succeeded",
-        w.successful_attempts, w.total_attempts
+        "{} of {} attempts succeeded, {}",
+        figures.succeeded,
+        figures.attempts,
+        figures.window.label()
     );
+    let retries = figures.retries.to_string();
+    let latency = millis(figures.avg_latency_ms);
+    let flags = w.flags.clone();
     let program = use_program().get_untracked();
     let page = program_path(&program, &format!("/webhooks/{}", w.id));
     let edit = program_path(&program, &format!("/webhooks/{}/edit", w.id));
@@ -245,8 +265,10 @@ fn WebhookRow(
             <th scope="row" class="name"><a href=page>{w.name.clone()}</a></th>
             <td class="url"><span title=w.url.clone()>{w.url.clone()}</span></td>
             <td>{w.method.clone()}</td>
-            <td><WebhookBadge status=w.status/></td>
+            <td class="status"><WebhookBadge status=w.status/>" "<FlagBadges flags/></td>
             <td><span title=counts>{rate}</span></td>
+            <td>{retries}</td>
+            <td>{latency}</td>
             <td><Timestamp at=w.last_success_at/></td>
             <td><Timestamp at=w.last_failure_at/></td>
             <td><Timestamp at=Some(w.created_at)/></td>

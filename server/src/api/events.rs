@@ -143,6 +143,19 @@ async fn ingest_batch(
                 .map_err(|v| ApiError::validation(format!("events[{i}].{}", v.field), v.message))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Every event passes its schema check (where the program asks for one) before any is stored.
+    for (i, e) in events.iter().enumerate() {
+        state
+            .engine
+            .check_data(&caller.program, e)
+            .await
+            .map_err(|err| match err {
+                herald::delivery::EngineError::Validation(v) => {
+                    ApiError::validation(format!("events[{i}].{}", v.field), v.message)
+                }
+                other => other.into(),
+            })?;
+    }
     // Submitted together, the events share the ingest batcher's transactions.
     let outcomes = futures::future::join_all(
         events

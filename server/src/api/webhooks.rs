@@ -9,9 +9,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use herald::delivery::webhooks::Saved;
 use herald::domain::ids::WebhookId;
+use herald::domain::insights::Window;
 use herald::domain::query::parse_range;
 use herald::domain::settings::{WebhookDraft, WebhookPatch};
-use herald::domain::views::{SavedWebhook, TestOutcome, VerifyOutcome, WebhookView};
+use herald::domain::views::{InsightsView, SavedWebhook, TestOutcome, VerifyOutcome, WebhookView};
 use herald::store::WebhookQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(verify))
         .routes(routes!(reveal_secret))
         .routes(routes!(rotate_secret))
+        .routes(routes!(insights))
 }
 
 fn webhook_id(raw: &str) -> ApiResult<WebhookId> {
@@ -66,6 +68,18 @@ struct ListQuery {
     /// Created before (RFC 3339), or on or before a YYYY-MM-DD date.
     #[serde(default)]
     end: String,
+    /// The window of each webhook's `figures`: `24h` (default), `7d` or `30d`.
+    #[serde(default)]
+    window: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct WindowQuery {
+    /// `24h` (default), `7d` or `30d`.
+    #[serde(default)]
+    window: String,
 }
 
 /// List webhooks, newest first.
@@ -77,6 +91,7 @@ async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Items<WebhookView>>> {
     let (created_from, created_before) = parse_range(&q.start, &q.end)?;
+    let window = Window::parse(&q.window)?;
     let query = WebhookQuery {
         name: Some(q.name),
         created_from,
@@ -87,12 +102,33 @@ async fn list(
         .store()
         .list_webhooks(&caller.program, &query)
         .await?;
-    Ok(Json(Items {
-        items: hooks.iter().map(Into::into).collect(),
-    }))
+    let items = state
+        .engine
+        .webhook_views(&caller.program, &hooks, window, None)
+        .await?;
+    Ok(Json(Items { items }))
 }
 
-/// Read a webhook (never its secret).
+/// A webhook's insights over a window: figures (attempts by outcome, success rate, retries,
+/// latency and lag percentiles), flags, the hourly series and its charts as SVG.
+#[utoipa::path(get, path = "/webhooks/{id}/insights", operation_id = "get_webhook_insights", tag = "webhooks",
+    params(("id" = String, Path, description = "A webhook id (wh_…)"), WindowQuery), security(("api_key" = [])),
+    responses((status = 200, body = InsightsView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn insights(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<WindowQuery>,
+) -> ApiResult<Json<InsightsView>> {
+    let window = Window::parse(&q.window)?;
+    let (_, insights) = state
+        .engine
+        .webhook_insights(&caller.program, &webhook_id(&id)?, window)
+        .await?;
+    Ok(Json(insights))
+}
+
+/// Read a webhook (never its secret), with its figures over the last 24 hours and its flags.
 #[utoipa::path(get, path = "/webhooks/{id}", operation_id = "get_webhook", tag = "webhooks", params(("id" = String, Path, description = "A webhook id (wh_…)")), security(("api_key" = [])),
     responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)))]
 async fn read(
@@ -100,11 +136,11 @@ async fn read(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WebhookView>> {
-    let w = state
+    let (view, _) = state
         .engine
-        .get_webhook(&caller.program, &webhook_id(&id)?)
+        .webhook_insights(&caller.program, &webhook_id(&id)?, Window::Day)
         .await?;
-    Ok(Json((&w).into()))
+    Ok(Json(view))
 }
 
 /// Change some of a webhook's settings; absent fields keep their value.

@@ -1,0 +1,326 @@
+//! Insights end to end: roll-ups written with the results a real engine records (manual clock,
+//! real receivers on 127.0.0.1, both backends), read back as figures, series, charts and flags
+//! through the engine and through the REST API served over real HTTP.
+
+mod helpers;
+
+use chrono::Duration;
+use helpers::*;
+use herald::auth::Actor;
+use herald::delivery::clock::Clock;
+use herald::delivery::Engine;
+use herald::domain::event::NewEvent;
+use herald::domain::ids::WebhookId;
+use herald::domain::insights::{FlagKind, Window};
+use herald::domain::settings::WebhookDraft;
+use serde_json::{json, Value};
+
+struct Setup {
+    engine: Engine,
+    clock: std::sync::Arc<herald::delivery::clock::ManualClock>,
+    admin: Actor,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn setup(backend: Backend, name: &str) -> Option<Setup> {
+    let (url, dir) = database(backend, name).await?;
+    let (engine, clock) = manual_engine(&url).await;
+    let program = engine.store().default_program().await.unwrap();
+    Some(Setup {
+        engine,
+        clock,
+        admin: Actor::command_line(program),
+        url,
+        _dir: dir,
+    })
+}
+
+async fn webhook(s: &Setup, name: &str, url: &str, event_type: &str, retries: u32) -> WebhookId {
+    let draft: WebhookDraft = serde_json::from_value(json!({
+        "name": name, "url": url, "event_types": [event_type],
+        "retry": {"attempts": retries, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5},
+    }))
+    .unwrap();
+    s.engine
+        .create_webhook(&s.admin, &draft)
+        .await
+        .unwrap()
+        .webhook
+        .record
+        .id
+}
+
+async fn post(s: &Setup, event_type: &str, data: Value) {
+    let event = NewEvent::parse(event_type, data, None, None, s.clock.now()).unwrap();
+    s.engine.ingest(&s.admin.program, event).await.unwrap();
+}
+
+/// Serves the REST API of `s.engine` on 127.0.0.1 and returns its base URL and a key.
+async fn serve_api(s: &Setup) -> (String, String) {
+    let access = herald::auth::Access::new(
+        s.engine.store().clone(),
+        Default::default(),
+        Default::default(),
+    );
+    let router = server::api::router(s.engine.clone(), access);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (base, insert_key(&s.url).await)
+}
+
+async fn get(base: &str, key: &str, path: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/api/v1{path}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+/// Figures come from the roll-ups the engine writes with each batch of results: attempts by
+/// outcome, retries, dead letters, latency and lag, per window; tests (Send Test) move nothing;
+/// the hourly series adds up to the figures; the windows slide with the clock.
+async fn figures_follow_the_results_the_engine_records(backend: Backend) {
+    let Some(s) = setup(backend, "insights_figures").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let retried = webhook(&s, "Retried", &rx.url, "points.awarded", 1).await;
+    let dead = webhook(
+        &s,
+        "Dead",
+        &format!("{}/dead", rx.url),
+        "reward.redeemed",
+        0,
+    )
+    .await;
+    // Retried: 500 then 200 for the first event, 200 for the other two. Dead: one 500, no retry.
+    rx.script([Reply::Status(500)]);
+    post(&s, "points.awarded", json!({"points": 5})).await;
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    rx.script([
+        Reply::Status(200),
+        Reply::Status(200),
+        Reply::Status(200),
+        Reply::Status(500),
+    ]);
+    s.clock.advance(Duration::seconds(60));
+    assert_eq!(s.engine.drain().await.unwrap(), 1, "the retry");
+    post(&s, "points.awarded", json!({"points": 6})).await;
+    post(&s, "points.awarded", json!({"points": 7})).await;
+    s.engine.drain().await.unwrap();
+    post(&s, "reward.redeemed", json!({"reward_id": "r1"})).await;
+    s.engine.drain().await.unwrap();
+    s.engine
+        .send_test(&s.admin, &retried, Some("points.awarded"))
+        .await
+        .unwrap();
+
+    let (view, insights) = s
+        .engine
+        .webhook_insights(&s.admin.program, &retried, Window::Day)
+        .await
+        .unwrap();
+    let f = &insights.figures;
+    assert_eq!(
+        (
+            f.attempts,
+            f.succeeded,
+            f.failed,
+            f.retries,
+            f.dead_lettered
+        ),
+        (4, 3, 1, 1, 0),
+        "{f:?}"
+    );
+    assert_eq!(f.success_rate, Some(75.0));
+    assert!(f.p50_latency_ms.is_some() && f.p95_latency_ms.is_some());
+    assert!(f.p95_lag_ms.is_some(), "successful tries carry their lag");
+    assert_eq!(
+        view.figures.as_ref(),
+        Some(f),
+        "the list row agrees with the page"
+    );
+    assert!(view.flags.is_empty(), "{:?}", view.flags);
+    // The series is 24 hourly bars adding up to the figures; the charts name themselves.
+    assert_eq!(insights.series.len(), 24);
+    let (ok, failed) = insights
+        .series
+        .iter()
+        .fold((0, 0), |(a, b), p| (a + p.succeeded, b + p.failed));
+    assert_eq!((ok, failed), (3, 1));
+    assert!(insights.deliveries_svg.contains("3 succeeded and 1 failed"));
+    assert!(insights.latency_svg.starts_with("<svg"));
+
+    let (_, dead_insights) = s
+        .engine
+        .webhook_insights(&s.admin.program, &dead, Window::Day)
+        .await
+        .unwrap();
+    let d = &dead_insights.figures;
+    assert_eq!((d.attempts, d.failed, d.dead_lettered), (1, 1, 1), "{d:?}");
+    assert_eq!(d.p95_lag_ms, None, "no successful try, no lag");
+
+    // The program's overview sums both; busiest first.
+    let overview = s
+        .engine
+        .program_insights(&s.admin.program, Window::Day)
+        .await
+        .unwrap();
+    let o = &overview.insights.figures;
+    assert_eq!((o.attempts, o.succeeded, o.dead_lettered), (5, 3, 1));
+    let names: Vec<_> = overview.webhooks.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["Retried", "Dead"]);
+
+    // Two days on: out of the 24-hour window, still in the 7-day one.
+    s.clock.advance(Duration::days(2));
+    let (_, day) = s
+        .engine
+        .webhook_insights(&s.admin.program, &retried, Window::Day)
+        .await
+        .unwrap();
+    assert_eq!(day.figures.attempts, 0);
+    assert_eq!(day.figures.success_rate, None);
+    let (_, week) = s
+        .engine
+        .webhook_insights(&s.admin.program, &retried, Window::Week)
+        .await
+        .unwrap();
+    assert_eq!(
+        (week.figures.attempts, week.series.len(), week.step_hours),
+        (4, 28, 6)
+    );
+}
+
+/// A week of ordinary history, then a last day in which one endpoint starts failing, one event
+/// type's traffic stops and one payload is far larger than its type's usual: each flag is raised
+/// on the webhook it concerns and on no other, in the engine's views and in the REST API.
+async fn flags_rise_on_the_webhooks_they_concern(backend: Backend) {
+    let Some(s) = setup(backend, "insights_flags").await else {
+        return;
+    };
+    let ok = TestReceiver::start().await;
+    let flaky = TestReceiver::start().await;
+    let failing = webhook(&s, "Failing", &flaky.url, "points.awarded", 0).await;
+    let healthy = webhook(&s, "Healthy", &ok.url, "points.awarded", 0).await;
+    let silent = webhook(&s, "Silent", &ok.url, "member.tier_changed", 0).await;
+    let bulky = webhook(&s, "Bulky", &ok.url, "reward.redeemed", 0).await;
+
+    // The baseline: six days of one event of each type every two hours, all delivered.
+    for _ in 0..72 {
+        post(&s, "points.awarded", json!({"points": 5})).await;
+        post(&s, "member.tier_changed", json!({"tier": "gold"})).await;
+        post(&s, "reward.redeemed", json!({"reward_id": "r-1"})).await;
+        assert_eq!(s.engine.drain().await.unwrap(), 4);
+        s.clock.advance(Duration::hours(2));
+    }
+    // A day without any events, then the recent hours: points keep flowing but the flaky
+    // endpoint answers 500 to most of them; one reward arrives with a huge payload; tier changes
+    // have stopped.
+    s.clock.advance(Duration::hours(28));
+    flaky.script(std::iter::repeat_n(Reply::Status(500), 20));
+    for _ in 0..25 {
+        post(&s, "points.awarded", json!({"points": 5})).await;
+        s.engine.drain().await.unwrap();
+        s.clock.advance(Duration::minutes(5));
+    }
+    post(
+        &s,
+        "reward.redeemed",
+        json!({"reward_id": "r-1", "note": "x".repeat(40_000)}),
+    )
+    .await;
+    s.engine.drain().await.unwrap();
+
+    let hooks = s
+        .engine
+        .store()
+        .list_webhooks(&s.admin.program, &Default::default())
+        .await
+        .unwrap();
+    let views = s
+        .engine
+        .webhook_views(&s.admin.program, &hooks, Window::Week, None)
+        .await
+        .unwrap();
+    let kinds = |id: &WebhookId| -> Vec<FlagKind> {
+        views
+            .iter()
+            .find(|v| v.id == id.as_str())
+            .unwrap()
+            .flags
+            .iter()
+            .map(|f| f.kind)
+            .collect()
+    };
+    assert_eq!(kinds(&failing), [FlagKind::FailureRate]);
+    assert_eq!(kinds(&healthy), []);
+    assert_eq!(kinds(&silent), [FlagKind::Silent]);
+    assert_eq!(kinds(&bulky), [FlagKind::UnusualPayload]);
+
+    // Over the REST API: the list carries figures and flags, the webhook's insights its
+    // sentences and charts, the program overview every flag by webhook name.
+    let (base, key) = serve_api(&s).await;
+    let (status, list) = get(&base, &key, "/webhooks?window=7d").await;
+    assert_eq!(status, 200, "{list}");
+    let row = |name: &str| -> Value {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row("Failing")["flags"][0]["kind"], "failure_rate");
+    assert_eq!(row("Failing")["figures"]["window"], "7d");
+    assert_eq!(row("Failing")["figures"]["dead_lettered"], 20);
+    assert_eq!(row("Healthy")["flags"], json!([]));
+    assert_eq!(row("Healthy")["figures"]["success_rate"], 100.0);
+    let sentence = row("Silent")["flags"][0]["sentence"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        sentence.starts_with("Gone silent: no deliveries for"),
+        "{sentence}"
+    );
+    let (status, one) = get(
+        &base,
+        &key,
+        &format!("/webhooks/{bulky}/insights?window=30d"),
+    )
+    .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["window"], "30d");
+    assert_eq!(one["series"].as_array().unwrap().len(), 30);
+    assert!(one["flags"][0]["sentence"]
+        .as_str()
+        .unwrap()
+        .contains("reward.redeemed event of"));
+    assert!(one["deliveries_svg"].as_str().unwrap().contains("<title"));
+    let (status, overview) = get(&base, &key, "/insights?window=7d").await;
+    assert_eq!(status, 200, "{overview}");
+    let sentences: Vec<&str> = overview["insights"]["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["sentence"].as_str().unwrap())
+        .collect();
+    assert_eq!(sentences.len(), 3, "{sentences:?}");
+    assert!(sentences
+        .iter()
+        .any(|s| s.starts_with("Failing: Failing more than usual")));
+    // A window the API does not know is refused by name.
+    let (status, err) = get(&base, &key, "/insights?window=1y").await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["field"], "window", "{err}");
+}
+
+on_both_backends!(
+    figures_follow_the_results_the_engine_records,
+    flags_rise_on_the_webhooks_they_concern,
+);

@@ -1,0 +1,207 @@
+//! Insights as the API and the console read them: figures over a window, the flags, and the
+//! charts, assembled from the store's hourly roll-ups (a handful of grouped reads, whatever the
+//! number of attempts).
+
+use super::{charts, Engine, Result};
+use crate::domain::ids::{ProgramId, WebhookId};
+use crate::domain::insights::{
+    flags, hour_of, series, FlagInput, Rollup, SizeStats, Window, BASELINE_HOURS, RECENT_HOURS,
+};
+use crate::domain::views::{InsightsView, ProgramInsightsView, WebhookView};
+use crate::store::rollups::{Grouping, RollupQuery};
+use crate::store::Webhook;
+use std::collections::HashMap;
+
+impl Engine {
+    async fn rollups_by_webhook(
+        &self,
+        program: &ProgramId,
+        webhook: Option<&WebhookId>,
+        from_hour: i64,
+        to_hour: i64,
+    ) -> Result<HashMap<String, Rollup>> {
+        let q = RollupQuery {
+            webhook: webhook.map(ToString::to_string),
+            from_hour,
+            to_hour,
+            grouping: Grouping::Webhook,
+        };
+        Ok(self
+            .store()
+            .rollups(program, &q)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Each webhook's figures over `window` and its flags, as list rows. `only` narrows the reads
+    /// to one webhook (its own page).
+    pub async fn webhook_views(
+        &self,
+        program: &ProgramId,
+        hooks: &[Webhook],
+        window: Window,
+        only: Option<&WebhookId>,
+    ) -> Result<Vec<WebhookView>> {
+        let now = self.now();
+        let (from, to) = window.span(now);
+        let in_window = self.rollups_by_webhook(program, only, from, to).await?;
+        let recent_from = hour_of(now) + 1 - RECENT_HOURS;
+        let recent = self
+            .rollups_by_webhook(program, only, recent_from, hour_of(now) + 1)
+            .await?;
+        let baseline = self
+            .rollups_by_webhook(program, only, recent_from - BASELINE_HOURS, recent_from)
+            .await?;
+        let sizes = |rows: Vec<(String, SizeStats)>| rows.into_iter().collect::<HashMap<_, _>>();
+        let recent_sizes = sizes(
+            self.store()
+                .event_sizes(program, recent_from, hour_of(now) + 1)
+                .await?,
+        );
+        let baseline_sizes = sizes(
+            self.store()
+                .event_sizes(program, recent_from - BASELINE_HOURS, recent_from)
+                .await?,
+        );
+        Ok(hooks
+            .iter()
+            .map(|w| {
+                let id = w.record.id.as_str();
+                let last = w.stats.last_success_at.max(w.stats.last_failure_at);
+                let input = FlagInput {
+                    enabled: w.record.enabled,
+                    recent: recent.get(id).cloned().unwrap_or_default(),
+                    baseline: baseline.get(id).cloned().unwrap_or_default(),
+                    silent_hours: last.map(|at| (now - at).num_seconds() as f64 / 3_600.0),
+                    payloads: w
+                        .record
+                        .event_types
+                        .iter()
+                        .map(|t| {
+                            (
+                                t.clone(),
+                                recent_sizes.get(t).cloned().unwrap_or_default(),
+                                baseline_sizes.get(t).cloned().unwrap_or_default(),
+                            )
+                        })
+                        .collect(),
+                };
+                let mut view = WebhookView::from(w);
+                view.figures = Some(
+                    in_window
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_default()
+                        .figures(window),
+                );
+                view.flags = flags(&input);
+                view
+            })
+            .collect())
+    }
+
+    /// The series and charts of one webhook, or of the whole program when `webhook` is `None`.
+    async fn charted(
+        &self,
+        program: &ProgramId,
+        webhook: Option<&WebhookId>,
+        window: Window,
+        totals: Rollup,
+        found: Vec<crate::domain::insights::Flag>,
+    ) -> Result<InsightsView> {
+        let (from, to) = window.span(self.now());
+        let q = RollupQuery {
+            webhook: webhook.map(ToString::to_string),
+            from_hour: from,
+            to_hour: to,
+            grouping: Grouping::Slot(window.step_hours()),
+        };
+        let slots: Vec<(i64, Rollup)> = self
+            .store()
+            .rollups(program, &q)
+            .await?
+            .into_iter()
+            .filter_map(|(k, r)| k.parse().ok().map(|slot| (slot, r)))
+            .collect();
+        let points = series(window, from, &slots);
+        let id = webhook.map_or("program", |w| w.as_str());
+        Ok(InsightsView {
+            window,
+            figures: totals.figures(window),
+            flags: found,
+            step_hours: window.step_hours(),
+            deliveries_svg: charts::deliveries_chart(&format!("deliveries-{id}"), window, &points),
+            latency_svg: charts::latency_chart(&format!("latency-{id}"), window, &points),
+            series: points,
+        })
+    }
+
+    /// A webhook's insights over `window`: figures, flags and charts.
+    pub async fn webhook_insights(
+        &self,
+        program: &ProgramId,
+        id: &WebhookId,
+        window: Window,
+    ) -> Result<(WebhookView, InsightsView)> {
+        let hook = self.get_webhook(program, id).await?;
+        let view = self
+            .webhook_views(program, std::slice::from_ref(&hook), window, Some(id))
+            .await?
+            .pop()
+            .expect("one view per webhook");
+        let (from, to) = window.span(self.now());
+        let totals = self
+            .rollups_by_webhook(program, Some(id), from, to)
+            .await?
+            .remove(id.as_str())
+            .unwrap_or_default();
+        let insights = self
+            .charted(program, Some(id), window, totals, view.flags.clone())
+            .await?;
+        Ok((view, insights))
+    }
+
+    /// A program's overview over `window`: totals across its webhooks, charts, and every
+    /// webhook's figures and flags (busiest first).
+    pub async fn program_insights(
+        &self,
+        program: &ProgramId,
+        window: Window,
+    ) -> Result<ProgramInsightsView> {
+        let hooks = self
+            .store()
+            .list_webhooks(program, &Default::default())
+            .await?;
+        let mut views = self.webhook_views(program, &hooks, window, None).await?;
+        views.sort_by_key(|v| {
+            (
+                std::cmp::Reverse(v.figures.as_ref().map_or(0, |f| f.attempts)),
+                v.name.to_lowercase(),
+            )
+        });
+        let (from, to) = window.span(self.now());
+        let mut totals = Rollup::default();
+        for r in self
+            .rollups_by_webhook(program, None, from, to)
+            .await?
+            .values()
+        {
+            totals.add(r);
+        }
+        let found = views
+            .iter()
+            .flat_map(|v| {
+                v.flags.iter().map(|f| crate::domain::insights::Flag {
+                    kind: f.kind,
+                    sentence: format!("{}: {}", v.name, f.sentence),
+                })
+            })
+            .collect();
+        let insights = self.charted(program, None, window, totals, found).await?;
+        Ok(ProgramInsightsView {
+            insights,
+            webhooks: views,
+        })
+    }
+}
