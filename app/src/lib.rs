@@ -16,6 +16,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
+use leptos_router::SsrMode;
 
 /// The HTML document around the app (server side only renders it).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -56,9 +57,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/activity") view=pages::programs::LegacyPage/>
                     <Route path=path!("/p/:program") view=pages::webhooks::WebhooksPage/>
                     <Route path=path!("/p/:program/webhooks/new") view=pages::webhook_form::NewWebhookPage/>
-                    <Route path=path!("/p/:program/webhooks/:id") view=pages::webhook_detail::WebhookPage/>
+                    <Route path=path!("/p/:program/webhooks/:id") view=pages::webhook_detail::WebhookPage ssr=SsrMode::Async/>
                     <Route path=path!("/p/:program/webhooks/:id/edit") view=pages::webhook_form::EditWebhookPage/>
-                    <Route path=path!("/p/:program/overview") view=pages::overview::OverviewPage/>
+                    <Route path=path!("/p/:program/overview") view=pages::overview::OverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("/p/:program/audit-logs") view=pages::audit_logs::AuditLogsPage/>
                     <Route path=path!("/p/:program/audit-logs/:id") view=pages::attempt_detail::AttemptPage/>
                     <Route path=path!("/p/:program/event-types") view=pages::event_types::EventTypesPage/>

@@ -26,7 +26,7 @@ test('the console renders on the server, hydrates, and navigates without reloadi
   await expect(page).toHaveURL(/\/audit-logs$/);
   await nav.getByRole('link', { name: 'Event Types' }).click();
   await expect(page.getByRole('heading', { name: 'Event Types', level: 1 })).toBeVisible();
-  await expect(page.getByText('points.awarded')).toBeVisible();
+  await expect(page.getByText('points.awarded', { exact: true })).toBeVisible();
   await snap(page, 'event-types');
   await nav.getByRole('link', { name: 'Settings' }).click();
   await expect(page.getByText('SQLite')).toBeVisible();

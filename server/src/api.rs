@@ -211,7 +211,10 @@ fn document_constraints(doc: &mut serde_json::Value) {
         json!({"type": "integer", "minimum": 1, "maximum": RetryPolicy::MAX_DELAY_SECONDS});
     retry["timeout_seconds"] =
         json!({"type": "integer", "minimum": 1, "maximum": RetryPolicy::MAX_TIMEOUT_SECONDS});
-    retry["backoff"] = json!({"type": "string", "enum": ["fixed", "exponential"]});
+    retry["backoff"] = json!({"type": "string", "enum": ["fixed", "exponential", "schedule"]});
+    retry["schedule"] = json!({"type": "array", "maxItems": RetryPolicy::MAX_ATTEMPTS,
+        "items": {"type": "integer", "minimum": 0, "maximum": RetryPolicy::MAX_DELAY_SECONDS},
+        "description": "With backoff `schedule`: the delay before each retry, in seconds (1 to 10 of them)."});
     schemas["AuthDraft"]["properties"]["kind"] =
         json!({"type": "string", "enum": ["signature", "jwt", "basic", "none"]});
     schemas["IngestBody"]["properties"]["event_type"] = json!({"type": "string",

@@ -269,7 +269,65 @@ async fn fan_out_sees_other_processes_webhook_changes_at_once(backend: Backend) 
     assert_eq!(ingest(&other).await, 1, "a new webhook gets the next event");
 }
 
+/// A written schedule of retry delays is followed as written: 0 retries at once, the next waits
+/// its own delay, and the schedule's length is the budget. Over the API it reads back as sent.
+async fn a_written_retry_schedule_is_followed(backend: Backend) {
+    let Some(s) = setup(backend, "engine_retry_schedule").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::Status(500), Reply::Status(502), Reply::Status(503)]);
+    let saved = s
+        .engine
+        .create_webhook(
+            &s.admin,
+            &draft("Scheduled", &rx.url, json!({"attempts": 9, "delay_seconds": 60, "backoff": "schedule", "schedule": [0, 300], "timeout_seconds": 5})),
+        )
+        .await
+        .unwrap();
+    let view = herald::domain::views::WebhookView::from(&saved.webhook);
+    assert_eq!(
+        (view.retry.attempts, view.retry.backoff.as_str()),
+        (2, "schedule")
+    );
+    assert_eq!(view.retry.schedule, [0, 300]);
+    post(&s).await;
+    assert_eq!(
+        s.engine.drain().await.unwrap(),
+        2,
+        "the first try and its 0 s retry, without moving the clock"
+    );
+    assert_eq!(rx.received().len(), 2);
+    s.clock.advance(Duration::seconds(299));
+    assert_eq!(s.engine.drain().await.unwrap(), 0, "not before its 300 s");
+    s.clock.advance(Duration::seconds(1));
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    s.clock.advance(Duration::days(2));
+    assert_eq!(
+        s.engine.drain().await.unwrap(),
+        0,
+        "two retries, then dead-lettered"
+    );
+    let a = attempts(s.engine.store().as_ref(), &s).await;
+    assert_eq!(a.len(), 3);
+    assert_eq!(a[1].created_at, a[0].created_at);
+    assert_eq!(a[2].created_at - a[1].created_at, Duration::seconds(300));
+    // A schedule that does not read is refused by name.
+    let bad = s
+        .engine
+        .create_webhook(
+            &s.admin,
+            &draft("Unscheduled", &rx.url, json!({"attempts": 1, "delay_seconds": 60, "backoff": "schedule", "schedule": [], "timeout_seconds": 5})),
+        )
+        .await;
+    match bad {
+        Err(herald::delivery::EngineError::Validation(v)) => assert_eq!(v.field, "retry.schedule"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
+
 on_both_backends!(
+    a_written_retry_schedule_is_followed,
     retry_schedule_follows_the_clock,
     a_crash_loop_is_dead_lettered,
     hostile_response_bodies_are_recorded_and_block_nothing,

@@ -129,7 +129,17 @@ pub fn deliveries_chart(id: &str, window: Window, series: &[SeriesPoint]) -> Str
     let slot = (WIDTH - LEFT) / series.len().max(1) as f64;
     let x_of = |i: usize| LEFT + slot * (i as f64 + 0.5);
     let times = time_labels(window, series, x_of);
-    frame.axes(top, |v| format!("{v:.0}"), &times);
+    frame.axes(
+        top,
+        |v| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        },
+        &times,
+    );
     let plot = HEIGHT - BOTTOM - TOP;
     let bar = (slot * 0.8).max(1.0);
     for (i, p) in series.iter().enumerate() {

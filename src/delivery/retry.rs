@@ -1,8 +1,11 @@
-//! When a failed delivery is tried again. Retry `n` (0-based) waits the webhook's delay (fixed) or
-//! `delay × 2^n` with ±10% jitter, capped at 24 h; a receiver's `Retry-After` (on 429/503) is a
-//! floor. When the retry budget is spent the delivery is dead-lettered.
+//! When a failed delivery is tried again. Retry `n` (0-based) waits the webhook's delay (fixed),
+//! `delay × 2^n` with ±10% jitter, capped at 24 h (exponential), or the schedule's `n`th delay; a
+//! receiver's `Retry-After` (on 429/503) is a floor. When the retry budget is spent the delivery is
+//! dead-lettered.
 
 use super::queue::NextStep;
+#[cfg(test)]
+use crate::domain::webhook::Schedule;
 use crate::domain::webhook::{Backoff, RetryPolicy};
 use chrono::{DateTime, Duration, Utc};
 
@@ -30,6 +33,10 @@ pub fn after_failure(
                 (base.num_milliseconds() as f64 * factor).min(MAX_DELAY.num_milliseconds() as f64);
             Duration::milliseconds(ms as i64)
         }
+        Backoff::Schedule(s) => {
+            let n = usize::try_from(tries_before).unwrap_or_default();
+            Duration::seconds(s.delays().get(n).copied().unwrap_or_default().into())
+        }
     };
     let delay = retry_after.map_or(delay, |ra| delay.max(ra.min(MAX_DELAY)));
     NextStep::RetryAt(now + delay)
@@ -55,6 +62,43 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_is_followed_as_written_and_sets_the_budget() {
+        let now = Utc::now();
+        let delays = Schedule::parse_list("0, 5m, 30m, 2h, 24h").unwrap();
+        assert_eq!(delays, [0, 300, 1_800, 7_200, 86_400]);
+        assert_eq!(Schedule::format_list(&delays), "0s, 5m, 30m, 2h, 1d");
+        let p =
+            RetryPolicy::new(2, 10, Backoff::Schedule(Schedule::new(&delays).unwrap()), 5).unwrap();
+        assert_eq!(
+            p.attempts, 5,
+            "the schedule's length, not the attempts given"
+        );
+        let waits: Vec<_> = (0..5)
+            .map(|n| match after_failure(&p, n, now, None, 0.1) {
+                NextStep::RetryAt(at) => (at - now).num_seconds(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            waits,
+            [0, 300, 1_800, 7_200, 86_400],
+            "no jitter on a written schedule"
+        );
+        assert_eq!(after_failure(&p, 5, now, None, 0.0), NextStep::Failed);
+        // Retry-After is still a floor.
+        let floor = after_failure(&p, 0, now, Some(Duration::seconds(90)), 0.0);
+        assert_eq!(floor, NextStep::RetryAt(now + Duration::seconds(90)));
+        // Stored and read back.
+        let b = Backoff::from_stored(&p.backoff.to_stored()).unwrap();
+        assert_eq!(b, p.backoff);
+        assert_eq!(p.backoff.to_stored(), "schedule:0,300,1800,7200,86400");
+        for bad in ["", "5m, x", "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11", "25h"] {
+            let parsed = Schedule::parse_list(bad).and_then(|d| Schedule::new(&d));
+            assert_eq!(parsed.unwrap_err().field, "retry.schedule", "{bad}");
+        }
+    }
 
     fn policy(attempts: u32, backoff: Backoff) -> RetryPolicy {
         RetryPolicy::new(attempts.into(), 10, backoff, 5).unwrap()

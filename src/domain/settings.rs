@@ -7,7 +7,8 @@ use super::catalog;
 use super::filter::Filter;
 use super::webhook::{
     parse_basic_password, parse_basic_username, parse_description, parse_rate_limit,
-    parse_signature_header, AuthKind, Backoff, RetryPolicy, SigningSecret, TargetUrl, WebhookName,
+    parse_signature_header, AuthKind, Backoff, RetryPolicy, Schedule, SigningSecret, TargetUrl,
+    WebhookName,
 };
 use super::ValidationError;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,10 @@ pub struct RetryDraft {
     pub delay_seconds: i64,
     pub backoff: String,
     pub timeout_seconds: i64,
+    /// With `backoff: "schedule"`: the delay before each retry in seconds (its length is the
+    /// number of retries; `attempts` and `delay_seconds` are then not used).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<i64>,
 }
 
 impl Default for RetryDraft {
@@ -71,6 +76,7 @@ impl From<RetryPolicy> for RetryDraft {
             delay_seconds: p.delay_seconds.into(),
             backoff: p.backoff.as_str().to_owned(),
             timeout_seconds: p.timeout_seconds.into(),
+            schedule: p.backoff.schedule(),
         }
     }
 }
@@ -256,12 +262,11 @@ impl WebhookDraft {
     /// Step 3, Securities & Retries.
     pub fn validate_retries(&self) -> Result<(RetryPolicy, Option<u32>), ValidationError> {
         let r = &self.retry;
-        let policy = RetryPolicy::new(
-            r.attempts,
-            r.delay_seconds,
-            Backoff::parse(&r.backoff)?,
-            r.timeout_seconds,
-        )?;
+        let backoff = match r.backoff.as_str() {
+            "schedule" => Backoff::Schedule(Schedule::new(&r.schedule)?),
+            other => Backoff::parse(other)?,
+        };
+        let policy = RetryPolicy::new(r.attempts, r.delay_seconds, backoff, r.timeout_seconds)?;
         Ok((policy, parse_rate_limit(self.rate_limit_per_second)?))
     }
 

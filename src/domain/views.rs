@@ -26,6 +26,9 @@ pub struct RetryView {
     pub delay_seconds: u32,
     pub backoff: String,
     pub timeout_seconds: u32,
+    /// The delay before each retry in seconds, when `backoff` is `schedule`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<i64>,
 }
 
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

@@ -225,12 +225,103 @@ impl SigningSecret {
 }
 
 /// How retry delays grow.
+/// An explicit list of retry delays: retry `n` waits `delays[n]` seconds after the failure before
+/// it (0 is "at once"), so a published schedule such as Incentable's (immediately, 5 min, 30 min,
+/// 2 h, 24 h) is configured as it is written. Its length is the number of retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    len: u8,
+    delays: [u32; RetryPolicy::MAX_ATTEMPTS as usize],
+}
+
+impl Schedule {
+    /// 1 to 10 delays of 0 s to 24 h each.
+    pub fn new(delays: &[i64]) -> Result<Self, ValidationError> {
+        let max = RetryPolicy::MAX_ATTEMPTS as usize;
+        if delays.is_empty() || delays.len() > max {
+            return Err(ValidationError::new(
+                "retry.schedule",
+                format!("Give 1 to {max} retry delays, e.g. 0, 5m, 30m, 2h, 24h"),
+            ));
+        }
+        let mut out = [0u32; RetryPolicy::MAX_ATTEMPTS as usize];
+        for (i, &d) in delays.iter().enumerate() {
+            if !(0..=i64::from(RetryPolicy::MAX_DELAY_SECONDS)).contains(&d) {
+                return Err(ValidationError::new(
+                    "retry.schedule",
+                    format!(
+                        "Retry delay {} must be between 0 seconds and 24 hours",
+                        i + 1
+                    ),
+                ));
+            }
+            out[i] = d as u32;
+        }
+        Ok(Self {
+            len: delays.len() as u8,
+            delays: out,
+        })
+    }
+
+    /// The delays in seconds, retry 1 first.
+    pub fn delays(&self) -> &[u32] {
+        &self.delays[..usize::from(self.len)]
+    }
+
+    /// Reads "0, 5m, 30m, 2h, 24h" (seconds, or a number with `s`, `m`, `h` or `d`).
+    pub fn parse_list(text: &str) -> Result<Vec<i64>, ValidationError> {
+        text.split([',', ' '])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (number, unit) =
+                    p.split_at(p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len()));
+                let n: i64 = number.parse().map_err(|_| {
+                    ValidationError::new(
+                        "retry.schedule",
+                        format!("{p:?} is not a delay (try 30s, 5m, 2h or 1d)"),
+                    )
+                })?;
+                let unit = match unit.trim() {
+                    "" | "s" => 1,
+                    "m" | "min" => 60,
+                    "h" => 3_600,
+                    "d" => 86_400,
+                    _ => {
+                        return Err(ValidationError::new(
+                            "retry.schedule",
+                            format!("{p:?} is not a delay (try 30s, 5m, 2h or 1d)"),
+                        ))
+                    }
+                };
+                Ok(n.saturating_mul(unit))
+            })
+            .collect()
+    }
+
+    /// The list as people write it: "0s, 5m, 30m, 2h, 1d".
+    pub fn format_list(delays: &[i64]) -> String {
+        delays
+            .iter()
+            .map(|&d| match d {
+                d if d != 0 && d % 86_400 == 0 => format!("{}d", d / 86_400),
+                d if d != 0 && d % 3_600 == 0 => format!("{}h", d / 3_600),
+                d if d != 0 && d % 60 == 0 => format!("{}m", d / 60),
+                d => format!("{d}s"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// How retry delays grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Backoff {
     Fixed,
     #[default]
     Exponential,
+    Schedule(Schedule),
 }
 
 impl Backoff {
@@ -238,17 +329,52 @@ impl Backoff {
         match self {
             Self::Fixed => "fixed",
             Self::Exponential => "exponential",
+            Self::Schedule(_) => "schedule",
         }
     }
 
+    /// `fixed` or `exponential` (a schedule comes with its delays: `Schedule::new`).
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         match raw {
             "fixed" => Ok(Self::Fixed),
             "exponential" => Ok(Self::Exponential),
             _ => Err(ValidationError::new(
                 "retry.backoff",
-                "Backoff must be fixed or exponential",
+                "Backoff must be fixed, exponential or schedule",
             )),
+        }
+    }
+
+    /// The delays of a schedule (empty otherwise).
+    pub fn schedule(self) -> Vec<i64> {
+        match self {
+            Self::Schedule(s) => s.delays().iter().map(|&d| i64::from(d)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// As stored: `fixed`, `exponential` or `schedule:0,300,1800`.
+    pub fn to_stored(self) -> String {
+        match self {
+            Self::Schedule(s) => format!(
+                "schedule:{}",
+                s.delays()
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            other => other.as_str().to_owned(),
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Result<Self, ValidationError> {
+        match raw.strip_prefix("schedule:") {
+            Some(list) => {
+                let delays: Vec<i64> = list.split(',').map(|d| d.parse().unwrap_or(-1)).collect();
+                Ok(Self::Schedule(Schedule::new(&delays)?))
+            }
+            None => Self::parse(raw),
         }
     }
 }
@@ -296,6 +422,11 @@ impl RetryPolicy {
                     format!("{label} must be between {lo} and {hi}"),
                 ))
             }
+        };
+        // A schedule's length is its number of retries.
+        let attempts = match backoff {
+            Backoff::Schedule(s) => s.delays().len() as i64,
+            _ => attempts,
         };
         Ok(Self {
             attempts: range(

@@ -53,7 +53,8 @@ impl TryFrom<WebhookRow> for Webhook {
     type Error = StoreError;
 
     fn try_from(r: WebhookRow) -> Result<Self> {
-        let backoff = Backoff::parse(&r.retry_backoff).map_err(|e| corrupt("retry_backoff", e))?;
+        let backoff =
+            Backoff::from_stored(&r.retry_backoff).map_err(|e| corrupt("retry_backoff", e))?;
         let record = WebhookRecord {
             id: WebhookId::from_trusted(r.id),
             program_id: ProgramId::from_trusted(r.program_id),

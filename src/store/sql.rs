@@ -365,7 +365,7 @@ where
         .bind(Json(w.filter.to_json()))
         .bind(i64::from(w.retry.attempts))
         .bind(i64::from(w.retry.delay_seconds))
-        .bind(w.retry.backoff.as_str().to_owned())
+        .bind(w.retry.backoff.to_stored())
         .bind(i64::from(w.retry.timeout_seconds))
         .bind(w.rate_limit_per_second.map(i64::from))
         .bind(w.sandbox)

@@ -23,6 +23,7 @@ impl From<&Webhook> for WebhookView {
                 attempts: r.retry.attempts,
                 delay_seconds: r.retry.delay_seconds,
                 backoff: r.retry.backoff.as_str().to_owned(),
+                schedule: r.retry.backoff.schedule(),
                 timeout_seconds: r.retry.timeout_seconds,
             },
             rate_limit_per_second: r.rate_limit_per_second,

@@ -1,6 +1,7 @@
 //! Step 3, Securities & Retries: retry policy, timeout, rate limit and sandbox mode.
 
 use super::{FieldError, WizardState};
+use herald::domain::webhook::Schedule;
 use leptos::prelude::*;
 
 #[component]
@@ -9,22 +10,6 @@ pub fn RetriesStep(state: WizardState) -> impl IntoView {
     view! {
         <h2>"Securities & Retries"</h2>
         <div class="form-grid">
-            <NumberField
-                label="Retry Attempts"
-                name="retry-attempts"
-                range=(0, 10)
-                error=state.error_for("retry.attempts")
-                value=Signal::derive(move || draft.with(|d| d.retry.attempts))
-                set=Callback::new(move |n| draft.update(|d| d.retry.attempts = n))
-            />
-            <NumberField
-                label="Retry Delay (seconds)"
-                name="retry-delay"
-                range=(1, 86_400)
-                error=state.error_for("retry.delay_seconds")
-                value=Signal::derive(move || draft.with(|d| d.retry.delay_seconds))
-                set=Callback::new(move |n| draft.update(|d| d.retry.delay_seconds = n))
-            />
             <label class="field">
                 <span>"Backoff"</span>
                 <select
@@ -35,8 +20,34 @@ pub fn RetriesStep(state: WizardState) -> impl IntoView {
                         "Exponential"
                     </option>
                     <option value="fixed" selected=move || draft.with(|d| d.retry.backoff == "fixed")>"Fixed"</option>
+                    <option value="schedule" selected=move || draft.with(|d| d.retry.backoff == "schedule")>
+                        "Schedule (a list of delays)"
+                    </option>
                 </select>
             </label>
+            <Show
+                when=move || draft.with(|d| d.retry.backoff == "schedule")
+                fallback=move || view! {
+                    <NumberField
+                        label="Retry Attempts"
+                        name="retry-attempts"
+                        range=(0, 10)
+                        error=state.error_for("retry.attempts")
+                        value=Signal::derive(move || draft.with(|d| d.retry.attempts))
+                        set=Callback::new(move |n| draft.update(|d| d.retry.attempts = n))
+                    />
+                    <NumberField
+                        label="Retry Delay (seconds)"
+                        name="retry-delay"
+                        range=(1, 86_400)
+                        error=state.error_for("retry.delay_seconds")
+                        value=Signal::derive(move || draft.with(|d| d.retry.delay_seconds))
+                        set=Callback::new(move |n| draft.update(|d| d.retry.delay_seconds = n))
+                    />
+                }
+            >
+                <ScheduleField state/>
+            </Show>
             <NumberField
                 label="Request Timeout (seconds)"
                 name="timeout"
@@ -72,6 +83,36 @@ pub fn RetriesStep(state: WizardState) -> impl IntoView {
                 on:change=move |ev| draft.update(|d| d.sandbox = event_target_checked(&ev))
             />
             <span>"Sandbox mode "<span class="muted">"(record the requests that would be sent, send nothing)"</span></span>
+        </label>
+    }
+}
+
+/// The retry delays as people write them ("0, 5m, 30m, 2h, 24h"), kept as typed; what does not
+/// read as a list of delays leaves the schedule empty, which validation refuses by name.
+#[component]
+fn ScheduleField(state: WizardState) -> impl IntoView {
+    let draft = state.draft;
+    let text = RwSignal::new(draft.with_untracked(|d| Schedule::format_list(&d.retry.schedule)));
+    view! {
+        <label class="field wide">
+            <span>"Retry Delays"</span>
+            <input
+                type="text"
+                name="retry-schedule"
+                placeholder="0, 5m, 30m, 2h, 24h"
+                aria-describedby="retry-schedule-hint retry-schedule-error"
+                prop:value=move || text.get()
+                on:input=move |ev| {
+                    let raw = event_target_value(&ev);
+                    let delays = Schedule::parse_list(&raw).unwrap_or_default();
+                    text.set(raw);
+                    draft.update(|d| d.retry.schedule = delays);
+                }
+            />
+            <span class="hint" id="retry-schedule-hint">
+                "The wait before each retry after a failure: seconds, or 30s, 5m, 2h, 1d. 0 retries at once."
+            </span>
+            <FieldError id="retry-schedule-error" message=state.error_for("retry.schedule")/>
         </label>
     }
 }
