@@ -201,6 +201,17 @@ pub trait Store: AccessStore {
         query: &rollups::RollupQuery,
     ) -> Result<Vec<(String, crate::domain::insights::Rollup)>>;
 
+    /// Switches an enabled webhook off because of what its endpoint did, keeping `reason` until an
+    /// admin switches it on again (which clears it). Its pending deliveries stay, held: claims
+    /// skip disabled webhooks. Returns whether it was on.
+    async fn auto_disable_webhook(
+        &self,
+        program: &ProgramId,
+        id: &WebhookId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
     /// The event types whose `data` the program checks against the catalog schema at ingest.
     async fn validated_event_types(&self, program: &ProgramId) -> Result<Vec<String>>;
 

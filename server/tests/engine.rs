@@ -326,7 +326,84 @@ async fn a_written_retry_schedule_is_followed(backend: Backend) {
     }
 }
 
+/// `410 Gone` switches the webhook off at once, says why (on the webhook and in the activity
+/// log) and holds its delivery instead of retrying it against a gone endpoint; a Send Test that
+/// gets 410 changes nothing. Switched on again by an admin, the reason clears and the held
+/// delivery goes out.
+async fn a_gone_endpoint_is_disabled_and_its_delivery_held(backend: Backend) {
+    let Some(s) = setup(backend, "engine_gone").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let saved = s
+        .engine
+        .create_webhook(
+            &s.admin,
+            &draft("Gone", &rx.url, json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5})),
+        )
+        .await
+        .unwrap();
+    let id = saved.webhook.record.id.clone();
+    rx.script([Reply::Status(410)]);
+    s.engine.send_test(&s.admin, &id, None).await.unwrap();
+    assert!(
+        s.engine
+            .get_webhook(&s.admin.program, &id)
+            .await
+            .unwrap()
+            .record
+            .enabled,
+        "a test changes nothing"
+    );
+
+    rx.script([Reply::Status(410)]);
+    post(&s).await;
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    let w = s.engine.get_webhook(&s.admin.program, &id).await.unwrap();
+    assert!(!w.record.enabled);
+    let reason = w.stats.disabled_reason.clone().unwrap();
+    assert!(
+        reason.starts_with("endpoint answered 410 Gone at "),
+        "{reason}"
+    );
+    let activity = s
+        .engine
+        .store()
+        .list_activity(&s.admin.program, None, 10)
+        .await
+        .unwrap();
+    assert!(
+        activity
+            .iter()
+            .any(|a| a.actor == "Herald" && a.action == "disabled" && a.target == "webhook Gone"),
+        "{activity:?}"
+    );
+    // Held: its retry comes due, but nothing is sent while it is off.
+    s.clock.advance(Duration::minutes(5));
+    assert_eq!(s.engine.drain().await.unwrap(), 0);
+    assert_eq!(rx.received().len(), 2);
+
+    let on = herald::domain::settings::WebhookPatch {
+        enabled: Some(true),
+        ..Default::default()
+    };
+    let back = s.engine.update_webhook(&s.admin, &id, on).await.unwrap();
+    assert_eq!(
+        back.webhook.stats.disabled_reason, None,
+        "switching it on clears the reason"
+    );
+    assert_eq!(
+        s.engine.drain().await.unwrap(),
+        1,
+        "the held delivery goes out"
+    );
+    assert_eq!(rx.received().len(), 3);
+    let w = s.engine.get_webhook(&s.admin.program, &id).await.unwrap();
+    assert!(w.record.enabled && w.stats.disabled_reason.is_none());
+}
+
 on_both_backends!(
+    a_gone_endpoint_is_disabled_and_its_delivery_held,
     a_written_retry_schedule_is_followed,
     retry_schedule_follows_the_clock,
     a_crash_loop_is_dead_lettered,

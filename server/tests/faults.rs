@@ -1,7 +1,8 @@
 //! The receiver fault matrix: endpoints on 127.0.0.1 that misbehave the way real ones do (hang,
 //! reset, trickle, flood, redirect, refuse, speak no TLS, rate-limit with `Retry-After` in seconds
-//! and as a date, answer 5xx or 410). Every try is recorded with a clear error and retried per
-//! policy, and none of them holds up a healthy webhook. Driven with `run_once` and a manual clock.
+//! and as a date, answer 5xx, or 410, which switches the webhook off and holds its delivery).
+//! Every try is recorded with a clear error and retried per policy, and none of them holds up a
+//! healthy webhook. Driven with `run_once` and a manual clock.
 
 mod helpers;
 
@@ -246,9 +247,26 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
         }
     }
 
+    // 410 Gone switched its webhook off: its delivery is held, not retried.
+    let off: Vec<_> = engine
+        .store()
+        .list_webhooks(&admin.program, &Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|w| !w.record.enabled)
+        .collect();
+    assert_eq!(off.len(), 1, "only the gone endpoint's webhook is off");
+    assert!(off[0]
+        .stats
+        .disabled_reason
+        .as_deref()
+        .unwrap_or_default()
+        .starts_with("endpoint answered 410 Gone"));
+
     // Retries follow the policy (10 s, three tries in all), except where Retry-After asks for
     // longer: 120 s, and an HTTP date 300 s ahead.
-    let failing = cases.len() - 3; // all but Flood (delivered), 429 and 503
+    let failing = cases.len() - 4; // all but Flood (delivered), 429, 503 and 410 (held)
     clock.advance(Duration::seconds(10));
     assert_eq!(engine.run_once().await.unwrap(), failing);
     clock.advance(Duration::seconds(10));
@@ -292,7 +310,7 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
     assert_eq!(
         dead.len(),
         failing,
-        "each faulty receiver's delivery is a dead letter"
+        "each faulty receiver's delivery is a dead letter (the gone one's is held)"
     );
 }
 

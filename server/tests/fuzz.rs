@@ -44,6 +44,10 @@ async fn the_api_keeps_to_its_openapi_document_under_fuzzing() {
             .args(["run", &schema, "--header", &auth, "--checks", CHECKS])
             .args(["--max-examples", &examples, "--workers", "2"])
             .args(["--request-timeout", "30", "--generation-database", "none"])
+            // Applying an import changes what the same request answers next (the names are then
+            // taken), which Hypothesis reports as a flaky test rather than a finding; its preview
+            // (the same input, nothing written) is fuzzed, and `tests/transfer.rs` covers applying.
+            .args(["--exclude-operation-id", "apply_import"])
             .args(["--no-color", "--report-dir"])
             .arg(reports.path())
             .args(if seed.is_empty() {

@@ -54,6 +54,10 @@ pub struct WebhookView {
     pub successful_attempts: i64,
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_failure_at: Option<DateTime<Utc>>,
+    /// Why Herald switched the webhook off by itself (e.g. "endpoint answered 410 Gone at …");
+    /// cleared when it is switched on again. Its deliveries wait meanwhile.
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Changes with every write; send it back as `version` in a PATCH to have the change refused

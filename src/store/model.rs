@@ -59,6 +59,8 @@ pub struct WebhookStats {
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_failure_at: Option<DateTime<Utc>>,
     pub last_attempt_failed: bool,
+    /// Why Herald switched the webhook off by itself (cleared when it is switched on again).
+    pub disabled_reason: Option<String>,
 }
 
 /// A webhook with its counters, as lists and the engine read it.

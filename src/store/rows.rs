@@ -42,6 +42,7 @@ pub struct WebhookRow {
     last_attempt_failed: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    disabled_reason: Option<String>,
     event_types: Option<String>,
 }
 
@@ -92,6 +93,7 @@ impl TryFrom<WebhookRow> for Webhook {
                 last_success_at: r.last_success_at,
                 last_failure_at: r.last_failure_at,
                 last_attempt_failed: r.last_attempt_failed,
+                disabled_reason: r.disabled_reason,
             },
         })
     }

@@ -372,6 +372,32 @@ macro_rules! impl_store {
                 Ok($crate::store::rollups::fold(counters, buckets))
             }
 
+            async fn auto_disable_webhook(
+                &self,
+                program: &ProgramId,
+                id: &WebhookId,
+                reason: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let mut tx = self.writer.begin().await?;
+                Self::bump_routing(&mut tx, program).await?;
+                let done = sqlx::query(sql::AUTO_DISABLE)
+                    .bind(id.as_str())
+                    .bind(program.as_str())
+                    .bind(reason)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done == 0 {
+                    // Already off (or gone): nothing to change, and no need to move the version.
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn validated_event_types(&self, program: &ProgramId) -> Result<Vec<String>> {
                 let raw: Option<String> = sqlx::query_scalar(
                     "SELECT validated_event_types FROM programs WHERE id = $1",

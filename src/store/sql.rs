@@ -17,7 +17,7 @@ pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, 
     w.auth_kind, w.auth_param, w.secrets, w.filter, w.retry_attempts, w.retry_delay_seconds, \
     w.retry_backoff, w.timeout_seconds, w.rate_limit_per_second, w.sandbox, w.enabled, w.version, \
     w.total_attempts, w.successful_attempts, w.last_success_at, w.last_failure_at, \
-    w.last_attempt_failed, w.created_at, w.updated_at, \
+    w.last_attempt_failed, w.created_at, w.updated_at, w.disabled_reason, \
     (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
      WHERE s.webhook_id = w.id) AS event_types";
 
@@ -30,8 +30,13 @@ pub const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $3, url = $4, metho
     description = $6, auth_kind = $7, auth_param = $8, secrets = $9, filter = $10, \
     retry_attempts = $11, retry_delay_seconds = $12, retry_backoff = $13, timeout_seconds = $14, \
     rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18, \
-    version = version + 1 \
+    disabled_reason = CASE WHEN $17 THEN NULL ELSE disabled_reason END, version = version + 1 \
     WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL AND version = $19";
+
+/// Switches a live, enabled webhook off with a reason (see `Store::auto_disable_webhook`).
+pub const AUTO_DISABLE: &str = "UPDATE webhooks SET enabled = FALSE, disabled_reason = $3, \
+    updated_at = $4, version = version + 1 \
+    WHERE id = $1 AND program_id = $2 AND enabled AND deleted_at IS NULL";
 
 /// A program's subscriber-list version.
 pub const ROUTING_VERSION: &str = "SELECT webhooks_version FROM programs WHERE id = $1";

@@ -35,6 +35,7 @@ impl From<&Webhook> for WebhookView {
             successful_attempts: w.stats.successful_attempts,
             last_success_at: w.stats.last_success_at,
             last_failure_at: w.stats.last_failure_at,
+            disabled_reason: w.stats.disabled_reason.clone(),
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,

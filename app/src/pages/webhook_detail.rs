@@ -60,6 +60,11 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                 <p class="crumbs"><a href=list>"Webhooks"</a>" / "{w.name.clone()}</p>
                 <h1>{w.name.clone()}" "<WebhookBadge status=w.status/></h1>
                 <p class="lede mono">{w.method.clone()}" "{w.url.clone()}</p>
+                {w.disabled_reason.clone().map(|r| view! {
+                    <p class="notice" role="status">
+                        {format!("Disabled by Herald: {r}. Deliveries wait until it is switched on again.")}
+                    </p>
+                })}
                 {(!w.description.is_empty()).then(|| view! { <p class="muted">{w.description.clone()}</p> })}
             </div>
             <div class="head-actions">

@@ -265,7 +265,10 @@ fn WebhookRow(
             <th scope="row" class="name"><a href=page>{w.name.clone()}</a></th>
             <td class="url"><span title=w.url.clone()>{w.url.clone()}</span></td>
             <td>{w.method.clone()}</td>
-            <td class="status"><WebhookBadge status=w.status/>" "<FlagBadges flags/></td>
+            <td class="status">
+                <WebhookBadge status=w.status/>" "<FlagBadges flags/>
+                {w.disabled_reason.clone().map(|r| view! { <span class="status-note">{format!("Disabled: {r}")}</span> })}
+            </td>
             <td><span title=counts>{rate}</span></td>
             <td>{retries}</td>
             <td>{latency}</td>
