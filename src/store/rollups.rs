@@ -53,6 +53,19 @@ pub fn hour_adds(attempts: &[&NewAttempt], dead: &HashSet<String>) -> HourAdds {
     adds
 }
 
+/// The summed counters of `webhook_hours`, in `CounterRow` order after the key.
+const COUNTERS: [&str; 9] = [
+    "attempts",
+    "successes",
+    "failures",
+    "dead_letters",
+    "retries",
+    "latency_sum_ms",
+    "latency_count",
+    "lag_sum_ms",
+    "lag_count",
+];
+
 /// Rows per multi-row upsert (12 values each at most).
 pub const ROWS_PER_UPSERT: usize = 500;
 
@@ -82,19 +95,9 @@ where
             .push_bind(r.lag_count);
     });
     qb.push(" ON CONFLICT (webhook_id, hour) DO UPDATE SET ");
-    let sums = [
-        "attempts",
-        "successes",
-        "failures",
-        "dead_letters",
-        "retries",
-        "latency_sum_ms",
-        "latency_count",
-        "lag_sum_ms",
-        "lag_count",
-    ]
-    .map(|c| format!("{c} = webhook_hours.{c} + excluded.{c}"))
-    .join(", ");
+    let sums = COUNTERS
+        .map(|c| format!("{c} = webhook_hours.{c} + excluded.{c}"))
+        .join(", ");
     qb.push(sums);
     qb
 }
@@ -252,19 +255,9 @@ impl RollupQuery {
 
     /// Counter sums per group: key, then the nine counters of `webhook_hours`.
     pub fn counters_sql(&self) -> String {
-        let sums = [
-            "attempts",
-            "successes",
-            "failures",
-            "dead_letters",
-            "retries",
-            "latency_sum_ms",
-            "latency_count",
-            "lag_sum_ms",
-            "lag_count",
-        ]
-        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
-        .join(", ");
+        let sums = COUNTERS
+            .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+            .join(", ");
         format!(
             "SELECT {key} AS k, {sums} FROM webhook_hours WHERE {filter} GROUP BY {key}",
             key = self.key(),
