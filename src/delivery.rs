@@ -5,6 +5,8 @@
 //! Invariants: an event is durable (with its deliveries) before `ingest` returns; a delivery is
 //! worked on only under a lease; a result is written only by the claim that made it.
 
+mod aftermath;
+pub mod alerts;
 pub mod charts;
 pub mod clock;
 pub mod dispatch;
@@ -13,6 +15,7 @@ pub mod guard;
 pub mod ingest;
 mod insights;
 mod lanes;
+mod mail;
 pub mod observe;
 pub mod probe;
 pub mod queue;
@@ -53,6 +56,25 @@ pub struct EngineConfig {
     pub guard: GuardPolicy,
     /// Where "now" comes from: the system clock, or a `ManualClock` in tests.
     pub clock: Arc<dyn Clock>,
+    /// When a webhook that fails every try is switched off (`None`: never).
+    pub auto_disable: Option<SustainedFailure>,
+}
+
+/// "Every live try has failed for `after`, at least `min_failures` times in a row": then Herald
+/// switches the webhook off (its deliveries are held, not lost) and says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SustainedFailure {
+    pub after: chrono::Duration,
+    pub min_failures: i64,
+}
+
+impl Default for SustainedFailure {
+    fn default() -> Self {
+        Self {
+            after: chrono::Duration::hours(24),
+            min_failures: 10,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -66,6 +88,7 @@ impl Default for EngineConfig {
             shutdown_grace: Duration::from_secs(10),
             guard: GuardPolicy::default(),
             clock: Arc::new(clock::SystemClock),
+            auto_disable: Some(SustainedFailure::default()),
         }
     }
 }

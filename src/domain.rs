@@ -3,6 +3,7 @@
 //! cannot be built, and nothing here touches a database, the network or the clock's side effects.
 
 pub mod account;
+pub mod alerts;
 pub mod catalog;
 pub mod delivery;
 pub mod event;

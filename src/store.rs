@@ -6,6 +6,7 @@
 //! plain text.
 
 pub mod access;
+pub mod alerts;
 mod model;
 mod postgres;
 pub mod rollups;
@@ -19,6 +20,7 @@ pub use access::{
     AccessStore, ActivityRecord, ApiKeyCandidate, ApiKeySummary, MemberRecord, ProgramRecord,
     SessionRecord, UserRecord,
 };
+pub use alerts::AlertStore;
 pub use model::*;
 pub use postgres::PgStore;
 pub use sql::storable;
@@ -116,7 +118,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Storage operations every backend provides with the same meaning (checked by the conformance
 /// suite in `tests/store_conformance.rs`).
 #[async_trait]
-pub trait Store: AccessStore {
+pub trait Store: AccessStore + AlertStore {
     /// Answers when the database does (health checks).
     async fn ping(&self) -> Result<()>;
 
@@ -173,7 +175,8 @@ pub trait Store: AccessStore {
     /// nothing is written. Each result is the deliveries fanned out, or `None` for an event id
     /// already stored (including earlier in the same batch).
     async fn ingest_batch(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>>;
-    /// Enabled webhooks of the program subscribed to `event_type` (fan-out candidates), with the
+    /// Webhooks of the program subscribed to `event_type`, switched off or on (fan-out
+    /// candidates; a switched-off one holds its deliveries), with the
     /// subscriber-list version they were read at.
     async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Subscribers>;
     /// Claims up to `limit` due deliveries (pending and due, or in flight with an expired lease),
@@ -211,6 +214,28 @@ pub trait Store: AccessStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+
+    /// Dead-letters, with `reason` as their last error, the deliveries a switched-off webhook
+    /// holds; does nothing once it is on. Returns how many.
+    async fn discard_held(
+        &self,
+        program: &ProgramId,
+        id: &WebhookId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
+
+    /// How many deliveries each switched-off webhook of `program` holds (absent: none).
+    async fn held_counts(&self, program: &ProgramId) -> Result<Vec<(WebhookId, i64)>>;
+
+    /// Of `ids`, the webhooks still on whose live tries have all failed since `since` or earlier,
+    /// at least `min_failures` in a row.
+    async fn sustained_failures(
+        &self,
+        ids: &[WebhookId],
+        since: DateTime<Utc>,
+        min_failures: i64,
+    ) -> Result<Vec<FailingWebhook>>;
 
     /// The event types whose `data` the program checks against the catalog schema at ingest.
     async fn validated_event_types(&self, program: &ProgramId) -> Result<Vec<String>>;

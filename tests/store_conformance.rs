@@ -339,7 +339,8 @@ async fn batched_ingest_stores_each_event_once(store: Arc<dyn Store>) {
     assert_eq!(claimed.len(), 2, "one delivery for a, one for b");
 }
 
-async fn subscribers_are_enabled_webhooks_of_the_type(store: Arc<dyn Store>) {
+/// Fan-out candidates: every live webhook subscribed to the type, switched on or off.
+async fn subscribers_are_webhooks_of_the_type_on_or_off(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let on = webhook(&p, "On", now());
     let mut off = webhook(&p, "Off", now());
@@ -354,10 +355,15 @@ async fn subscribers_are_enabled_webhooks_of_the_type(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .webhooks;
-    assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].record.id, on.id);
+    // A switched-off webhook still subscribes: its deliveries are held until it is on again.
+    let mut ids: Vec<_> = subs.iter().map(|w| w.record.id.clone()).collect();
+    ids.sort();
+    let mut want = vec![on.id.clone(), off.id.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    let first = subs.iter().find(|w| w.record.id == on.id).unwrap();
     assert_eq!(
-        subs[0].record.event_types,
+        first.record.event_types,
         ["points.awarded", "reward.redeemed"]
     );
 }
@@ -1259,7 +1265,7 @@ on_both_backends!(
     names_are_unique_per_program_ignoring_case,
     deleting_a_webhook_keeps_its_audit_rows,
     ingest_is_idempotent_and_atomic,
-    subscribers_are_enabled_webhooks_of_the_type,
+    subscribers_are_webhooks_of_the_type_on_or_off,
     batched_ingest_stores_each_event_once,
     claims_lease_retry_and_fence,
     release_returns_claims,

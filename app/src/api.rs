@@ -6,6 +6,7 @@
 //! `PUBLIC_ENDPOINTS` answer anonymous callers.
 
 pub mod account;
+pub mod alerts;
 pub mod audit;
 pub mod settings;
 pub mod transfer;

@@ -2,6 +2,7 @@
 //! errors. Each resource module exports a `router()`; this module merges them, applies the body
 //! limit, and adds `/healthz`.
 
+mod alerts;
 mod attempts;
 mod deliveries;
 pub mod error;
@@ -217,8 +218,13 @@ fn document_constraints(doc: &mut serde_json::Value) {
         "description": "With backoff `schedule`: the delay before each retry, in seconds (1 to 10 of them)."});
     schemas["AuthDraft"]["properties"]["kind"] =
         json!({"type": "string", "enum": ["signature", "jwt", "basic", "none"]});
+    let postable: Vec<&str> = EVENT_NAMES
+        .iter()
+        .copied()
+        .filter(|n| !herald::domain::catalog::is_operational(n))
+        .collect();
     schemas["IngestBody"]["properties"]["event_type"] = json!({"type": "string",
-        "enum": EVENT_NAMES, "description": "A catalog event type, e.g. `points.awarded`."});
+        "enum": postable, "description": "A catalog event type, e.g. `points.awarded` (not the operational `delivery.*` and `endpoint.*` ones, which Herald raises itself)."});
     schemas["IngestBody"]["properties"]["event_id"] = json!({"type": ["string", "null"],
         "format": "uuid", "description": "Your own UUID for idempotency; Herald makes one when absent."});
     let mut test_types: Vec<serde_json::Value> = EVENT_NAMES.iter().map(|n| json!(n)).collect();
@@ -236,6 +242,7 @@ pub fn router(engine: Engine, access: Access) -> Router {
         .merge(attempts::router())
         .merge(deliveries::router())
         .merge(insights::router())
+        .merge(alerts::router())
         .merge(transfer::router())
         .split_for_parts();
     // After the merge: the paths exist only now.

@@ -198,9 +198,33 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_CONCURRENCY", default_value_t = 512)]
     pub concurrency: usize,
     #[command(flatten)]
+    pub auto_disable: AutoDisableArgs,
+    #[command(flatten)]
     pub console: ConsoleArgs,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+}
+
+/// When Herald switches off a webhook that keeps failing.
+#[derive(Debug, Clone, Args)]
+pub struct AutoDisableArgs {
+    /// Switch a webhook off when every live try has failed for this many hours (and at least
+    /// `auto-disable-min-failures` times in a row); its deliveries are held until it is switched on
+    /// again. 0 never switches one off for failing (a `410 Gone` still does).
+    #[arg(long, env = "HERALD_AUTO_DISABLE_AFTER_HOURS", default_value_t = 24)]
+    pub auto_disable_after_hours: u32,
+    /// Fewest failed tries in a row before a failing webhook is switched off.
+    #[arg(long, env = "HERALD_AUTO_DISABLE_MIN_FAILURES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auto_disable_min_failures: u32,
+}
+
+impl Default for AutoDisableArgs {
+    fn default() -> Self {
+        Self {
+            auto_disable_after_hours: 24,
+            auto_disable_min_failures: 10,
+        }
+    }
 }
 
 /// Prometheus `/metrics`: off unless one of these is set.

@@ -13,7 +13,7 @@ use herald::auth::seal::Sealer;
 use herald::auth::throttle::Limits;
 use herald::auth::{Access, SessionPolicy};
 use herald::delivery::guard::GuardPolicy;
-use herald::delivery::{Engine, EngineConfig};
+use herald::delivery::{Engine, EngineConfig, SustainedFailure};
 use herald::store::{self, Store};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -55,6 +55,14 @@ impl Application {
                 allow_private: args.allow_private_targets,
                 require_https: args.require_https,
             },
+            auto_disable: (args.auto_disable.auto_disable_after_hours > 0).then(|| {
+                SustainedFailure {
+                    after: chrono::Duration::hours(
+                        args.auto_disable.auto_disable_after_hours.into(),
+                    ),
+                    min_failures: args.auto_disable.auto_disable_min_failures.into(),
+                }
+            }),
             ..EngineConfig::default()
         };
         let policy = SessionPolicy {
@@ -145,6 +153,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let dispatcher = tokio::spawn(self.engine.clone().run(stop_rx.clone()));
+        let alerter = tokio::spawn(self.engine.clone().run_alerts(stop_rx.clone()));
         let access = self.access.clone();
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -180,6 +189,7 @@ impl Application {
         });
         serve.await.context("HTTP server failed")?;
         sweeper.abort();
+        alerter.abort();
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }

@@ -255,6 +255,23 @@ async fn server_function_table(
             Form(vec![("id", "att_00000000000000000000000000000000".into())]),
         ),
         ("instance_info", Viewer, Form(vec![])),
+        ("load_alert_settings", Admin, Form(vec![])),
+        (
+            "save_alert_settings",
+            Admin,
+            Form(vec![
+                ("smtp_host", String::new()),
+                ("smtp_port", "587".into()),
+                ("smtp_tls", "starttls".into()),
+                ("smtp_username", String::new()),
+                ("smtp_password", String::new()),
+                ("from", String::new()),
+                ("recipients", String::new()),
+                ("window_minutes", "60".into()),
+            ]),
+        ),
+        ("send_test_alert", Admin, Form(vec![])),
+        ("list_alerts", Viewer, Form(vec![])),
         (
             "set_webhook_enabled",
             Admin,

@@ -240,7 +240,7 @@ async fn catalog_audit_queries_and_health(backend: Backend) {
     let (status, types) = app.get("/api/v1/event-types").await;
     assert_eq!(status, 200);
     let items = types["items"].as_array().unwrap();
-    assert_eq!(items.len(), 22);
+    assert_eq!(items.len(), 26);
     for incentable in ["member.created", "member.updated", "member.tier_changed"] {
         assert!(
             items.iter().any(|t| t["name"] == incentable),
@@ -320,6 +320,10 @@ async fn openapi_document_describes_every_route(backend: Backend) {
         ("/program/import/preview", "post"),
         ("/program/import", "post"),
         ("/event-types/{name}/validation", "put"),
+        ("/alerts", "get"),
+        ("/alerts/settings", "get"),
+        ("/alerts/settings", "put"),
+        ("/alerts/test", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in expected {

@@ -5,7 +5,6 @@ mod helpers;
 
 use chrono::Duration;
 use helpers::*;
-use herald::auth::Actor;
 use herald::delivery::clock::Clock;
 use herald::delivery::Engine;
 use herald::domain::delivery::{AttemptStatus, DeliveryStatus};
@@ -13,27 +12,6 @@ use herald::domain::event::NewEvent;
 use herald::domain::settings::WebhookDraft;
 use herald::store::{AttemptQuery, DeliveryQuery, Store};
 use serde_json::{json, Value};
-
-struct Setup {
-    engine: Engine,
-    clock: std::sync::Arc<herald::delivery::clock::ManualClock>,
-    admin: Actor,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn setup(backend: Backend, name: &str) -> Option<Setup> {
-    let (url, dir) = database(backend, name).await?;
-    let (engine, clock) = manual_engine(&url).await;
-    let program = engine.store().default_program().await.unwrap();
-    Some(Setup {
-        engine,
-        clock,
-        admin: Actor::command_line(program),
-        url,
-        _dir: dir,
-    })
-}
 
 fn draft(name: &str, url: &str, retry: Value) -> WebhookDraft {
     serde_json::from_value(json!({

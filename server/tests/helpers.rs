@@ -90,6 +90,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         allow_private_targets: true,
         require_https: false,
         concurrency: 64,
+        auto_disable: Default::default(),
         console: Default::default(),
         metrics: Default::default(),
     }
@@ -361,6 +362,46 @@ pub async fn manual_engine(
         ..Default::default()
     };
     (herald::delivery::Engine::new(store, sealer, config), clock)
+}
+
+/// An engine of our own on a fresh database, driven by hand (see `manual_engine`), acting as an
+/// admin of the default program.
+pub struct Setup {
+    pub engine: herald::delivery::Engine,
+    pub clock: std::sync::Arc<herald::delivery::clock::ManualClock>,
+    pub admin: herald::auth::Actor,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Setup {
+    /// Serves the REST API of this engine on 127.0.0.1; returns its base URL and an API key.
+    pub async fn serve_api(&self) -> (String, String) {
+        let access = herald::auth::Access::new(
+            self.engine.store().clone(),
+            Default::default(),
+            Default::default(),
+        );
+        let router = server::api::router(self.engine.clone(), access);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        (base, insert_key(&self.url).await)
+    }
+}
+
+/// A `Setup` on `backend`; `None` when that backend is not available to this run.
+pub async fn setup(backend: Backend, name: &str) -> Option<Setup> {
+    let (url, dir) = database(backend, name).await?;
+    let (engine, clock) = manual_engine(&url).await;
+    let program = engine.store().default_program().await.unwrap();
+    Some(Setup {
+        engine,
+        clock,
+        admin: herald::auth::Actor::command_line(program),
+        url,
+        _dir: dir,
+    })
 }
 
 /// Polls `check` every 20 ms until it yields a value or `within` passes.
@@ -691,4 +732,118 @@ pub async fn create_load_webhook(base: &str, key: &str, name: &str, url: &str) {
         .await
         .unwrap();
     assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+}
+
+/// One message an `SmtpSink` accepted.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The DATA section as sent (headers and body).
+    pub data: String,
+    /// `AUTH PLAIN` credentials given on its connection, as `user:password`.
+    pub auth: Option<String>,
+}
+
+impl Mail {
+    /// The `Subject:` header's value.
+    pub fn subject(&self) -> &str {
+        self.data
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or_default()
+    }
+}
+
+/// A real SMTP server on 127.0.0.1 that accepts every message (no TLS) and keeps it: enough of
+/// RFC 5321 for a real client to deliver to it, with `AUTH PLAIN`.
+pub struct SmtpSink {
+    pub port: u16,
+    got: Arc<Mutex<Vec<Mail>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got: Arc<Mutex<Vec<Mail>>> = Arc::default();
+        let sink = got.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(smtp_session(socket, sink.clone()));
+            }
+        });
+        Self { port, got }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+async fn smtp_session(socket: tokio::net::TcpStream, got: Arc<Mutex<Vec<Mail>>>) {
+    use base64::Engine as _;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (read, mut write) = socket.into_split();
+    let mut lines = BufReader::new(read).lines();
+    if write.write_all(b"220 sink ESMTP\r\n").await.is_err() {
+        return;
+    }
+    let (mut from, mut to, mut auth) = (String::new(), Vec::new(), None);
+    while let Ok(Some(line)) = lines.next_line().await {
+        let upper = line.to_ascii_uppercase();
+        let reply: &[u8] = if upper.starts_with("EHLO") {
+            b"250-sink\r\n250 AUTH PLAIN\r\n"
+        } else if upper.starts_with("HELO") {
+            b"250 sink\r\n"
+        } else if upper.starts_with("AUTH PLAIN") {
+            let encoded = line.split_whitespace().nth(2).unwrap_or_default();
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .unwrap_or_default();
+            let parts: Vec<String> = decoded
+                .split(|b| *b == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .collect();
+            auth = Some(format!(
+                "{}:{}",
+                parts.get(1).cloned().unwrap_or_default(),
+                parts.get(2).cloned().unwrap_or_default()
+            ));
+            b"235 ok\r\n"
+        } else if upper.starts_with("MAIL FROM:") {
+            from = line[10..].trim().trim_matches(['<', '>']).to_owned();
+            b"250 ok\r\n"
+        } else if upper.starts_with("RCPT TO:") {
+            to.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
+            b"250 ok\r\n"
+        } else if upper == "DATA" {
+            if write.write_all(b"354 go on\r\n").await.is_err() {
+                return;
+            }
+            let mut data = String::new();
+            while let Ok(Some(l)) = lines.next_line().await {
+                if l == "." {
+                    break;
+                }
+                data.push_str(&l);
+                data.push('\n');
+            }
+            got.lock().unwrap().push(Mail {
+                from: std::mem::take(&mut from),
+                to: std::mem::take(&mut to),
+                data,
+                auth: auth.clone(),
+            });
+            b"250 kept\r\n"
+        } else if upper == "QUIT" {
+            let _ = write.write_all(b"221 bye\r\n").await;
+            return;
+        } else {
+            b"250 ok\r\n"
+        };
+        if write.write_all(reply).await.is_err() {
+            return;
+        }
+    }
 }

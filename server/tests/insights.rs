@@ -6,35 +6,12 @@ mod helpers;
 
 use chrono::Duration;
 use helpers::*;
-use herald::auth::Actor;
 use herald::delivery::clock::Clock;
-use herald::delivery::Engine;
 use herald::domain::event::NewEvent;
 use herald::domain::ids::WebhookId;
 use herald::domain::insights::{FlagKind, Window};
 use herald::domain::settings::WebhookDraft;
 use serde_json::{json, Value};
-
-struct Setup {
-    engine: Engine,
-    clock: std::sync::Arc<herald::delivery::clock::ManualClock>,
-    admin: Actor,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn setup(backend: Backend, name: &str) -> Option<Setup> {
-    let (url, dir) = database(backend, name).await?;
-    let (engine, clock) = manual_engine(&url).await;
-    let program = engine.store().default_program().await.unwrap();
-    Some(Setup {
-        engine,
-        clock,
-        admin: Actor::command_line(program),
-        url,
-        _dir: dir,
-    })
-}
 
 async fn webhook(s: &Setup, name: &str, url: &str, event_type: &str, retries: u32) -> WebhookId {
     let draft: WebhookDraft = serde_json::from_value(json!({
@@ -54,20 +31,6 @@ async fn webhook(s: &Setup, name: &str, url: &str, event_type: &str, retries: u3
 async fn post(s: &Setup, event_type: &str, data: Value) {
     let event = NewEvent::parse(event_type, data, None, None, s.clock.now()).unwrap();
     s.engine.ingest(&s.admin.program, event).await.unwrap();
-}
-
-/// Serves the REST API of `s.engine` on 127.0.0.1 and returns its base URL and a key.
-async fn serve_api(s: &Setup) -> (String, String) {
-    let access = herald::auth::Access::new(
-        s.engine.store().clone(),
-        Default::default(),
-        Default::default(),
-    );
-    let router = server::api::router(s.engine.clone(), access);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (base, insert_key(&s.url).await)
 }
 
 async fn get(base: &str, key: &str, path: &str) -> (u16, Value) {
@@ -261,9 +224,40 @@ async fn flags_rise_on_the_webhooks_they_concern(backend: Backend) {
     assert_eq!(kinds(&silent), [FlagKind::Silent]);
     assert_eq!(kinds(&bulky), [FlagKind::UnusualPayload]);
 
+    // Flags raise alerts: one per flagged webhook, with the sentence, then not again for a day.
+    assert_eq!(s.engine.check_flags().await.unwrap(), 3);
+    let alerts = s.engine.recent_alerts(&s.admin, 50).await.unwrap();
+    let flagged: Vec<&str> = alerts
+        .iter()
+        .filter(|a| a.kind == herald::domain::alerts::AlertKind::Flagged)
+        .map(|a| a.webhook_id.as_str())
+        .collect();
+    assert_eq!(flagged.len(), 3);
+    for id in [&failing, &silent, &bulky] {
+        assert!(flagged.contains(&id.as_str()), "{flagged:?}");
+    }
+    let on_failing = alerts
+        .iter()
+        .find(|a| a.webhook_id == failing.as_str())
+        .unwrap();
+    assert_eq!(
+        on_failing.detail,
+        views
+            .iter()
+            .find(|v| v.id == failing.as_str())
+            .unwrap()
+            .flags[0]
+            .sentence
+    );
+    assert_eq!(
+        s.engine.check_flags().await.unwrap(),
+        0,
+        "once a day at most"
+    );
+
     // Over the REST API: the list carries figures and flags, the webhook's insights its
     // sentences and charts, the program overview every flag by webhook name.
-    let (base, key) = serve_api(&s).await;
+    let (base, key) = s.serve_api().await;
     let (status, list) = get(&base, &key, "/webhooks?window=7d").await;
     assert_eq!(status, 200, "{list}");
     let row = |name: &str| -> Value {

@@ -1,6 +1,8 @@
 //! Ingest: an accepted event becomes durable together with one delivery per matching webhook, in
-//! one transaction, before the caller hears `202`. Matching means enabled, subscribed to the type,
-//! and every filter condition holding for the envelope.
+//! one transaction, before the caller hears `202`. Matching means subscribed to the type and every
+//! filter condition holding for the envelope. A switched-off webhook still gets its deliveries:
+//! they are held (claims skip it) and go out in order when it is switched on again, unless the
+//! admin discards them then.
 //!
 //! Concurrent ingests are group-committed: a single batcher task takes whatever requests are
 //! waiting and stores them in one transaction, so under load the database commits once per batch
@@ -162,8 +164,8 @@ impl SubscriberCache {
         Ok(self.get(store, program, event_type).await?.validate)
     }
 
-    /// The webhooks `event` fans out to (subscribed, enabled, every filter condition holding for
-    /// its envelope) and the subscriber-list version that answer holds for.
+    /// The webhooks `event` fans out to (subscribed, every filter condition holding for its
+    /// envelope; a switched-off webhook's deliveries wait, held, until it is on again) and the subscriber-list version that answer holds for.
     async fn route(
         &self,
         store: &dyn Store,

@@ -64,6 +64,15 @@ impl Engine {
                 .event_sizes(program, recent_from - BASELINE_HOURS, recent_from)
                 .await?,
         );
+        let held: HashMap<WebhookId, i64> = if hooks.iter().any(|w| !w.record.enabled) {
+            self.store()
+                .held_counts(program)
+                .await?
+                .into_iter()
+                .collect()
+        } else {
+            HashMap::new()
+        };
         Ok(hooks
             .iter()
             .map(|w| {
@@ -96,6 +105,7 @@ impl Engine {
                         .figures(window),
                 );
                 view.flags = flags(&input);
+                view.held = held.get(&w.record.id).copied().unwrap_or(0);
                 view
             })
             .collect())

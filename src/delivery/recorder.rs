@@ -33,80 +33,17 @@ impl Engine {
         let retries = batch
             .iter()
             .any(|r| matches!(r.next, super::queue::NextStep::RetryAt(_)));
-        // Endpoints that answered 410 Gone to a live delivery: switched off once the results are in.
-        let mut gone: Vec<(
-            crate::domain::ids::ProgramId,
-            crate::domain::ids::WebhookId,
-            String,
-        )> = Vec::new();
-        for r in batch.iter().map(|r| &r.attempt) {
-            if r.is_live()
-                && r.status_code == Some(410)
-                && !gone.iter().any(|(_, id, _)| *id == r.webhook_id)
-            {
-                gone.push((
-                    r.program_id.clone(),
-                    r.webhook_id.clone(),
-                    r.webhook_name.clone(),
-                ));
-            }
-        }
+        let after = super::aftermath::Aftermath::of(&batch);
         if let Err(e) = self.write_waiting_out_outages(&batch).await {
             tracing::error!(error = %e, count = batch.len(), "recording a batch of results failed; recording them one by one");
             for result in batch {
                 self.record_alone(result).await;
             }
         }
-        for (program, id, name) in gone {
-            self.disable_gone(&program, &id, &name).await;
-        }
+        self.follow_up(after).await;
         if retries {
             // A retry may now be due sooner than the dispatcher planned to wake.
             self.wake();
-        }
-    }
-
-    /// Switches off a webhook whose endpoint answered `410 Gone` (it says the endpoint is gone
-    /// for good), records why in the activity log, and holds its deliveries until an admin
-    /// switches it on again.
-    async fn disable_gone(
-        &self,
-        program: &crate::domain::ids::ProgramId,
-        id: &crate::domain::ids::WebhookId,
-        name: &str,
-    ) {
-        let now = self.now();
-        let reason = format!(
-            "endpoint answered 410 Gone at {}",
-            now.format("%Y-%m-%d %H:%M UTC")
-        );
-        match self
-            .store()
-            .auto_disable_webhook(program, id, &reason, now)
-            .await
-        {
-            Ok(true) => {
-                tracing::warn!(webhook = %id, "endpoint answered 410 Gone; webhook disabled");
-                self.inner.subscribers.clear();
-                let herald = crate::auth::Actor {
-                    program: program.clone(),
-                    name: "Herald".to_owned(),
-                    role: crate::domain::account::Role::Admin,
-                    user: None,
-                };
-                crate::auth::access::record_activity(
-                    self.store().as_ref(),
-                    &herald,
-                    "disabled",
-                    &format!("webhook {name}"),
-                    &reason,
-                )
-                .await;
-            }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::error!(error = %e, webhook = %id, "could not disable a webhook whose endpoint is gone");
-            }
         }
     }
 

@@ -161,7 +161,25 @@ impl Engine {
         current: Webhook,
         patch: WebhookPatch,
     ) -> Result<(WebhookRecord, Option<String>, String)> {
-        let (record, shown, change) = self.prepare_patch(&actor.program, current, patch).await?;
+        let discard = patch.discard_held == Some(true)
+            && patch.enabled == Some(true)
+            && !current.record.enabled;
+        let (record, shown, mut change) =
+            self.prepare_patch(&actor.program, current, patch).await?;
+        if discard {
+            // While it is still off, so no held delivery can have been claimed yet.
+            let now = self.now();
+            let reason = format!(
+                "discarded by {} when switching the webhook on at {}",
+                actor.name,
+                now.format("%Y-%m-%d %H:%M UTC")
+            );
+            let n = self
+                .store()
+                .discard_held(&actor.program, &record.id, &reason, now)
+                .await?;
+            change = format!("{change}; discarded {n} held deliveries");
+        }
         self.store().update_webhook(&record).await?;
         Ok((record, shown, change))
     }

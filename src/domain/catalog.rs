@@ -12,7 +12,7 @@ pub struct Feed {
     pub label: &'static str,
 }
 
-pub const FEEDS: [Feed; 9] = [
+pub const FEEDS: [Feed; 11] = [
     Feed {
         key: "user",
         label: "User",
@@ -49,7 +49,25 @@ pub const FEEDS: [Feed; 9] = [
         key: "leaderboard",
         label: "Leaderboard",
     },
+    Feed {
+        key: "delivery",
+        label: "Herald: deliveries",
+    },
+    Feed {
+        key: "endpoint",
+        label: "Herald: endpoints",
+    },
 ];
+
+/// Feeds of operational events: Herald raises them itself (alerts) and the events API refuses
+/// them, so a subscriber can trust they came from Herald.
+pub const OPERATIONAL_FEEDS: [&str; 2] = ["delivery", "endpoint"];
+
+/// Whether `name` is an operational event type (see `OPERATIONAL_FEEDS`).
+pub fn is_operational(name: &str) -> bool {
+    name.split_once('.')
+        .is_some_and(|(feed, _)| OPERATIONAL_FEEDS.contains(&feed))
+}
 
 /// One catalog entry. `name` is `feed.event`.
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
@@ -72,7 +90,7 @@ pub const VERIFICATION_EVENT: &str = "webhook.verification";
 /// Names of every event in the catalog, in catalog order.
 /// `user.*` are the Annex Cloud feed's names; `member.created` and `member.updated` are the names
 /// Incentable publishes for the same moments, accepted as they are.
-pub const EVENT_NAMES: [&str; 22] = [
+pub const EVENT_NAMES: [&str; 26] = [
     "user.created",
     "user.updated",
     "member.created",
@@ -95,6 +113,10 @@ pub const EVENT_NAMES: [&str; 22] = [
     "journey.abandoned",
     "leaderboard.position_changed",
     "leaderboard.period_ended",
+    "delivery.exhausted",
+    "endpoint.disabled",
+    "endpoint.recovered",
+    "endpoint.flagged",
 ];
 
 pub fn is_known(name: &str) -> bool {
@@ -108,6 +130,16 @@ pub fn catalog() -> Vec<EventType> {
         .map(|n| event_type(n).expect("listed"))
         .collect()
 }
+
+/// The `data` of every operational event (see `domain::alerts`).
+const ALERT_PROPS: &[(&str, &str)] = &[
+    ("webhook_id", "string"),
+    ("webhook_name", "string"),
+    ("count", "integer"),
+    ("first_at", "string"),
+    ("last_at", "string"),
+    ("detail", "string"),
+];
 
 /// Builds a JSON schema for an object whose listed properties are all required.
 fn object_schema(props: &[(&str, &str)]) -> Value {
@@ -322,6 +354,26 @@ pub fn event_type(name: &str) -> Option<EventType> {
             ],
             json!({"leaderboard_id": "lb_monthly", "period_end": "2026-11-30T23:59:59Z", "top": [{"user_id": "u_1001", "position": 1}]}),
         ),
+        "delivery.exhausted" => (
+            "Herald: deliveries to a webhook were dead-lettered (grouped: one event per webhook per alert window, `count` says how many).",
+            ALERT_PROPS,
+            json!({"webhook_id": "wh_01jd8x3v7c", "webhook_name": "Rewards CRM", "count": 12, "first_at": "2026-11-30T08:00:00Z", "last_at": "2026-11-30T08:41:00Z", "detail": "HTTP 503 Service Unavailable"}),
+        ),
+        "endpoint.disabled" => (
+            "Herald switched a webhook off (its endpoint answered 410 Gone, or failed every try for the configured window); its deliveries are held.",
+            ALERT_PROPS,
+            json!({"webhook_id": "wh_01jd8x3v7c", "webhook_name": "Rewards CRM", "count": 1, "first_at": "2026-11-30T09:00:00Z", "last_at": "2026-11-30T09:00:00Z", "detail": "failing since 2026-11-29 09:00 UTC: all 37 tries failed"}),
+        ),
+        "endpoint.recovered" => (
+            "Herald: a webhook that had dead-lettered deliveries or been switched off delivered successfully again.",
+            ALERT_PROPS,
+            json!({"webhook_id": "wh_01jd8x3v7c", "webhook_name": "Rewards CRM", "count": 1, "first_at": "2026-11-30T10:00:00Z", "last_at": "2026-11-30T10:00:00Z", "detail": "HTTP 200 after the last alert"}),
+        ),
+        "endpoint.flagged" => (
+            "Herald: an insight rule flagged a webhook (failure rate or latency above its baseline, unusual payload size, or silence); at most one a day per webhook while it lasts.",
+            ALERT_PROPS,
+            json!({"webhook_id": "wh_01jd8x3v7c", "webhook_name": "Rewards CRM", "count": 1, "first_at": "2026-11-30T11:00:00Z", "last_at": "2026-11-30T11:00:00Z", "detail": "Failure rate 38% over the last 6 hours, against 2% in the 7 days before."}),
+        ),
         _ => return None,
     };
     let (feed, _) = name.split_once('.')?;
@@ -349,7 +401,7 @@ mod tests {
     #[test]
     fn every_listed_event_has_a_feed_schema_and_matching_example() {
         let all = catalog();
-        assert_eq!(all.len(), 22);
+        assert_eq!(all.len(), 26);
         for et in &all {
             assert!(FEEDS.iter().any(|f| f.key == et.feed), "{}", et.name);
             let required = et.schema["required"].as_array().unwrap();

@@ -102,6 +102,10 @@ prefixed_id!(
     /// One line of the admin activity log.
     ActivityId, "act_"
 );
+prefixed_id!(
+    /// One grouped alert (see `domain::alerts`).
+    AlertId, "alr_"
+);
 
 /// An event's id: a UUID, the caller's own (for idempotency) or one Herald made. Receivers see it
 /// as `webhook-id` and dedupe on it; it never changes across retries and replays.

@@ -310,6 +310,11 @@ pub struct WebhookPatch {
     pub rate_limit_per_second: Option<Option<i64>>,
     pub sandbox: Option<bool>,
     pub enabled: Option<bool>,
+    /// With `enabled: true` on a switched-off webhook: `true` dead-letters the deliveries it held
+    /// while off (they stay in the log and can be replayed) instead of sending them, in order,
+    /// as soon as it is on. Ignored otherwise.
+    #[serde(default)]
+    pub discard_held: Option<bool>,
     /// The webhook's `version` as you read it. When given, the change is refused with `409` if
     /// the webhook has changed since; when left out, the patch applies to the latest settings.
     #[serde(default)]
@@ -332,6 +337,7 @@ impl WebhookPatch {
             rate_limit_per_second: Some(draft.rate_limit_per_second),
             sandbox: Some(draft.sandbox),
             enabled: None,
+            discard_held: None,
             version: Some(version),
         }
     }

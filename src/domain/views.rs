@@ -58,6 +58,10 @@ pub struct WebhookView {
     /// cleared when it is switched on again. Its deliveries wait meanwhile.
     #[serde(default)]
     pub disabled_reason: Option<String>,
+    /// Deliveries waiting while the webhook is off: they go out in order when it is switched on
+    /// (or are dead-lettered then, if the admin chooses `discard_held`).
+    #[serde(default)]
+    pub held: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Changes with every write; send it back as `version` in a PATCH to have the change refused

@@ -61,6 +61,10 @@ pub struct WebhookStats {
     pub last_attempt_failed: bool,
     /// Why Herald switched the webhook off by itself (cleared when it is switched on again).
     pub disabled_reason: Option<String>,
+    /// When the current run of failed live tries began (`None` once a try succeeds).
+    pub failing_since: Option<DateTime<Utc>>,
+    /// How many live tries in a row have failed.
+    pub failures_in_a_row: i64,
 }
 
 /// A webhook with its counters, as lists and the engine read it.
@@ -358,4 +362,16 @@ pub struct ApiKeyRecord {
     pub key_hash: String,
     pub created_at: DateTime<Utc>,
     pub scope: crate::domain::account::KeyScope,
+}
+
+/// A webhook whose live tries have all failed for a while (see `Store::sustained_failures`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailingWebhook {
+    pub id: WebhookId,
+    pub program: ProgramId,
+    pub name: String,
+    /// When its run of failures began.
+    pub since: DateTime<Utc>,
+    /// How many tries the run holds.
+    pub failures: i64,
 }

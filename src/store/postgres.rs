@@ -133,3 +133,4 @@ impl PgStore {
 
 super::shared::impl_store!(PgStore, Postgres);
 super::access::impl_access_store!(PgStore, Postgres);
+super::alerts::impl_alert_store!(PgStore, Postgres);

@@ -43,6 +43,8 @@ pub struct WebhookRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     disabled_reason: Option<String>,
+    failing_since: Option<DateTime<Utc>>,
+    failures_in_a_row: i64,
     event_types: Option<String>,
 }
 
@@ -94,6 +96,8 @@ impl TryFrom<WebhookRow> for Webhook {
                 last_failure_at: r.last_failure_at,
                 last_attempt_failed: r.last_attempt_failed,
                 disabled_reason: r.disabled_reason,
+                failing_since: r.failing_since,
+                failures_in_a_row: r.failures_in_a_row,
             },
         })
     }

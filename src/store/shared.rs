@@ -124,6 +124,9 @@ macro_rules! impl_store {
                         .bind(t.last_failure)
                         .bind(latest_at)
                         .bind(latest_failed)
+                        .bind(t.last_success.is_some())
+                        .bind(t.trailing_failures)
+                        .bind(t.trailing_since)
                         .execute(&mut **tx)
                         .await?;
                 }
@@ -299,7 +302,7 @@ macro_rules! impl_store {
                 let validate = validated.split(',').any(|t| t == event_type);
                 let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
                     "SELECT {} FROM webhooks w JOIN subscriptions s ON s.webhook_id = w.id \
-                     WHERE s.program_id = $1 AND s.event_type = $2 AND w.enabled AND w.deleted_at IS NULL",
+                     WHERE s.program_id = $1 AND s.event_type = $2 AND w.deleted_at IS NULL",
                     sql::WEBHOOK_COLUMNS
                 ))
                 .bind(program.as_str())
@@ -370,6 +373,57 @@ macro_rules! impl_store {
                 let counters = counters.fetch_all(&self.reader).await?;
                 let buckets = buckets.fetch_all(&self.reader).await?;
                 Ok($crate::store::rollups::fold(counters, buckets))
+            }
+
+            async fn discard_held(
+                &self,
+                program: &ProgramId,
+                id: &WebhookId,
+                reason: &str,
+                now: DateTime<Utc>,
+            ) -> Result<u64> {
+                Ok(sqlx::query(sql::DISCARD_HELD)
+                    .bind(id.as_str())
+                    .bind(program.as_str())
+                    .bind(reason)
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn held_counts(&self, program: &ProgramId) -> Result<Vec<(WebhookId, i64)>> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(sql::HELD_COUNTS)
+                    .bind(program.as_str())
+                    .fetch_all(&self.reader)
+                    .await?;
+                Ok(rows.into_iter().map(|(id, n)| (WebhookId::from_trusted(id), n)).collect())
+            }
+
+            async fn sustained_failures(
+                &self,
+                ids: &[WebhookId],
+                since: DateTime<Utc>,
+                min_failures: i64,
+            ) -> Result<Vec<$crate::store::FailingWebhook>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows: Vec<(String, String, String, DateTime<Utc>, i64)> =
+                    sql::sustained_failures_query::<$db>(ids, since, min_failures)
+                        .build_query_as()
+                        .fetch_all(&self.reader)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, program, name, since, failures)| $crate::store::FailingWebhook {
+                        id: WebhookId::from_trusted(id),
+                        program: ProgramId::from_trusted(program),
+                        name,
+                        since,
+                        failures,
+                    })
+                    .collect())
             }
 
             async fn auto_disable_webhook(

@@ -17,8 +17,8 @@ pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, 
     w.auth_kind, w.auth_param, w.secrets, w.filter, w.retry_attempts, w.retry_delay_seconds, \
     w.retry_backoff, w.timeout_seconds, w.rate_limit_per_second, w.sandbox, w.enabled, w.version, \
     w.total_attempts, w.successful_attempts, w.last_success_at, w.last_failure_at, \
-    w.last_attempt_failed, w.created_at, w.updated_at, w.disabled_reason, \
-    (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
+    w.last_attempt_failed, w.created_at, w.updated_at, w.disabled_reason, w.failing_since, \
+    w.failures_in_a_row, (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
      WHERE s.webhook_id = w.id) AS event_types";
 
 pub const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, program_id, name, url, method, \
@@ -30,8 +30,54 @@ pub const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $3, url = $4, metho
     description = $6, auth_kind = $7, auth_param = $8, secrets = $9, filter = $10, \
     retry_attempts = $11, retry_delay_seconds = $12, retry_backoff = $13, timeout_seconds = $14, \
     rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18, \
-    disabled_reason = CASE WHEN $17 THEN NULL ELSE disabled_reason END, version = version + 1 \
+    disabled_reason = CASE WHEN $17 THEN NULL ELSE disabled_reason END, \
+    failing_since = CASE WHEN $17 AND NOT enabled THEN NULL ELSE failing_since END, \
+    failures_in_a_row = CASE WHEN $17 AND NOT enabled THEN 0 ELSE failures_in_a_row END, \
+    version = version + 1 \
     WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL AND version = $19";
+
+/// Dead-letters the deliveries a switched-off webhook holds (the admin chose to discard them when
+/// switching it on). Only while it is still off, so nothing already resumed is touched.
+pub const DISCARD_HELD: &str = "UPDATE deliveries SET status = 'failed', last_error = $3, \
+    updated_at = $4 \
+    WHERE webhook_id = $1 AND program_id = $2 AND status = 'pending' \
+    AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND NOT w.enabled)";
+
+/// Deliveries waiting for each switched-off webhook of a program (`$1`).
+pub const HELD_COUNTS: &str = "SELECT d.webhook_id, COUNT(*) FROM deliveries d \
+    JOIN webhooks w ON w.id = d.webhook_id \
+    WHERE w.program_id = $1 AND NOT w.enabled AND w.deleted_at IS NULL AND d.status = 'pending' \
+    GROUP BY d.webhook_id";
+
+/// Webhooks among `ids` whose every live try has failed since `since` or earlier, at least
+/// `min_failures` times in a row, and that are still on: the ones to switch off for sustained
+/// failure.
+pub fn sustained_failures_query<'a, DB>(
+    ids: &[WebhookId],
+    since: DateTime<Utc>,
+    min_failures: i64,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(
+        "SELECT id, program_id, name, failing_since, failures_in_a_row FROM webhooks \
+         WHERE enabled AND deleted_at IS NULL AND failing_since <= ",
+    );
+    qb.push_bind(since);
+    qb.push(" AND failures_in_a_row >= ");
+    qb.push_bind(min_failures);
+    qb.push(" AND id IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id.to_string());
+    }
+    list.push_unseparated(")");
+    qb
+}
 
 /// Switches a live, enabled webhook off with a reason (see `Store::auto_disable_webhook`).
 pub const AUTO_DISABLE: &str = "UPDATE webhooks SET enabled = FALSE, disabled_reason = $3, \
@@ -205,7 +251,9 @@ where
 /// Adds a batch of live attempts to a webhook's counters: `$2` attempts, `$3` successes, `$4` the
 /// latest success and `$5` the latest failure in the batch (or NULL), `$6` the time of the batch's
 /// latest attempt and `$7` whether it failed. "Last" values only move forward, so batches recorded
-/// out of order cannot roll them back.
+/// out of order cannot roll them back. `$8` says whether the batch holds a success, `$9` counts the
+/// failures after its last success (or all of them) and `$10` is the first of those: the run of
+/// failures restarts after a success and grows otherwise.
 pub const BUMP_COUNTERS: &str = "UPDATE webhooks SET total_attempts = total_attempts + $2, \
     successful_attempts = successful_attempts + $3, \
     last_success_at = CASE WHEN $4 IS NOT NULL AND (last_success_at IS NULL OR last_success_at < $4) \
@@ -214,7 +262,9 @@ pub const BUMP_COUNTERS: &str = "UPDATE webhooks SET total_attempts = total_atte
         THEN $5 ELSE last_failure_at END, \
     last_attempt_failed = CASE WHEN (last_success_at IS NULL OR last_success_at <= $6) \
         AND (last_failure_at IS NULL OR last_failure_at <= $6) THEN $7 \
-        ELSE last_attempt_failed END \
+        ELSE last_attempt_failed END, \
+    failing_since = CASE WHEN $8 THEN $10 ELSE COALESCE(failing_since, $10) END, \
+    failures_in_a_row = CASE WHEN $8 THEN $9 ELSE failures_in_a_row + $9 END \
     WHERE id = $1";
 
 /// A webhook's share of a batch of live attempts (see `BUMP_COUNTERS`).
@@ -225,12 +275,17 @@ pub struct Tally {
     pub last_success: Option<DateTime<Utc>>,
     pub last_failure: Option<DateTime<Utc>>,
     pub latest: Option<(DateTime<Utc>, bool)>,
+    /// Failures after the batch's last success (all of them when it has none).
+    pub trailing_failures: i64,
+    /// When the first of those happened.
+    pub trailing_since: Option<DateTime<Utc>>,
 }
 
 /// Sums live attempts per webhook.
 pub fn tally<'a>(
-    attempts: impl Iterator<Item = &'a NewAttempt>,
+    attempts: impl Iterator<Item = &'a NewAttempt> + Clone,
 ) -> std::collections::HashMap<WebhookId, Tally> {
+    let attempts_again = attempts.clone();
     let mut by_webhook: std::collections::HashMap<WebhookId, Tally> =
         std::collections::HashMap::new();
     for a in attempts.filter(|a| a.is_live()) {
@@ -245,6 +300,17 @@ pub fn tally<'a>(
         }
         if t.latest.is_none_or(|(at, _)| at <= a.created_at) {
             t.latest = Some((a.created_at, !ok));
+        }
+    }
+    for a in attempts_again.filter(|a| a.is_live()) {
+        let t = by_webhook.get_mut(&a.webhook_id).expect("tallied above");
+        let ok = a.status == crate::domain::delivery::AttemptStatus::Success;
+        if !ok && t.last_success.is_none_or(|s| s < a.created_at) {
+            t.trailing_failures += 1;
+            t.trailing_since = Some(
+                t.trailing_since
+                    .map_or(a.created_at, |s| s.min(a.created_at)),
+            );
         }
     }
     by_webhook

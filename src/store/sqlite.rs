@@ -219,3 +219,4 @@ impl SqliteStore {
 
 super::shared::impl_store!(SqliteStore, Sqlite);
 super::access::impl_access_store!(SqliteStore, Sqlite);
+super::alerts::impl_alert_store!(SqliteStore, Sqlite);

@@ -36,6 +36,7 @@ impl From<&Webhook> for WebhookView {
             last_success_at: w.stats.last_success_at,
             last_failure_at: w.stats.last_failure_at,
             disabled_reason: w.stats.disabled_reason.clone(),
+            held: 0,
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,

@@ -33,12 +33,14 @@ pub async fn list_webhooks(
     Ok(engine.webhook_views(&program, &hooks, window, None).await?)
 }
 
-/// Turns a webhook on or off at once.
+/// Turns a webhook on or off at once (switching on sends what it held, unless `discard_held`).
 #[server(prefix = "/sfn", endpoint = "set_webhook_enabled")]
 pub async fn set_webhook_enabled(
     program: String,
     id: String,
     enabled: bool,
+    /// `true`: dead-letter the deliveries held while it was off instead of sending them.
+    discard_held: Option<bool>,
 ) -> Result<(), AppError> {
     use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
@@ -46,6 +48,7 @@ pub async fn set_webhook_enabled(
     let id = webhook_id(&id)?;
     let patch = herald::domain::settings::WebhookPatch {
         enabled: Some(enabled),
+        discard_held,
         ..Default::default()
     };
     engine.update_webhook(&who, &id, patch).await?;

@@ -17,6 +17,8 @@ use herald::domain::account::{ApiKeyView, Role, UserView, MIN_PASSWORD_CHARS};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+mod alerts;
+
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let info = Resource::new(|| (), |_| instance_info());
@@ -25,7 +27,7 @@ pub fn SettingsPage() -> impl IntoView {
         <header class="page-head">
             <div>
                 <h1>"Settings"</h1>
-                <p class="lede">"How this Herald instance is set up, who may sign in, and the keys that post events."</p>
+                <p class="lede">"How this Herald instance is set up, who may sign in, the keys that post events, and who hears about trouble."</p>
             </div>
         </header>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -50,6 +52,7 @@ pub fn SettingsPage() -> impl IntoView {
         <AdminOnly>
             <Users/>
             <ApiKeys/>
+            <alerts::AlertsCard/>
             <crate::pages::transfer::TransferCard/>
         </AdminOnly>
     }

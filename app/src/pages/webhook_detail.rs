@@ -65,11 +65,16 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                         {format!("Disabled by Herald: {r}. Deliveries wait until it is switched on again.")}
                     </p>
                 })}
+                {(w.held > 0).then(|| view! {
+                    <p class="notice" role="status">
+                        {format!("{} deliveries held: they go out in order when it is switched on, unless you discard them then.", w.held)}
+                    </p>
+                })}
                 {(!w.description.is_empty()).then(|| view! { <p class="muted">{w.description.clone()}</p> })}
             </div>
             <div class="head-actions">
                 <AdminOnly>
-                    <EnabledToggle id=toggle_id.clone() name=toggle_name.clone() enabled=w_enabled action=toggle/>
+                    <EnabledToggle id=toggle_id.clone() name=toggle_name.clone() enabled=w_enabled held=w.held action=toggle/>
                     <a class="button secondary" href=edit.clone()>"Edit"</a>
                 </AdminOnly>
                 <a class="button secondary" href=logs>"Logs"</a>

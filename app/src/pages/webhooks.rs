@@ -252,7 +252,7 @@ fn WebhookRow(
     let test_link = program_path(&program, &format!("/webhooks/{}#send-test", w.id));
     let logs = program_path(&program, &format!("/audit-logs?webhook_id={}", w.id));
     let for_test = w.clone();
-    let (id, name, enabled) = (w.id.clone(), w.name.clone(), w.enabled);
+    let (id, name, enabled, held) = (w.id.clone(), w.name.clone(), w.enabled, w.held);
     let delete_id = w.id.clone();
     let delete_label = format!("Delete {}", w.name);
     let delete_group = delete_label.clone();
@@ -268,6 +268,7 @@ fn WebhookRow(
             <td class="status">
                 <WebhookBadge status=w.status/>" "<FlagBadges flags/>
                 {w.disabled_reason.clone().map(|r| view! { <span class="status-note">{format!("Disabled: {r}")}</span> })}
+                {(held > 0).then(|| view! { <span class="status-note">{format!("{held} held until it is switched on")}</span> })}
             </td>
             <td><span title=counts>{rate}</span></td>
             <td>{retries}</td>
@@ -277,7 +278,7 @@ fn WebhookRow(
             <td><Timestamp at=Some(w.created_at)/></td>
             <td>
                 <AdminOnly fallback=move || if enabled { "On" } else { "Off" }>
-                    <EnabledToggle id=id.clone() name=name.clone() enabled action=toggle/>
+                    <EnabledToggle id=id.clone() name=name.clone() enabled held action=toggle/>
                 </AdminOnly>
             </td>
             <td class="actions">

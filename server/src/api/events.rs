@@ -41,6 +41,15 @@ struct IngestBody {
 
 impl IngestBody {
     fn parse(self, now: DateTime<Utc>) -> Result<NewEvent, herald::domain::ValidationError> {
+        if herald::domain::catalog::is_operational(&self.event_type) {
+            return Err(herald::domain::ValidationError::new(
+                "event_type",
+                format!(
+                    "'{}' is an operational event that Herald raises itself; it cannot be posted",
+                    self.event_type
+                ),
+            ));
+        }
         NewEvent::parse(
             &self.event_type,
             self.data,
