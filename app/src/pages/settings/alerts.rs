@@ -37,8 +37,8 @@ pub fn AlertsCard() -> impl IntoView {
         <section class="card" aria-labelledby="alerts-title">
             <h2 id="alerts-title">"Alerts"</h2>
             <p class="muted">
-                "Herald raises an alert when deliveries to a webhook are dead-lettered, when it switches a webhook off, and when such a webhook delivers again. "
-                "Subscribe any webhook to the \u{201c}Herald\u{201d} feeds ("<code>"delivery.exhausted"</code>", "<code>"endpoint.disabled"</code>", "<code>"endpoint.recovered"</code>
+                "Herald raises an alert when deliveries to a webhook are dead-lettered, when it switches a webhook off, when such a webhook delivers again, and when an insight rule flags one. "
+                "Subscribe any webhook to the \u{201c}Herald\u{201d} feeds ("<code>"delivery.exhausted"</code>", "<code>"endpoint.disabled"</code>", "<code>"endpoint.recovered"</code>", "<code>"endpoint.flagged"</code>
                 ") to get them as signed events; with e-mail on, the recipients below get them too. "
                 "Alerts are grouped: at most one message per webhook and kind in each window, counting what it stands for."
             </p>
@@ -76,9 +76,9 @@ pub fn AlertsCard() -> impl IntoView {
 fn AlertForm(s: AlertSettingsView, save: ServerAction<SaveAlertSettings>) -> impl IntoView {
     let msg = move |field: &'static str| field_message(save.value(), field);
     let password_hint = if s.smtp_password_set {
-        "A password is saved; leave this empty to keep it."
+        "One is saved; leave this empty to keep it."
     } else {
-        "Only if the server asks for a user name and password."
+        "Only if the server asks you to sign in."
     };
     let recipients = s.recipients.join("\n");
     view! {
@@ -111,11 +111,11 @@ fn AlertForm(s: AlertSettingsView, save: ServerAction<SaveAlertSettings>) -> imp
             </div>
             <div class="form-row">
                 <label class="field">
-                    <span>"User name"</span>
+                    <span>"SMTP user"</span>
                     <input type="text" name="smtp_username" value=s.smtp_username autocomplete="off"/>
                 </label>
                 <label class="field">
-                    <span>"Password"</span>
+                    <span>"SMTP password"</span>
                     <input type="password" name="smtp_password" autocomplete="new-password"/>
                     <span class="hint">{password_hint}</span>
                 </label>
