@@ -56,11 +56,16 @@ if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@p
   (cd end2end && npm ci --no-audit --no-fund)
 fi
 
-if [ "$want" = test ] && ! command -v chromium >/dev/null 2>&1; then
-  log "installing Debian's chromium"
+# Debian's chromium drives the console tests; Go builds and runs the Go verification snippets
+# (server/tests/snippets.rs; Python and Node.js are on the machine already).
+missing=()
+[ "$want" = test ] && ! command -v chromium >/dev/null 2>&1 && missing+=(chromium)
+[ "$want" = test ] && ! command -v go >/dev/null 2>&1 && missing+=(golang-go)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian's ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # schemathesis (PyPI) fuzzes the REST API against its OpenAPI document (server/tests/fuzz.rs).
 SCHEMATHESIS_VERSION=4.32.5

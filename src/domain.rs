@@ -13,6 +13,7 @@ pub mod insights;
 pub mod query;
 pub mod schema;
 pub mod settings;
+pub mod snippets;
 pub mod transfer;
 pub mod validation;
 pub mod views;

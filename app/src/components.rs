@@ -7,6 +7,7 @@ pub mod layout;
 pub mod program;
 pub mod send_test;
 pub mod session;
+pub mod snippets;
 pub mod status;
 pub mod time;
 pub mod toggle;

@@ -60,6 +60,9 @@ test('create a webhook through the wizard, test it, find it in the audit log, ed
     // The secret is shown once.
     await expect(page.getByText('Webhook “Loyalty CRM” saved')).toBeVisible();
     await expect(page.getByLabel('Signing secret')).toContainText('whsec_');
+    // And how to check its requests, in the method it uses (Python first).
+    await expect(page.getByRole('heading', { name: 'Check its requests' })).toBeVisible();
+    await expect(page.locator('details.snippet[open] pre')).toContainText('webhook-signature');
     await snap(page, 'wizard-saved');
 
     // The list shows it.

@@ -5,7 +5,9 @@
 use crate::api::settings::{list_validated_event_types, SetEventTypeValidation};
 use crate::components::program::{use_program, ProgramField};
 use crate::components::session::AdminOnly;
+use crate::components::snippets::{method_title, VerifySnippets};
 use herald::domain::catalog::{self, FEEDS};
+use herald::domain::webhook::AuthKind;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -32,6 +34,19 @@ pub fn EventTypesPage() -> impl IntoView {
                 <p class="lede">"Every event Herald accepts, grouped by feed. Subscribe webhooks to the ones they need. Admins can have Herald refuse events whose data breaks the type's schema (off by default)."</p>
             </div>
         </header>
+        <section class="card" aria-labelledby="verify-title">
+            <h2 id="verify-title">"Verify Herald's requests"</h2>
+            <p class="muted">"Check every request before trusting it. Pick the method your webhook uses; each snippet is tested against real deliveries. Pass the raw body, byte for byte, not re-serialised JSON."</p>
+            {[AuthKind::Signature, AuthKind::Jwt, AuthKind::Basic, AuthKind::Hmac]
+                .into_iter()
+                .map(|kind| view! {
+                    <details class="method">
+                        <summary>{method_title(kind)}</summary>
+                        <VerifySnippets kind/>
+                    </details>
+                })
+                .collect_view()}
+        </section>
         {FEEDS
             .iter()
             .map(|feed| {

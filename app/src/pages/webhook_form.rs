@@ -5,9 +5,11 @@ use crate::api::program_path;
 use crate::api::webhooks::{load_webhook_draft, new_draft_secret};
 use crate::components::copy::CopyButton;
 use crate::components::program::{use_path, use_program};
+use crate::components::snippets::VerifySnippets;
 use crate::components::wizard::Wizard;
 use herald::domain::settings::WebhookDraft;
 use herald::domain::views::SavedWebhook;
+use herald::domain::webhook::AuthKind;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -56,6 +58,8 @@ fn SecretOnce(saved: SavedWebhook) -> impl IntoView {
     let page = program_path(&program, &format!("/webhooks/{}", saved.webhook.id));
     let list = program_path(&program, "");
     let name = saved.webhook.name.clone();
+    let kind = AuthKind::parse(&saved.webhook.auth.kind).ok();
+    let header = saved.webhook.auth.header.clone();
     view! {
         <section class="card saved" role="status">
             <h2>{format!("Webhook \u{201c}{name}\u{201d} saved")}</h2>
@@ -67,11 +71,14 @@ fn SecretOnce(saved: SavedWebhook) -> impl IntoView {
                         <code class="secret" aria-label="Signing secret">{s.clone()}</code>
                         <CopyButton text=s/>
                     </div>
-                    <p class="muted">"Verify each request with any Standard Webhooks library, for example in Python:"</p>
-                    <pre class="code">{"from standardwebhooks import Webhook\n\nwh = Webhook(HERALD_SECRET)\npayload = wh.verify(request.body, request.headers)  # raises if the signature is wrong"}</pre>
                 }
                 .into_any(),
             }}
+            {kind.filter(|k| *k != AuthKind::None).map(|kind| view! {
+                <h3>"Check its requests"</h3>
+                <p class="muted">"Your receiver should refuse any request that fails this check. Pass the raw body, byte for byte."</p>
+                <VerifySnippets kind header=header.clone()/>
+            })}
             <p><a class="button" href=page>"Go to the webhook"</a>" "<a class="button secondary" href=list>"Back to Webhooks"</a></p>
         </section>
     }
