@@ -7,6 +7,7 @@
 
 mod aftermath;
 pub mod alerts;
+pub mod bulk_replay;
 pub mod charts;
 pub mod clock;
 pub mod dispatch;
@@ -21,6 +22,7 @@ pub mod probe;
 pub mod queue;
 mod rate;
 mod recorder;
+pub mod retention;
 pub mod retry;
 pub mod secrets;
 pub mod sign;
@@ -58,6 +60,8 @@ pub struct EngineConfig {
     pub clock: Arc<dyn Clock>,
     /// When a webhook that fails every try is switched off (`None`: never).
     pub auto_disable: Option<SustainedFailure>,
+    /// How long attempts, finished deliveries and their events are kept (`None`: for ever).
+    pub retention: Option<chrono::Duration>,
 }
 
 /// "Every live try has failed for `after`, at least `min_failures` times in a row": then Herald
@@ -89,6 +93,7 @@ impl Default for EngineConfig {
             guard: GuardPolicy::default(),
             clock: Arc::new(clock::SystemClock),
             auto_disable: Some(SustainedFailure::default()),
+            retention: Some(chrono::Duration::days(30)),
         }
     }
 }
@@ -149,6 +154,8 @@ struct Inner {
     config: EngineConfig,
     /// Rung when new work may be due (ingest, replay, a retry scheduled).
     wake: Arc<Notify>,
+    /// Rung when a bulk replay job starts.
+    replay_wake: Notify,
     rate: rate::RateLimits,
     /// Each webhook's share of the request slots.
     lanes: lanes::Lanes,
@@ -189,6 +196,7 @@ impl Engine {
                 http,
                 config,
                 wake,
+                replay_wake: Notify::new(),
                 rate: rate::RateLimits::default(),
                 lanes,
                 ingest_tx,

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod ids;
 pub mod insights;
 pub mod query;
+pub mod replay;
 pub mod schema;
 pub mod settings;
 pub mod snippets;

@@ -9,6 +9,8 @@ pub mod access;
 pub mod alerts;
 mod model;
 mod postgres;
+pub mod replay;
+pub mod retention;
 pub mod rollups;
 mod rows;
 mod shared;
@@ -23,6 +25,8 @@ pub use access::{
 pub use alerts::AlertStore;
 pub use model::*;
 pub use postgres::PgStore;
+pub use replay::{ReplayJobRecord, ReplayScope, ReplayStore};
+pub use retention::{Prunable, RetentionStore};
 pub use sql::storable;
 pub use sqlite::SqliteStore;
 
@@ -118,7 +122,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// Storage operations every backend provides with the same meaning (checked by the conformance
 /// suite in `tests/store_conformance.rs`).
 #[async_trait]
-pub trait Store: AccessStore + AlertStore {
+pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// Answers when the database does (health checks).
     async fn ping(&self) -> Result<()>;
 

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod alerts;
 pub mod audit;
+pub mod deliveries;
 pub mod settings;
 pub mod transfer;
 pub mod webhooks;
@@ -33,6 +34,7 @@ pub const SIGNED_OUT_PAGES: &[&str] = &["/login", "/setup"];
 pub const PROGRAM_PAGES: &[&str] = &[
     "/webhooks",
     "/audit-logs",
+    "/deliveries",
     "/event-types",
     "/settings",
     "/activity",

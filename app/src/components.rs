@@ -10,5 +10,6 @@ pub mod session;
 pub mod snippets;
 pub mod status;
 pub mod time;
+pub mod timer;
 pub mod toggle;
 pub mod wizard;

@@ -62,6 +62,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/p/:program/overview") view=pages::overview::OverviewPage ssr=SsrMode::Async/>
                     <Route path=path!("/p/:program/audit-logs") view=pages::audit_logs::AuditLogsPage/>
                     <Route path=path!("/p/:program/audit-logs/:id") view=pages::attempt_detail::AttemptPage/>
+                    <Route path=path!("/p/:program/deliveries") view=pages::deliveries::DeliveriesPage/>
                     <Route path=path!("/p/:program/event-types") view=pages::event_types::EventTypesPage/>
                     <Route path=path!("/p/:program/settings") view=pages::settings::SettingsPage/>
                     <Route path=path!("/p/:program/activity") view=pages::activity::ActivityPage/>

@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod attempt_detail;
 pub mod audit_logs;
+pub mod deliveries;
 pub mod event_types;
 pub mod not_found;
 pub mod overview;

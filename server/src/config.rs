@@ -199,6 +199,10 @@ pub struct ServeArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub auto_disable: AutoDisableArgs,
+    /// Days to keep attempts, finished deliveries and their events (and sent alerts); older ones
+    /// are deleted in small batches every hour. 0 keeps everything.
+    #[arg(long, env = "HERALD_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
     #[command(flatten)]
     pub console: ConsoleArgs,
     #[command(flatten)]

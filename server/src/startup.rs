@@ -63,6 +63,8 @@ impl Application {
                     min_failures: args.auto_disable.auto_disable_min_failures.into(),
                 }
             }),
+            retention: (args.retention_days > 0)
+                .then(|| chrono::Duration::days(args.retention_days.into())),
             ..EngineConfig::default()
         };
         let policy = SessionPolicy {
@@ -154,6 +156,8 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let dispatcher = tokio::spawn(self.engine.clone().run(stop_rx.clone()));
         let alerter = tokio::spawn(self.engine.clone().run_alerts(stop_rx.clone()));
+        let pruner = tokio::spawn(self.engine.clone().run_retention(stop_rx.clone()));
+        let replayer = tokio::spawn(self.engine.clone().run_bulk_replays(stop_rx.clone()));
         let access = self.access.clone();
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -190,6 +194,8 @@ impl Application {
         serve.await.context("HTTP server failed")?;
         sweeper.abort();
         alerter.abort();
+        pruner.abort();
+        replayer.abort();
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }

@@ -273,6 +273,31 @@ async fn server_function_table(
         ("send_test_alert", Admin, Form(vec![])),
         ("list_alerts", Viewer, Form(vec![])),
         (
+            "list_dead_letters",
+            Viewer,
+            Form(
+                ["webhook_id", "event_type", "start", "end"]
+                    .map(|k| (k, String::new()))
+                    .to_vec(),
+            ),
+        ),
+        (
+            "start_bulk_replay",
+            Admin,
+            Form(vec![
+                ("webhook_id", String::new()),
+                ("event_type", "reward.redeemed".into()),
+                ("start", String::new()),
+                ("end", String::new()),
+            ]),
+        ),
+        (
+            "load_replay_job",
+            Viewer,
+            Form(vec![("id", "rpl_00000000000000000000000000000000".into())]),
+        ),
+        ("list_replay_jobs", Viewer, Form(vec![])),
+        (
             "set_webhook_enabled",
             Admin,
             Form(vec![("id", webhook.into()), ("enabled", "true".into())]),

@@ -324,6 +324,9 @@ async fn openapi_document_describes_every_route(backend: Backend) {
         ("/alerts/settings", "get"),
         ("/alerts/settings", "put"),
         ("/alerts/test", "post"),
+        ("/deliveries/replay", "post"),
+        ("/replay-jobs", "get"),
+        ("/replay-jobs/{id}", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in expected {

@@ -91,6 +91,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         require_https: false,
         concurrency: 64,
         auto_disable: Default::default(),
+        retention_days: 30,
         console: Default::default(),
         metrics: Default::default(),
     }

@@ -112,6 +112,7 @@ async fn held_deliveries_can_be_discarded_when_switching_on(backend: Backend) {
                 status: Some(DeliveryStatus::Failed),
                 webhook_id: Some(id.clone()),
                 limit: 10,
+                ..Default::default()
             },
         )
         .await

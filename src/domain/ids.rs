@@ -106,6 +106,10 @@ prefixed_id!(
     /// One grouped alert (see `domain::alerts`).
     AlertId, "alr_"
 );
+prefixed_id!(
+    /// A bulk replay of dead letters, run in the background.
+    ReplayJobId, "rpl_"
+);
 
 /// An event's id: a UUID, the caller's own (for idempotency) or one Herald made. Receivers see it
 /// as `webhook-id` and dedupe on it; it never changes across retries and replays.

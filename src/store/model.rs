@@ -332,6 +332,11 @@ pub struct AttemptPage {
 pub struct DeliveryQuery {
     pub status: Option<DeliveryStatus>,
     pub webhook_id: Option<WebhookId>,
+    pub event_type: Option<String>,
+    /// Accepted at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Accepted before.
+    pub created_before: Option<DateTime<Utc>>,
     pub limit: u32,
 }
 

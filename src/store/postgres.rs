@@ -134,3 +134,5 @@ impl PgStore {
 super::shared::impl_store!(PgStore, Postgres);
 super::access::impl_access_store!(PgStore, Postgres);
 super::alerts::impl_alert_store!(PgStore, Postgres);
+super::retention::impl_retention_store!(PgStore, Postgres);
+super::replay::impl_replay_store!(PgStore, Postgres);

@@ -555,6 +555,7 @@ where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
     let mut qb = QueryBuilder::new(
         "SELECT d.id, d.webhook_id, w.name AS webhook_name, d.event_id, e.event_type, d.trigger, \
@@ -569,6 +570,15 @@ where
     }
     if let Some(w) = &q.webhook_id {
         qb.push(" AND d.webhook_id = ").push_bind(w.to_string());
+    }
+    if let Some(t) = &q.event_type {
+        qb.push(" AND e.event_type = ").push_bind(t.clone());
+    }
+    if let Some(f) = q.created_from {
+        qb.push(" AND d.created_at >= ").push_bind(f);
+    }
+    if let Some(b) = q.created_before {
+        qb.push(" AND d.created_at < ").push_bind(b);
     }
     qb.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
         .push_bind(i64::from(q.limit.clamp(1, 500)));

@@ -220,3 +220,5 @@ impl SqliteStore {
 super::shared::impl_store!(SqliteStore, Sqlite);
 super::access::impl_access_store!(SqliteStore, Sqlite);
 super::alerts::impl_alert_store!(SqliteStore, Sqlite);
+super::retention::impl_retention_store!(SqliteStore, Sqlite);
+super::replay::impl_replay_store!(SqliteStore, Sqlite);

@@ -1,6 +1,10 @@
 //! Server functions behind the Alerts section of Settings: the program's alert settings, a test
 //! message, and the latest alerts.
 
+// The settings form posts its fields flat (so it works without JavaScript); the macro's browser
+// half of that function takes them all as arguments.
+#![allow(clippy::too_many_arguments)]
+
 use crate::error::AppError;
 use herald::domain::alerts::{AlertSettingsView, AlertView};
 use leptos::prelude::*;
@@ -16,7 +20,6 @@ pub async fn load_alert_settings(program: String) -> Result<AlertSettingsView, A
 /// Saves the alert settings from the Settings form (flat fields, so the form works without
 /// JavaScript). An empty password keeps the stored one.
 #[server(prefix = "/sfn", endpoint = "save_alert_settings")]
-#[allow(clippy::too_many_arguments)]
 pub async fn save_alert_settings(
     program: String,
     email_enabled: Option<String>,

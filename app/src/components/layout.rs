@@ -34,6 +34,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                         <NavItem rest="/overview" label="Overview"/>
                         <NavItem rest="" label="Webhooks"/>
                         <NavItem rest="/audit-logs" label="Audit Logs"/>
+                        <NavItem rest="/deliveries" label="Deliveries"/>
                         <NavItem rest="/event-types" label="Event Types"/>
                         <NavItem rest="/settings" label="Settings"/>
                         <AdminOnly>

@@ -11,6 +11,7 @@ use crate::components::send_test::SendTestPanel;
 use crate::components::session::AdminOnly;
 use crate::components::status::WebhookBadge;
 use crate::components::time::Timestamp;
+use crate::components::timer::every;
 use crate::components::toggle::EnabledToggle;
 use herald::domain::views::WebhookView;
 use leptos::prelude::*;
@@ -135,17 +136,6 @@ pub fn WebhooksPage() -> impl IntoView {
 /// Percent-encodes a query value.
 fn enc(v: &str) -> String {
     crate::pages::audit_logs::urlencode(v)
-}
-
-/// Runs `f` every `ms` milliseconds while the page is open (browser only).
-fn every(ms: u32, f: impl Fn() + 'static) {
-    #[cfg(feature = "hydrate")]
-    {
-        let interval = send_wrapper::SendWrapper::new(gloo_timers::callback::Interval::new(ms, f));
-        on_cleanup(move || drop(interval));
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (ms, f);
 }
 
 /// Runs `f` after `ms` milliseconds unless called again first (browser only).

@@ -43,6 +43,12 @@ async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Items<AlertView>>> {
+    if !(1..=200).contains(&q.limit) {
+        return Err(super::error::ApiError::validation(
+            "limit",
+            "limit must be between 1 and 200",
+        ));
+    }
     let items = state.engine.recent_alerts(&caller.actor, q.limit).await?;
     Ok(Json(Items { items }))
 }

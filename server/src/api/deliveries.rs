@@ -1,17 +1,19 @@
-//! `/api/v1/deliveries`: dead letters (and other deliveries) and replay.
+//! `/api/v1/deliveries`: dead letters (and other deliveries), replay of one, and bulk replay by
+//! filter as a background job (`/replay-jobs`).
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{ApiQuery, Caller};
+use super::extract::{ApiJson, ApiQuery, Caller};
 use super::{ApiState, Items};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use herald::domain::delivery::DeliveryStatus;
 use herald::domain::ids::{DeliveryId, WebhookId};
+use herald::domain::replay::{ReplayFilter, ReplayJobView};
 use herald::domain::views::DeliveryView;
 use herald::store::DeliveryQuery;
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -19,6 +21,9 @@ pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(replay))
+        .routes(routes!(bulk_replay))
+        .routes(routes!(list_jobs))
+        .routes(routes!(read_job))
 }
 
 /// `status`: pending, in_flight, succeeded or failed (the dead letters).
@@ -30,12 +35,22 @@ struct ListQuery {
     status: String,
     #[serde(default)]
     webhook_id: String,
+    /// Only deliveries of this event type.
+    #[serde(default)]
+    event_type: String,
+    /// Accepted at or after (RFC 3339 or `YYYY-MM-DD`).
+    #[serde(default)]
+    start: String,
+    /// Accepted before (a date-only `end` includes that day).
+    #[serde(default)]
+    end: String,
     /// 1–500, default 100.
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
-/// Deliveries, newest first (`?status=failed` lists the dead letters).
+/// Deliveries, newest first (`?status=failed` lists the dead letters), filtered by webhook, event
+/// type and the date they were accepted.
 #[utoipa::path(get, path = "/deliveries", operation_id = "list_deliveries", tag = "deliveries", params(ListQuery), security(("api_key" = [])),
     responses((status = 200, body = Items<DeliveryView>), (status = 422, body = ErrorBody)))]
 async fn list(
@@ -66,9 +81,17 @@ async fn list(
             "limit must be between 1 and 500",
         ));
     }
+    let (created_from, created_before) = herald::domain::query::parse_range(&q.start, &q.end)?;
+    let filter = herald::domain::replay::ReplayFilter {
+        event_type: q.event_type,
+        ..Default::default()
+    };
     let query = DeliveryQuery {
         status,
         webhook_id,
+        event_type: filter.checked_event_type()?,
+        created_from,
+        created_before,
         limit,
     };
     let items = state
@@ -96,4 +119,60 @@ async fn replay(
     let id = DeliveryId::parse(&id).ok_or_else(|| ApiError::not_found("delivery"))?;
     state.engine.replay(&caller.actor, &id).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+#[derive(serde::Serialize, ToSchema)]
+struct Started {
+    /// The job (the one already running over the same filter, when `existing`).
+    job: ReplayJobView,
+    /// True when a job over the same filter was already running: nothing new was started.
+    existing: bool,
+}
+
+/// Replay every dead letter matching a filter (webhook, event type, accepted between `start` and
+/// `end`; empty fields match all) as a background job. Starting the same filter again while its
+/// job runs returns that job. Follow its progress at `GET /replay-jobs/{id}`.
+#[utoipa::path(post, path = "/deliveries/replay", operation_id = "bulk_replay", tag = "deliveries",
+    request_body = ReplayFilter, security(("api_key" = [])),
+    responses((status = 202, body = Started), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn bulk_replay(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiJson(filter): ApiJson<ReplayFilter>,
+) -> ApiResult<(StatusCode, Json<Started>)> {
+    let (job, new) = state
+        .engine
+        .start_bulk_replay(&caller.actor, &filter)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Started {
+            job,
+            existing: !new,
+        }),
+    ))
+}
+
+/// The program's latest bulk replay jobs, newest first.
+#[utoipa::path(get, path = "/replay-jobs", operation_id = "list_replay_jobs", tag = "deliveries", security(("api_key" = [])),
+    responses((status = 200, body = Items<ReplayJobView>)))]
+async fn list_jobs(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Items<ReplayJobView>>> {
+    let items = state.engine.bulk_replays(&caller.actor, 50).await?;
+    Ok(Json(Items { items }))
+}
+
+/// One bulk replay job: `status` (`running`, `done`), `total` dead letters matched at the start
+/// and how many are `replayed` so far.
+#[utoipa::path(get, path = "/replay-jobs/{id}", operation_id = "get_replay_job", tag = "deliveries",
+    params(("id" = String, Path, description = "A replay job id (rpl_…)")), security(("api_key" = [])),
+    responses((status = 200, body = ReplayJobView), (status = 404, body = ErrorBody)))]
+async fn read_job(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ReplayJobView>> {
+    Ok(Json(state.engine.bulk_replay(&caller.actor, &id).await?))
 }

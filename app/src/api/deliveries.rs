@@ -1,0 +1,78 @@
+//! Server functions behind the Deliveries screen: dead letters by filter, and bulk replay jobs.
+
+use crate::error::AppError;
+use herald::domain::replay::ReplayJobView;
+use herald::domain::views::DeliveryView;
+use leptos::prelude::*;
+
+/// The dead letters matching the screen's filters (as typed), newest first, at most 100.
+#[server(prefix = "/sfn", endpoint = "list_dead_letters")]
+pub async fn list_dead_letters(
+    program: String,
+    webhook_id: String,
+    event_type: String,
+    start: String,
+    end: String,
+) -> Result<Vec<DeliveryView>, AppError> {
+    use herald::domain::ValidationError;
+    let engine = super::ssr::engine()?;
+    let who = super::ssr::viewer(&program)?;
+    let (created_from, created_before) = herald::domain::query::parse_range(&start, &end)?;
+    let webhook_id =
+        match webhook_id.as_str() {
+            "" => None,
+            raw => Some(herald::domain::ids::WebhookId::parse(raw).ok_or_else(|| {
+                ValidationError::new("webhook_id", "webhook_id is not a webhook id")
+            })?),
+        };
+    let filter = herald::domain::replay::ReplayFilter {
+        event_type,
+        ..Default::default()
+    };
+    let query = herald::store::DeliveryQuery {
+        status: Some(herald::domain::delivery::DeliveryStatus::Failed),
+        webhook_id,
+        event_type: filter.checked_event_type()?,
+        created_from,
+        created_before,
+        limit: 100,
+    };
+    let items = engine.store().list_deliveries(&who.program, &query).await?;
+    Ok(items.iter().map(Into::into).collect())
+}
+
+/// Starts replaying every dead letter matching the filters (or returns the job already doing so).
+#[server(prefix = "/sfn", endpoint = "start_bulk_replay")]
+pub async fn start_bulk_replay(
+    program: String,
+    webhook_id: String,
+    event_type: String,
+    start: String,
+    end: String,
+) -> Result<ReplayJobView, AppError> {
+    let engine = super::ssr::engine()?;
+    let who = super::ssr::admin(&program)?;
+    let filter = herald::domain::replay::ReplayFilter {
+        webhook_id,
+        event_type,
+        start,
+        end,
+    };
+    Ok(engine.start_bulk_replay(&who, &filter).await?.0)
+}
+
+/// One bulk replay job's progress.
+#[server(prefix = "/sfn", endpoint = "load_replay_job")]
+pub async fn load_replay_job(program: String, id: String) -> Result<ReplayJobView, AppError> {
+    let engine = super::ssr::engine()?;
+    let who = super::ssr::viewer(&program)?;
+    Ok(engine.bulk_replay(&who, &id).await?)
+}
+
+/// The program's latest bulk replay jobs.
+#[server(prefix = "/sfn", endpoint = "list_replay_jobs")]
+pub async fn list_replay_jobs(program: String) -> Result<Vec<ReplayJobView>, AppError> {
+    let engine = super::ssr::engine()?;
+    let who = super::ssr::viewer(&program)?;
+    Ok(engine.bulk_replays(&who, 10).await?)
+}

@@ -1,0 +1,271 @@
+//! Deliveries (`/deliveries`): the dead letters, filtered like the audit log (date accepted,
+//! webhook, event type), each replayable on its own, and all of them at once as a background job
+//! whose progress bar moves while it runs.
+
+use crate::api::audit::{webhook_choices, ReplayDelivery};
+use crate::api::deliveries::{
+    list_dead_letters, list_replay_jobs, load_replay_job, StartBulkReplay,
+};
+use crate::api::program_path;
+use crate::components::form::general_message;
+use crate::components::program::{use_program, ProgramField};
+use crate::components::session::AdminOnly;
+use crate::components::time::Timestamp;
+use crate::components::timer::every;
+use herald::domain::catalog;
+use herald::domain::replay::{ReplayJobStatus, ReplayJobView};
+use herald::domain::views::DeliveryView;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+const FILTERS: [&str; 4] = ["webhook_id", "event_type", "start", "end"];
+
+/// How often a running job's progress is read again.
+const PROGRESS_MS: u32 = 1_000;
+
+#[component]
+pub fn DeliveriesPage() -> impl IntoView {
+    let query = use_query_map();
+    let param = move |k: &str| query.with(|q| q.get(k).unwrap_or_default());
+    let program = use_program();
+    let start_job = ServerAction::<StartBulkReplay>::new();
+    let replay_one = ServerAction::<ReplayDelivery>::new();
+    let letters = Resource::new(
+        move || {
+            (
+                [program.get()]
+                    .into_iter()
+                    .chain(FILTERS.map(param))
+                    .collect::<Vec<_>>(),
+                replay_one.version().get(),
+                start_job.version().get(),
+            )
+        },
+        |(p, ..)| {
+            list_dead_letters(
+                p[0].clone(),
+                p[1].clone(),
+                p[2].clone(),
+                p[3].clone(),
+                p[4].clone(),
+            )
+        },
+    );
+    let choices = Resource::new(move || program.get(), webhook_choices);
+    view! {
+        <Title text="Deliveries"/>
+        <header class="page-head">
+            <div>
+                <h1>"Deliveries"</h1>
+                <p class="lede">"Dead letters: deliveries that used up their retries. Replay one, or every one that matches the filters."</p>
+            </div>
+        </header>
+        <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter dead letters">
+            <label>
+                <span>"Start Date"</span>
+                <input type="date" name="start" prop:value=move || param("start")/>
+            </label>
+            <label>
+                <span>"End Date"</span>
+                <input type="date" name="end" prop:value=move || param("end")/>
+            </label>
+            <label>
+                <span>"Select Webhook"</span>
+                <select name="webhook_id">
+                    <option value="">"All webhooks"</option>
+                    <Suspense>
+                        {move || Suspend::new(async move {
+                            choices
+                                .await
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|w| {
+                                    let selected = param("webhook_id") == w.id;
+                                    view! { <option value=w.id selected=selected>{w.name}</option> }
+                                })
+                                .collect_view()
+                        })}
+                    </Suspense>
+                </select>
+            </label>
+            <label>
+                <span>"Event Type"</span>
+                <select name="event_type">
+                    <option value="">"All event types"</option>
+                    {catalog::EVENT_NAMES
+                        .iter()
+                        .map(|t| {
+                            let selected = move || param("event_type") == *t;
+                            view! { <option value=*t selected=selected>{*t}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <button type="submit" class="button">"Filter"</button>
+        </Form>
+        <AdminOnly>
+            <section class="card" aria-labelledby="bulk-title">
+                <h2 id="bulk-title">"Replay in bulk"</h2>
+                <p class="muted">"Puts every dead letter matching the filters above back in the queue with a fresh retry budget, in the background. Starting it again while it runs changes nothing."</p>
+                <ActionForm action=start_job attr:class="inline" attr:aria-label="Replay all matching dead letters">
+                    <ProgramField/>
+                    {FILTERS.map(|k| view! { <input type="hidden" name=k value=move || param(k)/> })}
+                    <button type="submit" class="button">"Replay all matching"</button>
+                </ActionForm>
+                {general_message(start_job.value(), &[])}
+                {move || start_job.value().get().and_then(Result::ok).map(|job| view! { <JobProgress job/> })}
+                <RecentJobs started=start_job/>
+            </section>
+        </AdminOnly>
+        {general_message(replay_one.value(), &[])}
+        {move || replay_one.value().get().and_then(Result::ok).map(|m| view! { <p class="saved" role="status">{m}</p> })}
+        <Transition fallback=|| view! { <p class="muted">"Loading dead letters…"</p> }>
+            {move || Suspend::new(async move {
+                match letters.await {
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(items) if items.is_empty() => view! {
+                        <section class="empty card">
+                            <h2>"No dead letters"</h2>
+                            <p>"Nothing matching has used up its retries."</p>
+                        </section>
+                    }
+                    .into_any(),
+                    Ok(items) => view! { <LetterTable items replay=replay_one/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// A job's progress bar, read again every second while it runs.
+#[component]
+fn JobProgress(job: ReplayJobView) -> impl IntoView {
+    let program = use_program();
+    let id = job.id.clone();
+    let tick = RwSignal::new(0u32);
+    let current = Resource::new(
+        move || (program.get(), id.clone(), tick.get()),
+        |(program, id, _)| load_replay_job(program, id),
+    );
+    // Read again while it runs; a finished job stays as it is.
+    every(PROGRESS_MS, move || {
+        let done = current
+            .get_untracked()
+            .and_then(Result::ok)
+            .is_some_and(|j| j.status == ReplayJobStatus::Done);
+        if !done {
+            tick.update(|t| *t = t.wrapping_add(1));
+        }
+    });
+    let first = StoredValue::new(job);
+    let shown = move || {
+        current
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| first.get_value())
+    };
+    view! {
+        <div class="job-progress" role="status">
+            <progress max=move || shown().total.max(1) value=move || if shown().total == 0 { 1 } else { shown().replayed } aria-label="Bulk replay progress"></progress>
+            <span>{move || {
+                let j = shown();
+                match j.status {
+                    ReplayJobStatus::Running => format!("Replaying: {} of {} dead letters back in the queue", j.replayed, j.total),
+                    ReplayJobStatus::Done => format!("Done: {} of {} dead letters back in the queue", j.replayed, j.total),
+                }
+            }}</span>
+        </div>
+    }
+}
+
+#[component]
+fn RecentJobs(started: ServerAction<StartBulkReplay>) -> impl IntoView {
+    let program = use_program();
+    let jobs = Resource::new(
+        move || (program.get(), started.version().get()),
+        |(program, _)| list_replay_jobs(program),
+    );
+    view! {
+        <Transition>
+            {move || Suspend::new(async move {
+                let list = jobs.await.unwrap_or_default();
+                (!list.is_empty()).then(|| view! {
+                    <details class="jobs">
+                        <summary>"Earlier bulk replays"</summary>
+                        <ul>
+                            {list.into_iter().map(|j| view! {
+                                <li>
+                                    <Timestamp at=Some(j.created_at)/>
+                                    {format!(" by {}: {} of {} replayed ({})", j.started_by, j.replayed, j.total, j.status.as_str())}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    </details>
+                })
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn LetterTable(items: Vec<DeliveryView>, replay: ServerAction<ReplayDelivery>) -> impl IntoView {
+    let program = use_program().get_untracked();
+    view! {
+        <div class="table-wrap">
+            <table class="data">
+                <thead>
+                    <tr>
+                        <th scope="col">"Webhook Name"</th>
+                        <th scope="col">"Event ID"</th>
+                        <th scope="col">"Event Type"</th>
+                        <th scope="col">"Tries"</th>
+                        <th scope="col">"Last Error"</th>
+                        <th scope="col">"Accepted"</th>
+                        <th scope="col">"Dead-lettered"</th>
+                        <th scope="col">"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {items
+                        .into_iter()
+                        .map(|d| {
+                            let logs = program_path(&program, &format!("/audit-logs?q={}", d.event_id));
+                            let label = format!("Replay the delivery of {} to {}", d.event_id, d.webhook_name);
+                            let id = d.id.clone();
+                            view! {
+                                <tr>
+                                    <th scope="row">{d.webhook_name.clone()}</th>
+                                    <td><a href=logs title="Its attempts in the audit log"><code class="id">{d.event_id.clone()}</code></a></td>
+                                    <td><code>{d.event_type.clone()}</code></td>
+                                    <td>{d.tries}</td>
+                                    <td class="error-cell">{d.last_error.clone().unwrap_or_default()}</td>
+                                    <td><Timestamp at=Some(d.created_at)/></td>
+                                    <td><Timestamp at=Some(d.updated_at)/></td>
+                                    <td class="actions">
+                                        <AdminOnly>
+                                            <ReplayOne id=id.clone() label=label.clone() action=replay/>
+                                        </AdminOnly>
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+/// The Replay button of one dead letter.
+#[component]
+fn ReplayOne(id: String, label: String, action: ServerAction<ReplayDelivery>) -> impl IntoView {
+    view! {
+        <ActionForm action attr:class="inline">
+            <ProgramField/>
+            <input type="hidden" name="delivery_id" value=id/>
+            <button type="submit" class="button secondary small" aria-label=label>"Replay"</button>
+        </ActionForm>
+    }
+}

@@ -1,0 +1,76 @@
+// Runs after insights.spec.ts (alphabetical order): the Overview there counts every delivery of the program.
+import { test, expect } from '@playwright/test';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import { api, signIn, waitForHydration, snap, collectConsoleErrors } from './helpers';
+
+/** A receiver that answers 503 until told to recover. */
+class Flaky {
+  healthy = false;
+  hits = 0;
+  private server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      this.hits += 1;
+      res.statusCode = this.healthy ? 200 : 503;
+      res.end();
+    });
+  });
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
+  }
+
+  async stop() {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+test('dead letters are listed on the Deliveries page and replayed in bulk with a progress bar', async ({ page, request }) => {
+  const errors = collectConsoleErrors(page);
+  const flaky = new Flaky();
+  const url = await flaky.start();
+  let id = '';
+  try {
+    const created = await api(request, 'POST', '/api/v1/webhooks', {
+      name: 'Flaky CRM',
+      url,
+      event_types: ['points.awarded'],
+      retry: { attempts: 0, delay_seconds: 1, backoff: 'fixed', timeout_seconds: 5 },
+    });
+    expect(created.status()).toBe(201);
+    id = (await created.json()).id;
+    for (let i = 0; i < 3; i++) {
+      expect((await api(request, 'POST', '/api/v1/events', { event_type: 'points.awarded', data: { user_id: `u${i}`, points: 1 } })).status()).toBe(202);
+    }
+    await expect
+      .poll(async () => (await (await api(request, 'GET', `/api/v1/deliveries?status=failed&webhook_id=${id}`)).json()).items.length)
+      .toBe(3);
+
+    await signIn(page, 'admin');
+    await waitForHydration(page);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Deliveries' }).click();
+    await expect(page.getByRole('heading', { name: 'Deliveries', level: 1 })).toBeVisible();
+    await page.getByLabel('Select Webhook').selectOption({ label: 'Flaky CRM' });
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect(page).toHaveURL(/webhook_id=wh_/);
+    const rows = page.getByRole('row').filter({ hasText: 'Flaky CRM' });
+    await expect(rows).toHaveCount(3);
+    await expect(rows.first().getByRole('cell', { name: 'HTTP 503' })).toBeVisible();
+
+    flaky.healthy = true;
+    await page.getByRole('button', { name: 'Replay all matching' }).click();
+    await expect(page.getByText('Done: 3 of 3 dead letters back in the queue')).toBeVisible();
+    await expect(page.getByRole('progressbar', { name: 'Bulk replay progress' })).toHaveAttribute('value', '3');
+    await snap(page, 'deliveries-bulk-replay');
+    await expect.poll(() => flaky.hits).toBe(6);
+    await expect.poll(async () => (await (await api(request, 'GET', `/api/v1/deliveries?status=failed&webhook_id=${id}`)).json()).items.length).toBe(0);
+    await page.reload();
+    await expect(page.getByRole('heading', { name: 'No dead letters' })).toBeVisible();
+    expect(errors).toEqual([]);
+  } finally {
+    if (id) expect((await api(request, 'DELETE', `/api/v1/webhooks/${id}`)).status()).toBe(204);
+    await flaky.stop();
+  }
+});

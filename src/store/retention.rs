@@ -1,0 +1,107 @@
+//! Retention: deleting what is older than the cutoff, one program and one small batch at a time,
+//! so no statement holds the (SQLite) write lock long enough to delay ingest. Both backends
+//! through `impl_retention_store!`.
+//!
+//! Invariant: nothing a delivery still needs is deleted. Unfinished deliveries are never deleted;
+//! an event goes only when none of its deliveries is left unfinished or recently changed (a
+//! replay in the window keeps its event); attempts are audit rows and go by age alone.
+
+use super::Result;
+use crate::domain::ids::ProgramId;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// What one pruning statement deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prunable {
+    /// Audit rows created before the cutoff.
+    Attempts,
+    /// Succeeded or dead-lettered deliveries created and last changed before the cutoff.
+    Deliveries,
+    /// Events accepted before the cutoff that no remaining delivery needs.
+    Events,
+    /// Sent alerts last seen before the cutoff.
+    Alerts,
+}
+
+#[async_trait]
+pub trait RetentionStore: Send + Sync + 'static {
+    /// Deletes at most `limit` rows of `what` in `program` older than `cutoff`; returns how many.
+    async fn prune(
+        &self,
+        program: &ProgramId,
+        what: Prunable,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<u64>;
+    /// Deletes the program's hourly roll-ups of hours before `hour` (hours since the epoch).
+    async fn prune_rollups(&self, program: &ProgramId, hour: i64) -> Result<u64>;
+}
+
+pub(crate) mod sql {
+    pub const ATTEMPTS: &str = "DELETE FROM attempts WHERE id IN (SELECT id FROM attempts \
+        WHERE program_id = $1 AND created_at < $2 ORDER BY created_at LIMIT $3)";
+    pub const DELIVERIES: &str = "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+        WHERE program_id = $1 AND status IN ('succeeded', 'failed') AND created_at < $2 \
+        AND updated_at < $2 ORDER BY created_at LIMIT $3)";
+    /// Deliveries of an event are created with it, so those of an event older than the cutoff are
+    /// older too; after `DELIVERIES`, the old ones left are the unfinished or recently changed,
+    /// which keep their events. (Every status is listed so the lookup is an index range on
+    /// `(program_id, status, created_at)`.)
+    pub const EVENTS: &str = "DELETE FROM events WHERE program_id = $1 AND id IN (\
+        SELECT e.id FROM events e WHERE e.program_id = $1 AND e.created_at < $2 \
+        AND e.id NOT IN (SELECT d.event_id FROM deliveries d WHERE d.program_id = $1 \
+            AND d.status IN ('pending', 'in_flight', 'succeeded', 'failed') AND d.created_at < $2) \
+        ORDER BY e.created_at LIMIT $3)";
+    pub const ALERTS: &str = "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts \
+        WHERE program_id = $1 AND sent_at IS NOT NULL AND last_at < $2 LIMIT $3)";
+    pub const ROLLUPS: [&str; 3] = [
+        "DELETE FROM webhook_hours WHERE program_id = $1 AND hour < $2",
+        "DELETE FROM webhook_hour_buckets WHERE program_id = $1 AND hour < $2",
+        "DELETE FROM event_hours WHERE program_id = $1 AND hour < $2",
+    ];
+}
+
+macro_rules! impl_retention_store {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::retention::RetentionStore for $store {
+            async fn prune(
+                &self,
+                program: &ProgramId,
+                what: $crate::store::retention::Prunable,
+                cutoff: DateTime<Utc>,
+                limit: i64,
+            ) -> Result<u64> {
+                use $crate::store::retention::{sql, Prunable};
+                let statement = match what {
+                    Prunable::Attempts => sql::ATTEMPTS,
+                    Prunable::Deliveries => sql::DELIVERIES,
+                    Prunable::Events => sql::EVENTS,
+                    Prunable::Alerts => sql::ALERTS,
+                };
+                Ok(sqlx::query(statement)
+                    .bind(program.as_str())
+                    .bind(cutoff)
+                    .bind(limit)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn prune_rollups(&self, program: &ProgramId, hour: i64) -> Result<u64> {
+                let mut deleted = 0;
+                for statement in $crate::store::retention::sql::ROLLUPS {
+                    deleted += sqlx::query(statement)
+                        .bind(program.as_str())
+                        .bind(hour)
+                        .execute(&self.writer)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(deleted)
+            }
+        }
+    };
+}
+pub(crate) use impl_retention_store;
