@@ -2,6 +2,7 @@
 //! errors. Each resource module exports a `router()`; this module merges them, applies the body
 //! limit, and adds `/healthz`.
 
+mod access;
 mod alerts;
 mod attempts;
 mod deliveries;
@@ -243,6 +244,7 @@ pub fn router(engine: Engine, access: Access) -> Router {
         .merge(deliveries::router())
         .merge(insights::router())
         .merge(alerts::router())
+        .merge(access::router())
         .merge(transfer::router())
         .split_for_parts();
     // After the merge: the paths exist only now.

@@ -327,6 +327,12 @@ async fn openapi_document_describes_every_route(backend: Backend) {
         ("/deliveries/replay", "post"),
         ("/replay-jobs", "get"),
         ("/replay-jobs/{id}", "get"),
+        ("/api-keys", "get"),
+        ("/api-keys", "post"),
+        ("/api-keys/{id}", "delete"),
+        ("/users", "get"),
+        ("/users", "post"),
+        ("/users/{id}", "delete"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in expected {

@@ -150,6 +150,7 @@ pub struct ProgramView {
 }
 
 /// A member of a program, with their role in it.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserView {
     pub id: String,
@@ -162,6 +163,7 @@ pub struct UserView {
 
 /// What an API key may do: `Ingest` posts events and nothing else (what the loyalty platform
 /// needs); `Admin` uses the whole API of its program.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyScope {
@@ -197,6 +199,7 @@ impl KeyScope {
     }
 }
 
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyView {
     pub id: String,
@@ -211,6 +214,7 @@ pub struct ApiKeyView {
 }
 
 /// A key just created: `key` is its only plain copy, shown once.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewApiKey {
     pub key: String,

@@ -114,3 +114,29 @@ impl From<&DeliverySummary> for DeliveryView {
         }
     }
 }
+
+impl From<&crate::store::MemberRecord> for crate::domain::account::UserView {
+    fn from(m: &crate::store::MemberRecord) -> Self {
+        Self {
+            id: m.user.id.to_string(),
+            email: m.user.email.clone(),
+            role: m.role,
+            install_admin: m.user.install_admin,
+            created_at: m.user.created_at,
+        }
+    }
+}
+
+impl From<&crate::store::ApiKeySummary> for crate::domain::account::ApiKeyView {
+    fn from(k: &crate::store::ApiKeySummary) -> Self {
+        Self {
+            id: k.id.to_string(),
+            name: k.name.clone(),
+            scope: k.scope,
+            prefix: k.prefix.clone(),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}

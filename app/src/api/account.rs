@@ -122,7 +122,7 @@ pub async fn complete_setup(
 pub async fn list_users(program: String) -> Result<Vec<UserView>, AppError> {
     let who = super::ssr::admin(&program)?;
     let members = super::ssr::access()?.list_members(&who.program).await?;
-    Ok(members.iter().map(user_view).collect())
+    Ok(members.iter().map(Into::into).collect())
 }
 
 /// Adds a member with `role`: a new account with `password`, or, when the e-mail already has an
@@ -143,7 +143,7 @@ pub async fn create_user(
     let added = super::ssr::access()?
         .add_member(&who, &email, &password, role)
         .await?;
-    Ok(user_view(&added.member))
+    Ok((&added.member).into())
 }
 
 /// Takes a member out of the program.
@@ -207,7 +207,7 @@ pub async fn set_program_archived(id: String, archived: bool) -> Result<(), AppE
 pub async fn list_api_keys(program: String) -> Result<Vec<ApiKeyView>, AppError> {
     let who = super::ssr::admin(&program)?;
     let keys = super::ssr::access()?.list_api_keys(&who.program).await?;
-    Ok(keys.iter().map(key_view).collect())
+    Ok(keys.iter().map(Into::into).collect())
 }
 
 /// Creates a key (`scope`: `ingest` or `admin`, the default); the answer carries its only plain
@@ -228,7 +228,7 @@ pub async fn create_api_key(
         .await?;
     Ok(NewApiKey {
         key,
-        view: key_view(&summary),
+        view: (&summary).into(),
     })
 }
 
@@ -261,28 +261,4 @@ pub async fn list_activity(program: String, before: String) -> Result<Vec<Activi
             created_at: r.created_at,
         })
         .collect())
-}
-
-#[cfg(feature = "ssr")]
-fn user_view(m: &herald::store::MemberRecord) -> UserView {
-    UserView {
-        id: m.user.id.to_string(),
-        email: m.user.email.clone(),
-        role: m.role,
-        install_admin: m.user.install_admin,
-        created_at: m.user.created_at,
-    }
-}
-
-#[cfg(feature = "ssr")]
-fn key_view(k: &herald::store::ApiKeySummary) -> ApiKeyView {
-    ApiKeyView {
-        id: k.id.to_string(),
-        name: k.name.clone(),
-        scope: k.scope,
-        prefix: k.prefix.clone(),
-        created_at: k.created_at,
-        last_used_at: k.last_used_at,
-        revoked_at: k.revoked_at,
-    }
 }

@@ -48,6 +48,8 @@ where
 pub struct Caller {
     pub program: ProgramId,
     pub actor: Actor,
+    /// The display prefix of the key the request was made with (a key cannot revoke itself).
+    pub key_prefix: String,
 }
 
 /// Whether an `ingest`-scope key may make this request.
@@ -94,6 +96,7 @@ impl FromRequestParts<ApiState> for Caller {
         Ok(Self {
             program: actor.program.clone(),
             actor,
+            key_prefix: herald::auth::api_key::display_prefix(key).to_owned(),
         })
     }
 }
