@@ -51,7 +51,8 @@ export default defineConfig({
     url: `http://127.0.0.1:${port}/healthz`,
     cwd: path.resolve(__dirname, '..'),
     env: {
-      LEPTOS_SITE_ROOT: path.resolve(__dirname, '..', 'target/site'),
+      // The debug build's own site root (scripts/test.sh), so it never overwrites the release site.
+      LEPTOS_SITE_ROOT: path.resolve(__dirname, '..', process.env.LEPTOS_SITE_ROOT ?? 'target/site-debug'),
       HERALD_ALLOW_PRIVATE_TARGETS: 'true',
       RUST_LOG: 'warn',
     },

@@ -25,6 +25,10 @@ elif command -v psql >/dev/null 2>&1; then
   done
 fi
 
+# The debug console goes to a site root of its own, so the release site `make run` built in
+# target/site stays servable by ./target/release/herald after the tests.
+export LEPTOS_SITE_ROOT=target/site-debug
+
 banner "building the console (debug)"
 cargo leptos build
 
