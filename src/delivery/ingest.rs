@@ -164,32 +164,49 @@ impl SubscriberCache {
         Ok(self.get(store, program, event_type).await?.validate)
     }
 
-    /// The webhooks `event` fans out to (subscribed, every filter condition holding for its
-    /// envelope; a switched-off webhook's deliveries wait, held, until it is on again) and the subscriber-list version that answer holds for.
+    /// The webhooks `event` fans out to and the subscriber-list version that answer holds for
+    /// (see `Routing::targets`).
     async fn route(
         &self,
         store: &dyn Store,
         event: &StoredEvent,
     ) -> Result<(Vec<WebhookId>, i64), StoreError> {
-        let routing = self
-            .get(store, &event.program_id, event.event_type.as_str())
-            .await?;
+        self.get(store, &event.program_id, event.event_type.as_str())
+            .await?
+            .targets(event)
+    }
+}
+
+impl Routing {
+    /// The webhooks `event` fans out to (subscribed, every filter condition holding for its
+    /// envelope; a switched-off webhook's deliveries wait, held, until it is on again) and the
+    /// subscriber-list version that answer holds for.
+    fn targets(&self, event: &StoredEvent) -> Result<(Vec<WebhookId>, i64), StoreError> {
         // The filter document is built only when some subscriber filters.
-        let doc = routing
+        let doc = self
             .webhooks
             .iter()
             .any(|(_, f)| !f.is_empty())
             .then(|| serde_json::from_str::<serde_json::Value>(&event.body))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("event body: {e}")))?;
-        let targets = routing
+        let targets = self
             .webhooks
             .iter()
             .filter(|(_, f)| doc.as_ref().is_none_or(|d| f.matches(d)))
             .map(|(id, _)| id.clone())
             .collect();
-        Ok((targets, routing.version))
+        Ok((targets, self.version))
     }
+}
+
+/// Refuses `event` when `data` breaks its type's catalog schema (the error's field is the failing
+/// path, e.g. `data.points`).
+fn check_schema(event: &NewEvent) -> Result<()> {
+    if let Some(t) = crate::domain::catalog::event_type(event.event_type.as_str()) {
+        crate::domain::schema::check(&t.schema, &event.data)?;
+    }
+    Ok(())
 }
 
 impl Engine {
@@ -203,9 +220,7 @@ impl Engine {
             .validates(self.store().as_ref(), program, event.event_type.as_str())
             .await?;
         if validates {
-            if let Some(t) = crate::domain::catalog::event_type(event.event_type.as_str()) {
-                crate::domain::schema::check(&t.schema, &event.data)?;
-            }
+            check_schema(event)?;
         }
         Ok(())
     }
@@ -237,7 +252,34 @@ impl Engine {
     }
 
     pub async fn ingest(&self, program: &ProgramId, event: NewEvent) -> Result<IngestOutcome> {
-        self.check_data(program, &event).await?;
+        self.ingest_with(program, event, true).await
+    }
+
+    /// `ingest` for a caller that has already run `check_data` on `event` (a batch checks every
+    /// event before storing any).
+    pub async fn ingest_checked(
+        &self,
+        program: &ProgramId,
+        event: NewEvent,
+    ) -> Result<IngestOutcome> {
+        self.ingest_with(program, event, false).await
+    }
+
+    /// One routing lookup serves both the schema check (`check`) and the fan-out.
+    async fn ingest_with(
+        &self,
+        program: &ProgramId,
+        event: NewEvent,
+        check: bool,
+    ) -> Result<IngestOutcome> {
+        let routing = self
+            .inner
+            .subscribers
+            .get(self.store().as_ref(), program, event.event_type.as_str())
+            .await?;
+        if check && routing.validate {
+            check_schema(&event)?;
+        }
         let envelope = event.envelope();
         let body = serde_json::to_string(&envelope).expect("plain data");
         let stored = StoredEvent {
@@ -248,11 +290,7 @@ impl Engine {
             body,
             created_at: self.now(),
         };
-        let (targets, routing_version) = self
-            .inner
-            .subscribers
-            .route(self.store().as_ref(), &stored)
-            .await?;
+        let (targets, routing_version) = routing.targets(&stored)?;
         let event_id = stored.id.clone();
         let (reply, answer) = oneshot::channel();
         let job = IngestJob {

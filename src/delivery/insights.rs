@@ -43,6 +43,21 @@ impl Engine {
         window: Window,
         only: Option<&WebhookId>,
     ) -> Result<Vec<WebhookView>> {
+        Ok(self
+            .views_and_rollups(program, hooks, window, only)
+            .await?
+            .0)
+    }
+
+    /// `webhook_views`, with the window's roll-ups it read (per webhook id, deleted webhooks'
+    /// too), so the pages that also show totals need not read them again.
+    async fn views_and_rollups(
+        &self,
+        program: &ProgramId,
+        hooks: &[Webhook],
+        window: Window,
+        only: Option<&WebhookId>,
+    ) -> Result<(Vec<WebhookView>, HashMap<String, Rollup>)> {
         let now = self.now();
         let (from, to) = window.span(now);
         let in_window = self.rollups_by_webhook(program, only, from, to).await?;
@@ -73,7 +88,7 @@ impl Engine {
         } else {
             HashMap::new()
         };
-        Ok(hooks
+        let views = hooks
             .iter()
             .map(|w| {
                 let id = w.record.id.as_str();
@@ -108,7 +123,8 @@ impl Engine {
                 view.held = held.get(&w.record.id).copied().unwrap_or(0);
                 view
             })
-            .collect())
+            .collect();
+        Ok((views, in_window))
     }
 
     /// The series and charts of one webhook, or of the whole program when `webhook` is `None`.
@@ -155,17 +171,11 @@ impl Engine {
         window: Window,
     ) -> Result<(WebhookView, InsightsView)> {
         let hook = self.get_webhook(program, id).await?;
-        let view = self
-            .webhook_views(program, std::slice::from_ref(&hook), window, Some(id))
-            .await?
-            .pop()
-            .expect("one view per webhook");
-        let (from, to) = window.span(self.now());
-        let totals = self
-            .rollups_by_webhook(program, Some(id), from, to)
-            .await?
-            .remove(id.as_str())
-            .unwrap_or_default();
+        let (mut views, mut in_window) = self
+            .views_and_rollups(program, std::slice::from_ref(&hook), window, Some(id))
+            .await?;
+        let view = views.pop().expect("one view per webhook");
+        let totals = in_window.remove(id.as_str()).unwrap_or_default();
         let insights = self
             .charted(program, Some(id), window, totals, view.flags.clone())
             .await?;
@@ -183,20 +193,17 @@ impl Engine {
             .store()
             .list_webhooks(program, &Default::default())
             .await?;
-        let mut views = self.webhook_views(program, &hooks, window, None).await?;
+        let (mut views, in_window) = self
+            .views_and_rollups(program, &hooks, window, None)
+            .await?;
         views.sort_by_key(|v| {
             (
                 std::cmp::Reverse(v.figures.as_ref().map_or(0, |f| f.attempts)),
                 v.name.to_lowercase(),
             )
         });
-        let (from, to) = window.span(self.now());
         let mut totals = Rollup::default();
-        for r in self
-            .rollups_by_webhook(program, None, from, to)
-            .await?
-            .values()
-        {
+        for r in in_window.values() {
             totals.add(r);
         }
         let found = views

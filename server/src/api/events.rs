@@ -169,7 +169,7 @@ async fn ingest_batch(
     let outcomes = futures::future::join_all(
         events
             .into_iter()
-            .map(|event| state.engine.ingest(&caller.program, event)),
+            .map(|event| state.engine.ingest_checked(&caller.program, event)),
     )
     .await;
     let items = outcomes
