@@ -656,6 +656,14 @@ async fn metrics_are_served_only_when_configured() {
         )
         .await;
     let id = hook["id"].as_str().unwrap().to_owned();
+    // A second endpoint answers 410 Gone: Herald switches it off and counts that.
+    let gone = TestReceiver::start().await;
+    gone.script([Reply::Status(410)]);
+    app.create_webhook(
+        json!({"name": "Gone away", "url": gone.url, "event_types": ["points.awarded"],
+            "retry": {"attempts": 0, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5}}),
+    )
+    .await;
     let (status, _) = app
         .post(
             "/api/v1/events",
@@ -726,6 +734,18 @@ async fn metrics_are_served_only_when_configured() {
     assert_eq!(value("herald_queue_depth", &[("state", "pending")]), 0.0);
     assert!(value("herald_db_connections", &[("state", "open")]) >= 1.0);
     assert_eq!(value("herald_database_up", &[]), 1.0);
+    let disabled = eventually(Duration::from_secs(10), || async {
+        sample(
+            &prometheus_samples(&scrape().await),
+            "herald_auto_disables_total",
+            &[("reason", "gone")],
+        )
+    })
+    .await;
+    assert!(
+        disabled.is_some_and(|n| n >= 1.0),
+        "the 410 switch-off was not counted"
+    );
 
     // Each queued try records its event-to-delivery lag; Send Test has none.
     let attempts = app.attempts(&id).await;

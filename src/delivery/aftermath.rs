@@ -170,6 +170,11 @@ impl Engine {
         {
             Ok(true) => {
                 tracing::warn!(webhook = %id, reason, "webhook disabled by Herald");
+                super::observe::auto_disabled(if reason.contains("410") {
+                    "gone"
+                } else {
+                    "failing"
+                });
                 self.inner.subscribers.clear();
                 let herald = crate::auth::Actor {
                     program: program.clone(),

@@ -176,6 +176,7 @@ impl Engine {
                 continue;
             }
             self.send_alert(&p.alert, stored).await;
+            super::observe::alert_sent(p.alert.kind);
             sent += 1;
         }
         Ok(sent)

@@ -90,8 +90,9 @@ impl Engine {
         let Some(id) = self.store().claim_replay_job(now, lease).await? else {
             return Ok(None);
         };
-        let job = self.store().replay_job_batch(&id, now, BATCH).await?;
-        if job.replayed > 0 {
+        let (job, requeued) = self.store().replay_job_batch(&id, now, BATCH).await?;
+        super::observe::bulk_replayed(requeued);
+        if requeued > 0 {
             self.wake();
         }
         Ok(Some(view(job)))

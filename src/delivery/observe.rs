@@ -6,7 +6,9 @@
 //! Metric names (see the README): `herald_events_ingested_total{duplicate}`,
 //! `herald_attempts_total{webhook_id,outcome}`, `herald_deliveries_finished_total{webhook_id,
 //! outcome}`, `herald_retries_scheduled_total{webhook_id}`, `herald_attempt_duration_seconds`,
-//! `herald_delivery_lag_seconds`; the queue and pool gauges are read at scrape time.
+//! `herald_delivery_lag_seconds`, `herald_auto_disables_total{reason}`,
+//! `herald_alerts_sent_total{kind}`, `herald_retention_deleted_total{what}`,
+//! `herald_bulk_replayed_total`; the queue and pool gauges are read at scrape time.
 
 use super::queue::{NextStep, Outcome};
 use metrics::{counter, histogram};
@@ -16,6 +18,30 @@ use std::time::Duration;
 pub fn ingested(duplicate: bool) {
     counter!("herald_events_ingested_total", "duplicate" => if duplicate { "true" } else { "false" })
         .increment(1);
+}
+
+/// Herald switched a webhook off (`reason`: `gone` for 410, `failing` for sustained failure).
+pub fn auto_disabled(reason: &'static str) {
+    counter!("herald_auto_disables_total", "reason" => reason).increment(1);
+}
+
+/// An alert went out (as an operational event, and by e-mail when that is on).
+pub fn alert_sent(kind: crate::domain::alerts::AlertKind) {
+    counter!("herald_alerts_sent_total", "kind" => kind.as_str()).increment(1);
+}
+
+/// Rows a retention pass deleted (`what`: attempts, deliveries, events, alerts, rollups).
+pub fn retention_deleted(what: &'static str, rows: u64) {
+    if rows > 0 {
+        counter!("herald_retention_deleted_total", "what" => what).increment(rows);
+    }
+}
+
+/// Dead letters a bulk replay batch put back in the queue.
+pub fn bulk_replayed(count: i64) {
+    if count > 0 {
+        counter!("herald_bulk_replayed_total").increment(count as u64);
+    }
 }
 
 /// Logs a failed try at `$level` with the ids that find it again, then `$($rest)*`.

@@ -67,6 +67,15 @@ impl Engine {
             }
             pruned.rollup_rows += self.store().prune_rollups(&program.id, rollup_hour).await?;
         }
+        for (what, rows) in [
+            ("attempts", pruned.attempts),
+            ("deliveries", pruned.deliveries),
+            ("events", pruned.events),
+            ("alerts", pruned.alerts),
+            ("rollups", pruned.rollup_rows),
+        ] {
+            super::observe::retention_deleted(what, rows);
+        }
         Ok(pruned)
     }
 

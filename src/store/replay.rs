@@ -80,13 +80,13 @@ pub trait ReplayStore: Send + Sync + 'static {
         lease: chrono::Duration,
     ) -> Result<Option<ReplayJobId>>;
     /// Requeues the job's next `limit` dead letters and moves its cursor (finishing it when fewer
-    /// were left); returns the job as it now stands.
+    /// were left); returns the job as it now stands and how many this batch requeued.
     async fn replay_job_batch(
         &self,
         id: &ReplayJobId,
         now: DateTime<Utc>,
         limit: i64,
-    ) -> Result<ReplayJobRecord>;
+    ) -> Result<(ReplayJobRecord, i64)>;
 }
 
 pub(crate) mod sql {
@@ -330,7 +330,7 @@ macro_rules! impl_replay_store {
                 id: &$crate::domain::ids::ReplayJobId,
                 now: DateTime<Utc>,
                 limit: i64,
-            ) -> Result<$crate::store::replay::ReplayJobRecord> {
+            ) -> Result<($crate::store::replay::ReplayJobRecord, i64)> {
                 use $crate::store::replay::{sql, JobRow, ReplayJobRecord};
                 let mut tx = self.writer.begin().await?;
                 let row: JobRow = sqlx::query_as(&format!(
@@ -343,7 +343,7 @@ macro_rules! impl_replay_store {
                 let cursor = row.cursor_at.zip(row.cursor_id.clone());
                 let job: ReplayJobRecord = row.try_into()?;
                 if job.status == $crate::domain::replay::ReplayJobStatus::Done {
-                    return Ok(job);
+                    return Ok((job, 0));
                 }
                 let mut qb = sql::matching::<$db>(job.program.as_str(), &job.scope, job.created_at, cursor, false);
                 qb.push(" LIMIT ").push_bind(limit);
@@ -370,9 +370,11 @@ macro_rules! impl_replay_store {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                self.replay_job(&job.program, id)
+                let job = self
+                    .replay_job(&job.program, id)
                     .await?
-                    .ok_or_else(|| $crate::store::StoreError::Corrupt("a running job is gone".into()))
+                    .ok_or_else(|| $crate::store::StoreError::Corrupt("a running job is gone".into()))?;
+                Ok((job, requeued))
             }
         }
     };
