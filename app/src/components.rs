@@ -1,6 +1,7 @@
 //! Reusable pieces of the console's screens.
 
 pub mod copy;
+pub mod filters;
 pub mod form;
 pub mod insights;
 pub mod layout;

@@ -7,33 +7,20 @@ mod helpers;
 
 use chrono::Duration;
 use helpers::*;
-use herald::delivery::clock::Clock;
 use herald::domain::alerts::{AlertKind, AlertSettingsDraft, SmtpTls};
-use herald::domain::event::NewEvent;
 use herald::domain::ids::WebhookId;
-use herald::domain::settings::WebhookDraft;
 use serde_json::{json, Value};
 
 async fn webhook(s: &Setup, name: &str, url: &str, event_types: &[&str]) -> WebhookId {
-    let draft: WebhookDraft = serde_json::from_value(json!({
+    s.webhook(json!({
         "name": name, "url": url, "event_types": event_types,
         "retry": {"attempts": 0, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5},
     }))
-    .unwrap();
-    let saved = s.engine.create_webhook(&s.admin, &draft).await.unwrap();
-    saved.webhook.record.id
+    .await
 }
 
 async fn post(s: &Setup) {
-    let event = NewEvent::parse(
-        "points.awarded",
-        json!({"points": 5}),
-        None,
-        None,
-        s.clock.now(),
-    )
-    .unwrap();
-    s.engine.ingest(&s.admin.program, event).await.unwrap();
+    s.post("points.awarded", json!({"points": 5})).await;
 }
 
 fn email_to(sink: &SmtpSink) -> AlertSettingsDraft {

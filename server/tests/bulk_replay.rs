@@ -5,52 +5,25 @@ mod helpers;
 
 use chrono::Duration;
 use helpers::*;
-use herald::delivery::clock::Clock;
 use herald::domain::delivery::DeliveryStatus;
-use herald::domain::event::NewEvent;
 use herald::domain::ids::WebhookId;
 use herald::domain::replay::{ReplayFilter, ReplayJobStatus};
-use herald::domain::settings::WebhookDraft;
-use herald::store::DeliveryQuery;
 use serde_json::{json, Value};
 
 async fn webhook(s: &Setup, name: &str, url: &str) -> WebhookId {
-    let draft: WebhookDraft = serde_json::from_value(json!({
+    s.webhook(json!({
         "name": name, "url": url, "event_types": ["points.awarded", "reward.redeemed"],
         "retry": {"attempts": 0, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5},
     }))
-    .unwrap();
-    let saved = s.engine.create_webhook(&s.admin, &draft).await.unwrap();
-    saved.webhook.record.id
+    .await
 }
 
 async fn post(s: &Setup, event_type: &str, n: i64) {
-    let event = NewEvent::parse(
-        event_type,
-        json!({"user_id": "u_1", "n": n}),
-        None,
-        None,
-        s.clock.now(),
-    )
-    .unwrap();
-    s.engine.ingest(&s.admin.program, event).await.unwrap();
+    s.post(event_type, json!({"user_id": "u_1", "n": n})).await;
 }
 
 async fn dead(s: &Setup, id: &WebhookId) -> usize {
-    s.engine
-        .store()
-        .list_deliveries(
-            &s.admin.program,
-            &DeliveryQuery {
-                status: Some(DeliveryStatus::Failed),
-                webhook_id: Some(id.clone()),
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .len()
+    s.deliveries(id, Some(DeliveryStatus::Failed)).await.len()
 }
 
 /// Six dead letters at two webhooks: a job over one webhook and type replays exactly its three,

@@ -376,6 +376,49 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// Creates a webhook from a draft as the API takes it (`name`, `url`, `event_types`,
+    /// `retry`, …); returns its id.
+    pub async fn webhook(&self, draft: Value) -> herald::domain::ids::WebhookId {
+        let draft: herald::domain::settings::WebhookDraft = serde_json::from_value(draft).unwrap();
+        let saved = self
+            .engine
+            .create_webhook(&self.admin, &draft)
+            .await
+            .unwrap();
+        saved.webhook.record.id
+    }
+
+    /// Accepts an event of `event_type` with `data`, timestamped by the test's clock.
+    pub async fn post(&self, event_type: &str, data: Value) {
+        use herald::delivery::clock::Clock;
+        let event =
+            herald::domain::event::NewEvent::parse(event_type, data, None, None, self.clock.now())
+                .unwrap();
+        self.engine
+            .ingest(&self.admin.program, event)
+            .await
+            .unwrap();
+    }
+
+    /// The deliveries of one webhook (newest first), of one status or all.
+    pub async fn deliveries(
+        &self,
+        webhook: &herald::domain::ids::WebhookId,
+        status: Option<herald::domain::delivery::DeliveryStatus>,
+    ) -> Vec<herald::store::DeliverySummary> {
+        let query = herald::store::DeliveryQuery {
+            status,
+            webhook_id: Some(webhook.clone()),
+            limit: 100,
+            ..Default::default()
+        };
+        self.engine
+            .store()
+            .list_deliveries(&self.admin.program, &query)
+            .await
+            .unwrap()
+    }
+
     /// Serves the REST API of this engine on 127.0.0.1; returns its base URL and an API key.
     pub async fn serve_api(&self) -> (String, String) {
         let access = herald::auth::Access::new(

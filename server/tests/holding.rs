@@ -9,21 +9,17 @@ use chrono::Duration;
 use helpers::*;
 use herald::delivery::clock::Clock;
 use herald::domain::delivery::DeliveryStatus;
-use herald::domain::event::NewEvent;
 use herald::domain::ids::WebhookId;
 use herald::domain::insights::Window;
-use herald::domain::settings::{WebhookDraft, WebhookPatch};
-use herald::store::DeliveryQuery;
+use herald::domain::settings::WebhookPatch;
 use serde_json::json;
 
 async fn webhook(s: &Setup, url: &str, attempts: u32, delay_seconds: u32) -> WebhookId {
-    let draft: WebhookDraft = serde_json::from_value(json!({
+    s.webhook(json!({
         "name": "Rewards", "url": url, "event_types": ["points.awarded"],
         "retry": {"attempts": attempts, "delay_seconds": delay_seconds, "backoff": "fixed", "timeout_seconds": 5},
     }))
-    .unwrap();
-    let saved = s.engine.create_webhook(&s.admin, &draft).await.unwrap();
-    saved.webhook.record.id
+    .await
 }
 
 async fn switch(s: &Setup, id: &WebhookId, on: bool, discard_held: Option<bool>) {
@@ -36,15 +32,7 @@ async fn switch(s: &Setup, id: &WebhookId, on: bool, discard_held: Option<bool>)
 }
 
 async fn post(s: &Setup, points: i64) {
-    let event = NewEvent::parse(
-        "points.awarded",
-        json!({"points": points}),
-        None,
-        None,
-        s.clock.now(),
-    )
-    .unwrap();
-    s.engine.ingest(&s.admin.program, event).await.unwrap();
+    s.post("points.awarded", json!({"points": points})).await;
 }
 
 async fn held(s: &Setup, id: &WebhookId) -> i64 {
@@ -103,20 +91,7 @@ async fn held_deliveries_can_be_discarded_when_switching_on(backend: Backend) {
     post(&s, 2).await;
     switch(&s, &id, true, Some(true)).await;
     assert_eq!(s.engine.drain().await.unwrap(), 0);
-    let dead = s
-        .engine
-        .store()
-        .list_deliveries(
-            &s.admin.program,
-            &DeliveryQuery {
-                status: Some(DeliveryStatus::Failed),
-                webhook_id: Some(id.clone()),
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let dead = s.deliveries(&id, Some(DeliveryStatus::Failed)).await;
     assert_eq!(dead.len(), 2);
     for d in &dead {
         let why = d.last_error.as_deref().unwrap_or_default();

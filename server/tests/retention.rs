@@ -10,48 +10,25 @@ use helpers::*;
 use herald::delivery::clock::Clock;
 use herald::delivery::retention::Pruned;
 use herald::domain::delivery::DeliveryStatus;
-use herald::domain::event::NewEvent;
 use herald::domain::ids::WebhookId;
-use herald::domain::settings::{WebhookDraft, WebhookPatch};
-use herald::store::{AttemptQuery, DeliveryQuery};
+use herald::domain::settings::WebhookPatch;
+use herald::store::AttemptQuery;
 use serde_json::json;
 
 async fn webhook(s: &Setup, name: &str, url: &str, event_type: &str) -> WebhookId {
-    let draft: WebhookDraft = serde_json::from_value(json!({
+    s.webhook(json!({
         "name": name, "url": url, "event_types": [event_type],
         "retry": {"attempts": 0, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5},
     }))
-    .unwrap();
-    let saved = s.engine.create_webhook(&s.admin, &draft).await.unwrap();
-    saved.webhook.record.id
+    .await
 }
 
 async fn post(s: &Setup, event_type: &str, n: i64) {
-    let event = NewEvent::parse(
-        event_type,
-        json!({"user_id": "u_1", "n": n}),
-        None,
-        None,
-        s.clock.now(),
-    )
-    .unwrap();
-    s.engine.ingest(&s.admin.program, event).await.unwrap();
+    s.post(event_type, json!({"user_id": "u_1", "n": n})).await;
 }
 
 async fn deliveries(s: &Setup, id: &WebhookId) -> Vec<herald::store::DeliverySummary> {
-    s.engine
-        .store()
-        .list_deliveries(
-            &s.admin.program,
-            &DeliveryQuery {
-                status: None,
-                webhook_id: Some(id.clone()),
-                limit: 50,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
+    s.deliveries(id, None).await
 }
 
 async fn prune_retention_keeps_what_deliveries_still_need(backend: Backend) {

@@ -1,8 +1,9 @@
 //! The audit log (`/audit-logs`): every attempt, newest first, filtered by date, webhook, status
 //! and event id or webhook name, with keyset paging that stays fast on millions of rows.
 
-use crate::api::audit::{list_attempts, webhook_choices};
+use crate::api::audit::list_attempts;
 use crate::api::program_path;
+use crate::components::filters::{DateRangeFields, WebhookSelect};
 use crate::components::program::use_program;
 use crate::components::status::AttemptBadge;
 use crate::components::time::Timestamp;
@@ -40,7 +41,6 @@ pub fn AuditLogsPage() -> impl IntoView {
             )
         },
     );
-    let choices = Resource::new(move || program.get(), webhook_choices);
     // A page link keeps the filters and swaps the cursor.
     let link_with_cursor = move |cursor: String| {
         let mut parts: Vec<String> = FILTERS
@@ -65,33 +65,8 @@ pub fn AuditLogsPage() -> impl IntoView {
             </div>
         </header>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter audit logs">
-            <label>
-                <span>"Start Date"</span>
-                <input type="date" name="start" prop:value=move || param("start")/>
-            </label>
-            <label>
-                <span>"End Date"</span>
-                <input type="date" name="end" prop:value=move || param("end")/>
-            </label>
-            <label>
-                <span>"Select Webhook"</span>
-                <select name="webhook_id">
-                    <option value="">"All webhooks"</option>
-                    <Suspense>
-                        {move || Suspend::new(async move {
-                            choices
-                                .await
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|w| {
-                                    let selected = param("webhook_id") == w.id;
-                                    view! { <option value=w.id selected=selected>{w.name}</option> }
-                                })
-                                .collect_view()
-                        })}
-                    </Suspense>
-                </select>
-            </label>
+            <DateRangeFields/>
+            <WebhookSelect/>
             <label>
                 <span>"Status"</span>
                 <select name="status">

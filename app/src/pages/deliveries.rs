@@ -2,11 +2,12 @@
 //! webhook, event type), each replayable on its own, and all of them at once as a background job
 //! whose progress bar moves while it runs.
 
-use crate::api::audit::{webhook_choices, ReplayDelivery};
+use crate::api::audit::ReplayDelivery;
 use crate::api::deliveries::{
     list_dead_letters, list_replay_jobs, load_replay_job, StartBulkReplay,
 };
 use crate::api::program_path;
+use crate::components::filters::{DateRangeFields, WebhookSelect};
 use crate::components::form::general_message;
 use crate::components::program::{use_program, ProgramField};
 use crate::components::session::AdminOnly;
@@ -53,7 +54,6 @@ pub fn DeliveriesPage() -> impl IntoView {
             )
         },
     );
-    let choices = Resource::new(move || program.get(), webhook_choices);
     view! {
         <Title text="Deliveries"/>
         <header class="page-head">
@@ -63,33 +63,8 @@ pub fn DeliveriesPage() -> impl IntoView {
             </div>
         </header>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter dead letters">
-            <label>
-                <span>"Start Date"</span>
-                <input type="date" name="start" prop:value=move || param("start")/>
-            </label>
-            <label>
-                <span>"End Date"</span>
-                <input type="date" name="end" prop:value=move || param("end")/>
-            </label>
-            <label>
-                <span>"Select Webhook"</span>
-                <select name="webhook_id">
-                    <option value="">"All webhooks"</option>
-                    <Suspense>
-                        {move || Suspend::new(async move {
-                            choices
-                                .await
-                                .unwrap_or_default()
-                                .into_iter()
-                                .map(|w| {
-                                    let selected = param("webhook_id") == w.id;
-                                    view! { <option value=w.id selected=selected>{w.name}</option> }
-                                })
-                                .collect_view()
-                        })}
-                    </Suspense>
-                </select>
-            </label>
+            <DateRangeFields/>
+            <WebhookSelect/>
             <label>
                 <span>"Event Type"</span>
                 <select name="event_type">
@@ -115,7 +90,6 @@ pub fn DeliveriesPage() -> impl IntoView {
                     <button type="submit" class="button">"Replay all matching"</button>
                 </ActionForm>
                 {general_message(start_job.value(), &[])}
-                {move || start_job.value().get().and_then(Result::ok).map(|job| view! { <JobProgress job/> })}
                 <RecentJobs started=start_job/>
             </section>
         </AdminOnly>
@@ -139,7 +113,7 @@ pub fn DeliveriesPage() -> impl IntoView {
     }
 }
 
-/// A job's progress bar, read again every second while it runs.
+/// The latest job's progress bar, read again every second while it runs.
 #[component]
 fn JobProgress(job: ReplayJobView) -> impl IntoView {
     let program = use_program();
@@ -190,8 +164,10 @@ fn RecentJobs(started: ServerAction<StartBulkReplay>) -> impl IntoView {
     view! {
         <Transition>
             {move || Suspend::new(async move {
-                let list = jobs.await.unwrap_or_default();
-                (!list.is_empty()).then(|| view! {
+                let mut list = jobs.await.unwrap_or_default();
+                // The latest job keeps its progress bar (after a reload too); the rest are listed.
+                let latest = (!list.is_empty()).then(|| list.remove(0));
+                let earlier = (!list.is_empty()).then(|| view! {
                     <details class="jobs">
                         <summary>"Earlier bulk replays"</summary>
                         <ul>
@@ -203,7 +179,11 @@ fn RecentJobs(started: ServerAction<StartBulkReplay>) -> impl IntoView {
                             }).collect_view()}
                         </ul>
                     </details>
-                })
+                });
+                view! {
+                    {latest.map(|job| view! { <JobProgress job/> })}
+                    {earlier}
+                }
             })}
         </Transition>
     }
