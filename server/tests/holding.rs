@@ -5,7 +5,7 @@
 
 mod helpers;
 
-use chrono::Duration;
+use chrono::{Datelike, Duration};
 use helpers::*;
 use herald::delivery::clock::Clock;
 use herald::domain::delivery::DeliveryStatus;
@@ -65,9 +65,21 @@ async fn events_for_a_switched_off_webhook_are_held_until_it_is_on(backend: Back
     );
     assert!(rx.received().is_empty());
     assert_eq!(held(&s, &id).await, 3);
+    // Held deliveries sit at the far end of the due order, so claims never walk past them.
+    let waiting = s.deliveries(&id, Some(DeliveryStatus::Pending)).await;
+    assert_eq!(waiting.len(), 3);
+    assert!(
+        waiting.iter().all(|d| d.next_attempt_at.year() == 9999),
+        "{waiting:?}"
+    );
 
     switch(&s, &id, true, Some(false)).await;
     assert_eq!(held(&s, &id).await, 0);
+    let due = s.deliveries(&id, Some(DeliveryStatus::Pending)).await;
+    assert!(
+        due.iter().all(|d| d.next_attempt_at == d.created_at),
+        "each is due at its acceptance time: {due:?}"
+    );
     assert_eq!(s.engine.drain().await.unwrap(), 3);
     let mut points: Vec<i64> = rx
         .received()

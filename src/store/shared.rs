@@ -42,6 +42,11 @@ macro_rules! impl_store {
                 if updated == 0 {
                     return Err(StoreError::Stale);
                 }
+                sqlx::query(if w.enabled { sql::RELEASE_HELD } else { sql::HOLD_PENDING })
+                    .bind(w.id.as_str())
+                    .bind(sql::held_due())
+                    .execute(&mut **tx)
+                    .await?;
                 Self::write_subscriptions(tx, w).await
             }
 
@@ -448,6 +453,11 @@ macro_rules! impl_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
+                sqlx::query(sql::HOLD_PENDING)
+                    .bind(id.as_str())
+                    .bind(sql::held_due())
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(true)
             }

@@ -129,7 +129,26 @@ where
     qb
 }
 
-/// One pending delivery per (event, webhook) pair.
+/// When the pending deliveries of a switched-off webhook are due: not before it is switched on
+/// again (which makes each due at its acceptance time). Keeping them at the far end of the
+/// due-order index means claims never walk past a large hold to find the work that is due.
+pub fn held_due() -> DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.with_ymd_and_hms(9999, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid date")
+}
+
+/// Holds a switched-off webhook's pending deliveries (`$2`: `held_due()`).
+pub const HOLD_PENDING: &str = "UPDATE deliveries SET next_attempt_at = $2 \
+    WHERE webhook_id = $1 AND status = 'pending' AND next_attempt_at <> $2";
+
+/// Releases them when it is switched on: each due at once, in acceptance order.
+pub const RELEASE_HELD: &str = "UPDATE deliveries SET next_attempt_at = created_at \
+    WHERE webhook_id = $1 AND status = 'pending' AND next_attempt_at = $2";
+
+/// One pending delivery per (event, webhook) pair; one for a switched-off webhook is held (due
+/// at `held_due()`).
 pub fn insert_deliveries_query<'a, DB>(rows: &[(&StoredEvent, &WebhookId)]) -> QueryBuilder<'a, DB>
 where
     DB: Database,
@@ -147,7 +166,13 @@ where
             .push_bind(e.id.to_string())
             .push_bind("event".to_owned())
             .push_bind("pending".to_owned())
-            .push_bind(e.created_at)
+            .push("CASE WHEN (SELECT hw.enabled FROM webhooks hw WHERE hw.id = ")
+            .push_bind_unseparated(w.to_string())
+            .push_unseparated(") THEN ")
+            .push_bind_unseparated(e.created_at)
+            .push_unseparated(" ELSE ")
+            .push_bind_unseparated(held_due())
+            .push_unseparated(" END")
             .push_bind(e.created_at)
             .push_bind(e.created_at);
     });
