@@ -6,9 +6,8 @@
 use super::webhooks::admin;
 use super::{Engine, EngineError, Result};
 use crate::auth::Actor;
-use crate::domain::ids::{ReplayJobId, WebhookId};
+use crate::domain::ids::ReplayJobId;
 use crate::domain::replay::{ReplayFilter, ReplayJobView};
-use crate::domain::ValidationError;
 use crate::store::{ReplayJobRecord, ReplayScope};
 use std::time::Duration;
 
@@ -30,20 +29,7 @@ impl Engine {
         filter: &ReplayFilter,
     ) -> Result<(ReplayJobView, bool)> {
         let program = admin(actor)?;
-        let (created_from, created_before) =
-            crate::domain::query::parse_range(&filter.start, &filter.end)?;
-        let webhook = match filter.webhook_id.trim() {
-            "" => None,
-            raw => Some(WebhookId::parse(raw).ok_or_else(|| {
-                ValidationError::new("webhook_id", "webhook_id is not a webhook id (wh_…)")
-            })?),
-        };
-        let scope = ReplayScope {
-            webhook,
-            event_type: filter.checked_event_type()?,
-            created_from,
-            created_before,
-        };
+        let scope = ReplayScope::parse(filter)?;
         let (job, new) = self
             .store()
             .start_replay_job(program, &scope, &actor.name, self.now())

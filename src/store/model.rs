@@ -340,6 +340,26 @@ pub struct DeliveryQuery {
     pub limit: u32,
 }
 
+impl DeliveryQuery {
+    /// A deliveries query from the list filters as typed (the REST API and the Deliveries screen
+    /// both receive them; the same parsing scopes a bulk replay).
+    pub fn from_filters(
+        status: Option<DeliveryStatus>,
+        filter: &crate::domain::replay::ReplayFilter,
+        limit: u32,
+    ) -> Result<Self, ValidationError> {
+        let scope = super::ReplayScope::parse(filter)?;
+        Ok(Self {
+            status,
+            webhook_id: scope.webhook,
+            event_type: scope.event_type,
+            created_from: scope.created_from,
+            created_before: scope.created_before,
+            limit,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliverySummary {
     pub id: DeliveryId,

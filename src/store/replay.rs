@@ -21,6 +21,30 @@ pub struct ReplayScope {
 }
 
 impl ReplayScope {
+    /// The scope a filter names, as the console and the API send it (empty fields match all);
+    /// the error names the field that is wrong.
+    pub fn parse(
+        filter: &crate::domain::replay::ReplayFilter,
+    ) -> Result<Self, crate::domain::ValidationError> {
+        let (created_from, created_before) =
+            crate::domain::query::parse_range(&filter.start, &filter.end)?;
+        let webhook = match filter.webhook_id.trim() {
+            "" => None,
+            raw => Some(WebhookId::parse(raw).ok_or_else(|| {
+                crate::domain::ValidationError::new(
+                    "webhook_id",
+                    "webhook_id is not a webhook id (wh_…)",
+                )
+            })?),
+        };
+        Ok(Self {
+            webhook,
+            event_type: filter.checked_event_type()?,
+            created_from,
+            created_before,
+        })
+    }
+
     /// The same scope always gives the same key (one running job per program and key).
     pub fn key(&self) -> String {
         let t = |d: &Option<DateTime<Utc>>| d.map(|d| d.to_rfc3339()).unwrap_or_default();

@@ -14,29 +14,19 @@ pub async fn list_dead_letters(
     start: String,
     end: String,
 ) -> Result<Vec<DeliveryView>, AppError> {
-    use herald::domain::ValidationError;
     let engine = super::ssr::engine()?;
     let who = super::ssr::viewer(&program)?;
-    let (created_from, created_before) = herald::domain::query::parse_range(&start, &end)?;
-    let webhook_id =
-        match webhook_id.as_str() {
-            "" => None,
-            raw => Some(herald::domain::ids::WebhookId::parse(raw).ok_or_else(|| {
-                ValidationError::new("webhook_id", "webhook_id is not a webhook id")
-            })?),
-        };
     let filter = herald::domain::replay::ReplayFilter {
-        event_type,
-        ..Default::default()
-    };
-    let query = herald::store::DeliveryQuery {
-        status: Some(herald::domain::delivery::DeliveryStatus::Failed),
         webhook_id,
-        event_type: filter.checked_event_type()?,
-        created_from,
-        created_before,
-        limit: 100,
+        event_type,
+        start,
+        end,
     };
+    let query = herald::store::DeliveryQuery::from_filters(
+        Some(herald::domain::delivery::DeliveryStatus::Failed),
+        &filter,
+        100,
+    )?;
     let items = engine.store().list_deliveries(&who.program, &query).await?;
     Ok(items.iter().map(Into::into).collect())
 }

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use herald::domain::delivery::DeliveryStatus;
-use herald::domain::ids::{DeliveryId, WebhookId};
+use herald::domain::ids::DeliveryId;
 use herald::domain::replay::{ReplayFilter, ReplayJobView};
 use herald::domain::views::DeliveryView;
 use herald::store::DeliveryQuery;
@@ -67,13 +67,6 @@ async fn list(
             )
         })?),
     };
-    let webhook_id =
-        match q.webhook_id.as_str() {
-            "" => None,
-            raw => Some(WebhookId::parse(raw).ok_or_else(|| {
-                ApiError::validation("webhook_id", "webhook_id is not a webhook id")
-            })?),
-        };
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::validation(
@@ -81,19 +74,13 @@ async fn list(
             "limit must be between 1 and 500",
         ));
     }
-    let (created_from, created_before) = herald::domain::query::parse_range(&q.start, &q.end)?;
-    let filter = herald::domain::replay::ReplayFilter {
+    let filter = ReplayFilter {
+        webhook_id: q.webhook_id,
         event_type: q.event_type,
-        ..Default::default()
+        start: q.start,
+        end: q.end,
     };
-    let query = DeliveryQuery {
-        status,
-        webhook_id,
-        event_type: filter.checked_event_type()?,
-        created_from,
-        created_before,
-        limit,
-    };
+    let query = DeliveryQuery::from_filters(status, &filter, limit)?;
     let items = state
         .engine
         .store()
