@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
-banner() { printf '\n==== %s ====\n' "$*"; }
+step="setting up"
+banner() { step="$*"; printf '\n==== %s ====\n' "$*"; }
+# The last lines of a failed run say which step failed and how much disk was left (a full disk
+# makes a build fail with little else to go on).
+trap 'rc=$?; [ $rc -eq 0 ] || { printf "\n==== FAILED (exit %s) at: %s ====\n" "$rc" "$step"; df -h . /tmp 2>/dev/null | sed "s/^/  /"; }' EXIT
 
 if [ -z "${HERALD_TEST_POSTGRES_URL:-}" ]; then
   cat >&2 <<'MSG'
@@ -36,8 +40,13 @@ cargo leptos build
 export RUSTFLAGS="--cfg erase_components"
 export LEPTOS_OUTPUT_NAME=herald
 
-banner "cargo test (unit, storage conformance, API and engine)"
-cargo test --workspace --features herald/server
+banner "tests (unit, storage conformance, API and engine)"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  # One process per test, in parallel; a hanging test is ended (see .config/nextest.toml).
+  cargo nextest run --workspace --features herald/server
+else
+  cargo test --workspace --features herald/server
+fi
 
 banner "Playwright (Chromium)"
 mkdir -p end2end/screenshots

@@ -197,6 +197,11 @@ pub struct ServeArgs {
     /// Requests in flight at once.
     #[arg(long, env = "HERALD_CONCURRENCY", default_value_t = 512)]
     pub concurrency: usize,
+    /// Seconds a stop (SIGTERM, Ctrl-C) waits for requests in flight, both the ones Herald is
+    /// answering and the ones it is sending, before it closes them and releases unfinished
+    /// deliveries to be sent again.
+    #[arg(long, env = "HERALD_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
     #[command(flatten)]
     pub auto_disable: AutoDisableArgs,
     /// Days to keep attempts, finished deliveries and their events (and sent alerts); older ones

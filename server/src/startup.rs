@@ -17,7 +17,7 @@ use herald::delivery::{Engine, EngineConfig, SustainedFailure};
 use herald::store::{self, Store};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +49,7 @@ impl Application {
         let sealer = sealer(&args.secrets, &args.db.database_url)?;
         let config = EngineConfig {
             concurrency: args.concurrency.max(1),
+            shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_seconds),
             // One webhook may use an eighth of the slots (and far fewer while it hangs).
             per_webhook_concurrency: (args.concurrency / 8).max(1),
             guard: GuardPolicy {
@@ -182,6 +183,8 @@ impl Application {
                 }
             })
         });
+        let grace = self.engine.config().shutdown_grace;
+        let mut stopping = stop_rx.clone();
         let serve = axum::serve(
             self.listener,
             self.router
@@ -191,7 +194,19 @@ impl Application {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
-        serve.await.context("HTTP server failed")?;
+        // Requests under way may finish within the grace period; a connection that stays busy
+        // longer (a client that never reads its answer, say) does not keep Herald running.
+        tokio::select! {
+            served = serve.into_future() => served.context("HTTP server failed")?,
+            _ = async {
+                if stopping.wait_for(|s| *s).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "connections still open when the shutdown grace ran out; closing them");
+            }
+        }
         sweeper.abort();
         alerter.abort();
         pruner.abort();

@@ -920,3 +920,52 @@ async fn ingest_keys_post_events_and_nothing_else() {
         .any(|l| l.starts_with(id) && l.contains("revoked")));
     app.stop().await;
 }
+
+/// A client that starts a request and never finishes it cannot keep Herald from stopping: once
+/// the shutdown grace has passed, the connection is closed and the server returns.
+#[tokio::test]
+async fn a_request_never_finished_does_not_keep_herald_running() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (url, dir) = database(Backend::Sqlite, "stuck client").await.unwrap();
+    let mut args = serve_args(&url);
+    args.shutdown_grace_seconds = 1;
+    let app = spawn_with(args, dir).await;
+    let mut stuck = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    // A complete request first, so the connection is known to be served...
+    stuck
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: herald\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut buf = [0u8; 1];
+        let n = stuck.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the connection closed before /healthz answered");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    // ...then one whose body never arrives.
+    let head = format!(
+        "POST /api/v1/events HTTP/1.1\r\nhost: herald\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\nexpect: 100-continue\r\n\r\n",
+        app.key
+    );
+    stuck.write_all(head.as_bytes()).await.unwrap();
+    // The interim answer comes once the handler reads the body: the request is under way.
+    // (What is read first is the rest of /healthz's answer: its body.)
+    let continued = |b: &[u8]| b.windows(25).any(|w| w == b"HTTP/1.1 100 Continue\r\n\r\n");
+    let mut interim = Vec::new();
+    while !continued(&interim) {
+        let mut buf = [0u8; 256];
+        let n = stuck.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the connection closed before the body was asked for");
+        interim.extend_from_slice(&buf[..n]);
+    }
+    stuck.write_all(b"{\"event").await.unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(60), app.stop()).await;
+    assert!(
+        stopped.is_ok(),
+        "Herald was still running 60 s after it was told to stop"
+    );
+    drop(stuck);
+}

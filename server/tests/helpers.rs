@@ -90,6 +90,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         allow_private_targets: true,
         require_https: false,
         concurrency: 64,
+        shutdown_grace_seconds: 10,
         auto_disable: Default::default(),
         retention_days: 30,
         console: Default::default(),
