@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod delivery;
 pub mod event;
 pub mod filter;
+pub mod headers;
 pub mod ids;
 pub mod insights;
 pub mod query;

@@ -27,6 +27,11 @@ fn webhook(program: &ProgramId, name: &str, created: chrono::DateTime<Utc>) -> W
         sealed_secrets: "sealed".into(),
         event_types: vec!["points.awarded".into(), "reward.redeemed".into()],
         filter: Filter::default(),
+        headers: vec![herald::domain::headers::StoredHeader {
+            name: "X-Tenant".into(),
+            value: Some("acme".into()),
+            secret: false,
+        }],
         retry: RetryPolicy::default(),
         rate_limit_per_second: None,
         sandbox: false,
@@ -98,6 +103,11 @@ async fn creates_and_reads_webhooks(store: Arc<dyn Store>) {
     changed.name = WebhookName::parse("Rewards CRM v2").unwrap();
     changed.event_types = vec!["user.created".into()];
     changed.enabled = false;
+    changed.headers.push(herald::domain::headers::StoredHeader {
+        name: "X-Token".into(),
+        value: None,
+        secret: true,
+    });
     changed.updated_at = now();
     store.update_webhook(&changed).await.unwrap();
     let got = store.get_webhook(&p, &w.id).await.unwrap().unwrap();

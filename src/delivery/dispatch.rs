@@ -7,6 +7,7 @@ use super::secrets::WebhookSecrets;
 use super::sign;
 use crate::domain::delivery::{AttemptStatus, Trigger};
 use crate::domain::event::EventType;
+use crate::domain::headers::StoredHeader;
 use crate::domain::ids::EventId;
 use crate::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};
 use crate::domain::webhook::AuthKind;
@@ -32,6 +33,35 @@ pub struct Target<'a> {
     pub secrets: &'a WebhookSecrets,
     pub timeout: Duration,
     pub sandbox: bool,
+    /// Custom headers, sent after Herald's own.
+    pub custom: Vec<SentHeader>,
+}
+
+/// A custom header with its value in plain text (a secret one only while it is being sent).
+pub struct SentHeader {
+    /// Lower-cased, as it goes on the wire.
+    pub name: String,
+    pub value: String,
+    pub secret: bool,
+}
+
+/// A webhook's custom headers with their values: plain ones as stored, secret ones from its
+/// opened secrets (one whose value is missing there is left out rather than sent empty).
+pub fn custom_headers(stored: &[StoredHeader], secrets: &WebhookSecrets) -> Vec<SentHeader> {
+    stored
+        .iter()
+        .filter_map(|h| {
+            let value = match (&h.value, h.secret) {
+                (Some(v), false) => v.clone(),
+                _ => secrets.header(&h.name)?.to_owned(),
+            };
+            Some(SentHeader {
+                name: h.name.to_ascii_lowercase(),
+                value,
+                secret: h.secret,
+            })
+        })
+        .collect()
 }
 
 pub struct Message<'a> {
@@ -105,15 +135,24 @@ pub fn headers(
         }
         AuthKind::None => {}
     }
+    h.extend(
+        target
+            .custom
+            .iter()
+            .map(|c| (c.name.clone(), c.value.clone())),
+    );
     h
 }
 
-/// Headers as the audit log shows them: credentials replaced by their scheme.
-pub fn redact(headers: &[(String, String)]) -> Vec<(String, String)> {
+/// Headers as the audit log shows them: credentials replaced by their scheme, secret custom
+/// headers by a mark.
+pub fn redact(headers: &[(String, String)], custom: &[SentHeader]) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(k, v)| {
-            if k == "authorization" {
+            if custom.iter().any(|c| c.secret && c.name == *k) {
+                (k.clone(), "[redacted]".to_owned())
+            } else if k == "authorization" {
                 let scheme = v.split(' ').next().unwrap_or_default();
                 (k.clone(), format!("{scheme} [redacted]"))
             } else {
@@ -149,7 +188,7 @@ pub async fn attempt(
         latency_ms: None,
         lag_ms: None,
         request_url: target.url.to_owned(),
-        request_headers: redact(&headers),
+        request_headers: redact(&headers, &target.custom),
         request_body: msg.body.to_owned(),
         response_headers: None,
         response_body: None,
@@ -300,8 +339,43 @@ mod tests {
             ("authorization".to_owned(), "Basic dXNlcjpwdw==".to_owned()),
             ("webhook-signature".to_owned(), "v1,abc".to_owned()),
         ];
-        let r = redact(&h);
+        let r = redact(&h, &[]);
         assert_eq!(r[0].1, "Basic [redacted]");
         assert_eq!(r[1].1, "v1,abc");
+    }
+
+    #[test]
+    fn secret_custom_headers_are_redacted_plain_ones_kept() {
+        let secrets = WebhookSecrets {
+            headers: vec![("X-Token".into(), "s3cret".into())],
+            ..Default::default()
+        };
+        let stored = [
+            StoredHeader {
+                name: "X-Tenant".into(),
+                value: Some("acme".into()),
+                secret: false,
+            },
+            StoredHeader {
+                name: "X-Token".into(),
+                value: None,
+                secret: true,
+            },
+            StoredHeader {
+                name: "X-Lost".into(),
+                value: None,
+                secret: true,
+            },
+        ];
+        let custom = custom_headers(&stored, &secrets);
+        assert_eq!(custom.len(), 2, "a secret without a value is not sent");
+        let sent: Vec<(String, String)> = custom
+            .iter()
+            .map(|c| (c.name.clone(), c.value.clone()))
+            .collect();
+        assert_eq!(sent[1], ("x-token".to_owned(), "s3cret".to_owned()));
+        let r = redact(&sent, &custom);
+        assert_eq!(r[0].1, "acme");
+        assert_eq!(r[1].1, "[redacted]");
     }
 }

@@ -278,6 +278,7 @@ impl Engine {
             secrets: &secrets,
             timeout: Duration::from_secs(w.retry.timeout_seconds.into()),
             sandbox: w.sandbox,
+            custom: super::dispatch::custom_headers(&w.headers, &secrets),
         };
         let msg = Message {
             id: &c.event_id,

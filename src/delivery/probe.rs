@@ -125,6 +125,21 @@ impl Engine {
             },
             AuthSettings::None => WebhookSecrets::default(),
         };
+        // The draft's custom headers go along once they are valid (they are filled in step 3,
+        // after Verify is first offered); a secret one left empty is the stored value.
+        let custom = match draft.validate_headers() {
+            Ok(headers) => {
+                let mut with_values = stored.clone().unwrap_or_default();
+                match with_values.set_headers(&headers) {
+                    Ok(()) => {
+                        let listed: Vec<_> = headers.into_iter().map(|h| h.stored()).collect();
+                        dispatch::custom_headers(&listed, &with_values)
+                    }
+                    Err(_) => Vec::new(),
+                }
+            }
+            Err(_) => Vec::new(),
+        };
         let url = crate::domain::webhook::TargetUrl::parse(&draft.url)?;
         let draft_id = WebhookId::generate();
         let auth_param = match &auth {
@@ -144,6 +159,7 @@ impl Engine {
             secrets: &secrets,
             timeout: Duration::from_secs(draft.retry.timeout_seconds.clamp(1, 60) as u64),
             sandbox: false,
+            custom,
         };
         let (msg_id, body) = verification_body(saved.map_or("draft", WebhookId::as_str));
         let verification = EventType::verification();
@@ -185,6 +201,7 @@ impl Engine {
             secrets,
             timeout: Duration::from_secs(r.retry.timeout_seconds.into()),
             sandbox: r.sandbox,
+            custom: dispatch::custom_headers(&r.headers, secrets),
         };
         let msg = Message {
             id: msg_id,

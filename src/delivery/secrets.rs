@@ -1,5 +1,6 @@
 //! A webhook's secrets as one sealed bundle: its signing secrets (the current one first, plus one
-//! still valid for 24 h after a rotation) or its Basic password. Plain text exists only in memory,
+//! still valid for 24 h after a rotation) or its Basic password, and the values of its secret
+//! custom headers. Plain text exists only in memory,
 //! for as long as a request is being signed or a reveal answered.
 
 use crate::auth::seal::{SealError, Sealer};
@@ -17,11 +18,27 @@ pub struct ActiveSecret {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct WebhookSecrets {
     /// Newest first.
     pub signing: Vec<ActiveSecret>,
     pub basic_password: Option<String>,
+    /// Values of secret custom headers, by header name as configured.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Says what is there, never a value.
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSecrets")
+            .field("signing", &self.signing.len())
+            .field("basic_password", &self.basic_password.is_some())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// The serialised form inside the seal.
@@ -31,6 +48,8 @@ struct Stored {
     signing: Vec<(String, Option<DateTime<Utc>>)>,
     #[serde(default)]
     basic_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<(String, String)>,
 }
 
 impl WebhookSecrets {
@@ -41,6 +60,7 @@ impl WebhookSecrets {
                 expires_at: None,
             }],
             basic_password: None,
+            headers: Vec::new(),
         }
     }
 
@@ -48,6 +68,7 @@ impl WebhookSecrets {
         Self {
             signing: vec![],
             basic_password: Some(password),
+            headers: Vec::new(),
         }
     }
 
@@ -89,6 +110,38 @@ impl WebhookSecrets {
         self.signing.truncate(2);
     }
 
+    /// The stored value of secret header `name` (names compare case-insensitively).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Takes the secret header values from `headers`: a typed value replaces the stored one, an
+    /// empty one keeps it. Plain headers keep no value here. Refuses a secret header that has no
+    /// value either way, naming its row.
+    pub fn set_headers(
+        &mut self,
+        headers: &[crate::domain::headers::CustomHeader],
+    ) -> Result<(), crate::domain::ValidationError> {
+        let mut next = Vec::new();
+        for (i, h) in headers.iter().enumerate().filter(|(_, h)| h.secret) {
+            let value = match &h.value {
+                Some(v) => v.clone(),
+                None => self.header(&h.name).map(str::to_owned).ok_or_else(|| {
+                    crate::domain::ValidationError::new(
+                        format!("headers[{i}].value"),
+                        format!("Enter a value for '{}'", h.name),
+                    )
+                })?,
+            };
+            next.push((h.name.clone(), value));
+        }
+        self.headers = next;
+        Ok(())
+    }
+
     pub fn seal(&self, sealer: &Sealer) -> String {
         let stored = Stored {
             signing: self
@@ -97,6 +150,7 @@ impl WebhookSecrets {
                 .map(|a| (a.secret.expose().to_owned(), a.expires_at))
                 .collect(),
             basic_password: self.basic_password.clone(),
+            headers: self.headers.clone(),
         };
         sealer.seal(
             serde_json::to_string(&stored)
@@ -121,6 +175,7 @@ impl WebhookSecrets {
         Ok(Self {
             signing,
             basic_password: stored.basic_password,
+            headers: stored.headers,
         })
     }
 }

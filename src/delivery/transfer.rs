@@ -34,6 +34,9 @@ struct Carried {
     secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     password: Option<String>,
+    /// Secret custom header values, by header name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<(String, String)>,
 }
 
 /// What a prepared import would write.
@@ -109,8 +112,9 @@ impl Engine {
             let c = Carried {
                 secret: secrets.current().map(|s| s.expose().to_owned()),
                 password: secrets.basic_password.clone(),
+                headers: secrets.headers.clone(),
             };
-            if c.secret.is_some() || c.password.is_some() {
+            if c.secret.is_some() || c.password.is_some() || !c.headers.is_empty() {
                 carried.insert(w.record.name.as_str().to_lowercase(), c);
             }
         }
@@ -233,6 +237,19 @@ impl Engine {
                     Ok(AuthKind::Basic) => draft.auth.password = c.password.clone(),
                     _ => {}
                 }
+                for h in draft
+                    .headers
+                    .iter_mut()
+                    .filter(|h| h.secret && h.value.is_empty())
+                {
+                    if let Some((_, v)) = c
+                        .headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(&h.name))
+                    {
+                        h.value = v.clone();
+                    }
+                }
             }
             let item = |action, detail: String| ImportItem {
                 name: given.name.clone(),
@@ -309,12 +326,20 @@ impl Engine {
         prepared: &mut Prepared,
     ) -> Result<(ImportAction, String)> {
         let before = draft_of(current);
-        let secret_given = draft.auth.secret.is_some() || draft.auth.password.is_some();
+        let secret_given = draft.auth.secret.is_some()
+            || draft.auth.password.is_some()
+            || draft
+                .headers
+                .iter()
+                .any(|h| h.secret && !h.value.is_empty());
         // The target's Enabled switch is its own: an import does not turn webhooks on or off.
         let patch = WebhookPatch::replacing(draft, current.record.version);
         let mut after = patch.clone().apply(before.clone());
         after.auth.secret = None;
         after.auth.password = None;
+        for h in after.headers.iter_mut().filter(|h| h.secret) {
+            h.value.clear();
+        }
         let settings_changed = before != after;
         if !settings_changed && !secret_given {
             return Ok((ImportAction::Unchanged, String::new()));

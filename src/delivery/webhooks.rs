@@ -45,6 +45,7 @@ pub fn draft_of(w: &Webhook) -> WebhookDraft {
         rate_limit_per_second: r.rate_limit_per_second.map(i64::from),
         sandbox: r.sandbox,
         enabled: r.enabled,
+        headers: r.headers.iter().map(|h| h.draft()).collect(),
     }
 }
 
@@ -103,6 +104,8 @@ impl Engine {
             ),
             AuthSettings::None => (WebhookSecrets::default(), None),
         };
+        let mut secrets = secrets;
+        secrets.set_headers(&s.headers)?;
         let at = self.now();
         let record = record_of(
             WebhookId::generate(),
@@ -229,6 +232,7 @@ impl Engine {
             },
             AuthSettings::None => {}
         }
+        secrets.set_headers(&s.headers)?;
         let mut record = record_of(
             current.record.id.clone(),
             program,
@@ -345,6 +349,7 @@ fn record_of(
         sealed_secrets,
         event_types: s.event_types,
         filter: s.filter,
+        headers: s.headers.into_iter().map(|h| h.stored()).collect(),
         retry: s.retry,
         rate_limit_per_second: s.rate_limit_per_second,
         sandbox: s.sandbox,

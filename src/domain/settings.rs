@@ -5,6 +5,7 @@
 
 use super::catalog;
 use super::filter::Filter;
+use super::headers::{parse_headers, CustomHeader, HeaderDraft};
 use super::webhook::{
     parse_basic_password, parse_basic_username, parse_description, parse_rate_limit,
     parse_signature_header, AuthKind, Backoff, RetryPolicy, Schedule, SigningSecret, TargetUrl,
@@ -107,6 +108,9 @@ pub struct WebhookDraft {
     pub sandbox: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Extra headers sent with every request (see `HeaderDraft`).
+    #[serde(default)]
+    pub headers: Vec<HeaderDraft>,
 }
 
 fn default_method() -> String {
@@ -131,6 +135,7 @@ impl Default for WebhookDraft {
             rate_limit_per_second: None,
             sandbox: false,
             enabled: true,
+            headers: Vec::new(),
         }
     }
 }
@@ -192,6 +197,7 @@ pub struct WebhookSettings {
     pub rate_limit_per_second: Option<u32>,
     pub sandbox: bool,
     pub enabled: bool,
+    pub headers: Vec<CustomHeader>,
 }
 
 impl WebhookDraft {
@@ -270,11 +276,18 @@ impl WebhookDraft {
         Ok((policy, parse_rate_limit(self.rate_limit_per_second)?))
     }
 
+    /// Step 3 too: the custom headers, checked against the authentication chosen in step 1.
+    pub fn validate_headers(&self) -> Result<Vec<CustomHeader>, ValidationError> {
+        let kind = AuthKind::parse(&self.auth.kind)?;
+        parse_headers(&self.headers, kind, self.auth.header.as_deref())
+    }
+
     /// Every step, in order; the first problem wins.
     pub fn validate(&self, password_required: bool) -> Result<WebhookSettings, ValidationError> {
         let auth = self.validate_endpoint(password_required)?;
         let (event_types, filter) = self.validate_events()?;
         let (retry, rate_limit_per_second) = self.validate_retries()?;
+        let headers = self.validate_headers()?;
         Ok(WebhookSettings {
             name: WebhookName::parse(&self.name)?,
             url: TargetUrl::parse(&self.url)?,
@@ -287,6 +300,7 @@ impl WebhookDraft {
             rate_limit_per_second,
             sandbox: self.sandbox,
             enabled: self.enabled,
+            headers,
         })
     }
 }
@@ -310,6 +324,8 @@ pub struct WebhookPatch {
     pub rate_limit_per_second: Option<Option<i64>>,
     pub sandbox: Option<bool>,
     pub enabled: Option<bool>,
+    /// Replaces the custom headers (a secret one sent with an empty value keeps its value).
+    pub headers: Option<Vec<HeaderDraft>>,
     /// With `enabled: true` on a switched-off webhook: `true` dead-letters the deliveries it held
     /// while off (they stay in the log and can be replayed) instead of sending them, in order,
     /// as soon as it is on. Ignored otherwise.
@@ -336,6 +352,7 @@ impl WebhookPatch {
             retry: Some(draft.retry),
             rate_limit_per_second: Some(draft.rate_limit_per_second),
             sandbox: Some(draft.sandbox),
+            headers: Some(draft.headers),
             enabled: None,
             discard_held: None,
             version: Some(version),
@@ -358,7 +375,8 @@ impl WebhookPatch {
             retry,
             rate_limit_per_second,
             sandbox,
-            enabled
+            enabled,
+            headers
         );
         d
     }

@@ -47,6 +47,9 @@ pub struct WebhookView {
     pub rate_limit_per_second: Option<u32>,
     pub sandbox: bool,
     pub enabled: bool,
+    /// Custom headers sent with every request; a secret one's value is masked.
+    #[serde(default)]
+    pub headers: Vec<HeaderView>,
     pub status: WebhookStatus,
     /// Live successes ÷ live attempts × 100; `null` before the first live attempt.
     pub success_rate: Option<f64>,
@@ -73,6 +76,15 @@ pub struct WebhookView {
     /// What the insight rules found worth a look (see the README's "Insights").
     #[serde(default)]
     pub flags: Vec<Flag>,
+}
+
+/// A custom header as shown: a secret one's value is `••••••••`.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderView {
+    pub name: String,
+    pub value: String,
+    pub secret: bool,
 }
 
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

@@ -24,6 +24,8 @@ pub struct WebhookRecord {
     pub sealed_secrets: String,
     pub event_types: Vec<String>,
     pub filter: Filter,
+    /// Custom headers; a secret one's value is in `sealed_secrets`.
+    pub headers: Vec<crate::domain::headers::StoredHeader>,
     pub retry: RetryPolicy,
     pub rate_limit_per_second: Option<u32>,
     pub sandbox: bool,

@@ -45,6 +45,7 @@ pub struct WebhookRow {
     disabled_reason: Option<String>,
     failing_since: Option<DateTime<Utc>>,
     failures_in_a_row: i64,
+    headers: Json<serde_json::Value>,
     event_types: Option<String>,
 }
 
@@ -73,6 +74,7 @@ impl TryFrom<WebhookRow> for Webhook {
                 .map(|s| s.split(',').map(str::to_owned).collect())
                 .unwrap_or_default(),
             filter: Filter::parse(&r.filter.0).map_err(|e| corrupt("filter", e))?,
+            headers: serde_json::from_value(r.headers.0).map_err(|e| corrupt("headers", e))?,
             retry: RetryPolicy::new(
                 r.retry_attempts,
                 r.retry_delay_seconds,

@@ -35,6 +35,7 @@ macro_rules! impl_store {
                 let updated = sql::bind_webhook(sqlx::query(sql::UPDATE_WEBHOOK), w)
                     .bind(w.updated_at)
                     .bind(w.version)
+                    .bind(sql::headers_json(w))
                     .execute(&mut **tx)
                     .await
                     .map_err(|e| conflict_on_unique(e, "name"))?
@@ -160,6 +161,7 @@ macro_rules! impl_store {
                 sql::bind_webhook(sqlx::query(sql::INSERT_WEBHOOK), w)
                     .bind(w.created_at)
                     .bind(w.updated_at)
+                    .bind(sql::headers_json(w))
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| conflict_on_unique(e, "name"))?;
@@ -199,6 +201,7 @@ macro_rules! impl_store {
                     sql::bind_webhook(sqlx::query(sql::INSERT_WEBHOOK), w)
                         .bind(w.created_at)
                         .bind(w.updated_at)
+                        .bind(sql::headers_json(w))
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| conflict_on_unique(e, "name"))?;

@@ -18,18 +18,19 @@ pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, 
     w.retry_backoff, w.timeout_seconds, w.rate_limit_per_second, w.sandbox, w.enabled, w.version, \
     w.total_attempts, w.successful_attempts, w.last_success_at, w.last_failure_at, \
     w.last_attempt_failed, w.created_at, w.updated_at, w.disabled_reason, w.failing_since, \
-    w.failures_in_a_row, (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
+    w.failures_in_a_row, w.headers, (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
      WHERE s.webhook_id = w.id) AS event_types";
 
 pub const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, program_id, name, url, method, \
     description, auth_kind, auth_param, secrets, filter, retry_attempts, retry_delay_seconds, \
-    retry_backoff, timeout_seconds, rate_limit_per_second, sandbox, enabled, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+    retry_backoff, timeout_seconds, rate_limit_per_second, sandbox, enabled, created_at, updated_at, \
+    headers) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
 pub const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $3, url = $4, method = $5, \
     description = $6, auth_kind = $7, auth_param = $8, secrets = $9, filter = $10, \
     retry_attempts = $11, retry_delay_seconds = $12, retry_backoff = $13, timeout_seconds = $14, \
-    rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18, \
+    rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18, headers = $20, \
     disabled_reason = CASE WHEN $17 THEN NULL ELSE disabled_reason END, \
     failing_since = CASE WHEN $17 AND NOT enabled THEN NULL ELSE failing_since END, \
     failures_in_a_row = CASE WHEN $17 AND NOT enabled THEN 0 ELSE failures_in_a_row END, \
@@ -433,6 +434,11 @@ pub fn claimed_columns() -> String {
          d.trigger AS delivery_trigger, \
          d.event_id, e.event_type, e.body, e.created_at AS event_created_at, {WEBHOOK_COLUMNS}"
     )
+}
+
+/// `$20` of `INSERT_WEBHOOK` / `UPDATE_WEBHOOK`: the custom headers (secret values not included).
+pub fn headers_json(w: &WebhookRecord) -> Json<serde_json::Value> {
+    Json(serde_json::to_value(&w.headers).expect("plain data"))
 }
 
 /// Binds `$1`…`$17` of `INSERT_WEBHOOK` / `UPDATE_WEBHOOK` (the settings both share).

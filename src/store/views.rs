@@ -29,6 +29,15 @@ impl From<&Webhook> for WebhookView {
             rate_limit_per_second: r.rate_limit_per_second,
             sandbox: r.sandbox,
             enabled: r.enabled,
+            headers: r
+                .headers
+                .iter()
+                .map(|h| HeaderView {
+                    name: h.name.clone(),
+                    value: h.shown_value(),
+                    secret: h.secret,
+                })
+                .collect(),
             status: w.status(),
             success_rate: w.success_rate(),
             total_attempts: w.stats.total_attempts,

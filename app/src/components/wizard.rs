@@ -23,7 +23,7 @@ pub const STEPS: [&str; 3] = [
 fn step_of(field: &str) -> usize {
     match field.split(['.', '[']).next().unwrap_or_default() {
         "event_types" | "filter" => 1,
-        "retry" | "rate_limit_per_second" | "sandbox" => 2,
+        "retry" | "rate_limit_per_second" | "sandbox" | "headers" => 2,
         _ => 0,
     }
 }
@@ -92,7 +92,10 @@ pub fn Wizard(
             .with(|d| match n {
                 0 => d.validate_endpoint(!is_edit).map(drop),
                 1 => d.validate_events().map(drop),
-                _ => d.validate_retries().map(drop),
+                _ => d
+                    .validate_retries()
+                    .and_then(|_| d.validate_headers())
+                    .map(drop),
             })
             .map_err(AppError::from)
     };

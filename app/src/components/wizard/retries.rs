@@ -1,6 +1,9 @@
-//! Step 3, Securities & Retries: retry policy, timeout, rate limit and sandbox mode.
+//! Step 3, Securities & Retries: retry policy, timeout, rate limit, custom headers and sandbox
+//! mode.
 
 use super::{FieldError, WizardState};
+use herald::domain::headers::{HeaderDraft, MAX_HEADERS};
+use herald::domain::settings::WebhookDraft;
 use herald::domain::webhook::Schedule;
 use leptos::prelude::*;
 
@@ -75,6 +78,7 @@ pub fn RetriesStep(state: WizardState) -> impl IntoView {
                 <FieldError id="rate-error" message=state.error_for("rate_limit_per_second")/>
             </label>
         </div>
+        <HeadersField state/>
         <label class="checkbox">
             <input
                 type="checkbox"
@@ -143,5 +147,108 @@ fn NumberField(
             />
             <FieldError id=error_id message=error/>
         </label>
+    }
+}
+
+/// Custom headers as rows of name, value and a Secret switch. A secret value is typed like a
+/// password; when editing, leaving it empty keeps the stored value.
+#[component]
+fn HeadersField(state: WizardState) -> impl IntoView {
+    let draft = state.draft;
+    let editing = state.editing.is_some();
+    let count = Memo::new(move |_| draft.with(|d| d.headers.len()));
+    view! {
+        <fieldset class="headers">
+            <legend>"Custom Headers "<span class="muted">"(optional, sent with every request)"</span></legend>
+            {move || {
+                (0..count.get())
+                    .map(|i| view! { <HeaderRow draft i editing/> })
+                    .collect_view()
+            }}
+            <button
+                type="button"
+                class="button secondary"
+                name="add-header"
+                disabled=move || { count.get() >= MAX_HEADERS }
+                on:click=move |_| {
+                    draft.update(|d| {
+                        if d.headers.len() < MAX_HEADERS {
+                            d.headers.push(HeaderDraft::default())
+                        }
+                    })
+                }
+            >
+                "Add header"
+            </button>
+            <FieldError id="headers-error" message=state.error_for("headers")/>
+        </fieldset>
+    }
+}
+
+#[component]
+fn HeaderRow(draft: RwSignal<WebhookDraft>, i: usize, editing: bool) -> impl IntoView {
+    let get = move |f: fn(&HeaderDraft) -> String| {
+        draft.with(|d| d.headers.get(i).map(f).unwrap_or_default())
+    };
+    let set = move |f: fn(&mut HeaderDraft, String), v: String| {
+        draft.update(|d| {
+            if let Some(h) = d.headers.get_mut(i) {
+                f(h, v)
+            }
+        })
+    };
+    let secret = move || draft.with(|d| d.headers.get(i).is_some_and(|h| h.secret));
+    view! {
+        <div class="header-row">
+            <input
+                type="text"
+                name=format!("header-name-{i}")
+                aria-label=format!("Header {} name", i + 1)
+                placeholder="X-Tenant"
+                aria-describedby="headers-error"
+                prop:value=move || get(|h| h.name.clone())
+                on:input=move |ev| set(|h, v| h.name = v, event_target_value(&ev))
+            />
+            <input
+                type=move || if secret() { "password" } else { "text" }
+                name=format!("header-value-{i}")
+                aria-label=format!("Header {} value", i + 1)
+                autocomplete="off"
+                placeholder=move || if secret() && editing { "(unchanged)" } else { "value" }
+                aria-describedby="headers-error"
+                prop:value=move || get(|h| h.value.clone())
+                on:input=move |ev| set(|h, v| h.value = v, event_target_value(&ev))
+            />
+            <label class="checkbox">
+                <input
+                    type="checkbox"
+                    name=format!("header-secret-{i}")
+                    prop:checked=secret
+                    on:change=move |ev| {
+                        let on = event_target_checked(&ev);
+                        draft.update(|d| {
+                            if let Some(h) = d.headers.get_mut(i) {
+                                h.secret = on
+                            }
+                        })
+                    }
+                />
+                <span>"Secret"</span>
+            </label>
+            <button
+                type="button"
+                class="button secondary"
+                name=format!("remove-header-{i}")
+                on:click=move |_| {
+                    draft.update(|d| {
+                        if i < d.headers.len() {
+                            d.headers.remove(i);
+                        }
+                    })
+                }
+            >
+                "Remove"
+            </button>
+        </div>
     }
 }
