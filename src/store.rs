@@ -166,7 +166,7 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
             .version;
         let batch = [IngestItem {
             event: event.clone(),
-            targets: targets.to_vec(),
+            targets: targets.iter().cloned().map(DeliveryTarget::from).collect(),
             routing_version: version,
         }];
         Ok(self.ingest_batch(&batch).await?.pop().flatten())

@@ -32,6 +32,7 @@ fn webhook(program: &ProgramId, name: &str, created: chrono::DateTime<Utc>) -> W
             value: Some("acme".into()),
             secret: false,
         }],
+        ordering_key: None,
         retry: RetryPolicy::default(),
         rate_limit_per_second: None,
         sandbox: false,
@@ -331,7 +332,7 @@ async fn batched_ingest_stores_each_event_once(store: Arc<dyn Store>) {
         .version;
     let item = |event: &StoredEvent, targets: Vec<WebhookId>| IngestItem {
         event: event.clone(),
-        targets,
+        targets: targets.into_iter().map(DeliveryTarget::from).collect(),
         routing_version: version,
     };
     let batch = vec![
@@ -1117,7 +1118,7 @@ async fn ingest_routed_from_a_stale_subscriber_list_writes_nothing(store: Arc<dy
     let e = event(&p, "points.awarded");
     let routed = IngestItem {
         event: e.clone(),
-        targets: vec![w.id.clone()],
+        targets: vec![w.id.clone().into()],
         routing_version: before.version,
     };
     assert!(matches!(

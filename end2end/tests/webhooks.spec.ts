@@ -67,6 +67,11 @@ test('create a webhook through the wizard, test it, find it in the audit log, ed
     await page.getByRole('checkbox', { name: 'Secret' }).nth(1).check();
     await expect(page.getByLabel('Header 2 value')).toHaveAttribute('type', 'password');
     await page.getByLabel('Header 2 value').fill('tok-e2e-123');
+    // Per-member ordering: a path into the event, refused beside the field when malformed.
+    await page.getByLabel('Ordering Key (optional)').fill('data..member_id');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page.getByText('Ordering key must be a dot-separated path such as data.member_id')).toBeVisible();
+    await page.getByLabel('Ordering Key (optional)').fill('data.member_id');
     await snap(page, 'wizard-step3');
     await page.getByRole('button', { name: 'Save' }).click();
 
@@ -141,6 +146,7 @@ test('create a webhook through the wizard, test it, find it in the audit log, ed
     await expect(page.getByLabel('Header 1 value')).toHaveValue('acme');
     await expect(page.getByLabel('Header 2 value')).toHaveValue('');
     await expect(page.getByLabel('Header 2 value')).toHaveAttribute('placeholder', '(unchanged)');
+    await expect(page.getByLabel('Ordering Key (optional)')).toHaveValue('data.member_id');
     await page.getByRole('button', { name: 'Save' }).click();
     await expect(page.getByRole('heading', { name: /Loyalty CRM v2/, level: 1 })).toBeVisible();
     await snap(page, 'webhook-page');

@@ -12,7 +12,8 @@ use super::{Engine, Result};
 use crate::domain::event::NewEvent;
 use crate::domain::filter::Filter;
 use crate::domain::ids::{ProgramId, WebhookId};
-use crate::store::{IngestItem, Replayed, Store, StoreError, StoredEvent};
+use crate::domain::webhook::ordering_value;
+use crate::store::{DeliveryTarget, IngestItem, Replayed, Store, StoreError, StoredEvent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -112,11 +113,19 @@ pub(super) struct SubscriberCache {
     entries: Mutex<HashMap<(ProgramId, String), Routing>>,
 }
 
+/// One subscriber as routing needs it.
+struct Routed {
+    id: WebhookId,
+    filter: Filter,
+    /// Per-member ordering path, when the webhook orders its deliveries.
+    ordering_key: Option<String>,
+}
+
 /// The webhooks an event type fans out to, with their filters, at one subscriber-list version.
 #[derive(Clone)]
 struct Routing {
     version: i64,
-    webhooks: Arc<Vec<(WebhookId, Filter)>>,
+    webhooks: Arc<Vec<Routed>>,
     /// The program checks this type's `data` against its schema.
     validate: bool,
 }
@@ -143,7 +152,11 @@ impl SubscriberCache {
             webhooks: Arc::new(
                 subs.webhooks
                     .into_iter()
-                    .map(|w| (w.record.id, w.record.filter))
+                    .map(|w| Routed {
+                        id: w.record.id,
+                        filter: w.record.filter,
+                        ordering_key: w.record.ordering_key,
+                    })
                     .collect(),
             ),
         };
@@ -170,7 +183,7 @@ impl SubscriberCache {
         &self,
         store: &dyn Store,
         event: &StoredEvent,
-    ) -> Result<(Vec<WebhookId>, i64), StoreError> {
+    ) -> Result<(Vec<DeliveryTarget>, i64), StoreError> {
         self.get(store, &event.program_id, event.event_type.as_str())
             .await?
             .targets(event)
@@ -181,20 +194,27 @@ impl Routing {
     /// The webhooks `event` fans out to (subscribed, every filter condition holding for its
     /// envelope; a switched-off webhook's deliveries wait, held, until it is on again) and the
     /// subscriber-list version that answer holds for.
-    fn targets(&self, event: &StoredEvent) -> Result<(Vec<WebhookId>, i64), StoreError> {
-        // The filter document is built only when some subscriber filters.
+    fn targets(&self, event: &StoredEvent) -> Result<(Vec<DeliveryTarget>, i64), StoreError> {
+        // The envelope is parsed only when some subscriber filters or orders.
         let doc = self
             .webhooks
             .iter()
-            .any(|(_, f)| !f.is_empty())
+            .any(|w| !w.filter.is_empty() || w.ordering_key.is_some())
             .then(|| serde_json::from_str::<serde_json::Value>(&event.body))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("event body: {e}")))?;
         let targets = self
             .webhooks
             .iter()
-            .filter(|(_, f)| doc.as_ref().is_none_or(|d| f.matches(d)))
-            .map(|(id, _)| id.clone())
+            .filter(|w| doc.as_ref().is_none_or(|d| w.filter.matches(d)))
+            .map(|w| DeliveryTarget {
+                webhook: w.id.clone(),
+                ordering_key: w
+                    .ordering_key
+                    .as_deref()
+                    .zip(doc.as_ref())
+                    .and_then(|(path, d)| ordering_value(d, path)),
+            })
             .collect();
         Ok((targets, self.version))
     }

@@ -46,6 +46,7 @@ pub fn draft_of(w: &Webhook) -> WebhookDraft {
         sandbox: r.sandbox,
         enabled: r.enabled,
         headers: r.headers.iter().map(|h| h.draft()).collect(),
+        ordering_key: r.ordering_key.clone().unwrap_or_default(),
     }
 }
 
@@ -350,6 +351,7 @@ fn record_of(
         event_types: s.event_types,
         filter: s.filter,
         headers: s.headers.into_iter().map(|h| h.stored()).collect(),
+        ordering_key: s.ordering_key,
         retry: s.retry,
         rate_limit_per_second: s.rate_limit_per_second,
         sandbox: s.sandbox,

@@ -149,7 +149,8 @@ impl Condition {
     }
 }
 
-fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
+/// The value at a dot-separated `path` into `doc` (array items by index).
+pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(doc, |v, key| match v {
         Value::Object(m) => m.get(key),
         Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),

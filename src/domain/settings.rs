@@ -7,9 +7,9 @@ use super::catalog;
 use super::filter::Filter;
 use super::headers::{parse_headers, CustomHeader, HeaderDraft};
 use super::webhook::{
-    parse_basic_password, parse_basic_username, parse_description, parse_rate_limit,
-    parse_signature_header, AuthKind, Backoff, RetryPolicy, Schedule, SigningSecret, TargetUrl,
-    WebhookName,
+    parse_basic_password, parse_basic_username, parse_description, parse_ordering_key,
+    parse_rate_limit, parse_signature_header, AuthKind, Backoff, RetryPolicy, Schedule,
+    SigningSecret, TargetUrl, WebhookName,
 };
 use super::ValidationError;
 use serde::{Deserialize, Serialize};
@@ -111,6 +111,10 @@ pub struct WebhookDraft {
     /// Extra headers sent with every request (see `HeaderDraft`).
     #[serde(default)]
     pub headers: Vec<HeaderDraft>,
+    /// Per-member ordering: a path into the event (e.g. `data.member_id`); deliveries with the
+    /// same value go out one at a time, in acceptance order. Empty: no ordering.
+    #[serde(default)]
+    pub ordering_key: String,
 }
 
 fn default_method() -> String {
@@ -136,6 +140,7 @@ impl Default for WebhookDraft {
             sandbox: false,
             enabled: true,
             headers: Vec::new(),
+            ordering_key: String::new(),
         }
     }
 }
@@ -198,6 +203,7 @@ pub struct WebhookSettings {
     pub sandbox: bool,
     pub enabled: bool,
     pub headers: Vec<CustomHeader>,
+    pub ordering_key: Option<String>,
 }
 
 impl WebhookDraft {
@@ -288,6 +294,7 @@ impl WebhookDraft {
         let (event_types, filter) = self.validate_events()?;
         let (retry, rate_limit_per_second) = self.validate_retries()?;
         let headers = self.validate_headers()?;
+        let ordering_key = parse_ordering_key(&self.ordering_key)?;
         Ok(WebhookSettings {
             name: WebhookName::parse(&self.name)?,
             url: TargetUrl::parse(&self.url)?,
@@ -301,6 +308,7 @@ impl WebhookDraft {
             sandbox: self.sandbox,
             enabled: self.enabled,
             headers,
+            ordering_key,
         })
     }
 }
@@ -326,6 +334,8 @@ pub struct WebhookPatch {
     pub enabled: Option<bool>,
     /// Replaces the custom headers (a secret one sent with an empty value keeps its value).
     pub headers: Option<Vec<HeaderDraft>>,
+    /// Sets the ordering key path (`""` switches ordering off).
+    pub ordering_key: Option<String>,
     /// With `enabled: true` on a switched-off webhook: `true` dead-letters the deliveries it held
     /// while off (they stay in the log and can be replayed) instead of sending them, in order,
     /// as soon as it is on. Ignored otherwise.
@@ -353,6 +363,7 @@ impl WebhookPatch {
             rate_limit_per_second: Some(draft.rate_limit_per_second),
             sandbox: Some(draft.sandbox),
             headers: Some(draft.headers),
+            ordering_key: Some(draft.ordering_key),
             enabled: None,
             discard_held: None,
             version: Some(version),
@@ -376,7 +387,8 @@ impl WebhookPatch {
             rate_limit_per_second,
             sandbox,
             enabled,
-            headers
+            headers,
+            ordering_key
         );
         d
     }

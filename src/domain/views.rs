@@ -50,6 +50,9 @@ pub struct WebhookView {
     /// Custom headers sent with every request; a secret one's value is masked.
     #[serde(default)]
     pub headers: Vec<HeaderView>,
+    /// Per-member ordering path (e.g. `data.member_id`), or `null` when deliveries are not ordered.
+    #[serde(default)]
+    pub ordering_key: Option<String>,
     pub status: WebhookStatus,
     /// Live successes ÷ live attempts × 100; `null` before the first live attempt.
     pub success_rate: Option<f64>,

@@ -551,6 +551,41 @@ pub fn success_rate(successes: i64, attempts: i64) -> Option<f64> {
     (attempts > 0).then(|| successes as f64 * 100.0 / attempts as f64)
 }
 
+/// Longest ordering key path accepted.
+pub const MAX_ORDERING_KEY_LEN: usize = 200;
+
+/// Per-member ordering: a dot-separated path into the envelope (e.g. `data.member_id`). Empty
+/// means off.
+pub fn parse_ordering_key(raw: &str) -> Result<Option<String>, ValidationError> {
+    let path = raw.trim();
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let segment_ok = |seg: &str| {
+        !seg.is_empty()
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if path.len() > MAX_ORDERING_KEY_LEN || !path.split('.').all(segment_ok) {
+        return Err(ValidationError::new(
+            "ordering_key",
+            "Ordering key must be a dot-separated path such as data.member_id",
+        ));
+    }
+    Ok(Some(path.to_owned()))
+}
+
+/// The ordering value of an event envelope for `path`: a string as is, a number or boolean as
+/// written; `None` (not ordered) when the path is missing, null, an object or a list.
+pub fn ordering_value(envelope: &serde_json::Value, path: &str) -> Option<String> {
+    match super::filter::lookup(envelope, path)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,5 +662,31 @@ mod tests {
         assert_eq!(WebhookStatus::derive(true, false), WebhookStatus::Active);
         assert_eq!(success_rate(0, 0), None);
         assert_eq!(success_rate(3, 4), Some(75.0));
+    }
+
+    #[test]
+    fn ordering_keys_are_paths_and_values_are_scalars() {
+        assert_eq!(parse_ordering_key("  ").unwrap(), None);
+        assert_eq!(
+            parse_ordering_key(" data.member_id ").unwrap().as_deref(),
+            Some("data.member_id")
+        );
+        for bad in ["data..id", ".data", "data.member id", &"a".repeat(201)] {
+            assert_eq!(
+                parse_ordering_key(bad).unwrap_err().field,
+                "ordering_key",
+                "{bad}"
+            );
+        }
+        let env = serde_json::json!({"data": {"member_id": "m_1", "n": 7, "ok": true, "o": {}, "z": null}});
+        assert_eq!(
+            ordering_value(&env, "data.member_id").as_deref(),
+            Some("m_1")
+        );
+        assert_eq!(ordering_value(&env, "data.n").as_deref(), Some("7"));
+        assert_eq!(ordering_value(&env, "data.ok").as_deref(), Some("true"));
+        for none in ["data.o", "data.z", "data.missing"] {
+            assert_eq!(ordering_value(&env, none), None, "{none}");
+        }
     }
 }

@@ -26,6 +26,8 @@ pub struct WebhookRecord {
     pub filter: Filter,
     /// Custom headers; a secret one's value is in `sealed_secrets`.
     pub headers: Vec<crate::domain::headers::StoredHeader>,
+    /// Per-member ordering: the path whose value orders this webhook's deliveries.
+    pub ordering_key: Option<String>,
     pub retry: RetryPolicy,
     pub rate_limit_per_second: Option<u32>,
     pub sandbox: bool,
@@ -109,12 +111,29 @@ pub struct StoredEvent {
     pub created_at: DateTime<Utc>,
 }
 
+/// One webhook an event fans out to, with the event's ordering value for that webhook (when the
+/// webhook orders its deliveries and the event has one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryTarget {
+    pub webhook: WebhookId,
+    pub ordering_key: Option<String>,
+}
+
+impl From<WebhookId> for DeliveryTarget {
+    fn from(webhook: WebhookId) -> Self {
+        Self {
+            webhook,
+            ordering_key: None,
+        }
+    }
+}
+
 /// An event on its way in, with the webhooks it fans out to and the subscriber-list version those
 /// were chosen from (see `Store::ingest_batch`).
 #[derive(Debug, Clone)]
 pub struct IngestItem {
     pub event: StoredEvent,
-    pub targets: Vec<WebhookId>,
+    pub targets: Vec<DeliveryTarget>,
     pub routing_version: i64,
 }
 

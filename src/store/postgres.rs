@@ -103,6 +103,7 @@ impl PgStore {
             .push_bind(now)
             .push(")");
         sql::push_exclusion(&mut qb, exclude);
+        qb.push(sql::ORDERED_CLAIMABLE);
         qb.push(" ORDER BY d.next_attempt_at, d.id LIMIT ")
             .push_bind(i64::from(limit))
             .push(

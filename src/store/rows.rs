@@ -46,6 +46,7 @@ pub struct WebhookRow {
     failing_since: Option<DateTime<Utc>>,
     failures_in_a_row: i64,
     headers: Json<serde_json::Value>,
+    ordering_key: Option<String>,
     event_types: Option<String>,
 }
 
@@ -75,6 +76,7 @@ impl TryFrom<WebhookRow> for Webhook {
                 .unwrap_or_default(),
             filter: Filter::parse(&r.filter.0).map_err(|e| corrupt("filter", e))?,
             headers: serde_json::from_value(r.headers.0).map_err(|e| corrupt("headers", e))?,
+            ordering_key: r.ordering_key,
             retry: RetryPolicy::new(
                 r.retry_attempts,
                 r.retry_delay_seconds,

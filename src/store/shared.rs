@@ -36,6 +36,7 @@ macro_rules! impl_store {
                     .bind(w.updated_at)
                     .bind(w.version)
                     .bind(sql::headers_json(w))
+                    .bind(w.ordering_key.clone())
                     .execute(&mut **tx)
                     .await
                     .map_err(|e| conflict_on_unique(e, "name"))?
@@ -162,6 +163,7 @@ macro_rules! impl_store {
                     .bind(w.created_at)
                     .bind(w.updated_at)
                     .bind(sql::headers_json(w))
+                    .bind(w.ordering_key.clone())
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| conflict_on_unique(e, "name"))?;
@@ -202,6 +204,7 @@ macro_rules! impl_store {
                         .bind(w.created_at)
                         .bind(w.updated_at)
                         .bind(sql::headers_json(w))
+                    .bind(w.ordering_key.clone())
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| conflict_on_unique(e, "name"))?;
@@ -275,7 +278,7 @@ macro_rules! impl_store {
                     let e = &item.event;
                     let key = (e.program_id.to_string(), e.id.to_string());
                     if fresh.remove(&key) {
-                        rows.extend(item.targets.iter().map(|w| (e, w)));
+                        rows.extend(item.targets.iter().map(|t| (e, t)));
                         results.push(Some(item.targets.len()));
                         stored.push(item);
                     } else {

@@ -18,19 +18,19 @@ pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, 
     w.retry_backoff, w.timeout_seconds, w.rate_limit_per_second, w.sandbox, w.enabled, w.version, \
     w.total_attempts, w.successful_attempts, w.last_success_at, w.last_failure_at, \
     w.last_attempt_failed, w.created_at, w.updated_at, w.disabled_reason, w.failing_since, \
-    w.failures_in_a_row, w.headers, (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
+    w.failures_in_a_row, w.headers, w.ordering_key, (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
      WHERE s.webhook_id = w.id) AS event_types";
 
 pub const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, program_id, name, url, method, \
     description, auth_kind, auth_param, secrets, filter, retry_attempts, retry_delay_seconds, \
     retry_backoff, timeout_seconds, rate_limit_per_second, sandbox, enabled, created_at, updated_at, \
-    headers) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+    headers, ordering_key) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 
 pub const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $3, url = $4, method = $5, \
     description = $6, auth_kind = $7, auth_param = $8, secrets = $9, filter = $10, \
     retry_attempts = $11, retry_delay_seconds = $12, retry_backoff = $13, timeout_seconds = $14, \
-    rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18, headers = $20, \
+    rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18, headers = $20, ordering_key = $21, \
     disabled_reason = CASE WHEN $17 THEN NULL ELSE disabled_reason END, \
     failing_since = CASE WHEN $17 AND NOT enabled THEN NULL ELSE failing_since END, \
     failures_in_a_row = CASE WHEN $17 AND NOT enabled THEN 0 ELSE failures_in_a_row END, \
@@ -150,17 +150,21 @@ pub const RELEASE_HELD: &str = "UPDATE deliveries SET next_attempt_at = created_
 
 /// One pending delivery per (event, webhook) pair; one for a switched-off webhook is held (due
 /// at `held_due()`).
-pub fn insert_deliveries_query<'a, DB>(rows: &[(&StoredEvent, &WebhookId)]) -> QueryBuilder<'a, DB>
+pub fn insert_deliveries_query<'a, DB>(
+    rows: &[(&StoredEvent, &DeliveryTarget)],
+) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
     let mut qb = QueryBuilder::new(
         "INSERT INTO deliveries (id, program_id, webhook_id, event_id, trigger, status, \
-         next_attempt_at, created_at, updated_at) ",
+         next_attempt_at, created_at, updated_at, ordering_key) ",
     );
-    qb.push_values(rows, |mut row, (e, w)| {
+    qb.push_values(rows, |mut row, (e, t)| {
+        let w = &t.webhook;
         row.push_bind(DeliveryId::generate().to_string())
             .push_bind(e.program_id.to_string())
             .push_bind(w.to_string())
@@ -175,7 +179,8 @@ where
             .push_bind_unseparated(held_due())
             .push_unseparated(" END")
             .push_bind(e.created_at)
-            .push_bind(e.created_at);
+            .push_bind(e.created_at)
+            .push_bind(t.ordering_key.clone());
     });
     qb
 }
@@ -440,6 +445,12 @@ pub fn claimed_columns() -> String {
 pub fn headers_json(w: &WebhookRecord) -> Json<serde_json::Value> {
     Json(serde_json::to_value(&w.headers).expect("plain data"))
 }
+
+/// Claims skip a delivery while an older unfinished one of its webhook has the same ordering
+/// value (per-member ordering); deliveries without a value are never held back.
+pub const ORDERED_CLAIMABLE: &str = " AND (d.ordering_key IS NULL OR NOT EXISTS ( \
+    SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id \
+      AND p.ordering_key = d.ordering_key AND p.status IN ('pending', 'in_flight') AND p.id < d.id))";
 
 /// Binds `$1`…`$17` of `INSERT_WEBHOOK` / `UPDATE_WEBHOOK` (the settings both share).
 pub fn bind_webhook<'q, DB>(

@@ -176,6 +176,7 @@ impl SqliteStore {
             .push_bind(now)
             .push(")");
         sql::push_exclusion(&mut select, exclude);
+        select.push(sql::ORDERED_CLAIMABLE);
         select
             .push(" ORDER BY d.next_attempt_at, d.id LIMIT ")
             .push_bind(i64::from(limit));

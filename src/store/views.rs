@@ -38,6 +38,7 @@ impl From<&Webhook> for WebhookView {
                     secret: h.secret,
                 })
                 .collect(),
+            ordering_key: r.ordering_key.clone(),
             status: w.status(),
             success_rate: w.success_rate(),
             total_attempts: w.stats.total_attempts,

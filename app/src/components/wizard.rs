@@ -11,6 +11,7 @@ use crate::api::webhooks::{check_webhook_name, create_webhook, update_webhook};
 use crate::error::AppError;
 use herald::domain::settings::WebhookDraft;
 use herald::domain::views::SavedWebhook;
+use herald::domain::webhook::parse_ordering_key;
 use leptos::prelude::*;
 
 pub const STEPS: [&str; 3] = [
@@ -23,7 +24,7 @@ pub const STEPS: [&str; 3] = [
 fn step_of(field: &str) -> usize {
     match field.split(['.', '[']).next().unwrap_or_default() {
         "event_types" | "filter" => 1,
-        "retry" | "rate_limit_per_second" | "sandbox" | "headers" => 2,
+        "retry" | "rate_limit_per_second" | "sandbox" | "headers" | "ordering_key" => 2,
         _ => 0,
     }
 }
@@ -95,6 +96,7 @@ pub fn Wizard(
                 _ => d
                     .validate_retries()
                     .and_then(|_| d.validate_headers())
+                    .and_then(|_| parse_ordering_key(&d.ordering_key))
                     .map(drop),
             })
             .map_err(AppError::from)

@@ -77,6 +77,21 @@ pub fn RetriesStep(state: WizardState) -> impl IntoView {
                 />
                 <FieldError id="rate-error" message=state.error_for("rate_limit_per_second")/>
             </label>
+            <label class="field wide">
+                <span>"Ordering Key (optional)"</span>
+                <input
+                    type="text"
+                    name="ordering-key"
+                    placeholder="data.member_id"
+                    aria-describedby="ordering-hint ordering-error"
+                    prop:value=move || draft.with(|d| d.ordering_key.clone())
+                    on:input=move |ev| draft.update(|d| d.ordering_key = event_target_value(&ev))
+                />
+                <span class="hint" id="ordering-hint">
+                    "Events with the same value here are delivered one at a time, in the order they arrived: the next waits until the previous one succeeded or was dead-lettered. Others are not held up."
+                </span>
+                <FieldError id="ordering-error" message=state.error_for("ordering_key")/>
+            </label>
         </div>
         <HeadersField state/>
         <label class="checkbox">
