@@ -21,6 +21,9 @@ export class Receiver {
   }
 
   async stop() {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Herald keeps connections alive for reuse; close them too, or close() waits on them.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
   }
 }

@@ -23,7 +23,10 @@ class Flaky {
   }
 
   async stop() {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Herald keeps connections alive for reuse; close them too, or close() waits on them.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
   }
 }
 
