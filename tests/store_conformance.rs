@@ -81,7 +81,7 @@ fn attempt_for(c: &Claim, status: AttemptStatus, at: chrono::DateTime<Utc>) -> N
         lag_ms: Some(40),
         request_url: c.webhook.record.url.as_str().to_owned(),
         request_headers: vec![("content-type".into(), "application/json".into())],
-        request_body: c.body.clone(),
+        request_body: None,
         response_headers: Some(vec![]),
         response_body: Some("ok".into()),
         created_at: at,
@@ -283,6 +283,10 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
         .unwrap()
         .unwrap();
     assert_eq!(detail.response_body.as_deref(), Some("ok"));
+    assert_eq!(
+        detail.request_body, e.body,
+        "a queued try shows the body it sent, read from its event (stored once)"
+    );
 }
 
 async fn ingest_is_idempotent_and_atomic(store: Arc<dyn Store>) {
@@ -591,7 +595,7 @@ async fn counters_count_live_attempts_only(store: Arc<dyn Store>) {
         lag_ms: None,
         request_url: "https://example.com/hooks".into(),
         request_headers: vec![],
-        request_body: "{}".into(),
+        request_body: Some("{}".into()),
         response_headers: None,
         response_body: None,
         created_at: now(),
@@ -599,6 +603,11 @@ async fn counters_count_live_attempts_only(store: Arc<dyn Store>) {
         superseded: false,
     };
     store.insert_attempt(&base).await.unwrap();
+    let shown = store.get_attempt(&p, &base.id).await.unwrap().unwrap();
+    assert_eq!(
+        shown.request_body, "{}",
+        "a test send keeps the body it sent"
+    );
     let t1 = now();
     let live_ok = NewAttempt {
         id: AttemptId::generate(),
@@ -669,7 +678,7 @@ async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
                 lag_ms: Some(i * 1000),
                 request_url: "https://example.com".into(),
                 request_headers: vec![],
-                request_body: "{}".into(),
+                request_body: Some("{}".into()),
                 response_headers: None,
                 response_body: None,
                 created_at: start + Duration::hours(i * 12),

@@ -141,6 +141,23 @@ async fn retries_after_failure_with_the_configured_delay(backend: Backend) {
         (Some("success"), Some("retry"))
     );
     assert_eq!(attempts[1]["attempt"], 2);
+    // Both tries show the body they sent, which is stored once (in the event), not per try.
+    let sent = String::from_utf8(got[0].body.to_vec()).unwrap();
+    for a in &attempts {
+        let (_, detail) = app
+            .get(&format!("/api/v1/attempts/{}", a["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(detail["request"]["body"], sent.as_str(), "{detail}");
+    }
+    let copies = "SELECT COUNT(*) FROM attempts WHERE request_body <> ''";
+    let copies: i64 = if app.database_url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(copies).fetch_one(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+        sqlx::query_scalar(copies).fetch_one(&pool).await.unwrap()
+    };
+    assert_eq!(copies, 0, "attempts keep no copy of the event body");
     let (_, view) = app.get(&format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(view["success_rate"], 50.0);
     assert_eq!(view["status"], "active");

@@ -189,7 +189,7 @@ pub async fn attempt(
         lag_ms: None,
         request_url: target.url.to_owned(),
         request_headers: redact(&headers, &target.custom),
-        request_body: msg.body.to_owned(),
+        request_body: msg.delivery_id.is_none().then(|| msg.body.to_owned()),
         response_headers: None,
         response_body: None,
         created_at: now,

@@ -346,7 +346,7 @@ impl Engine {
                 lag_ms: None,
                 request_url: w.url.as_str().to_owned(),
                 request_headers: Vec::new(),
-                request_body: c.body.clone(),
+                request_body: None,
                 response_headers: None,
                 response_body: None,
                 created_at: now,

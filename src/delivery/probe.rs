@@ -127,19 +127,7 @@ impl Engine {
         };
         // The draft's custom headers go along once they are valid (they are filled in step 3,
         // after Verify is first offered); a secret one left empty is the stored value.
-        let custom = match draft.validate_headers() {
-            Ok(headers) => {
-                let mut with_values = stored.clone().unwrap_or_default();
-                match with_values.set_headers(&headers) {
-                    Ok(()) => {
-                        let listed: Vec<_> = headers.into_iter().map(|h| h.stored()).collect();
-                        dispatch::custom_headers(&listed, &with_values)
-                    }
-                    Err(_) => Vec::new(),
-                }
-            }
-            Err(_) => Vec::new(),
-        };
+        let custom = draft_headers(draft, stored.as_ref()).unwrap_or_default();
         let url = crate::domain::webhook::TargetUrl::parse(&draft.url)?;
         let draft_id = WebhookId::generate();
         let auth_param = match &auth {
@@ -213,6 +201,18 @@ impl Engine {
         };
         self.send(&target, &msg).await
     }
+}
+
+/// The draft's custom headers with their values, or `None` while they are not valid yet.
+fn draft_headers(
+    draft: &WebhookDraft,
+    stored: Option<&WebhookSecrets>,
+) -> Option<Vec<dispatch::SentHeader>> {
+    let headers = draft.validate_headers().ok()?;
+    let mut with_values = stored.cloned().unwrap_or_default();
+    with_values.set_headers(&headers).ok()?;
+    let listed: Vec<_> = headers.into_iter().map(|h| h.stored()).collect();
+    Some(dispatch::custom_headers(&listed, &with_values))
 }
 
 fn verification_body(webhook: &str) -> (EventId, String) {

@@ -191,7 +191,9 @@ pub struct NewAttempt {
     pub request_url: String,
     /// Header pairs as sent, secrets already redacted.
     pub request_headers: Vec<(String, String)>,
-    pub request_body: String,
+    /// `None` when the body sent was the event's own (every queued delivery): it is stored once,
+    /// in `events.body`, not again per attempt. Test sends and verifications carry theirs.
+    pub request_body: Option<String>,
     pub response_headers: Option<Vec<(String, String)>>,
     pub response_body: Option<String>,
     pub created_at: DateTime<Utc>,

@@ -47,11 +47,13 @@ pub(crate) mod sql {
     /// Deliveries of an event are created with it, so those of an event older than the cutoff are
     /// older too; after `DELIVERIES`, the old ones left are the unfinished or recently changed,
     /// which keep their events. (Every status is listed so the lookup is an index range on
-    /// `(program_id, status, created_at)`.)
+    /// `(program_id, status, created_at)`.) An event an attempt still shows is kept too: queued
+    /// tries store no copy of the body they sent, the audit log reads it from the event.
     pub const EVENTS: &str = "DELETE FROM events WHERE program_id = $1 AND id IN (\
         SELECT e.id FROM events e WHERE e.program_id = $1 AND e.created_at < $2 \
         AND e.id NOT IN (SELECT d.event_id FROM deliveries d WHERE d.program_id = $1 \
             AND d.status IN ('pending', 'in_flight', 'succeeded', 'failed') AND d.created_at < $2) \
+        AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.program_id = $1 AND a.event_id = e.id) \
         ORDER BY e.created_at LIMIT $3)";
     pub const ALERTS: &str = "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts \
         WHERE program_id = $1 AND sent_at IS NOT NULL AND last_at < $2 LIMIT $3)";

@@ -35,8 +35,6 @@ macro_rules! impl_store {
                 let updated = sql::bind_webhook(sqlx::query(sql::UPDATE_WEBHOOK), w)
                     .bind(w.updated_at)
                     .bind(w.version)
-                    .bind(sql::headers_json(w))
-                    .bind(w.ordering_key.clone())
                     .execute(&mut **tx)
                     .await
                     .map_err(|e| conflict_on_unique(e, "name"))?
@@ -162,8 +160,6 @@ macro_rules! impl_store {
                 sql::bind_webhook(sqlx::query(sql::INSERT_WEBHOOK), w)
                     .bind(w.created_at)
                     .bind(w.updated_at)
-                    .bind(sql::headers_json(w))
-                    .bind(w.ordering_key.clone())
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| conflict_on_unique(e, "name"))?;
@@ -203,8 +199,6 @@ macro_rules! impl_store {
                     sql::bind_webhook(sqlx::query(sql::INSERT_WEBHOOK), w)
                         .bind(w.created_at)
                         .bind(w.updated_at)
-                        .bind(sql::headers_json(w))
-                    .bind(w.ordering_key.clone())
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| conflict_on_unique(e, "name"))?;

@@ -23,19 +23,20 @@ pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, 
 
 pub const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, program_id, name, url, method, \
     description, auth_kind, auth_param, secrets, filter, retry_attempts, retry_delay_seconds, \
-    retry_backoff, timeout_seconds, rate_limit_per_second, sandbox, enabled, created_at, updated_at, \
-    headers, ordering_key) \
+    retry_backoff, timeout_seconds, rate_limit_per_second, sandbox, enabled, headers, ordering_key, \
+    created_at, updated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 
 pub const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $3, url = $4, method = $5, \
     description = $6, auth_kind = $7, auth_param = $8, secrets = $9, filter = $10, \
     retry_attempts = $11, retry_delay_seconds = $12, retry_backoff = $13, timeout_seconds = $14, \
-    rate_limit_per_second = $15, sandbox = $16, enabled = $17, updated_at = $18, headers = $20, ordering_key = $21, \
+    rate_limit_per_second = $15, sandbox = $16, enabled = $17, headers = $18, ordering_key = $19, \
+    updated_at = $20, \
     disabled_reason = CASE WHEN $17 THEN NULL ELSE disabled_reason END, \
     failing_since = CASE WHEN $17 AND NOT enabled THEN NULL ELSE failing_since END, \
     failures_in_a_row = CASE WHEN $17 AND NOT enabled THEN 0 ELSE failures_in_a_row END, \
     version = version + 1 \
-    WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL AND version = $19";
+    WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL AND version = $21";
 
 /// Dead-letters the deliveries a switched-off webhook holds (the admin chose to discard them when
 /// switching it on). Only while it is still off, so nothing already resumed is touched.
@@ -369,7 +370,8 @@ fn storable_headers(headers: &[(String, String)]) -> Headers {
 /// Rows of `INSERT_ATTEMPT` per multi-row statement (21 values each).
 pub const ATTEMPTS_PER_INSERT: usize = 450;
 
-/// A multi-row `INSERT INTO attempts`.
+/// A multi-row `INSERT INTO attempts`. A queued try stores an empty `request_body`: the body it
+/// sent is its event's, kept once in `events.body` (`GET_ATTEMPT` reads it from there).
 pub fn insert_attempts_query<'a, DB>(rows: &[&NewAttempt]) -> QueryBuilder<'a, DB>
 where
     DB: Database,
@@ -406,7 +408,7 @@ where
             .push_bind(a.latency_ms)
             .push_bind(storable(&a.request_url))
             .push_bind(Json(storable_headers(&a.request_headers)))
-            .push_bind(storable(&a.request_body))
+            .push_bind(a.request_body.as_deref().map_or_else(String::new, storable))
             .push_bind(
                 a.response_headers
                     .as_deref()
@@ -429,8 +431,10 @@ pub const ATTEMPT_SUMMARY_COLUMNS: &str = "a.id, a.webhook_id, a.webhook_name, a
 pub const GET_ATTEMPT: &str = "SELECT a.id, a.webhook_id, a.webhook_name, a.delivery_id, \
     a.event_id, a.event_type, a.attempt, a.trigger, a.status, a.status_code, a.error, \
     a.latency_ms, a.lag_ms, a.created_at, a.delivered_at, a.superseded, a.request_url, a.request_headers, \
-    a.request_body, \
-    a.response_headers, a.response_body FROM attempts a WHERE a.program_id = $1 AND a.id = $2";
+    CASE WHEN a.request_body = '' THEN COALESCE(e.body, '') ELSE a.request_body END AS request_body, \
+    a.response_headers, a.response_body FROM attempts a \
+    LEFT JOIN events e ON e.program_id = a.program_id AND e.id = a.event_id AND a.request_body = '' \
+    WHERE a.program_id = $1 AND a.id = $2";
 
 /// Columns a worker needs to make a request, from `deliveries d`, `events e`, `webhooks w`.
 pub fn claimed_columns() -> String {
@@ -441,18 +445,14 @@ pub fn claimed_columns() -> String {
     )
 }
 
-/// `$20` of `INSERT_WEBHOOK` / `UPDATE_WEBHOOK`: the custom headers (secret values not included).
-pub fn headers_json(w: &WebhookRecord) -> Json<serde_json::Value> {
-    Json(serde_json::to_value(&w.headers).expect("plain data"))
-}
-
 /// Claims skip a delivery while an older unfinished one of its webhook has the same ordering
 /// value (per-member ordering); deliveries without a value are never held back.
 pub const ORDERED_CLAIMABLE: &str = " AND (d.ordering_key IS NULL OR NOT EXISTS ( \
     SELECT 1 FROM deliveries p WHERE p.webhook_id = d.webhook_id \
       AND p.ordering_key = d.ordering_key AND p.status IN ('pending', 'in_flight') AND p.id < d.id))";
 
-/// Binds `$1`…`$17` of `INSERT_WEBHOOK` / `UPDATE_WEBHOOK` (the settings both share).
+/// Binds `$1`…`$19` of `INSERT_WEBHOOK` / `UPDATE_WEBHOOK` (the settings both share; custom
+/// headers without their secret values, which live sealed in `secrets`).
 pub fn bind_webhook<'q, DB>(
     q: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
     w: &WebhookRecord,
@@ -483,6 +483,8 @@ where
         .bind(w.rate_limit_per_second.map(i64::from))
         .bind(w.sandbox)
         .bind(w.enabled)
+        .bind(Json(serde_json::to_value(&w.headers).expect("plain data")))
+        .bind(w.ordering_key.clone())
 }
 
 /// `SELECT … FROM webhooks w WHERE …` for the Webhooks list filters, newest first.
