@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests of all crates (the storage conformance suite on
-# SQLite and, when HERALD_TEST_POSTGRES_URL is set, PostgreSQL), then the Playwright suite in real
+# SQLite and PostgreSQL: HERALD_TEST_POSTGRES_URL, or a throwaway cluster), then the Playwright suite in real
 # Chromium against a freshly built debug server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,14 +10,48 @@ step="setting up"
 banner() { step="$*"; printf '\n==== %s ====\n' "$*"; }
 # The last lines of a failed run say which step failed and how much disk was left (a full disk
 # makes a build fail with little else to go on).
-trap 'rc=$?; [ $rc -eq 0 ] || { printf "\n==== FAILED (exit %s) at: %s ====\n" "$rc" "$step"; df -h . /tmp 2>/dev/null | sed "s/^/  /"; }' EXIT
+trap 'rc=$?; stop_own_pg; [ $rc -eq 0 ] || { printf "\n==== FAILED (exit %s) at: %s ====\n" "$rc" "$step"; df -h . /tmp 2>/dev/null | sed "s/^/  /"; }' EXIT
 
-if [ -z "${HERALD_TEST_POSTGRES_URL:-}" ]; then
+# Without HERALD_TEST_POSTGRES_URL the PostgreSQL suites run against a throwaway cluster of our
+# own: Debian's server (installed if missing), initdb in a temporary directory, a free port on
+# 127.0.0.1, trust auth; stopped and removed when the tests end, whatever the outcome.
+own_pg=""
+stop_own_pg() {
+  [ -n "$own_pg" ] || return 0
+  "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$own_pg/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$own_pg"
+}
+start_own_pg() {
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  if [ -z "$pg_bin" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    printf '[setup] installing Debian'"'"'s postgresql for the PostgreSQL suites\n' >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  fi
+  [ -n "$pg_bin" ] || return 1
+  own_pg=$(mktemp -d /tmp/herald-pg.XXXXXX)
+  pg_as=()
+  # initdb refuses to run as root; the package's postgres user owns the cluster then.
+  if [ "$(id -u)" = 0 ]; then chown postgres "$own_pg"; pg_as=(runuser -u postgres --); fi
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "${pg_as[@]}" "$pg_bin/initdb" -D "$own_pg/data" -U postgres -A trust >"$own_pg/initdb.log" 2>&1 || return 1
+  "${pg_as[@]}" "$pg_bin/pg_ctl" -D "$own_pg/data" -l "$own_pg/server.log" -w \
+    -o "-p $port -k $own_pg -c listen_addresses=127.0.0.1" start >/dev/null || return 1
+  "${pg_as[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$port" -U postgres test || return 1
+  export HERALD_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/test"
+  printf '[setup] a throwaway PostgreSQL cluster for the tests: %s (in %s)\n' "$HERALD_TEST_POSTGRES_URL" "$own_pg" >&2
+}
+
+if [ -z "${HERALD_TEST_POSTGRES_URL:-}" ] && ! start_own_pg; then
+  stop_own_pg
+  own_pg=""
   cat >&2 <<'MSG'
 
   !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
-  !!  HERALD_TEST_POSTGRES_URL is not set: the PostgreSQL half of the storage and API  !!
-  !!  suites will be SKIPPED. Set it, e.g.                                               !!
+  !!  No PostgreSQL: HERALD_TEST_POSTGRES_URL is not set and no throwaway cluster      !!
+  !!  could be started, so the PostgreSQL half of the suites will be SKIPPED. Set it:   !!
   !!    HERALD_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test make test       !!
   !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
 

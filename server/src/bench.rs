@@ -4,6 +4,11 @@
 //! a fixed rate. It reports ingest/s, end-to-end deliveries/s (first event sent to last delivery
 //! received), event-to-delivery latency percentiles and the server's peak RSS.
 //!
+//! With `--ceiling` it first measures the machine's own ceiling in the same sitting: the same
+//! senders post the same event bodies, one per request, straight to the same receiver. Herald's
+//! figures are then also given as a share of it (absolute figures drift between runs and
+//! machines; the share much less).
+//!
 //! Every loop is bounded by an event count and a deadline, and all traffic stays on loopback.
 
 use anyhow::{bail, Context};
@@ -49,6 +54,10 @@ pub struct BenchArgs {
     /// The webhooks' request timeout in seconds (what a hanging endpoint costs per try).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=60))]
     pub hang_timeout: u16,
+    /// First measure the ceiling: the same senders posting the same bodies straight to the
+    /// receiver (no Herald), and report Herald's throughput as a share of it.
+    #[arg(long)]
+    pub ceiling: bool,
 }
 
 impl BenchArgs {
@@ -78,6 +87,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
     let arrivals = Arc::new(Arrivals::default());
     let receiver_url = start_receiver(arrivals.clone()).await?;
+    let ceiling = if args.ceiling {
+        Some(measure_ceiling(args, &receiver_url, &arrivals).await?)
+    } else {
+        None
+    };
     let key = create_key(database_url).await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -117,7 +131,12 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
                 created.text().await?
             );
         }
-        let sent = send_events(&client, &base, &key, args).await?;
+        let url = if args.batch == 1 {
+            format!("{base}/api/v1/events")
+        } else {
+            format!("{base}/api/v1/events/batch")
+        };
+        let sent = send_events(&client, &url, Some(&key), args, usize::from(args.batch)).await?;
         let report = collect(&arrivals, &sent, args).await;
         let rss = peak_rss_kib(child.id());
         Ok::<_, anyhow::Error>((report, rss))
@@ -126,8 +145,42 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
     let _ = child.kill();
     let _ = child.wait();
     let (report, rss) = outcome?;
-    print_report(args, &report, rss);
+    print_report(args, &report, rss, ceiling);
     Ok(())
+}
+
+/// POST/s of the same senders posting the same bodies, one per request, straight to the receiver
+/// (a `webhook-id` header names each, as Herald's deliveries do). Leaves the arrivals empty.
+async fn measure_ceiling(
+    args: &BenchArgs,
+    receiver_url: &str,
+    arrivals: &Arrivals,
+) -> anyhow::Result<f64> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.senders)
+        .build()?;
+    let all_healthy = BenchArgs {
+        hanging_percent: 0,
+        rate: 0,
+        ..args.clone()
+    };
+    let sent = send_events(
+        &client,
+        &format!("{receiver_url}/hook"),
+        None,
+        &all_healthy,
+        1,
+    )
+    .await?;
+    let received = arrivals.at.lock().expect("arrivals").len();
+    arrivals.at.lock().expect("arrivals").clear();
+    anyhow::ensure!(
+        received == sent.at.len() && sent.rejected == 0,
+        "the ceiling run lost requests: {received} of {} arrived, {} refused",
+        sent.at.len(),
+        sent.rejected
+    );
+    Ok(received as f64 / (sent.finished - sent.started).as_secs_f64())
 }
 
 struct Sent {
@@ -137,27 +190,26 @@ struct Sent {
     rejected: usize,
 }
 
+/// Posts `args.events` events to `url` from `args.senders` concurrent senders, `batch` per
+/// request. With a key it talks to Herald's API (202 expected); without one it posts straight to
+/// the receiver, naming each event in a `webhook-id` header (200 expected).
 async fn send_events(
     client: &reqwest::Client,
-    base: &str,
-    key: &str,
+    url: &str,
+    key: Option<&str>,
     args: &BenchArgs,
+    batch: usize,
 ) -> anyhow::Result<Sent> {
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (endpoints, hanging) = (args.endpoints as usize, args.hanging() as usize);
     let mut tasks = tokio::task::JoinSet::new();
-    let batch = usize::from(args.batch);
-    let url = if batch == 1 {
-        format!("{base}/api/v1/events")
-    } else {
-        format!("{base}/api/v1/events/batch")
-    };
+    let expected = if key.is_some() { 202 } else { 200 };
     for _ in 0..args.senders {
         let (client, url, key, next, total, rate) = (
             client.clone(),
-            url.clone(),
-            key.to_owned(),
+            url.to_owned(),
+            key.map(str::to_owned),
             next.clone(),
             args.events,
             args.rate,
@@ -190,14 +242,13 @@ async fn send_events(
                 } else {
                     json!({"events": events.iter().map(|(_, e, _)| e).collect::<Vec<_>>()})
                 };
+                let mut request = client.post(&url).json(&body);
+                request = match &key {
+                    Some(key) => request.bearer_auth(key),
+                    None => request.header("webhook-id", &events[0].0),
+                };
                 let at = Instant::now();
-                let ok = client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&body)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 202);
+                let ok = request.send().await.is_ok_and(|r| r.status() == expected);
                 if ok {
                     // Only events for healthy endpoints are expected back.
                     sent.extend(
@@ -275,7 +326,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx]
 }
 
-fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>) {
+fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Option<f64>) {
     let mode = if args.rate == 0 {
         "flat out".to_owned()
     } else {
@@ -307,10 +358,14 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>) {
         "  ingest             {:.0} events/s",
         r.accepted as f64 / r.ingest_secs
     );
-    println!(
-        "  end to end         {:.0} deliveries/s",
-        r.delivered as f64 / r.e2e_secs
-    );
+    let delivered_per_sec = r.delivered as f64 / r.e2e_secs;
+    println!("  end to end         {delivered_per_sec:.0} deliveries/s");
+    if let Some(c) = ceiling {
+        println!(
+            "  ceiling            {c:.0} POST/s straight to the receiver; Herald end to end is {:.1}% of it",
+            100.0 * delivered_per_sec / c
+        );
+    }
     println!(
         "  latency p50        {:.1} ms",
         percentile(&r.latencies_ms, 0.50)
