@@ -24,6 +24,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
 
 pub struct Application {
     listener: TcpListener,
@@ -244,6 +245,16 @@ fn router(
             let options = options.clone();
             move || shell(options.clone())
         })
+        // The script, wasm and stylesheet: precompressed copies by Accept-Encoding, and
+        // conditional requests answered 304 (the fallback's file server only does the former).
+        .nest_service(
+            &format!("/{}", options.site_pkg_dir),
+            ServeDir::new(
+                std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir),
+            )
+            .precompressed_br()
+            .precompressed_gzip(),
+        )
         .fallback(leptos_axum::file_and_error_handler_with_context(
             context, shell,
         ))
@@ -253,6 +264,7 @@ fn router(
             console::gate,
         ))
         .layer(axum::middleware::from_fn(console::content_security_policy))
+        .layer(axum::middleware::from_fn(console::static_file_caching))
         .layer(axum::middleware::from_fn_with_state(
             trusted_proxies,
             console::client_address,
@@ -290,6 +302,26 @@ pub async fn command_engine(
             allow_private: allow_private_targets,
             require_https: false,
         },
+        ..EngineConfig::default()
+    };
+    Ok(Engine::new(store, sealer, config))
+}
+
+/// An engine for `herald seed`: no workers, time told by `clock`, and its own receiver on
+/// 127.0.0.1 allowed as a target.
+pub async fn command_engine_with_clock(
+    database_url: &str,
+    secrets: &SecretArgs,
+    clock: Arc<dyn herald::delivery::clock::Clock>,
+) -> anyhow::Result<Engine> {
+    let store = open_store(database_url).await?;
+    let sealer = sealer(secrets, database_url)?;
+    let config = EngineConfig {
+        guard: GuardPolicy {
+            allow_private: true,
+            require_https: false,
+        },
+        clock,
         ..EngineConfig::default()
     };
     Ok(Engine::new(store, sealer, config))

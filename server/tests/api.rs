@@ -969,3 +969,72 @@ async fn a_request_never_finished_does_not_keep_herald_running() {
     );
     drop(stuck);
 }
+
+/// The console's files travel compressed: a release site's `.br` and `.gz` copies are chosen by
+/// the request's Accept-Encoding (the plain file otherwise), and every answer for them makes the
+/// browser revalidate (their names do not change between releases), 304 while unchanged.
+#[tokio::test]
+async fn console_files_are_served_precompressed_and_revalidated() {
+    let site = tempfile::tempdir().unwrap();
+    let pkg = site.path().join("pkg");
+    std::fs::create_dir(&pkg).unwrap();
+    std::fs::write(pkg.join("herald.wasm"), b"plain wasm bytes").unwrap();
+    std::fs::write(pkg.join("herald.wasm.br"), b"brotli bytes").unwrap();
+    std::fs::write(pkg.join("herald.wasm.gz"), b"gzip bytes").unwrap();
+    // Read when the router is built (this test's process only, under nextest).
+    std::env::set_var("LEPTOS_SITE_ROOT", site.path());
+    let app = spawn_app(Backend::Sqlite, "precompressed").await.unwrap();
+    let client = reqwest::Client::new();
+    let fetch = |encoding: &'static str| {
+        let (client, url) = (client.clone(), app.url("/pkg/herald.wasm"));
+        async move {
+            let mut req = client.get(url);
+            if !encoding.is_empty() {
+                req = req.header("accept-encoding", encoding);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    for (accepts, encoding, body) in [
+        ("br, gzip", Some("br"), "brotli bytes"),
+        ("gzip", Some("gzip"), "gzip bytes"),
+        ("", None, "plain wasm bytes"),
+    ] {
+        let resp = fetch(accepts).await;
+        assert_eq!(resp.status(), StatusCode::OK, "accepting {accepts:?}");
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(header("content-encoding").as_deref(), encoding);
+        assert_eq!(header("content-type").as_deref(), Some("application/wasm"));
+        assert_eq!(header("cache-control").as_deref(), Some("no-cache"));
+        if encoding.is_some() {
+            assert!(
+                header("vary").is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")),
+                "a cache keeps the encodings apart"
+            );
+        }
+        assert_eq!(resp.text().await.unwrap(), body);
+    }
+    let modified = fetch("br")
+        .await
+        .headers()
+        .get("last-modified")
+        .cloned()
+        .expect("Last-Modified");
+    let again = client
+        .get(app.url("/pkg/herald.wasm"))
+        .header("accept-encoding", "br")
+        .header("if-modified-since", modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["cache-control"], "no-cache");
+    let missing = client.get(app.url("/pkg/nothing.js")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.headers().get("cache-control").is_none());
+    app.stop().await;
+}
