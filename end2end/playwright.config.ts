@@ -46,6 +46,8 @@ export default defineConfig({
       `"${herald}" api-key create --name e2e --database-url "${db}" > "${runDir}/api-key"`,
       `echo '${PASSWORD}' | "${herald}" user create --email admin@example.com --role admin --install-admin --database-url "${db}"`,
       `echo '${PASSWORD}' | "${herald}" user create --email viewer@example.com --role viewer --database-url "${db}"`,
+      // A program with a week of history made by the real engine (flags.spec.ts).
+      `RUST_LOG=error "${herald}" seed --program "Seeded history" --database-url "${db}" > /dev/null`,
       `exec "${herald}" serve --addr 127.0.0.1:${port} --database-url "${db}"`,
     ].join(' && '),
     url: `http://127.0.0.1:${port}/healthz`,

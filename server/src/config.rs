@@ -27,6 +27,8 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Measure end-to-end throughput and latency against a real `herald serve` (see README).
     Bench(crate::bench::BenchArgs),
+    /// Fill a program with a week of delivery history made by the real engine (demo, insights).
+    Seed(crate::seed::SeedArgs),
     /// A local receiver for integration work: verifies, prints and answers (or forwards) each
     /// webhook request.
     Listen(crate::listen::ListenArgs),

@@ -7,5 +7,6 @@ pub mod config;
 pub mod console;
 pub mod listen;
 pub mod metrics;
+pub mod seed;
 pub mod startup;
 pub mod telemetry;

@@ -36,6 +36,7 @@ async fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(*args, format).await,
         Some(Command::Migrate(db)) => migrate(&db.database_url).await,
         Some(Command::Bench(args)) => server::bench::run(args).await,
+        Some(Command::Seed(args)) => server::seed::run(args).await,
         Some(Command::Listen(args)) => server::listen::run(args).await,
         Some(Command::ApiKey(ApiKeyCommand::Create {
             name,

@@ -249,11 +249,9 @@ fn router(
         // conditional requests answered 304 (the fallback's file server only does the former).
         .nest_service(
             &format!("/{}", options.site_pkg_dir),
-            ServeDir::new(
-                std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir),
-            )
-            .precompressed_br()
-            .precompressed_gzip(),
+            ServeDir::new(std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir))
+                .precompressed_br()
+                .precompressed_gzip(),
         )
         .fallback(leptos_axum::file_and_error_handler_with_context(
             context, shell,

@@ -179,7 +179,9 @@ pub fn latency_chart(id: &str, window: Window, series: &[SeriesPoint]) -> String
         "No attempts in this window.".to_owned()
     };
     let mut frame = Frame::new(id, &title, &desc);
-    let top = nice_max(worst);
+    // At least 2 ms, so the mid-axis label is a whole millisecond (sub-millisecond tops read
+    // "0 ms" twice).
+    let top = nice_max(worst).max(2.0);
     let slot = (WIDTH - LEFT) / series.len().max(1) as f64;
     let x_of = |i: usize| LEFT + slot * (i as f64 + 0.5);
     let times = time_labels(window, series, x_of);
@@ -282,5 +284,17 @@ mod tests {
         assert_eq!(svg.matches("<polyline class=\"line-p95\"").count(), 2);
         assert!(svg.contains("p95 was 300 ms"));
         assert!(svg.contains("02:00: p50 150 ms, p95 300 ms"));
+    }
+
+    #[test]
+    fn sub_millisecond_latencies_get_distinct_axis_labels() {
+        let svg = latency_chart("l", Window::Day, &[point(0, 1, 0, Some(0.8))]);
+        let labels: Vec<&str> = svg
+            .split(r#"font-size="11">"#)
+            .skip(1)
+            .filter_map(|t| t.split('<').next())
+            .filter(|t| t.ends_with(" ms"))
+            .collect();
+        assert_eq!(labels, ["0 ms", "1 ms", "2 ms"]);
     }
 }
