@@ -159,6 +159,8 @@ struct Inner {
     rate: rate::RateLimits,
     /// Each webhook's share of the request slots.
     lanes: lanes::Lanes,
+    /// Claimed deliveries waiting for their webhook's slot.
+    waiting: lanes::Waiting,
     /// Where `ingest` hands events to the group-commit task.
     ingest_tx: tokio::sync::mpsc::Sender<ingest::IngestJob>,
     /// Fan-out candidates per event type, checked against the subscriber-list version inside
@@ -199,6 +201,7 @@ impl Engine {
                 replay_wake: Notify::new(),
                 rate: rate::RateLimits::default(),
                 lanes,
+                waiting: lanes::Waiting::default(),
                 ingest_tx,
                 subscribers,
             }),

@@ -380,7 +380,90 @@ async fn a_gone_endpoint_is_disabled_and_its_delivery_held(backend: Backend) {
     assert!(w.record.enabled && w.stats.disabled_reason.is_none());
 }
 
+/// A backlog for one webhook larger than its share of request slots: what a claim brings in
+/// beyond the free slots waits in memory with its claim (no release, no second claim), and goes
+/// out as slots free up, each delivery exactly once. One that waited longer than half the lease
+/// margin is given back to the queue instead, and claimed again later.
+async fn a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once(backend: Backend) {
+    let Some(s) = setup(backend, "engine_backlog").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let retry =
+        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5});
+    s.engine
+        .create_webhook(&s.admin, &draft("Busy", &rx.url, retry.clone()))
+        .await
+        .unwrap();
+    for _ in 0..40 {
+        post(&s).await;
+    }
+    // A new webhook starts with two slots: two go, 38 wait in memory, still claimed.
+    assert_eq!(s.engine.run_once().await.unwrap(), 2);
+    assert_eq!(rx.received().len(), 2);
+    assert_eq!(s.engine.drain().await.unwrap(), 38);
+    let got = rx.received();
+    let ids: std::collections::HashSet<String> = got
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!((got.len(), ids.len()), (40, 40), "each event once");
+    let claims: Vec<i64> = claim_counts(&s.url).await;
+    assert_eq!(claims.len(), 40);
+    assert!(
+        claims.iter().all(|c| *c == 1),
+        "every delivery was claimed once: {claims:?}"
+    );
+
+    // Waiting longer than half the lease margin: given back, claimed again, sent once.
+    let slow: WebhookDraft = serde_json::from_value(json!({
+        "name": "Fresh", "url": rx.url, "event_types": ["member.tier_changed"], "retry": retry,
+    }))
+    .unwrap();
+    s.engine.create_webhook(&s.admin, &slow).await.unwrap();
+    for _ in 0..6 {
+        let event = NewEvent::parse(
+            "member.tier_changed",
+            json!({"tier": "gold"}),
+            None,
+            None,
+            s.clock.now(),
+        )
+        .unwrap();
+        s.engine.ingest(&s.admin.program, event).await.unwrap();
+    }
+    assert_eq!(s.engine.run_once().await.unwrap(), 2);
+    s.clock.advance(Duration::seconds(6));
+    assert_eq!(
+        s.engine.run_once().await.unwrap(),
+        0,
+        "the four that waited too long go back to the queue"
+    );
+    assert_eq!(s.engine.drain().await.unwrap(), 4);
+    let got = rx.received();
+    let ids: std::collections::HashSet<String> = got
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!((got.len(), ids.len()), (46, 46), "each event once");
+    let mut claims = claim_counts(&s.url).await;
+    claims.sort_unstable();
+    assert_eq!(claims.iter().filter(|c| **c == 2).count(), 4, "{claims:?}");
+}
+
+async fn claim_counts(url: &str) -> Vec<i64> {
+    let sql = "SELECT claim_count FROM deliveries";
+    if url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap()
+    }
+}
+
 on_both_backends!(
+    a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once,
     a_gone_endpoint_is_disabled_and_its_delivery_held,
     a_written_retry_schedule_is_followed,
     retry_schedule_follows_the_clock,

@@ -44,6 +44,15 @@ struct Planned {
     slot: Option<Instant>,
 }
 
+/// What `plan` made of a claim.
+enum Plan {
+    Go(Planned),
+    /// Its webhook has no free request slot now.
+    NoSlot(Claim),
+    /// Its rate-limit slot is too far ahead: back to the queue.
+    Back(DeliveryId, i64),
+}
+
 impl Engine {
     /// Runs the dispatcher until `shutdown` turns true, then drains as described above.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
@@ -102,6 +111,7 @@ impl Engine {
                 });
             }
         }
+        self.release_waiting().await;
         self.drain_in_flight(tasks, in_flight, cfg.shutdown_grace)
             .await;
         drop(results_tx);
@@ -132,57 +142,113 @@ impl Engine {
         }
     }
 
-    /// Claims due work (leaving out webhooks whose rate limit has no slot in reach), gives each
-    /// rate-limited delivery its send slot in claim order (which is acceptance order), and puts
-    /// back those whose slot is too far ahead.
+    /// Plans up to `limit` deliveries: first those already claimed and waiting in memory for
+    /// their webhook's slot (while their lease has room), then newly claimed due work (leaving
+    /// out webhooks whose rate limit has no slot in reach, whose slots are all taken, or with
+    /// deliveries waiting). Gives each rate-limited delivery its send slot in claim order (which
+    /// is acceptance order) and puts back those whose slot is too far ahead. A claimed delivery
+    /// whose webhook has no free slot waits in memory, up to a claim batch per webhook.
     async fn claim_and_plan(&self, limit: u32) -> super::Result<Vec<Planned>> {
-        let mut held: Vec<WebhookId> = self
-            .inner
-            .rate
-            .held_back(MAX_IN_MEMORY_WAIT)
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        held.extend(self.inner.lanes.full());
+        let now = self.now();
         let margin =
             chrono::Duration::from_std(self.config().lease_margin).expect("small duration");
-        let claimed = self
-            .store()
-            .claim_due(self.now(), limit, margin, &held)
-            .await?;
-        let mut planned = Vec::with_capacity(claimed.len());
+        let mut planned = Vec::new();
         let mut back = Vec::new();
-        for claim in claimed {
-            let id = &claim.webhook.record.id;
-            let timeout = Duration::from_secs(claim.webhook.record.retry.timeout_seconds.into());
-            // A batch can hold more of one webhook's deliveries than its share of the slots.
-            let Some(lane) = self.inner.lanes.try_take(id, timeout) else {
-                back.push((claim.delivery_id, claim.claim_count));
-                continue;
-            };
-            match claim.webhook.record.rate_limit_per_second {
-                None => planned.push(Planned {
-                    claim,
-                    lane,
-                    slot: None,
-                }),
-                Some(limit) => match self.inner.rate.try_reserve(id, limit, MAX_IN_MEMORY_WAIT) {
-                    Some(slot) => planned.push(Planned {
-                        claim,
-                        lane,
-                        slot: Some(slot),
-                    }),
-                    None => {
-                        self.inner.lanes.give_back(id, lane);
-                        back.push((claim.delivery_id, claim.claim_count));
+        for webhook in self.inner.waiting.webhooks() {
+            while planned.len() < limit as usize {
+                let Some((claim, claimed_at)) = self.inner.waiting.pop(&webhook) else {
+                    break;
+                };
+                // The lease runs for the timeout plus the margin from the claim: a request
+                // started within half the margin ends before it runs out.
+                if now - claimed_at > margin / 2 {
+                    back.push((claim.delivery_id, claim.claim_count));
+                    continue;
+                }
+                match self.plan(claim) {
+                    Plan::Go(p) => planned.push(p),
+                    Plan::NoSlot(claim) => {
+                        self.inner.waiting.push_front(claim, claimed_at);
+                        break;
                     }
-                },
+                    Plan::Back(id, count) => back.push((id, count)),
+                }
+            }
+        }
+        let room = limit.saturating_sub(planned.len() as u32);
+        if room > 0 {
+            let mut held: Vec<WebhookId> = self
+                .inner
+                .rate
+                .held_back(MAX_IN_MEMORY_WAIT)
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            held.extend(self.inner.lanes.full());
+            held.extend(self.inner.waiting.webhooks());
+            let claimed = self.store().claim_due(now, room, margin, &held).await?;
+            let cap = self.config().claim_batch as usize;
+            for claim in claimed {
+                match self.plan(claim) {
+                    Plan::Go(p) => planned.push(p),
+                    Plan::NoSlot(claim)
+                        if self.inner.waiting.len(&claim.webhook.record.id) < cap =>
+                    {
+                        self.inner.waiting.push(claim, now);
+                    }
+                    Plan::NoSlot(claim) => back.push((claim.delivery_id, claim.claim_count)),
+                    Plan::Back(id, count) => back.push((id, count)),
+                }
             }
         }
         if !back.is_empty() {
             self.store().release(&back, self.now()).await?;
         }
         Ok(planned)
+    }
+
+    /// A request slot of the claim's webhook and, if it is rate-limited, a send slot in reach.
+    fn plan(&self, claim: Claim) -> Plan {
+        let id = &claim.webhook.record.id;
+        let timeout = Duration::from_secs(claim.webhook.record.retry.timeout_seconds.into());
+        let Some(lane) = self.inner.lanes.try_take(id, timeout) else {
+            return Plan::NoSlot(claim);
+        };
+        match claim.webhook.record.rate_limit_per_second {
+            None => Plan::Go(Planned {
+                claim,
+                lane,
+                slot: None,
+            }),
+            Some(limit) => match self.inner.rate.try_reserve(id, limit, MAX_IN_MEMORY_WAIT) {
+                Some(slot) => Plan::Go(Planned {
+                    claim,
+                    lane,
+                    slot: Some(slot),
+                }),
+                None => {
+                    self.inner.lanes.give_back(id, lane);
+                    Plan::Back(claim.delivery_id, claim.claim_count)
+                }
+            },
+        }
+    }
+
+    /// Gives back the claims waiting in memory (on shutdown).
+    async fn release_waiting(&self) {
+        let waiting: Vec<_> = self
+            .inner
+            .waiting
+            .take_all()
+            .into_iter()
+            .map(|c| (c.delivery_id, c.claim_count))
+            .collect();
+        if waiting.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store().release(&waiting, self.now()).await {
+            tracing::error!(error = %e, "could not release waiting claims; their leases will expire instead");
+        }
     }
 
     async fn idle(&self, shutdown: &mut watch::Receiver<bool>, wait: Duration) {

@@ -9,8 +9,10 @@
 //! holds more than `SLOW_LANE` slots. A webhook at its share is left out of claims (its deliveries
 //! keep their place in the queue) until one of its requests finishes.
 
+use super::queue::Claim;
 use crate::domain::ids::WebhookId;
-use std::collections::HashMap;
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -210,5 +212,75 @@ mod tests {
         );
         assert!(lanes.full().contains(&a));
         let _ = first;
+    }
+}
+
+/// Deliveries a claim brought in beyond their webhook's free slots, waiting in memory (in claim
+/// order) for a slot instead of going back to the queue: with a backlog, a claim of 256 for a
+/// webhook with a few free slots used to release the rest at once and claim them again after
+/// every finished request (two writes of hundreds of rows per delivery). They keep their claim
+/// and lease; the dispatcher sends one only while its lease has room for the whole request, and
+/// gives back the others. A webhook with deliveries waiting here is left out of claims.
+#[derive(Default)]
+pub struct Waiting {
+    by_webhook: Mutex<HashMap<WebhookId, Line>>,
+}
+
+/// One webhook's waiting claims, oldest first, each with the time it was claimed.
+type Line = VecDeque<(Claim, DateTime<Utc>)>;
+
+impl Waiting {
+    /// Keeps `claim` (claimed at `at`) until its webhook has a slot.
+    pub fn push(&self, claim: Claim, at: DateTime<Utc>) {
+        let mut all = self.by_webhook.lock().expect("waiting");
+        all.entry(claim.webhook.record.id.clone())
+            .or_default()
+            .push_back((claim, at));
+    }
+
+    /// Puts a claim back at the head of its webhook's line (its slot was not free after all).
+    pub fn push_front(&self, claim: Claim, at: DateTime<Utc>) {
+        let mut all = self.by_webhook.lock().expect("waiting");
+        all.entry(claim.webhook.record.id.clone())
+            .or_default()
+            .push_front((claim, at));
+    }
+
+    /// The oldest waiting claim of `webhook`.
+    pub fn pop(&self, webhook: &WebhookId) -> Option<(Claim, DateTime<Utc>)> {
+        let mut all = self.by_webhook.lock().expect("waiting");
+        let line = all.get_mut(webhook)?;
+        let next = line.pop_front();
+        if line.is_empty() {
+            all.remove(webhook);
+        }
+        next
+    }
+
+    /// Webhooks with claims waiting.
+    pub fn webhooks(&self) -> Vec<WebhookId> {
+        self.by_webhook
+            .lock()
+            .expect("waiting")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// How many claims of `webhook` are waiting.
+    pub fn len(&self, webhook: &WebhookId) -> usize {
+        self.by_webhook
+            .lock()
+            .expect("waiting")
+            .get(webhook)
+            .map_or(0, Line::len)
+    }
+
+    /// Every waiting claim, emptying the room (to give them back on shutdown).
+    pub fn take_all(&self) -> Vec<Claim> {
+        let mut all = self.by_webhook.lock().expect("waiting");
+        all.drain()
+            .flat_map(|(_, line)| line.into_iter().map(|(c, _)| c))
+            .collect()
     }
 }

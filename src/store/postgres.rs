@@ -26,7 +26,18 @@ pub struct PgStore {
     writer: PgPool,
     reader: PgPool,
     program: ProgramId,
+    /// Background tasks (the statistics keeper) stop once the store is gone.
+    _alive: std::sync::Arc<()>,
 }
+
+/// How often the statistics keeper looks at the busy tables.
+const STATISTICS_EVERY: Duration = Duration::from_secs(5);
+
+/// Tables whose planner statistics must follow their growth: the claim and ingest queries join
+/// them by key, and with stale statistics (a young table believed empty) PostgreSQL may pick an
+/// index that scans every event of the program for each delivery claimed (measured: 450 ms per
+/// claim of 256 after 20,000 events, deliveries falling minutes behind at 1,000 events/s).
+const BUSY_TABLES: [&str; 3] = ["events", "deliveries", "attempts"];
 
 impl PgStore {
     /// Connects, migrates (migrations take an advisory lock, so concurrent starts are safe) and
@@ -48,11 +59,56 @@ impl PgStore {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         let program = Self::seed(&pool).await?;
+        let alive = std::sync::Arc::new(());
+        Self::start_statistics_keeper(pool.clone(), std::sync::Arc::downgrade(&alive));
         Ok(Self {
             writer: pool.clone(),
             reader: pool,
             program,
+            _alive: alive,
         })
+    }
+
+    /// Autovacuum re-analyzes a table once a tenth of it changed, but looks only once a minute:
+    /// a young install taking a burst runs on statistics that say its tables are empty. Every
+    /// few seconds this analyzes a busy table that changed by more than a fifth (at least 1,000
+    /// rows) since its last analysis. `SKIP_LOCKED`: another process already analyzing it is
+    /// enough.
+    fn start_statistics_keeper(pool: PgPool, alive: std::sync::Weak<()>) {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(STATISTICS_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if alive.upgrade().is_none() {
+                    break;
+                }
+                let stale: Vec<String> = match sqlx::query_scalar(
+                    "SELECT relname::text FROM pg_stat_user_tables \
+                     WHERE schemaname = current_schema() AND relname = ANY($1) \
+                       AND n_mod_since_analyze > GREATEST(1000, n_live_tup / 5)",
+                )
+                .bind(&BUSY_TABLES[..])
+                .fetch_all(&pool)
+                .await
+                {
+                    Ok(names) => names,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "could not read table statistics");
+                        continue;
+                    }
+                };
+                for table in stale {
+                    // The name is one of BUSY_TABLES (matched above), never user input.
+                    if let Some(known) = BUSY_TABLES.iter().find(|t| **t == table) {
+                        let analyze = format!("ANALYZE (SKIP_LOCKED) {known}");
+                        if let Err(e) = sqlx::query(&analyze).execute(&pool).await {
+                            tracing::debug!(error = %e, table = known, "ANALYZE failed");
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// Tells every Herald process listening that deliveries may be due. Inside a transaction the
