@@ -103,10 +103,22 @@ impl Engine {
                     .insert(p.claim.delivery_id.clone(), p.claim.claim_count);
                 let (engine, tx, held) = (self.clone(), results_tx.clone(), in_flight.clone());
                 tasks.spawn(async move {
-                    let id = p.claim.delivery_id.clone();
-                    let result = engine.deliver_in_lane(p).await;
-                    let _ = tx.send(result).await;
-                    held.lock().expect("in-flight map").remove(&id);
+                    let mut next = Some(p);
+                    while let Some(p) = next.take() {
+                        let id = p.claim.delivery_id.clone();
+                        let webhook = p.claim.webhook.record.id.clone();
+                        let result = engine.deliver_in_lane(p).await;
+                        let _ = tx.send(result).await;
+                        held.lock().expect("in-flight map").remove(&id);
+                        // The slot just freed goes to the next delivery waiting for this
+                        // webhook, without a trip through the claim loop.
+                        next = engine.next_waiting(&webhook).await;
+                        if let Some(n) = &next {
+                            held.lock()
+                                .expect("in-flight map")
+                                .insert(n.claim.delivery_id.clone(), n.claim.claim_count);
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -234,6 +246,38 @@ impl Engine {
         }
     }
 
+    /// The oldest claim waiting for `webhook` that can go now (a free slot, its lease with room
+    /// for the request); those that waited too long are given back to the queue.
+    async fn next_waiting(&self, webhook: &WebhookId) -> Option<Planned> {
+        let margin =
+            chrono::Duration::from_std(self.config().lease_margin).expect("small duration");
+        let mut back = Vec::new();
+        let mut next = None;
+        while let Some((claim, claimed_at)) = self.inner.waiting.pop(webhook) {
+            if self.now() - claimed_at > margin / 2 {
+                back.push((claim.delivery_id, claim.claim_count));
+                continue;
+            }
+            match self.plan(claim) {
+                Plan::Go(p) => {
+                    next = Some(p);
+                    break;
+                }
+                Plan::NoSlot(claim) => {
+                    self.inner.waiting.push_front(claim, claimed_at);
+                    break;
+                }
+                Plan::Back(id, count) => back.push((id, count)),
+            }
+        }
+        if !back.is_empty() {
+            if let Err(e) = self.store().release(&back, self.now()).await {
+                tracing::error!(error = %e, "could not release waiting claims; their leases will expire instead");
+            }
+        }
+        next
+    }
+
     /// Gives back the claims waiting in memory (on shutdown).
     async fn release_waiting(&self) {
         let waiting: Vec<_> = self
@@ -306,7 +350,9 @@ impl Engine {
         let result = self.deliver(p).await;
         let took = began.elapsed();
         super::observe::attempted(&result, took);
-        if self.inner.lanes.finish(&webhook, lane, took) {
+        // A webhook that had used its share lets the claim loop in again, unless deliveries are
+        // waiting for it in memory (the finishing task takes the next of those itself).
+        if self.inner.lanes.finish(&webhook, lane, took) && self.inner.waiting.len(&webhook) == 0 {
             self.inner.wake.notify_one();
         }
         result
