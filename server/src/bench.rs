@@ -136,16 +136,39 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
         } else {
             format!("{base}/api/v1/events/batch")
         };
+        let cpu_before = (cpu_secs("self"), cpu_secs(&child.id().to_string()));
         let sent = send_events(&client, &url, Some(&key), args, usize::from(args.batch)).await?;
         let report = collect(&arrivals, &sent, args).await;
         let rss = peak_rss_kib(child.id());
-        Ok::<_, anyhow::Error>((report, rss))
+        let cpu = match (
+            cpu_before,
+            cpu_secs("self"),
+            cpu_secs(&child.id().to_string()),
+        ) {
+            ((Some(own0), Some(server0)), Some(own1), Some(server1)) => Some(Cpu {
+                server: server1 - server0,
+                generator: own1 - own0,
+                wall: report.e2e_secs,
+            }),
+            _ => None,
+        };
+        Ok::<_, anyhow::Error>((report, rss, cpu))
     }
     .await;
     let _ = child.kill();
     let _ = child.wait();
-    let (report, rss) = outcome?;
+    let (report, rss, cpu) = outcome?;
     print_report(args, &report, rss, ceiling);
+    if let Some(cpu) = cpu {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        println!(
+            "  CPU                server {:.1} s, load generator and receiver {:.1} s, over {:.1} s on {cores} cores ({:.0}% busy)",
+            cpu.server,
+            cpu.generator,
+            cpu.wall,
+            100.0 * (cpu.server + cpu.generator) / (cpu.wall * cores)
+        );
+    }
     Ok(())
 }
 
@@ -453,6 +476,24 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("herald serve did not become healthy")
+}
+
+/// CPU seconds used while events were sent and delivered.
+struct Cpu {
+    server: f64,
+    generator: f64,
+    wall: f64,
+}
+
+/// User plus system CPU seconds of a process (`self` or a pid), Linux only.
+fn cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) closed by the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // The kernel reports in USER_HZ, 100 on Linux.
+    Some(ticks / 100.0)
 }
 
 /// The child's peak resident set (VmHWM), Linux only.

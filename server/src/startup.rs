@@ -293,16 +293,8 @@ pub async fn command_engine(
     secrets: &SecretArgs,
     allow_private_targets: bool,
 ) -> anyhow::Result<Engine> {
-    let store = open_store(database_url).await?;
-    let sealer = sealer(secrets, database_url)?;
-    let config = EngineConfig {
-        guard: GuardPolicy {
-            allow_private: allow_private_targets,
-            require_https: false,
-        },
-        ..EngineConfig::default()
-    };
-    Ok(Engine::new(store, sealer, config))
+    let clock = Arc::new(herald::delivery::clock::SystemClock);
+    engine_for_command(database_url, secrets, allow_private_targets, clock).await
 }
 
 /// An engine for `herald seed`: no workers, time told by `clock`, and its own receiver on
@@ -312,11 +304,20 @@ pub async fn command_engine_with_clock(
     secrets: &SecretArgs,
     clock: Arc<dyn herald::delivery::clock::Clock>,
 ) -> anyhow::Result<Engine> {
+    engine_for_command(database_url, secrets, true, clock).await
+}
+
+async fn engine_for_command(
+    database_url: &str,
+    secrets: &SecretArgs,
+    allow_private_targets: bool,
+    clock: Arc<dyn herald::delivery::clock::Clock>,
+) -> anyhow::Result<Engine> {
     let store = open_store(database_url).await?;
     let sealer = sealer(secrets, database_url)?;
     let config = EngineConfig {
         guard: GuardPolicy {
-            allow_private: true,
+            allow_private: allow_private_targets,
             require_https: false,
         },
         clock,

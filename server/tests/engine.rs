@@ -402,12 +402,7 @@ async fn a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once(backend: Ba
     assert_eq!(s.engine.run_once().await.unwrap(), 2);
     assert_eq!(rx.received().len(), 2);
     assert_eq!(s.engine.drain().await.unwrap(), 38);
-    let got = rx.received();
-    let ids: std::collections::HashSet<String> = got
-        .iter()
-        .map(|r| r.header("webhook-id").to_owned())
-        .collect();
-    assert_eq!((got.len(), ids.len()), (40, 40), "each event once");
+    assert_eq!(arrivals(&rx), (40, 40), "each event once");
     let claims: Vec<i64> = claim_counts(&s.url).await;
     assert_eq!(claims.len(), 40);
     assert!(
@@ -440,15 +435,17 @@ async fn a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once(backend: Ba
         "the four that waited too long go back to the queue"
     );
     assert_eq!(s.engine.drain().await.unwrap(), 4);
-    let got = rx.received();
-    let ids: std::collections::HashSet<String> = got
-        .iter()
-        .map(|r| r.header("webhook-id").to_owned())
-        .collect();
-    assert_eq!((got.len(), ids.len()), (46, 46), "each event once");
+    assert_eq!(arrivals(&rx), (46, 46), "each event once");
     let mut claims = claim_counts(&s.url).await;
     claims.sort_unstable();
     assert_eq!(claims.iter().filter(|c| **c == 2).count(), 4, "{claims:?}");
+}
+
+/// Requests the receiver got, and how many distinct events they carried.
+fn arrivals(rx: &TestReceiver) -> (usize, usize) {
+    let got = rx.received();
+    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    (got.len(), ids.len())
 }
 
 async fn claim_counts(url: &str) -> Vec<i64> {
