@@ -426,6 +426,11 @@ async fn start_receiver(arrivals: Arc<Arrivals>) -> anyhow::Result<String> {
         .route("/hook", post(receive))
         .route("/hang", post(hang))
         .with_state(arrivals);
+    serve_on_loopback(app).await
+}
+
+/// Serves `app` on a free port of 127.0.0.1 in the background; returns its base URL.
+pub(crate) async fn serve_on_loopback(app: Router) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {

@@ -40,10 +40,10 @@ pub async fn content_security_policy(mut req: Request, next: Next) -> Response {
 /// to the next, so a browser must ask again each time (answered 304 while unchanged, from the
 /// file's Last-Modified) rather than guess a freshness that would pair a new page with old wasm.
 /// Release builds also ship `.br` and `.gz` copies, chosen by the request's Accept-Encoding.
+/// Wraps the `/pkg` file service only.
 pub async fn static_file_caching(req: Request, next: Next) -> Response {
-    let is_pkg = req.uri().path().starts_with("/pkg/");
     let mut res = next.run(req).await;
-    if is_pkg && (res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED) {
+    if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
         let headers = res.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         // The answer depends on Accept-Encoding; a shared cache must keep the encodings apart.

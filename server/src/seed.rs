@@ -156,10 +156,5 @@ async fn start_receiver(failing: Arc<AtomicBool>) -> anyhow::Result<String> {
         .route("/ok", post(ok))
         .route("/flaky", post(flaky))
         .with_state(failing);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(format!("http://{addr}"))
+    crate::bench::serve_on_loopback(app).await
 }

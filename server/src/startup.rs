@@ -249,9 +249,14 @@ fn router(
         // conditional requests answered 304 (the fallback's file server only does the former).
         .nest_service(
             &format!("/{}", options.site_pkg_dir),
-            ServeDir::new(std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir))
+            tower::Layer::layer(
+                &axum::middleware::from_fn(console::static_file_caching),
+                ServeDir::new(
+                    std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir),
+                )
                 .precompressed_br()
                 .precompressed_gzip(),
+            ),
         )
         .fallback(leptos_axum::file_and_error_handler_with_context(
             context, shell,
@@ -262,7 +267,6 @@ fn router(
             console::gate,
         ))
         .layer(axum::middleware::from_fn(console::content_security_policy))
-        .layer(axum::middleware::from_fn(console::static_file_caching))
         .layer(axum::middleware::from_fn_with_state(
             trusted_proxies,
             console::client_address,

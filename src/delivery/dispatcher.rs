@@ -162,28 +162,13 @@ impl Engine {
     /// whose webhook has no free slot waits in memory, up to a claim batch per webhook.
     async fn claim_and_plan(&self, limit: u32) -> super::Result<Vec<Planned>> {
         let now = self.now();
-        let margin =
-            chrono::Duration::from_std(self.config().lease_margin).expect("small duration");
         let mut planned = Vec::new();
         let mut back = Vec::new();
         for webhook in self.inner.waiting.webhooks() {
             while planned.len() < limit as usize {
-                let Some((claim, claimed_at)) = self.inner.waiting.pop(&webhook) else {
-                    break;
-                };
-                // The lease runs for the timeout plus the margin from the claim: a request
-                // started within half the margin ends before it runs out.
-                if now - claimed_at > margin / 2 {
-                    back.push((claim.delivery_id, claim.claim_count));
-                    continue;
-                }
-                match self.plan(claim) {
-                    Plan::Go(p) => planned.push(p),
-                    Plan::NoSlot(claim) => {
-                        self.inner.waiting.push_front(claim, claimed_at);
-                        break;
-                    }
-                    Plan::Back(id, count) => back.push((id, count)),
+                match self.take_waiting(&webhook, now, &mut back) {
+                    Some(p) => planned.push(p),
+                    None => break,
                 }
             }
         }
@@ -198,7 +183,10 @@ impl Engine {
                 .collect();
             held.extend(self.inner.lanes.full());
             held.extend(self.inner.waiting.webhooks());
-            let claimed = self.store().claim_due(now, room, margin, &held).await?;
+            let claimed = self
+                .store()
+                .claim_due(now, room, self.lease_margin(), &held)
+                .await?;
             let cap = self.config().claim_batch as usize;
             for claim in claimed {
                 match self.plan(claim) {
@@ -217,6 +205,38 @@ impl Engine {
             self.store().release(&back, self.now()).await?;
         }
         Ok(planned)
+    }
+
+    fn lease_margin(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config().lease_margin).expect("small duration")
+    }
+
+    /// The oldest claim waiting for `webhook` that can go now (a free slot, its lease with room
+    /// for the request). Those that waited too long, or whose rate-limit slot is out of reach,
+    /// are added to `back` on the way.
+    fn take_waiting(
+        &self,
+        webhook: &WebhookId,
+        now: chrono::DateTime<chrono::Utc>,
+        back: &mut Vec<(DeliveryId, i64)>,
+    ) -> Option<Planned> {
+        while let Some((claim, claimed_at)) = self.inner.waiting.pop(webhook) {
+            // The lease runs for the timeout plus the margin from the claim: a request started
+            // within half the margin ends before it runs out.
+            if now - claimed_at > self.lease_margin() / 2 {
+                back.push((claim.delivery_id, claim.claim_count));
+                continue;
+            }
+            match self.plan(claim) {
+                Plan::Go(p) => return Some(p),
+                Plan::NoSlot(claim) => {
+                    self.inner.waiting.push_front(claim, claimed_at);
+                    return None;
+                }
+                Plan::Back(id, count) => back.push((id, count)),
+            }
+        }
+        None
     }
 
     /// A request slot of the claim's webhook and, if it is rate-limited, a send slot in reach.
@@ -246,35 +266,11 @@ impl Engine {
         }
     }
 
-    /// The oldest claim waiting for `webhook` that can go now (a free slot, its lease with room
-    /// for the request); those that waited too long are given back to the queue.
+    /// `take_waiting` for a task whose request just finished, giving back what it passed over.
     async fn next_waiting(&self, webhook: &WebhookId) -> Option<Planned> {
-        let margin =
-            chrono::Duration::from_std(self.config().lease_margin).expect("small duration");
         let mut back = Vec::new();
-        let mut next = None;
-        while let Some((claim, claimed_at)) = self.inner.waiting.pop(webhook) {
-            if self.now() - claimed_at > margin / 2 {
-                back.push((claim.delivery_id, claim.claim_count));
-                continue;
-            }
-            match self.plan(claim) {
-                Plan::Go(p) => {
-                    next = Some(p);
-                    break;
-                }
-                Plan::NoSlot(claim) => {
-                    self.inner.waiting.push_front(claim, claimed_at);
-                    break;
-                }
-                Plan::Back(id, count) => back.push((id, count)),
-            }
-        }
-        if !back.is_empty() {
-            if let Err(e) = self.store().release(&back, self.now()).await {
-                tracing::error!(error = %e, "could not release waiting claims; their leases will expire instead");
-            }
-        }
+        let next = self.take_waiting(webhook, self.now(), &mut back);
+        self.give_back(&back).await;
         next
     }
 
@@ -287,11 +283,16 @@ impl Engine {
             .into_iter()
             .map(|c| (c.delivery_id, c.claim_count))
             .collect();
-        if waiting.is_empty() {
+        self.give_back(&waiting).await;
+    }
+
+    /// Releases claims this process will not work on; if that fails, their leases expire.
+    async fn give_back(&self, claims: &[(DeliveryId, i64)]) {
+        if claims.is_empty() {
             return;
         }
-        if let Err(e) = self.store().release(&waiting, self.now()).await {
-            tracing::error!(error = %e, "could not release waiting claims; their leases will expire instead");
+        if let Err(e) = self.store().release(claims, self.now()).await {
+            tracing::error!(error = %e, "could not release claims; their leases will expire instead");
         }
     }
 
@@ -333,9 +334,7 @@ impl Engine {
                 count = held.len(),
                 "shutdown grace ran out; releasing unfinished deliveries"
             );
-            if let Err(e) = self.store().release(&held, self.now()).await {
-                tracing::error!(error = %e, "could not release claims; their leases will expire instead");
-            }
+            self.give_back(&held).await;
         }
     }
 
