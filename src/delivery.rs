@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod bulk_replay;
 pub mod charts;
 pub mod clock;
+mod demand;
 pub mod dispatch;
 pub mod dispatcher;
 pub mod guard;
@@ -156,6 +157,8 @@ struct Inner {
     wake: Arc<Notify>,
     /// Rung when a bulk replay job starts.
     replay_wake: Notify,
+    /// The webhooks the latest claim left out; ingest rings `wake` only for work it can claim.
+    held_back: Arc<demand::HeldBack>,
     rate: rate::RateLimits,
     /// Each webhook's share of the request slots.
     lanes: lanes::Lanes,
@@ -189,7 +192,13 @@ impl Engine {
             .expect("the HTTP client's TLS backend initialises");
         let wake = Arc::new(Notify::new());
         let subscribers = Arc::new(ingest::SubscriberCache::default());
-        let ingest_tx = ingest::start_batcher(store.clone(), wake.clone(), subscribers.clone());
+        let held_back = Arc::new(demand::HeldBack::default());
+        let ingest_tx = ingest::start_batcher(
+            store.clone(),
+            wake.clone(),
+            held_back.clone(),
+            subscribers.clone(),
+        );
         let lanes = lanes::Lanes::new(config.per_webhook_concurrency);
         Self {
             inner: Arc::new(Inner {
@@ -199,6 +208,7 @@ impl Engine {
                 config,
                 wake,
                 replay_wake: Notify::new(),
+                held_back,
                 rate: rate::RateLimits::default(),
                 lanes,
                 waiting: lanes::Waiting::default(),

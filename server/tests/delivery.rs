@@ -622,7 +622,116 @@ async fn hanging_endpoints_leave_slots_for_healthy_ones(backend: Backend) {
     app.stop().await;
 }
 
+/// An endpoint that holds every request until `open` is called, counting arrivals.
+struct Gate {
+    url: String,
+    arrived: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    async fn start() -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let arrived = std::sync::Arc::new(AtomicUsize::new(0));
+        let (open, opened) = tokio::sync::watch::channel(false);
+        let counter = arrived.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let (counter, mut opened) = (counter.clone(), opened.clone());
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let _ = opened.wait_for(|o| *o).await;
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, arrived, open }
+    }
+
+    fn arrived(&self) -> usize {
+        self.arrived.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn wait_for(&self, n: usize) {
+        let got = eventually(WAIT, || async { (self.arrived() >= n).then_some(()) }).await;
+        assert!(got.is_some(), "{} of {n} requests arrived", self.arrived());
+    }
+}
+
+/// A webhook whose request slots are all taken is left out of claims, and ingest stops ringing
+/// the dispatcher for it: work for another webhook still goes out at once, and the held
+/// webhook's queued deliveries go out as soon as its requests finish. The dispatcher's idle
+/// poll is an hour, so no timer would cover a lost wake-up.
+async fn work_for_a_held_back_webhook_is_not_forgotten(backend: Backend) {
+    let Some((url, _dir)) = database(backend, "held_back").await else {
+        return;
+    };
+    let store = herald::store::connect(&url).await.unwrap();
+    let sealer = herald::auth::seal::Sealer::from_key_text(SECRET_KEY).unwrap();
+    let config = herald::delivery::EngineConfig {
+        guard: herald::delivery::guard::GuardPolicy {
+            allow_private: true,
+            require_https: false,
+        },
+        idle_poll: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let engine = herald::delivery::Engine::new(store, sealer, config);
+    let admin = herald::auth::Actor::command_line(engine.store().default_program().await.unwrap());
+    let gate = Gate::start().await;
+    let rx = TestReceiver::start().await;
+    let retry =
+        json!({"attempts": 1, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 30});
+    for (name, url, event_type) in [
+        ("Held", &gate.url, "points.awarded"),
+        ("Free", &rx.url, "reward.redeemed"),
+    ] {
+        let draft: herald::domain::settings::WebhookDraft = serde_json::from_value(
+            json!({"name": name, "url": url, "event_types": [event_type], "retry": retry}),
+        )
+        .unwrap();
+        engine.create_webhook(&admin, &draft).await.unwrap();
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(engine.clone().run(stopped));
+    let ingest = |event_type: &'static str| {
+        let (engine, program) = (engine.clone(), admin.program.clone());
+        async move {
+            let event = herald::domain::event::NewEvent::parse(
+                event_type,
+                json!({}),
+                None,
+                None,
+                chrono::Utc::now(),
+            )
+            .unwrap();
+            engine.ingest(&program, event).await.unwrap();
+        }
+    };
+    // A new webhook has two request slots: two requests held at the gate fill them.
+    ingest("points.awarded").await;
+    ingest("points.awarded").await;
+    gate.wait_for(2).await;
+    // Queued behind them; after the first of these the dispatcher leaves the webhook out.
+    for _ in 0..6 {
+        ingest("points.awarded").await;
+    }
+    ingest("reward.redeemed").await;
+    rx.wait_for(1, WAIT).await;
+    assert_eq!(gate.arrived(), 2, "the held webhook got no third request");
+    // Its requests finish: everything queued for it goes out, without any timer.
+    gate.open.send(true).unwrap();
+    gate.wait_for(8).await;
+    stop.send(true).unwrap();
+    dispatcher.await.unwrap();
+}
+
 on_both_backends!(
+    work_for_a_held_back_webhook_is_not_forgotten,
     hanging_endpoints_leave_slots_for_healthy_ones,
     delivers_signed_events_verifiable_by_the_official_library,
     retries_after_failure_with_the_configured_delay,

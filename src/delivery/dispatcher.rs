@@ -65,6 +65,11 @@ impl Engine {
         let (results_tx, results_rx) = mpsc::channel(RESULT_BACKLOG);
         let writer = tokio::spawn(self.clone().write_results(results_rx));
         let mut tasks = JoinSet::new();
+        // Whether the queue may hold work to claim: false after a claim came back short, until
+        // the dispatcher is rung or its timer runs out (see `demand`). While false, only the
+        // deliveries waiting in memory are planned, and the wait computed then still holds.
+        let mut look = true;
+        let mut until: Option<Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -78,7 +83,7 @@ impl Engine {
                 }
                 continue;
             }
-            let planned = match self.claim_and_plan(free as u32).await {
+            let (planned, full) = match self.claim_and_plan(free as u32, look).await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
@@ -86,9 +91,19 @@ impl Engine {
                     continue;
                 }
             };
+            if look {
+                look = full;
+                until = None;
+            }
             if planned.is_empty() {
-                let wait = self.until_next_due().await.min(cfg.idle_poll);
-                self.idle(&mut shutdown, wait).await;
+                let at = match until {
+                    Some(at) => at,
+                    None => *until
+                        .insert(Instant::now() + self.until_next_due().await.min(cfg.idle_poll)),
+                };
+                self.idle(&mut shutdown, at.saturating_duration_since(Instant::now()))
+                    .await;
+                look = true;
                 continue;
             }
             for p in planned {
@@ -134,7 +149,7 @@ impl Engine {
     /// clock), makes every request, records every result. Returns how many deliveries were
     /// claimed (0: nothing was due).
     pub async fn run_once(&self) -> super::Result<usize> {
-        let planned = self.claim_and_plan(self.config().claim_batch).await?;
+        let (planned, _) = self.claim_and_plan(self.config().claim_batch, true).await?;
         let count = planned.len();
         let results =
             futures::future::join_all(planned.into_iter().map(|p| self.deliver_in_lane(p))).await;
@@ -160,7 +175,10 @@ impl Engine {
     /// deliveries waiting). Gives each rate-limited delivery its send slot in claim order (which
     /// is acceptance order) and puts back those whose slot is too far ahead. A claimed delivery
     /// whose webhook has no free slot waits in memory, up to a claim batch per webhook.
-    async fn claim_and_plan(&self, limit: u32) -> super::Result<Vec<Planned>> {
+    ///
+    /// Claims from the queue only if `query`; the flag returned says whether the claim filled
+    /// all the room it had (so more may be due).
+    async fn claim_and_plan(&self, limit: u32, query: bool) -> super::Result<(Vec<Planned>, bool)> {
         let now = self.now();
         let mut planned = Vec::new();
         let mut back = Vec::new();
@@ -173,7 +191,9 @@ impl Engine {
             }
         }
         let room = limit.saturating_sub(planned.len() as u32);
-        if room > 0 {
+        // No room left for a claim: more may be due than was looked at.
+        let mut full = room == 0;
+        if query && room > 0 {
             let mut held: Vec<WebhookId> = self
                 .inner
                 .rate
@@ -183,10 +203,12 @@ impl Engine {
                 .collect();
             held.extend(self.inner.lanes.full());
             held.extend(self.inner.waiting.webhooks());
+            self.inner.held_back.claiming_without(&held);
             let claimed = self
                 .store()
                 .claim_due(now, room, self.lease_margin(), &held)
                 .await?;
+            full = claimed.len() == room as usize;
             let cap = self.config().claim_batch as usize;
             for claim in claimed {
                 match self.plan(claim) {
@@ -204,7 +226,7 @@ impl Engine {
         if !back.is_empty() {
             self.store().release(&back, self.now()).await?;
         }
-        Ok(planned)
+        Ok((planned, full))
     }
 
     fn lease_margin(&self) -> chrono::Duration {

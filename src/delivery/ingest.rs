@@ -45,6 +45,7 @@ pub(super) struct IngestJob {
 pub(super) fn start_batcher(
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
+    held_back: Arc<super::demand::HeldBack>,
     cache: Arc<SubscriberCache>,
 ) -> mpsc::Sender<IngestJob> {
     let (tx, mut rx) = mpsc::channel::<IngestJob>(4 * MAX_BATCH);
@@ -65,6 +66,11 @@ pub(super) fn start_batcher(
                     Err(e) => Err(e),
                 };
             }
+            // The webhooks as finally routed, before the one-by-one path below takes the batch.
+            let webhooks: Vec<WebhookId> = batch
+                .iter()
+                .flat_map(|i| i.targets.iter().map(|t| t.webhook.clone()))
+                .collect();
             match outcome {
                 Ok(results) => {
                     for (reply, result) in replies.into_iter().zip(results) {
@@ -86,7 +92,11 @@ pub(super) fn start_batcher(
                     }
                 }
             }
-            wake.notify_one();
+            // Checked after the commits (see `demand`): work only for webhooks the dispatcher
+            // is holding back waits for them to be let in again.
+            if held_back.claimable(webhooks.iter()) {
+                wake.notify_one();
+            }
         }
     });
     tx

@@ -553,12 +553,13 @@ macro_rules! impl_store {
             async fn next_due_at(&self, exclude: &[WebhookId]) -> Result<Option<DateTime<Utc>>> {
                 let due: Option<DateTime<Utc>> = sql::next_due_query::<$db>(exclude, false)
                     .build_query_scalar()
-                    .fetch_one(&self.reader)
+                    .fetch_optional(&self.reader)
                     .await?;
                 let lease: Option<DateTime<Utc>> = sql::next_due_query::<$db>(exclude, true)
                     .build_query_scalar()
-                    .fetch_one(&self.reader)
-                    .await?;
+                    .fetch_optional(&self.reader)
+                    .await?
+                    .flatten();
                 Ok(super::earliest(due, lease))
             }
 

@@ -252,14 +252,24 @@ where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new(if leases {
-        "SELECT MIN(d.lease_expires_at) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.status = 'in_flight' AND w.enabled"
+    // ORDER BY … LIMIT 1 rather than MIN(): the first entry of the due (or lease) index that
+    // qualifies, where MIN over a join read every pending delivery.
+    let column = if leases {
+        "d.lease_expires_at"
     } else {
-        "SELECT MIN(d.next_attempt_at) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.status = 'pending' AND w.enabled"
-    });
+        "d.next_attempt_at"
+    };
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT {column} FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE {} AND w.enabled",
+        if leases {
+            "d.status = 'in_flight' AND d.lease_expires_at IS NOT NULL"
+        } else {
+            "d.status = 'pending'"
+        }
+    ));
     push_exclusion(&mut qb, exclude);
+    qb.push(format!(" ORDER BY {column} LIMIT 1"));
     qb
 }
 
