@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 process.env.HERALD_E2E_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-'));
 const runDir = process.env.HERALD_E2E_DIR;
 const port = Number(process.env.HERALD_E2E_PORT ?? 3107);
-const herald = path.resolve(__dirname, '..', process.env.HERALD_BIN ?? 'target/debug/herald');
+const herald = path.resolve(__dirname, '..', process.env.HERALD_BIN ?? 'target/release/herald');
 const db = `sqlite://${runDir}/e2e.db?mode=rwc`;
 process.env.HERALD_E2E_BASE = `http://127.0.0.1:${port}`;
 /** Password of the e2e admin and viewer (see tests/helpers.ts). */
@@ -54,7 +54,7 @@ export default defineConfig({
     cwd: path.resolve(__dirname, '..'),
     env: {
       // The debug build's own site root (scripts/test.sh), so it never overwrites the release site.
-      LEPTOS_SITE_ROOT: path.resolve(__dirname, '..', process.env.LEPTOS_SITE_ROOT ?? 'target/site-debug'),
+      LEPTOS_SITE_ROOT: path.resolve(__dirname, '..', process.env.LEPTOS_SITE_ROOT ?? 'target/site'),
       HERALD_ALLOW_PRIVATE_TARGETS: 'true',
       RUST_LOG: 'warn',
     },

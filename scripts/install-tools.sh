@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Installs what building and testing Herald needs, skipping whatever is already present.
 # Works offline against the package registries only (see shared TOOLCHAIN notes in the README).
-#   scripts/install-tools.sh build   -> wasm target, cargo-leptos, wasm-bindgen-cli, wasm-opt (npm binaryen)
+#   scripts/install-tools.sh build   -> wasm target, wasm-bindgen-cli, wasm-opt (npm binaryen)
 #   scripts/install-tools.sh test    -> the above plus Chromium and Playwright
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want="${1:-build}"
 
-LEPTOS_VERSION=0.3.11
 BINDGEN_VERSION=0.2.130
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# cargo install --locked fails for both tools (their lockfiles pin crates this toolchain or the
-# registry cannot serve); unpack the source, pin one crate back, and install from the path.
+# cargo install --locked fails for wasm-bindgen-cli (its lockfile pins a crate the registry cannot
+# serve); unpack the source, pin that crate back, and install from the path. (cargo-leptos is not
+# needed: scripts/build-site.sh does its job, which saves compiling it: 13 minutes on 2 cores.)
 install_from_source() {
   local crate=$1 version=$2 pin=$3 pin_version=$4; shift 4
   local src
@@ -43,11 +43,6 @@ fi
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
   install_from_source wasm-bindgen-cli "$BINDGEN_VERSION" webpki-roots 1.0.10
-fi
-
-if ! cargo leptos --version 2>/dev/null | grep -q "$LEPTOS_VERSION"; then
-  log "installing cargo-leptos $LEPTOS_VERSION (about 13 minutes, once)"
-  install_from_source cargo-leptos "$LEPTOS_VERSION" cargo-util-schemas 0.14.1 --features no_downloads
 fi
 
 # wasm-opt (run by every release build) and Playwright come from end2end/package.json.

@@ -26,6 +26,10 @@ pub struct PgStore {
     writer: PgPool,
     reader: PgPool,
     program: ProgramId,
+    /// Signs this store's work notifications, so its own listener can tell them from other
+    /// processes': this process's engine already knows about its own work (and, unlike a
+    /// notification, knows whether it can claim it now).
+    instance: String,
     /// Background tasks (the statistics keeper) stop once the store is gone.
     _alive: std::sync::Arc<()>,
 }
@@ -65,6 +69,7 @@ impl PgStore {
             writer: pool.clone(),
             reader: pool,
             program,
+            instance: uuid::Uuid::new_v4().to_string(),
             _alive: alive,
         })
     }
@@ -113,9 +118,10 @@ impl PgStore {
 
     /// Tells every Herald process listening that deliveries may be due. Inside a transaction the
     /// notification is sent on commit (and repeats within one are folded into one).
-    async fn announce<'e, E: sqlx::PgExecutor<'e>>(executor: E) -> Result<()> {
-        sqlx::query("SELECT pg_notify($1, '')")
+    async fn announce<'e, E: sqlx::PgExecutor<'e>>(&self, executor: E) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
             .bind(WORK_CHANNEL)
+            .bind(&self.instance)
             .execute(executor)
             .await?;
         Ok(())
@@ -126,9 +132,11 @@ impl PgStore {
     async fn listen(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.writer).await?;
         listener.listen(WORK_CHANNEL).await?;
+        let own = self.instance.clone();
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
+                    Ok(n) if n.payload() == own => {}
                     Ok(_) => wake.notify_one(),
                     Err(e) => {
                         tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");

@@ -288,7 +288,7 @@ macro_rules! impl_store {
                     sql::insert_deliveries_query::<$db>(chunk).build().execute(&mut *tx).await?;
                 }
                 if !rows.is_empty() {
-                    Self::announce(&mut *tx).await?;
+                    self.announce(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(results)
@@ -609,7 +609,7 @@ macro_rules! impl_store {
                     // The webhook was deleted, or the status moved on between the two statements.
                     return Ok(Replayed::NotFound);
                 }
-                Self::announce(&mut *tx).await?;
+                self.announce(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(outcome)
             }

@@ -160,7 +160,7 @@ impl SqliteStore {
     }
 
     /// Other processes never share a SQLite file with us, so there is no one to tell.
-    async fn announce<'e, E: sqlx::SqliteExecutor<'e>>(_executor: E) -> Result<()> {
+    async fn announce<'e, E: sqlx::SqliteExecutor<'e>>(&self, _executor: E) -> Result<()> {
         Ok(())
     }
 
