@@ -265,7 +265,9 @@ where
         if leases {
             "d.status = 'in_flight' AND d.lease_expires_at IS NOT NULL"
         } else {
-            "d.status = 'pending'"
+            // The first term lets SQLite use the partial due index (it must match its
+            // condition as written); alone, `status = 'pending'` scanned the table.
+            "d.status IN ('pending', 'in_flight') AND d.status = 'pending'"
         }
     ));
     push_exclusion(&mut qb, exclude);

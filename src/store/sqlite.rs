@@ -125,7 +125,12 @@ impl SqliteStore {
         let alive = std::sync::Arc::new(());
         // Checkpoints copy WAL frames without the page cache: the small one will do.
         let checkpointer = options.pragma("cache_size", READER_CACHE);
-        Self::start_checkpointer(checkpointer, std::sync::Arc::downgrade(&alive)).await?;
+        Self::start_checkpointer(
+            checkpointer,
+            writer.clone(),
+            std::sync::Arc::downgrade(&alive),
+        )
+        .await?;
         Ok(Self {
             writer,
             reader,
@@ -140,17 +145,17 @@ impl SqliteStore {
     /// commits a PASSIVE checkpoint never finds the WAL fully copied with no writer about, and
     /// SQLite only starts the WAL over from its beginning then: it grew without end (4.5 GB
     /// after 1,000,000 events, every page lookup slower for it). So once it holds more than
-    /// `WAL_RESTART_FRAMES`, one TRUNCATE checkpoint waits for a gap between commits (new
-    /// commits wait for it, briefly: its busy timeout is short) and starts the WAL over.
+    /// `WAL_RESTART_FRAMES`, the writer itself runs one TRUNCATE checkpoint between two of its
+    /// transactions (commits wait for it, as they did for SQLite's own auto-checkpoint) and the
+    /// WAL starts over. On the writer, because a checkpoint that restarts the WAL takes the write
+    /// lock: from another connection it made the writer's open transactions fail as busy.
     async fn start_checkpointer(
         options: SqliteConnectOptions,
+        writer: SqlitePool,
         alive: std::sync::Weak<()>,
     ) -> Result<()> {
         use sqlx::ConnectOptions;
-        let mut conn = options
-            .busy_timeout(Duration::from_millis(250))
-            .connect()
-            .await?;
+        let mut conn = options.connect().await?;
         tokio::spawn(async move {
             let mut every = tokio::time::interval(CHECKPOINT_EVERY);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -159,7 +164,7 @@ impl SqliteStore {
                 if alive.upgrade().is_none() {
                     break;
                 }
-                if let Err(e) = Self::checkpoint(&mut conn, WAL_RESTART_FRAMES).await {
+                if let Err(e) = Self::checkpoint(&mut conn, &writer, WAL_RESTART_FRAMES).await {
                     tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
                 }
             }
@@ -167,20 +172,66 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// One round of the checkpointer: PASSIVE, then TRUNCATE if the WAL holds more than
-    /// `restart_frames` pages.
-    async fn checkpoint(conn: &mut sqlx::SqliteConnection, restart_frames: i64) -> Result<()> {
+    /// One round of the checkpointer: PASSIVE on its own connection, then TRUNCATE on the writer
+    /// if the WAL holds more than `restart_frames` pages. The writer waits at most a quarter of a
+    /// second for readers to leave the old WAL; if one does not, the WAL starts over next round.
+    async fn checkpoint(
+        conn: &mut sqlx::SqliteConnection,
+        writer: &SqlitePool,
+        restart_frames: i64,
+    ) -> Result<()> {
         let (_busy, frames, _copied): (i64, i64, i64) =
             sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
                 .fetch_one(&mut *conn)
                 .await?;
         if frames > restart_frames {
-            let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(&mut *conn)
+            let mut w = writer.acquire().await?;
+            sqlx::query("PRAGMA busy_timeout = 250")
+                .execute(&mut *w)
                 .await?;
+            let restarted = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut *w)
+                .await;
+            sqlx::query("PRAGMA busy_timeout = 10000")
+                .execute(&mut *w)
+                .await?;
+            let (busy, _, _) = restarted?;
             tracing::debug!(frames, busy, "WAL restarted");
         }
         Ok(())
+    }
+
+    /// Whether any webhook not in `exclude` has a delivery to claim. The claim walks the due
+    /// index oldest first and steps over the excluded webhooks' deliveries; when those are a deep
+    /// backlog and nothing else is due, that walk read the whole backlog for nothing, once per
+    /// refill of the webhook's waiting room. This asks each other webhook instead (its own index)
+    /// and the lease index for expired claims.
+    async fn any_claimable(
+        tx: &mut sqlx::SqliteConnection,
+        now: DateTime<Utc>,
+        exclude: &[WebhookId],
+    ) -> Result<bool> {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+            "SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled \
+             AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id \
+             AND d.status = 'pending' AND d.next_attempt_at <= ",
+        );
+        q.push_bind(now).push(")");
+        let mut list = q.separated(", ");
+        list.push_unseparated(" AND w.id NOT IN (");
+        for id in exclude {
+            list.push_bind(id.to_string());
+        }
+        list.push_unseparated(")");
+        q.push(
+            ") OR EXISTS (SELECT 1 FROM deliveries d WHERE d.status = 'in_flight' \
+             AND d.lease_expires_at <= ",
+        );
+        q.push_bind(now);
+        sql::push_exclusion(&mut q, exclude);
+        q.push(")");
+        let any: bool = q.build_query_scalar().fetch_one(&mut *tx).await?;
+        Ok(any)
     }
 
     /// Other processes never share a SQLite file with us, so there is no one to tell.
@@ -201,6 +252,9 @@ impl SqliteStore {
     ) -> Result<Vec<Claim>> {
         // The single writer connection serialises claims, so select-then-update is race-free.
         let mut tx = self.writer.begin().await?;
+        if !exclude.is_empty() && !Self::any_claimable(&mut tx, now, exclude).await? {
+            return Ok(Vec::new());
+        }
         let mut select = sqlx::QueryBuilder::<Sqlite>::new(format!(
             "SELECT {} FROM deliveries d \
              JOIN events e ON e.program_id = d.program_id AND e.id = d.event_id \
@@ -292,12 +346,16 @@ mod tests {
             .unwrap()
             .journal_mode(SqliteJournalMode::Wal);
         let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
-        SqliteStore::checkpoint(&mut conn, 1_000_000).await.unwrap();
+        SqliteStore::checkpoint(&mut conn, &store.writer, 1_000_000)
+            .await
+            .unwrap();
         assert!(
             size() > 300 * 4096,
             "under the mark: copied, not started over"
         );
-        SqliteStore::checkpoint(&mut conn, 100).await.unwrap();
+        SqliteStore::checkpoint(&mut conn, &store.writer, 100)
+            .await
+            .unwrap();
         assert_eq!(size(), 0, "over the mark: started over");
         // Still the same data, and writes go on into the fresh WAL.
         let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM filler")
