@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests of all crates (the storage conformance suite on
 # SQLite and PostgreSQL: HERALD_TEST_POSTGRES_URL, or a throwaway cluster), then the Playwright suite in real
-# Chromium against the release server and console (the build `make run` uses).
+# Chromium against a freshly built debug server and console.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -63,22 +63,25 @@ elif command -v psql >/dev/null 2>&1; then
   done
 fi
 
-# One release build serves both commands: the console and binary `make run` built (or builds now,
-# skipping what is up to date), and the tests compiled with the same profile and flags, so they
-# reuse its compiled dependencies instead of compiling a second (debug) copy of every crate.
-banner "building the console and the server (release)"
-scripts/build-site.sh release
+# The debug console and server (scripts/build-site.sh debug) go to target/site-debug and
+# target/debug, so the release site `make run` built in target/site still serves from
+# ./target/release/herald afterwards. The tests are compiled with the same profile and flags as
+# that debug server, so they reuse its compiled dependencies. (Compiling the tests in release to
+# reuse `make run`'s build was tried: the optimised test binaries alone took over 20 minutes on
+# two cores, longer than a debug build of everything.)
+banner "building the console and the server (debug)"
+scripts/build-site.sh debug
 
 export RUSTFLAGS="--cfg erase_components"
-export LEPTOS_OUTPUT_NAME=herald LEPTOS_SITE_ROOT=target/site
-export HERALD_BIN=target/release/herald
+export LEPTOS_OUTPUT_NAME=herald LEPTOS_SITE_ROOT=target/site-debug
+export HERALD_BIN=target/debug/herald
 
 banner "tests (unit, storage conformance, API and engine)"
 if command -v cargo-nextest >/dev/null 2>&1; then
   # One process per test, in parallel; a hanging test is ended (see .config/nextest.toml).
-  cargo nextest run --release --workspace --features herald/server
+  cargo nextest run --workspace --features herald/server
 else
-  cargo test --release --workspace --features herald/server
+  cargo test --workspace --features herald/server
 fi
 
 banner "Playwright (Chromium)"
