@@ -199,7 +199,12 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// superseded, and moves nothing. Returns how many deliveries moved.
     async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize>;
     /// Records a standalone attempt (tests and verifications) and, when `live`, moves counters.
-    async fn insert_attempt(&self, attempt: &NewAttempt) -> Result<()>;
+    async fn insert_attempt(&self, attempt: &NewAttempt) -> Result<()> {
+        self.insert_attempts(std::slice::from_ref(attempt)).await
+    }
+    /// Records standalone attempts in one transaction, as `insert_attempt` does one (the scale
+    /// seeder writes history this way).
+    async fn insert_attempts(&self, attempts: &[NewAttempt]) -> Result<()>;
 
     /// Hourly roll-ups of a program's live attempts summed per group (see `rollups::RollupQuery`).
     async fn rollups(

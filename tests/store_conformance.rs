@@ -783,6 +783,166 @@ async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
     assert_eq!(alpha.items.len(), 20);
 }
 
+/// The search by webhook name reads the matching webhooks' attempts and merges them in order:
+/// pages forward and back agree with the whole list, an attempt carries the name it was made
+/// under (a renamed webhook's older attempts answer to the old name), an event id still finds
+/// its attempt, the other filters still apply, and a search matching many webhooks (past the
+/// merge) finds the same rows.
+async fn audit_search_by_name_merges_matching_webhooks(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap();
+    let mut hooks = vec![];
+    for name in ["Alpha Hooks", "Alphabet", "Beta"] {
+        let w = webhook(&p, name, now());
+        store.insert_webhook(&w).await.unwrap();
+        hooks.push(w);
+    }
+    for i in 0..70 {
+        let w = webhook(&p, &format!("Many {i:02}"), now());
+        store.insert_webhook(&w).await.unwrap();
+        hooks.push(w);
+    }
+    let attempt = |w: &WebhookRecord, name: &str, i: i64| NewAttempt {
+        id: AttemptId::generate(),
+        program_id: p.clone(),
+        webhook_id: w.id.clone(),
+        webhook_name: name.to_owned(),
+        delivery_id: None,
+        event_id: EventId::generate(),
+        event_type: EventType::parse("points.awarded").unwrap(),
+        attempt: 1,
+        trigger: Trigger::Event,
+        status: if i % 2 == 0 {
+            AttemptStatus::Failure
+        } else {
+            AttemptStatus::Success
+        },
+        status_code: Some(200),
+        error: None,
+        latency_ms: Some(i),
+        lag_ms: None,
+        request_url: "https://example.com".into(),
+        request_headers: vec![],
+        request_body: Some("{}".into()),
+        response_headers: None,
+        response_body: None,
+        created_at: start + Duration::minutes(i),
+        delivered_at: None,
+        superseded: false,
+    };
+    // Interleaved in time: 0 Alpha Hooks, 1 Alphabet, 2 Beta, 3 Alpha Hooks, ...
+    let mut written = vec![];
+    for i in 0..30 {
+        let w = &hooks[(i % 3) as usize];
+        let a = attempt(w, w.name.as_str(), i);
+        store.insert_attempt(&a).await.unwrap();
+        written.push(a);
+    }
+    for (i, w) in hooks[3..].iter().enumerate() {
+        store
+            .insert_attempt(&attempt(w, w.name.as_str(), 100 + i as i64))
+            .await
+            .unwrap();
+    }
+    // "Beta" becomes "Gamma"; its next attempts carry the new name.
+    let mut renamed = hooks[2].clone();
+    renamed.name = WebhookName::parse("Gamma").unwrap();
+    store.update_webhook(&renamed).await.unwrap();
+    for i in 200..204 {
+        store
+            .insert_attempt(&attempt(&renamed, "Gamma", i))
+            .await
+            .unwrap();
+    }
+    let search = |text: &str, f: &dyn Fn(&mut AttemptQuery)| {
+        let mut q = AttemptQuery {
+            search: Some(text.into()),
+            limit: 4,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let latencies = |items: &[AttemptSummary]| {
+        items
+            .iter()
+            .map(|a| a.latency_ms.unwrap())
+            .collect::<Vec<_>>()
+    };
+
+    // "alpha" matches two webhooks: 20 rows, newest first, in pages of 4 and back again.
+    let mut pages = vec![store
+        .list_attempts(&p, &search("ALPHA", &|_| {}))
+        .await
+        .unwrap()];
+    while let Some(next) = pages.last().unwrap().next.clone() {
+        let page = store
+            .list_attempts(&p, &search("ALPHA", &|q| q.cursor = Some(next.clone())))
+            .await
+            .unwrap();
+        pages.push(page);
+    }
+    let all: Vec<i64> = pages.iter().flat_map(|p| latencies(&p.items)).collect();
+    let expected: Vec<i64> = (0..30).rev().filter(|i| i % 3 != 2).collect();
+    assert_eq!(all, expected);
+    assert_eq!(pages.len(), 5);
+    let back = store
+        .list_attempts(&p, &search("ALPHA", &|q| q.cursor = pages[4].prev.clone()))
+        .await
+        .unwrap();
+    assert_eq!(back.items, pages[3].items, "paging back through the merge");
+
+    // A renamed webhook: each attempt answers to the name it was made under.
+    let beta = store
+        .list_attempts(&p, &search("beta", &|q| q.limit = 100))
+        .await
+        .unwrap();
+    assert_eq!(beta.items.len(), 10);
+    assert!(beta.items.iter().all(|a| a.webhook_name == "Beta"));
+    let gamma = store
+        .list_attempts(&p, &search("gamma", &|q| q.limit = 100))
+        .await
+        .unwrap();
+    assert_eq!(latencies(&gamma.items), [203, 202, 201, 200]);
+
+    // An event id, and the other filters alongside a name.
+    let one = store
+        .list_attempts(&p, &search(written[4].event_id.as_str(), &|_| {}))
+        .await
+        .unwrap();
+    assert_eq!(latencies(&one.items), [4]);
+    let failed_alphabet = store
+        .list_attempts(
+            &p,
+            &search("alpha", &|q| {
+                q.status = Some(AttemptStatus::Failure);
+                q.webhook_id = Some(hooks[1].id.clone());
+                q.created_from = Some(start + Duration::minutes(10));
+                q.limit = 100;
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(latencies(&failed_alphabet.items), [28, 22, 16, 10]);
+
+    // 70 webhooks named "Many …": more than are merged one by one; the same rows either way.
+    let many = store
+        .list_attempts(&p, &search("many", &|q| q.limit = 100))
+        .await
+        .unwrap();
+    assert_eq!(latencies(&many.items), (100..170).rev().collect::<Vec<_>>());
+    let many_07 = store
+        .list_attempts(&p, &search("many 07", &|_| {}))
+        .await
+        .unwrap();
+    assert_eq!(latencies(&many_07.items), [107]);
+    let none = store
+        .list_attempts(&p, &search("zeta", &|_| {}))
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.next.is_none());
+}
+
 async fn api_keys_match_by_prefix_and_revoke(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let key = ApiKeyRecord {
@@ -1292,6 +1452,7 @@ on_both_backends!(
     disabled_webhooks_deliveries_wait,
     counters_count_live_attempts_only,
     audit_log_filters_and_pages,
+    audit_search_by_name_merges_matching_webhooks,
     api_keys_match_by_prefix_and_revoke,
     first_user_needs_a_setup_token_once,
     users_and_sessions,

@@ -36,6 +36,15 @@ pub struct SeedArgs {
     pub db: DatabaseArgs,
     #[command(flatten)]
     pub secrets: SecretArgs,
+    /// A scale fill instead of the week's story: this many webhooks ("Scale 00000"…), created
+    /// through the engine like any other.
+    #[arg(long)]
+    pub webhooks: Option<u32>,
+    /// With `--webhooks`: this many attempts over the last 30 days, oldest first, written through
+    /// the store in batches (audit rows, hourly roll-ups and counters, as recorded deliveries
+    /// write them).
+    #[arg(long, default_value_t = 0, requires = "webhooks")]
+    pub attempts: u64,
 }
 
 /// Baseline rounds, two hours apart (six days).
@@ -55,6 +64,9 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     };
+    if let Some(webhooks) = args.webhooks {
+        return fill_for_scale(&args, &program, webhooks).await;
+    }
     let span = Duration::hours(2 * i64::from(BASELINE_ROUNDS) + QUIET_HOURS)
         + Duration::minutes(5 * i64::from(RECENT_ROUNDS));
     let clock = Arc::new(ManualClock::starting_at(Utc::now() - span));
@@ -136,6 +148,110 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
         program.name,
         webhooks.len(),
         3 * BASELINE_ROUNDS + RECENT_ROUNDS + 1
+    );
+    Ok(())
+}
+
+/// Attempts per transaction in a scale fill.
+const SCALE_BATCH: usize = 2_000;
+/// Consecutive attempts that go to the same webhook in a scale fill (so a batch touches a few
+/// webhooks' roll-ups, as a busy endpoint's traffic does).
+const SCALE_RUN: u64 = 100;
+
+/// `--webhooks N [--attempts M]`: N webhooks, then M attempts spread evenly over the last 30
+/// days, one run of `SCALE_RUN` after another per webhook, one in twenty a failure.
+async fn fill_for_scale(
+    args: &SeedArgs,
+    program: &herald::store::ProgramRecord,
+    webhooks: u32,
+) -> anyhow::Result<()> {
+    use herald::domain::delivery::{AttemptStatus, Trigger};
+    use herald::domain::event::EventType;
+    use herald::domain::ids::{AttemptId, EventId};
+    use herald::store::NewAttempt;
+
+    let started = std::time::Instant::now();
+    let clock = Arc::new(ManualClock::starting_at(Utc::now()));
+    let engine =
+        crate::startup::command_engine_with_clock(&args.db.database_url, &args.secrets, clock)
+            .await?;
+    let actor = Actor::command_line(program.id.clone());
+    let types = herald::domain::catalog::EVENT_NAMES;
+    for i in 0..webhooks {
+        let draft: WebhookDraft = serde_json::from_value(json!({
+            "name": format!("Scale {i:05}"),
+            "url": format!("http://127.0.0.1:9/scale/{i}"),
+            "event_types": [types[i as usize % types.len()]],
+            "description": "Seeded by `herald seed --webhooks`: its history is synthetic.",
+        }))?;
+        engine
+            .create_webhook(&actor, &draft)
+            .await
+            .with_context(|| format!("creating webhook {i}"))?;
+    }
+    eprintln!("{webhooks} webhooks in {:.1?}", started.elapsed());
+    let hooks = engine
+        .store()
+        .list_webhooks(&program.id, &Default::default())
+        .await?;
+    anyhow::ensure!(!hooks.is_empty(), "the program has no webhooks to fill");
+    let span_ms = Duration::days(30).num_milliseconds();
+    let oldest = Utc::now() - Duration::days(30);
+    let total = args.attempts;
+    let mut batch = Vec::with_capacity(SCALE_BATCH);
+    let filling = std::time::Instant::now();
+    for i in 0..total {
+        let hook = &hooks[((i / SCALE_RUN) % hooks.len() as u64) as usize].record;
+        let failed = i % 20 == 7;
+        let at =
+            oldest + Duration::milliseconds((i as i128 * span_ms as i128 / total as i128) as i64);
+        let event_type = &hook.event_types[0];
+        batch.push(NewAttempt {
+            id: AttemptId::generate(),
+            program_id: program.id.clone(),
+            webhook_id: hook.id.clone(),
+            webhook_name: hook.name.as_str().to_owned(),
+            delivery_id: None,
+            event_id: EventId::parse(&uuid::Uuid::now_v7().to_string()).expect("a uuid"),
+            event_type: EventType::parse(event_type).map_err(|e| anyhow::anyhow!("{e}"))?,
+            attempt: 1,
+            trigger: Trigger::Event,
+            status: if failed {
+                AttemptStatus::Failure
+            } else {
+                AttemptStatus::Success
+            },
+            status_code: Some(if failed { 500 } else { 200 }),
+            error: None,
+            latency_ms: Some(20 + (i % 180) as i64),
+            lag_ms: Some(40 + (i % 300) as i64),
+            request_url: hook.url.as_str().to_owned(),
+            request_headers: vec![("content-type".into(), "application/json".into())],
+            request_body: Some(format!(
+                r#"{{"type":"{event_type}","data":{{"member_id":"m_{}"}}}}"#,
+                i % 50_000
+            )),
+            response_headers: None,
+            response_body: Some(if failed { "upstream error" } else { "ok" }.into()),
+            created_at: at,
+            delivered_at: Some(at),
+            superseded: false,
+        });
+        if batch.len() == SCALE_BATCH || i + 1 == total {
+            engine.store().insert_attempts(&batch).await?;
+            batch.clear();
+            if (i + 1) % 1_000_000 < SCALE_BATCH as u64 || i + 1 == total {
+                let secs = filling.elapsed().as_secs_f64();
+                eprintln!("{} attempts ({:.0}/s)", i + 1, (i + 1) as f64 / secs);
+            }
+        }
+    }
+    println!("{}", program.id);
+    eprintln!(
+        "seeded '{}' with {} webhooks and {total} attempts in {:.1?}",
+        program.name,
+        hooks.len(),
+        started.elapsed()
     );
     Ok(())
 }

@@ -66,11 +66,6 @@ pub(super) fn start_batcher(
                     Err(e) => Err(e),
                 };
             }
-            // The webhooks as finally routed, before the one-by-one path below takes the batch.
-            let webhooks: Vec<WebhookId> = batch
-                .iter()
-                .flat_map(|i| i.targets.iter().map(|t| t.webhook.clone()))
-                .collect();
             match outcome {
                 Ok(results) => {
                     for (reply, result) in replies.into_iter().zip(results) {
@@ -86,15 +81,18 @@ pub(super) fn start_batcher(
                     }
                 }
                 Err(_) => {
-                    for (item, reply) in batch.into_iter().zip(replies) {
-                        let alone = store.ingest_batch(std::slice::from_ref(&item)).await;
+                    for (item, reply) in batch.iter().zip(replies) {
+                        let alone = store.ingest_batch(std::slice::from_ref(item)).await;
                         let _ = reply.send(alone.map(|mut r| r.pop().flatten()));
                     }
                 }
             }
             // Checked after the commits (see `demand`): work only for webhooks the dispatcher
             // is holding back waits for them to be let in again.
-            if held_back.claimable(webhooks.iter()) {
+            let routed = batch
+                .iter()
+                .flat_map(|i| i.targets.iter().map(|t| &t.webhook));
+            if held_back.claimable(routed) {
                 wake.notify_one();
             }
         }

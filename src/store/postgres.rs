@@ -155,6 +155,15 @@ impl PgStore {
         lease_margin: chrono::Duration,
         exclude: &[WebhookId],
     ) -> Result<Vec<Claim>> {
+        if !exclude.is_empty() {
+            let any: bool = sql::any_claimable_query::<Postgres>(now, exclude)
+                .build_query_scalar()
+                .fetch_one(&self.reader)
+                .await?;
+            if !any {
+                return Ok(Vec::new());
+            }
+        }
         let mut qb = sqlx::QueryBuilder::<Postgres>::new(
             "WITH due AS ( \
                 SELECT d.id FROM deliveries d \

@@ -524,9 +524,10 @@ macro_rules! impl_store {
                     .collect())
             }
 
-            async fn insert_attempt(&self, a: &NewAttempt) -> Result<()> {
+            async fn insert_attempts(&self, attempts: &[NewAttempt]) -> Result<()> {
+                let rows: Vec<&NewAttempt> = attempts.iter().collect();
                 let mut tx = self.writer.begin().await?;
-                Self::write_attempts(&mut tx, &[a], &Default::default()).await?;
+                Self::write_attempts(&mut tx, &rows, &Default::default()).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -619,7 +620,16 @@ macro_rules! impl_store {
             }
 
             async fn list_attempts(&self, program: &ProgramId, q: &AttemptQuery) -> Result<AttemptPage> {
-                let rows: Vec<AttemptSummaryRow> = sql::list_attempts_query::<$db>(program, q)
+                let named: Vec<String> = match q.search.as_deref().map(str::trim) {
+                    Some(search) if !search.is_empty() => {
+                        sql::webhook_names_query::<$db>(program, q, search)
+                            .build_query_scalar()
+                            .fetch_all(&self.reader)
+                            .await?
+                    }
+                    _ => Vec::new(),
+                };
+                let rows: Vec<AttemptSummaryRow> = sql::list_attempts_query::<$db>(program, q, &named)
                     .build_query_as()
                     .fetch_all(&self.reader)
                     .await?;

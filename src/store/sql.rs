@@ -275,6 +275,37 @@ where
     qb
 }
 
+/// Whether any webhook not in `exclude` has a delivery to claim, asked before a claim that leaves
+/// webhooks out. The claim walks the due index oldest first and steps over the excluded webhooks'
+/// deliveries; when those are a deep backlog and nothing else is due, that walk read the whole
+/// backlog for nothing, once per refill of the webhook's waiting room. This asks each other
+/// webhook instead (its own index) and the lease index for expired claims.
+pub fn any_claimable_query<'a, DB>(
+    now: DateTime<Utc>,
+    exclude: &[WebhookId],
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new(
+        "SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled \
+         AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id \
+         AND d.status = 'pending' AND d.next_attempt_at <= ",
+    );
+    q.push_bind(now);
+    push_exclusion(&mut q, exclude);
+    q.push(
+        ")) OR EXISTS (SELECT 1 FROM deliveries d WHERE d.status = 'in_flight' \
+         AND d.lease_expires_at <= ",
+    );
+    q.push_bind(now);
+    push_exclusion(&mut q, exclude);
+    q.push(")");
+    q
+}
+
 /// ` AND d.webhook_id NOT IN (…)`, when there is anything to exclude.
 pub fn push_exclusion<DB>(qb: &mut QueryBuilder<'_, DB>, exclude: &[WebhookId])
 where
@@ -525,19 +556,130 @@ where
     qb
 }
 
+/// At most this many webhooks whose names match an audit-log search are read one by one (one
+/// index range each, merged); a search matching more walks the program's attempts newest first,
+/// where matches are then dense enough to fill a page soon.
+pub const NAME_MATCHES_MERGED: usize = 64;
+
+/// The webhooks whose names (any they have had) contain `search`, up to one more than
+/// `NAME_MATCHES_MERGED` (more than that means "many").
+pub fn webhook_names_query<'a, DB>(
+    program: &ProgramId,
+    q: &AttemptQuery,
+    search: &str,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb =
+        QueryBuilder::new("SELECT DISTINCT webhook_id FROM webhook_names WHERE program_id = ");
+    qb.push_bind(program.to_string())
+        .push(" AND name_lower LIKE ")
+        .push_bind(like_pattern(search))
+        .push(" ESCAPE '\\'");
+    if let Some(w) = &q.webhook_id {
+        qb.push(" AND webhook_id = ").push_bind(w.to_string());
+    }
+    qb.push(" LIMIT ").push_bind(NAME_MATCHES_MERGED as i64 + 1);
+    qb
+}
+
 /// The audit-log page query: filters, keyset position, and one row more than the limit (to tell
-/// whether another page follows).
-pub fn list_attempts_query<'a, DB>(program: &ProgramId, q: &AttemptQuery) -> QueryBuilder<'a, DB>
+/// whether another page follows). A search (an event id, or part of a webhook name) is answered
+/// through indexes: `named` holds the webhooks whose names match (from `webhook_names_query`),
+/// each read through its own index range, and the event id through the event index; the pieces
+/// are merged in order. With more than `NAME_MATCHES_MERGED` named, the program's attempts are
+/// walked newest first, keeping those webhooks' rows.
+pub fn list_attempts_query<'a, DB>(
+    program: &ProgramId,
+    q: &AttemptQuery,
+    named: &[String],
+) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
 {
+    let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let Some(search) = search else {
+        let mut qb = attempts_select(program, q);
+        push_attempt_order(&mut qb, q);
+        return qb;
+    };
+    if named.len() > NAME_MATCHES_MERGED {
+        let mut qb = attempts_select(program, q);
+        qb.push(" AND (a.event_id = ")
+            .push_bind(search.to_lowercase())
+            .push(" OR (lower(a.webhook_name) LIKE ")
+            .push_bind(like_pattern(search))
+            .push(" ESCAPE '\\' AND a.webhook_id IN (SELECT webhook_id FROM webhook_names WHERE program_id = ")
+            .push_bind(program.to_string())
+            .push(" AND name_lower LIKE ")
+            .push_bind(like_pattern(search))
+            .push(" ESCAPE '\\')))");
+        push_attempt_order(&mut qb, q);
+        return qb;
+    }
+    // One piece per source, then merged. The event's attempts are few (its tries and replays):
+    // that piece is not ordered, which leaves the event index as the planner's choice (ordered,
+    // SQLite walked the program's attempts in order instead). Each named webhook's piece is
+    // ordered and limited on its own index; they belong to the program, so those pieces leave
+    // the program out and the webhook's index is the only one that fits.
+    let mut qb = QueryBuilder::new(format!(
+        "SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE a.program_id = "
+    ));
+    qb.push_bind(program.to_string())
+        .push(" AND a.event_id = ")
+        .push_bind(search.to_lowercase());
+    push_attempt_filters(&mut qb, q);
+    qb.push(") AS by_event");
+    for (i, webhook) in named.iter().enumerate() {
+        qb.push(format!(
+            " UNION SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE a.webhook_id = "
+        ));
+        qb.push_bind(webhook.clone());
+        push_attempt_filters(&mut qb, q);
+        qb.push(" AND lower(a.webhook_name) LIKE ")
+            .push_bind(like_pattern(search))
+            .push(" ESCAPE '\\'");
+        push_attempt_order(&mut qb, q);
+        qb.push(format!(") AS by_name_{i}"));
+    }
+    let older = q.cursor.as_ref().is_none_or(|c| c.older);
+    qb.push(if older {
+        " ORDER BY created_at DESC, id DESC LIMIT "
+    } else {
+        " ORDER BY created_at ASC, id ASC LIMIT "
+    });
+    qb.push_bind(i64::from(q.limit) + 1);
+    qb
+}
+
+/// `SELECT … FROM attempts a WHERE` the program and the filters other than the search.
+fn attempts_select<'a, DB>(program: &ProgramId, q: &AttemptQuery) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
     let mut qb = QueryBuilder::new(format!(
         "SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE a.program_id = "
     ));
     qb.push_bind(program.to_string());
+    push_attempt_filters(&mut qb, q);
+    qb
+}
+
+/// The audit-log filters other than the search, and the keyset position.
+fn push_attempt_filters<'a, DB>(qb: &mut QueryBuilder<'a, DB>, q: &AttemptQuery)
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
     if let Some(w) = &q.webhook_id {
         qb.push(" AND a.webhook_id = ").push_bind(w.to_string());
     }
@@ -550,14 +692,6 @@ where
     if let Some(s) = q.status {
         qb.push(" AND a.status = ").push_bind(s.as_str().to_owned());
     }
-    if let Some(search) = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        qb.push(" AND (a.event_id = ")
-            .push_bind(search.to_lowercase())
-            .push(" OR lower(a.webhook_name) LIKE ")
-            .push_bind(like_pattern(search))
-            .push(" ESCAPE '\\')");
-    }
-    let older = q.cursor.as_ref().is_none_or(|c| c.older);
     if let Some(c) = &q.cursor {
         qb.push(if c.older {
             " AND (a.created_at, a.id) < ("
@@ -569,13 +703,21 @@ where
         .push_bind(c.id.to_string())
         .push(")");
     }
+}
+
+/// Newest first (oldest first when paging back towards newer rows), one row over the limit.
+fn push_attempt_order<'a, DB>(qb: &mut QueryBuilder<'a, DB>, q: &AttemptQuery)
+where
+    DB: Database,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    let older = q.cursor.as_ref().is_none_or(|c| c.older);
     qb.push(if older {
         " ORDER BY a.created_at DESC, a.id DESC LIMIT "
     } else {
         " ORDER BY a.created_at ASC, a.id ASC LIMIT "
     });
     qb.push_bind(i64::from(q.limit) + 1);
-    qb
 }
 
 /// Turns the rows of `list_attempts_query` into a page with its cursors.
