@@ -48,6 +48,8 @@ export default defineConfig({
       `echo '${PASSWORD}' | "${herald}" user create --email viewer@example.com --role viewer --database-url "${db}"`,
       // A program with a week of history made by the real engine (flags.spec.ts).
       `RUST_LOG=error "${herald}" seed --program "Seeded history" --database-url "${db}" > /dev/null`,
+      // A program with more webhooks than a page of the list holds (shell.spec.ts).
+      `RUST_LOG=error "${herald}" seed --program "Many webhooks" --webhooks 53 --database-url "${db}" > /dev/null 2>&1`,
       `exec "${herald}" serve --addr 127.0.0.1:${port} --database-url "${db}"`,
     ].join(' && '),
     url: `http://127.0.0.1:${port}/healthz`,

@@ -180,6 +180,26 @@ async fn lists_filter_by_date_and_name(store: Arc<dyn Store>) {
         ["Tier Updates"]
     );
 
+    // A page at a time: after a page's last webhook, newest first.
+    let page = |after: Option<WebhookCursor>| WebhookQuery {
+        after,
+        limit: Some(2),
+        ..Default::default()
+    };
+    let first = store.list_webhooks(&p, &page(None)).await.unwrap();
+    let last = &first[1].record;
+    let cursor = WebhookCursor {
+        created_at: last.created_at,
+        id: last.id.clone(),
+    };
+    assert_eq!(
+        WebhookCursor::decode(&cursor.encode()),
+        Some(cursor.clone())
+    );
+    assert_eq!(names(first), ["points audit", "Tier Updates"]);
+    let rest = store.list_webhooks(&p, &page(Some(cursor))).await.unwrap();
+    assert_eq!(names(rest), ["Points Sync"]);
+
     // LIKE wildcards in the search are literal.
     let q = WebhookQuery {
         name: Some("%".into()),

@@ -91,3 +91,28 @@ test('the Enabled switch takes effect at once and survives reload', async ({ pag
   await page.reload();
   await expect(page.getByRole('switch', { name: 'Enabled: Toggle Me' })).toHaveAttribute('aria-checked', 'false');
 });
+
+test('the Webhooks list comes a page at a time, newest first', async ({ page }) => {
+  const errors = collectConsoleErrors(page);
+  await page.goto('/');
+  await waitForHydration(page);
+  const switcher = page.locator('details.program-switcher');
+  await switcher.locator('summary').click();
+  await switcher.getByRole('link', { name: /Many webhooks/ }).click();
+  await expect(switcher.locator('.program-name')).toHaveText('Many webhooks');
+  const table = page.getByRole('table');
+  // 53 webhooks ("Scale 00000" to "Scale 00052"): 50 on the first page, the newest first.
+  await expect(table.getByRole('rowheader', { name: 'Scale 00052' })).toBeVisible();
+  await expect(table.locator('tbody tr')).toHaveCount(50);
+  await expect(table.getByRole('rowheader', { name: 'Scale 00002' })).toHaveCount(0);
+  const pages = page.getByRole('navigation', { name: 'Pages' });
+  await expect(pages.getByRole('link', { name: 'First page' })).toHaveCount(0);
+  await pages.getByRole('link', { name: 'Next' }).click();
+  await expect(page).toHaveURL(/cursor=/);
+  await expect(table.locator('tbody tr')).toHaveCount(3);
+  await expect(table.getByRole('rowheader', { name: 'Scale 00000' })).toBeVisible();
+  await expect(pages.getByRole('link', { name: 'Next' })).toHaveCount(0);
+  await pages.getByRole('link', { name: 'First page' }).click();
+  await expect(table.locator('tbody tr')).toHaveCount(50);
+  expect(errors).toEqual([]);
+});

@@ -730,6 +730,7 @@ async fn members_of_one_program_reach_nothing_of_another(backend: Backend) {
     )
     .await;
     let listed: Value = listed.json().await.unwrap();
+    let listed = &listed["items"];
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["name"], "B hook");
     assert_eq!(listed[0]["enabled"], true);

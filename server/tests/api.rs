@@ -216,6 +216,47 @@ async fn webhook_crud_and_errors(backend: Backend) {
         (422, Some("start"))
     );
 
+    // A page at a time, newest first: the cursor continues; null on the last page.
+    app.create_webhook(
+        json!({"name": "Third", "url": "https://t.example.com", "event_types": ["points.awarded"]}),
+    )
+    .await;
+    let (status, first) = app.get("/api/v1/webhooks?limit=2").await;
+    assert_eq!(status, 200, "{first}");
+    let names = |page: &serde_json::Value| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), ["Third", "Points Pipe"]);
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (_, rest) = app
+        .get(&format!("/api/v1/webhooks?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(names(&rest), ["CRM"]);
+    assert!(rest["next_cursor"].is_null(), "{rest}");
+    let (_, all) = app.get("/api/v1/webhooks").await;
+    assert_eq!(names(&all).len(), 3);
+    assert!(all["next_cursor"].is_null());
+    for (query, field) in [
+        ("cursor=garbage", "cursor"),
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+    ] {
+        let (status, err) = app.get(&format!("/api/v1/webhooks?{query}")).await;
+        assert_eq!(
+            (status.as_u16(), err["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{query}: {err}"
+        );
+    }
+
     let (status, _) = app
         .call(Method::DELETE, &format!("/api/v1/webhooks/{id}"), None)
         .await;

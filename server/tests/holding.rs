@@ -39,7 +39,7 @@ async fn held(s: &Setup, id: &WebhookId) -> i64 {
     let hook = s.engine.get_webhook(&s.admin.program, id).await.unwrap();
     let views = s
         .engine
-        .webhook_views(&s.admin.program, &[hook], Window::Day, None)
+        .webhook_views(&s.admin.program, &[hook], Window::Day, false)
         .await
         .unwrap();
     views[0].held

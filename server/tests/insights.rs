@@ -206,7 +206,7 @@ async fn flags_rise_on_the_webhooks_they_concern(backend: Backend) {
         .unwrap();
     let views = s
         .engine
-        .webhook_views(&s.admin.program, &hooks, Window::Week, None)
+        .webhook_views(&s.admin.program, &hooks, Window::Week, false)
         .await
         .unwrap();
     let kinds = |id: &WebhookId| -> Vec<FlagKind> {
@@ -223,6 +223,25 @@ async fn flags_rise_on_the_webhooks_they_concern(backend: Backend) {
     assert_eq!(kinds(&healthy), []);
     assert_eq!(kinds(&silent), [FlagKind::Silent]);
     assert_eq!(kinds(&bulky), [FlagKind::UnusualPayload]);
+    // Pages of the list read only their own webhooks' roll-ups, with the same figures and flags.
+    let mut paged = vec![];
+    let mut cursor = String::new();
+    loop {
+        let query =
+            herald::store::WebhookQuery::page_from_filters("", "", "", &cursor, Some(3), 50)
+                .unwrap();
+        let page = s
+            .engine
+            .webhook_page(&s.admin.program, query, Window::Week)
+            .await
+            .unwrap();
+        paged.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = next,
+            None => break,
+        }
+    }
+    assert_eq!(paged, views);
 
     // Flags raise alerts: one per flagged webhook, with the sentence, then not again for a day.
     assert_eq!(s.engine.check_flags().await.unwrap(), 3);

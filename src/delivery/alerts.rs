@@ -234,7 +234,7 @@ impl Engine {
                     &program.id,
                     &hooks,
                     crate::domain::insights::Window::Day,
-                    None,
+                    false,
                 )
                 .await?;
             for v in views

@@ -7,21 +7,27 @@ use crate::domain::ids::{ProgramId, WebhookId};
 use crate::domain::insights::{
     flags, hour_of, series, FlagInput, Rollup, SizeStats, Window, BASELINE_HOURS, RECENT_HOURS,
 };
-use crate::domain::views::{InsightsView, ProgramInsightsView, WebhookView};
+use crate::domain::views::{InsightsView, ProgramInsightsView, WebhookPageView, WebhookView};
 use crate::store::rollups::{Grouping, RollupQuery};
-use crate::store::Webhook;
+use crate::store::{Webhook, WebhookCursor, WebhookQuery};
 use std::collections::HashMap;
 
 impl Engine {
+    /// Roll-ups per webhook over `[from_hour, to_hour)`: of `only` these webhooks, or of the
+    /// whole program (deleted webhooks too) when `only` is `None`.
     async fn rollups_by_webhook(
         &self,
         program: &ProgramId,
-        webhook: Option<&WebhookId>,
+        only: Option<&[Webhook]>,
         from_hour: i64,
         to_hour: i64,
     ) -> Result<HashMap<String, Rollup>> {
         let q = RollupQuery {
-            webhook: webhook.map(ToString::to_string),
+            webhooks: only
+                .unwrap_or_default()
+                .iter()
+                .map(|w| w.record.id.to_string())
+                .collect(),
             from_hour,
             to_hour,
             grouping: Grouping::Webhook,
@@ -34,17 +40,52 @@ impl Engine {
             .collect())
     }
 
-    /// Each webhook's figures over `window` and its flags, as list rows. `only` narrows the reads
-    /// to one webhook (its own page).
+    /// A page of the Webhooks list with each webhook's figures and flags. One row more than
+    /// `query.limit` is read to tell whether another page follows; only the page's webhooks'
+    /// roll-ups are read.
+    pub async fn webhook_page(
+        &self,
+        program: &ProgramId,
+        mut query: WebhookQuery,
+        window: Window,
+    ) -> Result<WebhookPageView> {
+        let limit = query.limit;
+        query.limit = limit.map(|l| l + 1);
+        let mut hooks = self.store().list_webhooks(program, &query).await?;
+        let next_cursor = match limit {
+            Some(l) if hooks.len() > l as usize => {
+                hooks.truncate(l as usize);
+                hooks.last().map(|w| {
+                    WebhookCursor {
+                        created_at: w.record.created_at,
+                        id: w.record.id.clone(),
+                    }
+                    .encode()
+                })
+            }
+            _ => None,
+        };
+        let items = self
+            .webhook_views(program, &hooks, window, limit.is_some())
+            .await?;
+        Ok(WebhookPageView { items, next_cursor })
+    }
+
+    /// Each webhook's figures over `window` and its flags, as list rows. `narrow` reads the
+    /// roll-ups of `hooks` alone (a page of the list, one webhook's own page) rather than the
+    /// whole program's: a page of 50 among 10,000 webhooks reads 50 webhooks' rows.
     pub async fn webhook_views(
         &self,
         program: &ProgramId,
         hooks: &[Webhook],
         window: Window,
-        only: Option<&WebhookId>,
+        narrow: bool,
     ) -> Result<Vec<WebhookView>> {
+        if narrow && hooks.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(self
-            .views_and_rollups(program, hooks, window, only)
+            .views_and_rollups(program, hooks, window, narrow)
             .await?
             .0)
     }
@@ -56,8 +97,9 @@ impl Engine {
         program: &ProgramId,
         hooks: &[Webhook],
         window: Window,
-        only: Option<&WebhookId>,
+        narrow: bool,
     ) -> Result<(Vec<WebhookView>, HashMap<String, Rollup>)> {
+        let only = narrow.then_some(hooks);
         let now = self.now();
         let (from, to) = window.span(now);
         let in_window = self.rollups_by_webhook(program, only, from, to).await?;
@@ -138,7 +180,7 @@ impl Engine {
     ) -> Result<InsightsView> {
         let (from, to) = window.span(self.now());
         let q = RollupQuery {
-            webhook: webhook.map(ToString::to_string),
+            webhooks: webhook.map(ToString::to_string).into_iter().collect(),
             from_hour: from,
             to_hour: to,
             grouping: Grouping::Slot(window.step_hours()),
@@ -172,7 +214,7 @@ impl Engine {
     ) -> Result<(WebhookView, InsightsView)> {
         let hook = self.get_webhook(program, id).await?;
         let (mut views, mut in_window) = self
-            .views_and_rollups(program, std::slice::from_ref(&hook), window, Some(id))
+            .views_and_rollups(program, std::slice::from_ref(&hook), window, true)
             .await?;
         let view = views.pop().expect("one view per webhook");
         let totals = in_window.remove(id.as_str()).unwrap_or_default();
@@ -194,7 +236,7 @@ impl Engine {
             .list_webhooks(program, &Default::default())
             .await?;
         let (mut views, in_window) = self
-            .views_and_rollups(program, &hooks, window, None)
+            .views_and_rollups(program, &hooks, window, false)
             .await?;
         views.sort_by_key(|v| {
             (

@@ -159,6 +159,14 @@ pub struct DeliveryView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A page of the Webhooks list, newest first; `next_cursor` continues it.
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookPageView {
+    pub items: Vec<WebhookView>,
+    pub next_cursor: Option<String>,
+}
+
 /// A page of the audit log with opaque keyset cursors.
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

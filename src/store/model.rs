@@ -98,6 +98,70 @@ pub struct WebhookQuery {
     pub name: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    /// Only the webhooks listed after this one (newest first): a page's last row.
+    pub after: Option<WebhookCursor>,
+    /// At most this many; `None` lists them all.
+    pub limit: Option<u32>,
+}
+
+/// A position in the Webhooks list (newest first): the last webhook of a page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: WebhookId,
+}
+
+impl WebhookCursor {
+    /// `<micros>.<id>`: opaque to callers, stable in URLs.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.created_at.timestamp_micros(), self.id)
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let (micros, id) = raw.split_once('.')?;
+        Some(Self {
+            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: WebhookId::parse(id)?,
+        })
+    }
+}
+
+impl WebhookQuery {
+    /// The most a page of the Webhooks list may hold.
+    pub const MAX_PAGE: u32 = 500;
+
+    /// Builds a page of the Webhooks list from its filters as typed (empty means "any"), as the
+    /// REST API and the console both receive them. `limit` defaults to `default_limit`.
+    pub fn page_from_filters(
+        name: &str,
+        start: &str,
+        end: &str,
+        cursor: &str,
+        limit: Option<u32>,
+        default_limit: u32,
+    ) -> Result<Self, ValidationError> {
+        let (created_from, created_before) = crate::domain::query::parse_range(start, end)?;
+        let after = match cursor.trim() {
+            "" => None,
+            raw => Some(WebhookCursor::decode(raw).ok_or_else(|| {
+                ValidationError::new("cursor", "that page link is no longer valid")
+            })?),
+        };
+        let limit = limit.unwrap_or(default_limit);
+        if !(1..=Self::MAX_PAGE).contains(&limit) {
+            return Err(ValidationError::new(
+                "limit",
+                format!("limit must be between 1 and {}", Self::MAX_PAGE),
+            ));
+        }
+        Ok(Self {
+            name: Some(name.to_owned()),
+            created_from,
+            created_before,
+            after,
+            limit: Some(limit),
+        })
+    }
 }
 
 /// An accepted event: `body` is the exact envelope JSON every delivery of it sends.

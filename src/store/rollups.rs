@@ -226,7 +226,8 @@ pub enum Grouping {
 /// What the roll-up reads select: (program, optional webhook, `[from, to)` hours, grouping).
 #[derive(Debug, Clone)]
 pub struct RollupQuery {
-    pub webhook: Option<String>,
+    /// Only these webhooks' rows (bound as `$4`, `$5`, …); empty: the whole program's.
+    pub webhooks: Vec<String>,
     pub from_hour: i64,
     pub to_hour: i64,
     pub grouping: Grouping,
@@ -245,10 +246,13 @@ impl RollupQuery {
     }
 
     fn filter(&self) -> String {
-        let webhook = if self.webhook.is_some() {
-            " AND webhook_id = $4"
+        let webhook = if self.webhooks.is_empty() {
+            String::new()
         } else {
-            ""
+            let params: Vec<String> = (0..self.webhooks.len())
+                .map(|i| format!("${}", i + 4))
+                .collect();
+            format!(" AND webhook_id IN ({})", params.join(", "))
         };
         format!("program_id = $1 AND hour >= $2 AND hour < $3{webhook}")
     }

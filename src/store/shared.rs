@@ -371,7 +371,7 @@ macro_rules! impl_store {
                     .bind(program.as_str())
                     .bind(q.from_hour)
                     .bind(q.to_hour);
-                if let Some(webhook) = &q.webhook {
+                for webhook in &q.webhooks {
                     counters = counters.bind(webhook.clone());
                     buckets = buckets.bind(webhook.clone());
                 }

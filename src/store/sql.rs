@@ -536,6 +536,7 @@ where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
 {
     let mut qb = QueryBuilder::new(format!(
         "SELECT {WEBHOOK_COLUMNS} FROM webhooks w WHERE w.deleted_at IS NULL AND w.program_id = "
@@ -552,7 +553,17 @@ where
     if let Some(before) = q.created_before {
         qb.push(" AND w.created_at < ").push_bind(before);
     }
+    if let Some(after) = &q.after {
+        qb.push(" AND (w.created_at, w.id) < (")
+            .push_bind(after.created_at)
+            .push(", ")
+            .push_bind(after.id.to_string())
+            .push(")");
+    }
     qb.push(" ORDER BY w.created_at DESC, w.id DESC");
+    if let Some(limit) = q.limit {
+        qb.push(" LIMIT ").push_bind(i64::from(limit));
+    }
     qb
 }
 
@@ -623,11 +634,10 @@ where
         push_attempt_order(&mut qb, q);
         return qb;
     }
-    // One piece per source, then merged. The event's attempts are few (its tries and replays):
-    // that piece is not ordered, which leaves the event index as the planner's choice (ordered,
-    // SQLite walked the program's attempts in order instead). Each named webhook's piece is
-    // ordered and limited on its own index; they belong to the program, so those pieces leave
-    // the program out and the webhook's index is the only one that fits.
+    // One piece per source, each ordered and limited on its own index (the limit also keeps
+    // SQLite from folding a piece into the merge, where the merge's order made it walk the
+    // program's index), then merged. The named webhooks belong to the program, so their pieces
+    // leave the program out and the webhook's index is the only one that fits.
     let mut qb = QueryBuilder::new(format!(
         "SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE a.program_id = "
     ));
@@ -635,6 +645,7 @@ where
         .push(" AND a.event_id = ")
         .push_bind(search.to_lowercase());
     push_attempt_filters(&mut qb, q);
+    push_attempt_order(&mut qb, q);
     qb.push(") AS by_event");
     for (i, webhook) in named.iter().enumerate() {
         qb.push(format!(

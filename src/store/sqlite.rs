@@ -389,42 +389,44 @@ mod tests {
             !steps.iter().any(|s| s.contains("TEMP B-TREE")),
             "read in index order: {steps:?}"
         );
-        let search = AttemptQuery {
-            search: Some("crm".into()),
-            status: Some(crate::domain::delivery::AttemptStatus::Failure),
-            limit: 50,
-            ..Default::default()
-        };
-        let named = vec!["wh_a".to_owned(), "wh_b".to_owned()];
-        let steps = plan(
-            &store,
-            sql::list_attempts_query::<Sqlite>(&program, &search, &named).sql(),
-        )
-        .await;
-        assert_eq!(
-            steps
-                .iter()
-                .filter(|s| s.contains("attempts_webhook_created"))
-                .count(),
-            2,
-            "one index range per named webhook: {steps:?}"
-        );
-        assert!(
-            steps.iter().any(|s| s.contains("attempts_event")),
-            "{steps:?}"
-        );
-        let names = plan(
-            &store,
-            sql::webhook_names_query::<Sqlite>(&program, &search, "crm").sql(),
-        )
-        .await;
-        for steps in [&steps, &names] {
-            assert!(
-                !steps
+        // With and without another filter (the plain search once walked the program's index).
+        for status in [None, Some(crate::domain::delivery::AttemptStatus::Failure)] {
+            let search = AttemptQuery {
+                search: Some("crm".into()),
+                status,
+                limit: 50,
+                ..Default::default()
+            };
+            let named = vec!["wh_a".to_owned(), "wh_b".to_owned()];
+            let sql = sql::list_attempts_query::<Sqlite>(&program, &search, &named);
+            let steps = plan(&store, sql.sql()).await;
+            assert_eq!(
+                steps
                     .iter()
-                    .any(|s| s.starts_with("SCAN a") || s.contains("SCAN attempts")),
+                    .filter(|s| s.contains("attempts_webhook_created"))
+                    .count(),
+                2,
+                "one index range per named webhook: {steps:?}"
+            );
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.contains("attempts_event (program_id=? AND event_id=?)")),
+                "the event id through its index: {steps:?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.contains("attempts_program_created")),
                 "{steps:?}"
             );
+            let names = sql::webhook_names_query::<Sqlite>(&program, &search, "crm");
+            for steps in [steps, plan(&store, names.sql()).await] {
+                assert!(
+                    !steps
+                        .iter()
+                        .any(|s| s.starts_with("SCAN a") || s.contains("SCAN attempts")),
+                    "{steps:?}"
+                );
+            }
         }
     }
 }

@@ -3,12 +3,12 @@
 use crate::error::AppError;
 use herald::domain::settings::WebhookDraft;
 use herald::domain::views::{
-    SavedWebhook, TestOutcome, VerifyOutcome, WebhookDetails, WebhookView,
+    SavedWebhook, TestOutcome, VerifyOutcome, WebhookDetails, WebhookPageView, WebhookView,
 };
 use leptos::prelude::*;
 
-/// The Webhooks list, filtered by name (substring, any case) and created date range, with each
-/// webhook's figures over `window` and its flags.
+/// A page of the Webhooks list, filtered by name (substring, any case) and created date range,
+/// with each webhook's figures over `window` and its flags; `cursor` continues from a page.
 #[server(prefix = "/sfn", endpoint = "list_webhooks")]
 pub async fn list_webhooks(
     program: String,
@@ -16,22 +16,26 @@ pub async fn list_webhooks(
     start: String,
     end: String,
     window: String,
-) -> Result<Vec<WebhookView>, AppError> {
+    /// `next_cursor` of the page before; none for the first page.
+    cursor: Option<String>,
+) -> Result<WebhookPageView, AppError> {
     use super::ssr::{engine, viewer};
-    use herald::domain::query::parse_range;
     let engine = engine()?;
     let who = viewer(&program)?;
-    let program = who.program.clone();
-    let (created_from, created_before) = parse_range(&start, &end)?;
-    let query = herald::store::WebhookQuery {
-        name: Some(name),
-        created_from,
-        created_before,
-    };
+    let query = herald::store::WebhookQuery::page_from_filters(
+        &name,
+        &start,
+        &end,
+        cursor.as_deref().unwrap_or_default(),
+        None,
+        WEBHOOKS_PER_PAGE,
+    )?;
     let window = herald::domain::insights::Window::parse(&window)?;
-    let hooks = engine.store().list_webhooks(&program, &query).await?;
-    Ok(engine.webhook_views(&program, &hooks, window, None).await?)
+    Ok(engine.webhook_page(&who.program, query, window).await?)
 }
+
+/// Rows on a page of the console's Webhooks list.
+pub const WEBHOOKS_PER_PAGE: u32 = 50;
 
 /// Turns a webhook on or off at once (switching on sends what it held, unless `discard_held`).
 #[server(prefix = "/sfn", endpoint = "set_webhook_enabled")]

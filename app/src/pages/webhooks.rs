@@ -43,15 +43,37 @@ pub fn WebhooksPage() -> impl IntoView {
                 param("start"),
                 param("end"),
                 window.get(),
+                param("cursor"),
                 toggle.version().get(),
                 delete.version().get(),
                 tick.get(),
             )
         },
-        |(program, name, start, end, window, ..)| {
-            list_webhooks(program, name, start, end, window.as_str().to_owned())
+        |(program, name, start, end, window, cursor, ..)| {
+            list_webhooks(
+                program,
+                name,
+                start,
+                end,
+                window.as_str().to_owned(),
+                (!cursor.is_empty()).then_some(cursor),
+            )
         },
     );
+    // A page link keeps the filters and the window, and swaps the cursor.
+    let page_link = move |cursor: &str| {
+        let mut query = format!("?window={}", window.get_untracked().as_str());
+        for key in ["name", "start", "end"] {
+            let value = param(key);
+            if !value.is_empty() {
+                query.push_str(&format!("&{key}={}", enc(&value)));
+            }
+        }
+        if !cursor.is_empty() {
+            query.push_str(&format!("&cursor={}", enc(cursor)));
+        }
+        program_path(&program.get_untracked(), &query)
+    };
     let testing = RwSignal::new(None::<WebhookView>);
     let navigate = use_navigate();
     let search_as_you_type = move |ev: leptos::ev::Event| {
@@ -121,11 +143,22 @@ pub fn WebhooksPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match hooks.await {
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                    Ok(list) if list.is_empty() => {
+                    Ok(page) if page.items.is_empty() && param("cursor").is_empty() => {
                         let filtered = !(param("name").is_empty() && param("start").is_empty() && param("end").is_empty());
                         view! { <EmptyState filtered/> }.into_any()
                     }
-                    Ok(list) => view! { <WebhookTable hooks=list toggle delete testing/> }.into_any(),
+                    Ok(page) => {
+                        let first = (!param("cursor").is_empty()).then(|| page_link(""));
+                        let next = page.next_cursor.as_deref().map(page_link);
+                        view! {
+                            <WebhookTable hooks=page.items toggle delete testing/>
+                            <nav class="pager" aria-label="Pages">
+                                {first.map(|href| view! { <a class="button secondary" href=href>"First page"</a> })}
+                                {next.map(|href| view! { <a class="button secondary" href=href>"Next"</a> })}
+                            </nav>
+                        }
+                        .into_any()
+                    }
                 }
             })}
         </Transition>

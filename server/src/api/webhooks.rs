@@ -3,16 +3,17 @@
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{ApiJson, ApiQuery, Caller};
-use super::{ApiState, Items};
+use super::ApiState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use herald::delivery::webhooks::Saved;
 use herald::domain::ids::WebhookId;
 use herald::domain::insights::Window;
-use herald::domain::query::parse_range;
 use herald::domain::settings::{WebhookDraft, WebhookPatch};
-use herald::domain::views::{InsightsView, SavedWebhook, TestOutcome, VerifyOutcome, WebhookView};
+use herald::domain::views::{
+    InsightsView, SavedWebhook, TestOutcome, VerifyOutcome, WebhookPageView, WebhookView,
+};
 use herald::store::WebhookQuery;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -71,6 +72,11 @@ struct ListQuery {
     /// The window of each webhook's `figures`: `24h` (default), `7d` or `30d`.
     #[serde(default)]
     window: String,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    cursor: String,
+    /// Webhooks per page: 1 to 500, 100 if left out.
+    limit: Option<u32>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -82,31 +88,23 @@ struct WindowQuery {
     window: String,
 }
 
-/// List webhooks, newest first.
+/// List webhooks, newest first, a page at a time: pass `next_cursor` back as `cursor` for the
+/// next page (it is null on the last).
 #[utoipa::path(get, path = "/webhooks", operation_id = "list_webhooks", tag = "webhooks", params(ListQuery), security(("api_key" = [])),
-    responses((status = 200, body = Items<WebhookView>), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = WebhookPageView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<ApiState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Items<WebhookView>>> {
-    let (created_from, created_before) = parse_range(&q.start, &q.end)?;
+) -> ApiResult<Json<WebhookPageView>> {
     let window = Window::parse(&q.window)?;
-    let query = WebhookQuery {
-        name: Some(q.name),
-        created_from,
-        created_before,
-    };
-    let hooks = state
+    let query =
+        WebhookQuery::page_from_filters(&q.name, &q.start, &q.end, &q.cursor, q.limit, 100)?;
+    let page = state
         .engine
-        .store()
-        .list_webhooks(&caller.program, &query)
+        .webhook_page(&caller.program, query, window)
         .await?;
-    let items = state
-        .engine
-        .webhook_views(&caller.program, &hooks, window, None)
-        .await?;
-    Ok(Json(Items { items }))
+    Ok(Json(page))
 }
 
 /// A webhook's insights over a window: figures (attempts by outcome, success rate, retries,
