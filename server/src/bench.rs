@@ -58,6 +58,11 @@ pub struct BenchArgs {
     /// receiver (no Herald), and report Herald's throughput as a share of it.
     #[arg(long)]
     pub ceiling: bool,
+    /// Build a backlog first: the webhooks are switched off while every event is posted (their
+    /// deliveries wait, pending), then switched on; "end to end" is then the drain of the whole
+    /// backlog, and the peak RSS is the server's while holding and draining it.
+    #[arg(long)]
+    pub backlog: bool,
 }
 
 impl BenchArgs {
@@ -103,6 +108,7 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             .pool_max_idle_per_host(args.senders)
             .build()?;
         wait_healthy(&client, &base).await?;
+        let mut webhook_ids = vec![];
         for n in 0..args.endpoints {
             let (url, name) = if n < args.hanging() {
                 (format!("{receiver_url}/hang"), format!("bench hanging {n}"))
@@ -130,6 +136,30 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
                 "creating a webhook failed: {}",
                 created.text().await?
             );
+            let created: serde_json::Value = created.json().await?;
+            webhook_ids.push(created["id"].as_str().unwrap_or_default().to_owned());
+        }
+        let switch = |enabled: bool| {
+            let (client, base, key, ids) = (&client, &base, &key, &webhook_ids);
+            async move {
+                for id in ids {
+                    let answer = client
+                        .patch(format!("{base}/api/v1/webhooks/{id}"))
+                        .bearer_auth(key)
+                        .json(&json!({ "enabled": enabled }))
+                        .send()
+                        .await?;
+                    anyhow::ensure!(
+                        answer.status() == 200,
+                        "switching a webhook failed: {}",
+                        answer.text().await?
+                    );
+                }
+                anyhow::Ok(())
+            }
+        };
+        if args.backlog {
+            switch(false).await?;
         }
         let url = if args.batch == 1 {
             format!("{base}/api/v1/events")
@@ -137,7 +167,16 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             format!("{base}/api/v1/events/batch")
         };
         let cpu_before = (cpu_secs("self"), cpu_secs(&child.id().to_string()));
-        let sent = send_events(&client, &url, Some(&key), args, usize::from(args.batch)).await?;
+        let mut sent =
+            send_events(&client, &url, Some(&key), args, usize::from(args.batch)).await?;
+        if args.backlog {
+            eprintln!(
+                "{} events accepted and held; switching the webhooks on",
+                sent.at.len()
+            );
+            sent.drain_from = Some(Instant::now());
+            switch(true).await?;
+        }
         let report = collect(&arrivals, &sent, args).await;
         let rss = peak_rss_kib(child.id());
         let cpu = match (
@@ -211,6 +250,8 @@ struct Sent {
     started: Instant,
     finished: Instant,
     rejected: usize,
+    /// With `--backlog`: when the webhooks were switched on (the drain's start).
+    drain_from: Option<Instant>,
 }
 
 /// Posts `args.events` events to `url` from `args.senders` concurrent senders, `batch` per
@@ -299,6 +340,7 @@ async fn send_events(
         started,
         finished: Instant::now(),
         rejected,
+        drain_from: None,
     })
 }
 
@@ -336,7 +378,7 @@ async fn collect(arrivals: &Arrivals, sent: &Sent, args: &BenchArgs) -> Report {
         rejected: sent.rejected,
         delivered: latencies_ms.len(),
         ingest_secs: (sent.finished - sent.started).as_secs_f64(),
-        e2e_secs: (last - sent.started).as_secs_f64(),
+        e2e_secs: (last - sent.drain_from.unwrap_or(sent.started)).as_secs_f64(),
         latencies_ms,
     }
 }
@@ -382,7 +424,14 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
         r.accepted as f64 / r.ingest_secs
     );
     let delivered_per_sec = r.delivered as f64 / r.e2e_secs;
-    println!("  end to end         {delivered_per_sec:.0} deliveries/s");
+    if args.backlog {
+        println!(
+            "  backlog drain      {delivered_per_sec:.0} deliveries/s ({} held, drained in {:.1} s; latencies below include the wait)",
+            r.accepted, r.e2e_secs
+        );
+    } else {
+        println!("  end to end         {delivered_per_sec:.0} deliveries/s");
+    }
     if let Some(c) = ceiling {
         println!(
             "  ceiling            {c:.0} POST/s straight to the receiver; Herald end to end is {:.1}% of it",

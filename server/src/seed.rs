@@ -176,7 +176,12 @@ async fn fill_for_scale(
         crate::startup::command_engine_with_clock(&args.db.database_url, &args.secrets, clock)
             .await?;
     let actor = Actor::command_line(program.id.clone());
-    let types = herald::domain::catalog::EVENT_NAMES;
+    // Loyalty events only: operational ones (alerts about webhooks) would fan every flag raised
+    // on the seeded history out to thousands of the seeded webhooks.
+    let types: Vec<&str> = herald::domain::catalog::EVENT_NAMES
+        .into_iter()
+        .filter(|t| !herald::domain::catalog::is_operational(t))
+        .collect();
     for i in 0..webhooks {
         let draft: WebhookDraft = serde_json::from_value(json!({
             "name": format!("Scale {i:05}"),
