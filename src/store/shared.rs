@@ -107,16 +107,16 @@ macro_rules! impl_store {
                 attempts: &[&NewAttempt],
                 dead: &std::collections::HashSet<String>,
             ) -> Result<()> {
-                for chunk in attempts.chunks(sql::ATTEMPTS_PER_INSERT) {
+                for chunk in sql::sized_chunks(&attempts, sql::ATTEMPTS_PER_INSERT) {
                     sql::insert_attempts_query::<$db>(chunk).build().execute(&mut **tx).await?;
                 }
                 let adds = $crate::store::rollups::hour_adds(attempts, dead);
                 let rows: Vec<_> = adds.iter().collect();
-                for chunk in rows.chunks($crate::store::rollups::ROWS_PER_UPSERT) {
+                for chunk in sql::sized_chunks(&rows, $crate::store::rollups::ROWS_PER_UPSERT) {
                     $crate::store::rollups::upsert_hours_query::<$db>(chunk).build().execute(&mut **tx).await?;
                 }
                 let buckets = $crate::store::rollups::bucket_adds(&adds);
-                for chunk in buckets.chunks($crate::store::rollups::ROWS_PER_UPSERT) {
+                for chunk in sql::sized_chunks(&buckets, $crate::store::rollups::ROWS_PER_UPSERT) {
                     $crate::store::rollups::upsert_buckets_query::<$db>(chunk).build().execute(&mut **tx).await?;
                 }
                 for (webhook, t) in sql::tally(attempts.iter().copied()) {
@@ -257,7 +257,7 @@ macro_rules! impl_store {
                 let mut tx = self.writer.begin().await?;
                 Self::check_routing(&mut tx, batch).await?;
                 let mut fresh = std::collections::HashSet::new();
-                for chunk in batch.chunks(sql::MAX_ROWS_PER_INSERT / 2) {
+                for chunk in sql::sized_chunks(&batch, sql::MAX_ROWS_PER_INSERT / 2) {
                     let keys: Vec<(String, String)> = sql::insert_events_query::<$db>(chunk)
                         .build_query_as()
                         .fetch_all(&mut *tx)
@@ -281,10 +281,10 @@ macro_rules! impl_store {
                 }
                 let sizes = $crate::store::rollups::event_adds(stored.into_iter());
                 let sizes: Vec<_> = sizes.iter().collect();
-                for chunk in sizes.chunks($crate::store::rollups::ROWS_PER_UPSERT) {
+                for chunk in sql::sized_chunks(&sizes, $crate::store::rollups::ROWS_PER_UPSERT) {
                     $crate::store::rollups::upsert_events_query::<$db>(chunk).build().execute(&mut *tx).await?;
                 }
-                for chunk in rows.chunks(sql::MAX_ROWS_PER_INSERT) {
+                for chunk in sql::sized_chunks(&rows, sql::MAX_ROWS_PER_INSERT) {
                     sql::insert_deliveries_query::<$db>(chunk).build().execute(&mut *tx).await?;
                 }
                 if !rows.is_empty() {
@@ -330,7 +330,7 @@ macro_rules! impl_store {
             async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
                 let mut tx = self.writer.begin().await?;
                 let mut moved = std::collections::HashSet::with_capacity(results.len());
-                for chunk in results.chunks(sql::FINISHED_PER_UPDATE) {
+                for chunk in sql::sized_chunks(&results, sql::FINISHED_PER_UPDATE) {
                     let ids: Vec<String> = sql::finish_deliveries_query::<$db>(chunk, now)
                         .build_query_scalar()
                         .fetch_all(&mut *tx)
