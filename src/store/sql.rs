@@ -682,13 +682,7 @@ where
         push_attempt_order(&mut qb, q);
         qb.push(format!(") AS by_name_{i}"));
     }
-    let older = q.cursor.as_ref().is_none_or(|c| c.older);
-    qb.push(if older {
-        " ORDER BY created_at DESC, id DESC LIMIT "
-    } else {
-        " ORDER BY created_at ASC, id ASC LIMIT "
-    });
-    qb.push_bind(i64::from(q.limit) + 1);
+    push_order(&mut qb, q, "");
     qb
 }
 
@@ -745,12 +739,21 @@ where
     DB: Database,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
 {
+    push_order(qb, q, "a.");
+}
+
+/// `push_attempt_order` on columns named `{table}created_at` and `{table}id` (`""` for the
+/// merged pieces' own columns).
+fn push_order<'a, DB>(qb: &mut QueryBuilder<'a, DB>, q: &AttemptQuery, table: &str)
+where
+    DB: Database,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
     let older = q.cursor.as_ref().is_none_or(|c| c.older);
-    qb.push(if older {
-        " ORDER BY a.created_at DESC, a.id DESC LIMIT "
-    } else {
-        " ORDER BY a.created_at ASC, a.id ASC LIMIT "
-    });
+    let way = if older { "DESC" } else { "ASC" };
+    qb.push(format!(
+        " ORDER BY {table}created_at {way}, {table}id {way} LIMIT "
+    ));
     qb.push_bind(i64::from(q.limit) + 1);
 }
 
