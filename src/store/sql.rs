@@ -109,9 +109,8 @@ pub const MAX_ROWS_PER_INSERT: usize = 1000;
 
 /// `items` in order, in chunks of at most `max` whose lengths are powers of two (100 rows go as
 /// 64, 32 and 4). A multi-row statement's text depends on its row count, and each connection
-/// keeps the statements it prepared: chunks of any length left up to a hundred large statements
-/// cached per connection (the server's memory grew with a held backlog's ingest, to 460 MiB at
-/// 1,000,000 events); powers of two leave a handful per kind, reused.
+/// keeps (up to a hundred of) the statements it prepared: chunks of any length could fill that
+/// cache with large statements of every length; powers of two leave a handful per kind, reused.
 pub fn sized_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let largest = if max == 0 {
         1
