@@ -22,6 +22,10 @@ impl Engine {
         from_hour: i64,
         to_hour: i64,
     ) -> Result<HashMap<String, Rollup>> {
+        // No webhooks named means none, not the whole program (an empty list filters nothing).
+        if only.is_some_and(<[Webhook]>::is_empty) {
+            return Ok(HashMap::new());
+        }
         let q = RollupQuery {
             webhooks: only
                 .unwrap_or_default()
@@ -81,9 +85,6 @@ impl Engine {
         window: Window,
         narrow: bool,
     ) -> Result<Vec<WebhookView>> {
-        if narrow && hooks.is_empty() {
-            return Ok(Vec::new());
-        }
         Ok(self
             .views_and_rollups(program, hooks, window, narrow)
             .await?
