@@ -7,7 +7,6 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 .PHONY: run test lint tools bench
 
 run:
-	@scripts/install-tools.sh build
 	@scripts/build-site.sh release
 	@echo "Starting Herald at http://127.0.0.1:3000 (private webhook targets allowed for local development)"
 	HERALD_ALLOW_PRIVATE_TARGETS=true ./target/release/herald serve

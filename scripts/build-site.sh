@@ -28,6 +28,15 @@ export LEPTOS_OUTPUT_NAME=herald LEPTOS_SITE_ROOT="$site" LEPTOS_SITE_PKG_DIR=pk
 export RUSTFLAGS="--cfg erase_components"
 
 started=$SECONDS
+# The wasm target is needed to compile; wasm-bindgen-cli and wasm-opt only afterwards, so on a
+# fresh machine they are installed while the compilers run (scripts/install-tools.sh skips what
+# is present, in about a second).
+if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+scripts/install-tools.sh build &
+tools=$!
 log "compiling the console (wasm, $front_profile) and the server ($mode) in parallel"
 cargo build -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
   --target-dir target/front --profile "$front_profile" &
@@ -36,8 +45,11 @@ server_rc=0
 cargo build -p server --bin herald --no-default-features "${server_args[@]}" || server_rc=$?
 front_rc=0
 wait "$front" || front_rc=$?
+tools_rc=0
+wait "$tools" || tools_rc=$?
 [ "$front_rc" -eq 0 ] || { log "the console (wasm) failed to compile"; exit "$front_rc"; }
 [ "$server_rc" -eq 0 ] || { log "the server failed to compile"; exit "$server_rc"; }
+[ "$tools_rc" -eq 0 ] || { log "installing wasm-bindgen-cli or wasm-opt failed"; exit "$tools_rc"; }
 
 wasm="target/front/wasm32-unknown-unknown/$front_dir/app.wasm"
 pkg="$site/pkg"

@@ -13,6 +13,7 @@ pub mod clock;
 mod demand;
 pub mod dispatch;
 pub mod dispatcher;
+mod express;
 pub mod guard;
 pub mod ingest;
 mod insights;
@@ -63,6 +64,10 @@ pub struct EngineConfig {
     pub auto_disable: Option<SustainedFailure>,
     /// How long attempts, finished deliveries and their events are kept (`None`: for ever).
     pub retention: Option<chrono::Duration>,
+    /// Whether ingest may send new deliveries itself while the dispatcher has caught up, owning
+    /// their lease from the insert (see `express`). Tests that inspect the queue between ingest
+    /// and a claim turn it off.
+    pub express: bool,
 }
 
 /// "Every live try has failed for `after`, at least `min_failures` times in a row": then Herald
@@ -95,6 +100,7 @@ impl Default for EngineConfig {
             clock: Arc::new(clock::SystemClock),
             auto_disable: Some(SustainedFailure::default()),
             retention: Some(chrono::Duration::days(30)),
+            express: true,
         }
     }
 }
@@ -158,17 +164,19 @@ struct Inner {
     /// Rung when a bulk replay job starts.
     replay_wake: Notify,
     /// The webhooks the latest claim left out; ingest rings `wake` only for work it can claim.
-    held_back: Arc<demand::HeldBack>,
+    held_back: demand::HeldBack,
     rate: rate::RateLimits,
     /// Each webhook's share of the request slots.
     lanes: lanes::Lanes,
     /// Claimed deliveries waiting for their webhook's slot.
     waiting: lanes::Waiting,
+    /// When ingest may own new deliveries and send them without a claim.
+    express: express::Express,
     /// Where `ingest` hands events to the group-commit task.
     ingest_tx: tokio::sync::mpsc::Sender<ingest::IngestJob>,
     /// Fan-out candidates per event type, checked against the subscriber-list version inside
     /// every ingest transaction (so never used stale).
-    subscribers: Arc<ingest::SubscriberCache>,
+    subscribers: ingest::SubscriberCache,
 }
 
 impl Engine {
@@ -190,32 +198,23 @@ impl Engine {
         let http = http
             .build()
             .expect("the HTTP client's TLS backend initialises");
-        let wake = Arc::new(Notify::new());
-        let subscribers = Arc::new(ingest::SubscriberCache::default());
-        let held_back = Arc::new(demand::HeldBack::default());
-        let ingest_tx = ingest::start_batcher(
-            store.clone(),
-            wake.clone(),
-            held_back.clone(),
-            subscribers.clone(),
-        );
         let lanes = lanes::Lanes::new(config.per_webhook_concurrency);
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                sealer,
-                http,
-                config,
-                wake,
-                replay_wake: Notify::new(),
-                held_back,
-                rate: rate::RateLimits::default(),
-                lanes,
-                waiting: lanes::Waiting::default(),
-                ingest_tx,
-                subscribers,
-            }),
-        }
+        let inner = Arc::new_cyclic(|engine| Inner {
+            ingest_tx: ingest::start_batcher(engine.clone()),
+            store,
+            sealer,
+            http,
+            config,
+            wake: Arc::new(Notify::new()),
+            replay_wake: Notify::new(),
+            held_back: demand::HeldBack::default(),
+            rate: rate::RateLimits::default(),
+            lanes,
+            waiting: lanes::Waiting::default(),
+            express: express::Express::default(),
+            subscribers: ingest::SubscriberCache::default(),
+        });
+        Self { inner }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -510,7 +510,11 @@ fn spawn_server(database_url: &str, port: u16) -> anyhow::Result<Child> {
             "62656e63682d6f6e6c792d6b65792d62656e63682d6f6e6c792d6b65792d2d21",
         )
         .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
-        .env("RUST_LOG", "warn")
+        // HERALD_BENCH_SERVER_LOG, e.g. `warn,sqlx::query=debug`, times each statement.
+        .env(
+            "RUST_LOG",
+            std::env::var("HERALD_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -204,6 +204,11 @@ pub struct ServeArgs {
     /// deliveries to be sent again.
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
+    /// While the queue is drained, send a new event's deliveries straight from the process that
+    /// accepted it (each stored already claimed, so a crash loses nothing). `false` sends every
+    /// delivery through the queue (kept for comparing the two in benchmarks).
+    #[arg(long, env = "HERALD_EXPRESS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub express: bool,
     #[command(flatten)]
     pub auto_disable: AutoDisableArgs,
     /// Days to keep attempts, finished deliveries and their events (and sent alerts); older ones

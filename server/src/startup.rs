@@ -51,6 +51,7 @@ impl Application {
         let config = EngineConfig {
             concurrency: args.concurrency.max(1),
             shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_seconds),
+            express: args.express,
             // One webhook may use an eighth of the slots (and far fewer while it hangs).
             per_webhook_concurrency: (args.concurrency / 8).max(1),
             guard: GuardPolicy {

@@ -441,6 +441,117 @@ async fn a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once(backend: Ba
     assert_eq!(claims.iter().filter(|c| **c == 2).count(), 4, "{claims:?}");
 }
 
+/// Once a claim has come back short (the queue is drained), a new event's delivery skips the
+/// queue: it is stored already claimed (its first claim, leased for the timeout plus the margin)
+/// and the next dispatcher step sends it from memory. What would overtake queued work takes the
+/// queue: an event while the webhook's last one still waits, and every delivery of an ordered or
+/// switched-off webhook. If the process holding one dies, its lease runs out and another process
+/// takes the delivery over; the dead process's copy is never sent.
+async fn new_deliveries_skip_a_drained_queue(backend: Backend) {
+    let Some(s) = setup_with(backend, "engine_express", true).await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let retry =
+        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5});
+    let quick = s
+        .webhook(json!({"name": "Quick", "url": rx.url,
+        "event_types": ["points.awarded"], "retry": retry}))
+        .await;
+    let ordered = s
+        .webhook(json!({"name": "Ordered", "url": rx.url,
+        "event_types": ["member.tier_changed"], "ordering_key": "data.member_id"}))
+        .await;
+    let off = s
+        .webhook(json!({"name": "Off", "url": rx.url,
+        "event_types": ["reward.redeemed"], "enabled": false}))
+        .await;
+    let rows = |w: &herald::domain::ids::WebhookId| delivery_rows(&s.url, w.to_string());
+
+    // No claim yet: the first event is queued.
+    post(&s).await;
+    assert_eq!(rows(&quick).await, [("pending".to_owned(), 0, None)]);
+    assert_eq!(s.engine.run_once().await.unwrap(), 1);
+
+    // That claim came back short: the next delivery is owned from the insert.
+    post(&s).await;
+    let lease = s.clock.now() + Duration::seconds(5 + 10);
+    let owned = rows(&quick).await;
+    assert!(
+        owned.contains(&("in_flight".to_owned(), 1, Some(lease))),
+        "{owned:?}"
+    );
+    // Another event while that one waits in memory takes the queue, behind it.
+    post(&s).await;
+    assert_eq!(
+        rows(&quick)
+            .await
+            .iter()
+            .filter(|r| r.0 == "pending" && r.1 == 0)
+            .count(),
+        1
+    );
+    for (event_type, data) in [
+        (
+            "member.tier_changed",
+            json!({"member_id": "m1", "tier": "gold"}),
+        ),
+        ("reward.redeemed", json!({"reward": "mug"})),
+    ] {
+        s.post(event_type, data).await;
+    }
+    assert_eq!(rows(&ordered).await, [("pending".to_owned(), 0, None)]);
+    assert_eq!(rows(&off).await, [("pending".to_owned(), 0, None)]);
+    // One step: the owned delivery from memory, the queued ones by a claim.
+    assert_eq!(s.engine.run_once().await.unwrap(), 3);
+    assert_eq!(arrivals(&rx), (4, 4));
+    let sent = rows(&quick).await;
+    assert!(
+        sent.iter().all(|r| r.0 == "succeeded" && r.1 == 1),
+        "{sent:?}"
+    );
+
+    // Owned again; then this process "dies" holding it. After its lease another takes it over.
+    post(&s).await;
+    let other = engine_on(&s.url, s.clock.clone(), false).await;
+    assert_eq!(other.run_once().await.unwrap(), 0, "leased, not claimable");
+    s.clock.advance(Duration::seconds(16));
+    assert_eq!(other.run_once().await.unwrap(), 1);
+    assert_eq!(arrivals(&rx), (5, 5));
+    let taken_over = rows(&quick).await;
+    assert!(
+        taken_over.contains(&("succeeded".to_owned(), 2, None)),
+        "{taken_over:?}"
+    );
+    // The first process's copy waited past half the margin: given back (a no-op), not sent.
+    assert_eq!(s.engine.run_once().await.unwrap(), 0);
+    assert_eq!(arrivals(&rx), (5, 5));
+}
+
+/// (status, claim count, lease expiry while in flight) of each delivery of a webhook.
+async fn delivery_rows(
+    url: &str,
+    webhook: String,
+) -> Vec<(String, i64, Option<chrono::DateTime<chrono::Utc>>)> {
+    let sql = "SELECT status, claim_count, CASE WHEN status = 'in_flight' \
+               THEN lease_expires_at END FROM deliveries WHERE webhook_id = $1 ORDER BY status";
+    if url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query_as(sql)
+            .bind(webhook)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query_as(sql)
+            .bind(webhook)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    }
+}
+
 /// Requests the receiver got, and how many distinct events they carried.
 fn arrivals(rx: &TestReceiver) -> (usize, usize) {
     let got = rx.received();
@@ -460,6 +571,7 @@ async fn claim_counts(url: &str) -> Vec<i64> {
 }
 
 on_both_backends!(
+    new_deliveries_skip_a_drained_queue,
     a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once,
     a_gone_endpoint_is_disabled_and_its_delivery_held,
     a_written_retry_schedule_is_followed,

@@ -91,6 +91,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         require_https: false,
         concurrency: 64,
         shutdown_grace_seconds: 10,
+        express: true,
         auto_disable: Default::default(),
         retention_days: 30,
         console: Default::default(),
@@ -345,25 +346,37 @@ async fn receive(
 }
 
 /// An engine of our own on the database at `url`, with a manual clock and no dispatcher running:
-/// the test drives the queue with `run_once`/`drain` and moves time itself.
+/// the test drives the queue with `run_once`/`drain` and moves time itself. Every delivery goes
+/// through the queue (no express dispatch), so the test sees each one pending until a claim.
 pub async fn manual_engine(
     url: &str,
 ) -> (
     herald::delivery::Engine,
     std::sync::Arc<herald::delivery::clock::ManualClock>,
 ) {
+    let clock = std::sync::Arc::new(herald::delivery::clock::ManualClock::new());
+    (engine_on(url, clock.clone(), false).await, clock)
+}
+
+/// A manually driven engine on `url` reading `clock`; `express`: ingest may own and send new
+/// deliveries itself once a claim has come back short.
+pub async fn engine_on(
+    url: &str,
+    clock: std::sync::Arc<herald::delivery::clock::ManualClock>,
+    express: bool,
+) -> herald::delivery::Engine {
     let store = herald::store::connect(url).await.unwrap();
     let sealer = herald::auth::seal::Sealer::from_key_text(SECRET_KEY).unwrap();
-    let clock = std::sync::Arc::new(herald::delivery::clock::ManualClock::new());
     let config = herald::delivery::EngineConfig {
         guard: herald::delivery::guard::GuardPolicy {
             allow_private: true,
             require_https: false,
         },
-        clock: clock.clone(),
+        clock,
+        express,
         ..Default::default()
     };
-    (herald::delivery::Engine::new(store, sealer, config), clock)
+    herald::delivery::Engine::new(store, sealer, config)
 }
 
 /// An engine of our own on a fresh database, driven by hand (see `manual_engine`), acting as an
@@ -437,8 +450,14 @@ impl Setup {
 
 /// A `Setup` on `backend`; `None` when that backend is not available to this run.
 pub async fn setup(backend: Backend, name: &str) -> Option<Setup> {
+    setup_with(backend, name, false).await
+}
+
+/// `setup`, with express dispatch on or off (see `engine_on`).
+pub async fn setup_with(backend: Backend, name: &str, express: bool) -> Option<Setup> {
     let (url, dir) = database(backend, name).await?;
-    let (engine, clock) = manual_engine(&url).await;
+    let clock = std::sync::Arc::new(herald::delivery::clock::ManualClock::new());
+    let engine = engine_on(&url, clock.clone(), express).await;
     let program = engine.store().default_program().await.unwrap();
     Some(Setup {
         engine,

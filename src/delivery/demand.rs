@@ -28,6 +28,14 @@ impl HeldBack {
         webhooks.extend(held.iter().cloned());
     }
 
+    /// Whether the latest claim left `webhook` out.
+    pub fn holds(&self, webhook: &WebhookId) -> bool {
+        self.webhooks
+            .lock()
+            .expect("held-back set poisoned")
+            .contains(webhook)
+    }
+
     /// Whether work for `webhooks` could be claimed now (so the dispatcher should be rung).
     pub fn claimable<'a>(&self, mut webhooks: impl Iterator<Item = &'a WebhookId>) -> bool {
         let held = self.webhooks.lock().expect("held-back set poisoned");

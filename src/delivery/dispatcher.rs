@@ -88,6 +88,7 @@ impl Engine {
                 Err(e) => {
                     tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
                     self.idle(&mut shutdown, Duration::from_secs(1)).await;
+                    look = true;
                     continue;
                 }
             };
@@ -101,9 +102,10 @@ impl Engine {
                     None => *until
                         .insert(Instant::now() + self.until_next_due().await.min(cfg.idle_poll)),
                 };
-                self.idle(&mut shutdown, at.saturating_duration_since(Instant::now()))
+                // Handed-over deliveries only need planning: the queue is not asked again.
+                look = self
+                    .idle(&mut shutdown, at.saturating_duration_since(Instant::now()))
                     .await;
-                look = true;
                 continue;
             }
             for p in planned {
@@ -138,6 +140,7 @@ impl Engine {
                 });
             }
         }
+        self.inner.express.close();
         self.release_waiting().await;
         self.drain_in_flight(tasks, in_flight, cfg.shutdown_grace)
             .await;
@@ -204,11 +207,22 @@ impl Engine {
             held.extend(self.inner.lanes.full());
             held.extend(self.inner.waiting.webhooks());
             self.inner.held_back.claiming_without(&held);
-            let claimed = self
+            self.inner.express.claiming();
+            let claimed = match self
                 .store()
                 .claim_due(now, room, self.lease_margin(), &held)
-                .await?;
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    self.inner.express.close();
+                    return Err(e.into());
+                }
+            };
             full = claimed.len() == room as usize;
+            // A short claim took everything due for the webhooks it did not leave out: until
+            // more is queued for one of them, ingest may send its new deliveries itself.
+            self.inner.express.claimed(!full);
             let cap = self.config().claim_batch as usize;
             for claim in claimed {
                 match self.plan(claim) {
@@ -309,7 +323,7 @@ impl Engine {
     }
 
     /// Releases claims this process will not work on; if that fails, their leases expire.
-    async fn give_back(&self, claims: &[(DeliveryId, i64)]) {
+    pub(super) async fn give_back(&self, claims: &[(DeliveryId, i64)]) {
         if claims.is_empty() {
             return;
         }
@@ -318,11 +332,14 @@ impl Engine {
         }
     }
 
-    async fn idle(&self, shutdown: &mut watch::Receiver<bool>, wait: Duration) {
+    /// Sleeps for `wait` at most; `false` when it was woken only because ingest handed over
+    /// deliveries it owns (nothing new to claim), else `true`.
+    async fn idle(&self, shutdown: &mut watch::Receiver<bool>, wait: Duration) -> bool {
         tokio::select! {
-            _ = self.inner.wake.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
+            _ = self.inner.wake.notified() => true,
+            _ = self.inner.express.ready.notified() => false,
+            _ = tokio::time::sleep(wait) => true,
+            _ = shutdown.changed() => true,
         }
     }
 

@@ -11,12 +11,12 @@
 use super::{Engine, Result};
 use crate::domain::event::NewEvent;
 use crate::domain::filter::Filter;
-use crate::domain::ids::{ProgramId, WebhookId};
+use crate::domain::ids::ProgramId;
 use crate::domain::webhook::ordering_value;
-use crate::store::{DeliveryTarget, IngestItem, Replayed, Store, StoreError, StoredEvent};
+use crate::store::{DeliveryTarget, IngestItem, Replayed, Store, StoreError, StoredEvent, Webhook};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot, Notify};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::{mpsc, oneshot};
 
 /// What ingest did with an event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -38,77 +38,105 @@ const MAX_REROUTES: usize = 8;
 /// One event waiting for the batcher, and where to send its result.
 pub(super) struct IngestJob {
     item: IngestItem,
+    /// The webhook of each of `item.targets`, in the same order.
+    webhooks: Vec<Arc<Webhook>>,
     reply: oneshot::Sender<Result<Option<usize>, StoreError>>,
 }
 
-/// Starts the group-commit task; it ends when every sender (the engine) is gone.
-pub(super) fn start_batcher(
-    store: Arc<dyn Store>,
-    wake: Arc<Notify>,
-    held_back: Arc<super::demand::HeldBack>,
-    cache: Arc<SubscriberCache>,
-) -> mpsc::Sender<IngestJob> {
+/// Starts the group-commit task; it ends when every sender (the engine) is gone. It holds the
+/// engine only while it works on a batch.
+pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<IngestJob> {
     let (tx, mut rx) = mpsc::channel::<IngestJob>(4 * MAX_BATCH);
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-            let (mut batch, replies): (Vec<_>, Vec<_>) =
-                jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
-            let mut outcome = store.ingest_batch(&batch).await;
-            for _ in 0..MAX_REROUTES {
-                if !matches!(outcome, Err(StoreError::StaleRouting)) {
-                    break;
-                }
-                // A webhook changed since these events were routed: route them again.
-                cache.clear();
-                outcome = match reroute(&cache, store.as_ref(), &mut batch).await {
-                    Ok(()) => store.ingest_batch(&batch).await,
-                    Err(e) => Err(e),
-                };
-            }
-            match outcome {
-                Ok(results) => {
-                    for (reply, result) in replies.into_iter().zip(results) {
-                        let _ = reply.send(Ok(result));
-                    }
-                }
-                // One bad event must not fail its neighbours: try them one by one (unless the
-                // database is simply unavailable, which would fail each of them the same way).
-                Err(e) if e.is_unavailable() || matches!(e, StoreError::StaleRouting) => {
-                    tracing::warn!(error = %e, count = batch.len(), "ingest batch not stored");
-                    for reply in replies {
-                        let _ = reply.send(Err(StoreError::Unavailable(e.unavailable_reason())));
-                    }
-                }
-                Err(_) => {
-                    for (item, reply) in batch.iter().zip(replies) {
-                        let alone = store.ingest_batch(std::slice::from_ref(item)).await;
-                        let _ = reply.send(alone.map(|mut r| r.pop().flatten()));
-                    }
-                }
-            }
-            // Checked after the commits (see `demand`): work only for webhooks the dispatcher
-            // is holding back waits for them to be let in again.
-            let routed = batch
-                .iter()
-                .flat_map(|i| i.targets.iter().map(|t| &t.webhook));
-            if held_back.claimable(routed) {
-                wake.notify_one();
-            }
+            let Some(inner) = engine.upgrade() else {
+                return;
+            };
+            Engine { inner }.commit(&mut jobs).await;
         }
     });
     tx
+}
+
+impl Engine {
+    /// Stores one batch of waiting events (emptying `jobs`) and answers each.
+    async fn commit(&self, jobs: &mut Vec<IngestJob>) {
+        let mut batch = Vec::with_capacity(jobs.len());
+        let mut webhooks = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
+        for j in jobs.drain(..) {
+            batch.push(j.item);
+            webhooks.push(j.webhooks);
+            replies.push(j.reply);
+        }
+        let store = self.store().as_ref();
+        let cache = &self.inner.subscribers;
+        self.own(&mut batch, &webhooks);
+        let mut outcome = store.ingest_batch(&batch).await;
+        for _ in 0..MAX_REROUTES {
+            if !matches!(outcome, Err(StoreError::StaleRouting)) {
+                break;
+            }
+            // A webhook changed since these events were routed: route them again.
+            cache.clear();
+            outcome = match reroute(cache, store, &mut batch, &mut webhooks).await {
+                Ok(()) => {
+                    self.own(&mut batch, &webhooks);
+                    store.ingest_batch(&batch).await
+                }
+                Err(e) => Err(e),
+            };
+        }
+        let results: Vec<Result<Option<usize>, StoreError>> = match outcome {
+            Ok(results) => results.into_iter().map(Ok).collect(),
+            // One bad event must not fail its neighbours: try them one by one (unless the
+            // database is simply unavailable, which would fail each of them the same way).
+            Err(e) if e.is_unavailable() || matches!(e, StoreError::StaleRouting) => {
+                tracing::warn!(error = %e, count = batch.len(), "ingest batch not stored");
+                batch
+                    .iter()
+                    .map(|_| Err(StoreError::Unavailable(e.unavailable_reason())))
+                    .collect()
+            }
+            Err(_) => {
+                let mut alone = Vec::with_capacity(batch.len());
+                for item in &batch {
+                    let one = store.ingest_batch(std::slice::from_ref(item)).await;
+                    alone.push(one.map(|mut r| r.pop().flatten()));
+                }
+                alone
+            }
+        };
+        self.hand_over(&batch, &webhooks, &results).await;
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+        // Checked after the commits (see `demand`): work only for webhooks the dispatcher is
+        // holding back waits for them to be let in again. Owned deliveries need no claim.
+        let queued = batch.iter().flat_map(|i| {
+            i.targets
+                .iter()
+                .filter(|t| t.lease.is_none())
+                .map(|t| &t.webhook)
+        });
+        if self.inner.held_back.claimable(queued) {
+            self.inner.wake.notify_one();
+        }
+    }
 }
 
 async fn reroute(
     cache: &SubscriberCache,
     store: &dyn Store,
     batch: &mut [IngestItem],
+    webhooks: &mut [Vec<Arc<Webhook>>],
 ) -> Result<(), StoreError> {
-    for item in batch {
-        let (targets, version) = cache.route(store, &item.event).await?;
-        item.targets = targets;
-        item.routing_version = version;
+    for (item, hooks) in batch.iter_mut().zip(webhooks) {
+        let routes = cache.route(store, &item.event).await?;
+        item.targets = routes.targets;
+        *hooks = routes.webhooks;
+        item.routing_version = routes.version;
     }
     Ok(())
 }
@@ -123,10 +151,19 @@ pub(super) struct SubscriberCache {
 
 /// One subscriber as routing needs it.
 struct Routed {
-    id: WebhookId,
     filter: Filter,
     /// Per-member ordering path, when the webhook orders its deliveries.
     ordering_key: Option<String>,
+    /// The whole webhook, for deliveries ingest sends itself (see `express`).
+    webhook: Arc<Webhook>,
+}
+
+/// Where one event goes: a delivery per target, the webhook of each, and the subscriber-list
+/// version that answer holds for.
+struct Routes {
+    targets: Vec<DeliveryTarget>,
+    webhooks: Vec<Arc<Webhook>>,
+    version: i64,
 }
 
 /// The webhooks an event type fans out to, with their filters, at one subscriber-list version.
@@ -161,9 +198,9 @@ impl SubscriberCache {
                 subs.webhooks
                     .into_iter()
                     .map(|w| Routed {
-                        id: w.record.id,
-                        filter: w.record.filter,
-                        ordering_key: w.record.ordering_key,
+                        filter: w.record.filter.clone(),
+                        ordering_key: w.record.ordering_key.clone(),
+                        webhook: Arc::new(w),
                     })
                     .collect(),
             ),
@@ -185,13 +222,8 @@ impl SubscriberCache {
         Ok(self.get(store, program, event_type).await?.validate)
     }
 
-    /// The webhooks `event` fans out to and the subscriber-list version that answer holds for
-    /// (see `Routing::targets`).
-    async fn route(
-        &self,
-        store: &dyn Store,
-        event: &StoredEvent,
-    ) -> Result<(Vec<DeliveryTarget>, i64), StoreError> {
+    /// Where `event` goes (see `Routing::targets`).
+    async fn route(&self, store: &dyn Store, event: &StoredEvent) -> Result<Routes, StoreError> {
         self.get(store, &event.program_id, event.event_type.as_str())
             .await?
             .targets(event)
@@ -202,7 +234,7 @@ impl Routing {
     /// The webhooks `event` fans out to (subscribed, every filter condition holding for its
     /// envelope; a switched-off webhook's deliveries wait, held, until it is on again) and the
     /// subscriber-list version that answer holds for.
-    fn targets(&self, event: &StoredEvent) -> Result<(Vec<DeliveryTarget>, i64), StoreError> {
+    fn targets(&self, event: &StoredEvent) -> Result<Routes, StoreError> {
         // The envelope is parsed only when some subscriber filters or orders.
         let doc = self
             .webhooks
@@ -211,20 +243,28 @@ impl Routing {
             .then(|| serde_json::from_str::<serde_json::Value>(&event.body))
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("event body: {e}")))?;
-        let targets = self
+        let (targets, webhooks) = self
             .webhooks
             .iter()
             .filter(|w| doc.as_ref().is_none_or(|d| w.filter.matches(d)))
-            .map(|w| DeliveryTarget {
-                webhook: w.id.clone(),
-                ordering_key: w
-                    .ordering_key
-                    .as_deref()
-                    .zip(doc.as_ref())
-                    .and_then(|(path, d)| ordering_value(d, path)),
+            .map(|w| {
+                let target = DeliveryTarget {
+                    webhook: w.webhook.record.id.clone(),
+                    ordering_key: w
+                        .ordering_key
+                        .as_deref()
+                        .zip(doc.as_ref())
+                        .and_then(|(path, d)| ordering_value(d, path)),
+                    lease: None,
+                };
+                (target, w.webhook.clone())
             })
-            .collect();
-        Ok((targets, self.version))
+            .unzip();
+        Ok(Routes {
+            targets,
+            webhooks,
+            version: self.version,
+        })
     }
 }
 
@@ -318,15 +358,16 @@ impl Engine {
             body,
             created_at: self.now(),
         };
-        let (targets, routing_version) = routing.targets(&stored)?;
+        let routes = routing.targets(&stored)?;
         let event_id = stored.id.clone();
         let (reply, answer) = oneshot::channel();
         let job = IngestJob {
             item: IngestItem {
                 event: stored,
-                targets,
-                routing_version,
+                targets: routes.targets,
+                routing_version: routes.version,
             },
+            webhooks: routes.webhooks,
             reply,
         };
         let shutting_down =

@@ -83,6 +83,15 @@ impl Lanes {
             .collect()
     }
 
+    /// Free request slots of `webhook` now.
+    pub fn room(&self, webhook: &WebhookId) -> usize {
+        let lanes = self.lanes.lock().expect("lanes");
+        lanes.get(webhook).map_or(SLOW_LANE, |lane| {
+            lane.allowed(Instant::now())
+                .saturating_sub(lane.started.len())
+        })
+    }
+
     /// Takes a slot for one request of `webhook` (whose requests time out after `timeout`);
     /// `None` (nothing taken) when its share is used.
     pub fn try_take(&self, webhook: &WebhookId, timeout: Duration) -> Option<Slot> {
@@ -223,63 +232,82 @@ mod tests {
 /// gives back the others. A webhook with deliveries waiting here is left out of claims.
 #[derive(Default)]
 pub struct Waiting {
-    by_webhook: Mutex<HashMap<WebhookId, Line>>,
+    inner: Mutex<Room>,
+}
+
+#[derive(Default)]
+struct Room {
+    by_webhook: HashMap<WebhookId, Line>,
+    /// Emptied for a shutdown: deliveries handed over by ingest after that go back to the queue.
+    closed: bool,
 }
 
 /// One webhook's waiting claims, oldest first, each with the time it was claimed.
 type Line = VecDeque<(Claim, DateTime<Utc>)>;
 
 impl Waiting {
+    fn room(&self) -> std::sync::MutexGuard<'_, Room> {
+        self.inner.lock().expect("waiting")
+    }
+
     /// Keeps `claim` (claimed at `at`) until its webhook has a slot.
     pub fn push(&self, claim: Claim, at: DateTime<Utc>) {
-        let mut all = self.by_webhook.lock().expect("waiting");
-        all.entry(claim.webhook.record.id.clone())
+        self.room()
+            .by_webhook
+            .entry(claim.webhook.record.id.clone())
             .or_default()
             .push_back((claim, at));
     }
 
+    /// `push`, unless the room was emptied for a shutdown (then the claim comes back).
+    pub fn push_unless_closed(&self, claim: Claim, at: DateTime<Utc>) -> Result<(), Claim> {
+        let mut room = self.room();
+        if room.closed {
+            return Err(claim);
+        }
+        room.by_webhook
+            .entry(claim.webhook.record.id.clone())
+            .or_default()
+            .push_back((claim, at));
+        Ok(())
+    }
+
     /// Puts a claim back at the head of its webhook's line (its slot was not free after all).
     pub fn push_front(&self, claim: Claim, at: DateTime<Utc>) {
-        let mut all = self.by_webhook.lock().expect("waiting");
-        all.entry(claim.webhook.record.id.clone())
+        self.room()
+            .by_webhook
+            .entry(claim.webhook.record.id.clone())
             .or_default()
             .push_front((claim, at));
     }
 
     /// The oldest waiting claim of `webhook`.
     pub fn pop(&self, webhook: &WebhookId) -> Option<(Claim, DateTime<Utc>)> {
-        let mut all = self.by_webhook.lock().expect("waiting");
-        let line = all.get_mut(webhook)?;
+        let mut room = self.room();
+        let line = room.by_webhook.get_mut(webhook)?;
         let next = line.pop_front();
         if line.is_empty() {
-            all.remove(webhook);
+            room.by_webhook.remove(webhook);
         }
         next
     }
 
     /// Webhooks with claims waiting.
     pub fn webhooks(&self) -> Vec<WebhookId> {
-        self.by_webhook
-            .lock()
-            .expect("waiting")
-            .keys()
-            .cloned()
-            .collect()
+        self.room().by_webhook.keys().cloned().collect()
     }
 
     /// How many claims of `webhook` are waiting.
     pub fn len(&self, webhook: &WebhookId) -> usize {
-        self.by_webhook
-            .lock()
-            .expect("waiting")
-            .get(webhook)
-            .map_or(0, Line::len)
+        self.room().by_webhook.get(webhook).map_or(0, Line::len)
     }
 
-    /// Every waiting claim, emptying the room (to give them back on shutdown).
+    /// Every waiting claim, emptying the room for good (to give them back on shutdown).
     pub fn take_all(&self) -> Vec<Claim> {
-        let mut all = self.by_webhook.lock().expect("waiting");
-        all.drain()
+        let mut room = self.room();
+        room.closed = true;
+        room.by_webhook
+            .drain()
             .flat_map(|(_, line)| line.into_iter().map(|(c, _)| c))
             .collect()
     }

@@ -8,7 +8,9 @@
 //! outcome}`, `herald_retries_scheduled_total{webhook_id}`, `herald_attempt_duration_seconds`,
 //! `herald_delivery_lag_seconds`, `herald_auto_disables_total{reason}`,
 //! `herald_alerts_sent_total{kind}`, `herald_retention_deleted_total{what}`,
-//! `herald_bulk_replayed_total`; the queue and pool gauges are read at scrape time.
+//! `herald_bulk_replayed_total`, `herald_deliveries_routed_total{path}` (`express`: sent by the
+//! process that accepted the event without a claim; `queue`: claimed from the queue); the queue
+//! and pool gauges are read at scrape time.
 
 use super::queue::{NextStep, Outcome};
 use metrics::{counter, histogram};
@@ -18,6 +20,16 @@ use std::time::Duration;
 pub fn ingested(duplicate: bool) {
     counter!("herald_events_ingested_total", "duplicate" => if duplicate { "true" } else { "false" })
         .increment(1);
+}
+
+/// New deliveries stored by one ingest commit: `express` sent without a claim, `queued` claimed.
+pub fn routed(express: usize, queued: usize) {
+    if express > 0 {
+        counter!("herald_deliveries_routed_total", "path" => "express").increment(express as u64);
+    }
+    if queued > 0 {
+        counter!("herald_deliveries_routed_total", "path" => "queue").increment(queued as u64);
+    }
 }
 
 /// Herald switched a webhook off (`reason`: `gone` for 410, `failing` for sustained failure).

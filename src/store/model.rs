@@ -181,6 +181,17 @@ pub struct StoredEvent {
 pub struct DeliveryTarget {
     pub webhook: WebhookId,
     pub ordering_key: Option<String>,
+    /// Set when the ingesting process sends this delivery itself: the row is stored already
+    /// claimed (first claim, `in_flight`, leased until then), so no claim is needed; if the
+    /// process dies first, another claims it when the lease runs out.
+    pub lease: Option<Lease>,
+}
+
+/// A delivery stored already claimed by the process that ingests it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub delivery: DeliveryId,
+    pub until: DateTime<Utc>,
 }
 
 impl From<WebhookId> for DeliveryTarget {
@@ -188,6 +199,7 @@ impl From<WebhookId> for DeliveryTarget {
         Self {
             webhook,
             ordering_key: None,
+            lease: None,
         }
     }
 }

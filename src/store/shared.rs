@@ -287,7 +287,9 @@ macro_rules! impl_store {
                 for chunk in sql::sized_chunks(&rows, sql::MAX_ROWS_PER_INSERT) {
                     sql::insert_deliveries_query::<$db>(chunk).build().execute(&mut *tx).await?;
                 }
-                if !rows.is_empty() {
+                // Deliveries stored already claimed are sent by this process: only others need
+                // announcing to the processes waiting for work.
+                if rows.iter().any(|(_, t)| t.lease.is_none()) {
                     self.announce(&mut *tx).await?;
                 }
                 tx.commit().await?;

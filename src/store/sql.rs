@@ -172,7 +172,7 @@ pub const RELEASE_HELD: &str = "UPDATE deliveries SET next_attempt_at = created_
     WHERE webhook_id = $1 AND status = 'pending' AND next_attempt_at = $2";
 
 /// One pending delivery per (event, webhook) pair; one for a switched-off webhook is held (due
-/// at `held_due()`).
+/// at `held_due()`); one with a lease is stored already claimed by the ingesting process.
 pub fn insert_deliveries_query<'a, DB>(
     rows: &[(&StoredEvent, &DeliveryTarget)],
 ) -> QueryBuilder<'a, DB>
@@ -180,30 +180,47 @@ where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
 {
     let mut qb = QueryBuilder::new(
         "INSERT INTO deliveries (id, program_id, webhook_id, event_id, trigger, status, \
-         next_attempt_at, created_at, updated_at, ordering_key) ",
+         next_attempt_at, created_at, updated_at, ordering_key, claim_count, lease_expires_at) ",
     );
     qb.push_values(rows, |mut row, (e, t)| {
         let w = &t.webhook;
-        row.push_bind(DeliveryId::generate().to_string())
+        let id = t
+            .lease
+            .as_ref()
+            .map_or_else(DeliveryId::generate, |l| l.delivery.clone());
+        row.push_bind(id.to_string())
             .push_bind(e.program_id.to_string())
             .push_bind(w.to_string())
             .push_bind(e.id.to_string())
-            .push_bind("event".to_owned())
-            .push_bind("pending".to_owned())
-            .push("CASE WHEN (SELECT hw.enabled FROM webhooks hw WHERE hw.id = ")
-            .push_bind_unseparated(w.to_string())
-            .push_unseparated(") THEN ")
-            .push_bind_unseparated(e.created_at)
-            .push_unseparated(" ELSE ")
-            .push_bind_unseparated(held_due())
-            .push_unseparated(" END")
+            .push_bind("event".to_owned());
+        match &t.lease {
+            // Owned by the ingesting process: its first claim, taken at the insert. Only a
+            // switched-on webhook's deliveries are owned (ingest knows it from the subscriber
+            // list, whose version the transaction checks).
+            Some(_) => row
+                .push_bind("in_flight".to_owned())
+                .push_bind(e.created_at),
+            None => row
+                .push_bind("pending".to_owned())
+                .push("CASE WHEN (SELECT hw.enabled FROM webhooks hw WHERE hw.id = ")
+                .push_bind_unseparated(w.to_string())
+                .push_unseparated(") THEN ")
+                .push_bind_unseparated(e.created_at)
+                .push_unseparated(" ELSE ")
+                .push_bind_unseparated(held_due())
+                .push_unseparated(" END"),
+        };
+        row.push_bind(e.created_at)
             .push_bind(e.created_at)
-            .push_bind(e.created_at)
-            .push_bind(t.ordering_key.clone());
+            .push_bind(t.ordering_key.clone())
+            .push_bind(i64::from(t.lease.is_some()))
+            .push_bind(t.lease.as_ref().map(|l| l.until));
     });
     qb
 }
