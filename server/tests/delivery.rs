@@ -730,7 +730,65 @@ async fn work_for_a_held_back_webhook_is_not_forgotten(backend: Backend) {
     dispatcher.await.unwrap();
 }
 
+/// A burst from many senders at once to one new webhook, with deliveries skipping the queue
+/// (express, the default) and falling back to it as the webhook's slots fill: every event
+/// arrives, and none waits for the idle poll (an hour here). Seen before the fix: a webhook left
+/// out of a claim because ingest's handed-over deliveries were waiting for it, whose share grew
+/// meanwhile, was never rung again, and its queued deliveries waited for the poll.
+async fn a_burst_never_waits_for_the_idle_poll(backend: Backend) {
+    let Some((url, _dir)) = database(backend, "burst").await else {
+        return;
+    };
+    let store = herald::store::connect(&url).await.unwrap();
+    let sealer = herald::auth::seal::Sealer::from_key_text(SECRET_KEY).unwrap();
+    let config = herald::delivery::EngineConfig {
+        guard: herald::delivery::guard::GuardPolicy {
+            allow_private: true,
+            require_https: false,
+        },
+        idle_poll: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    assert!(config.express, "express dispatch is the default");
+    let engine = herald::delivery::Engine::new(store, sealer, config);
+    let admin = herald::auth::Actor::command_line(engine.store().default_program().await.unwrap());
+    let rx = TestReceiver::start().await;
+    let draft: herald::domain::settings::WebhookDraft = serde_json::from_value(
+        json!({"name": "Burst", "url": rx.url, "event_types": ["points.awarded"]}),
+    )
+    .unwrap();
+    engine.create_webhook(&admin, &draft).await.unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(engine.clone().run(stopped));
+    const SENDERS: usize = 16;
+    const EACH: usize = 40;
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..SENDERS {
+        let (engine, program) = (engine.clone(), admin.program.clone());
+        senders.spawn(async move {
+            for _ in 0..EACH {
+                let event = herald::domain::event::NewEvent::parse(
+                    "points.awarded",
+                    json!({"points": 1}),
+                    None,
+                    None,
+                    chrono::Utc::now(),
+                )
+                .unwrap();
+                engine.ingest(&program, event).await.unwrap();
+            }
+        });
+    }
+    while senders.join_next().await.is_some() {}
+    let got = rx.wait_for(SENDERS * EACH, WAIT).await;
+    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), SENDERS * EACH, "every event arrived, once each");
+    stop.send(true).unwrap();
+    dispatcher.await.unwrap();
+}
+
 on_both_backends!(
+    a_burst_never_waits_for_the_idle_poll,
     work_for_a_held_back_webhook_is_not_forgotten,
     hanging_endpoints_leave_slots_for_healthy_ones,
     delivers_signed_events_verifiable_by_the_official_library,

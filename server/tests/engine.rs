@@ -443,9 +443,9 @@ async fn a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once(backend: Ba
 
 /// Once a claim has come back short (the queue is drained), a new event's delivery skips the
 /// queue: it is stored already claimed (its first claim, leased for the timeout plus the margin)
-/// and the next dispatcher step sends it from memory. What would overtake queued work takes the
-/// queue: an event while the webhook's last one still waits, and every delivery of an ordered or
-/// switched-off webhook. If the process holding one dies, its lease runs out and another process
+/// and the next dispatcher step sends it from memory. What would overtake queued work or wait for
+/// a request slot takes the queue: deliveries beyond the webhook's free slots, and every delivery
+/// of an ordered or switched-off webhook. If the process holding one dies, its lease runs out and another process
 /// takes the delivery over; the dead process's copy is never sent.
 async fn new_deliveries_skip_a_drained_queue(backend: Backend) {
     let Some(s) = setup_with(backend, "engine_express", true).await else {
@@ -481,16 +481,18 @@ async fn new_deliveries_skip_a_drained_queue(backend: Backend) {
         owned.contains(&("in_flight".to_owned(), 1, Some(lease))),
         "{owned:?}"
     );
-    // Another event while that one waits in memory takes the queue, behind it.
-    post(&s).await;
-    assert_eq!(
-        rows(&quick)
-            .await
-            .iter()
-            .filter(|r| r.0 == "pending" && r.1 == 0)
-            .count(),
-        1
-    );
+    // More events than the webhook's free request slots take: as many as fit are owned (beside
+    // the one waiting), the rest take the queue, behind them.
+    for _ in 0..4 {
+        post(&s).await;
+    }
+    let now = rows(&quick).await;
+    let owned = now
+        .iter()
+        .filter(|r| r.0 == "in_flight" && r.1 == 1)
+        .count();
+    let queued = now.iter().filter(|r| r.0 == "pending" && r.1 == 0).count();
+    assert!(owned >= 1 && queued >= 1 && owned + queued == 5, "{now:?}");
     for (event_type, data) in [
         (
             "member.tier_changed",
@@ -502,9 +504,9 @@ async fn new_deliveries_skip_a_drained_queue(backend: Backend) {
     }
     assert_eq!(rows(&ordered).await, [("pending".to_owned(), 0, None)]);
     assert_eq!(rows(&off).await, [("pending".to_owned(), 0, None)]);
-    // One step: the owned delivery from memory, the queued ones by a claim.
-    assert_eq!(s.engine.run_once().await.unwrap(), 3);
-    assert_eq!(arrivals(&rx), (4, 4));
+    // The owned deliveries go from memory, the queued ones by claims as slots free up.
+    assert_eq!(s.engine.drain().await.unwrap(), 6);
+    assert_eq!(arrivals(&rx), (7, 7));
     let sent = rows(&quick).await;
     assert!(
         sent.iter().all(|r| r.0 == "succeeded" && r.1 == 1),
@@ -517,7 +519,7 @@ async fn new_deliveries_skip_a_drained_queue(backend: Backend) {
     assert_eq!(other.run_once().await.unwrap(), 0, "leased, not claimable");
     s.clock.advance(Duration::seconds(16));
     assert_eq!(other.run_once().await.unwrap(), 1);
-    assert_eq!(arrivals(&rx), (5, 5));
+    assert_eq!(arrivals(&rx), (8, 8));
     let taken_over = rows(&quick).await;
     assert!(
         taken_over.contains(&("succeeded".to_owned(), 2, None)),
@@ -525,7 +527,7 @@ async fn new_deliveries_skip_a_drained_queue(backend: Backend) {
     );
     // The first process's copy waited past half the margin: given back (a no-op), not sent.
     assert_eq!(s.engine.run_once().await.unwrap(), 0);
-    assert_eq!(arrivals(&rx), (5, 5));
+    assert_eq!(arrivals(&rx), (8, 8));
 }
 
 /// (status, claim count, lease expiry while in flight) of each delivery of a webhook.

@@ -388,9 +388,16 @@ impl Engine {
         let result = self.deliver(p).await;
         let took = began.elapsed();
         super::observe::attempted(&result, took);
-        // A webhook that had used its share lets the claim loop in again, unless deliveries are
-        // waiting for it in memory (the finishing task takes the next of those itself).
-        if self.inner.lanes.finish(&webhook, lane, took) && self.inner.waiting.len(&webhook) == 0 {
+        // A webhook that had used its share, or that the latest claim left out, lets the claim
+        // loop in again once no deliveries wait for it in memory (until then the finishing task
+        // takes the next of those itself). Left out without being at its share: it had
+        // deliveries waiting, such as ones ingest handed over (see `express`); ingest does not
+        // ring for a left-out webhook, so without this its queued work would wait for the idle
+        // poll.
+        let was_full = self.inner.lanes.finish(&webhook, lane, took);
+        if (was_full || self.inner.held_back.holds(&webhook))
+            && self.inner.waiting.len(&webhook) == 0
+        {
             self.inner.wake.notify_one();
         }
         result

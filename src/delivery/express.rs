@@ -7,11 +7,11 @@
 //!
 //! Fairness decides when a delivery may skip the queue. Only when the dispatcher's latest claim
 //! came back short (nothing more was due for the webhooks it did not leave out), only for a
-//! webhook that claim did not leave out and that has had no delivery queued since, with nothing
-//! waiting in memory and a free request slot. Everything else goes through the queue as before:
-//! a backlog, a retry, a webhook at its share of slots or rate limit, ordered and switched-off
-//! webhooks. A webhook given a queued delivery takes the queue until the next claim, so new
-//! events never overtake queued ones for long.
+//! webhook that claim did not leave out and that has had no delivery queued since, and only as
+//! many as its free request slots take beside the deliveries already waiting in memory for it.
+//! Everything else goes through the queue as before: a backlog, a retry, a webhook at its share
+//! of slots or rate limit, ordered and switched-off webhooks. A webhook given a queued delivery
+//! takes the queue until the next claim, so new events never overtake queued ones for long.
 
 use super::queue::Claim;
 use super::Engine;
@@ -81,8 +81,7 @@ impl Engine {
                     && eligible(w)
                     && !queued.contains(id)
                     && !inner.held_back.holds(id)
-                    && inner.waiting.len(id) == 0
-                    && *taken.get(id).unwrap_or(&0) < inner.lanes.room(id);
+                    && *taken.get(id).unwrap_or(&0) + inner.waiting.len(id) < inner.lanes.room(id);
                 if !ok {
                     queued.insert(id.clone());
                     continue;
@@ -132,7 +131,7 @@ impl Engine {
                 };
                 match self.inner.waiting.push_unless_closed(claim, e.created_at) {
                     Ok(()) => express += 1,
-                    Err(claim) => refused.push((claim.delivery_id, claim.claim_count)),
+                    Err(key) => refused.push(key),
                 }
             }
         }

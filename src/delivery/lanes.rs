@@ -10,7 +10,7 @@
 //! keep their place in the queue) until one of its requests finishes.
 
 use super::queue::Claim;
-use crate::domain::ids::WebhookId;
+use crate::domain::ids::{DeliveryId, WebhookId};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -259,11 +259,16 @@ impl Waiting {
             .push_back((claim, at));
     }
 
-    /// `push`, unless the room was emptied for a shutdown (then the claim comes back).
-    pub fn push_unless_closed(&self, claim: Claim, at: DateTime<Utc>) -> Result<(), Claim> {
+    /// `push`, unless the room was emptied for a shutdown (then the claim's delivery and fencing
+    /// token come back, to be released).
+    pub fn push_unless_closed(
+        &self,
+        claim: Claim,
+        at: DateTime<Utc>,
+    ) -> Result<(), (DeliveryId, i64)> {
         let mut room = self.room();
         if room.closed {
-            return Err(claim);
+            return Err((claim.delivery_id, claim.claim_count));
         }
         room.by_webhook
             .entry(claim.webhook.record.id.clone())

@@ -107,10 +107,16 @@ pub const CANCEL_DELIVERIES: &str = "UPDATE deliveries SET status = 'failed', \
 /// Most rows one multi-row INSERT carries (SQLite allows 32766 bound values per statement).
 pub const MAX_ROWS_PER_INSERT: usize = 1000;
 
-/// `items` in order, in chunks of at most `max` whose lengths are powers of two (100 rows go as
-/// 64, 32 and 4). A multi-row statement's text depends on its row count, and each connection
-/// keeps (up to a hundred of) the statements it prepared: chunks of any length could fill that
-/// cache with large statements of every length; powers of two leave a handful per kind, reused.
+/// A remainder this short goes as one statement, whatever its length (see `sized_chunks`).
+pub const EXACT_CHUNK: usize = 16;
+
+/// `items` in order, in chunks of at most `max`: a remainder of up to `EXACT_CHUNK` items as one
+/// chunk, longer ones in chunks whose lengths are powers of two (100 rows go as 64, 32 and 4). A
+/// multi-row statement's text depends on its row count, and each connection keeps (up to a
+/// hundred of) the statements it prepared: chunks of any length could fill that cache with large
+/// statements of every length; powers of two leave a handful per kind, reused. The small ones,
+/// of every length, are what group commits of a few events write, so each takes one round trip
+/// (7 rows as 4 + 2 + 1 cost three).
 pub fn sized_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     let largest = if max == 0 {
         1
@@ -122,7 +128,11 @@ pub fn sized_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
         if rest.is_empty() {
             return None;
         }
-        let len = largest.min(1 << (usize::BITS - 1 - rest.len().leading_zeros()));
+        let len = if rest.len() <= EXACT_CHUNK {
+            rest.len().min(max.max(1))
+        } else {
+            largest.min(1 << (usize::BITS - 1 - rest.len().leading_zeros()))
+        };
         let (chunk, tail) = rest.split_at(len);
         rest = tail;
         Some(chunk)
@@ -871,6 +881,12 @@ mod tests {
         let items: Vec<u32> = (0..100).collect();
         let lens: Vec<usize> = sized_chunks(&items, 1000).map(<[u32]>::len).collect();
         assert_eq!(lens, [64, 32, 4]);
+        let lens: Vec<usize> = sized_chunks(&items[..7], 1000).map(<[u32]>::len).collect();
+        assert_eq!(lens, [7], "a short remainder is one statement");
+        let lens: Vec<usize> = sized_chunks(&items[..52], 1000).map(<[u32]>::len).collect();
+        assert_eq!(lens, [32, 16, 4]);
+        let lens: Vec<usize> = sized_chunks(&items[..7], 4).map(<[u32]>::len).collect();
+        assert_eq!(lens, [4, 3], "never more than the most allowed");
         let lens: Vec<usize> = sized_chunks(&items, 40).map(<[u32]>::len).collect();
         assert_eq!(lens, [32, 32, 32, 4]);
         let back: Vec<u32> = sized_chunks(&items, 40).flatten().copied().collect();
