@@ -662,15 +662,10 @@ impl Gate {
     }
 }
 
-/// A webhook whose request slots are all taken is left out of claims, and ingest stops ringing
-/// the dispatcher for it: work for another webhook still goes out at once, and the held
-/// webhook's queued deliveries go out as soon as its requests finish. The dispatcher's idle
-/// poll is an hour, so no timer would cover a lost wake-up.
-async fn work_for_a_held_back_webhook_is_not_forgotten(backend: Backend) {
-    let Some((url, _dir)) = database(backend, "held_back").await else {
-        return;
-    };
-    let store = herald::store::connect(&url).await.unwrap();
+/// An engine on `url` (default settings, private targets allowed) whose dispatcher's idle poll
+/// is an hour, so a lost wake-up shows as work that never goes out; and an admin of its program.
+async fn engine_polling_hourly(url: &str) -> (herald::delivery::Engine, herald::auth::Actor) {
+    let store = herald::store::connect(url).await.unwrap();
     let sealer = herald::auth::seal::Sealer::from_key_text(SECRET_KEY).unwrap();
     let config = herald::delivery::EngineConfig {
         guard: herald::delivery::guard::GuardPolicy {
@@ -682,6 +677,18 @@ async fn work_for_a_held_back_webhook_is_not_forgotten(backend: Backend) {
     };
     let engine = herald::delivery::Engine::new(store, sealer, config);
     let admin = herald::auth::Actor::command_line(engine.store().default_program().await.unwrap());
+    (engine, admin)
+}
+
+/// A webhook whose request slots are all taken is left out of claims, and ingest stops ringing
+/// the dispatcher for it: work for another webhook still goes out at once, and the held
+/// webhook's queued deliveries go out as soon as its requests finish. The dispatcher's idle
+/// poll is an hour, so no timer would cover a lost wake-up.
+async fn work_for_a_held_back_webhook_is_not_forgotten(backend: Backend) {
+    let Some((url, _dir)) = database(backend, "held_back").await else {
+        return;
+    };
+    let (engine, admin) = engine_polling_hourly(&url).await;
     let gate = Gate::start().await;
     let rx = TestReceiver::start().await;
     let retry =
@@ -739,19 +746,8 @@ async fn a_burst_never_waits_for_the_idle_poll(backend: Backend) {
     let Some((url, _dir)) = database(backend, "burst").await else {
         return;
     };
-    let store = herald::store::connect(&url).await.unwrap();
-    let sealer = herald::auth::seal::Sealer::from_key_text(SECRET_KEY).unwrap();
-    let config = herald::delivery::EngineConfig {
-        guard: herald::delivery::guard::GuardPolicy {
-            allow_private: true,
-            require_https: false,
-        },
-        idle_poll: Duration::from_secs(3600),
-        ..Default::default()
-    };
-    assert!(config.express, "express dispatch is the default");
-    let engine = herald::delivery::Engine::new(store, sealer, config);
-    let admin = herald::auth::Actor::command_line(engine.store().default_program().await.unwrap());
+    let (engine, admin) = engine_polling_hourly(&url).await;
+    assert!(engine.config().express, "express dispatch is the default");
     let rx = TestReceiver::start().await;
     let draft: herald::domain::settings::WebhookDraft = serde_json::from_value(
         json!({"name": "Burst", "url": rx.url, "event_types": ["points.awarded"]}),
