@@ -275,6 +275,23 @@ macro_rules! impl_alert_store {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
+                // Almost always none owes a recovery: asking a reader first keeps this off the
+                // writer (on SQLite, a statement and a commit after every batch of results).
+                // A flag is set in a commit before the results that clear it are written, so a
+                // reader sees it.
+                let mut ask = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT id FROM webhooks WHERE alert_open AND id IN (",
+                );
+                let mut list = ask.separated(", ");
+                for id in ids {
+                    list.push_bind(id.to_string());
+                }
+                list.push_unseparated(")");
+                let owed: Vec<String> = ask.build_query_scalar().fetch_all(&self.reader).await?;
+                if owed.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids: Vec<WebhookId> = owed.into_iter().map(WebhookId::from_trusted).collect();
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "UPDATE webhooks SET alert_open = FALSE WHERE alert_open AND id IN (",
                 );
