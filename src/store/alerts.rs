@@ -279,29 +279,35 @@ macro_rules! impl_alert_store {
                 // writer (on SQLite, a statement and a commit after every batch of results).
                 // A flag is set in a commit before the results that clear it are written, so a
                 // reader sees it.
-                let mut ask = sqlx::QueryBuilder::<$db>::new(
+                let in_list = |head: &str, ids: &[String], tail: &str| {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(head);
+                    let mut list = qb.separated(", ");
+                    for id in ids {
+                        list.push_bind(id.clone());
+                    }
+                    list.push_unseparated(tail);
+                    qb
+                };
+                let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                let owed: Vec<String> = in_list(
                     "SELECT id FROM webhooks WHERE alert_open AND id IN (",
-                );
-                let mut list = ask.separated(", ");
-                for id in ids {
-                    list.push_bind(id.to_string());
-                }
-                list.push_unseparated(")");
-                let owed: Vec<String> = ask.build_query_scalar().fetch_all(&self.reader).await?;
+                    &ids,
+                    ")",
+                )
+                .build_query_scalar()
+                .fetch_all(&self.reader)
+                .await?;
                 if owed.is_empty() {
                     return Ok(Vec::new());
                 }
-                let ids: Vec<WebhookId> = owed.into_iter().map(WebhookId::from_trusted).collect();
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                let rows: Vec<(String, String, String)> = in_list(
                     "UPDATE webhooks SET alert_open = FALSE WHERE alert_open AND id IN (",
-                );
-                let mut list = qb.separated(", ");
-                for id in ids {
-                    list.push_bind(id.to_string());
-                }
-                list.push_unseparated(") RETURNING id, program_id, name");
-                let rows: Vec<(String, String, String)> =
-                    qb.build_query_as().fetch_all(&self.writer).await?;
+                    &owed,
+                    ") RETURNING id, program_id, name",
+                )
+                .build_query_as()
+                .fetch_all(&self.writer)
+                .await?;
                 Ok(rows
                     .into_iter()
                     .map(|(id, program, name)| $crate::store::alerts::Recovered {
