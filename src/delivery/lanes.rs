@@ -45,8 +45,13 @@ impl Lane {
         }
     }
 
+    /// Requests that may start now.
+    fn room(&self, now: Instant) -> usize {
+        self.allowed(now).saturating_sub(self.started.len())
+    }
+
     fn full(&self, now: Instant) -> bool {
-        self.started.len() >= self.allowed(now)
+        self.room(now) == 0
     }
 }
 
@@ -86,10 +91,9 @@ impl Lanes {
     /// Free request slots of `webhook` now.
     pub fn room(&self, webhook: &WebhookId) -> usize {
         let lanes = self.lanes.lock().expect("lanes");
-        lanes.get(webhook).map_or(SLOW_LANE, |lane| {
-            lane.allowed(Instant::now())
-                .saturating_sub(lane.started.len())
-        })
+        lanes
+            .get(webhook)
+            .map_or(SLOW_LANE, |lane| lane.room(Instant::now()))
     }
 
     /// Takes a slot for one request of `webhook` (whose requests time out after `timeout`);
@@ -245,6 +249,15 @@ struct Room {
 /// One webhook's waiting claims, oldest first, each with the time it was claimed.
 type Line = VecDeque<(Claim, DateTime<Utc>)>;
 
+impl Room {
+    /// The line `claim`'s webhook waits in.
+    fn line(&mut self, claim: &Claim) -> &mut Line {
+        self.by_webhook
+            .entry(claim.webhook.record.id.clone())
+            .or_default()
+    }
+}
+
 impl Waiting {
     fn room(&self) -> std::sync::MutexGuard<'_, Room> {
         self.inner.lock().expect("waiting")
@@ -252,11 +265,7 @@ impl Waiting {
 
     /// Keeps `claim` (claimed at `at`) until its webhook has a slot.
     pub fn push(&self, claim: Claim, at: DateTime<Utc>) {
-        self.room()
-            .by_webhook
-            .entry(claim.webhook.record.id.clone())
-            .or_default()
-            .push_back((claim, at));
+        self.room().line(&claim).push_back((claim, at));
     }
 
     /// `push`, unless the room was emptied for a shutdown (then the claim's delivery and fencing
@@ -270,20 +279,13 @@ impl Waiting {
         if room.closed {
             return Err((claim.delivery_id, claim.claim_count));
         }
-        room.by_webhook
-            .entry(claim.webhook.record.id.clone())
-            .or_default()
-            .push_back((claim, at));
+        room.line(&claim).push_back((claim, at));
         Ok(())
     }
 
     /// Puts a claim back at the head of its webhook's line (its slot was not free after all).
     pub fn push_front(&self, claim: Claim, at: DateTime<Utc>) {
-        self.room()
-            .by_webhook
-            .entry(claim.webhook.record.id.clone())
-            .or_default()
-            .push_front((claim, at));
+        self.room().line(&claim).push_front((claim, at));
     }
 
     /// The oldest waiting claim of `webhook`.
