@@ -12,7 +12,6 @@ run:
 	HERALD_ALLOW_PRIVATE_TARGETS=true ./target/release/herald serve
 
 test:
-	@scripts/install-tools.sh test
 	@scripts/test.sh
 
 lint:

@@ -3,6 +3,8 @@
 # cargo-leptos itself (13 minutes on two cores, once per machine).
 #   scripts/build-site.sh release   -> target/site (precompressed) and target/release/herald
 #   scripts/build-site.sh debug     -> target/site-debug and target/debug/herald
+#   add --no-server to build only the console (scripts/test.sh: the test build compiles the
+#   debug server itself, with the features the tests unify, so building it here would be twice)
 # Steps: the browser half (crate `app`, feature `hydrate`) to wasm32 in target/front, wasm-bindgen
 # (the CLI of the exact version in Cargo.lock) into <site>/pkg, wasm-opt on release builds, the
 # stylesheet and public/ assets, brotli and gzip copies on release builds. The server half is
@@ -12,6 +14,8 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/end2end/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 
 mode="${1:-release}"
+server=1
+[ "${2:-}" = --no-server ] && server=0
 case "$mode" in
   release) site="${LEPTOS_SITE_ROOT:-target/site}"; front_profile=wasm-release; server_args=(--release) ;;
   debug) site="${LEPTOS_SITE_ROOT:-target/site-debug}"; front_profile=dev; server_args=() ;;
@@ -37,12 +41,18 @@ if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
 fi
 scripts/install-tools.sh build &
 tools=$!
-log "compiling the console (wasm, $front_profile) and the server ($mode) in parallel"
+if [ "$server" = 1 ]; then
+  log "compiling the console (wasm, $front_profile) and the server ($mode) in parallel"
+else
+  log "compiling the console (wasm, $front_profile)"
+fi
 cargo build -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
   --target-dir target/front --profile "$front_profile" &
 front=$!
 server_rc=0
-cargo build -p server --bin herald --no-default-features "${server_args[@]}" || server_rc=$?
+if [ "$server" = 1 ]; then
+  cargo build -p server --bin herald --no-default-features "${server_args[@]}" || server_rc=$?
+fi
 front_rc=0
 wait "$front" || front_rc=$?
 tools_rc=0
@@ -82,4 +92,4 @@ if [ "$mode" = release ]; then
     fi
   done
 fi
-log "done in $((SECONDS - started)) s: $site (wasm $(stat -c %s "$pkg/herald.wasm") bytes), target/$([ "$mode" = release ] && echo release || echo debug)/herald"
+log "done in $((SECONDS - started)) s: $site (wasm $(stat -c %s "$pkg/herald.wasm") bytes)$([ "$server" = 1 ] && echo ", target/$([ "$mode" = release ] && echo release || echo debug)/herald")"

@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Installs what building and testing Herald needs, skipping whatever is already present.
 # Works offline against the package registries only (see shared TOOLCHAIN notes in the README).
-#   scripts/install-tools.sh build   -> wasm target, wasm-bindgen-cli, wasm-opt (npm binaryen)
-#   scripts/install-tools.sh test    -> the above plus Chromium and Playwright
+#   scripts/install-tools.sh build   -> wasm target, wasm-bindgen-cli, wasm-opt and Playwright (npm)
+#   scripts/install-tools.sh extras  -> what only the tests need: Debian's Chromium and Go,
+#                                       schemathesis, and PostgreSQL's server when no
+#                                       HERALD_TEST_POSTGRES_URL is given and none is installed
+#   scripts/install-tools.sh test    -> both
+# `build` and `extras` touch different things (rustup, cargo, npm / apt, a Python venv), so
+# scripts/test.sh runs `extras` while the compilers run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want="${1:-build}"
+case "$want" in
+  build) build=1 extras=0 ;;
+  extras) build=0 extras=1 ;;
+  test) build=1 extras=1 ;;
+  *) echo "usage: $0 [build|extras|test]" >&2; exit 2 ;;
+esac
 
 BINDGEN_VERSION=0.2.130
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -35,18 +46,18 @@ install_from_source() {
   rm -rf "$work"
 }
 
-if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
+if [ "$build" = 1 ] && ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
   log "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
 
-if ! wasm-bindgen --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
+if [ "$build" = 1 ] && ! wasm-bindgen --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
   install_from_source wasm-bindgen-cli "$BINDGEN_VERSION" webpki-roots 1.0.10
 fi
 
 # wasm-opt (run by every release build) and Playwright come from end2end/package.json.
-if [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@playwright/test ]; then
+if [ "$build" = 1 ] && { [ ! -x end2end/node_modules/.bin/wasm-opt ] || [ ! -d end2end/node_modules/@playwright/test ]; }; then
   log "installing npm packages in end2end/"
   (cd end2end && npm ci --no-audit --no-fund)
 fi
@@ -54,8 +65,11 @@ fi
 # Debian's chromium drives the console tests; Go builds and runs the Go verification snippets
 # (server/tests/snippets.rs; Python and Node.js are on the machine already).
 missing=()
-[ "$want" = test ] && ! command -v chromium >/dev/null 2>&1 && missing+=(chromium)
-[ "$want" = test ] && ! command -v go >/dev/null 2>&1 && missing+=(golang-go)
+[ "$extras" = 1 ] && ! command -v chromium >/dev/null 2>&1 && missing+=(chromium)
+[ "$extras" = 1 ] && ! command -v go >/dev/null 2>&1 && missing+=(golang-go)
+# scripts/test.sh starts a throwaway cluster when no HERALD_TEST_POSTGRES_URL is given.
+[ "$extras" = 1 ] && [ -z "${HERALD_TEST_POSTGRES_URL:-}" ] && ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 \
+  && missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian's ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -64,7 +78,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # schemathesis (PyPI) fuzzes the REST API against its OpenAPI document (server/tests/fuzz.rs).
 SCHEMATHESIS_VERSION=4.32.5
-if [ "$want" = test ] && ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+if [ "$extras" = 1 ] && ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   log "installing schemathesis $SCHEMATHESIS_VERSION in .tools/venv"
   python3 -m venv .tools/venv
   .tools/venv/bin/pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"

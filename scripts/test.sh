@@ -44,6 +44,58 @@ start_own_pg() {
   printf '[setup] a throwaway PostgreSQL cluster for the tests: %s (in %s)\n' "$HERALD_TEST_POSTGRES_URL" "$own_pg" >&2
 }
 
+# What only the tests need (Chromium, Go, schemathesis; PostgreSQL's server if a throwaway
+# cluster will be needed) installs while the compilers run: apt and pip wait on the network and
+# the disk, the compilers on the cores.
+banner "installing what the tests need (alongside the build)"
+scripts/install-tools.sh extras &
+extras=$!
+
+# The Playwright suite needs a console and a server built from these sources. When `make run`
+# built the release ones (target/site, target/release/herald) and no source changed since, it uses
+# them and nothing is compiled for the browser. Otherwise it uses a debug console in
+# target/site-debug (compiled to wasm in target/front while the tests compile) and the debug
+# server the test build makes anyway (the API tests run target/debug/herald), so the release site
+# `make run` built still serves from ./target/release/herald afterwards. (Compiling the tests in
+# release to reuse `make run`'s build was tried: the optimised test binaries alone took over 20
+# minutes on two cores.)
+release_is_current() {
+  local site=target/site/pkg/herald.wasm bin=target/release/herald
+  [ -f "$site" ] && [ -x "$bin" ] || return 1
+  local older=$site
+  [ "$bin" -ot "$site" ] && older=$bin
+  [ -z "$(find src app server/src server/Cargo.toml style public migrations Cargo.toml Cargo.lock \
+    -type f -newer "$older" -print -quit 2>/dev/null)" ]
+}
+console=""
+if release_is_current; then
+  banner "compiling the tests (the release console and server are current: Playwright uses them)"
+  e2e_site=target/site e2e_bin=target/release/herald
+  scripts/install-tools.sh build
+else
+  banner "compiling the tests, and the debug console beside them"
+  e2e_site=target/site-debug e2e_bin=target/debug/herald
+  scripts/build-site.sh debug --no-server &
+  console=$!
+fi
+
+export RUSTFLAGS="--cfg erase_components"
+export LEPTOS_OUTPUT_NAME=herald LEPTOS_SITE_ROOT=target/site-debug LEPTOS_SITE_PKG_DIR=pkg LEPTOS_HASH_FILES=false
+
+nextest=0
+command -v cargo-nextest >/dev/null 2>&1 && nextest=1
+if [ "$nextest" = 1 ]; then
+  cargo nextest run --workspace --features herald/server --no-run
+else
+  cargo test --workspace --features herald/server --no-run
+fi
+if [ -n "$console" ]; then
+  step="building the debug console"
+  wait "$console"
+fi
+step="installing what the tests need"
+wait "$extras"
+
 if [ -z "${HERALD_TEST_POSTGRES_URL:-}" ] && ! start_own_pg; then
   stop_own_pg
   own_pg=""
@@ -63,21 +115,8 @@ elif command -v psql >/dev/null 2>&1; then
   done
 fi
 
-# The debug console and server (scripts/build-site.sh debug) go to target/site-debug and
-# target/debug, so the release site `make run` built in target/site still serves from
-# ./target/release/herald afterwards. The tests are compiled with the same profile and flags as
-# that debug server, so they reuse its compiled dependencies. (Compiling the tests in release to
-# reuse `make run`'s build was tried: the optimised test binaries alone took over 20 minutes on
-# two cores, longer than a debug build of everything.)
-banner "building the console and the server (debug)"
-scripts/build-site.sh debug
-
-export RUSTFLAGS="--cfg erase_components"
-export LEPTOS_OUTPUT_NAME=herald LEPTOS_SITE_ROOT=target/site-debug
-export HERALD_BIN=target/debug/herald
-
 banner "tests (unit, storage conformance, API and engine)"
-if command -v cargo-nextest >/dev/null 2>&1; then
+if [ "$nextest" = 1 ]; then
   # One process per test, in parallel; a hanging test is ended (see .config/nextest.toml).
   cargo nextest run --workspace --features herald/server
 else
@@ -86,4 +125,4 @@ fi
 
 banner "Playwright (Chromium)"
 mkdir -p end2end/screenshots
-(cd end2end && npx playwright test)
+(cd end2end && LEPTOS_SITE_ROOT="$e2e_site" HERALD_BIN="$e2e_bin" npx playwright test)

@@ -788,8 +788,14 @@ async fn metrics_are_served_only_when_configured() {
         "the 410 switch-off was not counted"
     );
 
-    // Each queued try records its event-to-delivery lag; Send Test has none.
-    let attempts = app.attempts(&id).await;
+    // Each queued try records its event-to-delivery lag; Send Test has none. (The counters move
+    // when the request finishes; its attempt row is committed with the next batch of results.)
+    let attempts = eventually(Duration::from_secs(10), || async {
+        let a = app.attempts(&id).await;
+        (!a.is_empty()).then_some(a)
+    })
+    .await
+    .expect("the attempt never reached the audit log");
     let lag = attempts[0]["lag_ms"]
         .as_i64()
         .expect("lag_ms on a queued attempt");
