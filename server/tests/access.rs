@@ -1351,3 +1351,85 @@ on_both_backends!(
     sessions_expire_and_logout_ends_them,
     secrets_are_sealed_at_rest_and_masked
 );
+
+/// Select Webhook offers the program's newest webhooks, not thousands of them: past the limit it
+/// says there are more (and the page tells the user to search by name), and the webhook already
+/// chosen stays offered even when it is older than the newest ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_filter_offers_the_newest_and_the_one_chosen() {
+    use futures::StreamExt;
+    let app = spawn_app(Backend::Sqlite, "choices").await.unwrap();
+    add_user(&app, "ana@example.com", Role::Viewer).await;
+    let cookie = signed_in(&app, "ana@example.com").await;
+    let limit = herald::domain::views::WebhookChoiceList::LIMIT as usize;
+    let choices = |chosen: Option<String>| {
+        let (app, cookie) = (&app, &cookie);
+        async move {
+            let body = Body::Form(chosen.into_iter().map(|c| ("chosen", c)).collect());
+            let resp = sfn(app, Some(cookie), "webhook_choices", &body).await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+
+    let first = app
+        .create_webhook(json!({"name": "Oldest", "url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]}))
+        .await;
+    let oldest = first["id"].as_str().unwrap().to_owned();
+    let few = choices(None).await;
+    assert_eq!(
+        (few["items"].as_array().unwrap().len(), &few["more"]),
+        (1, &json!(false))
+    );
+    assert_eq!(few["items"][0], json!({"id": oldest, "name": "Oldest"}));
+
+    futures::stream::iter(0..limit)
+        .for_each_concurrent(8, |i| {
+            let app = &app;
+            async move {
+                app.create_webhook(
+                    json!({"name": format!("Hook {i:03}"), "url": "http://127.0.0.1:9/hook",
+                    "event_types": ["user.created"]}),
+                )
+                .await;
+            }
+        })
+        .await;
+    let many = choices(None).await;
+    let items = many["items"].as_array().unwrap();
+    assert_eq!((items.len(), &many["more"]), (limit, &json!(true)));
+    assert!(
+        items.iter().all(|w| w["id"] != json!(oldest)),
+        "the oldest is offered"
+    );
+    let chosen = choices(Some(oldest.clone())).await;
+    let items = chosen["items"].as_array().unwrap();
+    assert_eq!(items.len(), limit + 1);
+    assert!(
+        items.iter().any(|w| w["id"] == json!(oldest)),
+        "the chosen one is not offered"
+    );
+
+    let page = client()
+        .get(app.url(&format!(
+            "/p/{}/audit-logs?webhook_id={oldest}",
+            app.program
+        )))
+        .header(COOKIE, format!("herald_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("search by name for the others"), "no hint");
+    assert_eq!(
+        html.matches("<option value=\"wh_").count(),
+        limit + 1,
+        "options"
+    );
+    assert!(
+        html.contains(&format!("<option value=\"{oldest}\" selected")),
+        "the chosen one is not selected"
+    );
+    app.stop().await;
+}

@@ -81,6 +81,28 @@ pub struct WebhookView {
     pub flags: Vec<Flag>,
 }
 
+/// What a Select Webhook filter offers: at most `WebhookChoiceList::LIMIT` webhooks, newest first
+/// (the one already chosen among them even when older), and whether the program has more.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookChoiceList {
+    pub items: Vec<WebhookChoice>,
+    /// More webhooks exist than are offered: search by name finds the others.
+    pub more: bool,
+}
+
+impl WebhookChoiceList {
+    /// A program with thousands of webhooks would make a select too long to use and a page too
+    /// heavy to send.
+    pub const LIMIT: u32 = 200;
+}
+
+/// One webhook in a Select Webhook filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookChoice {
+    pub id: String,
+    pub name: String,
+}
+
 /// A custom header as shown: a secret one's value is `••••••••`.
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

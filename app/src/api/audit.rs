@@ -1,7 +1,7 @@
 //! Server functions behind the Audit Logs screen.
 
 use crate::error::AppError;
-use herald::domain::views::{AttemptDetailView, AttemptPageView, WebhookView};
+use herald::domain::views::{AttemptDetailView, AttemptPageView, WebhookChoiceList};
 use leptos::prelude::*;
 
 /// One page of the audit log. Filters are the screen's query-string values, as typed.
@@ -32,16 +32,39 @@ pub async fn list_attempts(
     Ok((&page).into())
 }
 
-/// Webhooks for the Select Webhook filter (deleted ones are gone from it; their rows remain).
+/// Webhooks for the Select Webhook filter (deleted ones are gone from it; their rows remain): the
+/// newest `WebhookChoiceList::LIMIT`, and `chosen` (the filter's current value) even when older.
 #[server(prefix = "/sfn", endpoint = "webhook_choices")]
-pub async fn webhook_choices(program: String) -> Result<Vec<WebhookView>, AppError> {
+pub async fn webhook_choices(
+    program: String,
+    chosen: Option<String>,
+) -> Result<WebhookChoiceList, AppError> {
+    use herald::domain::ids::WebhookId;
+    use herald::domain::views::WebhookChoice;
     let engine = super::ssr::engine()?;
     let who = super::ssr::viewer(&program)?;
-    let hooks = engine
-        .store()
-        .list_webhooks(&who.program, &Default::default())
-        .await?;
-    Ok(hooks.iter().map(Into::into).collect())
+    let query = herald::store::WebhookQuery {
+        limit: Some(WebhookChoiceList::LIMIT + 1),
+        ..Default::default()
+    };
+    let mut hooks = engine.store().list_webhooks(&who.program, &query).await?;
+    let more = hooks.len() > WebhookChoiceList::LIMIT as usize;
+    hooks.truncate(WebhookChoiceList::LIMIT as usize);
+    let missing = chosen
+        .as_deref()
+        .and_then(WebhookId::parse)
+        .filter(|id| !hooks.iter().any(|h| &h.record.id == id));
+    if let Some(id) = missing {
+        hooks.extend(engine.store().get_webhook(&who.program, &id).await?);
+    }
+    let items = hooks
+        .into_iter()
+        .map(|h| WebhookChoice {
+            id: h.record.id.to_string(),
+            name: h.record.name.as_str().to_owned(),
+        })
+        .collect();
+    Ok(WebhookChoiceList { items, more })
 }
 
 /// One attempt with its full request and response.

@@ -3,6 +3,7 @@
 
 use crate::api::audit::webhook_choices;
 use crate::components::program::use_program;
+use herald::domain::views::WebhookChoiceList;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -28,12 +29,17 @@ pub fn DateRangeFields() -> impl IntoView {
     }
 }
 
-/// Select Webhook (`webhook_id`): the program's webhooks, or all of them.
+/// Select Webhook (`webhook_id`): the program's webhooks (the newest few hundred, with a hint to
+/// search by name when there are more), or all of them.
 #[component]
 pub fn WebhookSelect() -> impl IntoView {
     let program = use_program();
     let chosen = param("webhook_id");
-    let choices = Resource::new(move || program.get(), webhook_choices);
+    let choices = Resource::new(
+        move || (program.get(), chosen()),
+        |(program, chosen)| webhook_choices(program, (!chosen.is_empty()).then_some(chosen)),
+    );
+    let loaded = move || async move { choices.await.unwrap_or_default() };
     view! {
         <label>
             <span>"Select Webhook"</span>
@@ -41,9 +47,9 @@ pub fn WebhookSelect() -> impl IntoView {
                 <option value="">"All webhooks"</option>
                 <Suspense>
                     {move || Suspend::new(async move {
-                        choices
+                        loaded()
                             .await
-                            .unwrap_or_default()
+                            .items
                             .into_iter()
                             .map(|w| {
                                 let selected = chosen() == w.id;
@@ -53,6 +59,18 @@ pub fn WebhookSelect() -> impl IntoView {
                     })}
                 </Suspense>
             </select>
+            <Suspense>
+                {move || Suspend::new(async move {
+                    loaded().await.more.then(|| view! {
+                        <span class="hint">
+                            {format!(
+                                "The newest {} webhooks are listed; search by name for the others.",
+                                WebhookChoiceList::LIMIT,
+                            )}
+                        </span>
+                    })
+                })}
+            </Suspense>
         </label>
     }
 }
