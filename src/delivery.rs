@@ -172,8 +172,9 @@ struct Inner {
     waiting: lanes::Waiting,
     /// When ingest may own new deliveries and send them without a claim.
     express: express::Express,
-    /// Where `ingest` hands events to the group-commit task.
-    ingest_tx: tokio::sync::mpsc::Sender<ingest::IngestJob>,
+    /// Where `ingest` hands events (and, on a single-writer store, the recorder its results)
+    /// to the group-commit task.
+    ingest_tx: tokio::sync::mpsc::Sender<ingest::WriteJob>,
     /// Fan-out candidates per event type, checked against the subscriber-list version inside
     /// every ingest transaction (so never used stale).
     subscribers: ingest::SubscriberCache,

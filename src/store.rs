@@ -198,6 +198,16 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// whose claim was superseded (its `claim_count` no longer matches) is still recorded, marked
     /// superseded, and moves nothing. Returns how many deliveries moved.
     async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize>;
+    /// `ingest_batch` and `record_results` in one transaction: all of it is stored or none.
+    async fn ingest_and_record(
+        &self,
+        batch: &[IngestItem],
+        results: &[Outcome],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Option<usize>>, usize)>;
+    /// Every write goes through a single connection, so ingest and results wait for each other
+    /// anyway: writing them in shared transactions halves the commits.
+    fn one_writer(&self) -> bool;
     /// Records a standalone attempt (tests and verifications) and, when `live`, moves counters.
     async fn insert_attempt(&self, attempt: &NewAttempt) -> Result<()> {
         self.insert_attempts(std::slice::from_ref(attempt)).await

@@ -7,7 +7,11 @@
 //! Concurrent ingests are group-committed: a single batcher task takes whatever requests are
 //! waiting and stores them in one transaction, so under load the database commits once per batch
 //! instead of once per event, and an idle system still commits each event at once (no timer).
+//! Where every write goes through one connection (SQLite), the recorder hands its batches of
+//! delivery results to the same task, and a batch of events and a batch of results share one
+//! transaction: half the commits, and no turn-taking between two tasks on the one connection.
 
+use super::queue::Outcome;
 use super::{Engine, Result};
 use crate::domain::event::NewEvent;
 use crate::domain::filter::Filter;
@@ -43,37 +47,124 @@ pub(super) struct IngestJob {
     reply: oneshot::Sender<Result<Option<usize>, StoreError>>,
 }
 
+/// What the group-commit task is given.
+pub(super) enum WriteJob {
+    Ingest(IngestJob),
+    /// A batch of delivery results from the recorder, to share the next transaction. The answer
+    /// is `Ok` once they are committed, or gives them back unwritten (the recorder then writes
+    /// them itself, with its own fallbacks).
+    Results(Vec<Outcome>, oneshot::Sender<Result<(), Vec<Outcome>>>),
+}
+
 /// Starts the group-commit task; it ends when every sender (the engine) is gone. It holds the
 /// engine only while it works on a batch.
-pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<IngestJob> {
-    let (tx, mut rx) = mpsc::channel::<IngestJob>(4 * MAX_BATCH);
+pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<WriteJob> {
+    let (tx, mut rx) = mpsc::channel::<WriteJob>(4 * MAX_BATCH);
     tokio::spawn(async move {
+        let mut received = Vec::with_capacity(MAX_BATCH);
         let mut jobs = Vec::with_capacity(MAX_BATCH);
-        while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        while rx.recv_many(&mut received, MAX_BATCH).await > 0 {
             let Some(inner) = engine.upgrade() else {
                 return;
             };
-            Engine { inner }.commit(&mut jobs).await;
+            let mut results = None;
+            for job in received.drain(..) {
+                match job {
+                    WriteJob::Ingest(j) => jobs.push(j),
+                    WriteJob::Results(r, done) if results.is_none() => results = Some((r, done)),
+                    // One batch of results per transaction; the recorder sends one at a time.
+                    WriteJob::Results(r, done) => {
+                        let _ = done.send(Err(r));
+                    }
+                }
+            }
+            let engine = Engine { inner };
+            match results {
+                Some((results, done)) => engine.commit_with(&mut jobs, results, done).await,
+                None => engine.commit(&mut jobs).await,
+            }
         }
     });
     tx
 }
 
+/// A batch of ingest jobs taken apart: what is stored, each event's webhooks, each reply.
+struct Batch {
+    items: Vec<IngestItem>,
+    webhooks: Vec<Vec<Arc<Webhook>>>,
+    replies: Vec<oneshot::Sender<Result<Option<usize>, StoreError>>>,
+}
+
+impl Batch {
+    fn of(jobs: &mut Vec<IngestJob>) -> Self {
+        let mut b = Batch {
+            items: Vec::with_capacity(jobs.len()),
+            webhooks: Vec::with_capacity(jobs.len()),
+            replies: Vec::with_capacity(jobs.len()),
+        };
+        for j in jobs.drain(..) {
+            b.items.push(j.item);
+            b.webhooks.push(j.webhooks);
+            b.replies.push(j.reply);
+        }
+        b
+    }
+}
+
 impl Engine {
     /// Stores one batch of waiting events (emptying `jobs`) and answers each.
     async fn commit(&self, jobs: &mut Vec<IngestJob>) {
-        let mut batch = Vec::with_capacity(jobs.len());
-        let mut webhooks = Vec::with_capacity(jobs.len());
-        let mut replies = Vec::with_capacity(jobs.len());
-        for j in jobs.drain(..) {
-            batch.push(j.item);
-            webhooks.push(j.webhooks);
-            replies.push(j.reply);
+        let mut b = Batch::of(jobs);
+        self.own(&mut b.items, &b.webhooks);
+        let outcome = self.store().ingest_batch(&b.items).await;
+        self.settle(b, outcome).await;
+    }
+
+    /// Stores waiting events (possibly none) and a batch of delivery results in one
+    /// transaction. If that fails, the events are stored as `commit` stores them and the results
+    /// go back to the recorder unwritten.
+    async fn commit_with(
+        &self,
+        jobs: &mut Vec<IngestJob>,
+        results: Vec<Outcome>,
+        done: oneshot::Sender<Result<(), Vec<Outcome>>>,
+    ) {
+        let mut b = Batch::of(jobs);
+        self.own(&mut b.items, &b.webhooks);
+        let store = self.store();
+        match store
+            .ingest_and_record(&b.items, &results, self.now())
+            .await
+        {
+            Ok((stored, _)) => {
+                let _ = done.send(Ok(()));
+                self.settle(b, Ok(stored)).await;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a shared transaction of events and results failed; writing them apart");
+                let _ = done.send(Err(results));
+                if !b.items.is_empty() {
+                    let outcome = store.ingest_batch(&b.items).await;
+                    self.settle(b, outcome).await;
+                }
+            }
+        }
+    }
+
+    /// Finishes a batch of events after its first try: tries again where that can help (a
+    /// stale subscriber list, or one bad event among good ones), gives the deliveries it owns
+    /// to the dispatcher, answers each event and rings the dispatcher for queued work.
+    async fn settle(&self, b: Batch, mut outcome: Result<Vec<Option<usize>>, StoreError>) {
+        let Batch {
+            items: mut batch,
+            mut webhooks,
+            replies,
+        } = b;
+        if batch.is_empty() {
+            return;
         }
         let store = self.store().as_ref();
         let cache = &self.inner.subscribers;
-        self.own(&mut batch, &webhooks);
-        let mut outcome = store.ingest_batch(&batch).await;
         for _ in 0..MAX_REROUTES {
             if !matches!(outcome, Err(StoreError::StaleRouting)) {
                 break;
@@ -374,7 +465,7 @@ impl Engine {
             || super::EngineError::Unavailable("Herald is shutting down; try again shortly".into());
         self.inner
             .ingest_tx
-            .send(job)
+            .send(WriteJob::Ingest(job))
             .await
             .map_err(|_| shutting_down())?;
         let stored = answer.await.map_err(|_| shutting_down())??;

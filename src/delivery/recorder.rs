@@ -7,21 +7,61 @@
 //! the delivery back (counted as an interruption). Only an unavailable database is waited out,
 //! because then no write can succeed and nothing is gained by dropping results.
 
+use super::aftermath::Aftermath;
+use super::ingest::WriteJob;
 use super::queue::Outcome;
 use super::Engine;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
+
+fn any_retry(results: &[Outcome]) -> bool {
+    results
+        .iter()
+        .any(|r| matches!(r.next, super::queue::NextStep::RetryAt(_)))
+}
 
 /// Most results written in one transaction.
 const RESULTS_PER_COMMIT: usize = 512;
 
 impl Engine {
     /// Records results as they arrive: whatever came in while the previous batch was written
-    /// goes into the next transaction.
+    /// goes into the next transaction. On a single-writer store a batch rides along with the
+    /// next group commit of events (see `ingest`); one given back unwritten is written here.
     pub(super) async fn write_results(self, mut rx: mpsc::Receiver<Outcome>) {
         let mut batch = Vec::with_capacity(RESULTS_PER_COMMIT);
+        let shared = self.store().one_writer();
         while rx.recv_many(&mut batch, RESULTS_PER_COMMIT).await > 0 {
-            self.record_batch(std::mem::take(&mut batch)).await;
+            let results = std::mem::take(&mut batch);
+            if !shared {
+                self.record_batch(results).await;
+                continue;
+            }
+            let after = Aftermath::of(&results);
+            let retries = any_retry(&results);
+            let (done, written) = oneshot::channel();
+            let unwritten = match self
+                .inner
+                .ingest_tx
+                .send(WriteJob::Results(results, done))
+                .await
+            {
+                Err(mpsc::error::SendError(WriteJob::Results(results, _))) => Some(results),
+                Err(_) => None,
+                Ok(()) => match written.await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(results)) => Some(results),
+                    // The group-commit task is gone (the engine is being dropped): the leases
+                    // of these deliveries bring them back, as after a crash.
+                    Err(_) => {
+                        tracing::error!("the group-commit task ended before recording results");
+                        continue;
+                    }
+                },
+            };
+            match unwritten {
+                Some(results) => self.record_batch(results).await,
+                None => self.recorded(after, retries).await,
+            }
         }
     }
 
@@ -30,19 +70,22 @@ impl Engine {
         if batch.is_empty() {
             return;
         }
-        let retries = batch
-            .iter()
-            .any(|r| matches!(r.next, super::queue::NextStep::RetryAt(_)));
-        let after = super::aftermath::Aftermath::of(&batch);
+        let retries = any_retry(&batch);
+        let after = Aftermath::of(&batch);
         if let Err(e) = self.write_waiting_out_outages(&batch).await {
             tracing::error!(error = %e, count = batch.len(), "recording a batch of results failed; recording them one by one");
             for result in batch {
                 self.record_alone(result).await;
             }
         }
+        self.recorded(after, retries).await;
+    }
+
+    /// What follows a written batch: alerts and automatic switch-offs, and a wake-up when a
+    /// retry may now be due sooner than the dispatcher planned to wake.
+    async fn recorded(&self, after: Aftermath, retries: bool) {
         self.follow_up(after).await;
         if retries {
-            // A retry may now be due sooner than the dispatcher planned to wake.
             self.wake();
         }
     }

@@ -50,6 +50,8 @@ impl PgStore {
     /// Ingest reads the subscriber-list version under a share lock: a webhook change (which
     /// updates that row) waits for ingests in progress, and ingests wait for a change in progress.
     const SHARE_LOCK: &'static str = " FOR SHARE";
+    /// Ingest and results commit on connections of their own, side by side.
+    const ONE_WRITER: bool = false;
 
     pub async fn connect(url: &str) -> Result<Self> {
         let options =

@@ -30,6 +30,88 @@ macro_rules! impl_store {
                 Ok(ProgramId::from_trusted(id))
             }
 
+            /// Ingest's writes inside `tx` (see `Store::ingest_batch`).
+            async fn ingest_in(
+                &self,
+                tx: &mut sqlx::Transaction<'_, $db>,
+                batch: &[IngestItem],
+            ) -> Result<Vec<Option<usize>>> {
+                Self::check_routing(tx, batch).await?;
+                let mut fresh = std::collections::HashSet::new();
+                for chunk in sql::sized_chunks(&batch, sql::MAX_ROWS_PER_INSERT / 2) {
+                    let keys: Vec<(String, String)> = sql::insert_events_query::<$db>(chunk)
+                        .build_query_as()
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    fresh.extend(keys);
+                }
+                // The first occurrence of a new event id is the one stored; repeats are duplicates.
+                let mut results = Vec::with_capacity(batch.len());
+                let mut rows = Vec::new();
+                let mut stored = Vec::with_capacity(batch.len());
+                for item in batch {
+                    let e = &item.event;
+                    let key = (e.program_id.to_string(), e.id.to_string());
+                    if fresh.remove(&key) {
+                        rows.extend(item.targets.iter().map(|t| (e, t)));
+                        results.push(Some(item.targets.len()));
+                        stored.push(item);
+                    } else {
+                        results.push(None);
+                    }
+                }
+                let sizes = $crate::store::rollups::event_adds(stored.into_iter());
+                let sizes: Vec<_> = sizes.iter().collect();
+                for chunk in sql::sized_chunks(&sizes, $crate::store::rollups::ROWS_PER_UPSERT) {
+                    $crate::store::rollups::upsert_events_query::<$db>(chunk).build().execute(&mut **tx).await?;
+                }
+                for chunk in sql::sized_chunks(&rows, sql::MAX_ROWS_PER_INSERT) {
+                    sql::insert_deliveries_query::<$db>(chunk).build().execute(&mut **tx).await?;
+                }
+                // Deliveries stored already claimed are sent by this process: only others need
+                // announcing to the processes waiting for work.
+                if rows.iter().any(|(_, t)| t.lease.is_none()) {
+                    self.announce(&mut **tx).await?;
+                }
+                Ok(results)
+            }
+
+            /// The recorder's writes inside `tx` (see `Store::record_results`).
+            async fn record_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                results: &[Outcome],
+                now: DateTime<Utc>,
+            ) -> Result<usize> {
+                let mut moved = std::collections::HashSet::with_capacity(results.len());
+                for chunk in sql::sized_chunks(&results, sql::FINISHED_PER_UPDATE) {
+                    let ids: Vec<String> = sql::finish_deliveries_query::<$db>(chunk, now)
+                        .build_query_scalar()
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    moved.extend(ids);
+                }
+                // Every request that went out is in the audit log; one whose claim lost the race
+                // is marked superseded and moves no figures.
+                let superseded: Vec<NewAttempt> = results
+                    .iter()
+                    .filter(|r| !moved.contains(r.delivery_id.as_str()))
+                    .map(|r| NewAttempt { superseded: true, ..r.attempt.clone() })
+                    .collect();
+                let rows: Vec<&NewAttempt> = results
+                    .iter()
+                    .filter(|r| moved.contains(r.delivery_id.as_str()))
+                    .map(|r| &r.attempt)
+                    .chain(superseded.iter())
+                    .collect();
+                let dead: std::collections::HashSet<String> = results
+                    .iter()
+                    .filter(|r| r.next == $crate::delivery::queue::NextStep::Failed && moved.contains(r.delivery_id.as_str()))
+                    .map(|r| r.attempt.id.to_string())
+                    .collect();
+                Self::write_attempts(tx, &rows, &dead).await?;
+                Ok(moved.len())
+            }
+
             /// Replaces a webhook's settings and subscriptions, fenced on its version.
             async fn update_webhook_in(tx: &mut sqlx::Transaction<'_, $db>, w: &WebhookRecord) -> Result<()> {
                 let updated = sql::bind_webhook(sqlx::query(sql::UPDATE_WEBHOOK), w)
@@ -255,45 +337,34 @@ macro_rules! impl_store {
                     return Ok(Vec::new());
                 }
                 let mut tx = self.writer.begin().await?;
-                Self::check_routing(&mut tx, batch).await?;
-                let mut fresh = std::collections::HashSet::new();
-                for chunk in sql::sized_chunks(&batch, sql::MAX_ROWS_PER_INSERT / 2) {
-                    let keys: Vec<(String, String)> = sql::insert_events_query::<$db>(chunk)
-                        .build_query_as()
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    fresh.extend(keys);
-                }
-                // The first occurrence of a new event id is the one stored; repeats are duplicates.
-                let mut results = Vec::with_capacity(batch.len());
-                let mut rows = Vec::new();
-                let mut stored = Vec::with_capacity(batch.len());
-                for item in batch {
-                    let e = &item.event;
-                    let key = (e.program_id.to_string(), e.id.to_string());
-                    if fresh.remove(&key) {
-                        rows.extend(item.targets.iter().map(|t| (e, t)));
-                        results.push(Some(item.targets.len()));
-                        stored.push(item);
-                    } else {
-                        results.push(None);
-                    }
-                }
-                let sizes = $crate::store::rollups::event_adds(stored.into_iter());
-                let sizes: Vec<_> = sizes.iter().collect();
-                for chunk in sql::sized_chunks(&sizes, $crate::store::rollups::ROWS_PER_UPSERT) {
-                    $crate::store::rollups::upsert_events_query::<$db>(chunk).build().execute(&mut *tx).await?;
-                }
-                for chunk in sql::sized_chunks(&rows, sql::MAX_ROWS_PER_INSERT) {
-                    sql::insert_deliveries_query::<$db>(chunk).build().execute(&mut *tx).await?;
-                }
-                // Deliveries stored already claimed are sent by this process: only others need
-                // announcing to the processes waiting for work.
-                if rows.iter().any(|(_, t)| t.lease.is_none()) {
-                    self.announce(&mut *tx).await?;
-                }
+                let results = self.ingest_in(&mut tx, batch).await?;
                 tx.commit().await?;
                 Ok(results)
+            }
+
+            async fn ingest_and_record(
+                &self,
+                batch: &[IngestItem],
+                results: &[Outcome],
+                now: DateTime<Utc>,
+            ) -> Result<(Vec<Option<usize>>, usize)> {
+                let mut tx = self.writer.begin().await?;
+                let stored = if batch.is_empty() {
+                    Vec::new()
+                } else {
+                    self.ingest_in(&mut tx, batch).await?
+                };
+                let moved = if results.is_empty() {
+                    0
+                } else {
+                    Self::record_in(&mut tx, results, now).await?
+                };
+                tx.commit().await?;
+                Ok((stored, moved))
+            }
+
+            fn one_writer(&self) -> bool {
+                Self::ONE_WRITER
             }
 
             async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Subscribers> {
@@ -331,35 +402,9 @@ macro_rules! impl_store {
 
             async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
                 let mut tx = self.writer.begin().await?;
-                let mut moved = std::collections::HashSet::with_capacity(results.len());
-                for chunk in sql::sized_chunks(&results, sql::FINISHED_PER_UPDATE) {
-                    let ids: Vec<String> = sql::finish_deliveries_query::<$db>(chunk, now)
-                        .build_query_scalar()
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    moved.extend(ids);
-                }
-                // Every request that went out is in the audit log; one whose claim lost the race
-                // is marked superseded and moves no figures.
-                let superseded: Vec<NewAttempt> = results
-                    .iter()
-                    .filter(|r| !moved.contains(r.delivery_id.as_str()))
-                    .map(|r| NewAttempt { superseded: true, ..r.attempt.clone() })
-                    .collect();
-                let rows: Vec<&NewAttempt> = results
-                    .iter()
-                    .filter(|r| moved.contains(r.delivery_id.as_str()))
-                    .map(|r| &r.attempt)
-                    .chain(superseded.iter())
-                    .collect();
-                let dead: std::collections::HashSet<String> = results
-                    .iter()
-                    .filter(|r| r.next == $crate::delivery::queue::NextStep::Failed && moved.contains(r.delivery_id.as_str()))
-                    .map(|r| r.attempt.id.to_string())
-                    .collect();
-                Self::write_attempts(&mut tx, &rows, &dead).await?;
+                let moved = Self::record_in(&mut tx, results, now).await?;
                 tx.commit().await?;
-                Ok(moved.len())
+                Ok(moved)
             }
 
             async fn rollups(&self, program: &ProgramId, q: &$crate::store::rollups::RollupQuery) -> Result<Vec<(String, $crate::domain::insights::Rollup)>> {

@@ -88,6 +88,8 @@ impl SqliteStore {
     const BACKEND: &'static str = "SQLite";
     /// The single writer serialises ingest and webhook changes; no row lock is needed.
     const SHARE_LOCK: &'static str = "";
+    /// Every write goes through one connection: ingest and results share its transactions.
+    const ONE_WRITER: bool = true;
 
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
