@@ -309,9 +309,61 @@ async fn the_api_serves_alert_settings_and_refuses_operational_events(backend: B
     assert_eq!(body["items"], json!([]));
 }
 
+/// The operational event goes out before the alert is marked sent, under the alert's own id: a
+/// flush that stored the event but never marked the alert (the process died in between) is
+/// followed by one that finds the event already stored, so subscribers get it once, and the
+/// alert is then marked and e-mailed.
+async fn an_alert_flushed_twice_raises_its_event_once(backend: Backend) {
+    let Some(s) = setup(backend, "alerts_once").await else {
+        return;
+    };
+    let sink = SmtpSink::start().await;
+    s.engine
+        .save_alert_settings(&s.admin, &email_to(&sink))
+        .await
+        .unwrap();
+    let failing = TestReceiver::start().await;
+    failing.script(std::iter::repeat_n(Reply::Status(503), 5));
+    webhook(&s, "Rewards CRM", &failing.url, &["points.awarded"]).await;
+    let ops = TestReceiver::start().await;
+    webhook(&s, "Ops pager", &ops.url, &["delivery.exhausted"]).await;
+    post(&s).await;
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+
+    assert_eq!(s.engine.flush_alerts().await.unwrap(), 1);
+    let alerts = s.engine.recent_alerts(&s.admin, 10).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    let alert_uuid = alerts[0].id.trim_start_matches("alr_").to_owned();
+    // As if the process had died after storing the event and before marking the alert sent.
+    let sql = "UPDATE alerts SET sent_at = NULL";
+    if s.url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(&s.url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::PgPool::connect(&s.url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    assert_eq!(s.engine.flush_alerts().await.unwrap(), 1);
+    s.engine.drain().await.unwrap();
+
+    let got = ops.received();
+    assert_eq!(got.len(), 1, "one operational event");
+    let id = got[0].header("webhook-id").replace('-', "");
+    assert_eq!(id, alert_uuid, "the event carries the alert's id");
+    assert_eq!(got[0].json()["event_type"], "delivery.exhausted");
+    let alerts = s.engine.recent_alerts(&s.admin, 10).await.unwrap();
+    assert!(alerts[0].sent_at.is_some());
+    assert_eq!(
+        sink.mails().len(),
+        2,
+        "each flush that marked the alert e-mailed it"
+    );
+}
+
 on_both_backends!(
     dead_letters_are_grouped_and_sent_as_events_and_email,
     a_switched_off_webhook_raises_an_alert,
     a_test_alert_reaches_the_smtp_server_or_says_why_not,
     the_api_serves_alert_settings_and_refuses_operational_events,
+    an_alert_flushed_twice_raises_its_event_once,
 );

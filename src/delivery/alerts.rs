@@ -17,7 +17,7 @@ use crate::domain::alerts::{
     AlertKind, AlertSettings, AlertSettingsDraft, AlertSettingsView, AlertView,
 };
 use crate::domain::event::NewEvent;
-use crate::domain::ids::ProgramId;
+use crate::domain::ids::{AlertId, ProgramId};
 use crate::store::alerts::{AlertRecord, NewAlert};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -172,18 +172,25 @@ impl Engine {
             if p.last_sent.is_some_and(|last| now < last + window) {
                 continue;
             }
+            // The operational event first, under the alert's own id: if it cannot be stored the
+            // alert stays unsent and the next flush tries again; a second try, or another
+            // process flushing the same alert, finds the event already stored (one event).
+            if !self.raise_operational_event(&p.alert).await {
+                continue;
+            }
             if !self.store().claim_alert(&p.alert.id, now).await? {
                 continue;
             }
-            self.send_alert(&p.alert, stored).await;
+            self.email_alert(&p.alert, stored).await;
             super::observe::alert_sent(p.alert.kind);
             sent += 1;
         }
         Ok(sent)
     }
 
-    /// Raises the alert's operational event, then e-mails it if e-mail is on.
-    async fn send_alert(&self, a: &AlertRecord, stored: &Stored) {
+    /// Stores the alert's operational event (fanned out to the program's subscribers like any
+    /// event), its event id the alert's own UUID. False when it could not be stored for now.
+    async fn raise_operational_event(&self, a: &AlertRecord) -> bool {
         let data = serde_json::json!({
             "webhook_id": a.webhook.as_str(),
             "webhook_name": a.webhook_name,
@@ -192,14 +199,30 @@ impl Engine {
             "last_at": a.last_at,
             "detail": a.detail,
         });
-        match NewEvent::parse(a.kind.event_type(), data, None, None, self.now()) {
-            Ok(event) => {
-                if let Err(e) = self.ingest(&a.program, event).await {
-                    tracing::error!(error = %e, alert = %a.id, "could not raise an operational event");
+        let id = a.id.as_str().trim_start_matches(AlertId::PREFIX);
+        match NewEvent::parse(a.kind.event_type(), data, Some(id), None, self.now()) {
+            Ok(event) => match self.ingest(&a.program, event).await {
+                Ok(_) => true,
+                // Refused for good (never for a well-formed alert): sending the e-mail beats
+                // trying the same event again forever.
+                Err(EngineError::Validation(v)) => {
+                    tracing::error!(error = %v.message, alert = %a.id, "operational event refused");
+                    true
                 }
+                Err(e) => {
+                    tracing::warn!(error = %e, alert = %a.id, "could not raise an operational event; trying again at the next flush");
+                    false
+                }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, alert = %a.id, "operational event refused");
+                true
             }
-            Err(e) => tracing::error!(error = %e, alert = %a.id, "operational event refused"),
         }
+    }
+
+    /// E-mails the alert if e-mail is on, recording a failure on the alert.
+    async fn email_alert(&self, a: &AlertRecord, stored: &Stored) {
         if !stored.settings.email_enabled {
             return;
         }
