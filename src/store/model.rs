@@ -111,16 +111,28 @@ pub struct WebhookCursor {
     pub id: WebhookId,
 }
 
+/// A row's place in a newest-first list as cursors spell it: `<micros>.<id>` (the creation time in
+/// microseconds, then the id that breaks ties). Opaque to callers, stable in URLs.
+fn encode_position(created_at: DateTime<Utc>, id: &str) -> String {
+    format!("{}.{id}", created_at.timestamp_micros())
+}
+
+/// The creation time and the id text of a position written by `encode_position`.
+fn decode_position(raw: &str) -> Option<(DateTime<Utc>, &str)> {
+    let (micros, id) = raw.split_once('.')?;
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id))
+}
+
 impl WebhookCursor {
-    /// `<micros>.<id>`: opaque to callers, stable in URLs.
+    /// `<micros>.<id>` (see `encode_position`).
     pub fn encode(&self) -> String {
-        format!("{}.{}", self.created_at.timestamp_micros(), self.id)
+        encode_position(self.created_at, self.id.as_str())
     }
 
     pub fn decode(raw: &str) -> Option<Self> {
-        let (micros, id) = raw.split_once('.')?;
+        let (created_at, id) = decode_position(raw)?;
         Some(Self {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            created_at,
             id: WebhookId::parse(id)?,
         })
     }
@@ -358,28 +370,26 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// `n.<micros>.<id>` or `p.<micros>.<id>`: opaque to callers, stable in URLs.
+    /// `n.` (Next) or `p.` (Previous), then the position (see `encode_position`).
     pub fn encode(&self) -> String {
+        let way = if self.older { 'n' } else { 'p' };
         format!(
-            "{}.{}.{}",
-            if self.older { 'n' } else { 'p' },
-            self.created_at.timestamp_micros(),
-            self.id
+            "{way}.{}",
+            encode_position(self.created_at, self.id.as_str())
         )
     }
 
     pub fn decode(raw: &str) -> Option<Self> {
-        let mut parts = raw.splitn(3, '.');
-        let older = match parts.next()? {
+        let (way, position) = raw.split_once('.')?;
+        let older = match way {
             "n" => true,
             "p" => false,
             _ => return None,
         };
-        let micros: i64 = parts.next()?.parse().ok()?;
-        let id = AttemptId::parse(parts.next()?)?;
+        let (created_at, id) = decode_position(position)?;
         Some(Self {
-            created_at: DateTime::from_timestamp_micros(micros)?,
-            id,
+            created_at,
+            id: AttemptId::parse(id)?,
             older,
         })
     }
@@ -498,4 +508,39 @@ pub struct FailingWebhook {
     pub since: DateTime<Utc>,
     /// How many tries the run holds.
     pub failures: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_refuse_what_they_did_not_write() {
+        let at = DateTime::from_timestamp_micros(1_764_720_000_123_456).unwrap();
+        let w = WebhookCursor {
+            created_at: at,
+            id: WebhookId::generate(),
+        };
+        assert_eq!(WebhookCursor::decode(&w.encode()), Some(w.clone()));
+        for older in [true, false] {
+            let c = Cursor {
+                created_at: at,
+                id: AttemptId::generate(),
+                older,
+            };
+            assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        }
+        let attempt = AttemptId::generate();
+        for bad in [
+            String::new(),
+            format!("x.1.{attempt}"),
+            format!("n.soon.{attempt}"),
+            format!("n.1.{}", w.id),
+            format!("1.{attempt}"),
+        ] {
+            assert_eq!(Cursor::decode(&bad), None, "{bad}");
+        }
+        assert_eq!(WebhookCursor::decode(&format!("1.{attempt}")), None);
+        assert_eq!(WebhookCursor::decode(&format!("n.1.{}", w.id)), None);
+    }
 }
