@@ -465,4 +465,88 @@ mod tests {
             }
         }
     }
+
+    /// Events and results written together are one transaction: a result that cannot be written
+    /// (its webhook does not exist) takes the events of the same transaction down with it, and
+    /// the events alone then store as usual. Nothing is half-written.
+    #[tokio::test]
+    async fn events_and_results_share_one_transaction() {
+        use crate::delivery::queue::{NextStep, Outcome};
+        use crate::domain::delivery::{AttemptStatus, Trigger};
+        use crate::domain::event::EventType;
+        use crate::domain::ids::EventId;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        let program = store.program.clone();
+        let now = crate::store::now();
+        let event_type = EventType::parse("points.awarded").unwrap();
+        let version = crate::store::Store::subscribers(&store, &program, event_type.as_str())
+            .await
+            .unwrap()
+            .version;
+        let item = IngestItem {
+            event: StoredEvent {
+                program_id: program.clone(),
+                id: EventId::generate(),
+                event_type: event_type.clone(),
+                event_timestamp: now,
+                body: "{}".into(),
+                created_at: now,
+            },
+            targets: Vec::new(),
+            routing_version: version,
+        };
+        let stray = Outcome {
+            delivery_id: DeliveryId::generate(),
+            claim_count: 1,
+            next: NextStep::Succeeded,
+            attempt: NewAttempt {
+                id: AttemptId::generate(),
+                program_id: program.clone(),
+                webhook_id: WebhookId::generate(),
+                webhook_name: "gone".into(),
+                delivery_id: None,
+                event_id: item.event.id.clone(),
+                event_type,
+                attempt: 1,
+                trigger: Trigger::Event,
+                status: AttemptStatus::Success,
+                status_code: Some(200),
+                error: None,
+                latency_ms: Some(1),
+                lag_ms: None,
+                request_url: "http://127.0.0.1/".into(),
+                request_headers: Vec::new(),
+                request_body: None,
+                response_headers: None,
+                response_body: None,
+                created_at: now,
+                delivered_at: Some(now),
+                superseded: false,
+            },
+        };
+        let events = || async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap()
+        };
+        let shared = crate::store::Store::ingest_and_record(
+            &store,
+            std::slice::from_ref(&item),
+            std::slice::from_ref(&stray),
+            now,
+        )
+        .await;
+        assert!(shared.is_err(), "{shared:?}");
+        assert_eq!(events().await, 0, "the event went down with the result");
+        let alone = crate::store::Store::ingest_batch(&store, std::slice::from_ref(&item))
+            .await
+            .unwrap();
+        assert_eq!(alone, vec![Some(0)]);
+        assert_eq!(events().await, 1);
+    }
 }
