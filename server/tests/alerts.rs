@@ -37,6 +37,16 @@ fn email_to(sink: &SmtpSink) -> AlertSettingsDraft {
     }
 }
 
+/// An SMTP sink on 127.0.0.1, and the program's alerts e-mailed to it.
+async fn email_alerts(s: &Setup) -> SmtpSink {
+    let sink = SmtpSink::start().await;
+    s.engine
+        .save_alert_settings(&s.admin, &email_to(&sink))
+        .await
+        .unwrap();
+    sink
+}
+
 /// The operational events an alert receiver got, as (type, data).
 fn operational(rx: &TestReceiver) -> Vec<(String, Value)> {
     rx.received()
@@ -59,11 +69,7 @@ async fn dead_letters_are_grouped_and_sent_as_events_and_email(backend: Backend)
     let Some(s) = setup(backend, "alerts_grouped").await else {
         return;
     };
-    let sink = SmtpSink::start().await;
-    s.engine
-        .save_alert_settings(&s.admin, &email_to(&sink))
-        .await
-        .unwrap();
+    let sink = email_alerts(&s).await;
     let failing = TestReceiver::start().await;
     failing.script(std::iter::repeat_n(Reply::Status(503), 5));
     let crm = webhook(&s, "Rewards CRM", &failing.url, &["points.awarded"]).await;
@@ -210,11 +216,7 @@ async fn a_test_alert_reaches_the_smtp_server_or_says_why_not(backend: Backend) 
         "{refused}"
     );
 
-    let sink = SmtpSink::start().await;
-    s.engine
-        .save_alert_settings(&s.admin, &email_to(&sink))
-        .await
-        .unwrap();
+    let sink = email_alerts(&s).await;
     let said = s.engine.send_test_alert(&s.admin).await.unwrap();
     assert_eq!(
         said,
@@ -317,11 +319,7 @@ async fn an_alert_flushed_twice_raises_its_event_once(backend: Backend) {
     let Some(s) = setup(backend, "alerts_once").await else {
         return;
     };
-    let sink = SmtpSink::start().await;
-    s.engine
-        .save_alert_settings(&s.admin, &email_to(&sink))
-        .await
-        .unwrap();
+    let sink = email_alerts(&s).await;
     let failing = TestReceiver::start().await;
     failing.script(std::iter::repeat_n(Reply::Status(503), 5));
     webhook(&s, "Rewards CRM", &failing.url, &["points.awarded"]).await;
