@@ -46,7 +46,8 @@ impl Engine {
                 .await
             {
                 Err(mpsc::error::SendError(WriteJob::Results(results, _))) => Some(results),
-                Err(_) => None,
+                // Never: what was sent is what comes back.
+                Err(mpsc::error::SendError(WriteJob::Ingest(_))) => continue,
                 Ok(()) => match written.await {
                     Ok(Ok(())) => None,
                     Ok(Err(results)) => Some(results),
