@@ -203,15 +203,16 @@ impl Engine {
         match NewEvent::parse(a.kind.event_type(), data, Some(id), None, self.now()) {
             Ok(event) => match self.ingest(&a.program, event).await {
                 Ok(_) => true,
-                // Refused for good (never for a well-formed alert): sending the e-mail beats
-                // trying the same event again forever.
-                Err(EngineError::Validation(v)) => {
-                    tracing::error!(error = %v.message, alert = %a.id, "operational event refused");
-                    true
-                }
-                Err(e) => {
+                // The database, for now: the next flush tries again.
+                Err(e @ (EngineError::Unavailable(_) | EngineError::Store(_))) => {
                     tracing::warn!(error = %e, alert = %a.id, "could not raise an operational event; trying again at the next flush");
                     false
+                }
+                // Refused for good (never for a well-formed alert): sending the e-mail beats
+                // trying the same event again forever.
+                Err(e) => {
+                    tracing::error!(error = %e, alert = %a.id, "operational event refused");
+                    true
                 }
             },
             Err(e) => {
