@@ -178,6 +178,9 @@ struct Inner {
     /// Fan-out candidates per event type, checked against the subscriber-list version inside
     /// every ingest transaction (so never used stale).
     subscribers: ingest::SubscriberCache,
+    /// The latest version of each webhook this process changed: claims taken under an older
+    /// one go back to the queue instead of out with old settings.
+    changes: webhooks::Changes,
 }
 
 impl Engine {
@@ -214,6 +217,7 @@ impl Engine {
             waiting: lanes::Waiting::default(),
             express: express::Express::default(),
             subscribers: ingest::SubscriberCache::default(),
+            changes: webhooks::Changes::default(),
         });
         Self { inner }
     }

@@ -383,7 +383,7 @@ async fn a_gone_endpoint_is_disabled_and_its_delivery_held(backend: Backend) {
 /// A backlog for one webhook larger than its share of request slots: what a claim brings in
 /// beyond the free slots waits in memory with its claim (no release, no second claim), and goes
 /// out as slots free up, each delivery exactly once. One that waited longer than half the lease
-/// margin is given back to the queue instead, and claimed again later.
+/// margin is given back to the queue instead, and claimed again (with a fresh lease).
 async fn a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once(backend: Backend) {
     let Some(s) = setup(backend, "engine_backlog").await else {
         return;
@@ -431,10 +431,11 @@ async fn a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once(backend: Ba
     s.clock.advance(Duration::seconds(6));
     assert_eq!(
         s.engine.run_once().await.unwrap(),
-        0,
-        "the four that waited too long go back to the queue"
+        4,
+        "the four that waited too long go back to the queue, and the same step claims them again \
+         with fresh leases"
     );
-    assert_eq!(s.engine.drain().await.unwrap(), 4);
+    assert_eq!(s.engine.drain().await.unwrap(), 0);
     assert_eq!(arrivals(&rx), (46, 46), "each event once");
     let mut claims = claim_counts(&s.url).await;
     claims.sort_unstable();
@@ -530,6 +531,111 @@ async fn new_deliveries_skip_a_drained_queue(backend: Backend) {
     assert_eq!(arrivals(&rx), (8, 8));
 }
 
+/// A change an admin makes reaches the deliveries already claimed and waiting in memory for a
+/// request slot: switched off, the webhook sends nothing more (those go back to the queue and are
+/// held there); given a new URL, the rest go to the new one. Each event still arrives once.
+async fn a_change_reaches_deliveries_waiting_in_memory(backend: Backend) {
+    let Some(s) = setup(backend, "engine_change_waiting").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let retry =
+        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5});
+    let saved = s
+        .engine
+        .create_webhook(&s.admin, &draft("Busy", &rx.url, retry))
+        .await
+        .unwrap();
+    let id = saved.webhook.record.id.clone();
+    for _ in 0..6 {
+        post(&s).await;
+    }
+    // A new webhook starts with two slots: two go, four wait in memory, claimed.
+    assert_eq!(s.engine.run_once().await.unwrap(), 2);
+    assert_eq!(rx.received().len(), 2);
+    let patch = |enabled: Option<bool>, url: Option<&str>| herald::domain::settings::WebhookPatch {
+        enabled,
+        url: url.map(str::to_owned),
+        ..Default::default()
+    };
+    s.engine
+        .update_webhook(&s.admin, &id, patch(Some(false), None))
+        .await
+        .unwrap();
+    assert_eq!(s.engine.drain().await.unwrap(), 0, "nothing more goes out");
+    assert_eq!(rx.received().len(), 2);
+    let rows = delivery_rows(&s.url, id.to_string()).await;
+    let pending = rows.iter().filter(|r| r.0 == "pending").count();
+    assert_eq!(pending, 4, "the four waiting are held: {rows:?}");
+
+    // Switched on at a new URL: the held four go there.
+    let second = TestReceiver::start().await;
+    s.engine
+        .update_webhook(&s.admin, &id, patch(Some(true), Some(&second.url)))
+        .await
+        .unwrap();
+    assert_eq!(s.engine.drain().await.unwrap(), 4);
+    assert_eq!(second.received().len(), 4);
+
+    // Deliveries waiting in memory when the URL changes go to the new URL.
+    for _ in 0..30 {
+        post(&s).await;
+    }
+    let sent = s.engine.run_once().await.unwrap();
+    assert!(sent < 30, "some wait in memory: {sent} went at once");
+    assert_eq!(second.received().len(), 4 + sent);
+    let third = TestReceiver::start().await;
+    s.engine
+        .update_webhook(&s.admin, &id, patch(None, Some(&third.url)))
+        .await
+        .unwrap();
+    s.engine.drain().await.unwrap();
+    assert_eq!(
+        second.received().len(),
+        4 + sent,
+        "nothing more to the old URL"
+    );
+    assert_eq!(third.received().len(), 30 - sent);
+    let events: std::collections::HashSet<String> = [&rx, &second, &third]
+        .iter()
+        .flat_map(|r| r.received())
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    assert_eq!(events.len(), 36, "each event once");
+}
+
+/// Herald switching a webhook off (410 Gone) stops what it has waiting in memory too: the gone
+/// endpoint gets no more requests, and those deliveries are held with the rest.
+async fn a_gone_endpoint_gets_nothing_more_from_memory(backend: Backend) {
+    let Some(s) = setup(backend, "engine_gone_waiting").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let retry =
+        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5});
+    let saved = s
+        .engine
+        .create_webhook(&s.admin, &draft("Gone", &rx.url, retry))
+        .await
+        .unwrap();
+    let id = saved.webhook.record.id.clone();
+    for _ in 0..6 {
+        post(&s).await;
+    }
+    rx.script([Reply::Status(410), Reply::Status(410)]);
+    assert_eq!(s.engine.run_once().await.unwrap(), 2);
+    let w = s.engine.get_webhook(&s.admin.program, &id).await.unwrap();
+    assert!(!w.record.enabled, "switched off by the 410");
+    assert_eq!(s.engine.drain().await.unwrap(), 0);
+    assert_eq!(rx.received().len(), 2, "nothing more to a gone endpoint");
+    let rows = delivery_rows(&s.url, id.to_string()).await;
+    assert_eq!(
+        rows.iter().filter(|r| r.0 == "pending").count(),
+        6,
+        "all six held (two to retry, four never sent): {rows:?}"
+    );
+}
+
 /// (status, claim count, lease expiry while in flight) of each delivery of a webhook.
 async fn delivery_rows(
     url: &str,
@@ -574,6 +680,8 @@ async fn claim_counts(url: &str) -> Vec<i64> {
 
 on_both_backends!(
     new_deliveries_skip_a_drained_queue,
+    a_change_reaches_deliveries_waiting_in_memory,
+    a_gone_endpoint_gets_nothing_more_from_memory,
     a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once,
     a_gone_endpoint_is_disabled_and_its_delivery_held,
     a_written_retry_schedule_is_followed,

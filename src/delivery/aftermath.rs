@@ -170,6 +170,13 @@ impl Engine {
         {
             Ok(true) => {
                 tracing::warn!(webhook = %id, reason, "webhook disabled by Herald");
+                // What it still has waiting in memory goes back to the queue, held there.
+                match self.store().get_webhook(program, id).await {
+                    Ok(Some(w)) => self.inner.changes.changed(id, w.record.version),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(webhook = %id, error = %e,
+                        "cannot read the webhook just switched off; what it has waiting in memory is still sent"),
+                }
                 super::observe::auto_disabled(if reason.contains("410") {
                     "gone"
                 } else {

@@ -51,6 +51,9 @@ enum Plan {
     NoSlot(Claim),
     /// Its rate-limit slot is too far ahead: back to the queue.
     Back(DeliveryId, i64),
+    /// Claimed before a change this process made to its webhook (see `webhooks::Changes`): back
+    /// to the queue, to be claimed again under the new settings (or held while switched off).
+    Outdated(DeliveryId, i64),
 }
 
 impl Engine {
@@ -185,13 +188,20 @@ impl Engine {
         let now = self.now();
         let mut planned = Vec::new();
         let mut back = Vec::new();
+        let mut outdated = false;
         for webhook in self.inner.waiting.webhooks() {
             while planned.len() < limit as usize {
-                match self.take_waiting(&webhook, now, &mut back) {
+                match self.take_waiting(&webhook, now, &mut back, &mut outdated) {
                     Some(p) => planned.push(p),
                     None => break,
                 }
             }
+        }
+        // Given back before claiming, so this very claim can take them again (those claimed
+        // before a change to their webhook, under its new settings).
+        if !back.is_empty() {
+            self.store().release(&back, self.now()).await?;
+            back.clear();
         }
         let room = limit.saturating_sub(planned.len() as u32);
         // No room left for a claim: more may be due than was looked at.
@@ -233,12 +243,18 @@ impl Engine {
                         self.inner.waiting.push(claim, now);
                     }
                     Plan::NoSlot(claim) => back.push((claim.delivery_id, claim.claim_count)),
-                    Plan::Back(id, count) => back.push((id, count)),
+                    // Read just before a change here committed: back, but without ringing
+                    // (the change rang itself), so a claim can never spin on its own release.
+                    Plan::Back(id, count) | Plan::Outdated(id, count) => back.push((id, count)),
                 }
             }
         }
         if !back.is_empty() {
             self.store().release(&back, self.now()).await?;
+        }
+        if outdated {
+            // Due again now: the next claim takes them under the new version.
+            self.inner.wake.notify_one();
         }
         Ok((planned, full))
     }
@@ -255,6 +271,7 @@ impl Engine {
         webhook: &WebhookId,
         now: chrono::DateTime<chrono::Utc>,
         back: &mut Vec<(DeliveryId, i64)>,
+        outdated: &mut bool,
     ) -> Option<Planned> {
         while let Some((claim, claimed_at)) = self.inner.waiting.pop(webhook) {
             // The lease runs for the timeout plus the margin from the claim: a request started
@@ -270,6 +287,10 @@ impl Engine {
                     return None;
                 }
                 Plan::Back(id, count) => back.push((id, count)),
+                Plan::Outdated(id, count) => {
+                    back.push((id, count));
+                    *outdated = true;
+                }
             }
         }
         None
@@ -277,6 +298,9 @@ impl Engine {
 
     /// A request slot of the claim's webhook and, if it is rate-limited, a send slot in reach.
     fn plan(&self, claim: Claim) -> Plan {
+        if self.inner.changes.outdated(&claim.webhook.record) {
+            return Plan::Outdated(claim.delivery_id, claim.claim_count);
+        }
         let id = &claim.webhook.record.id;
         let timeout = Duration::from_secs(claim.webhook.record.retry.timeout_seconds.into());
         let Some(lane) = self.inner.lanes.try_take(id, timeout) else {
@@ -304,9 +328,12 @@ impl Engine {
 
     /// `take_waiting` for a task whose request just finished, giving back what it passed over.
     async fn next_waiting(&self, webhook: &WebhookId) -> Option<Planned> {
-        let mut back = Vec::new();
-        let next = self.take_waiting(webhook, self.now(), &mut back);
+        let (mut back, mut outdated) = (Vec::new(), false);
+        let next = self.take_waiting(webhook, self.now(), &mut back, &mut outdated);
         self.give_back(&back).await;
+        if outdated {
+            self.inner.wake.notify_one();
+        }
         next
     }
 

@@ -171,6 +171,10 @@ impl Engine {
         self.store()
             .import_webhooks(&program, &new, &changed)
             .await?;
+        // Each update is fenced on the version read and moves it by one.
+        for w in &changed {
+            self.inner.changes.changed(&w.id, w.version + 1);
+        }
         self.inner.subscribers.clear();
         self.wake();
         let detail = format!(

@@ -19,6 +19,37 @@ const MAX_REAPPLY: usize = 5;
 
 /// A webhook just saved, with its signing secret when Herald generated or was given a new one
 /// (shown once).
+/// The version each webhook reached with the latest change this process made to it (an admin's
+/// edit, switching it off or on, an import, Herald switching it off). A claim carries a snapshot
+/// of its webhook; one taken before such a change (waiting in memory for a request slot, or
+/// handed over by ingest) is given back to the queue rather than sent with the old settings: a
+/// webhook just switched off sends nothing more than the requests already under way, and one
+/// given a new URL sends the rest there. The queue then claims them again under the new version,
+/// or holds them while the webhook is off. (Another process's change reaches deliveries this
+/// process already holds in memory only through their leases, as before.)
+#[derive(Default)]
+pub(super) struct Changes {
+    latest: std::sync::Mutex<std::collections::HashMap<WebhookId, i64>>,
+}
+
+impl Changes {
+    /// `id` now stands at `version` (or later).
+    pub(super) fn changed(&self, id: &WebhookId, version: i64) {
+        let mut latest = self.latest.lock().expect("webhook changes");
+        let at = latest.entry(id.clone()).or_insert(version);
+        *at = (*at).max(version);
+    }
+
+    /// Whether `w` is older than a change this process made to its webhook.
+    pub(super) fn outdated(&self, w: &WebhookRecord) -> bool {
+        self.latest
+            .lock()
+            .expect("webhook changes")
+            .get(&w.id)
+            .is_some_and(|v| w.version < *v)
+    }
+}
+
 pub struct Saved {
     pub webhook: Webhook,
     pub secret: Option<String>,
@@ -185,6 +216,8 @@ impl Engine {
             change = format!("{change}; discarded {n} held deliveries");
         }
         self.store().update_webhook(&record).await?;
+        // The write is fenced on `record.version` and moves it by one.
+        self.inner.changes.changed(&record.id, record.version + 1);
         Ok((record, shown, change))
     }
 
