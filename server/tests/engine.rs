@@ -3,7 +3,7 @@
 
 mod helpers;
 
-use chrono::Duration;
+use chrono::{Datelike, Duration};
 use helpers::*;
 use herald::delivery::clock::Clock;
 use herald::delivery::Engine;
@@ -567,6 +567,11 @@ async fn a_change_reaches_deliveries_waiting_in_memory(backend: Backend) {
     let rows = delivery_rows(&s.url, id.to_string()).await;
     let pending = rows.iter().filter(|r| r.0 == "pending").count();
     assert_eq!(pending, 4, "the four waiting are held: {rows:?}");
+    assert_eq!(
+        held(&s).await,
+        4,
+        "due only when switched on, like every held delivery"
+    );
 
     // Switched on at a new URL: the held four go there.
     let second = TestReceiver::start().await;
@@ -634,6 +639,28 @@ async fn a_gone_endpoint_gets_nothing_more_from_memory(backend: Backend) {
         6,
         "all six held (two to retry, four never sent): {rows:?}"
     );
+    assert_eq!(held(&s).await, 6);
+}
+
+/// Pending deliveries of the program due only when their webhook is switched on.
+async fn held(s: &Setup) -> usize {
+    let pending = s
+        .engine
+        .store()
+        .list_deliveries(
+            &s.admin.program,
+            &DeliveryQuery {
+                status: Some(DeliveryStatus::Pending),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    pending
+        .iter()
+        .filter(|d| d.next_attempt_at.year() == 9999)
+        .count()
 }
 
 /// (status, claim count, lease expiry while in flight) of each delivery of a webhook.

@@ -618,6 +618,7 @@ macro_rules! impl_store {
                         .bind(id.as_str())
                         .bind(claim)
                         .bind(now)
+                        .bind(sql::held_due())
                         .execute(&mut *tx)
                         .await?;
                 }
