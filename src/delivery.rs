@@ -180,7 +180,7 @@ struct Inner {
     subscribers: ingest::SubscriberCache,
     /// The latest version of each webhook this process changed: claims taken under an older
     /// one go back to the queue instead of out with old settings.
-    changes: webhooks::Changes,
+    changes: Arc<webhooks::Changes>,
 }
 
 impl Engine {
@@ -217,7 +217,7 @@ impl Engine {
             waiting: lanes::Waiting::default(),
             express: express::Express::default(),
             subscribers: ingest::SubscriberCache::default(),
-            changes: webhooks::Changes::default(),
+            changes: Arc::default(),
         });
         Self { inner }
     }

@@ -119,6 +119,9 @@ impl StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Told of a webhook changed by another process, with the version it reached.
+pub type WebhookChanged = Arc<dyn Fn(WebhookId, i64) + Send + Sync>;
+
 /// Storage operations every backend provides with the same meaning (checked by the conformance
 /// suite in `tests/store_conformance.rs`).
 #[async_trait]
@@ -225,14 +228,15 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
 
     /// Switches an enabled webhook off because of what its endpoint did, keeping `reason` until an
     /// admin switches it on again (which clears it). Its pending deliveries stay, held: claims
-    /// skip disabled webhooks. Returns whether it was on.
+    /// skip disabled webhooks. Returns the version it reached when it was on (`None`: it was
+    /// off already, or gone).
     async fn auto_disable_webhook(
         &self,
         program: &ProgramId,
         id: &WebhookId,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool>;
+    ) -> Result<Option<i64>>;
 
     /// Dead-letters, with `reason` as their last error, the deliveries a switched-off webhook
     /// holds; does nothing once it is on. Returns how many.
@@ -275,9 +279,14 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
         from_hour: i64,
         to_hour: i64,
     ) -> Result<Vec<(String, crate::domain::insights::SizeStats)>>;
-    /// Rings `wake` whenever another process announces new work (PostgreSQL `LISTEN/NOTIFY`);
+    /// Rings `wake` whenever another process announces new work, and calls `changed` with each
+    /// webhook another process changed and the version it reached (PostgreSQL `LISTEN/NOTIFY`);
     /// returns once listening has started. A no-op where one process owns the database.
-    async fn listen_for_work(&self, wake: Arc<tokio::sync::Notify>) -> Result<()>;
+    async fn listen_for_work(
+        &self,
+        wake: Arc<tokio::sync::Notify>,
+        changed: WebhookChanged,
+    ) -> Result<()>;
     /// Queue and connection figures for monitoring (`/metrics`).
     async fn queue_gauges(&self) -> Result<QueueGauges>;
     /// When the earliest pending delivery comes due (or lease runs out), if any, leaving out

@@ -642,6 +642,45 @@ async fn a_gone_endpoint_gets_nothing_more_from_memory(backend: Backend) {
     assert_eq!(held(&s).await, 6);
 }
 
+/// A change made through another process reaches the deliveries this one holds in memory: that
+/// process announces it (PostgreSQL `NOTIFY`), and this one sends nothing more with the old
+/// settings. (One process owns a SQLite file, so this is PostgreSQL's alone.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_change_reaches_deliveries_waiting_in_memory() {
+    let Some(s) = setup(Backend::Postgres, "engine_change_elsewhere").await else {
+        return;
+    };
+    s.engine.listen_to_other_processes().await.unwrap();
+    let (other, _) = manual_engine(&s.url).await;
+    let rx = TestReceiver::start().await;
+    let retry =
+        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5});
+    let saved = s
+        .engine
+        .create_webhook(&s.admin, &draft("Busy", &rx.url, retry))
+        .await
+        .unwrap();
+    let id = saved.webhook.record.id.clone();
+    for _ in 0..6 {
+        post(&s).await;
+    }
+    assert_eq!(s.engine.run_once().await.unwrap(), 2);
+    let off = herald::domain::settings::WebhookPatch {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    let off = other.update_webhook(&s.admin, &id, off).await.unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        s.engine.learn_change(&id, off.webhook.record.version),
+    )
+    .await
+    .expect("the other process's change is announced");
+    assert_eq!(s.engine.drain().await.unwrap(), 0, "nothing more goes out");
+    assert_eq!(rx.received().len(), 2);
+    assert_eq!(held(&s).await, 4);
+}
+
 /// Pending deliveries of the program due only when their webhook is switched on.
 async fn held(s: &Setup) -> usize {
     let pending = s

@@ -168,15 +168,10 @@ impl Engine {
             .auto_disable_webhook(program, id, reason, now)
             .await
         {
-            Ok(true) => {
+            Ok(Some(version)) => {
                 tracing::warn!(webhook = %id, reason, "webhook disabled by Herald");
                 // What it still has waiting in memory goes back to the queue, held there.
-                match self.store().get_webhook(program, id).await {
-                    Ok(Some(w)) => self.inner.changes.changed(id, w.record.version),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(webhook = %id, error = %e,
-                        "cannot read the webhook just switched off; what it has waiting in memory is still sent"),
-                }
+                self.inner.changes.changed(id, version);
                 super::observe::auto_disabled(if reason.contains("410") {
                     "gone"
                 } else {
@@ -207,7 +202,7 @@ impl Engine {
                     detail: reason.to_owned(),
                 })
             }
-            Ok(false) => None,
+            Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, webhook = %id, "could not disable a webhook automatically");
                 None

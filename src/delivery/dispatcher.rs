@@ -60,7 +60,7 @@ impl Engine {
     /// Runs the dispatcher until `shutdown` turns true, then drains as described above.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let cfg = self.config().clone();
-        if let Err(e) = self.store().listen_for_work(self.inner.wake.clone()).await {
+        if let Err(e) = self.listen_to_other_processes().await {
             tracing::warn!(error = %e, "cannot listen for other processes' work; polling instead");
         }
         let permits = Arc::new(Semaphore::new(cfg.concurrency));

@@ -19,25 +19,39 @@ const MAX_REAPPLY: usize = 5;
 
 /// A webhook just saved, with its signing secret when Herald generated or was given a new one
 /// (shown once).
-/// The version each webhook reached with the latest change this process made to it (an admin's
-/// edit, switching it off or on, an import, Herald switching it off). A claim carries a snapshot
+/// The version each webhook reached with the latest change this process knows of (an admin's
+/// edit, switching it off or on, an import, Herald switching it off; made here, or announced by
+/// another process sharing a PostgreSQL database). A claim carries a snapshot
 /// of its webhook; one taken before such a change (waiting in memory for a request slot, or
 /// handed over by ingest) is given back to the queue rather than sent with the old settings: a
 /// webhook just switched off sends nothing more than the requests already under way, and one
 /// given a new URL sends the rest there. The queue then claims them again under the new version,
-/// or holds them while the webhook is off. (Another process's change reaches deliveries this
-/// process already holds in memory only through their leases, as before.)
+/// or holds them while the webhook is off. (A change announced while this process's listening
+/// connection was down reaches its claims only through their leases.)
 #[derive(Default)]
 pub(super) struct Changes {
     latest: std::sync::Mutex<std::collections::HashMap<WebhookId, i64>>,
+    /// Rung whenever a change is learned.
+    learned: tokio::sync::Notify,
 }
 
 impl Changes {
     /// `id` now stands at `version` (or later).
     pub(super) fn changed(&self, id: &WebhookId, version: i64) {
-        let mut latest = self.latest.lock().expect("webhook changes");
-        let at = latest.entry(id.clone()).or_insert(version);
-        *at = (*at).max(version);
+        {
+            let mut latest = self.latest.lock().expect("webhook changes");
+            let at = latest.entry(id.clone()).or_insert(version);
+            *at = (*at).max(version);
+        }
+        self.learned.notify_waiters();
+    }
+
+    fn knows(&self, id: &WebhookId, version: i64) -> bool {
+        self.latest
+            .lock()
+            .expect("webhook changes")
+            .get(id)
+            .is_some_and(|v| *v >= version)
     }
 
     /// Whether `w` is older than a change this process made to its webhook.
@@ -82,6 +96,34 @@ pub fn draft_of(w: &Webhook) -> WebhookDraft {
 }
 
 impl Engine {
+    /// Starts listening for other processes' announcements: new work (rings the dispatcher) and
+    /// changes to webhooks (see `Changes`). A no-op on SQLite. The dispatcher calls it as it starts.
+    pub async fn listen_to_other_processes(&self) -> Result<()> {
+        let changes = self.inner.changes.clone();
+        self.store()
+            .listen_for_work(
+                self.inner.wake.clone(),
+                std::sync::Arc::new(move |id, version| changes.changed(&id, version)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until this process knows webhook `id` reached `version` or later (its own change,
+    /// or another process's announcement).
+    pub async fn learn_change(&self, id: &WebhookId, version: i64) {
+        let changes = &self.inner.changes;
+        loop {
+            let learned = changes.learned.notified();
+            tokio::pin!(learned);
+            learned.as_mut().enable();
+            if changes.knows(id, version) {
+                return;
+            }
+            learned.await;
+        }
+    }
+
     pub async fn get_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<Webhook> {
         self.store()
             .get_webhook(program, id)

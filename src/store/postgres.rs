@@ -21,6 +21,9 @@ use std::time::Duration;
 /// The `LISTEN/NOTIFY` channel on which processes announce new work.
 const WORK_CHANNEL: &str = "herald_work";
 
+/// The channel on which a change to a webhook is announced: `<webhook id> <version reached>`.
+const CHANGE_CHANNEL: &str = "herald_webhook_changed";
+
 pub struct PgStore {
     /// One pool serves reads and writes; PostgreSQL handles concurrent writers itself.
     writer: PgPool,
@@ -129,15 +132,47 @@ impl PgStore {
         Ok(())
     }
 
-    /// Listens on the work channel in a background task; the listener reconnects by itself after a
-    /// lost connection, and the dispatcher's idle poll covers any notification missed meanwhile.
-    async fn listen(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
+    /// Tells every Herald process listening that webhook `id` changed and reached `version`
+    /// (sent on commit), so deliveries they claimed under an older version are not sent with it.
+    async fn announce_change<'e, E: sqlx::PgExecutor<'e>>(
+        executor: E,
+        id: &WebhookId,
+        version: i64,
+    ) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGE_CHANNEL)
+            .bind(format!("{id} {version}"))
+            .execute(executor)
+            .await?;
+        Ok(())
+    }
+
+    /// Listens on the work and change channels in a background task; the listener reconnects by
+    /// itself after a lost connection, and the dispatcher's idle poll covers any work notification
+    /// missed meanwhile (a change missed then reaches this process's claims through their leases).
+    async fn listen(
+        &self,
+        wake: std::sync::Arc<tokio::sync::Notify>,
+        changed: super::WebhookChanged,
+    ) -> Result<()> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.writer).await?;
-        listener.listen(WORK_CHANNEL).await?;
+        listener.listen_all([WORK_CHANNEL, CHANGE_CHANNEL]).await?;
         let own = self.instance.clone();
         tokio::spawn(async move {
             loop {
                 match listener.recv().await {
+                    Ok(n) if n.channel() == CHANGE_CHANNEL => {
+                        let parsed = n.payload().split_once(' ').and_then(|(id, v)| {
+                            Some((WebhookId::parse(id)?, v.parse::<i64>().ok()?))
+                        });
+                        match parsed {
+                            Some((id, version)) => changed(id, version),
+                            None => tracing::warn!(
+                                payload = n.payload(),
+                                "unreadable webhook change notification"
+                            ),
+                        }
+                    }
                     Ok(n) if n.payload() == own => {}
                     Ok(_) => wake.notify_one(),
                     Err(e) => {

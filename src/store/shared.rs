@@ -124,6 +124,8 @@ macro_rules! impl_store {
                 if updated == 0 {
                     return Err(StoreError::Stale);
                 }
+                // The write is fenced on `w.version` and moves it by one.
+                Self::announce_change(&mut **tx, &w.id, w.version + 1).await?;
                 sqlx::query(if w.enabled { sql::RELEASE_HELD } else { sql::HOLD_PENDING })
                     .bind(w.id.as_str())
                     .bind(sql::held_due())
@@ -484,29 +486,29 @@ macro_rules! impl_store {
                 id: &WebhookId,
                 reason: &str,
                 now: DateTime<Utc>,
-            ) -> Result<bool> {
+            ) -> Result<Option<i64>> {
                 let mut tx = self.writer.begin().await?;
                 Self::bump_routing(&mut tx, program).await?;
-                let done = sqlx::query(sql::AUTO_DISABLE)
+                let version: Option<i64> = sqlx::query_scalar(sql::AUTO_DISABLE)
                     .bind(id.as_str())
                     .bind(program.as_str())
                     .bind(reason)
                     .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if done == 0 {
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(version) = version else {
                     // Already off (or gone): nothing to change, and no need to move the version.
                     tx.rollback().await?;
-                    return Ok(false);
-                }
+                    return Ok(None);
+                };
+                Self::announce_change(&mut *tx, id, version).await?;
                 sqlx::query(sql::HOLD_PENDING)
                     .bind(id.as_str())
                     .bind(sql::held_due())
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(Some(version))
             }
 
             async fn validated_event_types(&self, program: &ProgramId) -> Result<Vec<String>> {
@@ -663,8 +665,12 @@ macro_rules! impl_store {
                 Ok(outcome)
             }
 
-            async fn listen_for_work(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
-                self.listen(wake).await
+            async fn listen_for_work(
+                &self,
+                wake: std::sync::Arc<tokio::sync::Notify>,
+                changed: super::WebhookChanged,
+            ) -> Result<()> {
+                self.listen(wake, changed).await
             }
 
             async fn list_attempts(&self, program: &ProgramId, q: &AttemptQuery) -> Result<AttemptPage> {

@@ -84,7 +84,7 @@ where
 /// Switches a live, enabled webhook off with a reason (see `Store::auto_disable_webhook`).
 pub const AUTO_DISABLE: &str = "UPDATE webhooks SET enabled = FALSE, disabled_reason = $3, \
     updated_at = $4, version = version + 1 \
-    WHERE id = $1 AND program_id = $2 AND enabled AND deleted_at IS NULL";
+    WHERE id = $1 AND program_id = $2 AND enabled AND deleted_at IS NULL RETURNING version";
 
 /// A program's subscriber-list version.
 pub const ROUTING_VERSION: &str = "SELECT webhooks_version FROM programs WHERE id = $1";

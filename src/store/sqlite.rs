@@ -219,7 +219,19 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn listen(&self, _wake: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
+    async fn announce_change<'e, E: sqlx::SqliteExecutor<'e>>(
+        _executor: E,
+        _id: &WebhookId,
+        _version: i64,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    async fn listen(
+        &self,
+        _wake: std::sync::Arc<tokio::sync::Notify>,
+        _changed: super::WebhookChanged,
+    ) -> Result<()> {
         Ok(())
     }
 
