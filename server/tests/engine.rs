@@ -539,17 +539,7 @@ async fn a_change_reaches_deliveries_waiting_in_memory(backend: Backend) {
         return;
     };
     let rx = TestReceiver::start().await;
-    let retry =
-        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5});
-    let saved = s
-        .engine
-        .create_webhook(&s.admin, &draft("Busy", &rx.url, retry))
-        .await
-        .unwrap();
-    let id = saved.webhook.record.id.clone();
-    for _ in 0..6 {
-        post(&s).await;
-    }
+    let id = webhook_with_six_events(&s, "Busy", &rx.url).await;
     // A new webhook starts with two slots: two go, four wait in memory, claimed.
     assert_eq!(s.engine.run_once().await.unwrap(), 2);
     assert_eq!(rx.received().len(), 2);
@@ -616,17 +606,7 @@ async fn a_gone_endpoint_gets_nothing_more_from_memory(backend: Backend) {
         return;
     };
     let rx = TestReceiver::start().await;
-    let retry =
-        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5});
-    let saved = s
-        .engine
-        .create_webhook(&s.admin, &draft("Gone", &rx.url, retry))
-        .await
-        .unwrap();
-    let id = saved.webhook.record.id.clone();
-    for _ in 0..6 {
-        post(&s).await;
-    }
+    let id = webhook_with_six_events(&s, "Gone", &rx.url).await;
     rx.script([Reply::Status(410), Reply::Status(410)]);
     assert_eq!(s.engine.run_once().await.unwrap(), 2);
     let w = s.engine.get_webhook(&s.admin.program, &id).await.unwrap();
@@ -653,17 +633,7 @@ async fn another_process_change_reaches_deliveries_waiting_in_memory() {
     s.engine.listen_to_other_processes().await.unwrap();
     let (other, _) = manual_engine(&s.url).await;
     let rx = TestReceiver::start().await;
-    let retry =
-        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5});
-    let saved = s
-        .engine
-        .create_webhook(&s.admin, &draft("Busy", &rx.url, retry))
-        .await
-        .unwrap();
-    let id = saved.webhook.record.id.clone();
-    for _ in 0..6 {
-        post(&s).await;
-    }
+    let id = webhook_with_six_events(&s, "Busy", &rx.url).await;
     assert_eq!(s.engine.run_once().await.unwrap(), 2);
     let off = herald::domain::settings::WebhookPatch {
         enabled: Some(false),
@@ -679,6 +649,25 @@ async fn another_process_change_reaches_deliveries_waiting_in_memory() {
     assert_eq!(s.engine.drain().await.unwrap(), 0, "nothing more goes out");
     assert_eq!(rx.received().len(), 2);
     assert_eq!(held(&s).await, 4);
+}
+
+/// A webhook (three tries, a minute apart) with six events accepted for it, none sent yet.
+async fn webhook_with_six_events(
+    s: &Setup,
+    name: &str,
+    url: &str,
+) -> herald::domain::ids::WebhookId {
+    let retry =
+        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5});
+    let saved = s
+        .engine
+        .create_webhook(&s.admin, &draft(name, url, retry))
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        post(s).await;
+    }
+    saved.webhook.record.id
 }
 
 /// Pending deliveries of the program due only when their webhook is switched on.
