@@ -178,8 +178,9 @@ struct Inner {
     /// Fan-out candidates per event type, checked against the subscriber-list version inside
     /// every ingest transaction (so never used stale).
     subscribers: ingest::SubscriberCache,
-    /// The latest version of each webhook this process changed: claims taken under an older
-    /// one go back to the queue instead of out with old settings.
+    /// The latest version of each webhook this process knows of (its own changes and, on
+    /// PostgreSQL, other processes'): claims taken under an older one go back to the queue
+    /// instead of out with old settings.
     changes: Arc<webhooks::Changes>,
 }
 

@@ -200,21 +200,19 @@ impl Engine {
             "detail": a.detail,
         });
         let id = a.id.as_str().trim_start_matches(AlertId::PREFIX);
-        match NewEvent::parse(a.kind.event_type(), data, Some(id), None, self.now()) {
-            Ok(event) => match self.ingest(&a.program, event).await {
-                Ok(_) => true,
-                // The database, for now: the next flush tries again.
-                Err(e @ (EngineError::Unavailable(_) | EngineError::Store(_))) => {
-                    tracing::warn!(error = %e, alert = %a.id, "could not raise an operational event; trying again at the next flush");
-                    false
-                }
-                // Refused for good (never for a well-formed alert): sending the e-mail beats
-                // trying the same event again forever.
-                Err(e) => {
-                    tracing::error!(error = %e, alert = %a.id, "operational event refused");
-                    true
-                }
-            },
+        let stored = match NewEvent::parse(a.kind.event_type(), data, Some(id), None, self.now()) {
+            Ok(event) => self.ingest(&a.program, event).await.map(drop),
+            Err(e) => Err(e.into()),
+        };
+        match stored {
+            Ok(()) => true,
+            // The database, for now: the next flush tries again.
+            Err(e @ (EngineError::Unavailable(_) | EngineError::Store(_))) => {
+                tracing::warn!(error = %e, alert = %a.id, "could not raise an operational event; trying again at the next flush");
+                false
+            }
+            // Refused for good (never for a well-formed alert): sending the e-mail beats trying
+            // the same event again forever.
             Err(e) => {
                 tracing::error!(error = %e, alert = %a.id, "operational event refused");
                 true

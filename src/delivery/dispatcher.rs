@@ -51,8 +51,8 @@ enum Plan {
     NoSlot(Claim),
     /// Its rate-limit slot is too far ahead: back to the queue.
     Back(DeliveryId, i64),
-    /// Claimed before a change this process made to its webhook (see `webhooks::Changes`): back
-    /// to the queue, to be claimed again under the new settings (or held while switched off).
+    /// Claimed before a change to its webhook this process knows of (see `webhooks::Changes`):
+    /// back to the queue, to be claimed again under the new settings (or held while switched off).
     Outdated(DeliveryId, i64),
 }
 

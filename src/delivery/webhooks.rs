@@ -54,13 +54,9 @@ impl Changes {
             .is_some_and(|v| *v >= version)
     }
 
-    /// Whether `w` is older than a change this process made to its webhook.
+    /// Whether `w` is older than a change this process knows of.
     pub(super) fn outdated(&self, w: &WebhookRecord) -> bool {
-        self.latest
-            .lock()
-            .expect("webhook changes")
-            .get(&w.id)
-            .is_some_and(|v| w.version < *v)
+        self.knows(&w.id, w.version + 1)
     }
 }
 

@@ -274,9 +274,9 @@ where
     qb
 }
 
-/// Gives an untried claim back: pending again with the same due time (so the same place in line).
-/// Gives a claim back to the queue; one whose webhook is switched off by now is held with the
-/// rest of its deliveries (`$4`: `held_due()`).
+/// Gives an untried claim back: pending again with the same due time (so the same place in
+/// line), or held with the rest of its webhook's deliveries if that is switched off by now
+/// (`$4`: `held_due()`).
 pub const RELEASE_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', \
     lease_expires_at = NULL, updated_at = $3, \
     next_attempt_at = CASE WHEN (SELECT w.enabled FROM webhooks w WHERE w.id = deliveries.webhook_id) \
