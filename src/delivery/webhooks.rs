@@ -93,7 +93,8 @@ pub fn draft_of(w: &Webhook) -> WebhookDraft {
 
 impl Engine {
     /// Starts listening for other processes' announcements: new work (rings the dispatcher) and
-    /// changes to webhooks (see `Changes`). A no-op on SQLite. The dispatcher calls it as it starts.
+    /// changes to webhooks (see `Changes`). A no-op on SQLite. The dispatcher calls it as it
+    /// starts.
     pub async fn listen_to_other_processes(&self) -> Result<()> {
         let changes = self.inner.changes.clone();
         self.store()
