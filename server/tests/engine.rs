@@ -622,6 +622,47 @@ async fn a_gone_endpoint_gets_nothing_more_from_memory(backend: Backend) {
     assert_eq!(held(&s).await, 6);
 }
 
+/// A delivery waiting for its rate-limit send slot is checked again when the slot comes: a
+/// webhook switched off meanwhile gets nothing more, and the delivery is held.
+async fn a_switch_off_reaches_a_delivery_waiting_for_its_send_slot(backend: Backend) {
+    let Some(s) = setup(backend, "engine_off_at_slot").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let mut d = draft(
+        "Limited",
+        &rx.url,
+        json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5}),
+    );
+    d.rate_limit_per_second = Some(1);
+    let id = s
+        .engine
+        .create_webhook(&s.admin, &d)
+        .await
+        .unwrap()
+        .webhook
+        .record
+        .id;
+    post(&s).await;
+    post(&s).await;
+    // One step claims both: the first goes at once, the second waits a second for its slot.
+    let step = tokio::spawn({
+        let engine = s.engine.clone();
+        async move { engine.run_once().await.unwrap() }
+    });
+    rx.wait_for(1, std::time::Duration::from_secs(30)).await;
+    let off = herald::domain::settings::WebhookPatch {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    s.engine.update_webhook(&s.admin, &id, off).await.unwrap();
+    assert_eq!(step.await.unwrap(), 2, "both were claimed");
+    assert_eq!(rx.received().len(), 1, "nothing sent after the switch-off");
+    assert_eq!(held(&s).await, 1, "the second is held");
+    assert_eq!(s.engine.drain().await.unwrap(), 0);
+    assert_eq!(rx.received().len(), 1);
+}
+
 /// A change made through another process reaches the deliveries this one holds in memory: that
 /// process announces it (PostgreSQL `NOTIFY`), and this one sends nothing more with the old
 /// settings. (One process owns a SQLite file, so this is PostgreSQL's alone.)
@@ -646,6 +687,46 @@ async fn another_process_change_reaches_deliveries_waiting_in_memory() {
     )
     .await
     .expect("the other process's change is announced");
+    assert_eq!(s.engine.drain().await.unwrap(), 0, "nothing more goes out");
+    assert_eq!(rx.received().len(), 2);
+    assert_eq!(held(&s).await, 4);
+}
+
+/// A change whose announcement was missed (made while this process's LISTEN connection was
+/// down) still reaches the deliveries it holds in memory: once the listener is connected again
+/// it reads every webhook's version. The missed announcement is simulated by a switch-off that
+/// announces nothing, then the listener's connection is cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_missed_while_disconnected_is_caught_up() {
+    let Some(s) = setup(Backend::Postgres, "engine_change_missed").await else {
+        return;
+    };
+    s.engine.listen_to_other_processes().await.unwrap();
+    let rx = TestReceiver::start().await;
+    let id = webhook_with_six_events(&s, "Busy", &rx.url).await;
+    assert_eq!(s.engine.run_once().await.unwrap(), 2);
+    let pool = sqlx::PgPool::connect(&s.url).await.unwrap();
+    let version: i64 = sqlx::query_scalar(
+        "UPDATE webhooks SET enabled = FALSE, version = version + 1 WHERE id = $1 RETURNING version",
+    )
+    .bind(id.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(cut, [true], "one listener connection was cut");
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        s.engine.learn_change(&id, version),
+    )
+    .await
+    .expect("the listener catches up after reconnecting");
     assert_eq!(s.engine.drain().await.unwrap(), 0, "nothing more goes out");
     assert_eq!(rx.received().len(), 2);
     assert_eq!(held(&s).await, 4);
@@ -737,6 +818,7 @@ on_both_backends!(
     new_deliveries_skip_a_drained_queue,
     a_change_reaches_deliveries_waiting_in_memory,
     a_gone_endpoint_gets_nothing_more_from_memory,
+    a_switch_off_reaches_a_delivery_waiting_for_its_send_slot,
     a_backlog_waits_in_memory_for_its_slots_and_is_claimed_once,
     a_gone_endpoint_is_disabled_and_its_delivery_held,
     a_written_retry_schedule_is_followed,

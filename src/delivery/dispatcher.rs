@@ -127,8 +127,9 @@ impl Engine {
                     while let Some(p) = next.take() {
                         let id = p.claim.delivery_id.clone();
                         let webhook = p.claim.webhook.record.id.clone();
-                        let result = engine.deliver_in_lane(p).await;
-                        let _ = tx.send(result).await;
+                        if let Some(result) = engine.deliver_in_lane(p).await {
+                            let _ = tx.send(result).await;
+                        }
                         held.lock().expect("in-flight map").remove(&id);
                         // The slot just freed goes to the next delivery waiting for this
                         // webhook, without a trip through the claim loop.
@@ -159,7 +160,8 @@ impl Engine {
         let count = planned.len();
         let results =
             futures::future::join_all(planned.into_iter().map(|p| self.deliver_in_lane(p))).await;
-        self.record_batch(results).await;
+        self.record_batch(results.into_iter().flatten().collect())
+            .await;
         Ok(count)
     }
 
@@ -404,14 +406,24 @@ impl Engine {
         }
     }
 
-    /// `deliver`, then gives the webhook's slot back (its share grows after a quick answer and
-    /// shrinks after a slow one), waking the dispatcher if the webhook had used its share.
-    async fn deliver_in_lane(&self, p: Planned) -> Outcome {
+    /// Waits for the delivery's send slot (rate-limited webhooks), `deliver`s it, then gives the
+    /// webhook's request slot back (its share grows after a quick answer and shrinks after a slow
+    /// one), waking the dispatcher if the webhook had used its share. `None` when the webhook
+    /// changed while the delivery waited for its send slot: nothing was sent, and the delivery
+    /// went back to the queue to be claimed as the webhook is now (held if it was switched off).
+    async fn deliver_in_lane(&self, p: Planned) -> Option<Outcome> {
         let (webhook, lane) = (p.claim.webhook.record.id.clone(), p.lane);
-        // A rate-limited request starts at its slot; the wait before it is not the endpoint's.
-        let began = p
-            .slot
-            .map_or_else(Instant::now, |slot| slot.max(Instant::now()));
+        if let Some(slot) = p.slot {
+            tokio::time::sleep_until(slot).await;
+            if self.inner.changes.outdated(&p.claim.webhook.record) {
+                self.inner.lanes.give_back(&webhook, lane);
+                self.give_back(&[(p.claim.delivery_id, p.claim.claim_count)])
+                    .await;
+                self.inner.wake.notify_one();
+                return None;
+            }
+        }
+        let began = Instant::now();
         let result = self.deliver(p).await;
         let took = began.elapsed();
         super::observe::attempted(&result, took);
@@ -427,20 +439,16 @@ impl Engine {
         {
             self.inner.wake.notify_one();
         }
-        result
+        Some(result)
     }
 
-    /// Makes one try of a claimed delivery (after waiting for its rate-limit slot) and decides
-    /// what follows. A delivery whose tries, interrupted ones included, already spent its budget
+    /// Makes one try of a claimed delivery and decides what follows. A delivery whose tries, interrupted ones included, already spent its budget
     /// is dead-lettered without a request.
     async fn deliver(&self, p: Planned) -> Outcome {
         let c = p.claim;
         let w = &c.webhook.record;
         if c.tries_used() > i64::from(w.retry.attempts) {
             return self.abandon(c);
-        }
-        if let Some(slot) = p.slot {
-            tokio::time::sleep_until(slot).await;
         }
         // Never send unsigned: a webhook whose secrets cannot be opened fails its attempt instead.
         let (secrets, blocked) = match WebhookSecrets::open(&w.sealed_secrets, &self.inner.sealer) {

@@ -147,9 +147,10 @@ impl PgStore {
         Ok(())
     }
 
-    /// Listens on the work and change channels in a background task; the listener reconnects by
-    /// itself after a lost connection, and the dispatcher's idle poll covers any work notification
-    /// missed meanwhile (a change missed then reaches this process's claims through their leases).
+    /// Listens on the work and change channels in a background task. After a lost connection
+    /// the listener reconnects by itself and catches up on what it may have missed: it reads
+    /// every webhook's version (changes made meanwhile reach this process's claims at once, not
+    /// through their leases) and rings the dispatcher (work announced meanwhile).
     async fn listen(
         &self,
         wake: std::sync::Arc<tokio::sync::Notify>,
@@ -158,10 +159,11 @@ impl PgStore {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.writer).await?;
         listener.listen_all([WORK_CHANNEL, CHANGE_CHANNEL]).await?;
         let own = self.instance.clone();
+        let reader = self.reader.clone();
         tokio::spawn(async move {
             loop {
-                match listener.recv().await {
-                    Ok(n) if n.channel() == CHANGE_CHANNEL => {
+                let caught_up = match listener.try_recv().await {
+                    Ok(Some(n)) if n.channel() == CHANGE_CHANNEL => {
                         let parsed = n.payload().split_once(' ').and_then(|(id, v)| {
                             Some((WebhookId::parse(id)?, v.parse::<i64>().ok()?))
                         });
@@ -172,14 +174,32 @@ impl PgStore {
                                 "unreadable webhook change notification"
                             ),
                         }
+                        continue;
                     }
-                    Ok(n) if n.payload() == own => {}
-                    Ok(_) => wake.notify_one(),
+                    Ok(Some(n)) if n.payload() == own => continue,
+                    Ok(Some(_)) => {
+                        wake.notify_one();
+                        continue;
+                    }
+                    // The connection closed and `try_recv` opened a new one, listening again.
+                    Ok(None) => {
+                        tracing::warn!("LISTEN connection lost; listening again");
+                        catch_up(&reader, &changed).await
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
                         tokio::time::sleep(Duration::from_secs(1)).await;
+                        // Any statement on the listener connects it again (and listens again).
+                        match sqlx::query("SELECT 1").execute(&mut listener).await {
+                            Ok(_) => catch_up(&reader, &changed).await,
+                            Err(_) => continue,
+                        }
                     }
+                };
+                if let Err(e) = caught_up {
+                    tracing::warn!(error = %e, "could not read webhook versions after reconnecting; changes made meanwhile reach claims through their leases");
                 }
+                wake.notify_one();
             }
         });
         Ok(())
@@ -240,6 +260,20 @@ impl PgStore {
         claimed.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
         Ok(claimed)
     }
+}
+
+/// Tells `changed` every webhook's current version: what a listener that lost its connection
+/// does once it listens again, as the announcements made meanwhile are gone.
+async fn catch_up(reader: &PgPool, changed: &super::WebhookChanged) -> Result<()> {
+    let versions: Vec<(String, i64)> = sqlx::query_as("SELECT id, version FROM webhooks")
+        .fetch_all(reader)
+        .await?;
+    for (id, version) in versions {
+        if let Some(id) = WebhookId::parse(&id) {
+            changed(id, version);
+        }
+    }
+    Ok(())
 }
 
 super::shared::impl_store!(PgStore, Postgres);
