@@ -212,3 +212,37 @@ pub(crate) mod ssr {
         }
     }
 }
+
+/// The server functions' result encoding: JSON, as `server_fn::codec::Json`, read back with
+/// `serde_json::from_str` like the results the server renders into the page for hydration, so the
+/// browser's wasm holds one JSON reader per result type instead of two (one for bytes, one for
+/// text); the wire is the same `application/json`.
+pub type JsonText = server_fn::codec::Post<JsonTextEncoding>;
+
+/// JSON encoded with `serde_json::to_vec` and decoded from text (see `JsonText`).
+pub struct JsonTextEncoding;
+
+impl server_fn::ContentType for JsonTextEncoding {
+    const CONTENT_TYPE: &'static str = "application/json";
+}
+
+impl server_fn::FormatType for JsonTextEncoding {
+    const FORMAT_TYPE: server_fn::Format = server_fn::Format::Text;
+}
+
+impl<T: serde::Serialize> server_fn::Encodes<T> for JsonTextEncoding {
+    type Error = serde_json::Error;
+
+    fn encode(output: &T) -> Result<server_fn::Bytes, Self::Error> {
+        serde_json::to_vec(output).map(server_fn::Bytes::from)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> server_fn::Decodes<T> for JsonTextEncoding {
+    type Error = serde_json::Error;
+
+    fn decode(bytes: server_fn::Bytes) -> Result<T, Self::Error> {
+        let text = std::str::from_utf8(&bytes).map_err(serde::de::Error::custom)?;
+        serde_json::from_str(text)
+    }
+}

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The signed-in user and the programs they can open, or `None` for an anonymous visitor.
-#[server(prefix = "/sfn", endpoint = "signed_in_user")]
+#[server(prefix = "/sfn", endpoint = "signed_in_user", output = crate::api::JsonText)]
 pub async fn signed_in_user() -> Result<Option<CurrentUser>, AppError> {
     use herald::domain::account::ProgramChoice;
     Ok(super::ssr::caller().map(|c| CurrentUser {
@@ -35,7 +35,7 @@ pub struct SignInState {
     pub needs_setup: bool,
 }
 
-#[server(prefix = "/sfn", endpoint = "sign_in_status")]
+#[server(prefix = "/sfn", endpoint = "sign_in_status", output = crate::api::JsonText)]
 pub async fn sign_in_status() -> Result<SignInState, AppError> {
     let access = super::ssr::access()?;
     Ok(SignInState {
@@ -44,7 +44,7 @@ pub async fn sign_in_status() -> Result<SignInState, AppError> {
 }
 
 /// Signs in and goes to `next` (a local path). Wrong e-mail and wrong password read the same.
-#[server(prefix = "/sfn", endpoint = "login")]
+#[server(prefix = "/sfn", endpoint = "login", output = crate::api::JsonText)]
 pub async fn login(email: String, password: String, next: String) -> Result<(), AppError> {
     use super::ssr::{access, client_address, refuse, safe_next, set_session_cookie};
     use axum::http::StatusCode;
@@ -71,7 +71,7 @@ pub async fn login(email: String, password: String, next: String) -> Result<(), 
 }
 
 /// Ends this session and returns to the sign-in page.
-#[server(prefix = "/sfn", endpoint = "logout")]
+#[server(prefix = "/sfn", endpoint = "logout", output = crate::api::JsonText)]
 pub async fn logout() -> Result<(), AppError> {
     use super::ssr::{access, session_token, set_session_cookie, signed_in};
     signed_in()?;
@@ -84,13 +84,13 @@ pub async fn logout() -> Result<(), AppError> {
 }
 
 /// Whether a setup link is still good (the setup page says so before asking for anything).
-#[server(prefix = "/sfn", endpoint = "check_setup_token")]
+#[server(prefix = "/sfn", endpoint = "check_setup_token", output = crate::api::JsonText)]
 pub async fn check_setup_token(token: String) -> Result<bool, AppError> {
     Ok(super::ssr::access()?.setup_token_valid(&token).await?)
 }
 
 /// Creates the first admin from a setup link and signs them in.
-#[server(prefix = "/sfn", endpoint = "complete_setup")]
+#[server(prefix = "/sfn", endpoint = "complete_setup", output = crate::api::JsonText)]
 pub async fn complete_setup(
     token: String,
     email: String,
@@ -118,7 +118,7 @@ pub async fn complete_setup(
 // --- members ---------------------------------------------------------------------------------
 
 /// The program's members with their roles.
-#[server(prefix = "/sfn", endpoint = "list_users")]
+#[server(prefix = "/sfn", endpoint = "list_users", output = crate::api::JsonText)]
 pub async fn list_users(program: String) -> Result<Vec<UserView>, AppError> {
     let who = super::ssr::admin(&program)?;
     let members = super::ssr::access()?.list_members(&who.program).await?;
@@ -127,7 +127,7 @@ pub async fn list_users(program: String) -> Result<Vec<UserView>, AppError> {
 
 /// Adds a member with `role`: a new account with `password`, or, when the e-mail already has an
 /// account, that account joins the program (its password is left as it is).
-#[server(prefix = "/sfn", endpoint = "create_user")]
+#[server(prefix = "/sfn", endpoint = "create_user", output = crate::api::JsonText)]
 pub async fn create_user(
     program: String,
     email: String,
@@ -147,7 +147,7 @@ pub async fn create_user(
 }
 
 /// Takes a member out of the program.
-#[server(prefix = "/sfn", endpoint = "delete_user")]
+#[server(prefix = "/sfn", endpoint = "delete_user", output = crate::api::JsonText)]
 pub async fn delete_user(program: String, id: String) -> Result<(), AppError> {
     let who = super::ssr::admin(&program)?;
     let id =
@@ -158,7 +158,7 @@ pub async fn delete_user(program: String, id: String) -> Result<(), AppError> {
 // --- programs (install admins) -------------------------------------------------------------------
 
 /// Every program, archived ones too.
-#[server(prefix = "/sfn", endpoint = "list_programs")]
+#[server(prefix = "/sfn", endpoint = "list_programs", output = crate::api::JsonText)]
 pub async fn list_programs() -> Result<Vec<ProgramView>, AppError> {
     let admin = super::ssr::install_admin()?;
     let programs = super::ssr::access()?.list_programs(&admin).await?;
@@ -175,14 +175,14 @@ pub async fn list_programs() -> Result<Vec<ProgramView>, AppError> {
 }
 
 /// Creates a program and answers its id.
-#[server(prefix = "/sfn", endpoint = "create_program")]
+#[server(prefix = "/sfn", endpoint = "create_program", output = crate::api::JsonText)]
 pub async fn create_program(name: String) -> Result<String, AppError> {
     let admin = super::ssr::install_admin()?;
     let created = super::ssr::access()?.create_program(&admin, &name).await?;
     Ok(created.id.to_string())
 }
 
-#[server(prefix = "/sfn", endpoint = "rename_program")]
+#[server(prefix = "/sfn", endpoint = "rename_program", output = crate::api::JsonText)]
 pub async fn rename_program(id: String, name: String) -> Result<(), AppError> {
     let admin = super::ssr::install_admin()?;
     let id = super::ssr::program_id(&id)?;
@@ -192,7 +192,7 @@ pub async fn rename_program(id: String, name: String) -> Result<(), AppError> {
 }
 
 /// Archives (`archived = true`) or restores a program.
-#[server(prefix = "/sfn", endpoint = "set_program_archived")]
+#[server(prefix = "/sfn", endpoint = "set_program_archived", output = crate::api::JsonText)]
 pub async fn set_program_archived(id: String, archived: bool) -> Result<(), AppError> {
     let admin = super::ssr::install_admin()?;
     let id = super::ssr::program_id(&id)?;
@@ -203,7 +203,7 @@ pub async fn set_program_archived(id: String, archived: bool) -> Result<(), AppE
 
 // --- API keys ------------------------------------------------------------------------------------
 
-#[server(prefix = "/sfn", endpoint = "list_api_keys")]
+#[server(prefix = "/sfn", endpoint = "list_api_keys", output = crate::api::JsonText)]
 pub async fn list_api_keys(program: String) -> Result<Vec<ApiKeyView>, AppError> {
     let who = super::ssr::admin(&program)?;
     let keys = super::ssr::access()?.list_api_keys(&who.program).await?;
@@ -212,7 +212,7 @@ pub async fn list_api_keys(program: String) -> Result<Vec<ApiKeyView>, AppError>
 
 /// Creates a key (`scope`: `ingest` or `admin`, the default); the answer carries its only plain
 /// copy.
-#[server(prefix = "/sfn", endpoint = "create_api_key")]
+#[server(prefix = "/sfn", endpoint = "create_api_key", output = crate::api::JsonText)]
 pub async fn create_api_key(
     program: String,
     name: String,
@@ -232,7 +232,7 @@ pub async fn create_api_key(
     })
 }
 
-#[server(prefix = "/sfn", endpoint = "revoke_api_key")]
+#[server(prefix = "/sfn", endpoint = "revoke_api_key", output = crate::api::JsonText)]
 pub async fn revoke_api_key(program: String, id: String) -> Result<(), AppError> {
     let who = super::ssr::admin(&program)?;
     let id = herald::domain::ids::ApiKeyId::parse(&id)
@@ -243,7 +243,7 @@ pub async fn revoke_api_key(program: String, id: String) -> Result<(), AppError>
 // --- activity ------------------------------------------------------------------------------------
 
 /// The admin activity log, newest first, 50 at a time (`before`: the last id of the previous page).
-#[server(prefix = "/sfn", endpoint = "list_activity")]
+#[server(prefix = "/sfn", endpoint = "list_activity", output = crate::api::JsonText)]
 pub async fn list_activity(program: String, before: String) -> Result<Vec<ActivityView>, AppError> {
     let who = super::ssr::admin(&program)?;
     let before = herald::domain::ids::ActivityId::parse(&before);

@@ -10,7 +10,7 @@ use herald::domain::alerts::{AlertSettingsView, AlertView};
 use leptos::prelude::*;
 
 /// The program's alert settings (admins only).
-#[server(prefix = "/sfn", endpoint = "load_alert_settings")]
+#[server(prefix = "/sfn", endpoint = "load_alert_settings", output = crate::api::JsonText)]
 pub async fn load_alert_settings(program: String) -> Result<AlertSettingsView, AppError> {
     let engine = super::ssr::engine()?;
     let who = super::ssr::admin(&program)?;
@@ -19,7 +19,7 @@ pub async fn load_alert_settings(program: String) -> Result<AlertSettingsView, A
 
 /// Saves the alert settings from the Settings form (flat fields, so the form works without
 /// JavaScript). An empty password keeps the stored one.
-#[server(prefix = "/sfn", endpoint = "save_alert_settings")]
+#[server(prefix = "/sfn", endpoint = "save_alert_settings", output = crate::api::JsonText)]
 pub async fn save_alert_settings(
     program: String,
     email_enabled: Option<String>,
@@ -60,7 +60,7 @@ pub async fn save_alert_settings(
 }
 
 /// E-mails a test alert with the saved settings now.
-#[server(prefix = "/sfn", endpoint = "send_test_alert")]
+#[server(prefix = "/sfn", endpoint = "send_test_alert", output = crate::api::JsonText)]
 pub async fn send_test_alert(program: String) -> Result<String, AppError> {
     let engine = super::ssr::engine()?;
     let who = super::ssr::admin(&program)?;
@@ -68,7 +68,7 @@ pub async fn send_test_alert(program: String) -> Result<String, AppError> {
 }
 
 /// The program's latest alerts, newest first.
-#[server(prefix = "/sfn", endpoint = "list_alerts")]
+#[server(prefix = "/sfn", endpoint = "list_alerts", output = crate::api::JsonText)]
 pub async fn list_alerts(program: String) -> Result<Vec<AlertView>, AppError> {
     let engine = super::ssr::engine()?;
     let who = super::ssr::viewer(&program)?;

@@ -5,7 +5,7 @@ use herald::domain::views::{AttemptDetailView, AttemptPageView, WebhookChoiceLis
 use leptos::prelude::*;
 
 /// One page of the audit log. Filters are the screen's query-string values, as typed.
-#[server(prefix = "/sfn", endpoint = "list_attempts")]
+#[server(prefix = "/sfn", endpoint = "list_attempts", output = crate::api::JsonText)]
 pub async fn list_attempts(
     program: String,
     webhook_id: String,
@@ -34,7 +34,7 @@ pub async fn list_attempts(
 
 /// Webhooks for the Select Webhook filter (deleted ones are gone from it; their rows remain): the
 /// newest `WebhookChoiceList::LIMIT`, and `chosen` (the filter's current value) even when older.
-#[server(prefix = "/sfn", endpoint = "webhook_choices")]
+#[server(prefix = "/sfn", endpoint = "webhook_choices", output = crate::api::JsonText)]
 pub async fn webhook_choices(
     program: String,
     chosen: Option<String>,
@@ -68,7 +68,7 @@ pub async fn webhook_choices(
 }
 
 /// One attempt with its full request and response.
-#[server(prefix = "/sfn", endpoint = "attempt_detail")]
+#[server(prefix = "/sfn", endpoint = "attempt_detail", output = crate::api::JsonText)]
 pub async fn attempt_detail(program: String, id: String) -> Result<AttemptDetailView, AppError> {
     use super::ssr::{engine, viewer};
     let engine = engine()?;
@@ -86,7 +86,7 @@ pub async fn attempt_detail(program: String, id: String) -> Result<AttemptDetail
 
 /// Replays a delivery: a finished one is queued again with a fresh retry budget, one waiting for
 /// its next retry is tried now.
-#[server(prefix = "/sfn", endpoint = "replay_delivery")]
+#[server(prefix = "/sfn", endpoint = "replay_delivery", output = crate::api::JsonText)]
 pub async fn replay_delivery(program: String, delivery_id: String) -> Result<String, AppError> {
     use super::ssr::{admin, engine};
     let engine = engine()?;

@@ -6,7 +6,7 @@ use herald::domain::views::DeliveryView;
 use leptos::prelude::*;
 
 /// The dead letters matching the screen's filters (as typed), newest first, at most 100.
-#[server(prefix = "/sfn", endpoint = "list_dead_letters")]
+#[server(prefix = "/sfn", endpoint = "list_dead_letters", output = crate::api::JsonText)]
 pub async fn list_dead_letters(
     program: String,
     webhook_id: String,
@@ -32,7 +32,7 @@ pub async fn list_dead_letters(
 }
 
 /// Starts replaying every dead letter matching the filters (or returns the job already doing so).
-#[server(prefix = "/sfn", endpoint = "start_bulk_replay")]
+#[server(prefix = "/sfn", endpoint = "start_bulk_replay", output = crate::api::JsonText)]
 pub async fn start_bulk_replay(
     program: String,
     webhook_id: String,
@@ -52,7 +52,7 @@ pub async fn start_bulk_replay(
 }
 
 /// One bulk replay job's progress.
-#[server(prefix = "/sfn", endpoint = "load_replay_job")]
+#[server(prefix = "/sfn", endpoint = "load_replay_job", output = crate::api::JsonText)]
 pub async fn load_replay_job(program: String, id: String) -> Result<ReplayJobView, AppError> {
     let engine = super::ssr::engine()?;
     let who = super::ssr::viewer(&program)?;
@@ -60,7 +60,7 @@ pub async fn load_replay_job(program: String, id: String) -> Result<ReplayJobVie
 }
 
 /// The program's latest bulk replay jobs.
-#[server(prefix = "/sfn", endpoint = "list_replay_jobs")]
+#[server(prefix = "/sfn", endpoint = "list_replay_jobs", output = crate::api::JsonText)]
 pub async fn list_replay_jobs(program: String) -> Result<Vec<ReplayJobView>, AppError> {
     let engine = super::ssr::engine()?;
     let who = super::ssr::viewer(&program)?;

@@ -11,7 +11,7 @@ pub struct Instance {
     pub private_targets_allowed: bool,
 }
 
-#[server(prefix = "/sfn", endpoint = "instance_info")]
+#[server(prefix = "/sfn", endpoint = "instance_info", output = crate::api::JsonText)]
 pub async fn instance_info() -> Result<Instance, AppError> {
     super::ssr::signed_in()?;
     let engine = super::ssr::engine()?;
@@ -23,7 +23,7 @@ pub async fn instance_info() -> Result<Instance, AppError> {
 }
 
 /// The event types whose `data` this program checks against the catalog schema at ingest.
-#[server(prefix = "/sfn", endpoint = "list_validated_event_types")]
+#[server(prefix = "/sfn", endpoint = "list_validated_event_types", output = crate::api::JsonText)]
 pub async fn list_validated_event_types(program: String) -> Result<Vec<String>, AppError> {
     let engine = super::ssr::engine()?;
     let who = super::ssr::viewer(&program)?;
@@ -31,7 +31,7 @@ pub async fn list_validated_event_types(program: String) -> Result<Vec<String>, 
 }
 
 /// Turns schema validation of one event type's `data` at ingest on or off.
-#[server(prefix = "/sfn", endpoint = "set_event_type_validation")]
+#[server(prefix = "/sfn", endpoint = "set_event_type_validation", output = crate::api::JsonText)]
 pub async fn set_event_type_validation(
     program: String,
     event_type: String,

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 /// The program's webhook configurations as a JSON document. A non-empty `passphrase` brings the
 /// secrets along, sealed with it.
-#[server(prefix = "/sfn", endpoint = "export_program")]
+#[server(prefix = "/sfn", endpoint = "export_program", output = crate::api::JsonText)]
 pub async fn export_program(program: String, passphrase: String) -> Result<String, AppError> {
     use super::ssr::{admin, caller, engine};
     let engine = engine()?;
@@ -25,7 +25,7 @@ pub async fn export_program(program: String, passphrase: String) -> Result<Strin
 }
 
 /// What importing `document` would do in the program; changes nothing.
-#[server(prefix = "/sfn", endpoint = "preview_import")]
+#[server(prefix = "/sfn", endpoint = "preview_import", output = crate::api::JsonText)]
 pub async fn preview_import(
     program: String,
     document: String,
@@ -36,7 +36,7 @@ pub async fn preview_import(
 }
 
 /// Imports `document` into the program in one transaction (all of it or nothing).
-#[server(prefix = "/sfn", endpoint = "apply_import")]
+#[server(prefix = "/sfn", endpoint = "apply_import", output = crate::api::JsonText)]
 pub async fn apply_import(
     program: String,
     document: String,

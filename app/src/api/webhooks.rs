@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 /// A page of the Webhooks list, filtered by name (substring, any case) and created date range,
 /// with each webhook's figures over `window` and its flags; `cursor` continues from a page.
-#[server(prefix = "/sfn", endpoint = "list_webhooks")]
+#[server(prefix = "/sfn", endpoint = "list_webhooks", output = crate::api::JsonText)]
 pub async fn list_webhooks(
     program: String,
     name: String,
@@ -38,7 +38,7 @@ pub async fn list_webhooks(
 pub const WEBHOOKS_PER_PAGE: u32 = 50;
 
 /// Turns a webhook on or off at once (switching on sends what it held, unless `discard_held`).
-#[server(prefix = "/sfn", endpoint = "set_webhook_enabled")]
+#[server(prefix = "/sfn", endpoint = "set_webhook_enabled", output = crate::api::JsonText)]
 pub async fn set_webhook_enabled(
     program: String,
     id: String,
@@ -60,7 +60,7 @@ pub async fn set_webhook_enabled(
 }
 
 /// Deletes a webhook (its audit rows stay).
-#[server(prefix = "/sfn", endpoint = "delete_webhook")]
+#[server(prefix = "/sfn", endpoint = "delete_webhook", output = crate::api::JsonText)]
 pub async fn delete_webhook(program: String, id: String) -> Result<(), AppError> {
     use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
@@ -72,14 +72,14 @@ pub async fn delete_webhook(program: String, id: String) -> Result<(), AppError>
 
 /// A fresh signing secret for a new wizard draft: it signs the draft's Verify ping, and Save keeps
 /// it, so what the receiver verified is what it will get.
-#[server(prefix = "/sfn", endpoint = "new_draft_secret")]
+#[server(prefix = "/sfn", endpoint = "new_draft_secret", output = crate::api::JsonText)]
 pub async fn new_draft_secret(program: String) -> Result<String, AppError> {
     super::ssr::admin(&program)?;
     Ok(herald::delivery::Engine::draft_secret().expose().to_owned())
 }
 
 /// Whether `name` is free in the program (`except` is the webhook being edited).
-#[server(prefix = "/sfn", endpoint = "check_webhook_name")]
+#[server(prefix = "/sfn", endpoint = "check_webhook_name", output = crate::api::JsonText)]
 pub async fn check_webhook_name(
     program: String,
     name: String,
@@ -114,7 +114,7 @@ pub async fn check_webhook_name(
 
 /// Sends the verification ping for the wizard's draft. `editing` is the saved webhook's id when
 /// editing (its stored secret signs, and the ping is audited), empty for a new draft.
-#[server(prefix = "/sfn", endpoint = "verify_draft", input = server_fn::codec::Json)]
+#[server(prefix = "/sfn", endpoint = "verify_draft", input = server_fn::codec::Json, output = crate::api::JsonText)]
 pub async fn verify_draft(
     program: String,
     draft: WebhookDraft,
@@ -131,7 +131,7 @@ pub async fn verify_draft(
 }
 
 /// Saves a new webhook from the wizard.
-#[server(prefix = "/sfn", endpoint = "create_webhook", input = server_fn::codec::Json)]
+#[server(prefix = "/sfn", endpoint = "create_webhook", input = server_fn::codec::Json, output = crate::api::JsonText)]
 pub async fn create_webhook(
     program: String,
     draft: WebhookDraft,
@@ -150,7 +150,7 @@ pub async fn create_webhook(
 /// on the `version` the wizard loaded, so a change someone else saved meanwhile is never
 /// overwritten unseen. The Enabled switch is not the wizard's to save: a toggle made while the
 /// wizard was open stays as it is.
-#[server(prefix = "/sfn", endpoint = "update_webhook", input = server_fn::codec::Json)]
+#[server(prefix = "/sfn", endpoint = "update_webhook", input = server_fn::codec::Json, output = crate::api::JsonText)]
 pub async fn update_webhook(
     program: String,
     id: String,
@@ -172,7 +172,7 @@ pub async fn update_webhook(
 }
 
 /// The edit wizard's starting point: the webhook and a draft of its settings (no secrets).
-#[server(prefix = "/sfn", endpoint = "load_webhook_draft")]
+#[server(prefix = "/sfn", endpoint = "load_webhook_draft", output = crate::api::JsonText)]
 pub async fn load_webhook_draft(
     program: String,
     id: String,
@@ -186,7 +186,7 @@ pub async fn load_webhook_draft(
 }
 
 /// A new signing secret; the old one keeps signing for 24 hours.
-#[server(prefix = "/sfn", endpoint = "rotate_webhook_secret")]
+#[server(prefix = "/sfn", endpoint = "rotate_webhook_secret", output = crate::api::JsonText)]
 pub async fn rotate_webhook_secret(program: String, id: String) -> Result<String, AppError> {
     use super::ssr::{admin, engine, webhook_id};
     let engine = engine()?;
@@ -195,7 +195,7 @@ pub async fn rotate_webhook_secret(program: String, id: String) -> Result<String
 }
 
 /// Send Test: the catalog example of `event_type`, now, through the normal dispatch code.
-#[server(prefix = "/sfn", endpoint = "send_test")]
+#[server(prefix = "/sfn", endpoint = "send_test", output = crate::api::JsonText)]
 pub async fn send_test(
     program: String,
     id: String,
@@ -210,7 +210,7 @@ pub async fn send_test(
 }
 
 /// A webhook's page: settings, figures, flags and charts over `window`, and its latest attempts.
-#[server(prefix = "/sfn", endpoint = "load_webhook_details")]
+#[server(prefix = "/sfn", endpoint = "load_webhook_details", output = crate::api::JsonText)]
 pub async fn load_webhook_details(
     program: String,
     id: String,
@@ -237,7 +237,7 @@ pub async fn load_webhook_details(
 }
 
 /// The program's overview over `window`: totals, charts, and each webhook's figures and flags.
-#[server(prefix = "/sfn", endpoint = "load_program_insights")]
+#[server(prefix = "/sfn", endpoint = "load_program_insights", output = crate::api::JsonText)]
 pub async fn load_program_insights(
     program: String,
     window: String,
