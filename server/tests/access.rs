@@ -645,7 +645,7 @@ async fn members_of_one_program_reach_nothing_of_another(backend: Backend) {
     .await;
     assert_eq!(created.status(), StatusCode::OK);
     let created: Value = created.json().await.unwrap();
-    let hook_b = created["id"]
+    let hook_b = created["webhook"]["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{created}"))
         .to_owned();

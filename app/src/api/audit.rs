@@ -1,8 +1,31 @@
 //! Server functions behind the Audit Logs screen.
 
 use crate::error::AppError;
-use herald::domain::views::{AttemptDetailView, AttemptPageView, WebhookChoiceList};
+use herald::domain::views::{
+    AttemptDetailView, AttemptPageView, AttemptView, RequestView, ResponseView, WebhookChoiceList,
+};
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One attempt with its request and response: the REST API's `AttemptDetailView` with the
+/// attempt nested instead of flattened (reading a flattened struct takes serde's buffering
+/// deserializer, which the console's wasm would carry for this alone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptWithExchange {
+    pub attempt: AttemptView,
+    pub request: RequestView,
+    pub response: Option<ResponseView>,
+}
+
+impl From<AttemptDetailView> for AttemptWithExchange {
+    fn from(v: AttemptDetailView) -> Self {
+        Self {
+            attempt: v.attempt,
+            request: v.request,
+            response: v.response,
+        }
+    }
+}
 
 /// One page of the audit log. Filters are the screen's query-string values, as typed.
 #[server(prefix = "/sfn", endpoint = "list_attempts", output = crate::api::JsonText)]
@@ -69,7 +92,7 @@ pub async fn webhook_choices(
 
 /// One attempt with its full request and response.
 #[server(prefix = "/sfn", endpoint = "attempt_detail", output = crate::api::JsonText)]
-pub async fn attempt_detail(program: String, id: String) -> Result<AttemptDetailView, AppError> {
+pub async fn attempt_detail(program: String, id: String) -> Result<AttemptWithExchange, AppError> {
     use super::ssr::{engine, viewer};
     let engine = engine()?;
     let who = viewer(&program)?;
@@ -81,7 +104,7 @@ pub async fn attempt_detail(program: String, id: String) -> Result<AttemptDetail
         .get_attempt(&program, &id)
         .await?
         .ok_or_else(|| AppError::NotFound("attempt".into()))?;
-    Ok((&detail).into())
+    Ok(AttemptDetailView::from(&detail).into())
 }
 
 /// Replays a delivery: a finished one is queued again with a fresh retry budget, one waiting for

@@ -3,9 +3,19 @@
 use crate::error::AppError;
 use herald::domain::settings::WebhookDraft;
 use herald::domain::views::{
-    SavedWebhook, TestOutcome, VerifyOutcome, WebhookDetails, WebhookPageView, WebhookView,
+    TestOutcome, VerifyOutcome, WebhookDetails, WebhookPageView, WebhookView,
 };
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A webhook just saved, with its signing secret the one time it is shown: the REST API's
+/// `SavedWebhook` with the webhook nested instead of flattened (reading a flattened struct takes
+/// serde's buffering deserializer, which the console's wasm would carry for this alone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedWebhook {
+    pub webhook: WebhookView,
+    pub secret: Option<String>,
+}
 
 /// A page of the Webhooks list, filtered by name (substring, any case) and created date range,
 /// with each webhook's figures over `window` and its flags; `cursor` continues from a page.

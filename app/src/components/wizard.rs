@@ -7,10 +7,10 @@ mod endpoint;
 mod events;
 mod retries;
 
+use crate::api::webhooks::SavedWebhook;
 use crate::api::webhooks::{check_webhook_name, create_webhook, update_webhook};
 use crate::error::AppError;
 use herald::domain::settings::WebhookDraft;
-use herald::domain::views::SavedWebhook;
 use herald::domain::webhook::parse_ordering_key;
 use leptos::prelude::*;
 

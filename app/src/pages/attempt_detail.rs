@@ -1,13 +1,13 @@
 //! One attempt (`/audit-logs/:id`): what was sent (headers with credentials redacted, the body
 //! pretty-printed), what came back, timing and trigger, and Replay for a dead-lettered delivery.
 
+use crate::api::audit::AttemptWithExchange;
 use crate::api::audit::{attempt_detail, replay_delivery};
 use crate::api::program_path;
 use crate::components::program::use_program;
 use crate::components::session::AdminOnly;
 use crate::components::status::AttemptBadge;
 use crate::components::time::Timestamp;
-use herald::domain::views::AttemptDetailView;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -54,7 +54,7 @@ fn header_lines(headers: &[(String, String)]) -> String {
 }
 
 #[component]
-fn Attempt(d: AttemptDetailView) -> impl IntoView {
+fn Attempt(d: AttemptWithExchange) -> impl IntoView {
     let a = d.attempt.clone();
     let program = use_program().get_untracked();
     let replay = Action::new({

@@ -2,13 +2,13 @@
 //! create, the signing secret is shown once, with a copy button and a verification snippet.
 
 use crate::api::program_path;
+use crate::api::webhooks::SavedWebhook;
 use crate::api::webhooks::{load_webhook_draft, new_draft_secret};
 use crate::components::copy::CopyButton;
 use crate::components::program::{use_path, use_program};
 use crate::components::snippets::VerifySnippets;
 use crate::components::wizard::Wizard;
 use herald::domain::settings::WebhookDraft;
-use herald::domain::views::SavedWebhook;
 use herald::domain::webhook::AuthKind;
 use leptos::prelude::*;
 use leptos_meta::Title;
