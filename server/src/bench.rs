@@ -167,6 +167,7 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             format!("{base}/api/v1/events/batch")
         };
         let cpu_before = (cpu_secs("self"), cpu_secs(&child.id().to_string()));
+        let threads_before = threads(child.id());
         let mut sent =
             send_events(&client, &url, Some(&key), args, usize::from(args.batch)).await?;
         if args.backlog {
@@ -179,6 +180,7 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
         }
         let report = collect(&arrivals, &sent, args).await;
         let rss = peak_rss_kib(child.id());
+        let split = ThreadSplit::between(&threads_before, &threads(child.id()), report.e2e_secs);
         let cpu = match (
             cpu_before,
             cpu_secs("self"),
@@ -191,12 +193,12 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             }),
             _ => None,
         };
-        Ok::<_, anyhow::Error>((report, rss, cpu))
+        Ok::<_, anyhow::Error>((report, rss, cpu, split))
     }
     .await;
     let _ = child.kill();
     let _ = child.wait();
-    let (report, rss, cpu) = outcome?;
+    let (report, rss, cpu, split) = outcome?;
     print_report(args, &report, rss, ceiling);
     if let Some(cpu) = cpu {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -208,7 +210,116 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             100.0 * (cpu.server + cpu.generator) / (cpu.wall * cores)
         );
     }
+    if !split.groups.is_empty() {
+        let groups: Vec<String> = split
+            .groups
+            .iter()
+            .map(|g| {
+                format!(
+                    "{}: {} thread{}, {:.0}% of a core (the busiest {:.0}%)",
+                    g.name,
+                    g.threads,
+                    if g.threads == 1 { "" } else { "s" },
+                    g.busy_percent,
+                    g.busiest_percent
+                )
+            })
+            .collect();
+        println!("  server threads     {}", groups.join("; "));
+        if report.delivered > 0 {
+            println!(
+                "  thread switches    {:.1} per delivery in the server",
+                split.switches as f64 / report.delivered as f64
+            );
+        }
+    }
     Ok(())
+}
+
+/// A thread's name, CPU ticks and context switches (voluntary and not), by thread id.
+type ThreadTimes = HashMap<u32, (String, u64, u64)>;
+
+/// Every thread of a process, Linux only (empty elsewhere).
+fn threads(pid: u32) -> ThreadTimes {
+    let mut out = ThreadTimes::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let path = entry.path();
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        let (Ok(stat), Ok(status)) = (
+            std::fs::read_to_string(path.join("stat")),
+            std::fs::read_to_string(path.join("status")),
+        ) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let ticks = fields
+            .get(11)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            + fields
+                .get(12)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        let switches = status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches"))
+            .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+            .sum();
+        out.insert(tid, (stat[open + 1..close].to_owned(), ticks, switches));
+    }
+    out
+}
+
+/// Where the server's CPU went during a run, by thread name (threads of one name together).
+struct ThreadSplit {
+    groups: Vec<ThreadGroup>,
+    /// Context switches of all the server's threads.
+    switches: u64,
+}
+
+struct ThreadGroup {
+    name: String,
+    threads: usize,
+    /// Of one core, all threads of the name together.
+    busy_percent: f64,
+    busiest_percent: f64,
+}
+
+impl ThreadSplit {
+    fn between(before: &ThreadTimes, after: &ThreadTimes, secs: f64) -> Self {
+        let mut groups: Vec<ThreadGroup> = Vec::new();
+        let mut switches = 0;
+        for (tid, (name, ticks, sw)) in after {
+            let (t0, s0) = before.get(tid).map_or((0, 0), |b| (b.1, b.2));
+            switches += sw.saturating_sub(s0);
+            // USER_HZ is 100 on Linux: a tick is 10 ms, 1% of a core for a second.
+            let percent = ticks.saturating_sub(t0) as f64 / secs.max(0.001);
+            match groups.iter_mut().find(|g| g.name == *name) {
+                Some(g) => {
+                    g.threads += 1;
+                    g.busy_percent += percent;
+                    g.busiest_percent = g.busiest_percent.max(percent);
+                }
+                None => groups.push(ThreadGroup {
+                    name: name.clone(),
+                    threads: 1,
+                    busy_percent: percent,
+                    busiest_percent: percent,
+                }),
+            }
+        }
+        groups.retain(|g| g.busy_percent >= 1.0);
+        groups.sort_by(|a, b| b.busy_percent.total_cmp(&a.busy_percent));
+        Self { groups, switches }
+    }
 }
 
 /// POST/s of the same senders posting the same bodies, one per request, straight to the receiver
