@@ -707,3 +707,53 @@ async fn fresh_database(which: &str) -> anyhow::Result<(String, Option<Cleanup>)
     });
     Ok((url.to_string(), Some(cleanup)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_split_groups_threads_by_name() {
+        let before = ThreadTimes::from([
+            (1, ("worker".to_owned(), 100, 10)),
+            (2, ("worker".to_owned(), 50, 5)),
+            (3, ("sqlite".to_owned(), 0, 0)),
+        ]);
+        let after = ThreadTimes::from([
+            (1, ("worker".to_owned(), 150, 30)),
+            (2, ("worker".to_owned(), 70, 15)),
+            (3, ("sqlite".to_owned(), 100, 40)),
+            // Started during the run: all of its time counts; under 1% it is left out.
+            (4, ("idle".to_owned(), 1, 1)),
+        ]);
+        let split = ThreadSplit::between(&before, &after, 2.0);
+        let shown: Vec<(&str, usize, f64, f64)> = split
+            .groups
+            .iter()
+            .map(|g| {
+                (
+                    g.name.as_str(),
+                    g.threads,
+                    g.busy_percent,
+                    g.busiest_percent,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [("sqlite", 1, 50.0, 50.0), ("worker", 2, 35.0, 25.0)]
+        );
+        assert_eq!(split.switches, 20 + 10 + 40 + 1);
+    }
+
+    #[test]
+    fn threads_reads_this_process() {
+        let mine = threads(std::process::id());
+        if cfg!(target_os = "linux") {
+            assert!(!mine.is_empty(), "at least the thread running this test");
+            assert!(mine.values().all(|(name, _, _)| !name.is_empty()));
+        } else {
+            assert!(mine.is_empty());
+        }
+    }
+}
