@@ -106,7 +106,12 @@ impl SqliteStore {
             .pragma("cache_size", WRITER_CACHE)
             .pragma("wal_autocheckpoint", "0");
         let seen = std::sync::Arc::new(AtomicU64::new(FAILURES.load(Ordering::Acquire)));
+        // No ping before each use (sqlx's default): on SQLite it is one more round trip to the
+        // connection's thread per transaction (about 0.5 thread switches per delivery in `herald
+        // bench`), and it cannot find what `before_acquire` does not: a file connection does
+        // not drop like a socket, and any failure replaces it (see `FAILURES`).
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             // A fresh connection after any SQLite failure (see `FAILURES`).
@@ -122,6 +127,7 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(
