@@ -442,8 +442,8 @@ impl Engine {
         Some(result)
     }
 
-    /// Makes one try of a claimed delivery and decides what follows. A delivery whose tries, interrupted ones included, already spent its budget
-    /// is dead-lettered without a request.
+    /// Makes one try of a claimed delivery and decides what follows. A delivery whose tries,
+    /// interrupted ones included, already spent its budget is dead-lettered without a request.
     async fn deliver(&self, p: Planned) -> Outcome {
         let c = p.claim;
         let w = &c.webhook.record;
