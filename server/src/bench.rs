@@ -168,6 +168,7 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
         };
         let cpu_before = (cpu_secs("self"), cpu_secs(&child.id().to_string()));
         let threads_before = threads(child.id());
+        let metrics_before = scrape(&client, &base).await;
         let mut sent =
             send_events(&client, &url, Some(&key), args, usize::from(args.batch)).await?;
         if args.backlog {
@@ -181,6 +182,10 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
         let report = collect(&arrivals, &sent, args).await;
         let rss = peak_rss_kib(child.id());
         let split = ThreadSplit::between(&threads_before, &threads(child.id()), report.e2e_secs);
+        let writes = match (metrics_before, scrape(&client, &base).await) {
+            (Some(before), Some(after)) => WritePath::between(&before, &after, report.e2e_secs),
+            _ => None,
+        };
         let cpu = match (
             cpu_before,
             cpu_secs("self"),
@@ -193,12 +198,12 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             }),
             _ => None,
         };
-        Ok::<_, anyhow::Error>((report, rss, cpu, split))
+        Ok::<_, anyhow::Error>((report, rss, cpu, split, writes))
     }
     .await;
     let _ = child.kill();
     let _ = child.wait();
-    let (report, rss, cpu, split) = outcome?;
+    let (report, rss, cpu, split, writes) = outcome?;
     print_report(args, &report, rss, ceiling);
     if let Some(cpu) = cpu {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -233,7 +238,88 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             );
         }
     }
+    if let Some(w) = writes {
+        println!(
+            "  write path         {:.0} transactions/s, {:.1} events and {:.1} results each; one open {:.0}% of the time",
+            w.transactions_per_sec, w.events_each, w.results_each, w.open_percent
+        );
+        println!(
+            "                     an event waited {:.2} ms for its transaction, which took {:.2} ms (means)",
+            w.event_wait_ms, w.transaction_ms
+        );
+    }
     Ok(())
+}
+
+/// The child server's Prometheus text, or `None` if it cannot be read.
+async fn scrape(client: &reqwest::Client, base: &str) -> Option<String> {
+    let r = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.text().await.ok()
+}
+
+/// The sum of every sample of `name` whose labels include `label` (`None`: any labels), in
+/// Prometheus text.
+fn metric_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, labels) = series.split_once('{').unwrap_or((series, ""));
+            (metric == name && label.is_none_or(|want| labels.contains(want)))
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+/// The write path over a run, from the server's `herald_write_*` metrics scraped before and
+/// after: how many transactions, what each carried, how long events waited for one and how
+/// much of the run one was open (near 100%: the writes are the limit; well below: the work
+/// does not reach them fast enough).
+#[derive(Debug, PartialEq)]
+struct WritePath {
+    transactions_per_sec: f64,
+    events_each: f64,
+    results_each: f64,
+    open_percent: f64,
+    event_wait_ms: f64,
+    transaction_ms: f64,
+}
+
+impl WritePath {
+    fn between(before: &str, after: &str, secs: f64) -> Option<Self> {
+        let delta = |name: &str, label: Option<&str>| {
+            metric_sum(after, name, label) - metric_sum(before, name, label)
+        };
+        let transactions = delta("herald_write_seconds_count", None);
+        if transactions <= 0.0 || secs <= 0.0 {
+            return None;
+        }
+        let open = delta("herald_write_seconds_sum", None);
+        let waits = delta("herald_write_wait_seconds_count", Some(r#"kind="events""#));
+        let waited = delta("herald_write_wait_seconds_sum", Some(r#"kind="events""#));
+        Some(Self {
+            transactions_per_sec: transactions / secs,
+            events_each: delta("herald_write_rows_total", Some(r#"kind="events""#)) / transactions,
+            results_each: delta("herald_write_rows_total", Some(r#"kind="results""#))
+                / transactions,
+            open_percent: 100.0 * open / secs,
+            event_wait_ms: if waits > 0.0 {
+                1000.0 * waited / waits
+            } else {
+                0.0
+            },
+            transaction_ms: 1000.0 * open / transactions,
+        })
+    }
 }
 
 /// A thread's name, CPU ticks and context switches (voluntary and not), by thread id.
@@ -606,6 +692,9 @@ async fn create_key(database_url: &str) -> anyhow::Result<String> {
         .plain)
 }
 
+/// The bearer token the child server's `/metrics` answers to (loopback only, for this run).
+const METRICS_TOKEN: &str = "bench-metrics";
+
 fn spawn_server(database_url: &str, port: u16) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the herald binary")?;
     Command::new(exe)
@@ -621,6 +710,7 @@ fn spawn_server(database_url: &str, port: u16) -> anyhow::Result<Child> {
             "62656e63682d6f6e6c792d6b65792d62656e63682d6f6e6c792d6b65792d2d21",
         )
         .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+        .env("HERALD_METRICS_TOKEN", METRICS_TOKEN)
         // HERALD_BENCH_SERVER_LOG, e.g. `warn,sqlx::query=debug`, times each statement.
         .env(
             "RUST_LOG",
@@ -744,6 +834,40 @@ mod tests {
             [("sqlite", 1, 50.0, 50.0), ("worker", 2, 35.0, 25.0)]
         );
         assert_eq!(split.switches, 20 + 10 + 40 + 1);
+    }
+
+    #[test]
+    fn write_path_reads_the_metrics_deltas() {
+        let before = "# HELP x\n\
+            herald_write_seconds_count{kind=\"events\"} 10\n\
+            herald_write_seconds_sum{kind=\"events\"} 0.01\n\
+            herald_write_rows_total{kind=\"events\"} 40\n\
+            herald_write_wait_seconds_count{kind=\"events\"} 40\n\
+            herald_write_wait_seconds_sum{kind=\"events\"} 0.02\n";
+        let after = "herald_write_seconds_count{kind=\"events\"} 110\n\
+            herald_write_seconds_count{kind=\"shared\"} 100\n\
+            herald_write_seconds_sum{kind=\"events\"} 0.11\n\
+            herald_write_seconds_sum{kind=\"shared\"} 0.3\n\
+            herald_write_rows_total{kind=\"events\"} 840\n\
+            herald_write_rows_total{kind=\"results\"} 600\n\
+            herald_write_wait_seconds_count{kind=\"events\"} 840\n\
+            herald_write_wait_seconds_sum{kind=\"events\"} 0.42\n\
+            herald_write_wait_seconds_count{kind=\"results\"} 100\n\
+            herald_write_wait_seconds_sum{kind=\"results\"} 9\n";
+        let w = WritePath::between(before, after, 0.5).unwrap();
+        // 200 transactions in half a second carried 800 events and 600 results, open 0.4 s.
+        assert_eq!(w.transactions_per_sec, 400.0);
+        assert_eq!(w.events_each, 4.0);
+        assert_eq!(w.results_each, 3.0);
+        assert!((w.open_percent - 80.0).abs() < 1e-9, "{w:?}");
+        assert!((w.transaction_ms - 2.0).abs() < 1e-9, "{w:?}");
+        // Events only: 0.4 s over 800 waits.
+        assert!((w.event_wait_ms - 0.5).abs() < 1e-9, "{w:?}");
+        assert_eq!(
+            WritePath::between(after, after, 0.5),
+            None,
+            "no transactions"
+        );
     }
 
     #[test]

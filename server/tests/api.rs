@@ -772,6 +772,17 @@ async fn metrics_are_served_only_when_configured() {
     assert!(value("herald_delivery_lag_seconds_count", &[]) >= 1.0);
     assert!(value("herald_attempt_duration_seconds_bucket", &[("le", "+Inf")]) >= 1.0);
     assert!(value("herald_events_ingested_total", &[("duplicate", "false")]) >= 1.0);
+    // The write path: the event waited for a transaction, which was timed and counted its rows;
+    // its waits have buckets below a millisecond.
+    assert!(value("herald_write_wait_seconds_count", &[("kind", "events")]) >= 1.0);
+    assert!(
+        value(
+            "herald_write_wait_seconds_bucket",
+            &[("kind", "events"), ("le", "0.0001")]
+        ) >= 0.0
+    );
+    assert!(value("herald_write_seconds_count", &[]) >= 1.0);
+    assert!(value("herald_write_rows_total", &[("kind", "events")]) >= 1.0);
     assert_eq!(value("herald_queue_depth", &[("state", "pending")]), 0.0);
     assert!(value("herald_db_connections", &[("state", "open")]) >= 1.0);
     assert_eq!(value("herald_database_up", &[]), 1.0);

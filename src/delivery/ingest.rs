@@ -11,6 +11,7 @@
 //! delivery results to the same task, and a batch of events and a batch of results share one
 //! transaction: half the commits, and no turn-taking between two tasks on the one connection.
 
+use super::observe;
 use super::queue::Outcome;
 use super::{Engine, Result};
 use crate::domain::event::NewEvent;
@@ -20,6 +21,7 @@ use crate::domain::webhook::ordering_value;
 use crate::store::{DeliveryTarget, IngestItem, Replayed, Store, StoreError, StoredEvent, Webhook};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// What ingest did with an event.
@@ -45,6 +47,8 @@ pub(super) struct IngestJob {
     /// The webhook of each of `item.targets`, in the same order.
     webhooks: Vec<Arc<Webhook>>,
     reply: oneshot::Sender<Result<Option<usize>, StoreError>>,
+    /// When it was handed to the group-commit task.
+    queued: Instant,
 }
 
 /// What the group-commit task is given.
@@ -53,7 +57,12 @@ pub(super) enum WriteJob {
     /// A batch of delivery results from the recorder, to share the next transaction. The answer
     /// is `Ok` once they are committed, or gives them back unwritten (the recorder then writes
     /// them itself, with its own fallbacks).
-    Results(Vec<Outcome>, oneshot::Sender<Result<(), Vec<Outcome>>>),
+    Results(
+        Vec<Outcome>,
+        oneshot::Sender<Result<(), Vec<Outcome>>>,
+        /// When they were handed over.
+        Instant,
+    ),
 }
 
 /// Starts the group-commit task; it ends when every sender (the engine) is gone. It holds the
@@ -71,16 +80,23 @@ pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<WriteJob
             for job in received.drain(..) {
                 match job {
                     WriteJob::Ingest(j) => jobs.push(j),
-                    WriteJob::Results(r, done) if results.is_none() => results = Some((r, done)),
+                    WriteJob::Results(r, done, queued) if results.is_none() => {
+                        results = Some((r, done, queued))
+                    }
                     // One batch of results per transaction; the recorder sends one at a time.
-                    WriteJob::Results(r, done) => {
+                    WriteJob::Results(r, done, _) => {
                         let _ = done.send(Err(r));
                     }
                 }
             }
             let engine = Engine { inner };
+            let start = Instant::now();
+            observe::waited_for_write("events", jobs.iter().map(|j| start - j.queued));
             match results {
-                Some((results, done)) => engine.commit_with(&mut jobs, results, done).await,
+                Some((results, done, queued)) => {
+                    observe::waited_for_write("results", std::iter::once(start - queued));
+                    engine.commit_with(&mut jobs, results, done).await
+                }
                 None => engine.commit(&mut jobs).await,
             }
         }
@@ -116,7 +132,10 @@ impl Engine {
     async fn commit(&self, jobs: &mut Vec<IngestJob>) {
         let mut b = Batch::of(jobs);
         self.own(&mut b.items, &b.webhooks);
+        let start = Instant::now();
         let outcome = self.store().ingest_batch(&b.items).await;
+        let carried = if outcome.is_ok() { b.items.len() } else { 0 };
+        observe::wrote("events", start.elapsed(), carried, 0);
         self.settle(b, outcome).await;
     }
 
@@ -132,10 +151,14 @@ impl Engine {
         let mut b = Batch::of(jobs);
         self.own(&mut b.items, &b.webhooks);
         let store = self.store();
-        match store
+        let start = Instant::now();
+        let shared = store
             .ingest_and_record(&b.items, &results, self.now())
-            .await
-        {
+            .await;
+        if shared.is_ok() {
+            observe::wrote("shared", start.elapsed(), b.items.len(), results.len());
+        }
+        match shared {
             Ok((stored, _)) => {
                 let _ = done.send(Ok(()));
                 self.settle(b, Ok(stored)).await;
@@ -460,6 +483,7 @@ impl Engine {
             },
             webhooks: routes.webhooks,
             reply,
+            queued: Instant::now(),
         };
         let shutting_down =
             || super::EngineError::Unavailable("Herald is shutting down; try again shortly".into());

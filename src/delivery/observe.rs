@@ -9,8 +9,10 @@
 //! `herald_delivery_lag_seconds`, `herald_auto_disables_total{reason}`,
 //! `herald_alerts_sent_total{kind}`, `herald_retention_deleted_total{what}`,
 //! `herald_bulk_replayed_total`, `herald_deliveries_routed_total{path}` (`express`: sent by the
-//! process that accepted the event without a claim; `queue`: claimed from the queue); the queue
-//! and pool gauges are read at scrape time.
+//! process that accepted the event without a claim; `queue`: claimed from the queue),
+//! `herald_write_wait_seconds{kind}`, `herald_write_seconds{kind}`, `herald_write_rows_total{kind}`
+//! (the database write path, see `waited_for_write` and `wrote`); the queue and pool gauges are
+//! read at scrape time.
 
 use super::queue::{NextStep, Outcome};
 use metrics::{counter, histogram};
@@ -29,6 +31,30 @@ pub fn routed(express: usize, queued: usize) {
     }
     if queued > 0 {
         counter!("herald_deliveries_routed_total", "path" => "queue").increment(queued as u64);
+    }
+}
+
+/// How long `jobs` write jobs of one kind (`events`: an ingested event; `results`: a batch of
+/// delivery results) waited for the transaction that writes them, from being handed to the
+/// group-commit task to that transaction's start (`waits` in seconds).
+pub fn waited_for_write(kind: &'static str, waits: impl Iterator<Item = Duration>) {
+    let h = histogram!("herald_write_wait_seconds", "kind" => kind);
+    for w in waits {
+        h.record(w.as_secs_f64());
+    }
+}
+
+/// One write transaction of the hot path and what it carried: `kind` is `events` (ingest alone),
+/// `shared` (events and results in one transaction, SQLite) or `results` (the recorder alone).
+/// Its duration against the run's length says how busy the write path is; rows per
+/// transaction, how well group commit batches.
+pub fn wrote(kind: &'static str, took: Duration, events: usize, results: usize) {
+    histogram!("herald_write_seconds", "kind" => kind).record(took.as_secs_f64());
+    if events > 0 {
+        counter!("herald_write_rows_total", "kind" => "events").increment(events as u64);
+    }
+    if results > 0 {
+        counter!("herald_write_rows_total", "kind" => "results").increment(results as u64);
     }
 }
 

@@ -42,10 +42,10 @@ impl Engine {
             let unwritten = match self
                 .inner
                 .ingest_tx
-                .send(WriteJob::Results(results, done))
+                .send(WriteJob::Results(results, done, std::time::Instant::now()))
                 .await
             {
-                Err(mpsc::error::SendError(WriteJob::Results(results, _))) => Some(results),
+                Err(mpsc::error::SendError(WriteJob::Results(results, _, _))) => Some(results),
                 // Never: what was sent is what comes back.
                 Err(mpsc::error::SendError(WriteJob::Ingest(_))) => continue,
                 Ok(()) => match written.await {
@@ -99,7 +99,12 @@ impl Engine {
     ) -> Result<usize, crate::store::StoreError> {
         let mut delay = Duration::from_millis(100);
         loop {
-            match self.store().record_results(results, self.now()).await {
+            let start = std::time::Instant::now();
+            let written = self.store().record_results(results, self.now()).await;
+            if written.is_ok() {
+                super::observe::wrote("results", start.elapsed(), 0, results.len());
+            }
+            match written {
                 Err(e) if e.is_unavailable() => {
                     tracing::warn!(error = %e, "database unavailable while recording results; retrying");
                     tokio::time::sleep(delay).await;
