@@ -9,6 +9,7 @@ pub mod access;
 pub mod alerts;
 mod model;
 mod postgres;
+mod priority;
 pub mod replay;
 pub mod retention;
 pub mod rollups;

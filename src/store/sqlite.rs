@@ -114,6 +114,13 @@ impl SqliteStore {
             .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
+            // The writer thread asks for a higher scheduling priority (see `priority`).
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query(super::priority::RAISE).execute(conn).await?;
+                    Ok(())
+                })
+            })
             // A fresh connection after any SQLite failure (see `FAILURES`).
             .before_acquire(move |_, _| {
                 let seen = seen.clone();
@@ -123,7 +130,11 @@ impl SqliteStore {
                 })
             })
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .collation(super::priority::COLLATION, super::priority::compare),
+            )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
@@ -380,6 +391,49 @@ mod tests {
             .unwrap();
         assert!(size() > 0);
     }
+    /// The writer's thread asks for a higher scheduling priority as it connects; readers keep
+    /// the default. Where the system refuses (no CAP_SYS_NICE), every thread keeps it.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_writer_thread_runs_at_a_higher_priority() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("nice.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        // A reader connection (and its thread) exists once a read has run.
+        sqlx::query("SELECT 1")
+            .execute(&store.reader)
+            .await
+            .unwrap();
+        // Each of this process's SQLite worker threads, by its nice value (field 19 of its stat).
+        let mut nice = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let path = task.unwrap().path();
+            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if !name.starts_with("sqlx-sqlite") {
+                continue;
+            }
+            let stat = std::fs::read_to_string(path.join("stat")).unwrap();
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            let value: i32 = after_name.split(' ').nth(16).unwrap().parse().unwrap();
+            nice.push(value);
+        }
+        nice.sort();
+        assert!(
+            nice.len() >= 3,
+            "writer, checkpointer and a reader: {nice:?}"
+        );
+        let permitted = rustix::process::getuid().is_root();
+        if permitted {
+            assert_eq!(nice[0], super::super::priority::NICE, "{nice:?}");
+            assert!(
+                nice[1..].iter().all(|&n| n == 0),
+                "only the writer: {nice:?}"
+            );
+        } else {
+            assert!(nice.iter().all(|&n| n == 0), "{nice:?}");
+        }
+    }
+
     /// The plan SQLite chooses for an audit-log query (its steps' descriptions).
     async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
         // Planning needs no values; every parameter is bound to a placeholder text.
