@@ -34,9 +34,9 @@ pub fn routed(express: usize, queued: usize) {
     }
 }
 
-/// How long `jobs` write jobs of one kind (`events`: an ingested event; `results`: a batch of
-/// delivery results) waited for the transaction that writes them, from being handed to the
-/// group-commit task to that transaction's start (`waits` in seconds).
+/// How long write jobs of one kind (`events`: an ingested event; `results`: a batch of delivery
+/// results) waited for the transaction that writes them: from being handed to the group-commit
+/// task (a full queue's backpressure included) to that transaction's start.
 pub fn waited_for_write(kind: &'static str, waits: impl Iterator<Item = Duration>) {
     let h = histogram!("herald_write_wait_seconds", "kind" => kind);
     for w in waits {
