@@ -221,12 +221,13 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             .iter()
             .map(|g| {
                 format!(
-                    "{}: {} thread{}, {:.0}% of a core (the busiest {:.0}%)",
+                    "{}: {} thread{}, {:.0}% of a core (the busiest ran {:.0}% and waited for a core {:.0}%)",
                     g.name,
                     g.threads,
                     if g.threads == 1 { "" } else { "s" },
                     g.busy_percent,
-                    g.busiest_percent
+                    g.busiest_percent,
+                    g.busiest_waiting_percent
                 )
             })
             .collect();
@@ -323,8 +324,10 @@ impl WritePath {
     }
 }
 
-/// A thread's name, CPU ticks and context switches (voluntary and not), by thread id.
-type ThreadTimes = HashMap<u32, (String, u64, u64)>;
+/// A thread's name, CPU ticks, context switches (voluntary and not) and nanoseconds spent
+/// runnable but waiting for a core (`schedstat`; 0 where the kernel does not keep it), by
+/// thread id.
+type ThreadTimes = HashMap<u32, (String, u64, u64, u64)>;
 
 /// Every thread of a process, Linux only (empty elsewhere).
 fn threads(pid: u32) -> ThreadTimes {
@@ -360,7 +363,14 @@ fn threads(pid: u32) -> ThreadTimes {
             .filter(|l| l.contains("ctxt_switches"))
             .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
             .sum();
-        out.insert(tid, (stat[open + 1..close].to_owned(), ticks, switches));
+        let waited = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap_or(0);
+        out.insert(
+            tid,
+            (stat[open + 1..close].to_owned(), ticks, switches, waited),
+        );
     }
     out
 }
@@ -378,28 +388,35 @@ struct ThreadGroup {
     /// Of one core, all threads of the name together.
     busy_percent: f64,
     busiest_percent: f64,
+    /// How long the busiest thread waited, runnable, for a core (percent of the run).
+    busiest_waiting_percent: f64,
 }
 
 impl ThreadSplit {
     fn between(before: &ThreadTimes, after: &ThreadTimes, secs: f64) -> Self {
         let mut groups: Vec<ThreadGroup> = Vec::new();
         let mut switches = 0;
-        for (tid, (name, ticks, sw)) in after {
-            let (t0, s0) = before.get(tid).map_or((0, 0), |b| (b.1, b.2));
+        for (tid, (name, ticks, sw, waited)) in after {
+            let (t0, s0, w0) = before.get(tid).map_or((0, 0, 0), |b| (b.1, b.2, b.3));
             switches += sw.saturating_sub(s0);
             // USER_HZ is 100 on Linux: a tick is 10 ms, 1% of a core for a second.
             let percent = ticks.saturating_sub(t0) as f64 / secs.max(0.001);
+            let waiting = waited.saturating_sub(w0) as f64 / 1e7 / secs.max(0.001);
             match groups.iter_mut().find(|g| g.name == *name) {
                 Some(g) => {
                     g.threads += 1;
                     g.busy_percent += percent;
-                    g.busiest_percent = g.busiest_percent.max(percent);
+                    if percent > g.busiest_percent {
+                        g.busiest_percent = percent;
+                        g.busiest_waiting_percent = waiting;
+                    }
                 }
                 None => groups.push(ThreadGroup {
                     name: name.clone(),
                     threads: 1,
                     busy_percent: percent,
                     busiest_percent: percent,
+                    busiest_waiting_percent: waiting,
                 }),
             }
         }
@@ -806,19 +823,19 @@ mod tests {
     #[test]
     fn thread_split_groups_threads_by_name() {
         let before = ThreadTimes::from([
-            (1, ("worker".to_owned(), 100, 10)),
-            (2, ("worker".to_owned(), 50, 5)),
-            (3, ("sqlite".to_owned(), 0, 0)),
+            (1, ("worker".to_owned(), 100, 10, 0)),
+            (2, ("worker".to_owned(), 50, 5, 1_000_000_000)),
+            (3, ("sqlite".to_owned(), 0, 0, 0)),
         ]);
         let after = ThreadTimes::from([
-            (1, ("worker".to_owned(), 150, 30)),
-            (2, ("worker".to_owned(), 70, 15)),
-            (3, ("sqlite".to_owned(), 100, 40)),
+            (1, ("worker".to_owned(), 150, 30, 200_000_000)),
+            (2, ("worker".to_owned(), 70, 15, 1_600_000_000)),
+            (3, ("sqlite".to_owned(), 100, 40, 500_000_000)),
             // Started during the run: all of its time counts; under 1% it is left out.
-            (4, ("idle".to_owned(), 1, 1)),
+            (4, ("idle".to_owned(), 1, 1, 0)),
         ]);
         let split = ThreadSplit::between(&before, &after, 2.0);
-        let shown: Vec<(&str, usize, f64, f64)> = split
+        let shown: Vec<(&str, usize, f64, f64, f64)> = split
             .groups
             .iter()
             .map(|g| {
@@ -827,12 +844,17 @@ mod tests {
                     g.threads,
                     g.busy_percent,
                     g.busiest_percent,
+                    g.busiest_waiting_percent,
                 )
             })
             .collect();
+        // The busiest worker (thread 1) waited 0.2 s of the 2 s run for a core: 10%.
         assert_eq!(
             shown,
-            [("sqlite", 1, 50.0, 50.0), ("worker", 2, 35.0, 25.0)]
+            [
+                ("sqlite", 1, 50.0, 50.0, 25.0),
+                ("worker", 2, 35.0, 25.0, 10.0)
+            ]
         );
         assert_eq!(split.switches, 20 + 10 + 40 + 1);
     }
@@ -876,7 +898,7 @@ mod tests {
         let mine = threads(std::process::id());
         if cfg!(target_os = "linux") {
             assert!(!mine.is_empty(), "at least the thread running this test");
-            assert!(mine.values().all(|(name, _, _)| !name.is_empty()));
+            assert!(mine.values().all(|(name, _, _, _)| !name.is_empty()));
         } else {
             assert!(mine.is_empty());
         }
