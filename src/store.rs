@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod alerts;
+mod decode;
 mod model;
 mod postgres;
 mod priority;

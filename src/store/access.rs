@@ -218,9 +218,9 @@ pub(super) mod sql {
 /// Row shapes both backends decode.
 pub(super) mod rows {
     use super::*;
+    use crate::store::decode::from_row;
     use crate::store::StoreError;
 
-    #[derive(sqlx::FromRow)]
     pub struct UserRow {
         id: String,
         program_id: String,
@@ -229,6 +229,14 @@ pub(super) mod rows {
         install_admin: bool,
         created_at: DateTime<Utc>,
     }
+    from_row!(UserRow {
+        id,
+        program_id,
+        email,
+        password_hash,
+        install_admin,
+        created_at
+    });
 
     impl TryFrom<UserRow> for UserRecord {
         type Error = StoreError;
@@ -248,7 +256,6 @@ pub(super) mod rows {
         Role::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("member role {raw:?}")))
     }
 
-    #[derive(sqlx::FromRow)]
     pub struct ProgramRow {
         id: String,
         name: String,
@@ -256,6 +263,13 @@ pub(super) mod rows {
         archived_at: Option<DateTime<Utc>>,
         created_at: DateTime<Utc>,
     }
+    from_row!(ProgramRow {
+        id,
+        name,
+        is_default,
+        archived_at,
+        created_at
+    });
 
     impl From<ProgramRow> for ProgramRecord {
         fn from(r: ProgramRow) -> Self {
@@ -269,12 +283,11 @@ pub(super) mod rows {
         }
     }
 
-    #[derive(sqlx::FromRow)]
     pub struct ProgramRoleRow {
-        #[sqlx(flatten)]
         program: ProgramRow,
         role: String,
     }
+    from_row!(ProgramRoleRow { role } flatten { program });
 
     impl TryFrom<ProgramRoleRow> for (ProgramRecord, Role) {
         type Error = StoreError;
@@ -283,12 +296,11 @@ pub(super) mod rows {
         }
     }
 
-    #[derive(sqlx::FromRow)]
     pub struct MemberRow {
-        #[sqlx(flatten)]
         user: UserRow,
         role: String,
     }
+    from_row!(MemberRow { role } flatten { user });
 
     impl TryFrom<MemberRow> for MemberRecord {
         type Error = StoreError;
@@ -300,15 +312,14 @@ pub(super) mod rows {
         }
     }
 
-    #[derive(sqlx::FromRow)]
     pub struct SessionUserRow {
         id_hash: String,
         session_created_at: DateTime<Utc>,
         last_seen_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
-        #[sqlx(flatten)]
         user: UserRow,
     }
+    from_row!(SessionUserRow { id_hash, session_created_at, last_seen_at, expires_at } flatten { user });
 
     impl TryFrom<SessionUserRow> for (SessionRecord, UserRecord) {
         type Error = StoreError;

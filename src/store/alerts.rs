@@ -5,6 +5,7 @@
 //! index), so occurrences from any number of processes are counted into it with one upsert, and
 //! a row is sent by whichever process first stamps its `sent_at`.
 
+use super::decode::from_row;
 use super::Result;
 use crate::domain::alerts::AlertKind;
 use crate::domain::ids::{AlertId, ProgramId, WebhookId};
@@ -103,7 +104,6 @@ pub(crate) mod sql {
     pub const SET_SETTINGS: &str = "UPDATE programs SET alert_settings = $2 WHERE id = $1";
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct AlertRow {
     id: String,
     program_id: String,
@@ -117,6 +117,19 @@ pub(crate) struct AlertRow {
     sent_at: Option<DateTime<Utc>>,
     email_error: Option<String>,
 }
+from_row!(AlertRow {
+    id,
+    program_id,
+    webhook_id,
+    webhook_name,
+    kind,
+    count,
+    first_at,
+    last_at,
+    detail,
+    sent_at,
+    email_error
+});
 
 impl TryFrom<AlertRow> for AlertRecord {
     type Error = super::StoreError;
@@ -139,12 +152,11 @@ impl TryFrom<AlertRow> for AlertRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct PendingRow {
-    #[sqlx(flatten)]
     alert: AlertRow,
     last_sent: Option<DateTime<Utc>>,
 }
+from_row!(PendingRow { last_sent } flatten { alert });
 
 impl TryFrom<PendingRow> for PendingAlert {
     type Error = super::StoreError;

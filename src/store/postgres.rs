@@ -66,7 +66,9 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        super::decode::migrator(super::decode::POSTGRES)
+            .run(&pool)
+            .await?;
         let program = Self::seed(&pool).await?;
         let alive = std::sync::Arc::new(());
         Self::start_statistics_keeper(pool.clone(), std::sync::Arc::downgrade(&alive));

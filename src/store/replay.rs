@@ -5,6 +5,7 @@
 //! job that dies between batches resumes exactly where it stopped, and no dead letter is replayed
 //! twice by one job.
 
+use super::decode::from_row;
 use super::Result;
 use crate::domain::ids::{ProgramId, ReplayJobId, WebhookId};
 use crate::domain::replay::ReplayJobStatus;
@@ -189,7 +190,6 @@ pub(crate) mod sql {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct JobRow {
     id: String,
     program_id: String,
@@ -206,6 +206,22 @@ pub(crate) struct JobRow {
     pub(crate) cursor_at: Option<DateTime<Utc>>,
     pub(crate) cursor_id: Option<String>,
 }
+from_row!(JobRow {
+    id,
+    program_id,
+    webhook_id,
+    event_type,
+    created_from,
+    created_before,
+    status,
+    total,
+    replayed,
+    started_by,
+    created_at,
+    finished_at,
+    cursor_at,
+    cursor_id
+});
 
 impl TryFrom<JobRow> for ReplayJobRecord {
     type Error = super::StoreError;

@@ -1,7 +1,8 @@
-//! Row structs as both backends decode them (`sqlx::FromRow` works for either), and their
+//! Row structs as both backends decode them (`from_row!` implements `sqlx::FromRow` for either), and their
 //! conversion into the store's records. A value that fails to convert is reported as corrupt data
 //! rather than silently repaired.
 
+use super::decode::from_row;
 use super::model::*;
 use super::{Result, StoreError};
 use crate::delivery::queue::Claim;
@@ -15,7 +16,6 @@ use sqlx::types::Json;
 
 pub type Headers = Vec<(String, String)>;
 
-#[derive(sqlx::FromRow)]
 pub struct WebhookRow {
     id: String,
     program_id: String,
@@ -49,6 +49,39 @@ pub struct WebhookRow {
     ordering_key: Option<String>,
     event_types: Option<String>,
 }
+from_row!(WebhookRow {
+    id,
+    program_id,
+    name,
+    url,
+    method,
+    description,
+    auth_kind,
+    auth_param,
+    secrets,
+    filter,
+    retry_attempts,
+    retry_delay_seconds,
+    retry_backoff,
+    timeout_seconds,
+    rate_limit_per_second,
+    sandbox,
+    enabled,
+    version,
+    total_attempts,
+    successful_attempts,
+    last_success_at,
+    last_failure_at,
+    last_attempt_failed,
+    created_at,
+    updated_at,
+    disabled_reason,
+    failing_since,
+    failures_in_a_row,
+    headers,
+    ordering_key,
+    event_types
+});
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
@@ -107,7 +140,6 @@ impl TryFrom<WebhookRow> for Webhook {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub struct ClaimedRow {
     delivery_id: String,
     claim_count: i64,
@@ -118,9 +150,9 @@ pub struct ClaimedRow {
     event_type: String,
     body: String,
     event_created_at: DateTime<Utc>,
-    #[sqlx(flatten)]
     webhook: WebhookRow,
 }
+from_row!(ClaimedRow { delivery_id, claim_count, tries, interruptions, delivery_trigger, event_id, event_type, body, event_created_at } flatten { webhook });
 
 impl TryFrom<ClaimedRow> for Claim {
     type Error = StoreError;
@@ -142,7 +174,6 @@ impl TryFrom<ClaimedRow> for Claim {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub struct AttemptSummaryRow {
     id: String,
     webhook_id: String,
@@ -161,6 +192,24 @@ pub struct AttemptSummaryRow {
     delivered_at: Option<DateTime<Utc>>,
     superseded: bool,
 }
+from_row!(AttemptSummaryRow {
+    id,
+    webhook_id,
+    webhook_name,
+    delivery_id,
+    event_id,
+    event_type,
+    attempt,
+    trigger,
+    status,
+    status_code,
+    error,
+    latency_ms,
+    lag_ms,
+    created_at,
+    delivered_at,
+    superseded
+});
 
 impl TryFrom<AttemptSummaryRow> for AttemptSummary {
     type Error = StoreError;
@@ -187,9 +236,7 @@ impl TryFrom<AttemptSummaryRow> for AttemptSummary {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub struct AttemptDetailRow {
-    #[sqlx(flatten)]
     summary: AttemptSummaryRow,
     request_url: String,
     request_headers: Json<Headers>,
@@ -197,6 +244,7 @@ pub struct AttemptDetailRow {
     response_headers: Option<Json<Headers>>,
     response_body: Option<String>,
 }
+from_row!(AttemptDetailRow { request_url, request_headers, request_body, response_headers, response_body } flatten { summary });
 
 impl TryFrom<AttemptDetailRow> for AttemptDetail {
     type Error = StoreError;
@@ -213,7 +261,6 @@ impl TryFrom<AttemptDetailRow> for AttemptDetail {
     }
 }
 
-#[derive(sqlx::FromRow)]
 pub struct DeliveryRow {
     id: String,
     webhook_id: String,
@@ -228,6 +275,20 @@ pub struct DeliveryRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
+from_row!(DeliveryRow {
+    id,
+    webhook_id,
+    webhook_name,
+    event_id,
+    event_type,
+    trigger,
+    status,
+    tries,
+    next_attempt_at,
+    last_error,
+    created_at,
+    updated_at
+});
 
 impl TryFrom<DeliveryRow> for DeliverySummary {
     type Error = StoreError;

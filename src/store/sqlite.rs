@@ -136,7 +136,9 @@ impl SqliteStore {
                     .collation(super::priority::COLLATION, super::priority::compare),
             )
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        super::decode::migrator(super::decode::SQLITE)
+            .run(&writer)
+            .await?;
         let reader = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(4)
