@@ -12,7 +12,7 @@
 //! Every loop is bounded by an event count and a deadline, and all traffic stays on loopback.
 
 use anyhow::{bail, Context};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// receiver (no Herald), and report Herald's throughput as a share of it.
     #[arg(long)]
     pub ceiling: bool,
+    /// Webhooks subscribed to every event (each its own endpoint): each event fans out to this
+    /// many deliveries, and the throughput figures count deliveries. Needs `--endpoints 1`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub fan_out: u32,
     /// Build a backlog first: the webhooks are switched off while every event is posted (their
     /// deliveries wait, pending), then switched on; "end to end" is then the drain of the whole
     /// backlog, and the peak RSS is the server's while holding and draining it.
@@ -80,6 +84,9 @@ struct Arrivals {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.events == 0 || args.senders == 0 {
         bail!("--events and --senders must be positive");
+    }
+    if args.fan_out > 1 && args.endpoints > 1 {
+        bail!("--fan-out sends every event to every webhook; use it with --endpoints 1");
     }
     let (database_url, cleanup) = fresh_database(&args.database).await?;
     let result = drive(&args, &database_url).await;
@@ -109,9 +116,14 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             .build()?;
         wait_healthy(&client, &base).await?;
         let mut webhook_ids = vec![];
-        for n in 0..args.endpoints {
+        for n in 0..args.endpoints.max(args.fan_out) {
             let (url, name) = if n < args.hanging() {
                 (format!("{receiver_url}/hang"), format!("bench hanging {n}"))
+            } else if args.fan_out > 1 {
+                (
+                    format!("{receiver_url}/hook?copy={n}"),
+                    format!("bench {n}"),
+                )
             } else {
                 (format!("{receiver_url}/hook"), format!("bench {n}"))
             };
@@ -174,7 +186,7 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
         if args.backlog {
             eprintln!(
                 "{} events accepted and held; switching the webhooks on",
-                sent.at.len()
+                sent.at.len() / args.fan_out as usize
             );
             sent.drain_from = Some(Instant::now());
             switch(true).await?;
@@ -482,9 +494,16 @@ async fn send_events(
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (endpoints, hanging) = (args.endpoints as usize, args.hanging() as usize);
+    // What the receiver records for each delivery of an event (see `start_receiver`).
+    let copies: Arc<Vec<String>> = Arc::new(if key.is_some() && args.fan_out > 1 {
+        (0..args.fan_out).map(|n| format!("?copy={n}")).collect()
+    } else {
+        vec![String::new()]
+    });
     let mut tasks = tokio::task::JoinSet::new();
     let expected = if key.is_some() { 202 } else { 200 };
     for _ in 0..args.senders {
+        let copies = copies.clone();
         let (client, url, key, next, total, rate) = (
             client.clone(),
             url.to_owned(),
@@ -530,12 +549,11 @@ async fn send_events(
                 let ok = request.send().await.is_ok_and(|r| r.status() == expected);
                 if ok {
                     // Only events for healthy endpoints are expected back.
-                    sent.extend(
-                        events
-                            .into_iter()
-                            .filter(|(_, _, healthy)| *healthy)
-                            .map(|(id, _, _)| (id, at)),
-                    );
+                    for (id, _, healthy) in events {
+                        if healthy {
+                            sent.extend(copies.iter().map(|c| (format!("{id}{c}"), at)));
+                        }
+                    }
                 } else {
                     rejected += events.len();
                 }
@@ -589,7 +607,7 @@ async fn collect(arrivals: &Arrivals, sent: &Sent, args: &BenchArgs) -> Report {
     latencies_ms.sort_by(f64::total_cmp);
     let last = got.values().max().copied().unwrap_or(sent.started);
     Report {
-        accepted: sent.at.len(),
+        accepted: sent.at.len() / args.fan_out as usize,
         rejected: sent.rejected,
         delivered: latencies_ms.len(),
         ingest_secs: (sent.finished - sent.started).as_secs_f64(),
@@ -621,6 +639,12 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
         "herald bench: {backend}, {mode}, {} events, {} senders, {} event(s) per request, signed deliveries to 127.0.0.1",
         args.events, args.senders, args.batch
     );
+    if args.fan_out > 1 {
+        println!(
+            "  fan-out            {} webhooks per event; deliveries below count each",
+            args.fan_out
+        );
+    }
     if args.endpoints > 1 {
         println!(
             "  endpoints          {} ({} hanging, timeout {} s; figures below are the healthy ones')",
@@ -672,11 +696,21 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
 }
 
 async fn start_receiver(arrivals: Arc<Arrivals>) -> anyhow::Result<String> {
-    async fn receive(State(a): State<Arc<Arrivals>>, headers: HeaderMap) -> &'static str {
+    /// Records the first arrival of each event at each webhook: the event id, followed by the
+    /// query (`?copy=n`) that tells fanned-out webhooks apart.
+    async fn receive(
+        State(a): State<Arc<Arrivals>>,
+        RawQuery(query): RawQuery,
+        headers: HeaderMap,
+    ) -> &'static str {
         if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+            let key = match query {
+                Some(q) => format!("{id}?{q}"),
+                None => id.to_owned(),
+            };
             a.at.lock()
                 .expect("arrivals")
-                .entry(id.to_owned())
+                .entry(key)
                 .or_insert_with(Instant::now);
         }
         "ok"

@@ -1,6 +1,7 @@
-//! `herald listen` against a real Herald: a signed delivery is verified and printed; with the
-//! wrong secret it says why not; `--forward` relays the request to another receiver and that
-//! receiver's answer back to Herald (which records it).
+//! The binary's own tools against a real Herald. `herald listen`: a signed delivery is verified
+//! and printed; with the wrong secret it says why not; `--forward` relays the request to another
+//! receiver and that receiver's answer back to Herald (which records it). `herald bench`: a small
+//! run counts what it sent and what arrived.
 
 mod helpers;
 
@@ -158,4 +159,35 @@ async fn listen_verifies_prints_and_forwards() {
     .expect("an attempt for the relayed delivery");
     assert_eq!(attempt["status_code"], 503, "{attempt}");
     app.stop().await;
+}
+
+/// `herald bench` end to end, kept small: a real `herald serve` child on a fresh SQLite file and
+/// three webhooks taking every event, so each event is accepted once and delivered three times.
+#[test]
+fn bench_counts_every_fanned_out_delivery() {
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args([
+            "bench",
+            "--events",
+            "30",
+            "--senders",
+            "2",
+            "--fan-out",
+            "3",
+        ])
+        .args(["--deadline-secs", "60"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("fan-out            3 webhooks per event"),
+        "{text}"
+    );
+    assert!(
+        text.contains("accepted           30 (rejected 0)"),
+        "{text}"
+    );
+    assert!(text.contains("delivered          90\n"), "{text}");
 }
