@@ -326,7 +326,7 @@ async fn ingest_is_idempotent_and_atomic(store: Arc<dyn Store>) {
     assert_eq!(claimed.len(), 2);
     assert!(claimed
         .iter()
-        .all(|c| c.body == e.body && c.event_id == e.id));
+        .all(|c| *c.body == *e.body && c.event_id == e.id));
 
     // A delivery to a webhook that does not exist rolls the whole event back.
     let bad = event(&p, "reward.redeemed");

@@ -112,6 +112,8 @@ impl Engine {
                 continue;
             }
             let e = &item.event;
+            // One copy of the body for all of the event's deliveries.
+            let body: Arc<str> = e.body.as_str().into();
             for (target, w) in item.targets.iter().zip(hooks) {
                 let Some(lease) = &target.lease else {
                     queued += 1;
@@ -125,9 +127,9 @@ impl Engine {
                     trigger: Trigger::Event,
                     event_id: e.id.clone(),
                     event_type: e.event_type.clone(),
-                    body: e.body.clone(),
+                    body: body.clone(),
                     accepted_at: e.created_at,
-                    webhook: Webhook::clone(w),
+                    webhook: w.clone(),
                 };
                 match self.inner.waiting.push_unless_closed(claim, e.created_at) {
                     Ok(()) => express += 1,

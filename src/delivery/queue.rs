@@ -7,6 +7,7 @@ use crate::domain::event::EventType;
 use crate::domain::ids::{DeliveryId, EventId};
 use crate::store::{NewAttempt, Webhook};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// A delivery a worker now holds, with all it needs to make the request.
 #[derive(Debug, Clone)]
@@ -23,10 +24,13 @@ pub struct Claim {
     pub trigger: Trigger,
     pub event_id: EventId,
     pub event_type: EventType,
-    pub body: String,
+    /// Shared by every delivery of the event that ingest hands over in memory (see `express`).
+    pub body: Arc<str>,
     /// When the event was accepted (for event-to-delivery lag).
     pub accepted_at: DateTime<Utc>,
-    pub webhook: Webhook,
+    /// Shared with the webhook's other claims and ingest's routing; a changed webhook is a new
+    /// value, never an edit of this one (claims made before it are given back, see `changes`).
+    pub webhook: Arc<Webhook>,
 }
 
 impl Claim {

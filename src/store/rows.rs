@@ -167,9 +167,9 @@ impl TryFrom<ClaimedRow> for Claim {
                 .ok_or_else(|| corrupt("trigger", &r.delivery_trigger))?,
             event_id: EventId::from_trusted(r.event_id),
             event_type: EventType::from_trusted(r.event_type),
-            body: r.body,
+            body: r.body.into(),
             accepted_at: r.event_created_at,
-            webhook: r.webhook.try_into()?,
+            webhook: std::sync::Arc::new(r.webhook.try_into()?),
         })
     }
 }
