@@ -33,26 +33,35 @@ pub(crate) use from_row;
 /// One backend's migrations, in order: `(file name, contents)`.
 type Files = &'static [(&'static str, &'static str)];
 
+/// Both backends' migrations, embedded: the two directories hold files of the same names.
 macro_rules! embed {
-    ($dir:literal: $($file:literal),* $(,)?) => {
-        &[$(($file, include_str!(concat!("../../migrations/", $dir, "/", $file)))),*]
+    ($($file:literal),* $(,)?) => {
+        pub(crate) const SQLITE: Files =
+            &[$(($file, include_str!(concat!("../../migrations/sqlite/", $file)))),*];
+        pub(crate) const POSTGRES: Files =
+            &[$(($file, include_str!(concat!("../../migrations/postgres/", $file)))),*];
     };
 }
 
-pub(crate) const SQLITE: Files = embed!("sqlite":
-    "0001_initial.sql", "0002_access.sql", "0003_reliability.sql", "0004_lag.sql",
-    "0005_key_scopes.sql", "0006_programs.sql", "0007_auth_param.sql", "0008_insights.sql",
-    "0009_auto_disable.sql", "0010_failing.sql", "0011_alerts.sql", "0012_retention.sql",
-    "0013_replay_jobs.sql", "0014_custom_headers.sql", "0015_ordering.sql",
-    "0016_lease_index.sql", "0017_webhook_names.sql", "0018_event_index_ordered.sql",
-);
-
-pub(crate) const POSTGRES: Files = embed!("postgres":
-    "0001_initial.sql", "0002_access.sql", "0003_reliability.sql", "0004_lag.sql",
-    "0005_key_scopes.sql", "0006_programs.sql", "0007_auth_param.sql", "0008_insights.sql",
-    "0009_auto_disable.sql", "0010_failing.sql", "0011_alerts.sql", "0012_retention.sql",
-    "0013_replay_jobs.sql", "0014_custom_headers.sql", "0015_ordering.sql",
-    "0016_lease_index.sql", "0017_webhook_names.sql", "0018_event_index_ordered.sql",
+embed!(
+    "0001_initial.sql",
+    "0002_access.sql",
+    "0003_reliability.sql",
+    "0004_lag.sql",
+    "0005_key_scopes.sql",
+    "0006_programs.sql",
+    "0007_auth_param.sql",
+    "0008_insights.sql",
+    "0009_auto_disable.sql",
+    "0010_failing.sql",
+    "0011_alerts.sql",
+    "0012_retention.sql",
+    "0013_replay_jobs.sql",
+    "0014_custom_headers.sql",
+    "0015_ordering.sql",
+    "0016_lease_index.sql",
+    "0017_webhook_names.sql",
+    "0018_event_index_ordered.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the
