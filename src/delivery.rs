@@ -255,4 +255,12 @@ impl Engine {
     pub fn wake(&self) {
         self.inner.wake.notify_one();
     }
+
+    /// Takes the dispatcher's pending ring: whether something told it that work may be due since
+    /// it last listened. A running dispatcher takes its rings itself; with none running (tests
+    /// drive the queue by hand) this says who rang.
+    pub fn take_ring(&self) -> bool {
+        use futures::FutureExt;
+        self.inner.wake.notified().now_or_never().is_some()
+    }
 }

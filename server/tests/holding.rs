@@ -54,10 +54,15 @@ async fn events_for_a_switched_off_webhook_are_held_until_it_is_on(backend: Back
     let rx = TestReceiver::start().await;
     let id = webhook(&s, &rx.url, 3, 60).await;
     switch(&s, &id, false, None).await;
+    s.engine.take_ring();
     for points in 1..=3 {
         post(&s, points).await;
         s.clock.advance(Duration::seconds(1));
     }
+    // Held work cannot be claimed: ingest does not ring the dispatcher for it, and it does not
+    // count as due later (switching on rings and makes it due).
+    assert!(!s.engine.take_ring(), "ingest rang for held deliveries");
+    assert_eq!(s.engine.store().next_due_at(&[]).await.unwrap(), None);
     assert_eq!(
         s.engine.drain().await.unwrap(),
         0,
@@ -74,6 +79,7 @@ async fn events_for_a_switched_off_webhook_are_held_until_it_is_on(backend: Back
     );
 
     switch(&s, &id, true, Some(false)).await;
+    assert!(s.engine.take_ring(), "switching on rings the dispatcher");
     assert_eq!(held(&s, &id).await, 0);
     let due = s.deliveries(&id, Some(DeliveryStatus::Pending)).await;
     assert!(

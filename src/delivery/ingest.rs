@@ -227,11 +227,14 @@ impl Engine {
             let _ = reply.send(result);
         }
         // Checked after the commits (see `demand`): work only for webhooks the dispatcher is
-        // holding back waits for them to be let in again. Owned deliveries need no claim.
+        // holding back waits for them to be let in again. Owned deliveries need no claim, and
+        // held ones (a switched-off webhook's) cannot be claimed: ringing for those made the
+        // dispatcher claim and look for the next due time, walking the whole held backlog, once
+        // per ingest commit.
         let queued = batch.iter().flat_map(|i| {
             i.targets
                 .iter()
-                .filter(|t| t.lease.is_none())
+                .filter(|t| t.lease.is_none() && !t.held)
                 .map(|t| &t.webhook)
         });
         if self.inner.held_back.claimable(queued) {
@@ -370,6 +373,7 @@ impl Routing {
                         .zip(doc.as_ref())
                         .and_then(|(path, d)| ordering_value(d, path)),
                     lease: None,
+                    held: !w.webhook.record.enabled,
                 };
                 (target, w.webhook.clone())
             })

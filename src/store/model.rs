@@ -197,6 +197,10 @@ pub struct DeliveryTarget {
     /// claimed (first claim, `in_flight`, leased until then), so no claim is needed; if the
     /// process dies first, another claims it when the lease runs out.
     pub lease: Option<Lease>,
+    /// The webhook is switched off: the delivery is stored held, so nobody is rung for it (the
+    /// switch back on rings the dispatchers). Ingest's routing is fenced on the subscriber-list
+    /// version, which every webhook change moves, so this cannot be stale when it commits.
+    pub held: bool,
 }
 
 /// A delivery stored already claimed by the process that ingests it.
@@ -212,6 +216,7 @@ impl From<WebhookId> for DeliveryTarget {
             webhook,
             ordering_key: None,
             lease: None,
+            held: false,
         }
     }
 }

@@ -68,9 +68,10 @@ macro_rules! impl_store {
                 for chunk in sql::sized_chunks(&rows, sql::MAX_ROWS_PER_INSERT) {
                     sql::insert_deliveries_query::<$db>(chunk).build().execute(&mut **tx).await?;
                 }
-                // Deliveries stored already claimed are sent by this process: only others need
-                // announcing to the processes waiting for work.
-                if rows.iter().any(|(_, t)| t.lease.is_none()) {
+                // Deliveries stored already claimed are sent by this process, and held ones wait
+                // for their webhook to be switched on: only others need announcing to the
+                // processes waiting for work.
+                if rows.iter().any(|(_, t)| t.lease.is_none() && !t.held) {
                     self.announce(&mut **tx).await?;
                 }
                 Ok(results)

@@ -304,6 +304,7 @@ pub fn next_due_query<'a, DB>(exclude: &[WebhookId], leases: bool) -> QueryBuild
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
     // ORDER BY … LIMIT 1 rather than MIN(): the first entry of the due (or lease) index that
     // qualifies, where MIN over a join read every pending delivery.
@@ -323,6 +324,13 @@ where
             "d.status IN ('pending', 'in_flight') AND d.status = 'pending'"
         }
     ));
+    if !leases {
+        // Held deliveries (a switched-off webhook's) wait at `held_due()`, the far end of the
+        // due index: stopping before them keeps a deep hold from being walked, entry by entry,
+        // to learn that none of it is due (the webhook join alone filtered them only after
+        // reading each one).
+        qb.push(" AND d.next_attempt_at < ").push_bind(held_due());
+    }
     push_exclusion(&mut qb, exclude);
     qb.push(format!(" ORDER BY {column} LIMIT 1"));
     qb

@@ -459,6 +459,26 @@ mod tests {
             .collect()
     }
 
+    /// How long the dispatcher may sleep is read off the due index up to the held deliveries at
+    /// its far end (a range on the index), never through them: with a deep hold and nothing
+    /// else due, the walk read every held delivery, once per look.
+    #[tokio::test]
+    async fn the_next_due_time_stops_before_held_deliveries() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let sql = super::super::sql::next_due_query::<sqlx::Sqlite>(&[], false)
+            .sql()
+            .to_owned();
+        let steps = plan(&store, &sql).await;
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("deliveries_due_order (next_attempt_at<?)")),
+            "{steps:?}"
+        );
+    }
+
     /// Roll-ups narrowed to some webhooks (a page of the list) read those webhooks' own key
     /// ranges, not every webhook's hours through the program's index.
     #[tokio::test]
