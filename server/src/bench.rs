@@ -59,7 +59,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub ceiling: bool,
     /// Webhooks subscribed to every event (each its own endpoint): each event fans out to this
-    /// many deliveries, and the throughput figures count deliveries. Needs `--endpoints 1`.
+    /// many deliveries, and the throughput figures count deliveries. Not with `--endpoints` or
+    /// `--hanging-percent`.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub fan_out: u32,
     /// Build a backlog first: the webhooks are switched off while every event is posted (their
@@ -85,8 +86,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.events == 0 || args.senders == 0 {
         bail!("--events and --senders must be positive");
     }
-    if args.fan_out > 1 && args.endpoints > 1 {
-        bail!("--fan-out sends every event to every webhook; use it with --endpoints 1");
+    if args.fan_out > 1 && (args.endpoints > 1 || args.hanging_percent > 0) {
+        bail!(
+            "--fan-out sends every event to every webhook; use it without --endpoints and --hanging-percent"
+        );
     }
     let (database_url, cleanup) = fresh_database(&args.database).await?;
     let result = drive(&args, &database_url).await;
