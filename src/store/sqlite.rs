@@ -443,7 +443,7 @@ mod tests {
         }
     }
 
-    /// The plan SQLite chooses for an audit-log query (its steps' descriptions).
+    /// The plan SQLite chooses for a query (its steps' descriptions).
     async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
         // Planning needs no values; every parameter is bound to a placeholder text.
         let explain = format!("EXPLAIN QUERY PLAN {sql}");
