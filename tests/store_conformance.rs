@@ -258,6 +258,7 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
     let result = Outcome {
         delivery_id: claimed[0].delivery_id.clone(),
         claim_count: claimed[0].claim_count,
+        ordered: false,
         next: NextStep::Succeeded,
         attempt: attempt_for(&claimed[0], AttemptStatus::Success, now()),
     };
@@ -449,6 +450,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     let stale = Outcome {
         delivery_id: first[0].delivery_id.clone(),
         claim_count: first[0].claim_count,
+        ordered: false,
         next: NextStep::Succeeded,
         attempt: attempt_for(&first[0], AttemptStatus::Success, later),
     };
@@ -457,6 +459,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     let current = Outcome {
         delivery_id: second[0].delivery_id.clone(),
         claim_count: second[0].claim_count,
+        ordered: false,
         next: NextStep::RetryAt(retry_at),
         attempt: attempt_for(&second[0], AttemptStatus::Failure, later),
     };
@@ -477,6 +480,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     let dead = Outcome {
         delivery_id: third[0].delivery_id.clone(),
         claim_count: third[0].claim_count,
+        ordered: false,
         next: NextStep::Failed,
         attempt: attempt_for(&third[0], AttemptStatus::Failure, retry_at),
     };
@@ -1274,6 +1278,7 @@ async fn odd_response_text_is_stored_and_never_blocks_a_batch(store: Arc<dyn Sto
         .map(|(c, attempt)| Outcome {
             delivery_id: c.delivery_id.clone(),
             claim_count: c.claim_count,
+            ordered: false,
             next: NextStep::Succeeded,
             attempt,
         })
@@ -1432,6 +1437,7 @@ async fn replay_means_retry_now_while_waiting_and_refuses_in_flight(store: Arc<d
     let failed = Outcome {
         delivery_id: c[0].delivery_id.clone(),
         claim_count: c[0].claim_count,
+        ordered: false,
         next: NextStep::RetryAt(later),
         attempt: attempt_for(&c[0], AttemptStatus::Failure, now()),
     };

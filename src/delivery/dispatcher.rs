@@ -499,6 +499,7 @@ impl Engine {
             retry::after_failure(&w.retry, c.tries_used(), at, retry_after, retry::jitter())
         };
         Outcome {
+            ordered: w.ordering_key.is_some(),
             delivery_id: c.delivery_id,
             claim_count: c.claim_count,
             next,
@@ -545,6 +546,7 @@ impl Engine {
                 delivered_at: None,
                 superseded: false,
             },
+            ordered: w.ordering_key.is_some(),
             delivery_id: c.delivery_id,
             claim_count: c.claim_count,
             next: NextStep::Failed,

@@ -21,7 +21,7 @@ use crate::domain::webhook::ordering_value;
 use crate::store::{DeliveryTarget, IngestItem, Replayed, Store, StoreError, StoredEvent, Webhook};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// What ingest did with an event.
@@ -65,6 +65,14 @@ pub(super) enum WriteJob {
     ),
 }
 
+/// How long a batch of delivery results that arrives alone waits for an event to share its
+/// commit, while events are arriving at least this often. At moderate rates each event and each
+/// result otherwise committed on its own (at 1,000 events/s, 1,526 transactions a second of 0.7
+/// events and 0.7 results): every commit writes its dirtied pages in full and costs the writer
+/// 0.3-0.4 ms of CPU whatever it carries. Nobody waits on a result's commit (the receiver has
+/// its delivery; the delivery's lease covers a crash meanwhile), so its commit may wait.
+const RESULTS_LINGER: Duration = Duration::from_millis(2);
+
 /// Starts the group-commit task; it ends when every sender (the engine) is gone. It holds the
 /// engine only while it works on a batch.
 pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<WriteJob> {
@@ -72,7 +80,19 @@ pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<WriteJob
     tokio::spawn(async move {
         let mut received = Vec::with_capacity(MAX_BATCH);
         let mut jobs = Vec::with_capacity(MAX_BATCH);
+        // When the last batch with events was taken.
+        let mut events_seen: Option<Instant> = None;
         while rx.recv_many(&mut received, MAX_BATCH).await > 0 {
+            if may_linger(&received, events_seen, Instant::now()) {
+                // Results alone while events are flowing: they ride with the next ones. Only
+                // events can arrive meanwhile (the recorder waits for this batch's answer).
+                let _ =
+                    tokio::time::timeout(RESULTS_LINGER, rx.recv_many(&mut received, MAX_BATCH))
+                        .await;
+            }
+            if received.iter().any(|j| matches!(j, WriteJob::Ingest(_))) {
+                events_seen = Some(Instant::now());
+            }
             let Some(inner) = engine.upgrade() else {
                 return;
             };
@@ -102,6 +122,17 @@ pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<WriteJob
         }
     });
     tx
+}
+
+/// Whether `received` is results alone that may wait for the next events: events were taken
+/// within `RESULTS_LINGER` (so more are likely that soon) and no result is one an ordered
+/// delivery waits for.
+fn may_linger(received: &[WriteJob], events_seen: Option<Instant>, now: Instant) -> bool {
+    events_seen.is_some_and(|at| now.saturating_duration_since(at) < RESULTS_LINGER)
+        && received.iter().all(|j| match j {
+            WriteJob::Ingest(_) => false,
+            WriteJob::Results(results, _, _) => results.iter().all(|r| !r.ordered),
+        })
 }
 
 /// A batch of ingest jobs taken apart: what is stored, each event's webhooks, each reply.
@@ -551,5 +582,71 @@ impl Engine {
             )),
             Replayed::NotFound => Err(super::EngineError::NotFound("delivery")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::queue::NextStep;
+    use crate::domain::delivery::{AttemptStatus, Trigger};
+    use crate::domain::ids::{AttemptId, DeliveryId, EventId, WebhookId};
+    use crate::store::NewAttempt;
+
+    fn results(ordered: bool) -> WriteJob {
+        let attempt = NewAttempt {
+            id: AttemptId::generate(),
+            program_id: ProgramId::from_trusted("prg_test".to_owned()),
+            webhook_id: WebhookId::generate(),
+            webhook_name: "orders".into(),
+            delivery_id: None,
+            event_id: EventId::generate(),
+            event_type: crate::domain::event::EventType::parse("member.created").unwrap(),
+            attempt: 1,
+            trigger: Trigger::Event,
+            status: AttemptStatus::Success,
+            status_code: Some(200),
+            error: None,
+            latency_ms: Some(1),
+            lag_ms: Some(2),
+            request_url: "http://127.0.0.1/hook".into(),
+            request_headers: Vec::new(),
+            request_body: None,
+            response_headers: None,
+            response_body: None,
+            created_at: chrono::Utc::now(),
+            delivered_at: None,
+            superseded: false,
+        };
+        let outcome = Outcome {
+            delivery_id: DeliveryId::generate(),
+            claim_count: 1,
+            next: NextStep::Succeeded,
+            attempt,
+            ordered,
+        };
+        WriteJob::Results(vec![outcome], oneshot::channel().0, Instant::now())
+    }
+
+    #[test]
+    fn results_wait_for_events_only_while_events_flow() {
+        let seen = Instant::now();
+        let soon = seen + RESULTS_LINGER / 2;
+        assert!(may_linger(&[results(false)], Some(seen), soon));
+        // No event yet, or the last one longer ago than the wait: commit at once.
+        assert!(!may_linger(&[results(false)], None, soon));
+        assert!(!may_linger(
+            &[results(false)],
+            Some(seen),
+            seen + RESULTS_LINGER
+        ));
+    }
+
+    #[test]
+    fn results_an_ordered_delivery_waits_for_are_never_held_back() {
+        let seen = Instant::now();
+        let soon = Some(seen);
+        assert!(!may_linger(&[results(true)], soon, seen));
+        assert!(!may_linger(&[results(false), results(true)], soon, seen));
     }
 }

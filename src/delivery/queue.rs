@@ -55,4 +55,7 @@ pub struct Outcome {
     pub claim_count: i64,
     pub next: NextStep,
     pub attempt: NewAttempt,
+    /// Its webhook orders deliveries: the next one for the same key waits for this result's
+    /// commit, so it is not held back to share a later one (see `ingest::RESULTS_LINGER`).
+    pub ordered: bool,
 }

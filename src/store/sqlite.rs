@@ -603,6 +603,7 @@ mod tests {
         let stray = Outcome {
             delivery_id: DeliveryId::generate(),
             claim_count: 1,
+            ordered: false,
             next: NextStep::Succeeded,
             attempt: NewAttempt {
                 id: AttemptId::generate(),
