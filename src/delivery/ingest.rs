@@ -77,8 +77,9 @@ const RESULTS_LINGER: Duration = Duration::from_millis(2);
 /// and 0.9 results), and every commit writes the pages it dirtied in full. Flat out, with senders
 /// that each wait for their event's commit, the events come six or more to a commit, and results
 /// that waited there measured 3-18% slower: the writer sat idle while they waited, and the
-/// events they waited for were the ones waiting for the writer. Results an ordered delivery waits for
-/// never wait (the next delivery for the same key is claimed only after this one's commit).
+/// events they waited for were the ones waiting for the writer. Results an ordered delivery
+/// waits for never wait (the next delivery for the same key is claimed only after this one's
+/// commit).
 #[derive(Debug, Default)]
 struct Linger {
     /// When the last batch with events was taken.

@@ -56,6 +56,6 @@ pub struct Outcome {
     pub next: NextStep,
     pub attempt: NewAttempt,
     /// Its webhook orders deliveries: the next one for the same key waits for this result's
-    /// commit, so it is not held back to share a later one (see `ingest::RESULTS_LINGER`).
+    /// commit, so it is not held back to share a later one (see `ingest::Linger`).
     pub ordered: bool,
 }
