@@ -628,35 +628,16 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::delivery::queue::NextStep;
-    use crate::domain::delivery::{AttemptStatus, Trigger};
-    use crate::domain::ids::{AttemptId, DeliveryId, EventId, WebhookId};
+    use crate::domain::ids::{DeliveryId, EventId};
     use crate::store::NewAttempt;
 
     fn results(ordered: bool) -> WriteJob {
-        let attempt = NewAttempt {
-            id: AttemptId::generate(),
-            program_id: ProgramId::from_trusted("prg_test".to_owned()),
-            webhook_id: WebhookId::generate(),
-            webhook_name: "orders".into(),
-            delivery_id: None,
-            event_id: EventId::generate(),
-            event_type: crate::domain::event::EventType::parse("member.created").unwrap(),
-            attempt: 1,
-            trigger: Trigger::Event,
-            status: AttemptStatus::Success,
-            status_code: Some(200),
-            error: None,
-            latency_ms: Some(1),
-            lag_ms: Some(2),
-            request_url: "http://127.0.0.1/hook".into(),
-            request_headers: Vec::new(),
-            request_body: None,
-            response_headers: None,
-            response_body: None,
-            created_at: chrono::Utc::now(),
-            delivered_at: None,
-            superseded: false,
-        };
+        let attempt = NewAttempt::sample_success(
+            ProgramId::from_trusted("prg_test".to_owned()),
+            EventId::generate(),
+            crate::domain::event::EventType::parse("member.created").unwrap(),
+            chrono::Utc::now(),
+        );
         let outcome = Outcome {
             delivery_id: DeliveryId::generate(),
             claim_count: 1,

@@ -295,6 +295,43 @@ pub struct NewAttempt {
     pub superseded: bool,
 }
 
+#[cfg(test)]
+impl NewAttempt {
+    /// A successful live try of an event, to a webhook id of its own (one no store holds), for
+    /// unit tests.
+    pub(crate) fn sample_success(
+        program: ProgramId,
+        event_id: EventId,
+        event_type: EventType,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: AttemptId::generate(),
+            program_id: program,
+            webhook_id: WebhookId::generate(),
+            webhook_name: "sample".into(),
+            delivery_id: None,
+            event_id,
+            event_type,
+            attempt: 1,
+            trigger: Trigger::Event,
+            status: AttemptStatus::Success,
+            status_code: Some(200),
+            error: None,
+            latency_ms: Some(1),
+            lag_ms: None,
+            request_url: "http://127.0.0.1/".into(),
+            request_headers: Vec::new(),
+            request_body: None,
+            response_headers: None,
+            response_body: None,
+            created_at: at,
+            delivered_at: Some(at),
+            superseded: false,
+        }
+    }
+}
+
 impl NewAttempt {
     /// Whether this attempt moves its webhook's counters.
     pub fn is_live(&self) -> bool {

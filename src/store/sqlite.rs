@@ -573,7 +573,6 @@ mod tests {
     #[tokio::test]
     async fn events_and_results_share_one_transaction() {
         use crate::delivery::queue::{NextStep, Outcome};
-        use crate::domain::delivery::{AttemptStatus, Trigger};
         use crate::domain::event::EventType;
         use crate::domain::ids::EventId;
         let dir = tempfile::tempdir().unwrap();
@@ -605,30 +604,12 @@ mod tests {
             claim_count: 1,
             ordered: false,
             next: NextStep::Succeeded,
-            attempt: NewAttempt {
-                id: AttemptId::generate(),
-                program_id: program.clone(),
-                webhook_id: WebhookId::generate(),
-                webhook_name: "gone".into(),
-                delivery_id: None,
-                event_id: item.event.id.clone(),
+            attempt: NewAttempt::sample_success(
+                program.clone(),
+                item.event.id.clone(),
                 event_type,
-                attempt: 1,
-                trigger: Trigger::Event,
-                status: AttemptStatus::Success,
-                status_code: Some(200),
-                error: None,
-                latency_ms: Some(1),
-                lag_ms: None,
-                request_url: "http://127.0.0.1/".into(),
-                request_headers: Vec::new(),
-                request_body: None,
-                response_headers: None,
-                response_body: None,
-                created_at: now,
-                delivered_at: Some(now),
-                superseded: false,
-            },
+                now,
+            ),
         };
         let events = || async {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events")
