@@ -218,6 +218,8 @@ async fn fill_for_scale(
             webhook_name: hook.name.as_str().to_owned(),
             delivery_id: None,
             event_id: EventId::parse(&uuid::Uuid::now_v7().to_string()).expect("a uuid"),
+            // The seeded attempts' events are not stored (as for test sends).
+            event_accepted_at: None,
             event_type: EventType::parse(event_type).map_err(|e| anyhow::anyhow!("{e}"))?,
             attempt: 1,
             trigger: Trigger::Event,

@@ -82,6 +82,12 @@ async fn delivers_signed_events_verifiable_by_the_official_library(backend: Back
     assert_eq!(attempts[0]["status"], "success");
     assert_eq!(attempts[0]["trigger"], "event");
     assert_eq!(attempts[0]["status_code"], 200);
+    // The search by event id finds the try (indexed under the event's acceptance time).
+    let found = app
+        .search_attempts(accepted["event_id"].as_str().unwrap())
+        .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["id"], attempts[0]["id"]);
     let (_, detail) = app
         .get(&format!(
             "/api/v1/attempts/{}",
@@ -512,6 +518,12 @@ async fn send_test_verify_and_rotation(backend: Backend) {
             .collect::<Vec<_>>(),
         ["test", "verify"]
     );
+    // A test send's event is not stored; the search by its event id still finds the try.
+    let found = app
+        .search_attempts(a[0]["event_id"].as_str().unwrap())
+        .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["id"], a[0]["id"]);
     let (_, view) = app.get(&format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(view["total_attempts"], 0);
 

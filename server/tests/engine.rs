@@ -64,7 +64,7 @@ async fn retry_schedule_follows_the_clock(backend: Backend) {
         .create_webhook(&s.admin, &draft("Clocked", &rx.url, json!({"attempts": 3, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5})))
         .await
         .unwrap();
-    post(&s).await;
+    let event_id = post(&s).await;
     assert_eq!(s.engine.drain().await.unwrap(), 1);
     assert_eq!(rx.received().len(), 1);
     s.clock.advance(Duration::seconds(59));
@@ -92,6 +92,29 @@ async fn retry_schedule_follows_the_clock(backend: Backend) {
         ]
     );
     assert_eq!(a[1].created_at - a[0].created_at, Duration::seconds(60));
+    // The audit log's search by event id finds every try (indexed under the event's acceptance
+    // time, read from the event), newest first, and nothing for an event id it never saw.
+    let search = |id: String| AttemptQuery {
+        search: Some(id),
+        limit: 50,
+        ..Default::default()
+    };
+    let store = s.engine.store();
+    let found = store
+        .list_attempts(&s.admin.program, &search(event_id.to_string()))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        found.iter().map(|a| a.attempt).collect::<Vec<_>>(),
+        [3, 2, 1]
+    );
+    let other = uuid::Uuid::new_v4().to_string();
+    let none = store
+        .list_attempts(&s.admin.program, &search(other))
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
 }
 
 /// A delivery whose processing keeps killing the worker (its lease runs out again and again) is

@@ -205,6 +205,17 @@ impl TestApp {
         items
     }
 
+    /// The audit log's search (an event id or part of a webhook name), oldest first.
+    pub async fn search_attempts(&self, search: &str) -> Vec<Value> {
+        let (status, page) = self
+            .get(&format!("/api/v1/attempts?q={search}&limit=200"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let mut items = page["items"].as_array().cloned().unwrap_or_default();
+        items.reverse();
+        items
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());

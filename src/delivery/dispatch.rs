@@ -179,6 +179,7 @@ pub async fn attempt(
         webhook_name: target.webhook_name.to_owned(),
         delivery_id: msg.delivery_id.cloned(),
         event_id: msg.id.clone(),
+        event_accepted_at: None,
         event_type: msg.event_type.clone(),
         attempt: msg.attempt,
         trigger: msg.trigger,

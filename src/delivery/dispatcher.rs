@@ -485,6 +485,7 @@ impl Engine {
             },
         };
         let mut attempted = self.send(&target, &msg).await;
+        attempted.row.event_accepted_at = Some(c.accepted_at);
         if attempted.row.status != AttemptStatus::Sandboxed {
             attempted.row.lag_ms = Some((self.now() - c.accepted_at).num_milliseconds().max(0));
         }
@@ -529,6 +530,7 @@ impl Engine {
                 webhook_name: w.name.as_str().to_owned(),
                 delivery_id: Some(c.delivery_id.clone()),
                 event_id: c.event_id.clone(),
+                event_accepted_at: Some(c.accepted_at),
                 event_type: c.event_type.clone(),
                 attempt: c.tries_used() + 1,
                 trigger: Trigger::Retry,

@@ -272,6 +272,10 @@ pub struct NewAttempt {
     pub webhook_name: String,
     pub delivery_id: Option<DeliveryId>,
     pub event_id: EventId,
+    /// When the stored event this try sent was accepted (its `created_at`); `None` for test
+    /// sends and verifications, whose events are not stored. The audit log's event index leads
+    /// with it.
+    pub event_accepted_at: Option<DateTime<Utc>>,
     pub event_type: EventType,
     pub attempt: i64,
     pub trigger: Trigger,
@@ -312,6 +316,7 @@ impl NewAttempt {
             webhook_name: "sample".into(),
             delivery_id: None,
             event_id,
+            event_accepted_at: Some(at),
             event_type,
             attempt: 1,
             trigger: Trigger::Event,

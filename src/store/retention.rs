@@ -53,7 +53,10 @@ pub(crate) mod sql {
         SELECT e.id FROM events e WHERE e.program_id = $1 AND e.created_at < $2 \
         AND e.id NOT IN (SELECT d.event_id FROM deliveries d WHERE d.program_id = $1 \
             AND d.status IN ('pending', 'in_flight', 'succeeded', 'failed') AND d.created_at < $2) \
-        AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.program_id = $1 AND a.event_id = e.id) \
+        AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.program_id = $1 \
+            AND a.event_accepted_at = e.created_at AND a.event_id = e.id) \
+        AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.program_id = $1 \
+            AND a.event_accepted_at IS NULL AND a.event_id = e.id) \
         ORDER BY e.created_at LIMIT $3)";
     pub const ALERTS: &str = "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts \
         WHERE program_id = $1 AND sent_at IS NOT NULL AND last_at < $2 LIMIT $3)";

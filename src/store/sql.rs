@@ -494,7 +494,7 @@ where
         "INSERT INTO attempts (id, program_id, webhook_id, webhook_name, delivery_id, event_id, \
          event_type, attempt, trigger, status, status_code, error, latency_ms, request_url, \
          request_headers, request_body, response_headers, response_body, created_at, delivered_at, \
-         superseded, lag_ms) ",
+         superseded, lag_ms, event_accepted_at) ",
     );
     qb.push_values(rows, |mut row, a| {
         row.push_bind(a.id.to_string())
@@ -523,7 +523,8 @@ where
             .push_bind(a.created_at)
             .push_bind(a.delivered_at)
             .push_bind(a.superseded)
-            .push_bind(a.lag_ms);
+            .push_bind(a.lag_ms)
+            .push_bind(a.event_accepted_at);
     });
     qb
 }
@@ -699,15 +700,31 @@ where
     // SQLite from folding a piece into the merge, where the merge's order made it walk the
     // program's index), then merged. The named webhooks belong to the program, so their pieces
     // leave the program out and the webhook's index is the only one that fits.
+    // The tries of a stored event are indexed under its acceptance time, read from the event
+    // first; test sends, verifications and older tries under the event id alone.
+    let event_id = search.to_lowercase();
     let mut qb = QueryBuilder::new(format!(
         "SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE a.program_id = "
     ));
     qb.push_bind(program.to_string())
-        .push(" AND a.event_id = ")
-        .push_bind(search.to_lowercase());
+        .push(" AND a.event_accepted_at = (SELECT e.created_at FROM events e WHERE e.program_id = ")
+        .push_bind(program.to_string())
+        .push(" AND e.id = ")
+        .push_bind(event_id.clone())
+        .push(") AND a.event_id = ")
+        .push_bind(event_id.clone());
     push_attempt_filters(&mut qb, q);
     push_attempt_order(&mut qb, q);
-    qb.push(") AS by_event");
+    qb.push(format!(
+        ") AS by_event UNION SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a \
+         WHERE a.program_id = "
+    ));
+    qb.push_bind(program.to_string())
+        .push(" AND a.event_accepted_at IS NULL AND a.event_id = ")
+        .push_bind(event_id);
+    push_attempt_filters(&mut qb, q);
+    push_attempt_order(&mut qb, q);
+    qb.push(") AS by_unstored_event");
     for (i, webhook) in named.iter().enumerate() {
         qb.push(format!(
             " UNION SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE a.webhook_id = "

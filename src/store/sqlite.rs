@@ -545,12 +545,15 @@ mod tests {
                 2,
                 "one index range per named webhook: {steps:?}"
             );
-            assert!(
-                steps
-                    .iter()
-                    .any(|s| s.contains("attempts_event (program_id=? AND event_id=?)")),
-                "the event id through its index: {steps:?}"
-            );
+            for index in [
+                "attempts_event_accepted (program_id=? AND event_accepted_at=? AND event_id=?)",
+                "attempts_event (program_id=? AND event_id=?)",
+            ] {
+                assert!(
+                    steps.iter().any(|s| s.contains(index)),
+                    "the event id through {index}: {steps:?}"
+                );
+            }
             assert!(
                 !steps.iter().any(|s| s.contains("attempts_program_created")),
                 "{steps:?}"
