@@ -63,6 +63,7 @@ embed!(
     "0017_webhook_names.sql",
     "0018_event_index_ordered.sql",
     "0019_attempts_by_event_time.sql",
+    "0020_pending_by_webhook.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the

@@ -99,10 +99,12 @@ pub const INSERT_SUBSCRIPTION: &str =
 
 pub const SOFT_DELETE_WEBHOOK: &str = "UPDATE webhooks SET deleted_at = $3, enabled = FALSE, \
     updated_at = $3, version = version + 1 WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL";
-/// Deliveries of a deleted webhook stop: they end as failed with a clear reason.
+/// Deliveries of a deleted webhook stop: they end as failed with a clear reason. (The pending
+/// ones through the webhook's index of pending deliveries, the claimed ones among the leases.)
 pub const CANCEL_DELIVERIES: &str = "UPDATE deliveries SET status = 'failed', \
     last_error = 'webhook deleted', lease_expires_at = NULL, updated_at = $2 \
-    WHERE webhook_id = $1 AND status IN ('pending', 'in_flight')";
+    WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 AND status = 'pending' \
+    UNION ALL SELECT id FROM deliveries WHERE status = 'in_flight' AND webhook_id = $1)";
 
 /// Most rows one multi-row INSERT carries (SQLite allows 32766 bound values per statement).
 pub const MAX_ROWS_PER_INSERT: usize = 1000;

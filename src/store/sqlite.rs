@@ -479,6 +479,39 @@ mod tests {
         );
     }
 
+    /// What is done to one webhook's deliveries (hold, release, discard, cancel, count) reads its
+    /// pending ones through their own index, and the claimed ones among the leases: no plan
+    /// walks the deliveries table.
+    #[tokio::test]
+    async fn a_webhooks_deliveries_are_found_through_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        for sql in [
+            sql::HOLD_PENDING,
+            sql::RELEASE_HELD,
+            sql::DISCARD_HELD,
+            sql::CANCEL_DELIVERIES,
+            sql::HELD_COUNTS,
+        ] {
+            let steps = plan(&store, sql).await;
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.contains("deliveries_webhook_pending (webhook_id=?")),
+                "{sql}: {steps:?}"
+            );
+            // Only the in-flight deliveries (the lease index holds nothing else) may be read
+            // in full.
+            assert!(
+                !steps.iter().any(|s| (s.starts_with("SCAN d")
+                    || s.starts_with("SCAN deliveries"))
+                    && !s.contains("USING INDEX deliveries_lease")),
+                "{sql}: {steps:?}"
+            );
+        }
+    }
+
     /// Roll-ups narrowed to some webhooks (a page of the list) read those webhooks' own key
     /// ranges, not every webhook's hours through the program's index.
     #[tokio::test]
