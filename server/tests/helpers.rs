@@ -195,20 +195,19 @@ impl TestApp {
 
     /// The audit log for one webhook, oldest first.
     pub async fn attempts(&self, webhook_id: &str) -> Vec<Value> {
-        let (_, page) = self
-            .get(&format!(
-                "/api/v1/attempts?webhook_id={webhook_id}&limit=200"
-            ))
-            .await;
-        let mut items = page["items"].as_array().cloned().unwrap_or_default();
-        items.reverse();
-        items
+        self.attempt_items(&format!("webhook_id={webhook_id}"))
+            .await
     }
 
     /// The audit log's search (an event id or part of a webhook name), oldest first.
     pub async fn search_attempts(&self, search: &str) -> Vec<Value> {
+        self.attempt_items(&format!("q={search}")).await
+    }
+
+    /// Up to 200 rows of the audit log matching `query`, oldest first.
+    async fn attempt_items(&self, query: &str) -> Vec<Value> {
         let (status, page) = self
-            .get(&format!("/api/v1/attempts?q={search}&limit=200"))
+            .get(&format!("/api/v1/attempts?{query}&limit=200"))
             .await;
         assert_eq!(status, 200, "{page}");
         let mut items = page["items"].as_array().cloned().unwrap_or_default();

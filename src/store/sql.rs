@@ -700,47 +700,64 @@ where
     }
     // One piece per source, each ordered and limited on its own index (the limit also keeps
     // SQLite from folding a piece into the merge, where the merge's order made it walk the
-    // program's index), then merged. The named webhooks belong to the program, so their pieces
-    // leave the program out and the webhook's index is the only one that fits.
-    // The tries of a stored event are indexed under its acceptance time, read from the event
-    // first; test sends, verifications and older tries under the event id alone.
+    // program's index), then merged. The tries of a stored event are indexed under its
+    // acceptance time, read from the event first; test sends, verifications and older tries
+    // under the event id alone. The named webhooks belong to the program, so their pieces leave
+    // the program out and the webhook's index is the only one that fits.
     let event_id = search.to_lowercase();
-    let mut qb = QueryBuilder::new(format!(
-        "SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE a.program_id = "
-    ));
-    qb.push_bind(program.to_string())
-        .push(" AND a.event_accepted_at = (SELECT e.created_at FROM events e WHERE e.program_id = ")
-        .push_bind(program.to_string())
-        .push(" AND e.id = ")
-        .push_bind(event_id.clone())
-        .push(") AND a.event_id = ")
-        .push_bind(event_id.clone());
-    push_attempt_filters(&mut qb, q);
-    push_attempt_order(&mut qb, q);
-    qb.push(format!(
-        ") AS by_event UNION SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a \
-         WHERE a.program_id = "
-    ));
-    qb.push_bind(program.to_string())
-        .push(" AND a.event_accepted_at IS NULL AND a.event_id = ")
-        .push_bind(event_id);
-    push_attempt_filters(&mut qb, q);
-    push_attempt_order(&mut qb, q);
-    qb.push(") AS by_unstored_event");
+    let mut qb = QueryBuilder::new("");
+    push_piece(&mut qb, q, "by_event", |qb| {
+        qb.push("a.program_id = ")
+            .push_bind(program.to_string())
+            .push(" AND a.event_accepted_at = (SELECT e.created_at FROM events e WHERE e.program_id = ")
+            .push_bind(program.to_string())
+            .push(" AND e.id = ")
+            .push_bind(event_id.clone())
+            .push(") AND a.event_id = ")
+            .push_bind(event_id.clone());
+    });
+    qb.push(" UNION ");
+    push_piece(&mut qb, q, "by_unstored_event", |qb| {
+        qb.push("a.program_id = ")
+            .push_bind(program.to_string())
+            .push(" AND a.event_accepted_at IS NULL AND a.event_id = ")
+            .push_bind(event_id.clone());
+    });
     for (i, webhook) in named.iter().enumerate() {
-        qb.push(format!(
-            " UNION SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE a.webhook_id = "
-        ));
-        qb.push_bind(webhook.clone());
-        push_attempt_filters(&mut qb, q);
-        qb.push(" AND lower(a.webhook_name) LIKE ")
-            .push_bind(like_pattern(search))
-            .push(" ESCAPE '\\'");
-        push_attempt_order(&mut qb, q);
-        qb.push(format!(") AS by_name_{i}"));
+        qb.push(" UNION ");
+        push_piece(&mut qb, q, &format!("by_name_{i}"), |qb| {
+            qb.push("a.webhook_id = ")
+                .push_bind(webhook.clone())
+                .push(" AND lower(a.webhook_name) LIKE ")
+                .push_bind(like_pattern(search))
+                .push(" ESCAPE '\\'");
+        });
     }
     push_order(&mut qb, q, "");
     qb
+}
+
+/// One piece of a merged audit-log search: `SELECT * FROM (SELECT … FROM attempts a WHERE`, its
+/// own conditions (pushed by `conditions`), the other filters, its own order and limit, `) AS
+/// name`.
+fn push_piece<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    q: &AttemptQuery,
+    name: &str,
+    conditions: impl FnOnce(&mut QueryBuilder<'a, DB>),
+) where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    qb.push(format!(
+        "SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE "
+    ));
+    conditions(qb);
+    push_attempt_filters(qb, q);
+    push_attempt_order(qb, q);
+    qb.push(format!(") AS {name}"));
 }
 
 /// `SELECT … FROM attempts a WHERE` the program and the filters other than the search.
