@@ -374,6 +374,88 @@ async fn batched_ingest_stores_each_event_once(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2, "one delivery for a, one for b");
+    // The sizes roll-up counts each stored event once: a, b and the one without webhooks.
+    let hour = herald::domain::insights::hour_of(now());
+    let sizes = |p: ProgramId| {
+        let store = store.clone();
+        async move { store.event_sizes(&p, hour - 1, hour + 1).await.unwrap() }
+    };
+    let stored = sizes(p.clone()).await;
+    assert_eq!(stored.len(), 1);
+    let (event_type, s) = &stored[0];
+    let len = a.body.len() as i64;
+    assert_eq!(event_type, "points.awarded");
+    assert_eq!(
+        (s.events, s.bytes_sum, s.bytes_min, s.bytes_max),
+        (3, 3 * len, len, len)
+    );
+    assert_eq!(s.bytes_sq_sum, 3.0 * (len * len) as f64);
+
+    // One batch may carry several programs' events, each routed at its own program's version.
+    let other = ProgramRecord {
+        id: ProgramId::generate(),
+        name: "Other".into(),
+        is_default: false,
+        archived_at: None,
+        created_at: now(),
+    };
+    store.insert_program(&other).await.unwrap();
+    let theirs = webhook(&other.id, "Theirs", now());
+    store.insert_webhook(&theirs).await.unwrap();
+    let their_version = store
+        .subscribers(&other.id, "points.awarded")
+        .await
+        .unwrap()
+        .version;
+    let version = store
+        .subscribers(&p, "points.awarded")
+        .await
+        .unwrap()
+        .version;
+    let mine = event(&p, "points.awarded");
+    let their_event = event(&other.id, "points.awarded");
+    let mixed = vec![
+        IngestItem {
+            routing_version: version,
+            ..item(&mine, vec![w.id.clone()])
+        },
+        IngestItem {
+            routing_version: their_version,
+            ..item(&their_event, vec![theirs.id.clone()])
+        },
+    ];
+    assert_eq!(
+        store.ingest_batch(&mixed).await.unwrap(),
+        [Some(1), Some(1)]
+    );
+    assert_eq!(sizes(other.id.clone()).await[0].1.events, 1);
+    assert_eq!(sizes(p.clone()).await[0].1.events, 4);
+    let claimed = store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2, "one delivery in each program");
+
+    // A delivery to a webhook that does not exist writes nothing of the batch.
+    let lost = event(&p, "points.awarded");
+    let kept = event(&p, "points.awarded");
+    let bad = vec![
+        IngestItem {
+            routing_version: version,
+            ..item(&kept, vec![w.id.clone()])
+        },
+        IngestItem {
+            routing_version: version,
+            ..item(&lost, vec![WebhookId::generate()])
+        },
+    ];
+    assert!(store.ingest_batch(&bad).await.is_err());
+    assert_eq!(sizes(p.clone()).await[0].1.events, 4);
+    assert_eq!(
+        store.ingest_batch(&bad[..1]).await.unwrap(),
+        [Some(1)],
+        "the good event was not stored by the failed batch"
+    );
 }
 
 /// Fan-out candidates: every live webhook subscribed to the type, switched on or off.

@@ -64,6 +64,7 @@ embed!(
     "0018_event_index_ordered.sql",
     "0019_attempts_by_event_time.sql",
     "0020_pending_by_webhook.sql",
+    "0021_hot_tables_without_foreign_keys.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the

@@ -24,6 +24,59 @@ const WORK_CHANNEL: &str = "herald_work";
 /// The channel on which a change to a webhook is announced: `<webhook id> <version reached>`.
 const CHANGE_CHANNEL: &str = "herald_webhook_changed";
 
+/// Ingest's one statement. Every array holds one value per distinct event (`$3`-`$11`, `n` its
+/// place) or per delivery (`$12`-`$16`, `n` its event's place), so the text is the same whatever
+/// the batch and PostgreSQL plans it once per connection. Nothing is written unless every
+/// program's subscriber-list version is still the one the batch was routed with (read under a
+/// share lock: a webhook change waits for this ingest, or this ingest sees the change) and every
+/// delivery names a webhook of its event's program. An event already stored is skipped with its
+/// deliveries; the sizes roll-up counts only the events stored. `$17` is when held deliveries
+/// are due (`sql::held_due`); with `$18` the other processes are told about new work (`$19`,
+/// `$20`: channel and this store's signature) once it commits.
+const INGEST: &str = "WITH routed AS ( \
+        SELECT p.id FROM programs p \
+        JOIN unnest($1::text[], $2::bigint[]) AS r (id, version) \
+          ON p.id = r.id AND p.webhooks_version = r.version \
+        FOR SHARE OF p), \
+    v AS (SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], \
+            $7::timestamptz[], $8::text[], $9::timestamptz[], $10::bigint[], $11::bigint[]) \
+        AS v (n, program_id, id, event_type, event_timestamp, body, created_at, hour, bytes)), \
+    d AS (SELECT * FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], \
+            $16::timestamptz[]) \
+        AS d (n, id, webhook_id, ordering_key, lease_expires_at)), \
+    ok AS (SELECT true WHERE (SELECT count(*) FROM routed) = cardinality($1::text[]) \
+        AND NOT EXISTS (SELECT 1 FROM d JOIN v USING (n) WHERE NOT EXISTS ( \
+            SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.program_id = v.program_id))), \
+    ev AS (INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) \
+        SELECT program_id, id, event_type, event_timestamp, body, created_at FROM v \
+        WHERE EXISTS (SELECT 1 FROM ok) \
+        ON CONFLICT DO NOTHING RETURNING program_id, id), \
+    fresh AS (SELECT v.* FROM v JOIN ev ON ev.program_id = v.program_id AND ev.id = v.id), \
+    delivered AS (INSERT INTO deliveries (id, program_id, webhook_id, event_id, trigger, status, \
+            next_attempt_at, created_at, updated_at, ordering_key, claim_count, lease_expires_at) \
+        SELECT d.id, f.program_id, d.webhook_id, f.id, 'event', \
+            CASE WHEN d.lease_expires_at IS NULL THEN 'pending' ELSE 'in_flight' END, \
+            CASE WHEN d.lease_expires_at IS NOT NULL \
+                OR (SELECT w.enabled FROM webhooks w WHERE w.id = d.webhook_id) \
+                THEN f.created_at ELSE $17 END, \
+            f.created_at, f.created_at, d.ordering_key, \
+            CASE WHEN d.lease_expires_at IS NULL THEN 0 ELSE 1 END, d.lease_expires_at \
+        FROM d JOIN fresh f USING (n)), \
+    sized AS (INSERT INTO event_hours (program_id, event_type, hour, events, bytes_sum, \
+            bytes_sq_sum, bytes_min, bytes_max) \
+        SELECT program_id, event_type, hour, count(*), sum(bytes)::bigint, \
+            sum(bytes::float8 * bytes::float8), min(bytes), max(bytes) \
+        FROM fresh GROUP BY program_id, event_type, hour \
+        ON CONFLICT (program_id, event_type, hour) DO UPDATE SET \
+            events = event_hours.events + excluded.events, \
+            bytes_sum = event_hours.bytes_sum + excluded.bytes_sum, \
+            bytes_sq_sum = event_hours.bytes_sq_sum + excluded.bytes_sq_sum, \
+            bytes_min = LEAST(event_hours.bytes_min, excluded.bytes_min), \
+            bytes_max = GREATEST(event_hours.bytes_max, excluded.bytes_max)), \
+    announced AS (SELECT pg_notify($19, $20) WHERE $18 AND EXISTS (SELECT 1 FROM ev)) \
+    SELECT (SELECT count(*) FROM routed) = cardinality($1::text[]), EXISTS (SELECT 1 FROM ok), \
+        ARRAY(SELECT n FROM fresh) FROM (SELECT count(*) FROM announced) AS a";
+
 pub struct PgStore {
     /// Writes (and claims) on connections of their own, with generic plans (see `connect`);
     /// PostgreSQL handles concurrent writers itself.
@@ -225,6 +278,135 @@ impl PgStore {
             }
         });
         Ok(())
+    }
+
+    /// Ingest in one statement (see `INGEST`): one round trip where a transaction of separate
+    /// statements takes six, each a wake-up of this process and of PostgreSQL's. The first
+    /// occurrence of a new event id is the one stored; repeats are duplicates (`None`).
+    async fn ingest(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>> {
+        let mut first = std::collections::HashMap::with_capacity(batch.len());
+        // Each item's place among the distinct events sent, if it is the first of its id.
+        let places: Vec<Option<i64>> = batch
+            .iter()
+            .map(|item| {
+                let key = (item.event.program_id.as_str(), item.event.id.as_str());
+                let next = first.len() as i64;
+                match first.entry(key) {
+                    std::collections::hash_map::Entry::Vacant(slot) => Some(*slot.insert(next)),
+                    std::collections::hash_map::Entry::Occupied(_) => None,
+                }
+            })
+            .collect();
+        let mut routed: Vec<(&str, i64)> = Vec::new();
+        for item in batch {
+            match routed
+                .iter()
+                .find(|(p, _)| *p == item.event.program_id.as_str())
+            {
+                Some((_, v)) if *v != item.routing_version => return Err(StoreError::StaleRouting),
+                Some(_) => {}
+                None => routed.push((item.event.program_id.as_str(), item.routing_version)),
+            }
+        }
+        let items: Vec<(i64, &IngestItem)> = places
+            .iter()
+            .zip(batch)
+            .filter_map(|(place, item)| Some(((*place)?, item)))
+            .collect();
+        let events = items.iter().map(|(_, item)| &item.event);
+        let deliveries: Vec<(i64, &DeliveryTarget)> = items
+            .iter()
+            .flat_map(|(n, item)| item.targets.iter().map(move |t| (*n, t)))
+            .collect();
+        let announce = deliveries.iter().any(|(_, t)| t.lease.is_none() && !t.held);
+        let (current, known, stored): (bool, bool, Vec<i64>) = sqlx::query_as(INGEST)
+            .bind(
+                routed
+                    .iter()
+                    .map(|(p, _)| p.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(routed.iter().map(|(_, v)| *v).collect::<Vec<_>>())
+            .bind(items.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+            .bind(
+                events
+                    .clone()
+                    .map(|e| e.program_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.clone().map(|e| e.id.to_string()).collect::<Vec<_>>())
+            .bind(
+                events
+                    .clone()
+                    .map(|e| e.event_type.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                events
+                    .clone()
+                    .map(|e| e.event_timestamp)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.clone().map(|e| e.body.clone()).collect::<Vec<_>>())
+            .bind(events.clone().map(|e| e.created_at).collect::<Vec<_>>())
+            .bind(
+                events
+                    .clone()
+                    .map(|e| crate::domain::insights::hour_of(e.created_at))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.map(|e| e.body.len() as i64).collect::<Vec<_>>())
+            .bind(deliveries.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|(_, t)| {
+                        t.lease
+                            .as_ref()
+                            .map_or_else(DeliveryId::generate, |l| l.delivery.clone())
+                            .to_string()
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|(_, t)| t.webhook.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|(_, t)| t.ordering_key.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                deliveries
+                    .iter()
+                    .map(|(_, t)| t.lease.as_ref().map(|l| l.until))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(sql::held_due())
+            .bind(announce)
+            .bind(WORK_CHANNEL)
+            .bind(&self.instance)
+            .fetch_one(&self.writer)
+            .await?;
+        // A delivery to a webhook that is not the event's program's is routing that no longer
+        // holds, like a changed subscriber list: nothing was written either way.
+        if !current || !known {
+            return Err(StoreError::StaleRouting);
+        }
+        let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
+        Ok(places
+            .iter()
+            .zip(batch)
+            .map(|(place, item)| {
+                place
+                    .filter(|n| stored.contains(n))
+                    .map(|_| item.targets.len())
+            })
+            .collect())
     }
 
     async fn claim(

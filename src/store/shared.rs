@@ -1,6 +1,7 @@
 //! The `Store` implementation both backends share, written once as a macro over the backend's
 //! type and its `sqlx` database. A backend supplies `writer`, `reader` and `program` fields,
-//! `claim` (claiming is where SQLite and PostgreSQL truly differ), and nothing else.
+//! `claim` and `ingest` (where SQLite and PostgreSQL truly differ: a round trip to PostgreSQL
+//! costs far more than a statement), and nothing else.
 
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
@@ -339,10 +340,7 @@ macro_rules! impl_store {
                 if batch.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.writer.begin().await?;
-                let results = self.ingest_in(&mut tx, batch).await?;
-                tx.commit().await?;
-                Ok(results)
+                self.ingest(batch).await
             }
 
             async fn ingest_and_record(

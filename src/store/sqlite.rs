@@ -254,6 +254,15 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Ingest in one transaction of a few statements: SQLite runs in this process, so a
+    /// statement costs no round trip.
+    async fn ingest(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>> {
+        let mut tx = self.writer.begin().await?;
+        let results = self.ingest_in(&mut tx, batch).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
     async fn claim(
         &self,
         now: DateTime<Utc>,
