@@ -65,6 +65,7 @@ embed!(
     "0019_attempts_by_event_time.sql",
     "0020_pending_by_webhook.sql",
     "0021_hot_tables_without_foreign_keys.sql",
+    "0022_all_moved.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the

@@ -77,6 +77,89 @@ const INGEST: &str = "WITH routed AS ( \
     SELECT (SELECT count(*) FROM routed) = cardinality($1::text[]), EXISTS (SELECT 1 FROM ok), \
         ARRAY(SELECT n FROM fresh) FROM (SELECT count(*) FROM announced) AS a";
 
+/// The SQLSTATE with which `RECORD` refuses to write (migration 0022's `herald_all_moved`).
+const NOT_ALL_MOVED: &str = "HR001";
+
+/// The recorder's one statement: every result's delivery moved on (`$1`-`$6`, as in
+/// `sql::finish_deliveries_query`), the attempts written (`$7`-`$28`), the hourly roll-ups
+/// (`$29`-`$40`) and their histograms (`$41`-`$46`) added to, and each webhook's counters
+/// (`$47`-`$56`, as in `sql::BUMP_COUNTERS`). Every value is an array, so the text is the same
+/// whatever the batch. It is written as if every delivery moved on; if one did not, the final
+/// check fails the statement and nothing is written.
+static RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let sums = [
+        "attempts",
+        "successes",
+        "failures",
+        "dead_letters",
+        "retries",
+        "latency_sum_ms",
+        "latency_count",
+        "lag_sum_ms",
+        "lag_count",
+    ]
+    .map(|c| format!("{c} = webhook_hours.{c} + excluded.{c}"))
+    .join(", ");
+    let counters = sql::bump_counters_set([
+        "c.c_attempts",
+        "c.c_successes",
+        "c.c_success",
+        "c.c_failure",
+        "c.c_latest",
+        "c.c_failed",
+        "c.c_reset",
+        "c.c_trailing",
+        "c.c_since",
+    ]);
+    format!(
+        "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], \
+                $4::timestamptz[], $5::text[]) AS v (v_id, v_claim, v_status, v_next, v_error)), \
+            moved AS (UPDATE deliveries SET status = v.v_status, tries = tries + 1, \
+                next_attempt_at = v.v_next, lease_expires_at = NULL, last_error = v.v_error, \
+                updated_at = $6 \
+                FROM v WHERE deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
+                AND deliveries.status = 'in_flight' RETURNING deliveries.id), \
+            tried AS (INSERT INTO attempts (id, program_id, webhook_id, webhook_name, delivery_id, \
+                    event_id, event_type, attempt, trigger, status, status_code, error, latency_ms, \
+                    request_url, request_headers, request_body, response_headers, response_body, \
+                    created_at, delivered_at, superseded, lag_ms, event_accepted_at) \
+                SELECT id, program_id, webhook_id, webhook_name, delivery_id, event_id, event_type, \
+                    attempt, trigger, status, status_code, error, latency_ms, request_url, \
+                    request_headers::jsonb, request_body, response_headers::jsonb, response_body, \
+                    created_at, delivered_at, superseded, lag_ms, event_accepted_at \
+                FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+                    $12::text[], $13::text[], $14::bigint[], $15::text[], $16::text[], $17::int[], \
+                    $5::text[], $18::bigint[], $19::text[], $20::text[], $21::text[], $22::text[], \
+                    $23::text[], $24::timestamptz[], $25::timestamptz[], $26::boolean[], \
+                    $27::bigint[], $28::timestamptz[]) \
+                AS a (id, program_id, webhook_id, webhook_name, delivery_id, event_id, event_type, \
+                    attempt, trigger, status, status_code, error, latency_ms, request_url, \
+                    request_headers, request_body, response_headers, response_body, created_at, \
+                    delivered_at, superseded, lag_ms, event_accepted_at)), \
+            hours AS (INSERT INTO webhook_hours (webhook_id, hour, program_id, attempts, successes, \
+                    failures, dead_letters, retries, latency_sum_ms, latency_count, lag_sum_ms, \
+                    lag_count) \
+                SELECT * FROM unnest($29::text[], $30::bigint[], $31::text[], $32::bigint[], \
+                    $33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[], $37::bigint[], \
+                    $38::bigint[], $39::bigint[], $40::bigint[]) \
+                ON CONFLICT (webhook_id, hour) DO UPDATE SET {sums}), \
+            buckets AS (INSERT INTO webhook_hour_buckets (webhook_id, hour, metric, bucket, \
+                    program_id, n) \
+                SELECT * FROM unnest($41::text[], $42::bigint[], $43::bigint[], $44::bigint[], \
+                    $45::text[], $46::bigint[]) \
+                ON CONFLICT (webhook_id, hour, metric, bucket) DO UPDATE SET \
+                    n = webhook_hour_buckets.n + excluded.n), \
+            counted AS (UPDATE webhooks SET {counters} \
+                FROM unnest($47::text[], $48::bigint[], $49::bigint[], $50::timestamptz[], \
+                    $51::timestamptz[], $52::timestamptz[], $53::boolean[], $54::boolean[], \
+                    $55::bigint[], $56::timestamptz[]) \
+                AS c (c_id, c_attempts, c_successes, c_success, c_failure, c_latest, c_failed, \
+                    c_reset, c_trailing, c_since) \
+                WHERE webhooks.id = c.c_id) \
+        SELECT count(*) FROM moved HAVING herald_all_moved(count(*) = cardinality($1::text[]))"
+    )
+});
+
 pub struct PgStore {
     /// Writes (and claims) on connections of their own, with generic plans (see `connect`);
     /// PostgreSQL handles concurrent writers itself.
@@ -407,6 +490,199 @@ impl PgStore {
                     .map(|_| item.targets.len())
             })
             .collect())
+    }
+
+    /// Records results in one statement (see `RECORD`), written as if every delivery moved on,
+    /// as nearly all do; when one did not (its claim was superseded, or its webhook deleted
+    /// meanwhile) the statement writes nothing and they are recorded by the transaction that
+    /// sorts them out (`record_in`).
+    async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+        match self.record_at_once(results, now).await {
+            Err(StoreError::Database(sqlx::Error::Database(e)))
+                if e.code().as_deref() == Some(NOT_ALL_MOVED) =>
+            {
+                self.record_in_transaction(results, now).await
+            }
+            other => other,
+        }
+    }
+
+    async fn record_at_once(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+        use super::rollups;
+        let attempts: Vec<&NewAttempt> = results.iter().map(|r| &r.attempt).collect();
+        let dead: std::collections::HashSet<String> = results
+            .iter()
+            .filter(|r| r.next == crate::delivery::queue::NextStep::Failed)
+            .map(|r| r.attempt.id.to_string())
+            .collect();
+        let hours = rollups::hour_adds(&attempts, &dead);
+        let buckets = rollups::bucket_adds(&hours);
+        let mut tallies: Vec<_> = sql::tally(attempts.iter().copied()).into_iter().collect();
+        // Rows are locked in key order, as every writer of these rows takes them.
+        tallies.sort_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+        let next: Vec<_> = results
+            .iter()
+            .map(|r| sql::next_state(r.next, now))
+            .collect();
+        let text = |f: fn(&NewAttempt) -> String| attempts.iter().map(|a| f(a)).collect::<Vec<_>>();
+        let headers = |h: &[(String, String)]| {
+            serde_json::to_string(&sql::storable_headers(h)).expect("headers serialise")
+        };
+        let hour =
+            |f: fn(&rollups::HourRow<'_>) -> i64| hours.iter().map(|r| f(&r)).collect::<Vec<_>>();
+        let moved: i64 = sqlx::query_scalar(&RECORD)
+            .bind(
+                results
+                    .iter()
+                    .map(|r| r.delivery_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(results.iter().map(|r| r.claim_count).collect::<Vec<_>>())
+            .bind(
+                next.iter()
+                    .map(|(status, _)| status.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(next.iter().map(|(_, at)| *at).collect::<Vec<_>>())
+            .bind(
+                attempts
+                    .iter()
+                    .map(|a| a.error.as_deref().map(sql::storable))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(now)
+            .bind(text(|a| a.id.to_string()))
+            .bind(text(|a| a.program_id.to_string()))
+            .bind(text(|a| a.webhook_id.to_string()))
+            .bind(text(|a| a.webhook_name.clone()))
+            .bind(
+                attempts
+                    .iter()
+                    .map(|a| a.delivery_id.as_ref().map(ToString::to_string))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(text(|a| a.event_id.to_string()))
+            .bind(text(|a| a.event_type.to_string()))
+            .bind(attempts.iter().map(|a| a.attempt).collect::<Vec<_>>())
+            .bind(text(|a| a.trigger.as_str().to_owned()))
+            .bind(text(|a| a.status.as_str().to_owned()))
+            .bind(attempts.iter().map(|a| a.status_code).collect::<Vec<_>>())
+            .bind(attempts.iter().map(|a| a.latency_ms).collect::<Vec<_>>())
+            .bind(text(|a| sql::storable(&a.request_url)))
+            .bind(
+                attempts
+                    .iter()
+                    .map(|a| headers(&a.request_headers))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(text(|a| {
+                a.request_body
+                    .as_deref()
+                    .map_or_else(String::new, sql::storable)
+            }))
+            .bind(
+                attempts
+                    .iter()
+                    .map(|a| a.response_headers.as_deref().map(headers))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                attempts
+                    .iter()
+                    .map(|a| a.response_body.as_deref().map(sql::storable))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(attempts.iter().map(|a| a.created_at).collect::<Vec<_>>())
+            .bind(attempts.iter().map(|a| a.delivered_at).collect::<Vec<_>>())
+            .bind(attempts.iter().map(|a| a.superseded).collect::<Vec<_>>())
+            .bind(attempts.iter().map(|a| a.lag_ms).collect::<Vec<_>>())
+            .bind(
+                attempts
+                    .iter()
+                    .map(|a| a.event_accepted_at)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                hours
+                    .keys()
+                    .map(|(webhook, _)| webhook.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(hours.keys().map(|(_, hour)| *hour).collect::<Vec<_>>())
+            .bind(
+                hours
+                    .values()
+                    .map(|(program, _)| program.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(hour(|(_, (_, r))| r.attempts))
+            .bind(hour(|(_, (_, r))| r.successes))
+            .bind(hour(|(_, (_, r))| r.failures))
+            .bind(hour(|(_, (_, r))| r.dead_letters))
+            .bind(hour(|(_, (_, r))| r.retries))
+            .bind(hour(|(_, (_, r))| r.latency_sum_ms))
+            .bind(hour(|(_, (_, r))| r.latency_count))
+            .bind(hour(|(_, (_, r))| r.lag_sum_ms))
+            .bind(hour(|(_, (_, r))| r.lag_count))
+            .bind(buckets.iter().map(|b| b.0.clone()).collect::<Vec<_>>())
+            .bind(buckets.iter().map(|b| b.1).collect::<Vec<_>>())
+            .bind(buckets.iter().map(|b| b.2).collect::<Vec<_>>())
+            .bind(buckets.iter().map(|b| b.3).collect::<Vec<_>>())
+            .bind(buckets.iter().map(|b| b.4.clone()).collect::<Vec<_>>())
+            .bind(buckets.iter().map(|b| b.5).collect::<Vec<_>>())
+            .bind(
+                tallies
+                    .iter()
+                    .map(|(w, _)| w.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(tallies.iter().map(|(_, t)| t.attempts).collect::<Vec<_>>())
+            .bind(tallies.iter().map(|(_, t)| t.successes).collect::<Vec<_>>())
+            .bind(
+                tallies
+                    .iter()
+                    .map(|(_, t)| t.last_success)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tallies
+                    .iter()
+                    .map(|(_, t)| t.last_failure)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tallies
+                    .iter()
+                    .map(|(_, t)| t.latest.map(|(at, _)| at))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tallies
+                    .iter()
+                    .map(|(_, t)| t.latest.is_some_and(|(_, failed)| failed))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tallies
+                    .iter()
+                    .map(|(_, t)| t.last_success.is_some())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tallies
+                    .iter()
+                    .map(|(_, t)| t.trailing_failures)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tallies
+                    .iter()
+                    .map(|(_, t)| t.trailing_since)
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(moved as usize)
     }
 
     async fn claim(

@@ -1,7 +1,7 @@
 //! The `Store` implementation both backends share, written once as a macro over the backend's
 //! type and its `sqlx` database. A backend supplies `writer`, `reader` and `program` fields,
-//! `claim` and `ingest` (where SQLite and PostgreSQL truly differ: a round trip to PostgreSQL
-//! costs far more than a statement), and nothing else.
+//! `claim`, `ingest` and `record` (where SQLite and PostgreSQL truly differ: a round trip to
+//! PostgreSQL costs far more than a statement), and nothing else.
 
 macro_rules! impl_store {
     ($store:ty, $db:ty) => {
@@ -76,6 +76,14 @@ macro_rules! impl_store {
                     self.announce(&mut **tx).await?;
                 }
                 Ok(results)
+            }
+
+            /// Records results in one transaction of a few statements (see `Store::record_results`).
+            async fn record_in_transaction(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+                let mut tx = self.writer.begin().await?;
+                let moved = Self::record_in(&mut tx, results, now).await?;
+                tx.commit().await?;
+                Ok(moved)
             }
 
             /// The recorder's writes inside `tx` (see `Store::record_results`).
@@ -207,7 +215,7 @@ macro_rules! impl_store {
                 }
                 for (webhook, t) in sql::tally(attempts.iter().copied()) {
                     let (latest_at, latest_failed) = t.latest.expect("a tally has at least one attempt");
-                    sqlx::query(sql::BUMP_COUNTERS)
+                    sqlx::query(&sql::BUMP_COUNTERS)
                         .bind(webhook.as_str())
                         .bind(t.attempts)
                         .bind(t.successes)
@@ -402,10 +410,7 @@ macro_rules! impl_store {
             }
 
             async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
-                let mut tx = self.writer.begin().await?;
-                let moved = Self::record_in(&mut tx, results, now).await?;
-                tx.commit().await?;
-                Ok(moved)
+                self.record(results, now).await
             }
 
             async fn rollups(&self, program: &ProgramId, q: &$crate::store::rollups::RollupQuery) -> Result<Vec<(String, $crate::domain::insights::Rollup)>> {

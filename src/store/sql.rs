@@ -392,18 +392,33 @@ where
 /// out of order cannot roll them back. `$8` says whether the batch holds a success, `$9` counts the
 /// failures after its last success (or all of them) and `$10` is the first of those: the run of
 /// failures restarts after a success and grows otherwise.
-pub const BUMP_COUNTERS: &str = "UPDATE webhooks SET total_attempts = total_attempts + $2, \
-    successful_attempts = successful_attempts + $3, \
-    last_success_at = CASE WHEN $4 IS NOT NULL AND (last_success_at IS NULL OR last_success_at < $4) \
-        THEN $4 ELSE last_success_at END, \
-    last_failure_at = CASE WHEN $5 IS NOT NULL AND (last_failure_at IS NULL OR last_failure_at < $5) \
-        THEN $5 ELSE last_failure_at END, \
-    last_attempt_failed = CASE WHEN (last_success_at IS NULL OR last_success_at <= $6) \
-        AND (last_failure_at IS NULL OR last_failure_at <= $6) THEN $7 \
-        ELSE last_attempt_failed END, \
-    failing_since = CASE WHEN $8 THEN $10 ELSE COALESCE(failing_since, $10) END, \
-    failures_in_a_row = CASE WHEN $8 THEN $9 ELSE failures_in_a_row + $9 END \
-    WHERE id = $1";
+pub static BUMP_COUNTERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE webhooks SET {} WHERE id = $1",
+        bump_counters_set(["$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10"])
+    )
+});
+
+/// `BUMP_COUNTERS`'s assignments, each value taken from the expression given in its place
+/// (parameters, or the columns of a row of values).
+pub fn bump_counters_set(values: [&str; 9]) -> String {
+    let [attempts, successes, success, failure, latest, failed, reset, trailing, since] = values;
+    format!(
+        "total_attempts = total_attempts + {attempts}, \
+         successful_attempts = successful_attempts + {successes}, \
+         last_success_at = CASE WHEN {success} IS NOT NULL \
+             AND (last_success_at IS NULL OR last_success_at < {success}) \
+             THEN {success} ELSE last_success_at END, \
+         last_failure_at = CASE WHEN {failure} IS NOT NULL \
+             AND (last_failure_at IS NULL OR last_failure_at < {failure}) \
+             THEN {failure} ELSE last_failure_at END, \
+         last_attempt_failed = CASE WHEN (last_success_at IS NULL OR last_success_at <= {latest}) \
+             AND (last_failure_at IS NULL OR last_failure_at <= {latest}) THEN {failed} \
+             ELSE last_attempt_failed END, \
+         failing_since = CASE WHEN {reset} THEN {since} ELSE COALESCE(failing_since, {since}) END, \
+         failures_in_a_row = CASE WHEN {reset} THEN {trailing} ELSE failures_in_a_row + {trailing} END"
+    )
+}
 
 /// A webhook's share of a batch of live attempts (see `BUMP_COUNTERS`).
 #[derive(Default)]
@@ -466,7 +481,7 @@ pub fn storable(text: &str) -> String {
     }
 }
 
-fn storable_headers(headers: &[(String, String)]) -> Headers {
+pub fn storable_headers(headers: &[(String, String)]) -> Headers {
     headers
         .iter()
         .map(|(k, v)| (storable(k), storable(v)))

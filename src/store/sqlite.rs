@@ -263,6 +263,10 @@ impl SqliteStore {
         Ok(results)
     }
 
+    async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+        self.record_in_transaction(results, now).await
+    }
+
     async fn claim(
         &self,
         now: DateTime<Utc>,
