@@ -45,7 +45,15 @@ async fn killed_mid_load_delivers_every_accepted_event(backend: Backend) {
             }
         }
     }
+    // Killed while the receiver holds a request (each takes it a second), so that one is cut off
+    // mid-request whatever pace ingest kept.
+    let in_flight = eventually(Duration::from_secs(20), || {
+        let cut_off = rx.received().len() > rx.completed().len();
+        async move { cut_off.then_some(()) }
+    })
+    .await;
     herald.kill();
+    assert!(in_flight.is_some(), "no request reached the receiver");
     assert!(
         accepted.len() >= 100,
         "only {} events were accepted before the kill",
