@@ -352,13 +352,17 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
-    let mut q = QueryBuilder::new(
-        "SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled \
-         AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id \
+    // The excluded webhooks are left out as webhooks, before their deliveries are looked at:
+    // left out as deliveries, each excluded webhook's due backlog was read, entry by entry, to
+    // find none of it qualified (measured on PostgreSQL draining a 60,000-delivery backlog: this
+    // query was the busiest of all).
+    let mut q = QueryBuilder::new("SELECT EXISTS (SELECT 1 FROM webhooks w WHERE w.enabled");
+    push_not_in(&mut q, "w.id", exclude);
+    q.push(
+        " AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id \
          AND d.status = 'pending' AND d.next_attempt_at <= ",
     );
     q.push_bind(now);
-    push_exclusion(&mut q, exclude);
     q.push(
         ")) OR EXISTS (SELECT 1 FROM deliveries d WHERE d.status = 'in_flight' \
          AND d.lease_expires_at <= ",
@@ -375,10 +379,19 @@ where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
 {
+    push_not_in(qb, "d.webhook_id", exclude);
+}
+
+/// ` AND {column} NOT IN (…)`, when there is anything to exclude.
+fn push_not_in<DB>(qb: &mut QueryBuilder<'_, DB>, column: &str, exclude: &[WebhookId])
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
     if exclude.is_empty() {
         return;
     }
-    qb.push(" AND d.webhook_id NOT IN (");
+    qb.push(format!(" AND {column} NOT IN ("));
     let mut list = qb.separated(", ");
     for id in exclude {
         list.push_bind(id.to_string());
