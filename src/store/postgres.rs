@@ -87,19 +87,7 @@ const NOT_ALL_MOVED: &str = "HR001";
 /// whatever the batch. It is written as if every delivery moved on; if one did not, the final
 /// check fails the statement and nothing is written.
 static RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let sums = [
-        "attempts",
-        "successes",
-        "failures",
-        "dead_letters",
-        "retries",
-        "latency_sum_ms",
-        "latency_count",
-        "lag_sum_ms",
-        "lag_count",
-    ]
-    .map(|c| format!("{c} = webhook_hours.{c} + excluded.{c}"))
-    .join(", ");
+    let sums = super::rollups::hour_sums();
     let counters = sql::bump_counters_set([
         "c.c_attempts",
         "c.c_successes",

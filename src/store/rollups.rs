@@ -69,6 +69,13 @@ const COUNTERS: [&str; 9] = [
 /// Rows per multi-row upsert (12 values each at most).
 pub const ROWS_PER_UPSERT: usize = 500;
 
+/// The assignments that add an upserted row's counters to its `webhook_hours` row.
+pub(crate) fn hour_sums() -> String {
+    COUNTERS
+        .map(|c| format!("{c} = webhook_hours.{c} + excluded.{c}"))
+        .join(", ")
+}
+
 /// Adds to `webhook_hours`.
 pub fn upsert_hours_query<'a, DB>(rows: &[HourRow<'_>]) -> QueryBuilder<'a, DB>
 where
@@ -95,10 +102,7 @@ where
             .push_bind(r.lag_count);
     });
     qb.push(" ON CONFLICT (webhook_id, hour) DO UPDATE SET ");
-    let sums = COUNTERS
-        .map(|c| format!("{c} = webhook_hours.{c} + excluded.{c}"))
-        .join(", ");
-    qb.push(sums);
+    qb.push(hour_sums());
     qb
 }
 
