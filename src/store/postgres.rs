@@ -33,7 +33,9 @@ const CHANGE_CHANNEL: &str = "herald_webhook_changed";
 /// deliveries; the sizes roll-up counts only the events stored. `$17` is when held deliveries
 /// are due (`sql::held_due`); with `$18` the other processes are told about new work (`$19`,
 /// `$20`: channel and this store's signature) once it commits.
-const INGEST: &str = "WITH routed AS ( \
+static INGEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH routed AS ( \
         SELECT p.id FROM programs p \
         JOIN unnest($1::text[], $2::bigint[]) AS r (id, version) \
           ON p.id = r.id AND p.webhooks_version = r.version \
@@ -66,16 +68,13 @@ const INGEST: &str = "WITH routed AS ( \
             bytes_sq_sum, bytes_min, bytes_max) \
         SELECT program_id, event_type, hour, count(*), sum(bytes)::bigint, \
             sum(bytes::float8 * bytes::float8), min(bytes), max(bytes) \
-        FROM fresh GROUP BY program_id, event_type, hour \
-        ON CONFLICT (program_id, event_type, hour) DO UPDATE SET \
-            events = event_hours.events + excluded.events, \
-            bytes_sum = event_hours.bytes_sum + excluded.bytes_sum, \
-            bytes_sq_sum = event_hours.bytes_sq_sum + excluded.bytes_sq_sum, \
-            bytes_min = LEAST(event_hours.bytes_min, excluded.bytes_min), \
-            bytes_max = GREATEST(event_hours.bytes_max, excluded.bytes_max)), \
+        FROM fresh GROUP BY program_id, event_type, hour {}), \
     announced AS (SELECT pg_notify($19, $20) WHERE $18 AND EXISTS (SELECT 1 FROM ev)) \
     SELECT (SELECT count(*) FROM routed) = cardinality($1::text[]), EXISTS (SELECT 1 FROM ok), \
-        ARRAY(SELECT n FROM fresh) FROM (SELECT count(*) FROM announced) AS a";
+        ARRAY(SELECT n FROM fresh) FROM (SELECT count(*) FROM announced) AS a",
+        super::rollups::EVENT_SIZES_ON_CONFLICT
+    )
+});
 
 /// The SQLSTATE with which `RECORD` refuses to write (migration 0022's `herald_all_moved`).
 const NOT_ALL_MOVED: &str = "HR001";
@@ -368,17 +367,7 @@ impl PgStore {
                 }
             })
             .collect();
-        let mut routed: Vec<(&str, i64)> = Vec::new();
-        for item in batch {
-            match routed
-                .iter()
-                .find(|(p, _)| *p == item.event.program_id.as_str())
-            {
-                Some((_, v)) if *v != item.routing_version => return Err(StoreError::StaleRouting),
-                Some(_) => {}
-                None => routed.push((item.event.program_id.as_str(), item.routing_version)),
-            }
-        }
+        let routed: Vec<(&str, i64)> = sql::routed_versions(batch)?.into_iter().collect();
         let items: Vec<(i64, &IngestItem)> = places
             .iter()
             .zip(batch)
@@ -390,7 +379,7 @@ impl PgStore {
             .flat_map(|(n, item)| item.targets.iter().map(move |t| (*n, t)))
             .collect();
         let announce = deliveries.iter().any(|(_, t)| t.lease.is_none() && !t.held);
-        let (current, known, stored): (bool, bool, Vec<i64>) = sqlx::query_as(INGEST)
+        let (current, known, stored): (bool, bool, Vec<i64>) = sqlx::query_as(&INGEST)
             .bind(
                 routed
                     .iter()

@@ -205,18 +205,20 @@ where
             .push_bind(s.bytes_min)
             .push_bind(s.bytes_max);
     });
-    qb.push(
-        " ON CONFLICT (program_id, event_type, hour) DO UPDATE SET \
-         events = event_hours.events + excluded.events, \
-         bytes_sum = event_hours.bytes_sum + excluded.bytes_sum, \
-         bytes_sq_sum = event_hours.bytes_sq_sum + excluded.bytes_sq_sum, \
-         bytes_min = CASE WHEN excluded.bytes_min < event_hours.bytes_min \
-             THEN excluded.bytes_min ELSE event_hours.bytes_min END, \
-         bytes_max = CASE WHEN excluded.bytes_max > event_hours.bytes_max \
-             THEN excluded.bytes_max ELSE event_hours.bytes_max END",
-    );
+    qb.push(EVENT_SIZES_ON_CONFLICT);
     qb
 }
+
+/// How an upserted row of event sizes joins the `event_hours` row already there.
+pub const EVENT_SIZES_ON_CONFLICT: &str =
+    " ON CONFLICT (program_id, event_type, hour) DO UPDATE SET \
+    events = event_hours.events + excluded.events, \
+    bytes_sum = event_hours.bytes_sum + excluded.bytes_sum, \
+    bytes_sq_sum = event_hours.bytes_sq_sum + excluded.bytes_sq_sum, \
+    bytes_min = CASE WHEN excluded.bytes_min < event_hours.bytes_min \
+        THEN excluded.bytes_min ELSE event_hours.bytes_min END, \
+    bytes_max = CASE WHEN excluded.bytes_max > event_hours.bytes_max \
+        THEN excluded.bytes_max ELSE event_hours.bytes_max END";
 
 /// How read queries group roll-up rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -173,14 +173,7 @@ macro_rules! impl_store {
             /// Fails with `StaleRouting` unless every item was routed at its program's current
             /// subscriber-list version (read under `Self::SHARE_LOCK`).
             async fn check_routing(tx: &mut sqlx::Transaction<'_, $db>, batch: &[IngestItem]) -> Result<()> {
-                let mut expected: std::collections::HashMap<&str, i64> = Default::default();
-                for item in batch {
-                    let v = expected.entry(item.event.program_id.as_str()).or_insert(item.routing_version);
-                    if *v != item.routing_version {
-                        return Err(StoreError::StaleRouting);
-                    }
-                }
-                for (program, version) in expected {
+                for (program, version) in sql::routed_versions(batch)? {
                     let current: Option<i64> = sqlx::query_scalar(&format!(
                         "{}{}", sql::ROUTING_VERSION, Self::SHARE_LOCK
                     ))

@@ -141,6 +141,21 @@ pub fn sized_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// The subscriber-list version each program's events in `batch` were routed with; a batch that
+/// names two versions for one program was partly routed from a replaced list (`StaleRouting`).
+pub fn routed_versions(batch: &[IngestItem]) -> Result<std::collections::HashMap<&str, i64>> {
+    let mut expected = std::collections::HashMap::new();
+    for item in batch {
+        let v = expected
+            .entry(item.event.program_id.as_str())
+            .or_insert(item.routing_version);
+        if *v != item.routing_version {
+            return Err(super::StoreError::StaleRouting);
+        }
+    }
+    Ok(expected)
+}
+
 /// `INSERT INTO events … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING program_id, id`: the
 /// returned keys are the events that were new.
 pub fn insert_events_query<'a, DB>(batch: &[IngestItem]) -> QueryBuilder<'a, DB>
