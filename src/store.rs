@@ -292,8 +292,13 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// Queue and connection figures for monitoring (`/metrics`).
     async fn queue_gauges(&self) -> Result<QueueGauges>;
     /// When the earliest pending delivery comes due (or lease runs out), if any, leaving out
-    /// the webhooks in `exclude`.
-    async fn next_due_at(&self, exclude: &[WebhookId]) -> Result<Option<DateTime<Utc>>>;
+    /// the webhooks in `exclude`. With exclusions, anything already due answers `now` (the
+    /// caller's clock) rather than its own due time.
+    async fn next_due_at(
+        &self,
+        exclude: &[WebhookId],
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>>;
     /// Gives in-flight deliveries claimed by this process back untried, keeping their due time
     /// (graceful shutdown, rate limits).
     async fn release(&self, claims: &[(DeliveryId, i64)], now: DateTime<Utc>) -> Result<()>;

@@ -547,7 +547,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
         attempt: attempt_for(&second[0], AttemptStatus::Failure, later),
     };
     assert_eq!(store.record_results(&[current], now()).await.unwrap(), 1);
-    assert_eq!(store.next_due_at(&[]).await.unwrap(), Some(retry_at));
+    assert_eq!(store.next_due_at(&[], now()).await.unwrap(), Some(retry_at));
     assert!(store
         .claim_due(later, 10, Duration::seconds(5), &[])
         .await
@@ -624,6 +624,80 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     assert_eq!(wh.success_rate(), Some(0.0));
 }
 
+/// Two workers finishing the same delivery within one write batch (the first's lease ran out and
+/// the second took it over): only the current claim's result moves it and counts.
+async fn a_stale_and_a_current_result_in_one_batch(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Raced", now());
+    store.insert_webhook(&w).await.unwrap();
+    store
+        .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
+        .await
+        .unwrap();
+    let t0 = now();
+    let first = store
+        .claim_due(t0, 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    let later = t0 + Duration::seconds(21);
+    let second = store
+        .claim_due(later, 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (1, 1));
+    let stale = Outcome {
+        delivery_id: first[0].delivery_id.clone(),
+        claim_count: first[0].claim_count,
+        ordered: false,
+        next: NextStep::Succeeded,
+        attempt: attempt_for(&first[0], AttemptStatus::Success, later),
+    };
+    let retry_at = later + Duration::seconds(30);
+    let current = Outcome {
+        delivery_id: second[0].delivery_id.clone(),
+        claim_count: second[0].claim_count,
+        ordered: false,
+        next: NextStep::RetryAt(retry_at),
+        attempt: attempt_for(&second[0], AttemptStatus::Failure, later),
+    };
+    assert_eq!(
+        store
+            .record_results(&[stale, current], now())
+            .await
+            .unwrap(),
+        1,
+        "one delivery moved, by its current claim"
+    );
+    assert_eq!(store.next_due_at(&[], now()).await.unwrap(), Some(retry_at));
+    let audit = store
+        .list_attempts(
+            &p,
+            &AttemptQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let flags: Vec<(AttemptStatus, bool)> = audit
+        .items
+        .iter()
+        .map(|a| (a.status, a.superseded))
+        .collect();
+    assert_eq!(audit.items.len(), 2, "both requests are in the audit log");
+    assert!(flags.contains(&(AttemptStatus::Success, true)), "{flags:?}");
+    assert!(
+        flags.contains(&(AttemptStatus::Failure, false)),
+        "{flags:?}"
+    );
+    let wh = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
+    assert_eq!(
+        (wh.stats.total_attempts, wh.stats.successful_attempts),
+        (1, 0),
+        "the superseded success moves no figures"
+    );
+}
+
 async fn disabled_webhooks_deliveries_wait(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let mut w = webhook(&p, "Paused", now());
@@ -641,7 +715,7 @@ async fn disabled_webhooks_deliveries_wait(store: Arc<dyn Store>) {
         .unwrap()
         .is_empty());
     assert_eq!(
-        store.next_due_at(&[]).await.unwrap(),
+        store.next_due_at(&[], now()).await.unwrap(),
         None,
         "nothing is due while disabled"
     );
@@ -1453,6 +1527,15 @@ async fn claims_go_oldest_first_and_skip_held_back_webhooks(store: Arc<dyn Store
             .unwrap();
         events.push(e.id.to_string());
     }
+    let t = now();
+    assert_eq!(
+        store
+            .next_due_at(std::slice::from_ref(&limited.id), t)
+            .await
+            .unwrap(),
+        Some(t),
+        "another webhook has deliveries due: due now"
+    );
     let only_free = store
         .claim_due(
             now(),
@@ -1464,14 +1547,22 @@ async fn claims_go_oldest_first_and_skip_held_back_webhooks(store: Arc<dyn Store
         .unwrap();
     assert_eq!(only_free.len(), 5);
     assert!(only_free.iter().all(|c| c.webhook.record.id == free.id));
+    let t = now();
+    let lease = store
+        .next_due_at(std::slice::from_ref(&limited.id), t)
+        .await
+        .unwrap();
+    assert!(
+        lease.is_some_and(|at| at > t),
+        "the other webhook's lease counts, the held-back backlog does not: {lease:?}"
+    );
     assert_eq!(
         store
-            .next_due_at(std::slice::from_ref(&limited.id))
+            .next_due_at(&[limited.id.clone(), free.id.clone()], t)
             .await
-            .unwrap()
-            .map(|_| ()),
-        Some(()),
-        "leases count"
+            .unwrap(),
+        None,
+        "every webhook held back: nothing is due"
     );
     let first_two = store
         .claim_due(now(), 2, Duration::seconds(5), &[])
@@ -1560,6 +1651,7 @@ on_both_backends!(
     subscribers_are_webhooks_of_the_type_on_or_off,
     batched_ingest_stores_each_event_once,
     claims_lease_retry_and_fence,
+    a_stale_and_a_current_result_in_one_batch,
     release_returns_claims,
     disabled_webhooks_deliveries_wait,
     counters_count_live_attempts_only,

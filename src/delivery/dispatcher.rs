@@ -384,8 +384,9 @@ impl Engine {
             .map(|(_, at)| at.saturating_duration_since(Instant::now()))
             .min()
             .unwrap_or(Duration::MAX);
-        let due = match self.store().next_due_at(&ids).await {
-            Ok(Some(at)) => (at - self.now()).to_std().unwrap_or(Duration::ZERO),
+        let now = self.now();
+        let due = match self.store().next_due_at(&ids, now).await {
+            Ok(Some(at)) => (at - now).to_std().unwrap_or(Duration::ZERO),
             Ok(None) => Duration::MAX,
             Err(_) => Duration::from_secs(1),
         };

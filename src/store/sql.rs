@@ -286,7 +286,7 @@ where
     .push_bind(now)
     .push(
         " FROM v WHERE deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
-         AND deliveries.status = 'in_flight' RETURNING id",
+         AND deliveries.status = 'in_flight' RETURNING id, claim_count",
     );
     qb
 }
@@ -316,8 +316,13 @@ pub const DELIVERY_STATUS: &str = "SELECT status FROM deliveries WHERE id = $1 A
 
 /// Deliveries of a disabled webhook wait (they are neither claimed nor counted as due) until it is
 /// enabled again.
-/// `exclude` names webhooks whose deliveries the caller is holding back (rate limits).
-pub fn next_due_query<'a, DB>(exclude: &[WebhookId], leases: bool) -> QueryBuilder<'a, DB>
+/// `exclude` names webhooks whose deliveries the caller is holding back (rate limits); `after`,
+/// when given, starts the walk past that time (see `next_due_at`).
+pub fn next_due_query<'a, DB>(
+    exclude: &[WebhookId],
+    leases: bool,
+    after: Option<DateTime<Utc>>,
+) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
@@ -347,6 +352,9 @@ where
         // to learn that none of it is due (the webhook join alone filtered them only after
         // reading each one).
         qb.push(" AND d.next_attempt_at < ").push_bind(held_due());
+    }
+    if let Some(after) = after {
+        qb.push(format!(" AND {column} > ")).push_bind(after);
     }
     push_exclusion(&mut qb, exclude);
     qb.push(format!(" ORDER BY {column} LIMIT 1"));

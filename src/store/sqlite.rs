@@ -480,7 +480,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
         let store = SqliteStore::connect(&url).await.unwrap();
-        let sql = super::super::sql::next_due_query::<sqlx::Sqlite>(&[], false)
+        let sql = super::super::sql::next_due_query::<sqlx::Sqlite>(&[], false, None)
             .sql()
             .to_owned();
         let steps = plan(&store, &sql).await;
