@@ -6,7 +6,7 @@
 #   add --no-server to build only the console (scripts/test.sh: the test build compiles the
 #   debug server itself, with the features the tests unify, so building it here would be twice)
 # Steps: the browser half (crate `app`, feature `hydrate`) to wasm32 in target/front, wasm-bindgen
-# (the CLI of the exact version in Cargo.lock) into <site>/pkg, wasm-opt on release builds, the
+# (scripts/bindgen, of the exact version in Cargo.lock) into <site>/pkg, wasm-opt on release builds, the
 # stylesheet and public/ assets, brotli and gzip copies on release builds. The server half is
 # compiled at the same time as the wasm, so neither core idles while the other links.
 set -euo pipefail
@@ -32,7 +32,7 @@ export LEPTOS_OUTPUT_NAME=herald LEPTOS_SITE_ROOT="$site" LEPTOS_SITE_PKG_DIR=pk
 export RUSTFLAGS="--cfg erase_components"
 
 started=$SECONDS
-# The wasm target is needed to compile; wasm-bindgen-cli and wasm-opt only afterwards, so on a
+# The wasm target is needed to compile; herald-bindgen and wasm-opt only afterwards, so on a
 # fresh machine they are installed while the compilers run (scripts/install-tools.sh skips what
 # is present, in about a second).
 if ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
@@ -59,7 +59,7 @@ tools_rc=0
 wait "$tools" || tools_rc=$?
 [ "$front_rc" -eq 0 ] || { log "the console (wasm) failed to compile"; exit "$front_rc"; }
 [ "$server_rc" -eq 0 ] || { log "the server failed to compile"; exit "$server_rc"; }
-[ "$tools_rc" -eq 0 ] || { log "installing wasm-bindgen-cli or wasm-opt failed"; exit "$tools_rc"; }
+[ "$tools_rc" -eq 0 ] || { log "installing herald-bindgen or wasm-opt failed"; exit "$tools_rc"; }
 
 wasm="target/front/wasm32-unknown-unknown/$front_dir/app.wasm"
 pkg="$site/pkg"
@@ -68,10 +68,9 @@ mkdir -p "$pkg"
 if [ ! -f "$pkg/herald.wasm" ] || [ "$wasm" -nt "$pkg/herald.wasm" ]; then
   log "wasm-bindgen"
   rm -f "$pkg"/herald.js "$pkg"/herald.wasm "$pkg"/herald_bg.wasm "$pkg"/*.br "$pkg"/*.gz
-  wasm-bindgen --target web --out-name herald --out-dir "$pkg" "$wasm"
+  herald-bindgen "$wasm" "$pkg"
   # leptos' hydration script loads <name>.wasm when LEPTOS_OUTPUT_NAME was set at compile time.
   mv "$pkg/herald_bg.wasm" "$pkg/herald.wasm"
-  rm -f "$pkg"/*.d.ts
   if [ "$mode" = release ]; then
     log "wasm-opt -Oz"
     wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int "$pkg/herald.wasm" -o "$pkg/herald.wasm"

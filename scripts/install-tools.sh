@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Herald needs, skipping whatever is already present.
 # Works offline against the package registries only (see shared TOOLCHAIN notes in the README).
-#   scripts/install-tools.sh build   -> wasm target, wasm-bindgen-cli, wasm-opt and Playwright (npm)
+#   scripts/install-tools.sh build   -> wasm target, herald-bindgen, wasm-opt and Playwright (npm)
 #   scripts/install-tools.sh extras  -> what only the tests need: Debian's Chromium and Go,
 #                                       schemathesis, and PostgreSQL's server when no
 #                                       HERALD_TEST_POSTGRES_URL is given and none is installed
@@ -18,42 +18,22 @@ case "$want" in
   *) echo "usage: $0 [build|extras|test]" >&2; exit 2 ;;
 esac
 
-BINDGEN_VERSION=0.2.130
+# The version scripts/bindgen is at: that of the `wasm-bindgen` the workspace pins.
+BINDGEN_VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' scripts/bindgen/Cargo.toml | head -n1)
 log() { printf '[setup] %s\n' "$*" >&2; }
-
-# cargo install --locked fails for wasm-bindgen-cli (its lockfile pins a crate the registry cannot
-# serve); unpack the source, pin that crate back, and install from the path. (cargo-leptos is not
-# needed: scripts/build-site.sh does its job, which saves compiling it: 13 minutes on 2 cores.)
-install_from_source() {
-  local crate=$1 version=$2 pin=$3 pin_version=$4; shift 4
-  local src
-  src=$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" 2>/dev/null | head -n1 || true)
-  if [ -z "$src" ]; then
-    # The locked install fails after unpacking the source, which is all we want from it.
-    cargo install "$crate" --version "$version" --locked "$@" >/dev/null 2>&1 || true
-    src=$(ls -d "$HOME"/.cargo/registry/src/*/"$crate-$version" 2>/dev/null | head -n1 || true)
-  fi
-  [ -n "$src" ] || { log "could not fetch $crate $version from crates.io"; exit 1; }
-  local work
-  work=$(mktemp -d)
-  cp -r "$src" "$work/"
-  (
-    cd "$work/$crate-$version"
-    cargo update -p "$pin" --precise "$pin_version"
-    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-      cargo install --path . --locked "$@"
-  )
-  rm -rf "$work"
-}
 
 if [ "$build" = 1 ] && ! rustup target list --installed | grep -q wasm32-unknown-unknown; then
   log "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
 
-if [ "$build" = 1 ] && ! wasm-bindgen --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
-  log "installing wasm-bindgen-cli $BINDGEN_VERSION (about 2 minutes)"
-  install_from_source wasm-bindgen-cli "$BINDGEN_VERSION" webpki-roots 1.0.10
+# The wasm-bindgen step is our own small program over `wasm-bindgen-cli-support`
+# (scripts/bindgen): 48 crates to compile instead of wasm-bindgen-cli's 185, which brought its test
+# runner's server, an HTTP client, TLS and brotli along. Locked to the versions in its own
+# Cargo.lock (all on crates.io), and never downloads anything at build time.
+if [ "$build" = 1 ] && ! herald-bindgen --version 2>/dev/null | grep -qx "herald-bindgen $BINDGEN_VERSION"; then
+  log "installing herald-bindgen $BINDGEN_VERSION (scripts/bindgen, about a minute)"
+  cargo install --path scripts/bindgen --locked --target-dir target/bindgen --quiet
 fi
 
 # wasm-opt (run by every release build) and Playwright come from end2end/package.json.
