@@ -73,9 +73,19 @@ const SQLITE_CONSTRAINT: i32 = 19;
 const WRITER_CACHE: &str = "-16000";
 const READER_CACHE: &str = "-4000";
 
-/// WAL pages (4 KiB each) beyond which the checkpointer starts the WAL over: 256 MiB. Each restart
-/// holds the writer for one fsync (about 50 ms here); at 64 MiB that came every 3,000 events or so
-/// and set the p99 latency at 1,000 events/s.
+/// The page size of a database Herald creates (one created before keeps its own: SQLite cannot
+/// change it in WAL mode). Every commit writes each page it changed, whole, to the WAL, and a
+/// commit of one event and one result changes about 24 pages: at 1,000 events/s the WAL grew by
+/// 84 MB/s with 4 KiB pages and 52 MB/s with 2 KiB ones, and the p99 latency was 9.0–13.8 ms
+/// against 14.4–21.2 ms (same binary, alternating; the event's wait for its transaction 0.9 against
+/// 1.5 ms). 1 KiB pages were no better at that rate and slower batched; 2 KiB costs 5–9% of
+/// batched (100 events a request) flat-out throughput. See README, Benchmarks (ninth sitting).
+const PAGE_SIZE: u32 = 2048;
+
+/// WAL pages beyond which the checkpointer starts the WAL over (128 MiB with `PAGE_SIZE` pages,
+/// 256 MiB in databases created with 4 KiB ones). Each restart holds the writer for one fsync;
+/// at a quarter of this mark restarts came every 3,000 events or so and set the p99 latency at
+/// 1,000 events/s.
 const WAL_RESTART_FRAMES: i64 = 65_536;
 
 /// How often the background checkpointer copies the WAL into the database file.
@@ -94,6 +104,8 @@ impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?
+            // Applied before the journal mode (sqlx's order), so it takes for a new file.
+            .page_size(PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
@@ -350,6 +362,50 @@ super::replay::impl_replay_store!(SqliteStore, Sqlite);
 mod tests {
     use super::*;
 
+    /// A database Herald creates uses `PAGE_SIZE` pages; one created before with SQLite's default
+    /// (4 KiB) keeps them and opens as before.
+    #[tokio::test]
+    async fn new_databases_get_the_smaller_page_and_old_ones_keep_theirs() {
+        use crate::store::Store as _;
+        let dir = tempfile::tempdir().unwrap();
+        let page = |store: &SqliteStore| {
+            let reader = store.reader.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("PRAGMA page_size")
+                    .fetch_one(&reader)
+                    .await
+                    .unwrap()
+            }
+        };
+        let fresh = dir.path().join("fresh.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", fresh.display()))
+            .await
+            .unwrap();
+        assert_eq!(page(&store).await, i64::from(PAGE_SIZE));
+        let old = dir.path().join("old.db");
+        let options =
+            SqliteConnectOptions::from_str(&format!("sqlite://{}?mode=rwc", old.display()))
+                .unwrap()
+                .page_size(4096)
+                .journal_mode(SqliteJournalMode::Wal);
+        let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
+        sqlx::query("CREATE TABLE before_herald (x INTEGER)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        drop(conn);
+        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", old.display()))
+            .await
+            .unwrap();
+        assert_eq!(page(&store).await, 4096);
+        let p = store.default_program().await.unwrap();
+        assert!(store
+            .list_webhooks(&p, &Default::default())
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
     /// Commits keep coming, yet the WAL does not grow past the restart mark: a checkpoint round
     /// over it starts the WAL over (the file is emptied), where PASSIVE alone only copies pages.
     #[tokio::test]
@@ -371,7 +427,7 @@ mod tests {
         }
         let wal = path.with_extension("db-wal");
         let size = || std::fs::metadata(&wal).unwrap().len();
-        assert!(size() > 300 * 4096, "the WAL holds the commits: {}", size());
+        assert!(size() > 300 * 4000, "the WAL holds the commits: {}", size());
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .unwrap()
             .journal_mode(SqliteJournalMode::Wal);
@@ -380,7 +436,7 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            size() > 300 * 4096,
+            size() > 300 * 4000,
             "under the mark: copied, not started over"
         );
         // A round finding a reader in the way (the store's own checkpointer may be running one)
