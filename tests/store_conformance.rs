@@ -55,6 +55,94 @@ fn event(program: &ProgramId, event_type: &str) -> StoredEvent {
     }
 }
 
+/// The results of `claimed_twice`'s two workers: the stale one succeeded, the current one failed
+/// and schedules a retry 30 s after `at` (returned last).
+fn raced_results(
+    stale: &Claim,
+    current: &Claim,
+    at: chrono::DateTime<Utc>,
+) -> (Outcome, Outcome, chrono::DateTime<Utc>) {
+    let retry_at = at + Duration::seconds(30);
+    (
+        outcome(stale, NextStep::Succeeded, AttemptStatus::Success, at),
+        outcome(
+            current,
+            NextStep::RetryAt(retry_at),
+            AttemptStatus::Failure,
+            at,
+        ),
+        retry_at,
+    )
+}
+
+/// The audit log's first page, newest first, without filters.
+async fn latest_attempts(store: &Arc<dyn Store>, program: &ProgramId, limit: u32) -> AttemptPage {
+    store
+        .list_attempts(
+            program,
+            &AttemptQuery {
+                limit,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// A worker's result for its claim: the try it made and what follows.
+fn outcome(c: &Claim, next: NextStep, status: AttemptStatus, at: chrono::DateTime<Utc>) -> Outcome {
+    Outcome {
+        delivery_id: c.delivery_id.clone(),
+        claim_count: c.claim_count,
+        ordered: false,
+        next,
+        attempt: attempt_for(c, status, at),
+    }
+}
+
+/// One delivery to a new webhook named `name`, claimed, then (its lease run out: request timeout
+/// 15 s + 5 s margin) claimed again by another worker. Returns both claims and when the second
+/// was taken.
+async fn claimed_twice(
+    store: &Arc<dyn Store>,
+    name: &str,
+) -> (
+    ProgramId,
+    WebhookRecord,
+    Claim,
+    Claim,
+    chrono::DateTime<Utc>,
+) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, name, now());
+    store.insert_webhook(&w).await.unwrap();
+    store
+        .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
+        .await
+        .unwrap();
+    let t0 = now();
+    let mut first = store
+        .claim_due(t0, 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .claim_due(t0, 10, Duration::seconds(5), &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    let later = t0 + Duration::seconds(21);
+    let mut second = store
+        .claim_due(later, 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    (p, w, first.remove(0), second.remove(0), later)
+}
+
 fn attempt_for(c: &Claim, status: AttemptStatus, at: chrono::DateTime<Utc>) -> NewAttempt {
     NewAttempt {
         id: AttemptId::generate(),
@@ -256,13 +344,12 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    let result = Outcome {
-        delivery_id: claimed[0].delivery_id.clone(),
-        claim_count: claimed[0].claim_count,
-        ordered: false,
-        next: NextStep::Succeeded,
-        attempt: attempt_for(&claimed[0], AttemptStatus::Success, now()),
-    };
+    let result = outcome(
+        &claimed[0],
+        NextStep::Succeeded,
+        AttemptStatus::Success,
+        now(),
+    );
     assert_eq!(store.record_results(&[result], now()).await.unwrap(), 1);
 
     // A second event leaves a pending delivery that deletion must stop.
@@ -287,16 +374,7 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
         .unwrap()
         .is_empty());
 
-    let page = store
-        .list_attempts(
-            &p,
-            &AttemptQuery {
-                limit: 50,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let page = latest_attempts(&store, &p, 50).await;
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].webhook_name, "Doomed");
     let detail = store
@@ -488,64 +566,19 @@ async fn subscribers_are_webhooks_of_the_type_on_or_off(store: Arc<dyn Store>) {
 }
 
 async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
-    let p = store.default_program().await.unwrap();
-    let w = webhook(&p, "Flaky", now());
-    store.insert_webhook(&w).await.unwrap();
-    store
-        .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
-        .await
-        .unwrap();
-    let t0 = now();
-    let first = store
-        .claim_due(t0, 10, Duration::seconds(5), &[])
-        .await
-        .unwrap();
-    assert_eq!(first.len(), 1);
-    assert!(
-        store
-            .claim_due(t0, 10, Duration::seconds(5), &[])
-            .await
-            .unwrap()
-            .is_empty(),
-        "leased"
-    );
-
     // After the lease (timeout 15 s + 5 s margin) runs out, another worker takes it over.
-    let later = t0 + Duration::seconds(21);
-    let second = store
-        .claim_due(later, 10, Duration::seconds(5), &[])
-        .await
-        .unwrap();
-    assert_eq!(second.len(), 1);
-    assert_eq!(second[0].claim_count, first[0].claim_count + 1);
+    let (p, w, first, second, later) = claimed_twice(&store, "Flaky").await;
+    assert_eq!(second.claim_count, first.claim_count + 1);
     assert_eq!(
-        (
-            second[0].tries,
-            second[0].interruptions,
-            second[0].tries_used()
-        ),
+        (second.tries, second.interruptions, second.tries_used()),
         (0, 1, 1),
         "the expired lease is counted as an interruption, which uses a try"
     );
 
     // The stale worker's result moves nothing but stays in the audit log, marked superseded; the
     // current one's is applied.
-    let stale = Outcome {
-        delivery_id: first[0].delivery_id.clone(),
-        claim_count: first[0].claim_count,
-        ordered: false,
-        next: NextStep::Succeeded,
-        attempt: attempt_for(&first[0], AttemptStatus::Success, later),
-    };
+    let (stale, current, retry_at) = raced_results(&first, &second, later);
     assert_eq!(store.record_results(&[stale], now()).await.unwrap(), 0);
-    let retry_at = later + Duration::seconds(30);
-    let current = Outcome {
-        delivery_id: second[0].delivery_id.clone(),
-        claim_count: second[0].claim_count,
-        ordered: false,
-        next: NextStep::RetryAt(retry_at),
-        attempt: attempt_for(&second[0], AttemptStatus::Failure, later),
-    };
     assert_eq!(store.record_results(&[current], now()).await.unwrap(), 1);
     assert_eq!(store.next_due_at(&[], now()).await.unwrap(), Some(retry_at));
     assert!(store
@@ -560,13 +593,12 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     assert_eq!(third[0].tries, 1);
 
     // No tries left: dead letter, then a replay starts over.
-    let dead = Outcome {
-        delivery_id: third[0].delivery_id.clone(),
-        claim_count: third[0].claim_count,
-        ordered: false,
-        next: NextStep::Failed,
-        attempt: attempt_for(&third[0], AttemptStatus::Failure, retry_at),
-    };
+    let dead = outcome(
+        &third[0],
+        NextStep::Failed,
+        AttemptStatus::Failure,
+        retry_at,
+    );
     store.record_results(&[dead], now()).await.unwrap();
     let q = DeliveryQuery {
         status: Some(DeliveryStatus::Failed),
@@ -577,16 +609,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].tries, 2);
     assert_eq!(failed[0].last_error.as_deref(), Some("HTTP 500"));
-    let audit = store
-        .list_attempts(
-            &p,
-            &AttemptQuery {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let audit = latest_attempts(&store, &p, 10).await;
     assert_eq!(
         audit.items.iter().filter(|a| a.superseded).count(),
         1,
@@ -627,39 +650,8 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
 /// Two workers finishing the same delivery within one write batch (the first's lease ran out and
 /// the second took it over): only the current claim's result moves it and counts.
 async fn a_stale_and_a_current_result_in_one_batch(store: Arc<dyn Store>) {
-    let p = store.default_program().await.unwrap();
-    let w = webhook(&p, "Raced", now());
-    store.insert_webhook(&w).await.unwrap();
-    store
-        .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
-        .await
-        .unwrap();
-    let t0 = now();
-    let first = store
-        .claim_due(t0, 10, Duration::seconds(5), &[])
-        .await
-        .unwrap();
-    let later = t0 + Duration::seconds(21);
-    let second = store
-        .claim_due(later, 10, Duration::seconds(5), &[])
-        .await
-        .unwrap();
-    assert_eq!((first.len(), second.len()), (1, 1));
-    let stale = Outcome {
-        delivery_id: first[0].delivery_id.clone(),
-        claim_count: first[0].claim_count,
-        ordered: false,
-        next: NextStep::Succeeded,
-        attempt: attempt_for(&first[0], AttemptStatus::Success, later),
-    };
-    let retry_at = later + Duration::seconds(30);
-    let current = Outcome {
-        delivery_id: second[0].delivery_id.clone(),
-        claim_count: second[0].claim_count,
-        ordered: false,
-        next: NextStep::RetryAt(retry_at),
-        attempt: attempt_for(&second[0], AttemptStatus::Failure, later),
-    };
+    let (p, w, first, second, later) = claimed_twice(&store, "Raced").await;
+    let (stale, current, retry_at) = raced_results(&first, &second, later);
     assert_eq!(
         store
             .record_results(&[stale, current], now())
@@ -669,16 +661,7 @@ async fn a_stale_and_a_current_result_in_one_batch(store: Arc<dyn Store>) {
         "one delivery moved, by its current claim"
     );
     assert_eq!(store.next_due_at(&[], now()).await.unwrap(), Some(retry_at));
-    let audit = store
-        .list_attempts(
-            &p,
-            &AttemptQuery {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let audit = latest_attempts(&store, &p, 10).await;
     let flags: Vec<(AttemptStatus, bool)> = audit
         .items
         .iter()
@@ -1611,13 +1594,12 @@ async fn replay_means_retry_now_while_waiting_and_refuses_in_flight(store: Arc<d
         Replayed::InFlight
     );
     let later = now() + Duration::hours(1);
-    let failed = Outcome {
-        delivery_id: c[0].delivery_id.clone(),
-        claim_count: c[0].claim_count,
-        ordered: false,
-        next: NextStep::RetryAt(later),
-        attempt: attempt_for(&c[0], AttemptStatus::Failure, now()),
-    };
+    let failed = outcome(
+        &c[0],
+        NextStep::RetryAt(later),
+        AttemptStatus::Failure,
+        now(),
+    );
     store.record_results(&[failed], now()).await.unwrap();
     assert!(store
         .claim_due(now(), 10, Duration::seconds(5), &[])
