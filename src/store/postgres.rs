@@ -76,6 +76,11 @@ static INGEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// One array parameter of the one-statement writes: a field of every row, in order.
+fn column<A, T>(rows: impl IntoIterator<Item = A>, field: impl FnMut(A) -> T) -> Vec<T> {
+    rows.into_iter().map(field).collect()
+}
+
 /// The SQLSTATE with which `RECORD` refuses to write (migration 0022's `herald_all_moved`).
 const NOT_ALL_MOVED: &str = "HR001";
 
@@ -380,72 +385,31 @@ impl PgStore {
             .collect();
         let announce = deliveries.iter().any(|(_, t)| t.lease.is_none() && !t.held);
         let (current, known, stored): (bool, bool, Vec<i64>) = sqlx::query_as(&INGEST)
-            .bind(
-                routed
-                    .iter()
-                    .map(|(p, _)| p.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(routed.iter().map(|(_, v)| *v).collect::<Vec<_>>())
-            .bind(items.iter().map(|(n, _)| *n).collect::<Vec<_>>())
-            .bind(
-                events
-                    .clone()
-                    .map(|e| e.program_id.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.clone().map(|e| e.id.to_string()).collect::<Vec<_>>())
-            .bind(
-                events
-                    .clone()
-                    .map(|e| e.event_type.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                events
-                    .clone()
-                    .map(|e| e.event_timestamp)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.clone().map(|e| e.body.clone()).collect::<Vec<_>>())
-            .bind(events.clone().map(|e| e.created_at).collect::<Vec<_>>())
-            .bind(
-                events
-                    .clone()
-                    .map(|e| crate::domain::insights::hour_of(e.created_at))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.map(|e| e.body.len() as i64).collect::<Vec<_>>())
-            .bind(deliveries.iter().map(|(n, _)| *n).collect::<Vec<_>>())
-            .bind(
-                deliveries
-                    .iter()
-                    .map(|(_, t)| {
-                        t.lease
-                            .as_ref()
-                            .map_or_else(DeliveryId::generate, |l| l.delivery.clone())
-                            .to_string()
-                    })
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                deliveries
-                    .iter()
-                    .map(|(_, t)| t.webhook.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                deliveries
-                    .iter()
-                    .map(|(_, t)| t.ordering_key.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                deliveries
-                    .iter()
-                    .map(|(_, t)| t.lease.as_ref().map(|l| l.until))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(column(routed.iter(), |(p, _)| p.to_string()))
+            .bind(column(routed.iter(), |(_, v)| *v))
+            .bind(column(items.iter(), |(n, _)| *n))
+            .bind(column(events.clone(), |e| e.program_id.to_string()))
+            .bind(column(events.clone(), |e| e.id.to_string()))
+            .bind(column(events.clone(), |e| e.event_type.to_string()))
+            .bind(column(events.clone(), |e| e.event_timestamp))
+            .bind(column(events.clone(), |e| e.body.clone()))
+            .bind(column(events.clone(), |e| e.created_at))
+            .bind(column(events.clone(), |e| {
+                crate::domain::insights::hour_of(e.created_at)
+            }))
+            .bind(column(events, |e| e.body.len() as i64))
+            .bind(column(deliveries.iter(), |(n, _)| *n))
+            .bind(column(deliveries.iter(), |(_, t)| {
+                t.lease
+                    .as_ref()
+                    .map_or_else(DeliveryId::generate, |l| l.delivery.clone())
+                    .to_string()
+            }))
+            .bind(column(deliveries.iter(), |(_, t)| t.webhook.to_string()))
+            .bind(column(deliveries.iter(), |(_, t)| t.ordering_key.clone()))
+            .bind(column(deliveries.iter(), |(_, t)| {
+                t.lease.as_ref().map(|l| l.until)
+            }))
             .bind(sql::held_due())
             .bind(announce)
             .bind(WORK_CHANNEL)
@@ -501,97 +465,55 @@ impl PgStore {
             .iter()
             .map(|r| sql::next_state(r.next, now))
             .collect();
-        let text = |f: fn(&NewAttempt) -> String| attempts.iter().map(|a| f(a)).collect::<Vec<_>>();
+        let text = |f: fn(&NewAttempt) -> String| column(attempts.iter(), |a| f(a));
         let headers = |h: &[(String, String)]| {
             serde_json::to_string(&sql::storable_headers(h)).expect("headers serialise")
         };
-        let hour =
-            |f: fn(&rollups::HourRow<'_>) -> i64| hours.iter().map(|r| f(&r)).collect::<Vec<_>>();
+        let hour = |f: fn(&rollups::HourRow<'_>) -> i64| column(hours.iter(), |r| f(&r));
         let moved: i64 = sqlx::query_scalar(&RECORD)
-            .bind(
-                results
-                    .iter()
-                    .map(|r| r.delivery_id.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(results.iter().map(|r| r.claim_count).collect::<Vec<_>>())
-            .bind(
-                next.iter()
-                    .map(|(status, _)| status.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(next.iter().map(|(_, at)| *at).collect::<Vec<_>>())
-            .bind(
-                attempts
-                    .iter()
-                    .map(|a| a.error.as_deref().map(sql::storable))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(column(results.iter(), |r| r.delivery_id.to_string()))
+            .bind(column(results.iter(), |r| r.claim_count))
+            .bind(column(next.iter(), |(status, _)| status.to_string()))
+            .bind(column(next.iter(), |(_, at)| *at))
+            .bind(column(attempts.iter(), |a| {
+                a.error.as_deref().map(sql::storable)
+            }))
             .bind(now)
             .bind(text(|a| a.id.to_string()))
             .bind(text(|a| a.program_id.to_string()))
             .bind(text(|a| a.webhook_id.to_string()))
             .bind(text(|a| a.webhook_name.clone()))
-            .bind(
-                attempts
-                    .iter()
-                    .map(|a| a.delivery_id.as_ref().map(ToString::to_string))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(column(attempts.iter(), |a| {
+                a.delivery_id.as_ref().map(ToString::to_string)
+            }))
             .bind(text(|a| a.event_id.to_string()))
             .bind(text(|a| a.event_type.to_string()))
-            .bind(attempts.iter().map(|a| a.attempt).collect::<Vec<_>>())
+            .bind(column(attempts.iter(), |a| a.attempt))
             .bind(text(|a| a.trigger.as_str().to_owned()))
             .bind(text(|a| a.status.as_str().to_owned()))
-            .bind(attempts.iter().map(|a| a.status_code).collect::<Vec<_>>())
-            .bind(attempts.iter().map(|a| a.latency_ms).collect::<Vec<_>>())
+            .bind(column(attempts.iter(), |a| a.status_code))
+            .bind(column(attempts.iter(), |a| a.latency_ms))
             .bind(text(|a| sql::storable(&a.request_url)))
-            .bind(
-                attempts
-                    .iter()
-                    .map(|a| headers(&a.request_headers))
-                    .collect::<Vec<_>>(),
-            )
+            .bind(column(attempts.iter(), |a| headers(&a.request_headers)))
             .bind(text(|a| {
                 a.request_body
                     .as_deref()
                     .map_or_else(String::new, sql::storable)
             }))
-            .bind(
-                attempts
-                    .iter()
-                    .map(|a| a.response_headers.as_deref().map(headers))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                attempts
-                    .iter()
-                    .map(|a| a.response_body.as_deref().map(sql::storable))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(attempts.iter().map(|a| a.created_at).collect::<Vec<_>>())
-            .bind(attempts.iter().map(|a| a.delivered_at).collect::<Vec<_>>())
-            .bind(attempts.iter().map(|a| a.superseded).collect::<Vec<_>>())
-            .bind(attempts.iter().map(|a| a.lag_ms).collect::<Vec<_>>())
-            .bind(
-                attempts
-                    .iter()
-                    .map(|a| a.event_accepted_at)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                hours
-                    .keys()
-                    .map(|(webhook, _)| webhook.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(hours.keys().map(|(_, hour)| *hour).collect::<Vec<_>>())
-            .bind(
-                hours
-                    .values()
-                    .map(|(program, _)| program.clone())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(column(attempts.iter(), |a| {
+                a.response_headers.as_deref().map(headers)
+            }))
+            .bind(column(attempts.iter(), |a| {
+                a.response_body.as_deref().map(sql::storable)
+            }))
+            .bind(column(attempts.iter(), |a| a.created_at))
+            .bind(column(attempts.iter(), |a| a.delivered_at))
+            .bind(column(attempts.iter(), |a| a.superseded))
+            .bind(column(attempts.iter(), |a| a.lag_ms))
+            .bind(column(attempts.iter(), |a| a.event_accepted_at))
+            .bind(column(hours.keys(), |(webhook, _)| webhook.clone()))
+            .bind(column(hours.keys(), |(_, hour)| *hour))
+            .bind(column(hours.values(), |(program, _)| program.clone()))
             .bind(hour(|(_, (_, r))| r.attempts))
             .bind(hour(|(_, (_, r))| r.successes))
             .bind(hour(|(_, (_, r))| r.failures))
@@ -601,62 +523,24 @@ impl PgStore {
             .bind(hour(|(_, (_, r))| r.latency_count))
             .bind(hour(|(_, (_, r))| r.lag_sum_ms))
             .bind(hour(|(_, (_, r))| r.lag_count))
-            .bind(buckets.iter().map(|b| b.0.clone()).collect::<Vec<_>>())
-            .bind(buckets.iter().map(|b| b.1).collect::<Vec<_>>())
-            .bind(buckets.iter().map(|b| b.2).collect::<Vec<_>>())
-            .bind(buckets.iter().map(|b| b.3).collect::<Vec<_>>())
-            .bind(buckets.iter().map(|b| b.4.clone()).collect::<Vec<_>>())
-            .bind(buckets.iter().map(|b| b.5).collect::<Vec<_>>())
-            .bind(
-                tallies
-                    .iter()
-                    .map(|(w, _)| w.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(tallies.iter().map(|(_, t)| t.attempts).collect::<Vec<_>>())
-            .bind(tallies.iter().map(|(_, t)| t.successes).collect::<Vec<_>>())
-            .bind(
-                tallies
-                    .iter()
-                    .map(|(_, t)| t.last_success)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                tallies
-                    .iter()
-                    .map(|(_, t)| t.last_failure)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                tallies
-                    .iter()
-                    .map(|(_, t)| t.latest.map(|(at, _)| at))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                tallies
-                    .iter()
-                    .map(|(_, t)| t.latest.is_some_and(|(_, failed)| failed))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                tallies
-                    .iter()
-                    .map(|(_, t)| t.last_success.is_some())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                tallies
-                    .iter()
-                    .map(|(_, t)| t.trailing_failures)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                tallies
-                    .iter()
-                    .map(|(_, t)| t.trailing_since)
-                    .collect::<Vec<_>>(),
-            )
+            .bind(column(buckets.iter(), |b| b.0.clone()))
+            .bind(column(buckets.iter(), |b| b.1))
+            .bind(column(buckets.iter(), |b| b.2))
+            .bind(column(buckets.iter(), |b| b.3))
+            .bind(column(buckets.iter(), |b| b.4.clone()))
+            .bind(column(buckets.iter(), |b| b.5))
+            .bind(column(tallies.iter(), |(w, _)| w.to_string()))
+            .bind(column(tallies.iter(), |(_, t)| t.attempts))
+            .bind(column(tallies.iter(), |(_, t)| t.successes))
+            .bind(column(tallies.iter(), |(_, t)| t.last_success))
+            .bind(column(tallies.iter(), |(_, t)| t.last_failure))
+            .bind(column(tallies.iter(), |(_, t)| t.latest.map(|(at, _)| at)))
+            .bind(column(tallies.iter(), |(_, t)| {
+                t.latest.is_some_and(|(_, failed)| failed)
+            }))
+            .bind(column(tallies.iter(), |(_, t)| t.last_success.is_some()))
+            .bind(column(tallies.iter(), |(_, t)| t.trailing_failures))
+            .bind(column(tallies.iter(), |(_, t)| t.trailing_since))
             .fetch_one(&self.writer)
             .await?;
         Ok(moved as usize)

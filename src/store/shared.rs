@@ -93,9 +93,10 @@ macro_rules! impl_store {
                 now: DateTime<Utc>,
             ) -> Result<usize> {
                 // A result moved its delivery on if the delivery was still under that result's
-                // claim: keyed by claim too, so a stale worker's result that shares a batch with
-                // the current claim's is superseded rather than counted as moved.
-                let mut moved = std::collections::HashSet::with_capacity(results.len());
+                // claim: each delivery moved answers with the claim it moved under, so a stale
+                // worker's result that shares a batch with the current claim's is superseded
+                // rather than counted as moved.
+                let mut moved = std::collections::HashMap::with_capacity(results.len());
                 for chunk in sql::sized_chunks(&results, sql::FINISHED_PER_UPDATE) {
                     let rows: Vec<(String, i64)> = sql::finish_deliveries_query::<$db>(chunk, now)
                         .build_query_as()
@@ -104,7 +105,7 @@ macro_rules! impl_store {
                     moved.extend(rows);
                 }
                 let did_move =
-                    |r: &Outcome| moved.contains(&(r.delivery_id.to_string(), r.claim_count));
+                    |r: &Outcome| moved.get(r.delivery_id.as_str()) == Some(&r.claim_count);
                 // Every request that went out is in the audit log; one whose claim lost the race
                 // is marked superseded and moves no figures.
                 let superseded: Vec<NewAttempt> = results
