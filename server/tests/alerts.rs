@@ -225,9 +225,9 @@ async fn a_test_alert_reaches_the_smtp_server_or_says_why_not(backend: Backend) 
     assert_eq!(sink.mails()[0].subject(), "[Herald] Test alert");
 
     // Saving without a password keeps it; a closed port is reported, not hidden.
-    let closed = free_port();
+    let closed = RefusingPort::new();
     let elsewhere = AlertSettingsDraft {
-        smtp_port: closed,
+        smtp_port: closed.addr.port(),
         smtp_password: None,
         ..email_to(&sink)
     };
@@ -239,7 +239,9 @@ async fn a_test_alert_reaches_the_smtp_server_or_says_why_not(backend: Backend) 
     assert!(shown.smtp_password_set);
     let failed = s.engine.send_test_alert(&s.admin).await.unwrap_err();
     assert!(
-        failed.to_string().contains(&format!("127.0.0.1:{closed}")),
+        failed
+            .to_string()
+            .contains(&format!("127.0.0.1:{}", closed.addr.port())),
         "{failed}"
     );
 }

@@ -179,13 +179,9 @@ async fn timeouts_and_refused_connections_fail_then_dead_letter_and_replay(backe
     let slow = app
         .create_webhook(hook("Slow", &rx.url, json!({"retry": {"attempts": 0, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 1}})))
         .await;
-    // A port nobody listens on: bind one, note it, close it.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = RefusingPort::new();
     let dead = app
-        .create_webhook(json!({"name": "Dead", "url": format!("http://{closed}/hook"), "event_types": ["reward.redeemed"],
+        .create_webhook(json!({"name": "Dead", "url": format!("http://{}/hook", closed.addr), "event_types": ["reward.redeemed"],
             "retry": {"attempts": 1, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 1}}))
         .await;
     event(&app, "points.awarded", json!({})).await;

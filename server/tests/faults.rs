@@ -135,10 +135,7 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
     let (engine, clock) = manual_engine(&url).await;
     let admin = Actor::command_line(engine.store().default_program().await.unwrap());
     let healthy = TestReceiver::start().await;
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let closed = RefusingPort::new();
     let plain = TestReceiver::start().await;
     let mut cases: Vec<(String, String, Option<Arc<AtomicUsize>>, &str)> = vec![];
     for (fault, expect) in [
@@ -157,7 +154,7 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
     }
     cases.push((
         "Refused".into(),
-        format!("http://{closed}/hook"),
+        format!("http://{}/hook", closed.addr),
         None,
         "connection failed",
     ));

@@ -528,6 +528,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A port on 127.0.0.1 that refuses connections for as long as this lives: a socket bound to it
+/// but not listening. A port bound, read and released instead can be handed straight to the next
+/// receiver a test (or a test running beside it) binds, which then answers.
+pub struct RefusingPort {
+    _socket: tokio::net::TcpSocket,
+    pub addr: SocketAddr,
+}
+
+impl RefusingPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        Self {
+            _socket: socket,
+            addr,
+        }
+    }
+}
+
 /// A real `herald serve` process (the binary cargo built), for the tests that kill, stop and
 /// restart it. The process is killed when this is dropped.
 pub struct HeraldProcess {
