@@ -423,6 +423,58 @@ async fn ingest_is_idempotent_and_atomic(store: Arc<dyn Store>) {
     );
 }
 
+/// Small writes and large ones take different paths on SQLite (a few events and results go to
+/// the connection as scripts, more go statement by statement): both store the same.
+async fn small_and_large_batches_store_alike(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Sizes", now());
+    store.insert_webhook(&w).await.unwrap();
+    let version = store
+        .subscribers(&p, "points.awarded")
+        .await
+        .unwrap()
+        .version;
+    let item = |event: &StoredEvent, targets: Vec<WebhookId>| IngestItem {
+        event: event.clone(),
+        targets: targets.into_iter().map(DeliveryTarget::from).collect(),
+        routing_version: version,
+    };
+    let mut claimed = 0;
+    for size in [1, 2, 9, 40] {
+        let events: Vec<StoredEvent> = (0..size).map(|_| event(&p, "points.awarded")).collect();
+        // Every event once, the first one twice, and one more without webhooks.
+        let mut batch: Vec<IngestItem> =
+            events.iter().map(|e| item(e, vec![w.id.clone()])).collect();
+        batch.push(item(&events[0], vec![w.id.clone()]));
+        batch.push(item(&event(&p, "points.awarded"), vec![]));
+        let results = store.ingest_batch(&batch).await.unwrap();
+        let mut expected = vec![Some(1); size];
+        expected.extend([None, Some(0)]);
+        assert_eq!(results, expected, "a batch of {} items", batch.len());
+
+        let claims = store
+            .claim_due(now(), 100, Duration::seconds(5), &[])
+            .await
+            .unwrap();
+        assert_eq!(claims.len(), size, "one delivery per new event");
+        claimed += size as i64;
+        let results: Vec<_> = claims
+            .iter()
+            .map(|c| outcome(c, NextStep::Succeeded, AttemptStatus::Success, now()))
+            .collect();
+        assert_eq!(store.record_results(&results, now()).await.unwrap(), size);
+        let counted = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
+        assert_eq!(counted.stats.total_attempts, claimed);
+        assert_eq!(counted.stats.successful_attempts, claimed);
+    }
+    let page = latest_attempts(&store, &p, 100).await;
+    assert_eq!(
+        page.items.len() as i64,
+        claimed,
+        "every result in the audit log"
+    );
+}
+
 async fn batched_ingest_stores_each_event_once(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let w = webhook(&p, "Batch", now());
@@ -1632,6 +1684,7 @@ on_both_backends!(
     ingest_is_idempotent_and_atomic,
     subscribers_are_webhooks_of_the_type_on_or_off,
     batched_ingest_stores_each_event_once,
+    small_and_large_batches_store_alike,
     claims_lease_retry_and_fence,
     a_stale_and_a_current_result_in_one_batch,
     release_returns_claims,

@@ -85,9 +85,9 @@ fn column<A, T>(rows: impl IntoIterator<Item = A>, field: impl FnMut(A) -> T) ->
 const NOT_ALL_MOVED: &str = "HR001";
 
 /// The recorder's one statement: every result's delivery moved on (`$1`-`$6`, as in
-/// `sql::finish_deliveries_query`), the attempts written (`$7`-`$28`), the hourly roll-ups
+/// `sql::push_finish_deliveries`), the attempts written (`$7`-`$28`), the hourly roll-ups
 /// (`$29`-`$40`) and their histograms (`$41`-`$46`) added to, and each webhook's counters
-/// (`$47`-`$56`, as in `sql::BUMP_COUNTERS`). Every value is an array, so the text is the same
+/// (`$47`-`$56`, as in `sql::push_bump_counters`). Every value is an array, so the text is the same
 /// whatever the batch. It is written as if every delivery moved on; if one did not, the final
 /// check fails the statement and nothing is written.
 static RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -189,6 +189,8 @@ impl PgStore {
     const SHARE_LOCK: &'static str = " FOR SHARE";
     /// Ingest and results commit on connections of their own, side by side.
     const ONE_WRITER: bool = false;
+    /// Statements with parameters go one per message (see `sql::Statements`).
+    const STATEMENTS_TOGETHER: bool = false;
 
     pub async fn connect(url: &str) -> Result<Self> {
         let options =
@@ -436,7 +438,7 @@ impl PgStore {
     /// Records results in one statement (see `RECORD`), written as if every delivery moved on,
     /// as nearly all do; when one did not (its claim was superseded, or its webhook deleted
     /// meanwhile) the statement writes nothing and they are recorded by the transaction that
-    /// sorts them out (`record_in`).
+    /// sorts them out (`write_in`).
     async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
         match self.record_at_once(results, now).await {
             Err(StoreError::Database(sqlx::Error::Database(e)))

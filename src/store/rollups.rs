@@ -77,13 +77,13 @@ pub(crate) fn hour_sums() -> String {
 }
 
 /// Adds to `webhook_hours`.
-pub fn upsert_hours_query<'a, DB>(rows: &[HourRow<'_>]) -> QueryBuilder<'a, DB>
+pub fn push_upsert_hours<'a, DB>(qb: &mut QueryBuilder<'a, DB>, rows: &[HourRow<'_>])
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new(
+    qb.push(
         "INSERT INTO webhook_hours (webhook_id, hour, program_id, attempts, successes, failures, \
          dead_letters, retries, latency_sum_ms, latency_count, lag_sum_ms, lag_count) ",
     );
@@ -103,7 +103,6 @@ where
     });
     qb.push(" ON CONFLICT (webhook_id, hour) DO UPDATE SET ");
     qb.push(hour_sums());
-    qb
 }
 
 /// The histogram rows of a batch: (webhook, hour, metric, bucket) → (program, count), in key order.
@@ -129,15 +128,13 @@ pub fn bucket_adds(adds: &HourAdds) -> Vec<BucketRow> {
 }
 
 /// Adds to `webhook_hour_buckets`.
-pub fn upsert_buckets_query<'a, DB>(rows: &[BucketRow]) -> QueryBuilder<'a, DB>
+pub fn push_upsert_buckets<'a, DB>(qb: &mut QueryBuilder<'a, DB>, rows: &[BucketRow])
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new(
-        "INSERT INTO webhook_hour_buckets (webhook_id, hour, metric, bucket, program_id, n) ",
-    );
+    qb.push("INSERT INTO webhook_hour_buckets (webhook_id, hour, metric, bucket, program_id, n) ");
     qb.push_values(
         rows,
         |mut row, (webhook, hour, metric, bucket, program, n)| {
@@ -153,7 +150,6 @@ where
         " ON CONFLICT (webhook_id, hour, metric, bucket) DO UPDATE SET \
          n = webhook_hour_buckets.n + excluded.n",
     );
-    qb
 }
 
 /// Sizes of the events a batch stored, per (program, type, hour).
@@ -184,14 +180,14 @@ pub fn event_adds<'b>(
 }
 
 /// Adds to `event_hours`.
-pub fn upsert_events_query<'a, DB>(rows: &[EventRow<'_>]) -> QueryBuilder<'a, DB>
+pub fn push_upsert_events<'a, DB>(qb: &mut QueryBuilder<'a, DB>, rows: &[EventRow<'_>])
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> f64: Encode<'q, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new(
+    qb.push(
         "INSERT INTO event_hours (program_id, event_type, hour, events, bytes_sum, bytes_sq_sum, \
          bytes_min, bytes_max) ",
     );
@@ -206,7 +202,6 @@ where
             .push_bind(s.bytes_max);
     });
     qb.push(EVENT_SIZES_ON_CONFLICT);
-    qb
 }
 
 /// How an upserted row of event sizes joins the `event_hours` row already there.

@@ -31,81 +31,81 @@ macro_rules! impl_store {
                 Ok(ProgramId::from_trusted(id))
             }
 
-            /// Ingest's writes inside `tx` (see `Store::ingest_batch`).
-            async fn ingest_in(
+            /// Ingest's and the recorder's writes inside `tx` (see `Store::ingest_batch` and
+            /// `Store::record_results`), either side possibly empty, in two steps of statements
+            /// (`sql::Statements`): first what answers back (each program's subscriber-list
+            /// version, the events that were new, the deliveries that moved on), then what follows
+            /// from those answers. Returns what ingest returns and how many deliveries moved.
+            async fn write_in(
                 &self,
                 tx: &mut sqlx::Transaction<'_, $db>,
                 batch: &[IngestItem],
-            ) -> Result<Vec<Option<usize>>> {
-                Self::check_routing(tx, batch).await?;
-                let mut fresh = std::collections::HashSet::new();
-                for chunk in sql::sized_chunks(&batch, sql::MAX_ROWS_PER_INSERT / 2) {
-                    let keys: Vec<(String, String)> = sql::insert_events_query::<$db>(chunk)
-                        .build_query_as()
-                        .fetch_all(&mut **tx)
-                        .await?;
-                    fresh.extend(keys);
+                results: &[Outcome],
+                now: DateTime<Utc>,
+            ) -> Result<(Vec<Option<usize>>, usize)> {
+                use sqlx::Row;
+                let routed: Vec<(&str, i64)> = sql::routed_versions(batch)?.into_iter().collect();
+                let together = Self::STATEMENTS_TOGETHER && batch.len() + results.len() <= sql::SCRIPT_ROWS;
+                let mut first = sql::Statements::new(together);
+                for (program, _) in &routed {
+                    sql::push_routing_version(first.next(), program, Self::SHARE_LOCK);
                 }
+                let events = sql::sized_chunks(batch, sql::MAX_ROWS_PER_INSERT / 2).count();
+                for chunk in sql::sized_chunks(batch, sql::MAX_ROWS_PER_INSERT / 2) {
+                    sql::push_insert_events(first.next(), chunk);
+                }
+                for chunk in sql::sized_chunks(results, sql::FINISHED_PER_UPDATE) {
+                    sql::push_finish_deliveries(first.next(), chunk, now);
+                }
+                let answers = Self::run(tx, first).await?;
+                let (versions, rest) = answers.split_at(routed.len());
+                let (inserted, finished) = rest.split_at(events);
+                for ((_, version), rows) in routed.iter().zip(versions) {
+                    let current: Option<i64> = rows.first().map(|r| r.try_get(0)).transpose()?;
+                    if current != Some(*version) {
+                        return Err(StoreError::StaleRouting);
+                    }
+                }
+
                 // The first occurrence of a new event id is the one stored; repeats are duplicates.
-                let mut results = Vec::with_capacity(batch.len());
-                let mut rows = Vec::new();
+                let mut fresh = std::collections::HashSet::new();
+                for row in inserted.iter().flatten() {
+                    fresh.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+                }
+                let mut stored_counts = Vec::with_capacity(batch.len());
+                let mut deliveries = Vec::new();
                 let mut stored = Vec::with_capacity(batch.len());
                 for item in batch {
                     let e = &item.event;
                     let key = (e.program_id.to_string(), e.id.to_string());
                     if fresh.remove(&key) {
-                        rows.extend(item.targets.iter().map(|t| (e, t)));
-                        results.push(Some(item.targets.len()));
+                        deliveries.extend(item.targets.iter().map(|t| (e, t)));
+                        stored_counts.push(Some(item.targets.len()));
                         stored.push(item);
                     } else {
-                        results.push(None);
+                        stored_counts.push(None);
                     }
                 }
-                let sizes = $crate::store::rollups::event_adds(stored.into_iter());
-                let sizes: Vec<_> = sizes.iter().collect();
-                for chunk in sql::sized_chunks(&sizes, $crate::store::rollups::ROWS_PER_UPSERT) {
-                    $crate::store::rollups::upsert_events_query::<$db>(chunk).build().execute(&mut **tx).await?;
-                }
-                for chunk in sql::sized_chunks(&rows, sql::MAX_ROWS_PER_INSERT) {
-                    sql::insert_deliveries_query::<$db>(chunk).build().execute(&mut **tx).await?;
-                }
-                // Deliveries stored already claimed are sent by this process, and held ones wait
-                // for their webhook to be switched on: only others need announcing to the
-                // processes waiting for work.
-                if rows.iter().any(|(_, t)| t.lease.is_none() && !t.held) {
-                    self.announce(&mut **tx).await?;
-                }
-                Ok(results)
-            }
-
-            /// Records results in one transaction of a few statements (see `Store::record_results`).
-            async fn record_in_transaction(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
-                let mut tx = self.writer.begin().await?;
-                let moved = Self::record_in(&mut tx, results, now).await?;
-                tx.commit().await?;
-                Ok(moved)
-            }
-
-            /// The recorder's writes inside `tx` (see `Store::record_results`).
-            async fn record_in(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                results: &[Outcome],
-                now: DateTime<Utc>,
-            ) -> Result<usize> {
                 // A result moved its delivery on if the delivery was still under that result's
                 // claim: each delivery moved answers with the claim it moved under, so a stale
                 // worker's result that shares a batch with the current claim's is superseded
                 // rather than counted as moved.
                 let mut moved = std::collections::HashMap::with_capacity(results.len());
-                for chunk in sql::sized_chunks(&results, sql::FINISHED_PER_UPDATE) {
-                    let rows: Vec<(String, i64)> = sql::finish_deliveries_query::<$db>(chunk, now)
-                        .build_query_as()
-                        .fetch_all(&mut **tx)
-                        .await?;
-                    moved.extend(rows);
+                for row in finished.iter().flatten() {
+                    moved.insert(row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?);
                 }
                 let did_move =
                     |r: &Outcome| moved.get(r.delivery_id.as_str()) == Some(&r.claim_count);
+
+                let mut second = sql::Statements::new(together);
+                let sizes = $crate::store::rollups::event_adds(stored.into_iter());
+                let sizes: Vec<_> = sizes.iter().collect();
+                for chunk in sql::sized_chunks(&sizes, $crate::store::rollups::ROWS_PER_UPSERT) {
+                    $crate::store::rollups::push_upsert_events(second.next(), chunk);
+                }
+                for chunk in sql::sized_chunks(&deliveries, sql::MAX_ROWS_PER_INSERT) {
+                    sql::push_insert_deliveries(second.next(), chunk);
+                }
                 // Every request that went out is in the audit log; one whose claim lost the race
                 // is marked superseded and moves no figures.
                 let superseded: Vec<NewAttempt> = results
@@ -113,7 +113,7 @@ macro_rules! impl_store {
                     .filter(|r| !did_move(r))
                     .map(|r| NewAttempt { superseded: true, ..r.attempt.clone() })
                     .collect();
-                let rows: Vec<&NewAttempt> = results
+                let attempts: Vec<&NewAttempt> = results
                     .iter()
                     .filter(|r| did_move(r))
                     .map(|r| &r.attempt)
@@ -124,8 +124,54 @@ macro_rules! impl_store {
                     .filter(|r| r.next == $crate::delivery::queue::NextStep::Failed && did_move(r))
                     .map(|r| r.attempt.id.to_string())
                     .collect();
-                Self::write_attempts(tx, &rows, &dead).await?;
-                Ok(moved.len())
+                Self::push_attempt_writes(&mut second, &attempts, &dead);
+                if !second.is_empty() {
+                    Self::run(tx, second).await?;
+                }
+                // Deliveries stored already claimed are sent by this process, and held ones wait
+                // for their webhook to be switched on: only others need announcing to the
+                // processes waiting for work.
+                if deliveries.iter().any(|(_, t)| t.lease.is_none() && !t.held) {
+                    self.announce(&mut **tx).await?;
+                }
+                Ok((stored_counts, moved.len()))
+            }
+
+            /// Runs `statements` inside `tx`: the rows each statement answered, in order.
+            async fn run(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                statements: sql::Statements<'_, $db>,
+            ) -> Result<Vec<Vec<<$db as sqlx::Database>::Row>>> {
+                use futures::TryStreamExt;
+                use sqlx::Executor;
+                let expected = statements.len();
+                let mut answers = Vec::with_capacity(expected);
+                let mut rows = Vec::new();
+                for mut query in statements.into_queries() {
+                    let mut steps = (&mut **tx).fetch_many(query.build());
+                    while let Some(step) = steps.try_next().await? {
+                        match step {
+                            // The end of one statement.
+                            sqlx::Either::Left(_) => answers.push(std::mem::take(&mut rows)),
+                            sqlx::Either::Right(row) => rows.push(row),
+                        }
+                    }
+                }
+                if answers.len() != expected {
+                    return Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                        "{expected} statements sent, {} answered",
+                        answers.len()
+                    ))));
+                }
+                Ok(answers)
+            }
+
+            /// Records results in one transaction of a few statements (see `Store::record_results`).
+            async fn record_in_transaction(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+                let mut tx = self.writer.begin().await?;
+                let (_, moved) = self.write_in(&mut tx, &[], results, now).await?;
+                tx.commit().await?;
+                Ok(moved)
             }
 
             /// Replaces a webhook's settings and subscriptions, fenced on its version.
@@ -176,59 +222,32 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            /// Fails with `StaleRouting` unless every item was routed at its program's current
-            /// subscriber-list version (read under `Self::SHARE_LOCK`).
-            async fn check_routing(tx: &mut sqlx::Transaction<'_, $db>, batch: &[IngestItem]) -> Result<()> {
-                for (program, version) in sql::routed_versions(batch)? {
-                    let current: Option<i64> = sqlx::query_scalar(&format!(
-                        "{}{}", sql::ROUTING_VERSION, Self::SHARE_LOCK
-                    ))
-                    .bind(program)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                    if current != Some(version) {
-                        return Err(StoreError::StaleRouting);
-                    }
-                }
-                Ok(())
-            }
-
-            /// Writes audit rows in multi-row inserts and moves each webhook's counters once.
-            /// `dead` names the attempts that dead-lettered their delivery (for the roll-ups).
-            async fn write_attempts(
-                tx: &mut sqlx::Transaction<'_, $db>,
+            /// Audit rows in multi-row inserts, their roll-ups, and each webhook's counters moved
+            /// once. `dead` names the attempts that dead-lettered their delivery (for the roll-ups).
+            fn push_attempt_writes(
+                statements: &mut sql::Statements<'_, $db>,
                 attempts: &[&NewAttempt],
                 dead: &std::collections::HashSet<String>,
-            ) -> Result<()> {
-                for chunk in sql::sized_chunks(&attempts, sql::ATTEMPTS_PER_INSERT) {
-                    sql::insert_attempts_query::<$db>(chunk).build().execute(&mut **tx).await?;
+            ) {
+                for chunk in sql::sized_chunks(attempts, sql::ATTEMPTS_PER_INSERT) {
+                    sql::push_insert_attempts(statements.next(), chunk);
                 }
                 let adds = $crate::store::rollups::hour_adds(attempts, dead);
                 let rows: Vec<_> = adds.iter().collect();
                 for chunk in sql::sized_chunks(&rows, $crate::store::rollups::ROWS_PER_UPSERT) {
-                    $crate::store::rollups::upsert_hours_query::<$db>(chunk).build().execute(&mut **tx).await?;
+                    $crate::store::rollups::push_upsert_hours(statements.next(), chunk);
                 }
                 let buckets = $crate::store::rollups::bucket_adds(&adds);
                 for chunk in sql::sized_chunks(&buckets, $crate::store::rollups::ROWS_PER_UPSERT) {
-                    $crate::store::rollups::upsert_buckets_query::<$db>(chunk).build().execute(&mut **tx).await?;
+                    $crate::store::rollups::push_upsert_buckets(statements.next(), chunk);
                 }
-                for (webhook, t) in sql::tally(attempts.iter().copied()) {
-                    let (latest_at, latest_failed) = t.latest.expect("a tally has at least one attempt");
-                    sqlx::query(&sql::BUMP_COUNTERS)
-                        .bind(webhook.as_str())
-                        .bind(t.attempts)
-                        .bind(t.successes)
-                        .bind(t.last_success)
-                        .bind(t.last_failure)
-                        .bind(latest_at)
-                        .bind(latest_failed)
-                        .bind(t.last_success.is_some())
-                        .bind(t.trailing_failures)
-                        .bind(t.trailing_since)
-                        .execute(&mut **tx)
-                        .await?;
+                let tallies = sql::tally(attempts.iter().copied());
+                let mut tallies: Vec<_> = tallies.iter().collect();
+                // One order, so two writers never take the same webhooks' rows in opposite orders.
+                tallies.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+                for chunk in sql::sized_chunks(&tallies, $crate::store::rollups::ROWS_PER_UPSERT) {
+                    sql::push_bump_counters(statements.next(), chunk);
                 }
-                Ok(())
             }
         }
 
@@ -357,18 +376,9 @@ macro_rules! impl_store {
                 now: DateTime<Utc>,
             ) -> Result<(Vec<Option<usize>>, usize)> {
                 let mut tx = self.writer.begin().await?;
-                let stored = if batch.is_empty() {
-                    Vec::new()
-                } else {
-                    self.ingest_in(&mut tx, batch).await?
-                };
-                let moved = if results.is_empty() {
-                    0
-                } else {
-                    Self::record_in(&mut tx, results, now).await?
-                };
+                let written = self.write_in(&mut tx, batch, results, now).await?;
                 tx.commit().await?;
-                Ok((stored, moved))
+                Ok(written)
             }
 
             fn one_writer(&self) -> bool {
@@ -578,8 +588,11 @@ macro_rules! impl_store {
 
             async fn insert_attempts(&self, attempts: &[NewAttempt]) -> Result<()> {
                 let rows: Vec<&NewAttempt> = attempts.iter().collect();
+                let together = Self::STATEMENTS_TOGETHER && rows.len() <= sql::SCRIPT_ROWS;
+                let mut statements = sql::Statements::new(together);
+                Self::push_attempt_writes(&mut statements, &rows, &Default::default());
                 let mut tx = self.writer.begin().await?;
-                Self::write_attempts(&mut tx, &rows, &Default::default()).await?;
+                Self::run(&mut tx, statements).await?;
                 tx.commit().await?;
                 Ok(())
             }

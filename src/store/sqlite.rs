@@ -76,6 +76,11 @@ const SQLITE_CONSTRAINT: i32 = 19;
 const WRITER_CACHE: &str = "-16000";
 const READER_CACHE: &str = "-4000";
 
+/// Prepared statements the writer keeps (sqlx's default is 100): the multi-row writes of every
+/// batch size up to `sql::EXACT_CHUNK` and the powers of two above it, plus the scripts of small
+/// writes (`sql::Statements`), each a few KiB.
+const WRITER_STATEMENTS: usize = 256;
+
 /// The page size of a database Herald creates (one created before keeps its own: SQLite cannot
 /// change it in WAL mode). Every commit writes each page it changed, whole, to the WAL, and a
 /// commit of one event and one result changes about 24 pages: at 1,000 events/s the WAL grew by
@@ -103,6 +108,8 @@ impl SqliteStore {
     const SHARE_LOCK: &'static str = "";
     /// Every write goes through one connection: ingest and results share its transactions.
     const ONE_WRITER: bool = true;
+    /// A step's statements go to the connection's thread as one script (see `sql::Statements`).
+    const STATEMENTS_TOGETHER: bool = true;
 
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
@@ -148,7 +155,8 @@ impl SqliteStore {
             .connect_with(
                 options
                     .clone()
-                    .collation(super::priority::COLLATION, super::priority::compare),
+                    .collation(super::priority::COLLATION, super::priority::compare)
+                    .statement_cache_capacity(WRITER_STATEMENTS),
             )
             .await?;
         super::decode::migrator(super::decode::SQLITE)
@@ -270,12 +278,13 @@ impl SqliteStore {
     }
 
     /// Ingest in one transaction of a few statements: SQLite runs in this process, so a
-    /// statement costs no round trip.
+    /// statement costs no network round trip, only a hand-over to the connection's thread (a few
+    /// events go as scripts, see `sql::Statements`).
     async fn ingest(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>> {
         let mut tx = self.writer.begin().await?;
-        let results = self.ingest_in(&mut tx, batch).await?;
+        let (stored, _) = self.write_in(&mut tx, batch, &[], super::now()).await?;
         tx.commit().await?;
-        Ok(results)
+        Ok(stored)
     }
 
     async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
