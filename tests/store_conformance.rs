@@ -423,22 +423,31 @@ async fn ingest_is_idempotent_and_atomic(store: Arc<dyn Store>) {
     );
 }
 
+/// The program's subscriber-list version for `points.awarded`, as ingest routes at it.
+async fn routing_version(store: &Arc<dyn Store>, p: &ProgramId) -> i64 {
+    store
+        .subscribers(p, "points.awarded")
+        .await
+        .unwrap()
+        .version
+}
+
+/// An ingest item for `event` to `targets`, routed at `version`.
+fn routed_at(version: i64) -> impl Fn(&StoredEvent, Vec<WebhookId>) -> IngestItem {
+    move |event, targets| IngestItem {
+        event: event.clone(),
+        targets: targets.into_iter().map(DeliveryTarget::from).collect(),
+        routing_version: version,
+    }
+}
+
 /// Small writes and large ones take different paths on SQLite (a few events and results go to
 /// the connection as scripts, more go statement by statement): both store the same.
 async fn small_and_large_batches_store_alike(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let w = webhook(&p, "Sizes", now());
     store.insert_webhook(&w).await.unwrap();
-    let version = store
-        .subscribers(&p, "points.awarded")
-        .await
-        .unwrap()
-        .version;
-    let item = |event: &StoredEvent, targets: Vec<WebhookId>| IngestItem {
-        event: event.clone(),
-        targets: targets.into_iter().map(DeliveryTarget::from).collect(),
-        routing_version: version,
-    };
+    let item = routed_at(routing_version(&store, &p).await);
     let mut claimed = 0;
     for size in [1, 2, 9, 40] {
         let events: Vec<StoredEvent> = (0..size).map(|_| event(&p, "points.awarded")).collect();
@@ -481,16 +490,7 @@ async fn batched_ingest_stores_each_event_once(store: Arc<dyn Store>) {
     store.insert_webhook(&w).await.unwrap();
     let (a, b) = (event(&p, "points.awarded"), event(&p, "points.awarded"));
     store.ingest(&a, std::slice::from_ref(&w.id)).await.unwrap();
-    let version = store
-        .subscribers(&p, "points.awarded")
-        .await
-        .unwrap()
-        .version;
-    let item = |event: &StoredEvent, targets: Vec<WebhookId>| IngestItem {
-        event: event.clone(),
-        targets: targets.into_iter().map(DeliveryTarget::from).collect(),
-        routing_version: version,
-    };
+    let item = routed_at(routing_version(&store, &p).await);
     let batch = vec![
         item(&a, vec![w.id.clone()]),
         item(&b, vec![w.id.clone()]),

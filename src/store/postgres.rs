@@ -92,17 +92,7 @@ const NOT_ALL_MOVED: &str = "HR001";
 /// check fails the statement and nothing is written.
 static RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let sums = super::rollups::hour_sums();
-    let counters = sql::bump_counters_set([
-        "c.c_attempts",
-        "c.c_successes",
-        "c.c_success",
-        "c.c_failure",
-        "c.c_latest",
-        "c.c_failed",
-        "c.c_reset",
-        "c.c_trailing",
-        "c.c_since",
-    ]);
+    let counters = sql::bump_counters_from_row();
     format!(
         "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], \
                 $4::timestamptz[], $5::text[]) AS v (v_id, v_claim, v_status, v_next, v_error)), \

@@ -516,7 +516,15 @@ where
             .push_bind(t.trailing_since);
     });
     qb.push(") UPDATE webhooks SET ");
-    qb.push(bump_counters_set([
+    qb.push(bump_counters_from_row());
+    qb.push(" FROM c WHERE webhooks.id = c.c_id");
+}
+
+/// `bump_counters_set` over a row `c` of values whose columns are named `c_attempts` to
+/// `c_since`, in `push_bump_counters`'s order (PostgreSQL's one-statement recorder names its
+/// array columns the same).
+pub fn bump_counters_from_row() -> String {
+    bump_counters_set([
         "c.c_attempts",
         "c.c_successes",
         "c.c_success",
@@ -526,8 +534,7 @@ where
         "c.c_reset",
         "c.c_trailing",
         "c.c_since",
-    ]));
-    qb.push(" FROM c WHERE webhooks.id = c.c_id");
+    ])
 }
 
 /// `push_bump_counters`'s assignments, each value taken from the expression given in its place
