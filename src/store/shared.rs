@@ -45,13 +45,13 @@ macro_rules! impl_store {
             ) -> Result<(Vec<Option<usize>>, usize)> {
                 use sqlx::Row;
                 let routed: Vec<(&str, i64)> = sql::routed_versions(batch)?.into_iter().collect();
-                let together = Self::STATEMENTS_TOGETHER && batch.len() + results.len() <= sql::SCRIPT_ROWS;
-                let mut first = sql::Statements::new(together);
+                let rows = batch.len() + results.len();
+                let mut first = sql::Statements::new(Self::STATEMENTS_TOGETHER, rows);
                 for (program, _) in &routed {
                     sql::push_routing_version(first.next(), program, Self::SHARE_LOCK);
                 }
-                let events = sql::sized_chunks(batch, sql::MAX_ROWS_PER_INSERT / 2).count();
-                for chunk in sql::sized_chunks(batch, sql::MAX_ROWS_PER_INSERT / 2) {
+                let event_chunks: Vec<_> = sql::sized_chunks(batch, sql::MAX_ROWS_PER_INSERT / 2).collect();
+                for chunk in &event_chunks {
                     sql::push_insert_events(first.next(), chunk);
                 }
                 for chunk in sql::sized_chunks(results, sql::FINISHED_PER_UPDATE) {
@@ -59,7 +59,7 @@ macro_rules! impl_store {
                 }
                 let answers = Self::run(tx, first).await?;
                 let (versions, rest) = answers.split_at(routed.len());
-                let (inserted, finished) = rest.split_at(events);
+                let (inserted, finished) = rest.split_at(event_chunks.len());
                 for ((_, version), rows) in routed.iter().zip(versions) {
                     let current: Option<i64> = rows.first().map(|r| r.try_get(0)).transpose()?;
                     if current != Some(*version) {
@@ -97,7 +97,7 @@ macro_rules! impl_store {
                 let did_move =
                     |r: &Outcome| moved.get(r.delivery_id.as_str()) == Some(&r.claim_count);
 
-                let mut second = sql::Statements::new(together);
+                let mut second = sql::Statements::new(Self::STATEMENTS_TOGETHER, rows);
                 let sizes = $crate::store::rollups::event_adds(stored.into_iter());
                 let sizes: Vec<_> = sizes.iter().collect();
                 for chunk in sql::sized_chunks(&sizes, $crate::store::rollups::ROWS_PER_UPSERT) {
@@ -588,8 +588,7 @@ macro_rules! impl_store {
 
             async fn insert_attempts(&self, attempts: &[NewAttempt]) -> Result<()> {
                 let rows: Vec<&NewAttempt> = attempts.iter().collect();
-                let together = Self::STATEMENTS_TOGETHER && rows.len() <= sql::SCRIPT_ROWS;
-                let mut statements = sql::Statements::new(together);
+                let mut statements = sql::Statements::new(Self::STATEMENTS_TOGETHER, rows.len());
                 Self::push_attempt_writes(&mut statements, &rows, &Default::default());
                 let mut tx = self.writer.begin().await?;
                 Self::run(&mut tx, statements).await?;
