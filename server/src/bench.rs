@@ -263,6 +263,12 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             "                     an event waited {:.2} ms for its transaction, which took {:.2} ms (means)",
             w.event_wait_ms, w.transaction_ms
         );
+        if let Some(express) = w.express_percent {
+            println!(
+                "  new deliveries     {express:.0}% sent straight from ingest (express), {:.0}% claimed from the queue",
+                100.0 - express
+            );
+        }
     }
     Ok(())
 }
@@ -309,6 +315,9 @@ struct WritePath {
     open_percent: f64,
     event_wait_ms: f64,
     transaction_ms: f64,
+    /// Share of the new deliveries the ingesting process sent straight from memory (express
+    /// dispatch) rather than claimed from the queue; `None` when none were routed.
+    express_percent: Option<f64>,
 }
 
 impl WritePath {
@@ -335,6 +344,11 @@ impl WritePath {
                 0.0
             },
             transaction_ms: 1000.0 * open / transactions,
+            express_percent: {
+                let express = delta("herald_deliveries_routed_total", Some(r#"path="express""#));
+                let routed = delta("herald_deliveries_routed_total", None);
+                (routed > 0.0).then(|| 100.0 * express / routed)
+            },
         })
     }
 }
@@ -913,7 +927,9 @@ mod tests {
             herald_write_wait_seconds_count{kind=\"events\"} 840\n\
             herald_write_wait_seconds_sum{kind=\"events\"} 0.42\n\
             herald_write_wait_seconds_count{kind=\"results\"} 100\n\
-            herald_write_wait_seconds_sum{kind=\"results\"} 9\n";
+            herald_write_wait_seconds_sum{kind=\"results\"} 9\n\
+            herald_deliveries_routed_total{path=\"express\"} 600\n\
+            herald_deliveries_routed_total{path=\"queue\"} 200\n";
         let w = WritePath::between(before, after, 0.5).unwrap();
         // 200 transactions in half a second carried 800 events and 600 results, open 0.4 s.
         assert_eq!(w.transactions_per_sec, 400.0);
@@ -923,6 +939,8 @@ mod tests {
         assert!((w.transaction_ms - 2.0).abs() < 1e-9, "{w:?}");
         // Events only: 0.4 s over 800 waits.
         assert!((w.event_wait_ms - 0.5).abs() < 1e-9, "{w:?}");
+        // 600 of the 800 new deliveries went out without a claim.
+        assert_eq!(w.express_percent, Some(75.0));
         assert_eq!(
             WritePath::between(after, after, 0.5),
             None,

@@ -31,22 +31,60 @@ macro_rules! impl_store {
                 Ok(ProgramId::from_trusted(id))
             }
 
-            /// Ingest's and the recorder's writes inside `tx` (see `Store::ingest_batch` and
-            /// `Store::record_results`), either side possibly empty, in two steps of statements
-            /// (`sql::Statements`): first what answers back (each program's subscriber-list
-            /// version, the events that were new, the deliveries that moved on), then what follows
-            /// from those answers. Returns what ingest returns and how many deliveries moved.
-            async fn write_in(
+            /// Ingest's and the recorder's writes (see `Store::ingest_batch` and
+            /// `Store::record_results`), either side possibly empty, in one transaction of its
+            /// own. Where the backend takes scripts, the transaction's BEGIN and COMMIT travel in
+            /// its first and last scripts (`sql::OpenTransaction`); otherwise through sqlx's
+            /// transaction.
+            async fn write(
                 &self,
-                tx: &mut sqlx::Transaction<'_, $db>,
                 batch: &[IngestItem],
                 results: &[Outcome],
                 now: DateTime<Utc>,
+            ) -> Result<(Vec<Option<usize>>, usize)> {
+                if !Self::STATEMENTS_TOGETHER {
+                    let mut tx = self.writer.begin().await?;
+                    let written = self.write_in(&mut tx, batch, results, now, false).await?;
+                    tx.commit().await?;
+                    return Ok(written);
+                }
+                let mut open = sql::OpenTransaction::new(self.writer.acquire().await?);
+                match self.write_in(open.conn(), batch, results, now, true).await {
+                    Ok(written) => {
+                        open.finish();
+                        Ok(written)
+                    }
+                    Err(e) => {
+                        // The script stopped at the failing statement, before its COMMIT. If
+                        // even the rollback fails, dropping `open` closes the connection.
+                        if sqlx::query("ROLLBACK").execute(open.conn()).await.is_ok() {
+                            open.finish();
+                        }
+                        Err(e)
+                    }
+                }
+            }
+
+            /// The statements of `write` on `conn`, in two steps (`sql::Statements`): first what
+            /// answers back (each program's subscriber-list version, the events that were new,
+            /// the deliveries that moved on), then what follows from those answers. `inline`:
+            /// the steps begin and commit the transaction themselves; otherwise `conn` is inside
+            /// one. Returns what ingest returns and how many deliveries moved.
+            async fn write_in(
+                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
+                batch: &[IngestItem],
+                results: &[Outcome],
+                now: DateTime<Utc>,
+                inline: bool,
             ) -> Result<(Vec<Option<usize>>, usize)> {
                 use sqlx::Row;
                 let routed: Vec<(&str, i64)> = sql::routed_versions(batch)?.into_iter().collect();
                 let rows = batch.len() + results.len();
                 let mut first = sql::Statements::new(Self::STATEMENTS_TOGETHER, rows);
+                if inline {
+                    first.begin();
+                }
                 for (program, _) in &routed {
                     sql::push_routing_version(first.next(), program, Self::SHARE_LOCK);
                 }
@@ -57,7 +95,7 @@ macro_rules! impl_store {
                 for chunk in sql::sized_chunks(results, sql::FINISHED_PER_UPDATE) {
                     sql::push_finish_deliveries(first.next(), chunk, now);
                 }
-                let answers = Self::run(tx, first).await?;
+                let answers = Self::run(conn, first).await?;
                 let (versions, rest) = answers.split_at(routed.len());
                 let (inserted, finished) = rest.split_at(event_chunks.len());
                 for ((_, version), rows) in routed.iter().zip(versions) {
@@ -125,30 +163,34 @@ macro_rules! impl_store {
                     .map(|r| r.attempt.id.to_string())
                     .collect();
                 Self::push_attempt_writes(&mut second, &attempts, &dead);
-                if !second.is_empty() {
-                    Self::run(tx, second).await?;
-                }
                 // Deliveries stored already claimed are sent by this process, and held ones wait
                 // for their webhook to be switched on: only others need announcing to the
-                // processes waiting for work.
+                // processes waiting for work (heard when the transaction commits).
                 if deliveries.iter().any(|(_, t)| t.lease.is_none() && !t.held) {
-                    self.announce(&mut **tx).await?;
+                    self.announce(&mut *conn).await?;
+                }
+                if inline {
+                    second.commit();
+                }
+                if !second.is_empty() || inline {
+                    Self::run(conn, second).await?;
                 }
                 Ok((stored_counts, moved.len()))
             }
 
-            /// Runs `statements` inside `tx`: the rows each statement answered, in order.
+            /// Runs `statements` on `conn`: the rows each of the caller's statements answered, in
+            /// order.
             async fn run(
-                tx: &mut sqlx::Transaction<'_, $db>,
+                conn: &mut <$db as sqlx::Database>::Connection,
                 statements: sql::Statements<'_, $db>,
             ) -> Result<Vec<Vec<<$db as sqlx::Database>::Row>>> {
                 use futures::TryStreamExt;
                 use sqlx::Executor;
-                let expected = statements.len();
+                let (queries, expected, framing) = statements.into_queries();
                 let mut answers = Vec::with_capacity(expected);
                 let mut rows = Vec::new();
-                for mut query in statements.into_queries() {
-                    let mut steps = (&mut **tx).fetch_many(query.build());
+                for mut query in queries {
+                    let mut steps = (&mut *conn).fetch_many(query.build());
                     while let Some(step) = steps.try_next().await? {
                         match step {
                             // The end of one statement.
@@ -163,14 +205,12 @@ macro_rules! impl_store {
                         answers.len()
                     ))));
                 }
-                Ok(answers)
+                Ok(framing.own(answers))
             }
 
             /// Records results in one transaction of a few statements (see `Store::record_results`).
             async fn record_in_transaction(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
-                let mut tx = self.writer.begin().await?;
-                let (_, moved) = self.write_in(&mut tx, &[], results, now).await?;
-                tx.commit().await?;
+                let (_, moved) = self.write(&[], results, now).await?;
                 Ok(moved)
             }
 
@@ -375,10 +415,7 @@ macro_rules! impl_store {
                 results: &[Outcome],
                 now: DateTime<Utc>,
             ) -> Result<(Vec<Option<usize>>, usize)> {
-                let mut tx = self.writer.begin().await?;
-                let written = self.write_in(&mut tx, batch, results, now).await?;
-                tx.commit().await?;
-                Ok(written)
+                self.write(batch, results, now).await
             }
 
             fn one_writer(&self) -> bool {
@@ -591,7 +628,7 @@ macro_rules! impl_store {
                 let mut statements = sql::Statements::new(Self::STATEMENTS_TOGETHER, rows.len());
                 Self::push_attempt_writes(&mut statements, &rows, &Default::default());
                 let mut tx = self.writer.begin().await?;
-                Self::run(&mut tx, statements).await?;
+                Self::run(&mut *tx, statements).await?;
                 tx.commit().await?;
                 Ok(())
             }

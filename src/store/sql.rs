@@ -125,11 +125,17 @@ pub const CANCEL_DELIVERIES: &str = "UPDATE deliveries SET status = 'failed', \
 /// combines every statement's row count, and the many texts of larger batches churned the
 /// connection's cache of prepared statements (flat out it was 7% slower). PostgreSQL takes one
 /// statement with parameters per message, so there they go one after another (its hot paths
-/// are single statements anyway).
+/// are single statements anyway). Where scripts are taken, the transaction's BEGIN and COMMIT
+/// ride in the first and last query whatever the write's size (`begin`, `commit`).
 pub struct Statements<'a, DB: Database> {
     together: bool,
     queries: Vec<QueryBuilder<'a, DB>>,
     count: usize,
+    /// The next statement joins the last query even when statements go apart (`begin`).
+    glue: bool,
+    /// A leading `BEGIN` and a trailing `COMMIT` whose answers are not the caller's.
+    begins: bool,
+    commits: bool,
 }
 
 /// Most events and results together that a write sends as scripts (see `Statements`).
@@ -142,13 +148,39 @@ impl<'a, DB: Database> Statements<'a, DB> {
             together: scripts && rows <= SCRIPT_ROWS,
             queries: Vec::new(),
             count: 0,
+            glue: false,
+            begins: false,
+            commits: false,
         }
+    }
+
+    /// Opens the transaction in the same script as the first statement (see `OpenTransaction`).
+    /// Called before any statement; only on a backend that takes scripts.
+    pub fn begin(&mut self) {
+        debug_assert!(self.queries.is_empty(), "BEGIN comes first");
+        self.queries.push(QueryBuilder::new("BEGIN"));
+        self.count += 1;
+        self.glue = true;
+        self.begins = true;
+    }
+
+    /// Commits the transaction in the same script as the last statement (see `OpenTransaction`).
+    /// Called after every statement; only on a backend that takes scripts.
+    pub fn commit(&mut self) {
+        match self.queries.last_mut() {
+            Some(script) => {
+                script.push("; COMMIT");
+            }
+            None => self.queries.push(QueryBuilder::new("COMMIT")),
+        }
+        self.count += 1;
+        self.commits = true;
     }
 
     /// Starts the next statement and gives its builder; its rows come back at this index.
     pub fn next(&mut self) -> &mut QueryBuilder<'a, DB> {
         self.count += 1;
-        if self.together && !self.queries.is_empty() {
+        if (self.together || std::mem::take(&mut self.glue)) && !self.queries.is_empty() {
             let script = self.queries.last_mut().expect("not empty");
             script.push("; ");
             return script;
@@ -157,18 +189,79 @@ impl<'a, DB: Database> Statements<'a, DB> {
         self.queries.last_mut().expect("just pushed")
     }
 
-    /// How many statements were started.
+    /// How many statements were started (the caller's, without `begin` and `commit`).
     pub fn len(&self) -> usize {
-        self.count
+        self.count - usize::from(self.begins) - usize::from(self.commits)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.len() == 0
     }
 
-    /// The queries to run, in order (one when `together`).
-    pub fn into_queries(self) -> Vec<QueryBuilder<'a, DB>> {
-        self.queries
+    /// The queries to run, in order (one when `together`), how many statements they hold, and
+    /// which of those answers are the transaction's own.
+    pub fn into_queries(self) -> (Vec<QueryBuilder<'a, DB>>, usize, Framing) {
+        let framing = Framing {
+            begins: self.begins,
+            commits: self.commits,
+        };
+        (self.queries, self.count, framing)
+    }
+}
+
+/// Whether a step's queries open or close its transaction (`Statements::begin`, `commit`).
+#[derive(Clone, Copy)]
+pub struct Framing {
+    begins: bool,
+    commits: bool,
+}
+
+impl Framing {
+    /// The caller's answers among every statement's (in order).
+    pub fn own<T>(self, mut answers: Vec<T>) -> Vec<T> {
+        if self.commits {
+            answers.pop();
+        }
+        if self.begins && !answers.is_empty() {
+            answers.remove(0);
+        }
+        answers
+    }
+}
+
+/// A transaction that `Statements::begin` opens and `Statements::commit` closes inside the
+/// scripts of its first and last steps: on SQLite a transaction of two steps then takes two
+/// hand-overs to the connection's thread instead of four (sqlx's `begin` and `commit` are one
+/// each). sqlx does not know the connection is inside a transaction, so this guard makes sure
+/// none is left open: `finish` gives the connection back to the pool after the commit or a
+/// rollback; dropped before that (the write failed and could not roll back, or its task was
+/// cancelled), the connection is closed instead, which rolls the transaction back.
+pub struct OpenTransaction<DB: Database> {
+    conn: Option<sqlx::pool::PoolConnection<DB>>,
+}
+
+impl<DB: Database> OpenTransaction<DB> {
+    pub fn new(conn: sqlx::pool::PoolConnection<DB>) -> Self {
+        Self { conn: Some(conn) }
+    }
+
+    pub fn conn(&mut self) -> &mut DB::Connection {
+        self.conn
+            .as_mut()
+            .expect("an open transaction has its connection")
+    }
+
+    /// The transaction ended (committed or rolled back): the connection goes back to the pool.
+    pub fn finish(mut self) {
+        self.conn.take();
+    }
+}
+
+impl<DB: Database> Drop for OpenTransaction<DB> {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.conn.take() {
+            conn.close_on_drop();
+        }
     }
 }
 

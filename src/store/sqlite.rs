@@ -281,9 +281,7 @@ impl SqliteStore {
     /// statement costs no network round trip, only a hand-over to the connection's thread (a few
     /// events go as scripts, see `sql::Statements`).
     async fn ingest(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>> {
-        let mut tx = self.writer.begin().await?;
-        let (stored, _) = self.write_in(&mut tx, batch, &[], super::now()).await?;
-        tx.commit().await?;
+        let (stored, _) = self.write(batch, &[], super::now()).await?;
         Ok(stored)
     }
 
@@ -748,5 +746,83 @@ mod tests {
             .unwrap();
         assert_eq!(alone, vec![Some(0)]);
         assert_eq!(events().await, 1);
+    }
+
+    /// A write's transaction is begun and committed inside its scripts, which sqlx does not
+    /// see: a write dropped at any point (its task cancelled) must neither leave the writer
+    /// inside that transaction nor half of the write behind. Each round drops a write after one
+    /// more of its steps (it is polled again only when woken, so every poll is one step on), then
+    /// writes the same event again: it is stored exactly once, whether the dropped write had
+    /// committed or not.
+    #[tokio::test]
+    async fn a_write_dropped_part_way_leaves_nothing_half_done() {
+        use crate::domain::event::EventType;
+        use crate::domain::ids::EventId;
+        use std::future::Future;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dropped.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        let program = store.program.clone();
+        let event_type = EventType::parse("points.awarded").unwrap();
+        let version = crate::store::Store::subscribers(&store, &program, event_type.as_str())
+            .await
+            .unwrap()
+            .version;
+        struct Woken(tokio::sync::Notify);
+        impl futures::task::ArcWake for Woken {
+            fn wake_by_ref(me: &std::sync::Arc<Self>) {
+                me.0.notify_one();
+            }
+        }
+        let woken = std::sync::Arc::new(Woken(tokio::sync::Notify::new()));
+        let waker = futures::task::waker(woken.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut committed_before_drop = 0;
+        for polls in 0..48 {
+            let now = crate::store::now();
+            let item = IngestItem {
+                event: StoredEvent {
+                    program_id: program.clone(),
+                    id: EventId::generate(),
+                    event_type: event_type.clone(),
+                    event_timestamp: now,
+                    body: "{}".into(),
+                    created_at: now,
+                },
+                targets: Vec::new(),
+                routing_version: version,
+            };
+            {
+                let mut write = Box::pin(crate::store::Store::ingest_batch(
+                    &store,
+                    std::slice::from_ref(&item),
+                ));
+                for _ in 0..polls {
+                    if write.as_mut().poll(&mut cx).is_ready() {
+                        break;
+                    }
+                    woken.0.notified().await;
+                }
+            }
+            let again = crate::store::Store::ingest_batch(&store, std::slice::from_ref(&item))
+                .await
+                .unwrap_or_else(|e| panic!("after a write dropped at poll {polls}: {e}"));
+            match again.as_slice() {
+                [Some(0)] => {}
+                [None] => committed_before_drop += 1,
+                other => panic!("after a write dropped at poll {polls}: {other:?}"),
+            }
+            let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+            assert_eq!(stored, polls + 1, "every event stored once");
+        }
+        assert!(
+            committed_before_drop > 0,
+            "some writes ran to their commit before the drop"
+        );
     }
 }
