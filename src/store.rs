@@ -201,15 +201,15 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     ) -> Result<Vec<Claim>>;
     /// Records every attempt and moves each delivery on whose claim is still current. An attempt
     /// whose claim was superseded (its `claim_count` no longer matches) is still recorded, marked
-    /// superseded, and moves nothing. Returns how many deliveries moved.
-    async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize>;
+    /// superseded, and moves nothing. Returns which results moved their delivery.
+    async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved>;
     /// `ingest_batch` and `record_results` in one transaction: all of it is stored or none.
     async fn ingest_and_record(
         &self,
         batch: &[IngestItem],
         results: &[Outcome],
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Option<usize>>, usize)>;
+    ) -> Result<(Vec<Option<usize>>, Moved)>;
     /// Every write goes through a single connection, so ingest and results wait for each other
     /// anyway: writing them in shared transactions halves the commits.
     fn one_writer(&self) -> bool;

@@ -350,7 +350,10 @@ async fn deleting_a_webhook_keeps_its_audit_rows(store: Arc<dyn Store>) {
         AttemptStatus::Success,
         now(),
     );
-    assert_eq!(store.record_results(&[result], now()).await.unwrap(), 1);
+    assert_eq!(
+        store.record_results(&[result], now()).await.unwrap(),
+        Moved::every(1)
+    );
 
     // A second event leaves a pending delivery that deletion must stop.
     store
@@ -471,7 +474,10 @@ async fn small_and_large_batches_store_alike(store: Arc<dyn Store>) {
             .iter()
             .map(|c| outcome(c, NextStep::Succeeded, AttemptStatus::Success, now()))
             .collect();
-        assert_eq!(store.record_results(&results, now()).await.unwrap(), size);
+        assert_eq!(
+            store.record_results(&results, now()).await.unwrap(),
+            Moved::every(size)
+        );
         let counted = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
         assert_eq!(counted.stats.total_attempts, claimed);
         assert_eq!(counted.stats.successful_attempts, claimed);
@@ -630,8 +636,14 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
     // The stale worker's result moves nothing but stays in the audit log, marked superseded; the
     // current one's is applied.
     let (stale, current, retry_at) = raced_results(&first, &second, later);
-    assert_eq!(store.record_results(&[stale], now()).await.unwrap(), 0);
-    assert_eq!(store.record_results(&[current], now()).await.unwrap(), 1);
+    assert_eq!(
+        store.record_results(&[stale], now()).await.unwrap(),
+        Moved::new(vec![false])
+    );
+    assert_eq!(
+        store.record_results(&[current], now()).await.unwrap(),
+        Moved::new(vec![true])
+    );
     assert_eq!(store.next_due_at(&[], now()).await.unwrap(), Some(retry_at));
     assert!(store
         .claim_due(later, 10, Duration::seconds(5), &[])
@@ -709,7 +721,7 @@ async fn a_stale_and_a_current_result_in_one_batch(store: Arc<dyn Store>) {
             .record_results(&[stale, current], now())
             .await
             .unwrap(),
-        1,
+        Moved::new(vec![false, true]),
         "one delivery moved, by its current claim"
     );
     assert_eq!(store.next_due_at(&[], now()).await.unwrap(), Some(retry_at));
@@ -1478,7 +1490,10 @@ async fn odd_response_text_is_stored_and_never_blocks_a_batch(store: Arc<dyn Sto
             attempt,
         })
         .collect();
-    assert_eq!(store.record_results(&results, now()).await.unwrap(), 2);
+    assert_eq!(
+        store.record_results(&results, now()).await.unwrap().count(),
+        2
+    );
     let stored = store
         .get_attempt(&p, &results[0].attempt.id)
         .await

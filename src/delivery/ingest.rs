@@ -18,7 +18,9 @@ use crate::domain::event::NewEvent;
 use crate::domain::filter::Filter;
 use crate::domain::ids::ProgramId;
 use crate::domain::webhook::ordering_value;
-use crate::store::{DeliveryTarget, IngestItem, Replayed, Store, StoreError, StoredEvent, Webhook};
+use crate::store::{
+    DeliveryTarget, IngestItem, Moved, Replayed, Store, StoreError, StoredEvent, Webhook,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -51,15 +53,18 @@ pub(super) struct IngestJob {
     queued: Instant,
 }
 
+/// The group-commit task's answer to a batch of results (see `WriteJob::Results`).
+pub(super) type ResultsWritten = Result<(Vec<Outcome>, Moved), Vec<Outcome>>;
+
 /// What the group-commit task is given.
 pub(super) enum WriteJob {
     Ingest(IngestJob),
     /// A batch of delivery results from the recorder, to share the next transaction. The answer
-    /// is `Ok` once they are committed, or gives them back unwritten (the recorder then writes
-    /// them itself, with its own fallbacks).
+    /// gives them back: written, with which of them moved their delivery, or unwritten (the
+    /// recorder then writes them itself, with its own fallbacks).
     Results(
         Vec<Outcome>,
-        oneshot::Sender<Result<(), Vec<Outcome>>>,
+        oneshot::Sender<ResultsWritten>,
         /// When they were handed over.
         Instant,
     ),
@@ -216,7 +221,7 @@ impl Engine {
         &self,
         jobs: &mut Vec<IngestJob>,
         results: Vec<Outcome>,
-        done: oneshot::Sender<Result<(), Vec<Outcome>>>,
+        done: oneshot::Sender<ResultsWritten>,
     ) {
         let mut b = Batch::of(jobs);
         self.own(&mut b.items, &b.webhooks);
@@ -229,8 +234,8 @@ impl Engine {
             observe::wrote("shared", start.elapsed(), b.items.len(), results.len());
         }
         match shared {
-            Ok((stored, _)) => {
-                let _ = done.send(Ok(()));
+            Ok((stored, moved)) => {
+                let _ = done.send(Ok((results, moved)));
                 self.settle(b, Ok(stored)).await;
             }
             Err(e) => {

@@ -98,14 +98,29 @@ macro_rules! log_failed_try {
     };
 }
 
-/// One try of a queued delivery has an outcome (its attempt row names the webhook, event,
-/// delivery and lag).
+/// One try of a queued delivery has an outcome: a request went out (its attempt row names the
+/// webhook, event, delivery and lag). What it does to its delivery is counted once it is
+/// written (`recorded`).
 pub fn attempted(outcome: &Outcome, took: Duration) {
     let a = &outcome.attempt;
-    let webhook = a.webhook_id.to_string();
-    counter!("herald_attempts_total", "webhook_id" => webhook.clone(), "outcome" => a.status.as_str())
+    counter!("herald_attempts_total", "webhook_id" => a.webhook_id.to_string(), "outcome" => a.status.as_str())
         .increment(1);
     histogram!("herald_attempt_duration_seconds").record(took.as_secs_f64());
+}
+
+/// A try's result is written: `moved` when it moved its delivery on (finished it, or scheduled
+/// its next try); otherwise its claim had been superseded and it changed nothing.
+pub fn recorded(outcome: &Outcome, moved: bool) {
+    let a = &outcome.attempt;
+    if !moved {
+        log_failed_try!(
+            debug,
+            a,
+            "a superseded claim's result was recorded; it moved nothing"
+        );
+        return;
+    }
+    let webhook = a.webhook_id.to_string();
     match outcome.next {
         NextStep::Succeeded => {
             counter!("herald_deliveries_finished_total", "webhook_id" => webhook, "outcome" => "succeeded")
@@ -123,5 +138,49 @@ pub fn attempted(outcome: &Outcome, took: Duration) {
                 .increment(1);
             log_failed_try!(warn, a, "delivery dead-lettered: its retry budget is spent");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::EventType;
+    use crate::domain::ids::{DeliveryId, EventId, ProgramId};
+    use crate::store::NewAttempt;
+
+    /// A try that finished its delivery counts as finished only once its result is written and
+    /// found to have moved the delivery: a superseded claim's result (the delivery went on
+    /// under a newer claim) counts its request and nothing else.
+    #[test]
+    fn only_a_result_that_moved_its_delivery_counts_it_finished() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let outcome = Outcome {
+            delivery_id: DeliveryId::generate(),
+            claim_count: 1,
+            ordered: false,
+            next: NextStep::Succeeded,
+            attempt: NewAttempt::sample_success(
+                ProgramId::generate(),
+                EventId::generate(),
+                EventType::parse("points.awarded").unwrap(),
+                crate::store::now(),
+            ),
+        };
+        let finished = |text: &str| {
+            text.lines()
+                .filter(|l| l.starts_with("herald_deliveries_finished_total{"))
+                .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .sum::<f64>()
+        };
+        metrics::with_local_recorder(&recorder, || {
+            attempted(&outcome, Duration::from_millis(3));
+            recorded(&outcome, false);
+        });
+        let text = handle.render();
+        assert!(text.contains("herald_attempts_total{"), "{text}");
+        assert_eq!(finished(&text), 0.0, "{text}");
+        metrics::with_local_recorder(&recorder, || recorded(&outcome, true));
+        assert_eq!(finished(&handle.render()), 1.0);
     }
 }

@@ -11,6 +11,7 @@ use super::aftermath::Aftermath;
 use super::ingest::WriteJob;
 use super::queue::Outcome;
 use super::Engine;
+use crate::store::Moved;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,7 +50,10 @@ impl Engine {
                 // Never: what was sent is what comes back.
                 Err(mpsc::error::SendError(WriteJob::Ingest(_))) => continue,
                 Ok(()) => match written.await {
-                    Ok(Ok(())) => None,
+                    Ok(Ok((results, moved))) => {
+                        moved_on(&results, &moved);
+                        None
+                    }
                     Ok(Err(results)) => Some(results),
                     // The group-commit task is gone (the engine is being dropped): the leases
                     // of these deliveries bring them back, as after a crash.
@@ -73,10 +77,13 @@ impl Engine {
         }
         let retries = any_retry(&batch);
         let after = Aftermath::of(&batch);
-        if let Err(e) = self.write_waiting_out_outages(&batch).await {
-            tracing::error!(error = %e, count = batch.len(), "recording a batch of results failed; recording them one by one");
-            for result in batch {
-                self.record_alone(result).await;
+        match self.write_waiting_out_outages(&batch).await {
+            Ok(moved) => moved_on(&batch, &moved),
+            Err(e) => {
+                tracing::error!(error = %e, count = batch.len(), "recording a batch of results failed; recording them one by one");
+                for result in batch {
+                    self.record_alone(result).await;
+                }
             }
         }
         self.recorded(after, retries).await;
@@ -96,7 +103,7 @@ impl Engine {
     async fn write_waiting_out_outages(
         &self,
         results: &[Outcome],
-    ) -> Result<usize, crate::store::StoreError> {
+    ) -> Result<Moved, crate::store::StoreError> {
         let mut delay = Duration::from_millis(100);
         loop {
             let start = std::time::Instant::now();
@@ -116,11 +123,12 @@ impl Engine {
     }
 
     async fn record_alone(&self, result: Outcome) {
-        let Err(e) = self
+        let e = match self
             .write_waiting_out_outages(std::slice::from_ref(&result))
             .await
-        else {
-            return;
+        {
+            Ok(moved) => return moved_on(std::slice::from_ref(&result), &moved),
+            Err(e) => e,
         };
         let mut safe = result;
         let a = &mut safe.attempt;
@@ -135,12 +143,24 @@ impl Engine {
                 .map(|err| format!("{err}; "))
                 .unwrap_or_default()
         ));
-        if let Err(e) = self
+        match self
             .write_waiting_out_outages(std::slice::from_ref(&safe))
             .await
         {
-            tracing::error!(error = %e, attempt = %safe.attempt.id, delivery = %safe.delivery_id,
-                "giving up on recording an attempt; its lease will expire and the delivery will be tried again");
+            Ok(moved) => moved_on(std::slice::from_ref(&safe), &moved),
+            Err(e) => {
+                tracing::error!(error = %e, attempt = %safe.attempt.id, delivery = %safe.delivery_id,
+                    "giving up on recording an attempt; its lease will expire and the delivery will be tried again");
+            }
         }
+    }
+}
+
+/// Counts and logs what written results did to their deliveries: only a result that moved its
+/// delivery finished it or scheduled its retry (a superseded one was a stale claim's, and the
+/// current claim's result will tell).
+fn moved_on(results: &[Outcome], moved: &Moved) {
+    for (i, result) in results.iter().enumerate() {
+        super::observe::recorded(result, moved.of(i));
     }
 }

@@ -221,6 +221,33 @@ impl From<WebhookId> for DeliveryTarget {
     }
 }
 
+/// Which results of a write moved their delivery on, in the order they were given. The others'
+/// claims had been superseded: their attempts are recorded, marked so, and move nothing (see
+/// `Store::record_results`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Moved(Vec<bool>);
+
+impl Moved {
+    pub fn new(each: Vec<bool>) -> Self {
+        Self(each)
+    }
+
+    /// Every one of `n` results moved its delivery.
+    pub fn every(n: usize) -> Self {
+        Self(vec![true; n])
+    }
+
+    /// Whether the `i`th result moved its delivery.
+    pub fn of(&self, i: usize) -> bool {
+        self.0.get(i).copied().unwrap_or(false)
+    }
+
+    /// How many results moved their delivery.
+    pub fn count(&self) -> usize {
+        self.0.iter().filter(|m| **m).count()
+    }
+}
+
 /// An event on its way in, with the webhooks it fans out to and the subscriber-list version those
 /// were chosen from (see `Store::ingest_batch`).
 #[derive(Debug, Clone)]

@@ -429,7 +429,7 @@ impl PgStore {
     /// as nearly all do; when one did not (its claim was superseded, or its webhook deleted
     /// meanwhile) the statement writes nothing and they are recorded by the transaction that
     /// sorts them out (`write_in`).
-    async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+    async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
         match self.record_at_once(results, now).await {
             Err(StoreError::Database(sqlx::Error::Database(e)))
                 if e.code().as_deref() == Some(NOT_ALL_MOVED) =>
@@ -440,7 +440,7 @@ impl PgStore {
         }
     }
 
-    async fn record_at_once(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+    async fn record_at_once(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
         use super::rollups;
         let attempts: Vec<&NewAttempt> = results.iter().map(|r| &r.attempt).collect();
         let dead: std::collections::HashSet<String> = results
@@ -462,7 +462,7 @@ impl PgStore {
             serde_json::to_string(&sql::storable_headers(h)).expect("headers serialise")
         };
         let hour = |f: fn(&rollups::HourRow<'_>) -> i64| column(hours.iter(), |r| f(&r));
-        let moved: i64 = sqlx::query_scalar(&RECORD)
+        let _moved: i64 = sqlx::query_scalar(&RECORD)
             .bind(column(results.iter(), |r| r.delivery_id.to_string()))
             .bind(column(results.iter(), |r| r.claim_count))
             .bind(column(next.iter(), |(status, _)| status.to_string()))
@@ -535,7 +535,8 @@ impl PgStore {
             .bind(column(tallies.iter(), |(_, t)| t.trailing_since))
             .fetch_one(&self.writer)
             .await?;
-        Ok(moved as usize)
+        // The statement fails with NOT_ALL_MOVED unless every result moved its delivery.
+        Ok(Moved::every(results.len()))
     }
 
     async fn claim(

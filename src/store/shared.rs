@@ -41,7 +41,7 @@ macro_rules! impl_store {
                 batch: &[IngestItem],
                 results: &[Outcome],
                 now: DateTime<Utc>,
-            ) -> Result<(Vec<Option<usize>>, usize)> {
+            ) -> Result<(Vec<Option<usize>>, Moved)> {
                 if !Self::STATEMENTS_TOGETHER {
                     let mut tx = self.writer.begin().await?;
                     let written = self.write_in(&mut tx, batch, results, now, false).await?;
@@ -69,7 +69,7 @@ macro_rules! impl_store {
             /// answers back (each program's subscriber-list version, the events that were new,
             /// the deliveries that moved on), then what follows from those answers. `inline`:
             /// the steps begin and commit the transaction themselves; otherwise `conn` is inside
-            /// one. Returns what ingest returns and how many deliveries moved.
+            /// one. Returns what ingest returns and which results moved their delivery.
             async fn write_in(
                 &self,
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -77,7 +77,7 @@ macro_rules! impl_store {
                 results: &[Outcome],
                 now: DateTime<Utc>,
                 inline: bool,
-            ) -> Result<(Vec<Option<usize>>, usize)> {
+            ) -> Result<(Vec<Option<usize>>, Moved)> {
                 use sqlx::Row;
                 let routed: Vec<(&str, i64)> = sql::routed_versions(batch)?.into_iter().collect();
                 let rows = batch.len() + results.len();
@@ -175,7 +175,7 @@ macro_rules! impl_store {
                 if !second.is_empty() || inline {
                     Self::run(conn, second).await?;
                 }
-                Ok((stored_counts, moved.len()))
+                Ok((stored_counts, Moved::new(results.iter().map(did_move).collect())))
             }
 
             /// Runs `statements` on `conn`: the rows each of the caller's statements answered, in
@@ -209,7 +209,7 @@ macro_rules! impl_store {
             }
 
             /// Records results in one transaction of a few statements (see `Store::record_results`).
-            async fn record_in_transaction(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+            async fn record_in_transaction(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
                 let (_, moved) = self.write(&[], results, now).await?;
                 Ok(moved)
             }
@@ -414,7 +414,7 @@ macro_rules! impl_store {
                 batch: &[IngestItem],
                 results: &[Outcome],
                 now: DateTime<Utc>,
-            ) -> Result<(Vec<Option<usize>>, usize)> {
+            ) -> Result<(Vec<Option<usize>>, Moved)> {
                 self.write(batch, results, now).await
             }
 
@@ -455,7 +455,7 @@ macro_rules! impl_store {
                 self.claim(now, limit, lease_margin, exclude).await
             }
 
-            async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+            async fn record_results(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
                 self.record(results, now).await
             }
 

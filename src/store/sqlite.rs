@@ -285,7 +285,7 @@ impl SqliteStore {
         Ok(stored)
     }
 
-    async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<usize> {
+    async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
         self.record_in_transaction(results, now).await
     }
 
