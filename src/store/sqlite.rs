@@ -682,47 +682,58 @@ mod tests {
         }
     }
 
+    /// A store on a new file in `dir`, and a maker of new `points.awarded` events for its
+    /// default program, which no webhook subscribes to.
+    async fn store_with_events(dir: &tempfile::TempDir) -> (SqliteStore, impl Fn() -> IngestItem) {
+        use crate::domain::event::EventType;
+        use crate::domain::ids::EventId;
+        let path = dir.path().join("herald.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        let program = store.program.clone();
+        let event_type = EventType::parse("points.awarded").unwrap();
+        let version = crate::store::Store::subscribers(&store, &program, event_type.as_str())
+            .await
+            .unwrap()
+            .version;
+        let event = move || {
+            let now = crate::store::now();
+            IngestItem {
+                event: StoredEvent {
+                    program_id: program.clone(),
+                    id: EventId::generate(),
+                    event_type: event_type.clone(),
+                    event_timestamp: now,
+                    body: "{}".into(),
+                    created_at: now,
+                },
+                targets: Vec::new(),
+                routing_version: version,
+            }
+        };
+        (store, event)
+    }
+
     /// Events and results written together are one transaction: a result that cannot be written
     /// (its webhook does not exist) takes the events of the same transaction down with it, and
     /// the events alone then store as usual. Nothing is half-written.
     #[tokio::test]
     async fn events_and_results_share_one_transaction() {
         use crate::delivery::queue::{NextStep, Outcome};
-        use crate::domain::event::EventType;
-        use crate::domain::ids::EventId;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("shared.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
-        let program = store.program.clone();
+        let (store, event) = store_with_events(&dir).await;
         let now = crate::store::now();
-        let event_type = EventType::parse("points.awarded").unwrap();
-        let version = crate::store::Store::subscribers(&store, &program, event_type.as_str())
-            .await
-            .unwrap()
-            .version;
-        let item = IngestItem {
-            event: StoredEvent {
-                program_id: program.clone(),
-                id: EventId::generate(),
-                event_type: event_type.clone(),
-                event_timestamp: now,
-                body: "{}".into(),
-                created_at: now,
-            },
-            targets: Vec::new(),
-            routing_version: version,
-        };
+        let item = event();
         let stray = Outcome {
             delivery_id: DeliveryId::generate(),
             claim_count: 1,
             ordered: false,
             next: NextStep::Succeeded,
             attempt: NewAttempt::sample_success(
-                program.clone(),
+                item.event.program_id.clone(),
                 item.event.id.clone(),
-                event_type,
+                item.event.event_type.clone(),
                 now,
             ),
         };
@@ -756,20 +767,9 @@ mod tests {
     /// committed or not.
     #[tokio::test]
     async fn a_write_dropped_part_way_leaves_nothing_half_done() {
-        use crate::domain::event::EventType;
-        use crate::domain::ids::EventId;
         use std::future::Future;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("dropped.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
-        let program = store.program.clone();
-        let event_type = EventType::parse("points.awarded").unwrap();
-        let version = crate::store::Store::subscribers(&store, &program, event_type.as_str())
-            .await
-            .unwrap()
-            .version;
+        let (store, event) = store_with_events(&dir).await;
         struct Woken(tokio::sync::Notify);
         impl futures::task::ArcWake for Woken {
             fn wake_by_ref(me: &std::sync::Arc<Self>) {
@@ -781,19 +781,7 @@ mod tests {
         let mut cx = std::task::Context::from_waker(&waker);
         let mut committed_before_drop = 0;
         for polls in 0..48 {
-            let now = crate::store::now();
-            let item = IngestItem {
-                event: StoredEvent {
-                    program_id: program.clone(),
-                    id: EventId::generate(),
-                    event_type: event_type.clone(),
-                    event_timestamp: now,
-                    body: "{}".into(),
-                    created_at: now,
-                },
-                targets: Vec::new(),
-                routing_version: version,
-            };
+            let item = event();
             {
                 let mut write = Box::pin(crate::store::Store::ingest_batch(
                     &store,
