@@ -131,8 +131,6 @@ pub struct Statements<'a, DB: Database> {
     together: bool,
     queries: Vec<QueryBuilder<'a, DB>>,
     count: usize,
-    /// The next statement joins the last query even when statements go apart (`begin`).
-    glue: bool,
     /// A leading `BEGIN` and a trailing `COMMIT` whose answers are not the caller's.
     begins: bool,
     commits: bool,
@@ -148,7 +146,6 @@ impl<'a, DB: Database> Statements<'a, DB> {
             together: scripts && rows <= SCRIPT_ROWS,
             queries: Vec::new(),
             count: 0,
-            glue: false,
             begins: false,
             commits: false,
         }
@@ -160,7 +157,6 @@ impl<'a, DB: Database> Statements<'a, DB> {
         debug_assert!(self.queries.is_empty(), "BEGIN comes first");
         self.queries.push(QueryBuilder::new("BEGIN"));
         self.count += 1;
-        self.glue = true;
         self.begins = true;
     }
 
@@ -179,8 +175,10 @@ impl<'a, DB: Database> Statements<'a, DB> {
 
     /// Starts the next statement and gives its builder; its rows come back at this index.
     pub fn next(&mut self) -> &mut QueryBuilder<'a, DB> {
+        // The first statement after `begin` joins it even when statements go apart.
+        let joins = self.together || (self.begins && self.count == 1);
         self.count += 1;
-        if (self.together || std::mem::take(&mut self.glue)) && !self.queries.is_empty() {
+        if joins && !self.queries.is_empty() {
             let script = self.queries.last_mut().expect("not empty");
             script.push("; ");
             return script;
