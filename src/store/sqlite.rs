@@ -372,6 +372,26 @@ super::replay::impl_replay_store!(SqliteStore, Sqlite);
 mod tests {
     use super::*;
 
+    /// The bundled SQLite is compiled without allocation statistics (`.cargo/config.toml`): with
+    /// them, every allocation inside SQLite took a process-wide mutex that the writer's and the
+    /// readers' threads contended for.
+    #[tokio::test]
+    async fn the_linked_sqlite_keeps_no_allocation_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("options.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "compiled with {options:?}"
+        );
+    }
+
     /// A database Herald creates uses `PAGE_SIZE` pages; one created before with SQLite's default
     /// (4 KiB) keeps them and opens as before.
     #[tokio::test]
