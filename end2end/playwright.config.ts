@@ -5,7 +5,12 @@ import * as fs from 'node:fs';
 
 // Each run gets a fresh database and a fresh API key, created before the server starts.
 // The config is evaluated again in each worker process; workers inherit the first one's choice.
-process.env.HERALD_E2E_DIR ??= fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-'));
+// A directory made here is removed after the run (teardown.ts); one named in HERALD_E2E_DIR is
+// kept, for looking into afterwards.
+if (!process.env.HERALD_E2E_DIR) {
+  process.env.HERALD_E2E_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'herald-e2e-'));
+  process.env.HERALD_E2E_MADE_DIR = process.env.HERALD_E2E_DIR;
+}
 const runDir = process.env.HERALD_E2E_DIR;
 const port = Number(process.env.HERALD_E2E_PORT ?? 3107);
 const herald = path.resolve(__dirname, '..', process.env.HERALD_BIN ?? 'target/release/herald');
@@ -16,6 +21,7 @@ const PASSWORD = 'e2e passphrase 1234';
 
 export default defineConfig({
   testDir: './tests',
+  globalTeardown: './teardown.ts',
   timeout: 60_000,
   expect: { timeout: 10_000 },
   fullyParallel: false,
