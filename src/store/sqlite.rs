@@ -378,10 +378,7 @@ mod tests {
     #[tokio::test]
     async fn the_linked_sqlite_keeps_no_allocation_statistics() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("options.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
+        let store = open_in(&dir, "options.db").await;
         let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
             .fetch_all(&store.reader)
             .await
@@ -407,10 +404,7 @@ mod tests {
                     .unwrap()
             }
         };
-        let fresh = dir.path().join("fresh.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", fresh.display()))
-            .await
-            .unwrap();
+        let store = open_in(&dir, "fresh.db").await;
         assert_eq!(page(&store).await, i64::from(PAGE_SIZE));
         let old = dir.path().join("old.db");
         let options =
@@ -424,9 +418,7 @@ mod tests {
             .await
             .unwrap();
         drop(conn);
-        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", old.display()))
-            .await
-            .unwrap();
+        let store = open_in(&dir, "old.db").await;
         assert_eq!(page(&store).await, 4096);
         let p = store.default_program().await.unwrap();
         assert!(store
@@ -442,9 +434,7 @@ mod tests {
     async fn a_long_wal_is_started_over() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
+        let store = open_in(&dir, "wal.db").await;
         sqlx::query("CREATE TABLE filler (body TEXT NOT NULL)")
             .execute(&store.writer)
             .await
@@ -702,15 +692,20 @@ mod tests {
         }
     }
 
+    /// A store on a new (or existing) database file `name` in `dir`.
+    async fn open_in(dir: &tempfile::TempDir, name: &str) -> SqliteStore {
+        let path = dir.path().join(name);
+        SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap()
+    }
+
     /// A store on a new file in `dir`, and a maker of new `points.awarded` events for its
     /// default program, which no webhook subscribes to.
     async fn store_with_events(dir: &tempfile::TempDir) -> (SqliteStore, impl Fn() -> IngestItem) {
         use crate::domain::event::EventType;
         use crate::domain::ids::EventId;
-        let path = dir.path().join("herald.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
-            .await
-            .unwrap();
+        let store = open_in(dir, "herald.db").await;
         let program = store.program.clone();
         let event_type = EventType::parse("points.awarded").unwrap();
         let version = crate::store::Store::subscribers(&store, &program, event_type.as_str())
