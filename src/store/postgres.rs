@@ -462,7 +462,9 @@ impl PgStore {
             serde_json::to_string(&sql::storable_headers(h)).expect("headers serialise")
         };
         let hour = |f: fn(&rollups::HourRow<'_>) -> i64| column(hours.iter(), |r| f(&r));
-        let _moved: i64 = sqlx::query_scalar(&RECORD)
+        // The statement fails with NOT_ALL_MOVED unless every result moved its delivery, so its
+        // one row (that count) tells nothing more.
+        sqlx::query(&RECORD)
             .bind(column(results.iter(), |r| r.delivery_id.to_string()))
             .bind(column(results.iter(), |r| r.claim_count))
             .bind(column(next.iter(), |(status, _)| status.to_string()))
@@ -533,9 +535,8 @@ impl PgStore {
             .bind(column(tallies.iter(), |(_, t)| t.last_success.is_some()))
             .bind(column(tallies.iter(), |(_, t)| t.trailing_failures))
             .bind(column(tallies.iter(), |(_, t)| t.trailing_since))
-            .fetch_one(&self.writer)
+            .execute(&self.writer)
             .await?;
-        // The statement fails with NOT_ALL_MOVED unless every result moved its delivery.
         Ok(Moved::every(results.len()))
     }
 
