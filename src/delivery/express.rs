@@ -6,12 +6,22 @@
 //! lease runs out and any process claims the delivery again.
 //!
 //! Fairness decides when a delivery may skip the queue. Only when the dispatcher's latest claim
-//! came back short (nothing more was due for the webhooks it did not leave out), only for a
-//! webhook that claim did not leave out and that has had no delivery queued since, and only as
-//! many as its free request slots take beside the deliveries already waiting in memory for it.
-//! Everything else goes through the queue as before: a backlog, a retry, a webhook at its share
-//! of slots or rate limit, ordered and switched-off webhooks. A webhook given a queued delivery
-//! takes the queue until the next claim, so new events never overtake queued ones for long.
+//! came back short (nothing more was due for the webhooks it did not leave out), and only for a
+//! webhook that claim did not leave out and that has had no delivery queued since. Everything
+//! else goes through the queue as before: a backlog, a retry, a webhook at its share of slots or
+//! rate limit, ordered and switched-off webhooks. A webhook given a queued delivery takes the
+//! queue until the next claim, so new events never overtake queued ones for long.
+//!
+//! How many: as many as the webhook's free request slots take beside the deliveries already
+//! waiting in memory for it, and beyond that, for a burst, as many as keep in line while its
+//! line keeps up. A line keeps up while the delivery at its head has waited less than a quarter
+//! of the lease margin and none of the webhook's requests has run that long: owned deliveries
+//! then go out well within half the margin, the point where the dispatcher gives a waiting
+//! delivery back to the queue (its lease must still cover a whole request). A receiver that slows
+//! down or starts hanging stops its line within that quarter, so what it was given in memory is
+//! bounded by what it was taking in that time; a new webhook's first burst, which has no pace to
+//! judge by, may wait in memory (up to `MAX_OWNED_WAITING` for all webhooks together) instead of
+//! sending the webhook to the queue, and with it every later event until the queue is drained.
 
 use super::queue::Claim;
 use super::Engine;
@@ -23,6 +33,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// Deliveries ingest may own beyond their webhooks' free request slots, waiting in memory, all
+/// webhooks together (each a few hundred bytes, the event's body shared): the bound on what
+/// bursts take in memory.
+pub const MAX_OWNED_WAITING: usize = 32_768;
 
 #[derive(Default)]
 pub struct Express {
@@ -63,6 +78,36 @@ fn eligible(w: &Webhook) -> bool {
     w.record.enabled && w.record.ordering_key.is_none() && w.record.rate_limit_per_second.is_none()
 }
 
+/// What ingest may still own of one webhook's new deliveries in a batch.
+#[derive(Debug)]
+struct Budget {
+    /// Request slots free beside the deliveries already waiting for it.
+    free: usize,
+    /// Its line keeps up: more may wait in memory beyond the free slots, from `spare`.
+    beyond: bool,
+}
+
+impl Budget {
+    /// Takes one delivery into the budget; `false` when it must take the queue.
+    fn take(&mut self, spare: &mut usize) -> bool {
+        if self.free > 0 {
+            self.free -= 1;
+            true
+        } else if self.beyond && *spare > 0 {
+            *spare -= 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Whether a webhook's line keeps up (see the module notes): the delivery at its head has waited
+/// `head` (`None`: nobody waits), its longest request in flight has run `running`.
+fn keeps_up(head: Option<Duration>, running: Duration, quarter: Duration) -> bool {
+    head.is_none_or(|waited| waited < quarter) && running < quarter
+}
+
 impl Engine {
     /// Gives the batch's deliveries that may skip the queue a lease (see the module notes);
     /// `webhooks[i][j]` is the webhook of `batch[i].targets[j]`. Leases from an earlier try of
@@ -70,23 +115,40 @@ impl Engine {
     pub(super) fn own(&self, batch: &mut [IngestItem], webhooks: &[Vec<Arc<Webhook>>]) {
         let inner = &self.inner;
         let open = inner.config.express && inner.express.is_open();
-        let mut taken: HashMap<&WebhookId, usize> = HashMap::new();
+        let now = self.now();
+        let quarter = inner.config.lease_margin / 4;
+        let mut budgets: HashMap<&WebhookId, Budget> = HashMap::new();
+        // Room left in memory beyond free slots (read with the first webhook's line).
+        let mut spare = None;
         let mut queued = inner.express.queued.lock().expect("express queued set");
         for (item, hooks) in batch.iter_mut().zip(webhooks) {
             for (target, w) in item.targets.iter_mut().zip(hooks) {
                 target.lease = None;
                 let id = &w.record.id;
-                let timeout = Duration::from_secs(w.record.retry.timeout_seconds.into());
                 let ok = open
                     && eligible(w)
                     && !queued.contains(id)
                     && !inner.held_back.holds(id)
-                    && *taken.get(id).unwrap_or(&0) + inner.waiting.len(id) < inner.lanes.room(id);
+                    && budgets
+                        .entry(id)
+                        .or_insert_with(|| {
+                            let (waiting, head, all) = inner.waiting.line_of(id);
+                            spare.get_or_insert(MAX_OWNED_WAITING.saturating_sub(all));
+                            Budget {
+                                free: inner.lanes.room(id).saturating_sub(waiting),
+                                beyond: keeps_up(
+                                    head.map(|at| (now - at).to_std().unwrap_or_default()),
+                                    inner.lanes.running_longest(id),
+                                    quarter,
+                                ),
+                            }
+                        })
+                        .take(spare.as_mut().expect("read with the first line"));
                 if !ok {
                     queued.insert(id.clone());
                     continue;
                 }
-                *taken.entry(id).or_default() += 1;
+                let timeout = Duration::from_secs(w.record.retry.timeout_seconds.into());
                 let lease = chrono::Duration::from_std(timeout + inner.config.lease_margin)
                     .expect("small duration");
                 target.lease = Some(Lease {
@@ -142,5 +204,59 @@ impl Engine {
             self.inner.express.ready.notify_one();
         }
         self.give_back(&refused).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QUARTER: Duration = Duration::from_millis(2500);
+
+    #[test]
+    fn free_slots_first_then_memory_while_the_line_keeps_up() {
+        let mut spare = 3;
+        let mut b = Budget {
+            free: 2,
+            beyond: true,
+        };
+        let taken = std::iter::from_fn(|| b.take(&mut spare).then_some(())).count();
+        assert_eq!(taken, 5, "two free slots, then the three left in memory");
+        assert_eq!(spare, 0);
+        let mut other = Budget {
+            free: 1,
+            beyond: true,
+        };
+        assert!(
+            other.take(&mut spare),
+            "a free slot needs no memory to spare"
+        );
+        assert!(!other.take(&mut spare), "memory is shared by all webhooks");
+        let mut spare = 100;
+        let mut lagging = Budget {
+            free: 1,
+            beyond: false,
+        };
+        assert!(lagging.take(&mut spare));
+        assert!(
+            !lagging.take(&mut spare),
+            "a lagging line gets its free slots only"
+        );
+        assert_eq!(spare, 100);
+    }
+
+    #[test]
+    fn a_line_keeps_up_until_its_head_or_a_request_takes_a_quarter_of_the_margin() {
+        let ms = Duration::from_millis;
+        assert!(keeps_up(None, Duration::ZERO, QUARTER), "nobody waiting");
+        assert!(keeps_up(Some(ms(2499)), ms(2499), QUARTER));
+        assert!(
+            !keeps_up(Some(QUARTER), ms(1), QUARTER),
+            "the head waited too long"
+        );
+        assert!(
+            !keeps_up(None, QUARTER, QUARTER),
+            "a request runs long: hanging?"
+        );
     }
 }

@@ -96,6 +96,16 @@ impl Lanes {
             .map_or(SLOW_LANE, |lane| lane.room(Instant::now()))
     }
 
+    /// How long the longest-running request of `webhook` in flight has run (zero when none).
+    pub fn running_longest(&self, webhook: &WebhookId) -> Duration {
+        let now = Instant::now();
+        let lanes = self.lanes.lock().expect("lanes");
+        lanes
+            .get(webhook)
+            .and_then(|lane| lane.started.iter().min())
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(*t))
+    }
+
     /// Takes a slot for one request of `webhook` (whose requests time out after `timeout`);
     /// `None` (nothing taken) when its share is used.
     pub fn try_take(&self, webhook: &WebhookId, timeout: Duration) -> Option<Slot> {
@@ -224,6 +234,12 @@ mod tests {
             "only the slow lane while a request hangs"
         );
         assert!(lanes.full().contains(&a));
+        assert!(lanes.running_longest(&a) >= TIMEOUT);
+        assert_eq!(
+            lanes.running_longest(&WebhookId::generate()),
+            Duration::ZERO,
+            "nothing in flight"
+        );
         let _ = first;
     }
 }
@@ -242,6 +258,8 @@ pub struct Waiting {
 #[derive(Default)]
 struct Room {
     by_webhook: HashMap<WebhookId, Line>,
+    /// Claims waiting, all webhooks together.
+    total: usize,
     /// Emptied for a shutdown: deliveries handed over by ingest after that go back to the queue.
     closed: bool,
 }
@@ -265,7 +283,9 @@ impl Waiting {
 
     /// Keeps `claim` (claimed at `at`) until its webhook has a slot.
     pub fn push(&self, claim: Claim, at: DateTime<Utc>) {
-        self.room().line(&claim).push_back((claim, at));
+        let mut room = self.room();
+        room.total += 1;
+        room.line(&claim).push_back((claim, at));
     }
 
     /// `push`, unless the room was emptied for a shutdown (then the claim's delivery and fencing
@@ -279,13 +299,16 @@ impl Waiting {
         if room.closed {
             return Err((claim.delivery_id, claim.claim_count));
         }
+        room.total += 1;
         room.line(&claim).push_back((claim, at));
         Ok(())
     }
 
     /// Puts a claim back at the head of its webhook's line (its slot was not free after all).
     pub fn push_front(&self, claim: Claim, at: DateTime<Utc>) {
-        self.room().line(&claim).push_front((claim, at));
+        let mut room = self.room();
+        room.total += 1;
+        room.line(&claim).push_front((claim, at));
     }
 
     /// The oldest waiting claim of `webhook`.
@@ -296,6 +319,7 @@ impl Waiting {
         if line.is_empty() {
             room.by_webhook.remove(webhook);
         }
+        room.total -= usize::from(next.is_some());
         next
     }
 
@@ -309,10 +333,23 @@ impl Waiting {
         self.room().by_webhook.get(webhook).map_or(0, Line::len)
     }
 
+    /// `webhook`'s line: how many claims wait in it and since when the one at its head waits;
+    /// with the number waiting for all webhooks together.
+    pub fn line_of(&self, webhook: &WebhookId) -> (usize, Option<DateTime<Utc>>, usize) {
+        let room = self.room();
+        let line = room.by_webhook.get(webhook);
+        (
+            line.map_or(0, Line::len),
+            line.and_then(|l| l.front()).map(|(_, at)| *at),
+            room.total,
+        )
+    }
+
     /// Every waiting claim, emptying the room for good (to give them back on shutdown).
     pub fn take_all(&self) -> Vec<Claim> {
         let mut room = self.room();
         room.closed = true;
+        room.total = 0;
         room.by_webhook
             .drain()
             .flat_map(|(_, line)| line.into_iter().map(|(c, _)| c))
