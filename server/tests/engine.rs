@@ -561,6 +561,50 @@ async fn new_deliveries_skip_a_drained_queue(backend: Backend) {
     assert_eq!(arrivals(&rx), (9, 9));
 }
 
+/// A burst's line in memory that falls behind (its head waited past half the lease margin, so
+/// its lease may not cover a request any more) goes back to the queue whole: the queue then sends
+/// it in its order, oldest first, instead of the younger deliveries going from memory while the
+/// older ones are claimed again behind them. Each event still arrives once.
+async fn a_line_that_falls_behind_goes_back_whole(backend: Backend) {
+    let Some(s) = setup_with(backend, "engine_line_back", true).await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let quick = s
+        .webhook(json!({"name": "Quick", "url": rx.url, "event_types": ["points.awarded"]}))
+        .await;
+    // A first claim comes back short: new deliveries may skip the queue.
+    assert_eq!(s.engine.run_once().await.unwrap(), 0);
+    let older = [post(&s).await, post(&s).await];
+    s.clock.advance(Duration::seconds(2));
+    for _ in 0..3 {
+        post(&s).await;
+    }
+    let rows = delivery_rows(&s.url, quick.to_string()).await;
+    assert!(
+        rows.iter().all(|r| r.0 == "in_flight" && r.1 == 1) && rows.len() == 5,
+        "all five owned, waiting in memory: {rows:?}"
+    );
+    // The oldest have now waited 5.5 s, past half the 10 s margin; the youngest 3.5 s.
+    s.clock.advance(Duration::milliseconds(3500));
+    assert_eq!(s.engine.drain().await.unwrap(), 5);
+    let got = rx.received();
+    assert_eq!(arrivals(&rx), (5, 5), "each event once");
+    let first: std::collections::HashSet<String> = got[..2]
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
+    let older: std::collections::HashSet<String> = older.iter().map(|e| e.to_string()).collect();
+    assert_eq!(first, older, "the oldest went first");
+    let mut claims = claim_counts(&s.url).await;
+    claims.sort_unstable();
+    assert_eq!(
+        claims,
+        [2, 2, 2, 2, 2],
+        "all claimed again, none sent from memory"
+    );
+}
+
 /// A change an admin makes reaches the deliveries already claimed and waiting in memory for a
 /// request slot: switched off, the webhook sends nothing more (those go back to the queue and are
 /// held there); given a new URL, the rest go to the new one. Each event still arrives once.
@@ -846,6 +890,7 @@ async fn claim_counts(url: &str) -> Vec<i64> {
 
 on_both_backends!(
     new_deliveries_skip_a_drained_queue,
+    a_line_that_falls_behind_goes_back_whole,
     a_change_reaches_deliveries_waiting_in_memory,
     a_gone_endpoint_gets_nothing_more_from_memory,
     a_switch_off_reaches_a_delivery_waiting_for_its_send_slot,

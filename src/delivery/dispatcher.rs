@@ -190,10 +190,10 @@ impl Engine {
         let now = self.now();
         let mut planned = Vec::new();
         let mut back = Vec::new();
-        let mut outdated = false;
+        let mut due_again = false;
         for webhook in self.inner.waiting.webhooks() {
             while planned.len() < limit as usize {
-                match self.take_waiting(&webhook, now, &mut back, &mut outdated) {
+                match self.take_waiting(&webhook, now, &mut back, &mut due_again) {
                     Some(p) => planned.push(p),
                     None => break,
                 }
@@ -254,8 +254,9 @@ impl Engine {
         if !back.is_empty() {
             self.store().release(&back, self.now()).await?;
         }
-        if outdated {
-            // Due again now: the next claim takes them under the new version.
+        if due_again {
+            // Due again now: the next claim takes them (under the new version of a changed
+            // webhook, in their order if their line fell behind).
             self.inner.wake.notify_one();
         }
         Ok((planned, full))
@@ -266,21 +267,32 @@ impl Engine {
     }
 
     /// The oldest claim waiting for `webhook` that can go now (a free slot, its lease with room
-    /// for the request). Those that waited too long, or whose rate-limit slot is out of reach,
-    /// are added to `back` on the way.
+    /// for the request). Those whose rate-limit slot is out of reach are added to `back` on the
+    /// way. If the oldest waited too long, the whole line is added to `back` (`due_again` is set,
+    /// so the dispatcher claims them again).
     fn take_waiting(
         &self,
         webhook: &WebhookId,
         now: chrono::DateTime<chrono::Utc>,
         back: &mut Vec<(DeliveryId, i64)>,
-        outdated: &mut bool,
+        due_again: &mut bool,
     ) -> Option<Planned> {
         while let Some((claim, claimed_at)) = self.inner.waiting.pop(webhook) {
             // The lease runs for the timeout plus the margin from the claim: a request started
-            // within half the margin ends before it runs out.
+            // within half the margin ends before it runs out. A line whose head waited longer
+            // fell behind: all of it goes back, so that the queue sends it in its order, rather
+            // than the younger ones first while the older are claimed again.
             if now - claimed_at > self.lease_margin() / 2 {
                 back.push((claim.delivery_id, claim.claim_count));
-                continue;
+                back.extend(
+                    self.inner
+                        .waiting
+                        .take_line(webhook)
+                        .into_iter()
+                        .map(|c| (c.delivery_id, c.claim_count)),
+                );
+                *due_again = true;
+                return None;
             }
             match self.plan(claim) {
                 Plan::Go(p) => return Some(p),
@@ -291,7 +303,7 @@ impl Engine {
                 Plan::Back(id, count) => back.push((id, count)),
                 Plan::Outdated(id, count) => {
                     back.push((id, count));
-                    *outdated = true;
+                    *due_again = true;
                 }
             }
         }
@@ -330,10 +342,10 @@ impl Engine {
 
     /// `take_waiting` for a task whose request just finished, giving back what it passed over.
     async fn next_waiting(&self, webhook: &WebhookId) -> Option<Planned> {
-        let (mut back, mut outdated) = (Vec::new(), false);
-        let next = self.take_waiting(webhook, self.now(), &mut back, &mut outdated);
+        let (mut back, mut due_again) = (Vec::new(), false);
+        let next = self.take_waiting(webhook, self.now(), &mut back, &mut due_again);
         self.give_back(&back).await;
-        if outdated {
+        if due_again {
             self.inner.wake.notify_one();
         }
         next

@@ -323,6 +323,14 @@ impl Waiting {
         next
     }
 
+    /// Every claim waiting for `webhook`, oldest first, emptying its line.
+    pub fn take_line(&self, webhook: &WebhookId) -> Vec<Claim> {
+        let mut room = self.room();
+        let line = room.by_webhook.remove(webhook).unwrap_or_default();
+        room.total -= line.len();
+        line.into_iter().map(|(c, _)| c).collect()
+    }
+
     /// Webhooks with claims waiting.
     pub fn webhooks(&self) -> Vec<WebhookId> {
         self.room().by_webhook.keys().cloned().collect()
