@@ -66,6 +66,7 @@ embed!(
     "0020_pending_by_webhook.sql",
     "0021_hot_tables_without_foreign_keys.sql",
     "0022_all_moved.sql",
+    "0023_attempts_newest_last.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the
