@@ -213,9 +213,6 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// Every write goes through a single connection, so ingest and results wait for each other
     /// anyway: writing them in shared transactions halves the commits.
     fn one_writer(&self) -> bool;
-    /// Whether a burst's deliveries may wait in memory, owned, beyond their webhooks' free
-    /// request slots (see `delivery::express`), so that every one of them is in flight at once.
-    fn bursts_in_memory(&self) -> bool;
     /// Records a standalone attempt (tests and verifications) and, when `live`, moves counters.
     async fn insert_attempt(&self, attempt: &NewAttempt) -> Result<()> {
         self.insert_attempts(std::slice::from_ref(attempt)).await

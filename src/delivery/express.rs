@@ -22,8 +22,9 @@
 //! bounded by what it was taking in that time; a new webhook's first burst, which has no pace to
 //! judge by, may wait in memory (up to `MAX_OWNED_WAITING` for all webhooks together) instead of
 //! sending the webhook to the queue, and with it every later event until the queue is drained.
-//! Only on SQLite (see `Store::bursts_in_memory`): on PostgreSQL a whole burst in flight at once
-//! made recording the results slower than the claims it saved.
+//! On PostgreSQL this relies on the statistics keeper analyzing a young table right after its
+//! first burst (see `PgStore`): with a whole burst in flight on plans made for empty tables,
+//! recording results was slower than the claims it saved.
 
 use super::queue::Claim;
 use super::Engine;
@@ -119,7 +120,6 @@ impl Engine {
         let open = inner.config.express && inner.express.is_open();
         let now = self.now();
         let quarter = inner.config.lease_margin / 4;
-        let bursts = inner.store.bursts_in_memory();
         let mut budgets: HashMap<&WebhookId, Budget> = HashMap::new();
         // Room left in memory beyond free slots (read with the first webhook's line).
         let mut spare = None;
@@ -139,12 +139,11 @@ impl Engine {
                             spare.get_or_insert(MAX_OWNED_WAITING.saturating_sub(all));
                             Budget {
                                 free: inner.lanes.room(id).saturating_sub(waiting),
-                                beyond: bursts
-                                    && keeps_up(
-                                        head.map(|at| (now - at).to_std().unwrap_or_default()),
-                                        inner.lanes.running_longest(id),
-                                        quarter,
-                                    ),
+                                beyond: keeps_up(
+                                    head.map(|at| (now - at).to_std().unwrap_or_default()),
+                                    inner.lanes.running_longest(id),
+                                    quarter,
+                                ),
                             }
                         })
                         .take(spare.as_mut().expect("read with the first line"));

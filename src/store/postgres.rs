@@ -152,9 +152,64 @@ pub struct PgStore {
     /// processes': this process's engine already knows about its own work (and, unlike a
     /// notification, knows whether it can claim it now).
     instance: String,
+    /// Rows this process wrote since the statistics keeper last analyzed each busy table.
+    changes: std::sync::Arc<Changes>,
     /// Background tasks (the statistics keeper) stop once the store is gone.
     _alive: std::sync::Arc<()>,
 }
+
+/// What the statistics keeper learns from this process's own writes, at once: PostgreSQL's
+/// activity counters (`pg_stat_user_tables`) reach other sessions only when a busy backend
+/// flushes them (at most once a second, and up to ten seconds after it goes idle), so a young
+/// install's first burst would run for seconds on plans made for empty tables.
+#[derive(Default)]
+struct Changes {
+    /// Rows inserted or updated per table, in `BUSY_TABLES` order.
+    rows: [std::sync::atomic::AtomicU64; 3],
+    /// Rung each time a table's count passes another `WAKE_EVERY` rows.
+    wake: tokio::sync::Notify,
+}
+
+/// The keeper looks again after this many rows written to one busy table.
+const WAKE_EVERY: u64 = 1000;
+
+/// The keeper's looks, woken by writes, are at least this far apart.
+const WAKE_GAP: Duration = Duration::from_millis(500);
+
+impl Changes {
+    /// Counts `n` rows written to `BUSY_TABLES[table]`, waking the keeper when they pass
+    /// another `WAKE_EVERY`.
+    fn wrote(&self, table: usize, n: usize) {
+        let n = n as u64;
+        if n == 0 {
+            return;
+        }
+        let before = self.rows[table].fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        if before / WAKE_EVERY != (before + n) / WAKE_EVERY {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Rows written to `BUSY_TABLES[table]` since its last analysis (by this process).
+    fn since_analysis(&self, table: usize) -> u64 {
+        self.rows[table].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `n` of the rows counted are covered by an analysis that just finished.
+    fn analyzed(&self, table: usize, n: u64) {
+        // Rows counted meanwhile stay counted.
+        let _ = self.rows[table].fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |now| Some(now.saturating_sub(n)),
+        );
+    }
+}
+
+/// Indexes into `BUSY_TABLES`.
+const EVENTS: usize = 0;
+const DELIVERIES: usize = 1;
+const ATTEMPTS: usize = 2;
 
 /// Connections per process: writes and claims (ingest and results take one or two each at a
 /// time), and reads (the console, the API and the dispatcher's look-ups).
@@ -179,12 +234,6 @@ impl PgStore {
     const SHARE_LOCK: &'static str = " FOR SHARE";
     /// Ingest and results commit on connections of their own, side by side.
     const ONE_WRITER: bool = false;
-    /// Only as many deliveries as free request slots are owned at ingest. With a whole burst in
-    /// flight at once, the results statement's cached generic plan (made while the young table
-    /// looked empty) walks every delivery in flight through a partial index for each batch of
-    /// results: measured 2-6 s per batch of 512 and batched runs two to three times slower.
-    /// Claims keep the deliveries in flight few.
-    const BURSTS_IN_MEMORY: bool = false;
     /// Statements with parameters go one per message (see `sql::Statements`).
     const STATEMENTS_TOGETHER: bool = false;
 
@@ -217,36 +266,59 @@ impl PgStore {
         let reader = pool(READER_CONNECTIONS).connect_with(options).await?;
         let program = Self::seed(&writer).await?;
         let alive = std::sync::Arc::new(());
-        Self::start_statistics_keeper(reader.clone(), std::sync::Arc::downgrade(&alive));
+        let changes = std::sync::Arc::new(Changes::default());
+        Self::start_statistics_keeper(
+            reader.clone(),
+            changes.clone(),
+            std::sync::Arc::downgrade(&alive),
+            STATISTICS_EVERY,
+        );
         Ok(Self {
             writer,
             reader,
             program,
             instance: uuid::Uuid::new_v4().to_string(),
+            changes,
             _alive: alive,
         })
     }
 
     /// Autovacuum re-analyzes a table once a tenth of it changed, but looks only once a minute:
-    /// a young install taking a burst runs on statistics that say its tables are empty. Every
-    /// few seconds this analyzes a busy table that changed by more than a fifth (at least 1,000
-    /// rows) since its last analysis. `SKIP_LOCKED`: another process already analyzing it is
-    /// enough.
-    fn start_statistics_keeper(pool: PgPool, alive: std::sync::Weak<()>) {
+    /// a young install taking a burst runs on statistics that say its tables are empty. This
+    /// analyzes a busy table that changed by more than a fifth (at least 1,000 rows) since its
+    /// last analysis, looking every few seconds and whenever this process has written another
+    /// 1,000 rows to one of them (`Changes`). A change is what PostgreSQL counted
+    /// (`n_mod_since_analyze`, from every process, flushed late) or what this process wrote,
+    /// whichever is more. `SKIP_LOCKED`: another process already analyzing it is enough.
+    fn start_statistics_keeper(
+        pool: PgPool,
+        changes: std::sync::Arc<Changes>,
+        alive: std::sync::Weak<()>,
+        every: Duration,
+    ) {
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(STATISTICS_EVERY);
+            let mut every = tokio::time::interval(every);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                every.tick().await;
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = changes.wake.notified() => {}
+                }
                 if alive.upgrade().is_none() {
                     break;
                 }
+                let written: Vec<i64> = (0..BUSY_TABLES.len())
+                    .map(|t| i64::try_from(changes.since_analysis(t)).unwrap_or(i64::MAX))
+                    .collect();
                 let stale: Vec<String> = match sqlx::query_scalar(
-                    "SELECT relname::text FROM pg_stat_user_tables \
-                     WHERE schemaname = current_schema() AND relname = ANY($1) \
-                       AND n_mod_since_analyze > GREATEST(1000, n_live_tup / 5)",
+                    "SELECT s.relname::text FROM pg_stat_user_tables s \
+                     JOIN unnest($1::text[], $2::bigint[]) AS w (relname, written) \
+                       ON w.relname = s.relname::text \
+                     WHERE s.schemaname = current_schema() \
+                       AND GREATEST(s.n_mod_since_analyze, w.written) > GREATEST(1000, s.n_live_tup / 5)",
                 )
                 .bind(&BUSY_TABLES[..])
+                .bind(&written)
                 .fetch_all(&pool)
                 .await
                 {
@@ -258,13 +330,18 @@ impl PgStore {
                 };
                 for table in stale {
                     // The name is one of BUSY_TABLES (matched above), never user input.
-                    if let Some(known) = BUSY_TABLES.iter().find(|t| **t == table) {
-                        let analyze = format!("ANALYZE (SKIP_LOCKED) {known}");
-                        if let Err(e) = sqlx::query(&analyze).execute(&pool).await {
-                            tracing::debug!(error = %e, table = known, "ANALYZE failed");
+                    if let Some(t) = BUSY_TABLES.iter().position(|t| *t == table) {
+                        let analyze = format!("ANALYZE (SKIP_LOCKED) {}", BUSY_TABLES[t]);
+                        match sqlx::query(&analyze).execute(&pool).await {
+                            Ok(_) => changes.analyzed(t, written[t] as u64),
+                            Err(e) => {
+                                tracing::debug!(error = %e, table = BUSY_TABLES[t], "ANALYZE failed")
+                            }
                         }
                     }
                 }
+                // Looks woken by writes are spaced out; a tick is never missed for it.
+                tokio::time::sleep(WAKE_GAP).await;
             }
         });
     }
@@ -419,6 +496,14 @@ impl PgStore {
         if !current || !known {
             return Err(StoreError::StaleRouting);
         }
+        self.changes.wrote(EVENTS, stored.len());
+        self.changes.wrote(
+            DELIVERIES,
+            deliveries
+                .iter()
+                .filter(|(n, _)| stored.contains(n))
+                .count(),
+        );
         let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
         Ok(places
             .iter()
@@ -436,14 +521,19 @@ impl PgStore {
     /// meanwhile) the statement writes nothing and they are recorded by the transaction that
     /// sorts them out (`write_in`).
     async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
-        match self.record_at_once(results, now).await {
+        let recorded = match self.record_at_once(results, now).await {
             Err(StoreError::Database(sqlx::Error::Database(e)))
                 if e.code().as_deref() == Some(NOT_ALL_MOVED) =>
             {
                 self.record_in_transaction(results, now).await
             }
             other => other,
+        };
+        if recorded.is_ok() {
+            self.changes.wrote(ATTEMPTS, results.len());
+            self.changes.wrote(DELIVERIES, results.len());
         }
+        recorded
     }
 
     async fn record_at_once(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
@@ -596,6 +686,7 @@ impl PgStore {
                 sql::claimed_columns()
             ));
         let rows: Vec<ClaimedRow> = qb.build_query_as().fetch_all(&self.writer).await?;
+        self.changes.wrote(DELIVERIES, rows.len());
         let mut claimed: Vec<Claim> = sql::convert(rows)?;
         // RETURNING has no order; hand work out oldest first.
         claimed.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
@@ -622,3 +713,106 @@ super::access::impl_access_store!(PgStore, Postgres);
 super::alerts::impl_alert_store!(PgStore, Postgres);
 super::retention::impl_retention_store!(PgStore, Postgres);
 super::replay::impl_replay_store!(PgStore, Postgres);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    /// A burst this process wrote is analyzed once it passes 1,000 rows, without waiting for the
+    /// keeper's next look (here an hour away) or for PostgreSQL's activity counters, which
+    /// the writing sessions flush late.
+    #[tokio::test]
+    async fn the_keeper_analyzes_a_young_burst_at_once() {
+        let Some(admin) = std::env::var("HERALD_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+        else {
+            eprintln!("SKIPPED the keeper test: HERALD_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let name = format!("herald_t_{}", uuid::Uuid::new_v4().simple());
+        let server = PgPool::connect(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&server)
+            .await
+            .unwrap();
+        let (base, _) = admin.rsplit_once('/').expect("a database in the URL");
+        let pool = PgPool::connect(&format!("{base}/{name}")).await.unwrap();
+        super::super::decode::migrator(super::super::decode::POSTGRES)
+            .run(&pool)
+            .await
+            .unwrap();
+        let reltuples = |pool: PgPool| async move {
+            sqlx::query_scalar::<_, f32>("SELECT reltuples FROM pg_class WHERE relname = 'events'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        };
+        assert!(reltuples(pool.clone()).await < 0.0, "never analyzed yet");
+
+        let changes = std::sync::Arc::new(Changes::default());
+        let alive = std::sync::Arc::new(());
+        PgStore::start_statistics_keeper(
+            pool.clone(),
+            changes.clone(),
+            std::sync::Arc::downgrade(&alive),
+            Duration::from_secs(3600),
+        );
+        let write = |n: i64| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query(
+                    "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) \
+                     SELECT 'prg', gen_random_uuid()::text, 'member.created', now(), '{}', now() \
+                     FROM generate_series(1, $1)",
+                )
+                .bind(n)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+        };
+        // 999 rows are not yet worth a look.
+        write(999).await;
+        changes.wrote(EVENTS, 999);
+        write(501).await;
+        changes.wrote(EVENTS, 501);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while reltuples(pool.clone()).await < 1500.0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "events were not analyzed after 1,500 rows"
+            );
+            tokio::task::yield_now().await;
+        }
+        // The rows the analysis covered are no longer counted.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while changes.since_analysis(EVENTS) != 0 {
+            assert!(std::time::Instant::now() < deadline, "count not reset");
+            tokio::task::yield_now().await;
+        }
+        drop(alive);
+        pool.close().await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&server)
+            .await
+            .unwrap();
+    }
+
+    #[test]
+    fn counts_wake_the_keeper_every_thousand_rows() {
+        let changes = Changes::default();
+        changes.wrote(DELIVERIES, 999);
+        assert!(
+            changes.wake.notified().now_or_never().is_none(),
+            "no wake below 1,000 rows"
+        );
+        changes.wrote(DELIVERIES, 1);
+        assert!(changes.wake.notified().now_or_never().is_some());
+        changes.wrote(DELIVERIES, 500);
+        changes.analyzed(DELIVERIES, 1000);
+        assert_eq!(changes.since_analysis(DELIVERIES), 500);
+        assert_eq!(changes.since_analysis(EVENTS), 0);
+    }
+}

@@ -422,10 +422,6 @@ macro_rules! impl_store {
                 Self::ONE_WRITER
             }
 
-            fn bursts_in_memory(&self) -> bool {
-                Self::BURSTS_IN_MEMORY
-            }
-
             async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Subscribers> {
                 // The version is read first: a change committed between the two reads makes the
                 // list newer than its version, which ingest then finds stale (never the reverse).

@@ -108,9 +108,6 @@ impl SqliteStore {
     const SHARE_LOCK: &'static str = "";
     /// Every write goes through one connection: ingest and results share its transactions.
     const ONE_WRITER: bool = true;
-    /// A burst waits in memory rather than taking the queue: claiming it would cost the single
-    /// writer a second update of every row (batched ingest +45-63%, see README, Benchmarks).
-    const BURSTS_IN_MEMORY: bool = true;
     /// A step's statements go to the connection's thread as one script (see `sql::Statements`).
     const STATEMENTS_TOGETHER: bool = true;
 
