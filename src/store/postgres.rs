@@ -509,6 +509,7 @@ impl PgStore {
         if !current || !known {
             return Err(StoreError::StaleRouting);
         }
+        let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
         self.changes.wrote(EVENTS, stored.len());
         self.changes.wrote(
             DELIVERIES,
@@ -517,7 +518,6 @@ impl PgStore {
                 .filter(|(n, _)| stored.contains(n))
                 .count(),
         );
-        let stored: std::collections::HashSet<i64> = stored.into_iter().collect();
         Ok(places
             .iter()
             .zip(batch)
