@@ -300,8 +300,8 @@ impl PgStore {
     /// wrote as many rows to as it held at its last analysis (at least 1,000): a young table is
     /// analyzed as it doubles, not seconds after its first burst. (Analyzing at every fifth from
     /// this process's counts too cost about 8% of the deliveries flat out: each analysis makes
-    /// every connection plan its statements on that table again.) `SKIP_LOCKED`: another
-    /// process already analyzing it is enough.
+    /// every connection plan its statements on that table again.) A table another session
+    /// holds (another process analyzing it, autovacuum) is left for the next look (`analyze`).
     fn start_statistics_keeper(
         pool: PgPool,
         changes: std::sync::Arc<Changes>,
@@ -342,11 +342,10 @@ impl PgStore {
                     }
                 };
                 for table in stale {
-                    // The name is one of BUSY_TABLES (matched above), never user input.
                     if let Some(t) = BUSY_TABLES.iter().position(|t| *t == table) {
-                        let analyze = format!("ANALYZE (SKIP_LOCKED) {}", BUSY_TABLES[t]);
-                        match sqlx::query(&analyze).execute(&pool).await {
-                            Ok(_) => changes.analyzed(t, written[t] as u64),
+                        match Self::analyze(&pool, t).await {
+                            Ok(true) => changes.analyzed(t, written[t] as u64),
+                            Ok(false) => {}
                             Err(e) => {
                                 tracing::debug!(error = %e, table = BUSY_TABLES[t], "ANALYZE failed")
                             }
@@ -357,6 +356,31 @@ impl PgStore {
                 tokio::time::sleep(WAKE_GAP).await;
             }
         });
+    }
+
+    /// Analyzes `BUSY_TABLES[table]` unless another session holds a lock that conflicts (another
+    /// process analyzing it, or autovacuum at work on it, which can take minutes on a large
+    /// table): `false` then, and its changes stay counted for the next look. Not `ANALYZE
+    /// (SKIP_LOCKED)`: that reports the skip as a WARNING, which the driver logs, every few
+    /// seconds while autovacuum works, and cannot be told apart from an analysis.
+    async fn analyze(pool: &PgPool, table: usize) -> Result<bool> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL lock_timeout = '20ms'")
+            .execute(&mut *tx)
+            .await?;
+        // The name is one of BUSY_TABLES, never user input.
+        match sqlx::query(&format!("ANALYZE {}", BUSY_TABLES[table]))
+            .execute(&mut *tx)
+            .await
+        {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(true)
+            }
+            // lock_not_available: the transaction is rolled back as `tx` drops.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Tells every Herald process listening that deliveries may be due. Inside a transaction the
@@ -792,6 +816,39 @@ mod tests {
             tokio::task::yield_now().await;
         }
         drop(alive);
+        drop_database(server, &name, pool).await;
+    }
+
+    #[tokio::test]
+    async fn analysis_gives_way_to_a_session_holding_the_table_and_says_so() {
+        let Some((server, name, pool)) = fresh_database("the analysis test").await else {
+            return;
+        };
+        sqlx::query(
+            "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) \
+             SELECT 'prg', gen_random_uuid()::text, 'member.created', now(), '{}', now() \
+             FROM generate_series(1, 300)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let reltuples = || async {
+            sqlx::query_scalar::<_, f32>("SELECT reltuples FROM pg_class WHERE relname = 'events'")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        };
+        // What autovacuum or another process's analysis holds.
+        let mut holder = pool.begin().await.unwrap();
+        sqlx::query("LOCK TABLE events IN SHARE UPDATE EXCLUSIVE MODE")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        assert!(!PgStore::analyze(&pool, EVENTS).await.unwrap(), "skipped");
+        assert!(reltuples().await < 0.0, "not analyzed while held");
+        holder.rollback().await.unwrap();
+        assert!(PgStore::analyze(&pool, EVENTS).await.unwrap(), "analyzed");
+        assert_eq!(reltuples().await, 300.0);
         drop_database(server, &name, pool).await;
     }
 
