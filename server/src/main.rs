@@ -79,6 +79,8 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs, format: telemetry::LogFormat) -> anyhow::Result<()> {
     let app = startup::Application::build(&args).await?;
+    server::watchdog::start(tokio::runtime::Handle::current())
+        .context("starting the runtime watchdog thread")?;
     let addr = app.local_addr();
     tracing::info!(
         database = %startup::redact_url(&args.db.database_url),
