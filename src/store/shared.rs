@@ -748,12 +748,15 @@ macro_rules! impl_store {
             }
 
             async fn list_attempts(&self, program: &ProgramId, q: &AttemptQuery) -> Result<AttemptPage> {
-                let named: Vec<String> = match q.search.as_deref().map(str::trim) {
+                let named: Vec<sql::NamedWebhook> = match q.search.as_deref().map(str::trim) {
                     Some(search) if !search.is_empty() => {
                         sql::webhook_names_query::<$db>(program, q, search)
-                            .build_query_scalar()
+                            .build_query_as::<(String, i64)>()
                             .fetch_all(&self.reader)
                             .await?
+                            .into_iter()
+                            .map(sql::NamedWebhook::from)
+                            .collect()
                     }
                     _ => Vec::new(),
                 };

@@ -882,7 +882,8 @@ where
 pub const NAME_MATCHES_MERGED: usize = 64;
 
 /// The webhooks whose names (any they have had) contain `search`, up to one more than
-/// `NAME_MATCHES_MERGED` (more than that means "many").
+/// `NAME_MATCHES_MERGED` (more than that means "many"), each with whether every name it has had
+/// matches (rows of `webhook_id, every`; see `NamedWebhook`).
 pub fn webhook_names_query<'a, DB>(
     program: &ProgramId,
     q: &AttemptQuery,
@@ -893,8 +894,11 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
 {
-    let mut qb =
-        QueryBuilder::new("SELECT DISTINCT webhook_id FROM webhook_names WHERE program_id = ");
+    let mut qb = QueryBuilder::new("SELECT n.webhook_id, CAST(MIN(CASE WHEN n.name_lower LIKE ");
+    qb.push_bind(like_pattern(search)).push(
+        " ESCAPE '\\' THEN 1 ELSE 0 END) AS BIGINT) FROM webhook_names n WHERE n.webhook_id IN \
+         (SELECT DISTINCT webhook_id FROM webhook_names WHERE program_id = ",
+    );
     qb.push_bind(program.to_string())
         .push(" AND name_lower LIKE ")
         .push_bind(like_pattern(search))
@@ -902,8 +906,31 @@ where
     if let Some(w) = &q.webhook_id {
         qb.push(" AND webhook_id = ").push_bind(w.to_string());
     }
-    qb.push(" LIMIT ").push_bind(NAME_MATCHES_MERGED as i64 + 1);
+    qb.push(" LIMIT ")
+        .push_bind(NAME_MATCHES_MERGED as i64 + 1)
+        .push(") GROUP BY n.webhook_id");
     qb
+}
+
+/// A webhook a search by name found, and whether every name it has had contains the search.
+/// Attempts carry a name their webhook had (every name is kept in `webhook_names`), so when all
+/// match, all of its attempts do, and its piece of the search reads its index newest first and
+/// stops at the page's end. Otherwise each attempt's name is tested: PostgreSQL, taking that test
+/// (`LIKE '%…%'`) for a selective one, then reads all of the webhook's attempts and sorts them,
+/// which over a webhook with millions of attempts takes seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedWebhook {
+    pub id: String,
+    pub every_name_matches: bool,
+}
+
+impl From<(String, i64)> for NamedWebhook {
+    fn from((id, every): (String, i64)) -> Self {
+        Self {
+            id,
+            every_name_matches: every == 1,
+        }
+    }
 }
 
 /// The audit-log page query: filters, keyset position, and one row more than the limit (to tell
@@ -915,7 +942,7 @@ where
 pub fn list_attempts_query<'a, DB>(
     program: &ProgramId,
     q: &AttemptQuery,
-    named: &[String],
+    named: &[NamedWebhook],
 ) -> QueryBuilder<'a, DB>
 where
     DB: Database,
@@ -971,11 +998,12 @@ where
     for (i, webhook) in named.iter().enumerate() {
         qb.push(" UNION ");
         push_piece(&mut qb, q, &format!("by_name_{i}"), |qb| {
-            qb.push("a.webhook_id = ")
-                .push_bind(webhook.clone())
-                .push(" AND lower(a.webhook_name) LIKE ")
-                .push_bind(like_pattern(search))
-                .push(" ESCAPE '\\'");
+            qb.push("a.webhook_id = ").push_bind(webhook.id.clone());
+            if !webhook.every_name_matches {
+                qb.push(" AND lower(a.webhook_name) LIKE ")
+                    .push_bind(like_pattern(search))
+                    .push(" ESCAPE '\\'");
+            }
         });
     }
     push_order(&mut qb, q, "");

@@ -656,7 +656,11 @@ mod tests {
                 limit: 50,
                 ..Default::default()
             };
-            let named = vec!["wh_a".to_owned(), "wh_b".to_owned()];
+            // One whose every name matches (no test of each attempt's name), one renamed.
+            let named = [("wh_a", true), ("wh_b", false)].map(|(id, every)| sql::NamedWebhook {
+                id: id.to_owned(),
+                every_name_matches: every,
+            });
             let sql = sql::list_attempts_query::<Sqlite>(&program, &search, &named);
             let steps = plan(&store, sql.sql()).await;
             assert_eq!(
