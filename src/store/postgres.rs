@@ -244,6 +244,8 @@ impl PgStore {
     const ONE_WRITER: bool = false;
     /// Statements with parameters go one per message (see `sql::Statements`).
     const STATEMENTS_TOGETHER: bool = false;
+    /// How retention matches a batch of ids (see `retention::sql`).
+    const IN_SET: (&'static str, &'static str) = super::retention::sql::IN_SET_POSTGRES;
 
     pub async fn connect(url: &str) -> Result<Self> {
         let options =
@@ -942,6 +944,59 @@ mod tests {
             assert!(!plan.contains(index), "{index}: {plan}");
         }
         assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");
+        drop(conn);
+        drop_database(server, &name, pool).await;
+    }
+
+    /// Retention's batches find their rows by key in the plan made for any values (the one a
+    /// connection keeps after a few runs), not by reading the table: over 10,000,000 attempts
+    /// the old `IN (subquery)` form read all of them for each batch of 500.
+    #[tokio::test]
+    async fn retention_deletes_by_key_whatever_the_plan() {
+        use crate::store::retention::{sql, Prunable};
+        let Some((server, name, pool)) = fresh_database("the retention plan test").await else {
+            return;
+        };
+        sqlx::query(
+            "INSERT INTO attempts (id, program_id, webhook_id, webhook_name, event_id, event_type, \
+                attempt, trigger, status, request_url, request_headers, request_body, created_at) \
+             SELECT gen_random_uuid()::text, 'prg', 'wh', 'CRM', gen_random_uuid()::text, \
+                'points.awarded', 1, 'event', 'success', 'https://example.com', '[]', '{}', \
+                now() - make_interval(secs => i) \
+             FROM generate_series(1, 20000) AS i",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE attempts")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let statement = sql::prune(Prunable::Attempts, PgStore::IN_SET);
+        sqlx::query(&format!("PREPARE prune AS {statement}"))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let plan: Vec<String> =
+            sqlx::query_scalar("EXPLAIN EXECUTE prune('prg', now() - interval '1 hour', 500)")
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("attempts_pkey"), "by key: {plan}");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        // And it deletes the oldest batch.
+        let deleted = sqlx::query("EXECUTE prune('prg', now() - interval '1 hour', 500)")
+            .execute(&mut *conn)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert_eq!(deleted, 500);
         drop(conn);
         drop_database(server, &name, pool).await;
     }

@@ -110,6 +110,8 @@ impl SqliteStore {
     const ONE_WRITER: bool = true;
     /// A step's statements go to the connection's thread as one script (see `sql::Statements`).
     const STATEMENTS_TOGETHER: bool = true;
+    /// How retention matches a batch of ids (see `retention::sql`).
+    const IN_SET: (&'static str, &'static str) = super::retention::sql::IN_SET_SQLITE;
 
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
