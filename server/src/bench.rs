@@ -598,6 +598,8 @@ struct Report {
     accepted: usize,
     rejected: usize,
     delivered: usize,
+    /// Deliveries the run waited for (`delivered` is fewer when the deadline ran out first).
+    expected: usize,
     ingest_secs: f64,
     e2e_secs: f64,
     latencies_ms: Vec<f64>,
@@ -627,6 +629,7 @@ async fn collect(arrivals: &Arrivals, sent: &Sent, args: &BenchArgs) -> Report {
         accepted: sent.at.len() / args.fan_out as usize,
         rejected: sent.rejected,
         delivered: latencies_ms.len(),
+        expected: sent.at.len(),
         ingest_secs: (sent.finished - sent.started).as_secs_f64(),
         e2e_secs: (last - sent.drain_from.unwrap_or(sent.started)).as_secs_f64(),
         latencies_ms,
@@ -675,15 +678,30 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
         r.accepted, r.rejected
     );
     println!("  delivered          {}", r.delivered);
+    if r.delivered < r.expected {
+        println!(
+            "  INCOMPLETE         {} of {} deliveries arrived before the deadline ({} s, --deadline-secs): \
+             the figures below cover those only",
+            r.delivered, r.expected, args.deadline_secs
+        );
+    }
     println!(
         "  ingest             {:.0} events/s",
         r.accepted as f64 / r.ingest_secs
     );
     let delivered_per_sec = r.delivered as f64 / r.e2e_secs;
     if args.backlog {
+        let drained = if r.delivered < r.expected {
+            format!(
+                "{} delivered in {:.1} s, not drained",
+                r.delivered, r.e2e_secs
+            )
+        } else {
+            format!("drained in {:.1} s", r.e2e_secs)
+        };
         println!(
-            "  backlog drain      {delivered_per_sec:.0} deliveries/s ({} held, drained in {:.1} s; latencies below include the wait)",
-            r.accepted, r.e2e_secs
+            "  backlog drain      {delivered_per_sec:.0} deliveries/s ({} held, {drained}; latencies below include the wait)",
+            r.accepted
         );
     } else {
         println!("  end to end         {delivered_per_sec:.0} deliveries/s");
