@@ -14,6 +14,7 @@ use crate::domain::ids::{
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::types::Json;
+use sqlx::ConnectOptions as _;
 use sqlx::{PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
@@ -273,12 +274,24 @@ impl PgStore {
         super::decode::migrator(super::decode::POSTGRES)
             .run(&writer)
             .await?;
+        // The statistics keeper's analyses take seconds on tables of millions of rows, which is
+        // no news: on a connection of its own (opened when needed, closed when idle) they are
+        // not logged as slow statements (sqlx warns after a second).
+        let keeper = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(60))
+            .connect_lazy_with(
+                options
+                    .clone()
+                    .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1)),
+            );
         let reader = pool(READER_CONNECTIONS).connect_with(options).await?;
         let program = Self::seed(&writer).await?;
         let alive = std::sync::Arc::new(());
         let changes = std::sync::Arc::new(Changes::default());
         Self::start_statistics_keeper(
-            reader.clone(),
+            keeper,
             changes.clone(),
             std::sync::Arc::downgrade(&alive),
             STATISTICS_EVERY,
