@@ -795,20 +795,7 @@ mod tests {
             std::sync::Arc::downgrade(&alive),
             Duration::from_secs(3600),
         );
-        let write = |n: i64| {
-            let pool = pool.clone();
-            async move {
-                sqlx::query(
-                    "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) \
-                     SELECT 'prg', gen_random_uuid()::text, 'member.created', now(), '{}', now() \
-                     FROM generate_series(1, $1)",
-                )
-                .bind(n)
-                .execute(&pool)
-                .await
-                .unwrap();
-            }
-        };
+        let write = |n: i64| insert_events(&pool, n);
         // 999 rows are not yet worth a look (nor an analysis, had the keeper looked).
         write(999).await;
         changes.wrote(EVENTS, 999);
@@ -839,14 +826,7 @@ mod tests {
         let Some((server, name, pool)) = fresh_database("the analysis test").await else {
             return;
         };
-        sqlx::query(
-            "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) \
-             SELECT 'prg', gen_random_uuid()::text, 'member.created', now(), '{}', now() \
-             FROM generate_series(1, 300)",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
+        insert_events(&pool, 300).await;
         let reltuples = || async {
             sqlx::query_scalar::<_, f32>("SELECT reltuples FROM pg_class WHERE relname = 'events'")
                 .fetch_one(&pool)
@@ -865,6 +845,19 @@ mod tests {
         assert!(PgStore::analyze(&pool, EVENTS).await.unwrap(), "analyzed");
         assert_eq!(reltuples().await, 300.0);
         drop_database(server, &name, pool).await;
+    }
+
+    /// `n` new events in program `prg`, straight into the table.
+    async fn insert_events(pool: &PgPool, n: i64) {
+        sqlx::query(
+            "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) \
+             SELECT 'prg', gen_random_uuid()::text, 'member.created', now(), '{}', now() \
+             FROM generate_series(1, $1)",
+        )
+        .bind(n)
+        .execute(pool)
+        .await
+        .unwrap();
     }
 
     /// A migrated database of its own on the test server: (the server, its name, the database).
