@@ -1691,6 +1691,83 @@ async fn replay_means_retry_now_while_waiting_and_refuses_in_flight(store: Arc<d
     );
 }
 
+/// A bulk replay job walks its dead letters a batch at a time from its cursor: through
+/// deliveries accepted at the same instant (the cursor's tie-break on id), past another
+/// webhook's dead letters interleaved with them, each requeued once, and done when a batch
+/// comes up short.
+async fn bulk_replay_batches_walk_ties_and_skip_other_webhooks(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let chosen = webhook(&p, "Chosen", now());
+    let other = webhook(&p, "Other", now());
+    store.insert_webhook(&chosen).await.unwrap();
+    store.insert_webhook(&other).await.unwrap();
+    let start = now() - Duration::minutes(10);
+    // Seven events, each to both webhooks: four accepted at one instant, three at the next.
+    for i in 0..7 {
+        let mut e = event(&p, "points.awarded");
+        e.created_at = start + Duration::seconds(if i < 4 { 0 } else { 1 });
+        store
+            .ingest(&e, &[chosen.id.clone(), other.id.clone()])
+            .await
+            .unwrap();
+    }
+    let claims = store
+        .claim_due(now(), 100, Duration::seconds(30), &[])
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 14);
+    let failed: Vec<Outcome> = claims
+        .iter()
+        .map(|c| outcome(c, NextStep::Failed, AttemptStatus::Failure, now()))
+        .collect();
+    store.record_results(&failed, now()).await.unwrap();
+    let dead = |w: &WebhookRecord| {
+        let store = store.clone();
+        let (p, id) = (p.clone(), w.id.clone());
+        async move {
+            let q = DeliveryQuery {
+                status: Some(DeliveryStatus::Failed),
+                webhook_id: Some(id),
+                limit: 100,
+                ..Default::default()
+            };
+            store.list_deliveries(&p, &q).await.unwrap().len()
+        }
+    };
+    assert_eq!((dead(&chosen).await, dead(&other).await), (7, 7));
+
+    let scope = ReplayScope {
+        webhook: Some(chosen.id.clone()),
+        ..Default::default()
+    };
+    let (job, new) = store
+        .start_replay_job(&p, &scope, "test", now())
+        .await
+        .unwrap();
+    assert!(new);
+    assert_eq!(job.total, 7);
+    let mut batches = Vec::new();
+    loop {
+        let (after, requeued) = store.replay_job_batch(&job.id, now(), 2).await.unwrap();
+        batches.push(requeued);
+        if after.status == herald::domain::replay::ReplayJobStatus::Done {
+            assert_eq!(after.replayed, 7);
+            break;
+        }
+        assert!(batches.len() < 10, "the job never finishes: {batches:?}");
+    }
+    assert_eq!(batches, [2, 2, 2, 1]);
+    assert_eq!((dead(&chosen).await, dead(&other).await), (0, 7));
+    let due = store
+        .claim_due(now(), 100, Duration::seconds(30), &[])
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 7, "each requeued dead letter is due once");
+    assert!(due
+        .iter()
+        .all(|c| c.webhook.record.id == chosen.id && c.tries == 0 && c.trigger == Trigger::Replay));
+}
+
 on_both_backends!(
     creates_and_reads_webhooks,
     lists_filter_by_date_and_name,
@@ -1716,4 +1793,5 @@ on_both_backends!(
     ingest_routed_from_a_stale_subscriber_list_writes_nothing,
     claims_go_oldest_first_and_skip_held_back_webhooks,
     replay_means_retry_now_while_waiting_and_refuses_in_flight,
+    bulk_replay_batches_walk_ties_and_skip_other_webhooks,
 );

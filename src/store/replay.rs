@@ -132,9 +132,34 @@ pub(crate) mod sql {
     pub const ADVANCE: &str = "UPDATE replay_jobs SET replayed = replayed + $2, cursor_at = $3, \
         cursor_id = $4, updated_at = $5, lease_until = NULL, status = CASE WHEN $6 THEN 'done' ELSE status END, \
         finished_at = CASE WHEN $6 THEN $5 ELSE finished_at END WHERE id = $1";
-    pub const REQUEUE: &str = "UPDATE deliveries SET status = 'pending', trigger = 'replay', \
-        tries = 0, interruptions = 0, next_attempt_at = $2, lease_expires_at = NULL, \
-        last_error = NULL, updated_at = $2 WHERE id = $1 AND status = 'failed'";
+    /// Most dead letters one requeue statement names (a batch goes in `sized_chunks` of it).
+    pub const REQUEUE_PER_STATEMENT: usize = 256;
+
+    /// Puts the dead letters among `ids` back in the queue, due `now`, with a fresh budget.
+    pub fn requeue<'a, DB>(
+        ids: &[String],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> QueryBuilder<'a, DB>
+    where
+        DB: Database,
+        for<'q> String: Encode<'q, DB> + Type<DB>,
+        for<'q> chrono::DateTime<chrono::Utc>: Encode<'q, DB> + Type<DB>,
+    {
+        let mut qb = QueryBuilder::new(
+            "UPDATE deliveries SET status = 'pending', trigger = 'replay', tries = 0, \
+             interruptions = 0, lease_expires_at = NULL, last_error = NULL, next_attempt_at = ",
+        );
+        qb.push_bind(now)
+            .push(", updated_at = ")
+            .push_bind(now)
+            .push(" WHERE status = 'failed' AND id IN (");
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        list.push_unseparated(")");
+        qb
+    }
 
     /// The dead letters in `scope` of `program` accepted up to `until`, after the cursor, in
     /// (created_at, id) order; `count` selects their number instead.
@@ -175,13 +200,16 @@ pub(crate) mod sql {
             qb.push(" AND d.created_at < ").push_bind(b);
         }
         if let Some((at, id)) = cursor {
-            qb.push(" AND (d.created_at > ")
+            // The range on `created_at` alone is what an index can start from: the tie-break
+            // on `id` inside an OR could only filter, so each batch read every dead letter
+            // before the cursor again (a job over n dead letters read n²/2000 of them).
+            qb.push(" AND d.created_at >= ")
                 .push_bind(at)
-                .push(" OR (d.created_at = ")
+                .push(" AND (d.created_at > ")
                 .push_bind(at)
-                .push(" AND d.id > ")
+                .push(" OR d.id > ")
                 .push_bind(id)
-                .push("))");
+                .push(")");
         }
         if !count {
             qb.push(" ORDER BY d.created_at, d.id");
@@ -389,11 +417,13 @@ macro_rules! impl_replay_store {
                 qb.push(" LIMIT ").push_bind(limit);
                 let batch: Vec<(String, DateTime<Utc>)> =
                     qb.build_query_as().fetch_all(&mut *tx).await?;
+                // One statement per chunk: a statement per dead letter made a batch of 500
+                // as many round trips inside the write transaction.
+                let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
                 let mut requeued = 0i64;
-                for (delivery, _) in &batch {
-                    requeued += sqlx::query(sql::REQUEUE)
-                        .bind(delivery)
-                        .bind(now)
+                for chunk in $crate::store::sql::sized_chunks(&ids, sql::REQUEUE_PER_STATEMENT) {
+                    requeued += sql::requeue::<$db>(chunk, now)
+                        .build()
                         .execute(&mut *tx)
                         .await?
                         .rows_affected() as i64;

@@ -603,6 +603,29 @@ mod tests {
         }
     }
 
+    /// A bulk replay batch starts reading its dead letters at the job's cursor: the cursor is
+    /// a bound of the range on the index, not a test of every dead letter before it.
+    #[tokio::test]
+    async fn a_replay_batch_starts_at_its_cursor() {
+        use crate::store::replay::{sql::matching, ReplayScope};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let scope = ReplayScope {
+            webhook: Some(crate::domain::ids::WebhookId::generate()),
+            ..Default::default()
+        };
+        let cursor = Some((Utc::now(), "dlv_x".to_owned()));
+        let q = matching::<sqlx::Sqlite>("prg", &scope, Utc::now(), cursor, false);
+        let steps = plan(&store, q.sql()).await;
+        assert!(
+            steps.iter().any(|s| s.contains(
+                "deliveries_program_status (program_id=? AND status=? AND created_at>? AND created_at<?)"
+            )),
+            "{steps:?}"
+        );
+    }
+
     /// Roll-ups narrowed to some webhooks (a page of the list) read those webhooks' own key
     /// ranges, not every webhook's hours through the program's index.
     #[tokio::test]
