@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod dispatcher;
 mod express;
 pub mod guard;
+mod hold;
 pub mod ingest;
 mod insights;
 mod lanes;

@@ -30,6 +30,7 @@ pub use postgres::PgStore;
 pub use replay::{ReplayJobRecord, ReplayScope, ReplayStore};
 pub use retention::{Prunable, RetentionStore};
 pub use sql::storable;
+pub use sql::HELD_PER_STEP;
 pub use sqlite::SqliteStore;
 
 use crate::delivery::queue::{Claim, Outcome};
@@ -229,8 +230,8 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     ) -> Result<Vec<(String, crate::domain::insights::Rollup)>>;
 
     /// Switches an enabled webhook off because of what its endpoint did, keeping `reason` until an
-    /// admin switches it on again (which clears it). Its pending deliveries stay, held: claims
-    /// skip disabled webhooks. Returns the version it reached when it was on (`None`: it was
+    /// admin switches it on again (which clears it). Its pending deliveries stay (claims skip
+    /// disabled webhooks), to be held by `settle_held`. Returns the version it reached when it was on (`None`: it was
     /// off already, or gone).
     async fn auto_disable_webhook(
         &self,
@@ -240,15 +241,25 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>>;
 
-    /// Dead-letters, with `reason` as their last error, the deliveries a switched-off webhook
-    /// holds; does nothing once it is on. Returns how many.
+    /// Dead-letters, with `reason` as their last error, up to `limit` of the deliveries a
+    /// switched-off webhook holds; does nothing once it is on. Returns how many.
     async fn discard_held(
         &self,
         program: &ProgramId,
         id: &WebhookId,
         reason: &str,
         now: DateTime<Utc>,
+        limit: i64,
     ) -> Result<u64>;
+
+    /// One step of bringing a webhook's pending deliveries in line with its switch: holds up to
+    /// `limit` of them (at `sql::held_due()`) while it is off, releases up to `limit` held ones
+    /// while it is on. A switch change does not move them itself (see `sql::HELD_PER_STEP`).
+    /// Returns how many moved: fewer than `limit` when it is settled.
+    async fn settle_held(&self, id: &WebhookId, limit: i64) -> Result<u64>;
+
+    /// Live webhooks whose pending deliveries do not match their switch yet.
+    async fn unsettled_webhooks(&self) -> Result<Vec<WebhookId>>;
 
     /// How many deliveries each switched-off webhook of `program` holds (absent: none).
     async fn held_counts(&self, program: &ProgramId) -> Result<Vec<(WebhookId, i64)>>;

@@ -1768,6 +1768,73 @@ async fn bulk_replay_batches_walk_ties_and_skip_other_webhooks(store: Arc<dyn St
         .all(|c| c.webhook.record.id == chosen.id && c.tries == 0 && c.trigger == Trigger::Replay));
 }
 
+/// A switch change moves none of the webhook's deliveries itself: `settle_held` then holds them
+/// (off) or releases them (on) a step at a time, and the sweep lists the webhook until it is
+/// settled. Claims skip a switched-off webhook's deliveries whether they are held yet or not.
+async fn switching_settles_pending_deliveries_in_steps(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let mut w = webhook(&p, "Stepped", now());
+    store.insert_webhook(&w).await.unwrap();
+    for _ in 0..5 {
+        store
+            .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
+            .await
+            .unwrap();
+    }
+    assert!(store.unsettled_webhooks().await.unwrap().is_empty());
+    let settle = |limit: i64| {
+        let (store, id) = (store.clone(), w.id.clone());
+        async move {
+            let mut steps = Vec::new();
+            loop {
+                let n = store.settle_held(&id, limit).await.unwrap();
+                steps.push(n);
+                if n < limit as u64 {
+                    return steps;
+                }
+                assert!(steps.len() < 10, "never settles: {steps:?}");
+            }
+        }
+    };
+    assert_eq!(settle(2).await, [0], "on, nothing held: nothing to do");
+
+    w.enabled = false;
+    store.update_webhook(&w).await.unwrap();
+    w.version += 1;
+    assert_eq!(store.unsettled_webhooks().await.unwrap(), [w.id.clone()]);
+    assert!(store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(settle(2).await, [2, 2, 1]);
+    assert!(store.unsettled_webhooks().await.unwrap().is_empty());
+    assert_eq!(store.next_due_at(&[], now()).await.unwrap(), None);
+
+    w.enabled = true;
+    store.update_webhook(&w).await.unwrap();
+    w.version += 1;
+    assert_eq!(store.unsettled_webhooks().await.unwrap(), [w.id.clone()]);
+    assert!(
+        store
+            .claim_due(now(), 10, Duration::seconds(5), &[])
+            .await
+            .unwrap()
+            .is_empty(),
+        "held until released"
+    );
+    assert_eq!(settle(2).await, [2, 2, 1]);
+    assert!(store.unsettled_webhooks().await.unwrap().is_empty());
+    let claims = store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 5, "each due again at its acceptance time");
+    assert!(claims
+        .windows(2)
+        .all(|c| c[0].accepted_at <= c[1].accepted_at));
+}
+
 on_both_backends!(
     creates_and_reads_webhooks,
     lists_filter_by_date_and_name,
@@ -1794,4 +1861,5 @@ on_both_backends!(
     claims_go_oldest_first_and_skip_held_back_webhooks,
     replay_means_retry_now_while_waiting_and_refuses_in_flight,
     bulk_replay_batches_walk_ties_and_skip_other_webhooks,
+    switching_settles_pending_deliveries_in_steps,
 );

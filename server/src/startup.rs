@@ -161,6 +161,7 @@ impl Application {
         let alerter = tokio::spawn(self.engine.clone().run_alerts(stop_rx.clone()));
         let pruner = tokio::spawn(self.engine.clone().run_retention(stop_rx.clone()));
         let replayer = tokio::spawn(self.engine.clone().run_bulk_replays(stop_rx.clone()));
+        let holder = tokio::spawn(self.engine.clone().run_hold_sweeps(stop_rx.clone()));
         let access = self.access.clone();
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -213,6 +214,7 @@ impl Application {
         alerter.abort();
         pruner.abort();
         replayer.abort();
+        holder.abort();
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }

@@ -170,8 +170,12 @@ impl Engine {
         {
             Ok(Some(version)) => {
                 tracing::warn!(webhook = %id, reason, "webhook disabled by Herald");
-                // What it still has waiting in memory goes back to the queue, held there.
+                // What it still has waiting in memory goes back to the queue, held there, and
+                // the queue's pending ones are held on a task of their own (claims skip them
+                // already; a deep backlog must not keep results waiting).
                 self.inner.changes.changed(id, version);
+                let (engine, webhook) = (self.clone(), id.clone());
+                tokio::spawn(async move { engine.settle_after_switch(&webhook).await });
                 super::observe::auto_disabled(if reason.contains("410") {
                     "gone"
                 } else {

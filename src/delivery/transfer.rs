@@ -176,6 +176,9 @@ impl Engine {
             self.inner.changes.changed(&w.id, w.version + 1);
         }
         self.inner.subscribers.clear();
+        for w in &changed {
+            self.settle_after_switch(&w.id).await;
+        }
         self.wake();
         let detail = format!(
             "from {:?}: {} created, {} updated, {} unchanged, {} skipped",

@@ -11,7 +11,7 @@ use crate::domain::settings::{
 };
 use crate::domain::webhook::SigningSecret;
 use crate::domain::ValidationError;
-use crate::store::{Webhook, WebhookRecord};
+use crate::store::{Webhook, WebhookRecord, HELD_PER_STEP};
 
 /// How often a change that names no version is applied again after losing a race with another
 /// write, before giving up with `Stale`.
@@ -214,8 +214,10 @@ impl Engine {
                 }
                 Ok((record, shown, change)) => {
                     self.inner.subscribers.clear();
+                    // Switched off: its pending deliveries are held; on again: what it held
+                    // resumes (the dispatcher is woken as they are released).
+                    self.settle_after_switch(id).await;
                     self.record(actor, "changed", &record, &change).await;
-                    // Re-enabling resumes the deliveries that waited while it was off.
                     self.wake();
                     return Ok(Saved {
                         webhook: self.get_webhook(program, id).await?,
@@ -248,10 +250,17 @@ impl Engine {
                 actor.name,
                 now.format("%Y-%m-%d %H:%M UTC")
             );
-            let n = self
-                .store()
-                .discard_held(&actor.program, &record.id, &reason, now)
-                .await?;
+            let mut n = 0;
+            loop {
+                let step = self
+                    .store()
+                    .discard_held(&actor.program, &record.id, &reason, now, HELD_PER_STEP)
+                    .await?;
+                n += step;
+                if step < HELD_PER_STEP as u64 {
+                    break;
+                }
+            }
             change = format!("{change}; discarded {n} held deliveries");
         }
         self.store().update_webhook(&record).await?;

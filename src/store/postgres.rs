@@ -1067,6 +1067,69 @@ mod tests {
         drop_database(server, &name, pool).await;
     }
 
+    /// Each step of holding or releasing a webhook's deliveries reads that webhook's pending
+    /// index on the writer's generic plan, even where one webhook has nearly every delivery
+    /// (the plan then took the whole table for a match and read it from the start each step).
+    #[tokio::test]
+    async fn held_steps_read_the_webhooks_index_whatever_the_plan() {
+        let Some((server, name, pool)) = fresh_database("the held steps plan test").await else {
+            return;
+        };
+        sqlx::query(
+            "INSERT INTO deliveries (id, program_id, webhook_id, event_id, trigger, status, \
+                next_attempt_at, created_at, updated_at) \
+             SELECT 'dlv_' || lpad(i::text, 6, '0'), 'prg', 'wh_a', 'evt_' || i, 'event', \
+                'pending', '9999-01-01 00:00:00+00', now(), now() \
+             FROM generate_series(1, 20000) AS i",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE deliveries")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        for (kind, step, args) in [
+            (
+                "hold",
+                sql::hold_step(PgStore::IN_SET),
+                "('wh_a', '9999-01-01 00:00:00+00', 5000)",
+            ),
+            (
+                "release",
+                sql::release_step(PgStore::IN_SET),
+                "('wh_a', '9999-01-01 00:00:00+00', 5000)",
+            ),
+            (
+                "discard",
+                sql::discard_held_step(PgStore::IN_SET),
+                "('wh_a', 'prg', 'gone', now(), 5000)",
+            ),
+        ] {
+            sqlx::query(&format!("PREPARE {kind} AS {step}"))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN EXECUTE {kind}{args}"))
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap();
+            let plan = plan.join("\n");
+            assert!(
+                plan.contains("deliveries_webhook_pending"),
+                "{kind}: {plan}"
+            );
+            assert!(!plan.contains("Seq Scan"), "{kind}: {plan}");
+        }
+        drop(conn);
+        drop_database(server, &name, pool).await;
+    }
+
     #[test]
     fn counts_wake_the_keeper_every_thousand_rows() {
         let changes = Changes::default();

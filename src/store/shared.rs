@@ -228,11 +228,8 @@ macro_rules! impl_store {
                 }
                 // The write is fenced on `w.version` and moves it by one.
                 Self::announce_change(&mut **tx, &w.id, w.version + 1).await?;
-                sqlx::query(if w.enabled { sql::RELEASE_HELD } else { sql::HOLD_PENDING })
-                    .bind(w.id.as_str())
-                    .bind(sql::held_due())
-                    .execute(&mut **tx)
-                    .await?;
+                // Its pending deliveries follow the switch afterwards, a step at a time
+                // (`settle_held`): claims skip a switched-off webhook whatever their due time.
                 Self::write_subscriptions(tx, w).await
             }
 
@@ -485,15 +482,50 @@ macro_rules! impl_store {
                 id: &WebhookId,
                 reason: &str,
                 now: DateTime<Utc>,
+                limit: i64,
             ) -> Result<u64> {
-                Ok(sqlx::query(sql::DISCARD_HELD)
+                Ok(sqlx::query(&sql::discard_held_step(Self::IN_SET))
                     .bind(id.as_str())
                     .bind(program.as_str())
                     .bind(reason)
                     .bind(now)
+                    .bind(limit)
                     .execute(&self.writer)
                     .await?
                     .rows_affected())
+            }
+
+            async fn settle_held(&self, id: &WebhookId, limit: i64) -> Result<u64> {
+                let enabled: Option<bool> =
+                    sqlx::query_scalar("SELECT enabled FROM webhooks WHERE id = $1 AND deleted_at IS NULL")
+                        .bind(id.as_str())
+                        .fetch_optional(&self.reader)
+                        .await?;
+                let Some(enabled) = enabled else {
+                    return Ok(0);
+                };
+                // Each step checks the switch again as it writes: a step for a switch that has
+                // changed since moves nothing (the change's own steps follow it).
+                let step = if enabled {
+                    sql::release_step(Self::IN_SET)
+                } else {
+                    sql::hold_step(Self::IN_SET)
+                };
+                Ok(sqlx::query(&step)
+                    .bind(id.as_str())
+                    .bind(sql::held_due())
+                    .bind(limit)
+                    .execute(&self.writer)
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn unsettled_webhooks(&self) -> Result<Vec<WebhookId>> {
+                let ids: Vec<String> = sqlx::query_scalar(sql::UNSETTLED_WEBHOOKS)
+                    .bind(sql::held_due())
+                    .fetch_all(&self.reader)
+                    .await?;
+                Ok(ids.into_iter().map(WebhookId::from_trusted).collect())
             }
 
             async fn held_counts(&self, program: &ProgramId) -> Result<Vec<(WebhookId, i64)>> {
@@ -552,11 +584,6 @@ macro_rules! impl_store {
                     return Ok(None);
                 };
                 Self::announce_change(&mut *tx, id, version).await?;
-                sqlx::query(sql::HOLD_PENDING)
-                    .bind(id.as_str())
-                    .bind(sql::held_due())
-                    .execute(&mut *tx)
-                    .await?;
                 tx.commit().await?;
                 Ok(Some(version))
             }

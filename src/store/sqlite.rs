@@ -570,7 +570,8 @@ mod tests {
         );
     }
 
-    /// What is done to one webhook's deliveries (hold, release, discard, cancel, count) reads its
+    /// What is done to one webhook's deliveries (hold, release, discard, cancel, count, the
+    /// sweep for unsettled ones) reads its
     /// pending ones through their own index, and the claimed ones among the leases: no plan
     /// walks the deliveries table.
     #[tokio::test]
@@ -578,10 +579,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
         let store = SqliteStore::connect(&url).await.unwrap();
+        let steps = [
+            sql::hold_step(SqliteStore::IN_SET),
+            sql::release_step(SqliteStore::IN_SET),
+            sql::discard_held_step(SqliteStore::IN_SET),
+        ];
         for sql in [
-            sql::HOLD_PENDING,
-            sql::RELEASE_HELD,
-            sql::DISCARD_HELD,
+            steps[0].as_str(),
+            &steps[1],
+            &steps[2],
+            sql::UNSETTLED_WEBHOOKS,
             sql::CANCEL_DELIVERIES,
             sql::HELD_COUNTS,
         ] {
