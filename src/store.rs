@@ -252,13 +252,14 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
         limit: i64,
     ) -> Result<u64>;
 
-    /// One step of bringing a webhook's pending deliveries in line with its switch: holds up to
+    /// One step of bringing a webhook's pending deliveries in line with its state: holds up to
     /// `limit` of them (at `sql::held_due()`) while it is off, releases up to `limit` held ones
-    /// while it is on. A switch change does not move them itself (see `sql::HELD_PER_STEP`).
-    /// Returns how many moved: fewer than `limit` when it is settled.
+    /// while it is on, ends up to `limit` as failed once it is deleted. A switch change or a
+    /// deletion does not move them itself (see `sql::HELD_PER_STEP`). Returns how many moved:
+    /// fewer than `limit` when it is settled.
     async fn settle_held(&self, id: &WebhookId, limit: i64) -> Result<u64>;
 
-    /// Live webhooks whose pending deliveries do not match their switch yet.
+    /// Webhooks whose pending deliveries do not match their state yet.
     async fn unsettled_webhooks(&self) -> Result<Vec<WebhookId>>;
 
     /// How many deliveries each switched-off webhook of `program` holds (absent: none).

@@ -1768,9 +1768,9 @@ async fn bulk_replay_batches_walk_ties_and_skip_other_webhooks(store: Arc<dyn St
         .all(|c| c.webhook.record.id == chosen.id && c.tries == 0 && c.trigger == Trigger::Replay));
 }
 
-/// A switch change moves none of the webhook's deliveries itself: `settle_held` then holds them
-/// (off) or releases them (on) a step at a time, and the sweep lists the webhook until it is
-/// settled. Claims skip a switched-off webhook's deliveries whether they are held yet or not.
+/// A switch change (or a deletion) moves none of the webhook's pending deliveries itself:
+/// `settle_held` then holds them (off), releases them (on) or ends them (deleted) a step at a
+/// time, and the sweep lists the webhook until it is settled. Claims skip a switched-off webhook's deliveries whether they are held yet or not.
 async fn switching_settles_pending_deliveries_in_steps(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let mut w = webhook(&p, "Stepped", now());
@@ -1833,6 +1833,27 @@ async fn switching_settles_pending_deliveries_in_steps(store: Arc<dyn Store>) {
     assert!(claims
         .windows(2)
         .all(|c| c[0].accepted_at <= c[1].accepted_at));
+
+    // Deleted: the claimed five end with the deletion, the three pending ones in steps.
+    for _ in 0..3 {
+        store
+            .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
+            .await
+            .unwrap();
+    }
+    assert!(store.delete_webhook(&p, &w.id).await.unwrap());
+    assert_eq!(store.unsettled_webhooks().await.unwrap(), [w.id.clone()]);
+    assert_eq!(settle(2).await, [2, 1]);
+    assert!(store.unsettled_webhooks().await.unwrap().is_empty());
+    let q = DeliveryQuery {
+        webhook_id: Some(w.id.clone()),
+        limit: 100,
+        ..Default::default()
+    };
+    let all = store.list_deliveries(&p, &q).await.unwrap();
+    assert_eq!(all.len(), 8);
+    assert!(all.iter().all(|d| d.status == DeliveryStatus::Failed
+        && d.last_error.as_deref() == Some("webhook deleted")));
 }
 
 on_both_backends!(

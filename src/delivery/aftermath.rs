@@ -175,7 +175,7 @@ impl Engine {
                 // already; a deep backlog must not keep results waiting).
                 self.inner.changes.changed(id, version);
                 let (engine, webhook) = (self.clone(), id.clone());
-                tokio::spawn(async move { engine.settle_after_switch(&webhook).await });
+                tokio::spawn(async move { engine.settle_after_change(&webhook).await });
                 super::observe::auto_disabled(if reason.contains("410") {
                     "gone"
                 } else {

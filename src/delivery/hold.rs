@@ -1,10 +1,10 @@
 //! A switched-off webhook's pending deliveries are held (due at `sql::held_due()`, the far end of
-//! the due index) and released when it is switched on. A switch change commits first; its
-//! deliveries then follow in steps of `HELD_PER_STEP`, each its own short transaction, so a
-//! backlog of millions never keeps the program's ingest waiting. Claims skip a switched-off
-//! webhook whatever its deliveries' due times, so the steps are about where those deliveries
-//! sit in the queue, not about whether they go out. What a stopped process left unsettled is
-//! found by the sweep at start and every few minutes.
+//! the due index) and released when it is switched on; a deleted webhook's end as failed. The
+//! change commits first; its deliveries then follow in steps of `HELD_PER_STEP`, each its own
+//! short transaction, so a backlog of millions never keeps the program's ingest waiting. Claims
+//! skip a switched-off (or deleted) webhook whatever its deliveries' due times, so the steps are
+//! about where those deliveries sit in the queue, not about whether they go out. What a stopped
+//! process left unsettled is found by the sweep at start and every few minutes.
 
 use super::{Engine, Result};
 use crate::domain::ids::WebhookId;
@@ -15,7 +15,7 @@ use std::time::Duration;
 const SWEEP_EVERY: Duration = Duration::from_secs(300);
 
 impl Engine {
-    /// Moves the webhook's pending deliveries to match its switch, a step at a time, waking the
+    /// Moves the webhook's pending deliveries to match its state, a step at a time, waking the
     /// dispatcher for what is released. Runs on a task of its own, so a caller that goes away
     /// (a closed request) does not stop it halfway. Returns how many moved.
     pub async fn settle_held(&self, id: &WebhookId) -> Result<u64> {
@@ -39,9 +39,9 @@ impl Engine {
         })?
     }
 
-    /// `settle_held` after a switch change that is already committed: a failure is logged,
-    /// not returned (the change stands; the sweep finishes the job).
-    pub(crate) async fn settle_after_switch(&self, id: &WebhookId) {
+    /// `settle_held` after a switch change or deletion that is already committed: a failure is
+    /// logged, not returned (the change stands; the sweep finishes the job).
+    pub(crate) async fn settle_after_change(&self, id: &WebhookId) {
         if let Err(e) = self.settle_held(id).await {
             tracing::warn!(webhook = %id, error = %e, "could not yet hold or release the webhook's deliveries; the sweep will");
         }

@@ -177,7 +177,7 @@ impl Engine {
         }
         self.inner.subscribers.clear();
         for w in &changed {
-            self.settle_after_switch(&w.id).await;
+            self.settle_after_change(&w.id).await;
         }
         self.wake();
         let detail = format!(

@@ -216,7 +216,7 @@ impl Engine {
                     self.inner.subscribers.clear();
                     // Switched off: its pending deliveries are held; on again: what it held
                     // resumes (the dispatcher is woken as they are released).
-                    self.settle_after_switch(id).await;
+                    self.settle_after_change(id).await;
                     self.record(actor, "changed", &record, &change).await;
                     self.wake();
                     return Ok(Saved {
@@ -333,6 +333,8 @@ impl Engine {
         let deleted = self.store().delete_webhook(program, id).await?;
         self.inner.subscribers.clear();
         if deleted {
+            // Its pending deliveries end as failed, a step at a time.
+            self.settle_after_change(id).await;
             self.record(actor, "deleted", &w.record, "").await;
             Ok(())
         } else {

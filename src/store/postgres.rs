@@ -1067,7 +1067,7 @@ mod tests {
         drop_database(server, &name, pool).await;
     }
 
-    /// Each step of holding or releasing a webhook's deliveries reads that webhook's pending
+    /// Each step of holding, releasing, discarding or cancelling a webhook's deliveries reads its pending
     /// index on the writer's generic plan, even where one webhook has nearly every delivery
     /// (the plan then took the whole table for a match and read it from the start each step).
     #[tokio::test]
@@ -1110,6 +1110,16 @@ mod tests {
                 sql::discard_held_step(PgStore::IN_SET),
                 "('wh_a', 'prg', 'gone', now(), 5000)",
             ),
+            (
+                "cancel",
+                sql::cancel_step(PgStore::IN_SET),
+                "('wh_a', now(), 5000)",
+            ),
+            (
+                "cancel_in_flight",
+                sql::CANCEL_IN_FLIGHT.to_owned(),
+                "('wh_a', now())",
+            ),
         ] {
             sqlx::query(&format!("PREPARE {kind} AS {step}"))
                 .execute(&mut *conn)
@@ -1120,10 +1130,12 @@ mod tests {
                 .await
                 .unwrap();
             let plan = plan.join("\n");
-            assert!(
-                plan.contains("deliveries_webhook_pending"),
-                "{kind}: {plan}"
-            );
+            let index = if kind == "cancel_in_flight" {
+                "deliveries_lease"
+            } else {
+                "deliveries_webhook_pending"
+            };
+            assert!(plan.contains(index), "{kind}: {plan}");
             assert!(!plan.contains("Seq Scan"), "{kind}: {plan}");
         }
         drop(conn);

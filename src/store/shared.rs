@@ -389,7 +389,8 @@ macro_rules! impl_store {
                     .await?
                     .rows_affected();
                 if done == 1 {
-                    sqlx::query(sql::CANCEL_DELIVERIES)
+                    // The pending ones follow in steps (`settle_held`).
+                    sqlx::query(sql::CANCEL_IN_FLIGHT)
                         .bind(id.as_str())
                         .bind(now)
                         .execute(&mut *tx)
@@ -496,14 +497,24 @@ macro_rules! impl_store {
             }
 
             async fn settle_held(&self, id: &WebhookId, limit: i64) -> Result<u64> {
-                let enabled: Option<bool> =
-                    sqlx::query_scalar("SELECT enabled FROM webhooks WHERE id = $1 AND deleted_at IS NULL")
-                        .bind(id.as_str())
-                        .fetch_optional(&self.reader)
-                        .await?;
-                let Some(enabled) = enabled else {
+                let state: Option<(bool, bool)> = sqlx::query_as(
+                    "SELECT enabled, deleted_at IS NOT NULL FROM webhooks WHERE id = $1",
+                )
+                .bind(id.as_str())
+                .fetch_optional(&self.reader)
+                .await?;
+                let Some((enabled, deleted)) = state else {
                     return Ok(0);
                 };
+                if deleted {
+                    return Ok(sqlx::query(&sql::cancel_step(Self::IN_SET))
+                        .bind(id.as_str())
+                        .bind(super::now())
+                        .bind(limit)
+                        .execute(&self.writer)
+                        .await?
+                        .rows_affected());
+                }
                 // Each step checks the switch again as it writes: a step for a switch that has
                 // changed since moves nothing (the change's own steps follow it).
                 let step = if enabled {

@@ -115,12 +115,25 @@ pub const INSERT_SUBSCRIPTION: &str =
 
 pub const SOFT_DELETE_WEBHOOK: &str = "UPDATE webhooks SET deleted_at = $3, enabled = FALSE, \
     updated_at = $3, version = version + 1 WHERE id = $1 AND program_id = $2 AND deleted_at IS NULL";
-/// Deliveries of a deleted webhook stop: they end as failed with a clear reason. (The pending
-/// ones through the webhook's index of pending deliveries, the claimed ones among the leases.)
-pub const CANCEL_DELIVERIES: &str = "UPDATE deliveries SET status = 'failed', \
+/// Deliveries of a deleted webhook stop: they end as failed with a clear reason. The claimed ones
+/// (found among the leases) go with the deletion; the pending ones, any number, follow in steps
+/// (`cancel_step`).
+pub const CANCEL_IN_FLIGHT: &str = "UPDATE deliveries SET status = 'failed', \
     last_error = 'webhook deleted', lease_expires_at = NULL, updated_at = $2 \
-    WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 AND status = 'pending' \
-    UNION ALL SELECT id FROM deliveries WHERE status = 'in_flight' AND webhook_id = $1)";
+    WHERE status = 'in_flight' AND webhook_id = $1";
+
+/// One step of ending a deleted webhook's (`$1`) pending deliveries, up to `$3` of them, as
+/// failed at `$2` (see `HELD_PER_STEP`).
+pub fn cancel_step(in_set: (&str, &str)) -> String {
+    let (start, end) = in_set;
+    format!(
+        "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', \
+         lease_expires_at = NULL, updated_at = $2 WHERE status = 'pending' AND id {start}\
+         SELECT d.id FROM deliveries d WHERE d.webhook_id = $1 AND d.status = 'pending' \
+         AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.deleted_at IS NOT NULL) \
+         ORDER BY d.next_attempt_at LIMIT $3{end}"
+    )
+}
 
 /// Statements that make one step of a transaction: none needs another's result, and each one's
 /// rows are read after all of them ran. Where the backend takes scripts and the write carries at
@@ -393,11 +406,13 @@ pub fn release_step(in_set: (&str, &str)) -> String {
     )
 }
 
-/// Live webhooks whose pending deliveries do not match their switch yet (`$1`: `held_due()`):
-/// off with some not held, or on with some still held. A switch change is committed before its
-/// steps run, so a process that stopped between them leaves these behind.
-pub const UNSETTLED_WEBHOOKS: &str = "SELECT w.id FROM webhooks w WHERE w.deleted_at IS NULL \
-    AND CASE WHEN w.enabled \
+/// Webhooks whose pending deliveries do not match their state yet (`$1`: `held_due()`): off
+/// with some not held, on with some still held, deleted with some left. A change is committed
+/// before its steps run, so a process that stopped between them leaves these behind.
+pub const UNSETTLED_WEBHOOKS: &str = "SELECT w.id FROM webhooks w WHERE \
+    CASE WHEN w.deleted_at IS NOT NULL \
+    THEN EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending') \
+    WHEN w.enabled \
     THEN EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending' \
         AND d.next_attempt_at = $1) \
     ELSE EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending' \

@@ -583,13 +583,14 @@ mod tests {
             sql::hold_step(SqliteStore::IN_SET),
             sql::release_step(SqliteStore::IN_SET),
             sql::discard_held_step(SqliteStore::IN_SET),
+            sql::cancel_step(SqliteStore::IN_SET),
         ];
         for sql in [
             steps[0].as_str(),
             &steps[1],
             &steps[2],
+            &steps[3],
             sql::UNSETTLED_WEBHOOKS,
-            sql::CANCEL_DELIVERIES,
             sql::HELD_COUNTS,
         ] {
             let steps = plan(&store, sql).await;
@@ -608,6 +609,12 @@ mod tests {
                 "{sql}: {steps:?}"
             );
         }
+        // A deletion's claimed deliveries are found among the leases.
+        let steps = plan(&store, sql::CANCEL_IN_FLIGHT).await;
+        assert!(
+            steps.iter().any(|s| s.contains("deliveries_lease")),
+            "{steps:?}"
+        );
     }
 
     /// A bulk replay batch starts reading its dead letters at the job's cursor: the cursor is
