@@ -1856,6 +1856,43 @@ async fn switching_settles_pending_deliveries_in_steps(store: Arc<dyn Store>) {
         && d.last_error.as_deref() == Some("webhook deleted")));
 }
 
+/// The queue gauges count pending, in-flight and dead-lettered deliveries over every program,
+/// each from its own index.
+async fn queue_gauges_count_every_program(store: Arc<dyn Store>) {
+    let default = store.default_program().await.unwrap();
+    let gold = ProgramRecord {
+        id: ProgramId::generate(),
+        name: "Gold Club".into(),
+        is_default: false,
+        archived_at: None,
+        created_at: now(),
+    };
+    store.insert_program(&gold).await.unwrap();
+    for p in [&default, &gold.id] {
+        let w = webhook(p, "Counted", now());
+        store.insert_webhook(&w).await.unwrap();
+        for _ in 0..4 {
+            store
+                .ingest(&event(p, "points.awarded"), std::slice::from_ref(&w.id))
+                .await
+                .unwrap();
+        }
+    }
+    // Of the eight, three are claimed and two of those dead-lettered.
+    let claims = store
+        .claim_due(now(), 3, Duration::seconds(30), &[])
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 3);
+    let failed: Vec<Outcome> = claims[..2]
+        .iter()
+        .map(|c| outcome(c, NextStep::Failed, AttemptStatus::Failure, now()))
+        .collect();
+    store.record_results(&failed, now()).await.unwrap();
+    let g = store.queue_gauges().await.unwrap();
+    assert_eq!((g.pending, g.in_flight, g.failed), (5, 1, 2));
+}
+
 on_both_backends!(
     creates_and_reads_webhooks,
     lists_filter_by_date_and_name,
@@ -1883,4 +1920,5 @@ on_both_backends!(
     replay_means_retry_now_while_waiting_and_refuses_in_flight,
     bulk_replay_batches_walk_ties_and_skip_other_webhooks,
     switching_settles_pending_deliveries_in_steps,
+    queue_gauges_count_every_program,
 );

@@ -672,12 +672,15 @@ macro_rules! impl_store {
             }
 
             async fn queue_gauges(&self) -> Result<QueueGauges> {
-                let rows: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT status, COUNT(*) FROM deliveries \
-                     WHERE status IN ('pending', 'in_flight', 'failed') GROUP BY status",
-                )
-                .fetch_all(&self.reader)
-                .await?;
+                let mut rows: Vec<(String, i64)> = sqlx::query_as(sql::UNFINISHED_COUNTS)
+                    .fetch_all(&self.reader)
+                    .await?;
+                rows.push((
+                    "failed".to_owned(),
+                    sqlx::query_scalar(sql::DEAD_LETTER_COUNT)
+                        .fetch_one(&self.reader)
+                        .await?,
+                ));
                 let count = |state: &str| {
                     rows.iter().find(|(s, _)| s == state).map_or(0, |(_, n)| *n)
                 };

@@ -53,6 +53,17 @@ pub fn discard_held_step(in_set: (&str, &str)) -> String {
     )
 }
 
+/// Pending and in-flight deliveries, for the queue gauges: counted in the due index, which holds
+/// only these. (One count over every status read the whole deliveries table at each scrape:
+/// 274 ms for 1,000,000 on SQLite, and the table keeps the retention window's history.)
+pub const UNFINISHED_COUNTS: &str = "SELECT status, COUNT(*) FROM deliveries \
+    WHERE status IN ('pending', 'in_flight') GROUP BY status";
+
+/// Dead letters, counted program by program in the index that starts with the program and
+/// status.
+pub const DEAD_LETTER_COUNT: &str = "SELECT CAST(COALESCE(SUM((SELECT COUNT(*) FROM deliveries d \
+    WHERE d.program_id = p.id AND d.status = 'failed')), 0) AS BIGINT) FROM programs p";
+
 /// Deliveries waiting for each switched-off webhook of a program (`$1`).
 pub const HELD_COUNTS: &str = "SELECT d.webhook_id, COUNT(*) FROM deliveries d \
     JOIN webhooks w ON w.id = d.webhook_id \

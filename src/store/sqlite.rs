@@ -640,6 +640,29 @@ mod tests {
         );
     }
 
+    /// The queue gauges (read at every metrics scrape) count unfinished deliveries in the due
+    /// index and dead letters per program: never the whole deliveries table, which keeps every
+    /// finished delivery of the retention window.
+    #[tokio::test]
+    async fn queue_gauges_never_read_the_whole_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let steps = plan(&store, sql::UNFINISHED_COUNTS).await;
+        assert!(
+            steps.iter().any(|s| s.contains("deliveries_due_order")),
+            "{steps:?}"
+        );
+        let steps = plan(&store, sql::DEAD_LETTER_COUNT).await;
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("deliveries_program_status (program_id=? AND status=?)")),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN d")), "{steps:?}");
+    }
+
     /// Roll-ups narrowed to some webhooks (a page of the list) read those webhooks' own key
     /// ranges, not every webhook's hours through the program's index.
     #[tokio::test]
