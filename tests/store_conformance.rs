@@ -1893,6 +1893,54 @@ async fn queue_gauges_count_every_program(store: Arc<dyn Store>) {
     assert_eq!((g.pending, g.in_flight, g.failed), (5, 1, 2));
 }
 
+/// Deliveries listed without a status come newest first across every status, a page at most.
+async fn deliveries_of_every_status_list_newest_first(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Listed", now());
+    store.insert_webhook(&w).await.unwrap();
+    let start = now() - Duration::minutes(10);
+    for i in 0..4 {
+        let mut e = event(&p, "points.awarded");
+        e.created_at = start + Duration::seconds(i);
+        store.ingest(&e, std::slice::from_ref(&w.id)).await.unwrap();
+    }
+    // The oldest two are claimed; the oldest of all is dead-lettered.
+    let claims = store
+        .claim_due(now(), 2, Duration::seconds(30), &[])
+        .await
+        .unwrap();
+    let failed = outcome(&claims[0], NextStep::Failed, AttemptStatus::Failure, now());
+    store.record_results(&[failed], now()).await.unwrap();
+    let list = |limit: u32| {
+        let (store, p) = (store.clone(), p.clone());
+        async move {
+            let q = DeliveryQuery {
+                limit,
+                ..Default::default()
+            };
+            store
+                .list_deliveries(&p, &q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.created_at, d.status))
+                .collect::<Vec<_>>()
+        }
+    };
+    let at = |i: i64| start + Duration::seconds(i);
+    assert_eq!(
+        list(10).await,
+        [
+            (at(3), DeliveryStatus::Pending),
+            (at(2), DeliveryStatus::Pending),
+            (at(1), DeliveryStatus::InFlight),
+            (at(0), DeliveryStatus::Failed),
+        ]
+    );
+    assert_eq!(list(3).await.len(), 3);
+    assert_eq!(list(3).await[2], (at(1), DeliveryStatus::InFlight));
+}
+
 on_both_backends!(
     creates_and_reads_webhooks,
     lists_filter_by_date_and_name,
@@ -1921,4 +1969,5 @@ on_both_backends!(
     bulk_replay_batches_walk_ties_and_skip_other_webhooks,
     switching_settles_pending_deliveries_in_steps,
     queue_gauges_count_every_program,
+    deliveries_of_every_status_list_newest_first,
 );

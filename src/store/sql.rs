@@ -1208,7 +1208,10 @@ pub fn attempt_page(q: &AttemptQuery, rows: Vec<AttemptSummaryRow>) -> Result<At
     })
 }
 
-/// Dead letters and other deliveries, newest first.
+/// Dead letters and other deliveries, newest first. Each status is its own piece, read newest
+/// first from the index that starts with program and status; without a status the four pieces
+/// are merged (one query over every status could only sort all of the program's deliveries, the
+/// retention window's history, to find the newest page).
 pub fn list_deliveries_query<'a, DB>(program: &ProgramId, q: &DeliveryQuery) -> QueryBuilder<'a, DB>
 where
     DB: Database,
@@ -1216,7 +1219,40 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new(
+    let limit = i64::from(q.limit.clamp(1, 500));
+    let Some(status) = q.status else {
+        let mut qb = QueryBuilder::new("SELECT * FROM (");
+        for (i, status) in DeliveryStatus::ALL.iter().enumerate() {
+            if i > 0 {
+                qb.push(" UNION ALL ");
+            }
+            qb.push("SELECT * FROM (");
+            push_deliveries_piece(&mut qb, program, *status, q, limit);
+            qb.push(format!(") AS s{i}"));
+        }
+        qb.push(") AS merged ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(limit);
+        return qb;
+    };
+    let mut qb = QueryBuilder::new("");
+    push_deliveries_piece(&mut qb, program, status, q, limit);
+    qb
+}
+
+/// The newest `limit` deliveries of `program` in `status` that match `q`'s other filters.
+fn push_deliveries_piece<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    program: &ProgramId,
+    status: DeliveryStatus,
+    q: &DeliveryQuery,
+    limit: i64,
+) where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    qb.push(
         "SELECT d.id, d.webhook_id, w.name AS webhook_name, d.event_id, e.event_type, d.trigger, \
          d.status, d.tries, d.next_attempt_at, d.last_error, d.created_at, d.updated_at \
          FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
@@ -1224,9 +1260,8 @@ where
          WHERE d.program_id = ",
     );
     qb.push_bind(program.to_string());
-    if let Some(s) = q.status {
-        qb.push(" AND d.status = ").push_bind(s.as_str().to_owned());
-    }
+    qb.push(" AND d.status = ")
+        .push_bind(status.as_str().to_owned());
     if let Some(w) = &q.webhook_id {
         qb.push(" AND d.webhook_id = ").push_bind(w.to_string());
     }
@@ -1240,8 +1275,7 @@ where
         qb.push(" AND d.created_at < ").push_bind(b);
     }
     qb.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
-        .push_bind(i64::from(q.limit.clamp(1, 500)));
-    qb
+        .push_bind(limit);
 }
 
 /// `%needle%` for a case-insensitive LIKE, with LIKE's wildcards escaped.

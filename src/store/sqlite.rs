@@ -663,6 +663,31 @@ mod tests {
         assert!(!steps.iter().any(|s| s.starts_with("SCAN d")), "{steps:?}");
     }
 
+    /// The deliveries list reads each status newest first from the program's index, with a
+    /// status or without one (merged): never a sort of every delivery of the program.
+    #[tokio::test]
+    async fn the_deliveries_list_reads_each_status_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let program = ProgramId::generate();
+        for status in [None, Some(crate::domain::delivery::DeliveryStatus::Failed)] {
+            let q = DeliveryQuery {
+                status,
+                limit: 100,
+                ..Default::default()
+            };
+            let built = sql::list_deliveries_query::<sqlx::Sqlite>(&program, &q);
+            let steps = plan(&store, built.sql()).await;
+            let pieces = steps
+                .iter()
+                .filter(|s| s.contains("deliveries_program_status (program_id=? AND status=?)"))
+                .count();
+            assert_eq!(pieces, if status.is_some() { 1 } else { 4 }, "{steps:?}");
+            assert!(!steps.iter().any(|s| s.starts_with("SCAN d")), "{steps:?}");
+        }
+    }
+
     /// Roll-ups narrowed to some webhooks (a page of the list) read those webhooks' own key
     /// ranges, not every webhook's hours through the program's index.
     #[tokio::test]
