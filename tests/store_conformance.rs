@@ -43,6 +43,17 @@ fn webhook(program: &ProgramId, name: &str, created: chrono::DateTime<Utc>) -> W
     }
 }
 
+/// A new program named `name` (not the default), to insert.
+fn program(name: &str) -> ProgramRecord {
+    ProgramRecord {
+        id: ProgramId::generate(),
+        name: name.into(),
+        is_default: false,
+        archived_at: None,
+        created_at: now(),
+    }
+}
+
 fn event(program: &ProgramId, event_type: &str) -> StoredEvent {
     let now = now();
     StoredEvent {
@@ -528,13 +539,7 @@ async fn batched_ingest_stores_each_event_once(store: Arc<dyn Store>) {
     assert_eq!(s.bytes_sq_sum, 3.0 * (len * len) as f64);
 
     // One batch may carry several programs' events, each routed at its own program's version.
-    let other = ProgramRecord {
-        id: ProgramId::generate(),
-        name: "Other".into(),
-        is_default: false,
-        archived_at: None,
-        created_at: now(),
-    };
+    let other = program("Other");
     store.insert_program(&other).await.unwrap();
     let theirs = webhook(&other.id, "Theirs", now());
     store.insert_webhook(&theirs).await.unwrap();
@@ -1334,13 +1339,7 @@ async fn users_and_sessions(store: Arc<dyn Store>) {
 
 async fn programs_and_memberships(store: Arc<dyn Store>) {
     let default = store.default_program().await.unwrap();
-    let gold = ProgramRecord {
-        id: ProgramId::generate(),
-        name: "Gold Club".into(),
-        is_default: false,
-        archived_at: None,
-        created_at: now(),
-    };
+    let gold = program("Gold Club");
     store.insert_program(&gold).await.unwrap();
     let clash = ProgramRecord {
         id: ProgramId::generate(),
@@ -1860,13 +1859,7 @@ async fn switching_settles_pending_deliveries_in_steps(store: Arc<dyn Store>) {
 /// each from its own index.
 async fn queue_gauges_count_every_program(store: Arc<dyn Store>) {
     let default = store.default_program().await.unwrap();
-    let gold = ProgramRecord {
-        id: ProgramId::generate(),
-        name: "Gold Club".into(),
-        is_default: false,
-        archived_at: None,
-        created_at: now(),
-    };
+    let gold = program("Gold Club");
     store.insert_program(&gold).await.unwrap();
     for p in [&default, &gold.id] {
         let w = webhook(p, "Counted", now());

@@ -892,6 +892,44 @@ mod tests {
             .unwrap();
     }
 
+    /// Runs `fill` (an `INSERT … SELECT`) and analyzes `table`, so plans see its statistics.
+    async fn fill_and_analyze(pool: &PgPool, fill: &str, table: &str) {
+        sqlx::query(fill).execute(pool).await.unwrap();
+        sqlx::query(&format!("ANALYZE {table}"))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+
+    /// A connection that plans prepared statements for any values, as the writer's do.
+    async fn generic_planner(pool: &PgPool) -> sqlx::pool::PoolConnection<Postgres> {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        conn
+    }
+
+    /// What `EXPLAIN EXECUTE` shows for `statement` prepared on `conn` as `name` and run with
+    /// `args` (a parenthesised list of SQL values).
+    async fn generic_plan(
+        conn: &mut sqlx::PgConnection,
+        name: &str,
+        statement: &str,
+        args: &str,
+    ) -> String {
+        sqlx::query(&format!("PREPARE {name} AS {statement}"))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN EXECUTE {name}{args}"))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        plan.join("\n")
+    }
+
     /// The recorder's cached generic plan finds each result's delivery by its key even when the
     /// statistics say none is in flight (analyzed in a quiet moment) and thousands are: with
     /// `status = 'in_flight'` it read every delivery in flight through a partial index instead.
@@ -923,21 +961,9 @@ mod tests {
             .await
             .unwrap();
         deliveries("in_flight", 5000).await;
-        let mut conn = pool.acquire().await.unwrap();
-        sqlx::query("SET plan_cache_mode = force_generic_plan")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        sqlx::query(&format!("PREPARE record AS {}", *RECORD))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        let mut conn = generic_planner(&pool).await;
         let nulls = vec!["NULL"; 56].join(", ");
-        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN EXECUTE record({nulls})"))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-        let plan = plan.join("\n");
+        let plan = generic_plan(&mut conn, "record", &RECORD, &format!("({nulls})")).await;
         assert!(
             plan.contains("using deliveries_pkey on deliveries"),
             "{plan}"
@@ -963,37 +989,26 @@ mod tests {
         let Some((server, name, pool)) = fresh_database("the retention plan test").await else {
             return;
         };
-        sqlx::query(
+        fill_and_analyze(
+            &pool,
             "INSERT INTO attempts (id, program_id, webhook_id, webhook_name, event_id, event_type, \
                 attempt, trigger, status, request_url, request_headers, request_body, created_at) \
              SELECT gen_random_uuid()::text, 'prg', 'wh', 'CRM', gen_random_uuid()::text, \
                 'points.awarded', 1, 'event', 'success', 'https://example.com', '[]', '{}', \
                 now() - make_interval(secs => i) \
              FROM generate_series(1, 20000) AS i",
+            "attempts",
         )
-        .execute(&pool)
-        .await
-        .unwrap();
-        sqlx::query("ANALYZE attempts")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let mut conn = pool.acquire().await.unwrap();
-        sqlx::query("SET plan_cache_mode = force_generic_plan")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        .await;
+        let mut conn = generic_planner(&pool).await;
         let statement = sql::prune(Prunable::Attempts, PgStore::IN_SET);
-        sqlx::query(&format!("PREPARE prune AS {statement}"))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        let plan: Vec<String> =
-            sqlx::query_scalar("EXPLAIN EXECUTE prune('prg', now() - interval '1 hour', 500)")
-                .fetch_all(&mut *conn)
-                .await
-                .unwrap();
-        let plan = plan.join("\n");
+        let plan = generic_plan(
+            &mut conn,
+            "prune",
+            &statement,
+            "('prg', now() - interval '1 hour', 500)",
+        )
+        .await;
         assert!(plan.contains("attempts_pkey"), "by key: {plan}");
         assert!(!plan.contains("Seq Scan"), "{plan}");
         // And it deletes the oldest batch.
@@ -1017,26 +1032,18 @@ mod tests {
         let Some((server, name, pool)) = fresh_database("the replay plan test").await else {
             return;
         };
-        sqlx::query(
+        fill_and_analyze(
+            &pool,
             "INSERT INTO deliveries (id, program_id, webhook_id, event_id, trigger, status, \
                 next_attempt_at, created_at, updated_at) \
              SELECT 'dlv_' || lpad(i::text, 6, '0'), 'prg', CASE WHEN i % 2 = 0 THEN 'wh_a' \
                 ELSE 'wh_b' END, 'evt_' || i, 'event', 'failed', now(), \
                 now() - make_interval(secs => 20000 - i), now() \
              FROM generate_series(1, 20000) AS i",
+            "deliveries",
         )
-        .execute(&pool)
-        .await
-        .unwrap();
-        sqlx::query("ANALYZE deliveries")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let mut conn = pool.acquire().await.unwrap();
-        sqlx::query("SET plan_cache_mode = force_generic_plan")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        .await;
+        let mut conn = generic_planner(&pool).await;
         let scope = ReplayScope {
             webhook: Some(crate::domain::ids::WebhookId::from_trusted("wh_a".into())),
             ..Default::default()
@@ -1044,19 +1051,15 @@ mod tests {
         let cursor = Some((Utc::now(), "dlv_x".to_owned()));
         let mut q = matching::<Postgres>("prg", &scope, Utc::now(), cursor, false);
         q.push(" LIMIT ").push_bind(500i64);
-        sqlx::query(&format!("PREPARE batch AS {}", q.sql()))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
         // program, until, webhook, the cursor's time twice and id, the limit.
-        let plan: Vec<String> = sqlx::query_scalar(
-            "EXPLAIN EXECUTE batch('prg', now(), 'wh_a', now() - interval '1 hour', \
+        let plan = generic_plan(
+            &mut conn,
+            "batch",
+            q.sql(),
+            "('prg', now(), 'wh_a', now() - interval '1 hour', \
              now() - interval '1 hour', 'dlv_010000', 500)",
         )
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-        let plan = plan.join("\n");
+        .await;
         let bounds = plan
             .lines()
             .find(|l| l.contains("Index Cond") && l.contains("status = 'failed'"))
@@ -1075,25 +1078,17 @@ mod tests {
         let Some((server, name, pool)) = fresh_database("the held steps plan test").await else {
             return;
         };
-        sqlx::query(
+        fill_and_analyze(
+            &pool,
             "INSERT INTO deliveries (id, program_id, webhook_id, event_id, trigger, status, \
                 next_attempt_at, created_at, updated_at) \
              SELECT 'dlv_' || lpad(i::text, 6, '0'), 'prg', 'wh_a', 'evt_' || i, 'event', \
                 'pending', '9999-01-01 00:00:00+00', now(), now() \
              FROM generate_series(1, 20000) AS i",
+            "deliveries",
         )
-        .execute(&pool)
-        .await
-        .unwrap();
-        sqlx::query("ANALYZE deliveries")
-            .execute(&pool)
-            .await
-            .unwrap();
-        let mut conn = pool.acquire().await.unwrap();
-        sqlx::query("SET plan_cache_mode = force_generic_plan")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        .await;
+        let mut conn = generic_planner(&pool).await;
         for (kind, step, args) in [
             (
                 "hold",
@@ -1121,15 +1116,7 @@ mod tests {
                 "('wh_a', now())",
             ),
         ] {
-            sqlx::query(&format!("PREPARE {kind} AS {step}"))
-                .execute(&mut *conn)
-                .await
-                .unwrap();
-            let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN EXECUTE {kind}{args}"))
-                .fetch_all(&mut *conn)
-                .await
-                .unwrap();
-            let plan = plan.join("\n");
+            let plan = generic_plan(&mut conn, kind, &step, args).await;
             let index = if kind == "cancel_in_flight" {
                 "deliveries_lease"
             } else {

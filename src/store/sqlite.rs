@@ -534,6 +534,13 @@ mod tests {
         }
     }
 
+    /// A fresh database to ask for plans (kept while the directory guard lives).
+    async fn plan_store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
+        (SqliteStore::connect(&url).await.unwrap(), dir)
+    }
+
     /// The plan SQLite chooses for a query (its steps' descriptions).
     async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
         // Planning needs no values; every parameter is bound to a placeholder text.
@@ -555,9 +562,7 @@ mod tests {
     /// else due, the walk read every held delivery, once per look.
     #[tokio::test]
     async fn the_next_due_time_stops_before_held_deliveries() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (store, _dir) = plan_store().await;
         let sql = super::super::sql::next_due_query::<sqlx::Sqlite>(&[], false, None)
             .sql()
             .to_owned();
@@ -576,9 +581,7 @@ mod tests {
     /// walks the deliveries table.
     #[tokio::test]
     async fn a_webhooks_deliveries_are_found_through_indexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (store, _dir) = plan_store().await;
         let steps = [
             sql::hold_step(SqliteStore::IN_SET),
             sql::release_step(SqliteStore::IN_SET),
@@ -622,9 +625,7 @@ mod tests {
     #[tokio::test]
     async fn a_replay_batch_starts_at_its_cursor() {
         use crate::store::replay::{sql::matching, ReplayScope};
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (store, _dir) = plan_store().await;
         let scope = ReplayScope {
             webhook: Some(crate::domain::ids::WebhookId::generate()),
             ..Default::default()
@@ -645,9 +646,7 @@ mod tests {
     /// finished delivery of the retention window.
     #[tokio::test]
     async fn queue_gauges_never_read_the_whole_table() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (store, _dir) = plan_store().await;
         let steps = plan(&store, sql::UNFINISHED_COUNTS).await;
         assert!(
             steps.iter().any(|s| s.contains("deliveries_due_order")),
@@ -667,9 +666,7 @@ mod tests {
     /// status or without one (merged): never a sort of every delivery of the program.
     #[tokio::test]
     async fn the_deliveries_list_reads_each_status_newest_first() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (store, _dir) = plan_store().await;
         let program = ProgramId::generate();
         for status in [None, Some(crate::domain::delivery::DeliveryStatus::Failed)] {
             let q = DeliveryQuery {
@@ -693,9 +690,7 @@ mod tests {
     #[tokio::test]
     async fn narrowed_rollups_read_their_webhooks_only() {
         use crate::store::rollups::{Grouping, RollupQuery};
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (store, _dir) = plan_store().await;
         let q = RollupQuery {
             webhooks: vec!["wh_a".into(), "wh_b".into()],
             from_hour: 0,
@@ -714,9 +709,7 @@ mod tests {
     /// attempts (their index), the event id its own index, and no plan scans the attempts table.
     #[tokio::test]
     async fn audit_queries_never_scan_the_attempts() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("plan.db").display());
-        let store = SqliteStore::connect(&url).await.unwrap();
+        let (store, _dir) = plan_store().await;
         let program = store.program.clone();
         let first_page = AttemptQuery {
             limit: 50,
