@@ -22,17 +22,14 @@ impl Engine {
         let engine = self.clone();
         let id = id.clone();
         let steps = tokio::spawn(async move {
-            let mut moved = 0;
-            loop {
+            in_steps(|| async {
                 let n = engine.store().settle_held(&id, HELD_PER_STEP).await?;
-                moved += n;
                 if n > 0 {
                     engine.wake();
                 }
-                if n < HELD_PER_STEP as u64 {
-                    return Ok::<_, super::EngineError>(moved);
-                }
-            }
+                Ok(n)
+            })
+            .await
         });
         steps.await.map_err(|e| {
             super::EngineError::Unavailable(format!("holding or releasing deliveries failed: {e}"))
@@ -72,6 +69,23 @@ impl Engine {
                 _ = tokio::time::sleep(SWEEP_EVERY) => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
+        }
+    }
+}
+
+/// Runs `step` (one transaction moving up to `HELD_PER_STEP` rows) until one moves fewer: all
+/// are moved. Returns how many in all.
+pub(crate) async fn in_steps<F, Fut>(mut step: F) -> Result<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64>>,
+{
+    let mut moved = 0;
+    loop {
+        let n = step().await?;
+        moved += n;
+        if n < HELD_PER_STEP as u64 {
+            return Ok(moved);
         }
     }
 }

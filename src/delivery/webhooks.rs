@@ -250,17 +250,13 @@ impl Engine {
                 actor.name,
                 now.format("%Y-%m-%d %H:%M UTC")
             );
-            let mut n = 0;
-            loop {
-                let step = self
+            let n = super::hold::in_steps(|| async {
+                Ok(self
                     .store()
                     .discard_held(&actor.program, &record.id, &reason, now, HELD_PER_STEP)
-                    .await?;
-                n += step;
-                if step < HELD_PER_STEP as u64 {
-                    break;
-                }
-            }
+                    .await?)
+            })
+            .await?;
             change = format!("{change}; discarded {n} held deliveries");
         }
         self.store().update_webhook(&record).await?;

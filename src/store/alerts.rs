@@ -293,18 +293,15 @@ macro_rules! impl_alert_store {
                 // reader sees it.
                 let in_list = |head: &str, ids: &[String], tail: &str| {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(head);
-                    let mut list = qb.separated(", ");
-                    for id in ids {
-                        list.push_bind(id.clone());
-                    }
-                    list.push_unseparated(tail);
+                    $crate::store::sql::push_list(&mut qb, ids);
+                    qb.push(tail);
                     qb
                 };
                 let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
                 let owed: Vec<String> = in_list(
-                    "SELECT id FROM webhooks WHERE alert_open AND id IN (",
+                    "SELECT id FROM webhooks WHERE alert_open AND id IN ",
                     &ids,
-                    ")",
+                    "",
                 )
                 .build_query_scalar()
                 .fetch_all(&self.reader)
@@ -313,9 +310,9 @@ macro_rules! impl_alert_store {
                     return Ok(Vec::new());
                 }
                 let rows: Vec<(String, String, String)> = in_list(
-                    "UPDATE webhooks SET alert_open = FALSE WHERE alert_open AND id IN (",
+                    "UPDATE webhooks SET alert_open = FALSE WHERE alert_open AND id IN ",
                     &owed,
-                    ") RETURNING id, program_id, name",
+                    " RETURNING id, program_id, name",
                 )
                 .build_query_as()
                 .fetch_all(&self.writer)

@@ -152,12 +152,8 @@ pub(crate) mod sql {
         qb.push_bind(now)
             .push(", updated_at = ")
             .push_bind(now)
-            .push(" WHERE status = 'failed' AND id IN (");
-        let mut list = qb.separated(", ");
-        for id in ids {
-            list.push_bind(id.clone());
-        }
-        list.push_unseparated(")");
+            .push(" WHERE status = 'failed' AND id IN ");
+        crate::store::sql::push_list(&mut qb, ids);
         qb
     }
 

@@ -91,12 +91,8 @@ where
     qb.push_bind(since);
     qb.push(" AND failures_in_a_row >= ");
     qb.push_bind(min_failures);
-    qb.push(" AND id IN (");
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(id.to_string());
-    }
-    list.push_unseparated(")");
+    qb.push(" AND id IN ");
+    push_list(&mut qb, ids);
     qb
 }
 
@@ -636,6 +632,21 @@ where
     push_not_in(qb, "d.webhook_id", exclude);
 }
 
+/// `(v1, v2, …)`: each of `values` bound, for `IN` and `NOT IN`.
+pub fn push_list<'a, DB, T>(qb: &mut QueryBuilder<'a, DB>, values: impl IntoIterator<Item = T>)
+where
+    DB: Database,
+    T: ToString,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    qb.push("(");
+    let mut list = qb.separated(", ");
+    for v in values {
+        list.push_bind(v.to_string());
+    }
+    list.push_unseparated(")");
+}
+
 /// ` AND {column} NOT IN (…)`, when there is anything to exclude.
 fn push_not_in<DB>(qb: &mut QueryBuilder<'_, DB>, column: &str, exclude: &[WebhookId])
 where
@@ -645,12 +656,8 @@ where
     if exclude.is_empty() {
         return;
     }
-    qb.push(format!(" AND {column} NOT IN ("));
-    let mut list = qb.separated(", ");
-    for id in exclude {
-        list.push_bind(id.to_string());
-    }
-    list.push_unseparated(")");
+    qb.push(format!(" AND {column} NOT IN "));
+    push_list(qb, exclude);
 }
 
 /// Adds a batch of live attempts to each webhook's counters, one row of values per webhook: its

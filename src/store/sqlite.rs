@@ -347,12 +347,9 @@ impl SqliteStore {
             qb.push_bind(lease)
                 .push(", updated_at = ")
                 .push_bind(now)
-                .push(" WHERE id IN (");
-            let mut list = qb.separated(", ");
-            for id in ids {
-                list.push_bind(id.to_owned());
-            }
-            qb.push(") RETURNING id, claim_count, interruptions");
+                .push(" WHERE id IN ");
+            sql::push_list(&mut qb, ids);
+            qb.push(" RETURNING id, claim_count, interruptions");
             let rows: Vec<(String, i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
             counts.extend(rows.into_iter().map(|(id, c, i)| (id, (c, i))));
         }
