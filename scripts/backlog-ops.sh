@@ -6,11 +6,14 @@
 #   switch  - N deliveries held for a switched-off webhook (and their events); switches it on
 #             (PATCH /webhooks/{id}) while a probe posts an event every 20 ms, and prints the
 #             switch's time and the probe's latencies (how long the program's ingest waited)
+#   lists   - the same held backlog, left switched off: times the Webhooks list (which counts
+#             the hold) and the deliveries list a page at a time, 20 reads each, and a walk of
+#             20 pages of 500 by their cursors
 # DATABASE is a new, empty database: postgres://… or sqlite://FILE?mode=rwc. Needs psql or
 # sqlite3, curl, and a release build (scripts/build-site.sh release).
 #   scripts/backlog-ops.sh replay|switch DATABASE [N] [BINARY]
 set -euo pipefail
-mode=${1:?replay or switch}
+mode=${1:?replay, switch or lists}
 db=${2:?a new, empty database url}
 n=${3:-1000000}
 bin=${4:-./target/release/herald}
@@ -76,6 +79,22 @@ if [[ $mode == replay ]]; then
     [[ $state == *'"status":"done"'* ]] && break
     sleep 5
   done
+elif [[ $mode == lists ]]; then
+  timed() { # LABEL URL: 20 reads, their median and worst
+    for _ in $(seq 20); do api -o /dev/null -w '%{time_total}\n' "$2"; done | sort -n |
+      awk -v l="$1" '{ a[NR] = $1 } END { printf "%s: median %.1f ms, max %.1f ms\n", l, a[10] * 1000, a[NR] * 1000 }'
+  }
+  base="http://127.0.0.1:$port/api/v1"
+  timed "webhooks list (one holds $n)" "$base/webhooks"
+  timed "deliveries, first page of 100" "$base/deliveries?status=pending"
+  cursor=
+  started=$(date +%s.%N)
+  for _ in $(seq 20); do
+    page=$(api "$base/deliveries?status=pending&limit=500${cursor:+&cursor=$cursor}")
+    cursor=$(echo "$page" | grep -o '"next_cursor":"[^"]*"' | cut -d'"' -f4)
+  done
+  echo "20 pages of 500 by cursor: $(echo "($(date +%s.%N) - $started) * 1000 / 20" | bc) ms a page"
+  timed "deliveries, the page after 10,000" "$base/deliveries?status=pending&cursor=$cursor"
 else
   latencies=$(mktemp)
   (

@@ -30,7 +30,7 @@ pub use postgres::PgStore;
 pub use replay::{ReplayJobRecord, ReplayScope, ReplayStore};
 pub use retention::{Prunable, RetentionStore};
 pub use sql::storable;
-pub use sql::HELD_PER_STEP;
+pub use sql::{HELD_COUNT_LIMIT, HELD_PER_STEP};
 pub use sqlite::SqliteStore;
 
 use crate::delivery::queue::{Claim, Outcome};
@@ -262,8 +262,15 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// Webhooks whose pending deliveries do not match their state yet.
     async fn unsettled_webhooks(&self) -> Result<Vec<WebhookId>>;
 
-    /// How many deliveries each switched-off webhook of `program` holds (absent: none).
-    async fn held_counts(&self, program: &ProgramId) -> Result<Vec<(WebhookId, i64)>>;
+    /// How many deliveries each switched-off webhook among `ids` of `program` holds, counted up
+    /// to `limit + 1` (a larger hold reads as that: "more than the limit"; see
+    /// `HELD_COUNT_LIMIT`). Webhooks holding none may be absent.
+    async fn held_counts(
+        &self,
+        program: &ProgramId,
+        ids: &[WebhookId],
+        limit: i64,
+    ) -> Result<Vec<(WebhookId, i64)>>;
 
     /// Of `ids`, the webhooks still on whose live tries have all failed since `since` or earlier,
     /// at least `min_failures` in a row.
@@ -314,11 +321,12 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// Gives in-flight deliveries claimed by this process back untried, keeping their due time
     /// (graceful shutdown, rate limits).
     async fn release(&self, claims: &[(DeliveryId, i64)], now: DateTime<Utc>) -> Result<()>;
+    /// A page of deliveries, newest first, with the cursor of the next page when one follows.
     async fn list_deliveries(
         &self,
         program: &ProgramId,
         query: &DeliveryQuery,
-    ) -> Result<Vec<DeliverySummary>>;
+    ) -> Result<DeliveryPage>;
     /// Puts a finished delivery back to pending with a fresh try budget, or makes a delivery
     /// waiting for a retry due now.
     async fn replay_delivery(

@@ -674,7 +674,7 @@ async fn claims_lease_retry_and_fence(store: Arc<dyn Store>) {
         limit: 10,
         ..Default::default()
     };
-    let failed = store.list_deliveries(&p, &q).await.unwrap();
+    let failed = store.list_deliveries(&p, &q).await.unwrap().items;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].tries, 2);
     assert_eq!(failed[0].last_error.as_deref(), Some("HTTP 500"));
@@ -1730,7 +1730,7 @@ async fn bulk_replay_batches_walk_ties_and_skip_other_webhooks(store: Arc<dyn St
                 limit: 100,
                 ..Default::default()
             };
-            store.list_deliveries(&p, &q).await.unwrap().len()
+            store.list_deliveries(&p, &q).await.unwrap().items.len()
         }
     };
     assert_eq!((dead(&chosen).await, dead(&other).await), (7, 7));
@@ -1809,6 +1809,24 @@ async fn switching_settles_pending_deliveries_in_steps(store: Arc<dyn Store>) {
     assert_eq!(settle(2).await, [2, 2, 1]);
     assert!(store.unsettled_webhooks().await.unwrap().is_empty());
     assert_eq!(store.next_due_at(&[], now()).await.unwrap(), None);
+    // The lists count a hold up to one past their limit; a webhook that is on holds nothing.
+    let on = webhook(&p, "Still on", now());
+    store.insert_webhook(&on).await.unwrap();
+    let ids = [w.id.clone(), on.id.clone()];
+    assert_eq!(
+        store.held_counts(&p, &ids, 10).await.unwrap(),
+        [(w.id.clone(), 5)]
+    );
+    assert_eq!(
+        store.held_counts(&p, &ids, 3).await.unwrap(),
+        [(w.id.clone(), 4)],
+        "counting stops one past the limit"
+    );
+    assert!(store
+        .held_counts(&ProgramId::generate(), &ids, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     w.enabled = true;
     store.update_webhook(&w).await.unwrap();
@@ -1849,7 +1867,7 @@ async fn switching_settles_pending_deliveries_in_steps(store: Arc<dyn Store>) {
         limit: 100,
         ..Default::default()
     };
-    let all = store.list_deliveries(&p, &q).await.unwrap();
+    let all = store.list_deliveries(&p, &q).await.unwrap().items;
     assert_eq!(all.len(), 8);
     assert!(all.iter().all(|d| d.status == DeliveryStatus::Failed
         && d.last_error.as_deref() == Some("webhook deleted")));
@@ -1915,6 +1933,7 @@ async fn deliveries_of_every_status_list_newest_first(store: Arc<dyn Store>) {
                 .list_deliveries(&p, &q)
                 .await
                 .unwrap()
+                .items
                 .into_iter()
                 .map(|d| (d.created_at, d.status))
                 .collect::<Vec<_>>()
@@ -1932,6 +1951,68 @@ async fn deliveries_of_every_status_list_newest_first(store: Arc<dyn Store>) {
     );
     assert_eq!(list(3).await.len(), 3);
     assert_eq!(list(3).await[2], (at(1), DeliveryStatus::InFlight));
+}
+
+/// Pages of the deliveries list, followed by their cursors, hold every delivery once in the
+/// order of the whole list, across ties on the acceptance time and across statuses.
+async fn deliveries_page_from_their_cursor(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Paged", now());
+    store.insert_webhook(&w).await.unwrap();
+    let start = now() - Duration::minutes(10);
+    for i in 0..7 {
+        let mut e = event(&p, "points.awarded");
+        // Pairs accepted in the same microsecond: the id breaks the tie.
+        e.created_at = start + Duration::seconds(i / 2);
+        store.ingest(&e, std::slice::from_ref(&w.id)).await.unwrap();
+    }
+    let claims = store
+        .claim_due(now(), 3, Duration::seconds(30), &[])
+        .await
+        .unwrap();
+    let failed = outcome(&claims[1], NextStep::Failed, AttemptStatus::Failure, now());
+    store.record_results(&[failed], now()).await.unwrap();
+    for status in [None, Some(DeliveryStatus::Pending)] {
+        let whole = store
+            .list_deliveries(
+                &p,
+                &DeliveryQuery {
+                    status,
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(whole.next.is_none());
+        let mut paged = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let q = DeliveryQuery {
+                status,
+                after: after.take(),
+                limit: 2,
+                ..Default::default()
+            };
+            let page = store.list_deliveries(&p, &q).await.unwrap();
+            pages += 1;
+            assert!(page.items.len() <= 2);
+            paged.extend(page.items.iter().map(|d| d.id.clone()));
+            match page.next {
+                Some(next) => {
+                    assert_eq!(page.items.len(), 2, "a full page precedes another");
+                    // What the API hands out is what it takes back.
+                    after = Some(DeliveryCursor::decode(&next.encode()).unwrap());
+                }
+                None => break,
+            }
+        }
+        let expected: Vec<_> = whole.items.iter().map(|d| d.id.clone()).collect();
+        assert_eq!(expected.len(), if status.is_none() { 7 } else { 4 });
+        assert_eq!(paged, expected, "{status:?}");
+        assert_eq!(pages, expected.len().div_ceil(2), "{status:?}");
+    }
 }
 
 on_both_backends!(
@@ -1963,4 +2044,5 @@ on_both_backends!(
     switching_settles_pending_deliveries_in_steps,
     queue_gauges_count_every_program,
     deliveries_of_every_status_list_newest_first,
+    deliveries_page_from_their_cursor,
 );

@@ -276,7 +276,7 @@ async fn server_function_table(
             "list_dead_letters",
             Viewer,
             Form(
-                ["webhook_id", "event_type", "start", "end"]
+                ["webhook_id", "event_type", "start", "end", "cursor"]
                     .map(|k| (k, String::new()))
                     .to_vec(),
             ),

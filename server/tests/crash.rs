@@ -146,7 +146,15 @@ async fn sigterm_finishes_in_flight_work_and_exits(backend: Backend) {
         limit: 10,
         ..Default::default()
     };
-    assert_eq!(store.list_deliveries(&program, &q).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_deliveries(&program, &q)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 on_both_backends!(

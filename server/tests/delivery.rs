@@ -221,6 +221,23 @@ async fn timeouts_and_refused_connections_fail_then_dead_letter_and_replay(backe
     .expect("two dead letters");
     let slow_delivery = failed.iter().find(|d| d["webhook_id"] == slow_id).unwrap();
     assert_eq!(slow_delivery["tries"], 1);
+    // A page at a time: the cursor of the first page of one leads to the other, the last.
+    let (status, first) = app.get("/api/v1/deliveries?status=failed&limit=1").await;
+    assert_eq!(status, 200);
+    assert_eq!(first["items"][0]["id"], failed[0]["id"]);
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let (status, second) = app
+        .get(&format!(
+            "/api/v1/deliveries?status=failed&limit=1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second["items"][0]["id"], failed[1]["id"]);
+    assert!(second["next_cursor"].is_null(), "{second}");
+    let (status, refused) = app.get("/api/v1/deliveries?cursor=yesterday").await;
+    assert_eq!(status, 422);
+    assert_eq!(refused["error"]["field"], "cursor", "{refused}");
 
     // Replay: the receiver answers at once this time.
     let (status, _) = app

@@ -156,7 +156,8 @@ async fn a_crash_loop_is_dead_lettered(backend: Backend) {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(dead.len(), 1);
     let error = dead[0].last_error.clone().unwrap();
     assert!(
@@ -831,7 +832,8 @@ async fn held(s: &Setup) -> usize {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     pending
         .iter()
         .filter(|d| d.next_attempt_at.year() == 9999)

@@ -303,7 +303,8 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .items;
     assert_eq!(
         dead.len(),
         failing,

@@ -441,6 +441,7 @@ impl Setup {
             .list_deliveries(&self.admin.program, &query)
             .await
             .unwrap()
+            .items
     }
 
     /// Serves the REST API of this engine on 127.0.0.1; returns its base URL and an API key.

@@ -9,7 +9,7 @@ use crate::domain::insights::{
 };
 use crate::domain::views::{InsightsView, ProgramInsightsView, WebhookPageView, WebhookView};
 use crate::store::rollups::{Grouping, RollupQuery};
-use crate::store::{Webhook, WebhookCursor, WebhookQuery};
+use crate::store::{Webhook, WebhookCursor, WebhookQuery, HELD_COUNT_LIMIT};
 use std::collections::HashMap;
 
 impl Engine {
@@ -122,15 +122,17 @@ impl Engine {
                 .event_sizes(program, recent_from - BASELINE_HOURS, recent_from)
                 .await?,
         );
-        let held: HashMap<WebhookId, i64> = if hooks.iter().any(|w| !w.record.enabled) {
-            self.store()
-                .held_counts(program)
-                .await?
-                .into_iter()
-                .collect()
-        } else {
-            HashMap::new()
-        };
+        let off: Vec<WebhookId> = hooks
+            .iter()
+            .filter(|w| !w.record.enabled)
+            .map(|w| w.record.id.clone())
+            .collect();
+        let held: HashMap<WebhookId, i64> = self
+            .store()
+            .held_counts(program, &off, HELD_COUNT_LIMIT)
+            .await?
+            .into_iter()
+            .collect();
         let views = hooks
             .iter()
             .map(|w| {
@@ -163,7 +165,9 @@ impl Engine {
                         .figures(window),
                 );
                 view.flags = flags(&input);
-                view.held = held.get(&w.record.id).copied().unwrap_or(0);
+                let counted = held.get(&w.record.id).copied().unwrap_or(0);
+                view.held = counted.min(HELD_COUNT_LIMIT);
+                view.held_more = counted > HELD_COUNT_LIMIT;
                 view
             })
             .collect();

@@ -65,9 +65,12 @@ pub struct WebhookView {
     #[serde(default)]
     pub disabled_reason: Option<String>,
     /// Deliveries waiting while the webhook is off: they go out in order when it is switched on
-    /// (or are dead-lettered then, if the admin chooses `discard_held`).
+    /// (or are dead-lettered then, if the admin chooses `discard_held`). Counted up to 10,000.
     #[serde(default)]
     pub held: i64,
+    /// More than `held` (10,000) are waiting: counting stops there.
+    #[serde(default)]
+    pub held_more: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Changes with every write; send it back as `version` in a PATCH to have the change refused
@@ -79,6 +82,18 @@ pub struct WebhookView {
     /// What the insight rules found worth a look (see the README's "Insights").
     #[serde(default)]
     pub flags: Vec<Flag>,
+}
+
+impl WebhookView {
+    /// The held deliveries as the console shows them: `None` when nothing is held, "12", or
+    /// "10000+" past the counting limit.
+    pub fn held_label(&self) -> Option<String> {
+        match (self.held, self.held_more) {
+            (0, _) => None,
+            (n, true) => Some(format!("{n}+")),
+            (n, false) => Some(n.to_string()),
+        }
+    }
 }
 
 /// What a Select Webhook filter offers: at most `WebhookChoiceList::LIMIT` webhooks, newest first
@@ -186,6 +201,14 @@ pub struct DeliveryView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookPageView {
     pub items: Vec<WebhookView>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page of the deliveries list, newest first; `next_cursor` continues it (`null` on the last).
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryPageView {
+    pub items: Vec<DeliveryView>,
     pub next_cursor: Option<String>,
 }
 

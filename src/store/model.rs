@@ -138,6 +138,29 @@ impl WebhookCursor {
     }
 }
 
+/// Where a page of the deliveries list ends: the next page holds the deliveries accepted before
+/// this one (ties broken by id), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: DeliveryId,
+}
+
+impl DeliveryCursor {
+    /// `<micros>.<id>` (see `encode_position`).
+    pub fn encode(&self) -> String {
+        encode_position(self.created_at, self.id.as_str())
+    }
+
+    pub fn decode(raw: &str) -> Option<Self> {
+        let (created_at, id) = decode_position(raw)?;
+        Some(Self {
+            created_at,
+            id: DeliveryId::parse(id)?,
+        })
+    }
+}
+
 impl WebhookQuery {
     /// The most a page of the Webhooks list may hold.
     pub const MAX_PAGE: u32 = 500;
@@ -520,26 +543,71 @@ pub struct DeliveryQuery {
     pub created_from: Option<DateTime<Utc>>,
     /// Accepted before.
     pub created_before: Option<DateTime<Utc>>,
+    /// Only deliveries older than this position (the `next_cursor` of the page before).
+    pub after: Option<DeliveryCursor>,
     pub limit: u32,
 }
 
 impl DeliveryQuery {
+    /// The most a page of the deliveries list may hold.
+    pub const MAX_PAGE: u32 = 500;
+
     /// A deliveries query from the list filters as typed (the REST API and the Deliveries screen
-    /// both receive them; the same parsing scopes a bulk replay).
+    /// both receive them; the same parsing scopes a bulk replay). `cursor` is the `next_cursor`
+    /// of the page before, or empty for the first page.
     pub fn from_filters(
         status: Option<DeliveryStatus>,
         filter: &crate::domain::replay::ReplayFilter,
+        cursor: &str,
         limit: u32,
     ) -> Result<Self, ValidationError> {
         let scope = super::ReplayScope::parse(filter)?;
+        let after = match cursor.trim() {
+            "" => None,
+            raw => Some(DeliveryCursor::decode(raw).ok_or_else(|| {
+                ValidationError::new("cursor", "that page link is no longer valid")
+            })?),
+        };
+        if !(1..=Self::MAX_PAGE).contains(&limit) {
+            return Err(ValidationError::new(
+                "limit",
+                format!("limit must be between 1 and {}", Self::MAX_PAGE),
+            ));
+        }
         Ok(Self {
             status,
             webhook_id: scope.webhook,
             event_type: scope.event_type,
             created_from: scope.created_from,
             created_before: scope.created_before,
+            after,
             limit,
         })
+    }
+}
+
+/// A page of the deliveries list, newest first; `next` continues it.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryPage {
+    pub items: Vec<DeliverySummary>,
+    pub next: Option<DeliveryCursor>,
+}
+
+impl DeliveryPage {
+    /// The page from the rows a query read: one row more than `limit` means another page follows,
+    /// which starts after the page's last delivery.
+    pub fn from_rows(mut items: Vec<DeliverySummary>, limit: u32) -> Self {
+        let limit = limit.clamp(1, DeliveryQuery::MAX_PAGE) as usize;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|d| DeliveryCursor {
+                created_at: d.created_at,
+                id: d.id.clone(),
+            })
+        } else {
+            None
+        };
+        Self { items, next }
     }
 }
 

@@ -1125,6 +1125,21 @@ mod tests {
             assert!(plan.contains(index), "{kind}: {plan}");
             assert!(!plan.contains("Seq Scan"), "{kind}: {plan}");
         }
+        // The lists' held counts (the webhooks table is tiny here: only deliveries matter).
+        let counts = sql::held_counts_query::<Postgres>(
+            &ProgramId::from_trusted("prg".into()),
+            &[WebhookId::from_trusted("wh_a".into())],
+            sql::HELD_COUNT_LIMIT,
+        );
+        let plan = generic_plan(
+            &mut conn,
+            "held_counts",
+            counts.sql(),
+            "(10001, 'prg', 'wh_a')",
+        )
+        .await;
+        assert!(plan.contains("deliveries_webhook_pending"), "{plan}");
+        assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");
         drop(conn);
         drop_database(server, &name, pool).await;
     }

@@ -539,9 +539,12 @@ macro_rules! impl_store {
                 Ok(ids.into_iter().map(WebhookId::from_trusted).collect())
             }
 
-            async fn held_counts(&self, program: &ProgramId) -> Result<Vec<(WebhookId, i64)>> {
-                let rows: Vec<(String, i64)> = sqlx::query_as(sql::HELD_COUNTS)
-                    .bind(program.as_str())
+            async fn held_counts(&self, program: &ProgramId, ids: &[WebhookId], limit: i64) -> Result<Vec<(WebhookId, i64)>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows: Vec<(String, i64)> = sql::held_counts_query::<$db>(program, ids, limit)
+                    .build_query_as()
                     .fetch_all(&self.reader)
                     .await?;
                 Ok(rows.into_iter().map(|(id, n)| (WebhookId::from_trusted(id), n)).collect())
@@ -743,12 +746,12 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn list_deliveries(&self, program: &ProgramId, q: &DeliveryQuery) -> Result<Vec<DeliverySummary>> {
+            async fn list_deliveries(&self, program: &ProgramId, q: &DeliveryQuery) -> Result<DeliveryPage> {
                 let rows: Vec<DeliveryRow> = sql::list_deliveries_query::<$db>(program, q)
                     .build_query_as()
                     .fetch_all(&self.reader)
                     .await?;
-                sql::convert(rows)
+                Ok(DeliveryPage::from_rows(sql::convert(rows)?, q.limit))
             }
 
             async fn replay_delivery(&self, program: &ProgramId, id: &DeliveryId, now: DateTime<Utc>) -> Result<Replayed> {

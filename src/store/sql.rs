@@ -64,11 +64,36 @@ pub const UNFINISHED_COUNTS: &str = "SELECT status, COUNT(*) FROM deliveries \
 pub const DEAD_LETTER_COUNT: &str = "SELECT CAST(COALESCE(SUM((SELECT COUNT(*) FROM deliveries d \
     WHERE d.program_id = p.id AND d.status = 'failed')), 0) AS BIGINT) FROM programs p";
 
-/// Deliveries waiting for each switched-off webhook of a program (`$1`).
-pub const HELD_COUNTS: &str = "SELECT d.webhook_id, COUNT(*) FROM deliveries d \
-    JOIN webhooks w ON w.id = d.webhook_id \
-    WHERE w.program_id = $1 AND NOT w.enabled AND w.deleted_at IS NULL AND d.status = 'pending' \
-    GROUP BY d.webhook_id";
+/// The most held deliveries counted for one webhook: a list says "10,000+ held" beyond it, so a
+/// webhook holding a million costs a page of the list what one holding ten thousand does (a
+/// full count read a million index entries at every refresh of the console).
+pub const HELD_COUNT_LIMIT: i64 = 10_000;
+
+/// Deliveries waiting for each switched-off webhook among `ids` of `program`, counted up to one
+/// more than `limit` (so "more than the limit" can be told apart).
+pub fn held_counts_query<'a, DB>(
+    program: &ProgramId,
+    ids: &[WebhookId],
+    limit: i64,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
+    // In the pending index's own order (see the steps below): a plan made for any webhook
+    // stays on it even where one webhook owns most of the table.
+    let mut qb = QueryBuilder::new(
+        "SELECT w.id, (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries d \
+         WHERE d.webhook_id = w.id AND d.status = 'pending' ORDER BY d.next_attempt_at LIMIT ",
+    );
+    qb.push_bind(limit + 1)
+        .push(") AS held) FROM webhooks w WHERE w.program_id = ")
+        .push_bind(program.to_string())
+        .push(" AND NOT w.enabled AND w.deleted_at IS NULL AND w.id IN ");
+    push_list(&mut qb, ids);
+    qb
+}
 
 /// Webhooks among `ids` whose every live try has failed since `since` or earlier, at least
 /// `min_failures` times in a row, and that are still on: the ones to switch off for sustained
@@ -1226,7 +1251,8 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
-    let limit = i64::from(q.limit.clamp(1, 500));
+    // One row over the page's size tells whether another page follows.
+    let limit = i64::from(q.limit.clamp(1, DeliveryQuery::MAX_PAGE)) + 1;
     let Some(status) = q.status else {
         let mut qb = QueryBuilder::new("SELECT * FROM (");
         for (i, status) in DeliveryStatus::ALL.iter().enumerate() {
@@ -1280,6 +1306,17 @@ fn push_deliveries_piece<'a, DB>(
     }
     if let Some(b) = q.created_before {
         qb.push(" AND d.created_at < ").push_bind(b);
+    }
+    if let Some(after) = &q.after {
+        // A range on the index's last column, then the tie-break: the page starts at the cursor
+        // instead of filtering everything newer.
+        qb.push(" AND d.created_at <= ")
+            .push_bind(after.created_at)
+            .push(" AND (d.created_at < ")
+            .push_bind(after.created_at)
+            .push(" OR d.id < ")
+            .push_bind(after.id.to_string())
+            .push(")");
     }
     qb.push(" ORDER BY d.created_at DESC, d.id DESC LIMIT ")
         .push_bind(limit);

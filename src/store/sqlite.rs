@@ -585,13 +585,18 @@ mod tests {
             sql::discard_held_step(SqliteStore::IN_SET),
             sql::cancel_step(SqliteStore::IN_SET),
         ];
+        let counts = sql::held_counts_query::<sqlx::Sqlite>(
+            &ProgramId::generate(),
+            &[WebhookId::generate(), WebhookId::generate()],
+            sql::HELD_COUNT_LIMIT,
+        );
         for sql in [
             steps[0].as_str(),
             &steps[1],
             &steps[2],
             &steps[3],
             sql::UNSETTLED_WEBHOOKS,
-            sql::HELD_COUNTS,
+            counts.sql(),
         ] {
             let steps = plan(&store, sql).await;
             assert!(
@@ -660,25 +665,35 @@ mod tests {
     }
 
     /// The deliveries list reads each status newest first from the program's index, with a
-    /// status or without one (merged): never a sort of every delivery of the program.
+    /// status or without one (merged): never a sort of every delivery of the program. A later
+    /// page starts at its cursor in the index (a range), not after reading every newer delivery.
     #[tokio::test]
     async fn the_deliveries_list_reads_each_status_newest_first() {
         let (store, _dir) = plan_store().await;
         let program = ProgramId::generate();
-        for status in [None, Some(crate::domain::delivery::DeliveryStatus::Failed)] {
-            let q = DeliveryQuery {
-                status,
-                limit: 100,
-                ..Default::default()
-            };
-            let built = sql::list_deliveries_query::<sqlx::Sqlite>(&program, &q);
-            let steps = plan(&store, built.sql()).await;
-            let pieces = steps
-                .iter()
-                .filter(|s| s.contains("deliveries_program_status (program_id=? AND status=?)"))
-                .count();
-            assert_eq!(pieces, if status.is_some() { 1 } else { 4 }, "{steps:?}");
-            assert!(!steps.iter().any(|s| s.starts_with("SCAN d")), "{steps:?}");
+        let cursor = DeliveryCursor {
+            created_at: chrono::Utc::now(),
+            id: crate::domain::ids::DeliveryId::generate(),
+        };
+        for after in [None, Some(cursor)] {
+            for status in [None, Some(crate::domain::delivery::DeliveryStatus::Failed)] {
+                let q = DeliveryQuery {
+                    status,
+                    after: after.clone(),
+                    limit: 100,
+                    ..Default::default()
+                };
+                let built = sql::list_deliveries_query::<sqlx::Sqlite>(&program, &q);
+                let steps = plan(&store, built.sql()).await;
+                let key = if after.is_some() {
+                    "deliveries_program_status (program_id=? AND status=? AND created_at<?)"
+                } else {
+                    "deliveries_program_status (program_id=? AND status=?)"
+                };
+                let pieces = steps.iter().filter(|s| s.contains(key)).count();
+                assert_eq!(pieces, if status.is_some() { 1 } else { 4 }, "{steps:?}");
+                assert!(!steps.iter().any(|s| s.starts_with("SCAN d")), "{steps:?}");
+            }
         }
     }
 

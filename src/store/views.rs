@@ -47,6 +47,7 @@ impl From<&Webhook> for WebhookView {
             last_failure_at: w.stats.last_failure_at,
             disabled_reason: w.stats.disabled_reason.clone(),
             held: 0,
+            held_more: false,
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
@@ -121,6 +122,15 @@ impl From<&DeliverySummary> for DeliveryView {
             last_error: d.last_error.clone(),
             created_at: d.created_at,
             updated_at: d.updated_at,
+        }
+    }
+}
+
+impl From<&DeliveryPage> for DeliveryPageView {
+    fn from(p: &DeliveryPage) -> Self {
+        Self {
+            items: p.items.iter().map(Into::into).collect(),
+            next_cursor: p.next.as_ref().map(DeliveryCursor::encode),
         }
     }
 }

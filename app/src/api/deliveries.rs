@@ -2,10 +2,11 @@
 
 use crate::error::AppError;
 use herald::domain::replay::ReplayJobView;
-use herald::domain::views::DeliveryView;
+use herald::domain::views::DeliveryPageView;
 use leptos::prelude::*;
 
-/// The dead letters matching the screen's filters (as typed), newest first, at most 100.
+/// The dead letters matching the screen's filters (as typed), newest first, 100 a page from
+/// `cursor` (empty for the first page).
 #[server(prefix = "/sfn", endpoint = "list_dead_letters", output = crate::api::JsonText)]
 pub async fn list_dead_letters(
     program: String,
@@ -13,7 +14,8 @@ pub async fn list_dead_letters(
     event_type: String,
     start: String,
     end: String,
-) -> Result<Vec<DeliveryView>, AppError> {
+    cursor: String,
+) -> Result<DeliveryPageView, AppError> {
     let engine = super::ssr::engine()?;
     let who = super::ssr::viewer(&program)?;
     let filter = herald::domain::replay::ReplayFilter {
@@ -25,10 +27,11 @@ pub async fn list_dead_letters(
     let query = herald::store::DeliveryQuery::from_filters(
         Some(herald::domain::delivery::DeliveryStatus::Failed),
         &filter,
+        &cursor,
         100,
     )?;
-    let items = engine.store().list_deliveries(&who.program, &query).await?;
-    Ok(items.iter().map(Into::into).collect())
+    let page = engine.store().list_deliveries(&who.program, &query).await?;
+    Ok((&page).into())
 }
 
 /// Starts replaying every dead letter matching the filters (or returns the job already doing so).

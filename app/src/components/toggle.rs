@@ -11,24 +11,26 @@ pub fn EnabledToggle(
     id: String,
     name: String,
     enabled: bool,
-    /// Deliveries waiting while it is off.
-    #[prop(default = 0)]
-    held: i64,
+    /// Deliveries waiting while it is off, as `WebhookView::held_label` spells them.
+    #[prop(default = None)]
+    held: Option<String>,
     action: ServerAction<SetWebhookEnabled>,
 ) -> impl IntoView {
     let label = format!("Enabled: {name}");
-    let discard_label =
-        format!("Discard the {held} held deliveries of {name} when switching it on");
     view! {
         <ActionForm action attr:class="inline">
             <ProgramField/>
             <input type="hidden" name="id" value=id/>
             <input type="hidden" name="enabled" value=(!enabled).to_string()/>
-            {(!enabled && held > 0).then(|| view! {
-                <label class="checkbox discard" title="Dead-letter them instead of sending them (they stay replayable)">
-                    <input type="checkbox" name="discard_held" value="true" aria-label=discard_label/>
-                    {format!(" discard {held} held")}
-                </label>
+            {held.filter(|_| !enabled).map(|held| {
+                let discard_label =
+                    format!("Discard the {held} held deliveries of {name} when switching it on");
+                view! {
+                    <label class="checkbox discard" title="Dead-letter them instead of sending them (they stay replayable)">
+                        <input type="checkbox" name="discard_held" value="true" aria-label=discard_label/>
+                        {format!(" discard {held} held")}
+                    </label>
+                }
             })}
             <button type="submit" class="switch" role="switch" aria-checked=enabled.to_string() aria-label=label>
                 <span class="knob" aria-hidden="true"></span>

@@ -13,6 +13,7 @@ use crate::components::program::{use_program, ProgramField};
 use crate::components::session::AdminOnly;
 use crate::components::time::Timestamp;
 use crate::components::timer::every;
+use crate::pages::audit_logs::urlencode;
 use herald::domain::catalog;
 use herald::domain::replay::{ReplayJobStatus, ReplayJobView};
 use herald::domain::views::DeliveryView;
@@ -39,6 +40,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                 [program.get()]
                     .into_iter()
                     .chain(FILTERS.map(param))
+                    .chain([param("cursor")])
                     .collect::<Vec<_>>(),
                 replay_one.version().get(),
                 start_job.version().get(),
@@ -51,9 +53,27 @@ pub fn DeliveriesPage() -> impl IntoView {
                 p[2].clone(),
                 p[3].clone(),
                 p[4].clone(),
+                p[5].clone(),
             )
         },
     );
+    // A page link keeps the filters and swaps the cursor (empty: the first page).
+    let page_link = move |cursor: &str| {
+        let mut parts: Vec<String> = FILTERS
+            .iter()
+            .filter_map(|k| {
+                let v = param(k);
+                (!v.is_empty()).then(|| format!("{k}={}", urlencode(&v)))
+            })
+            .collect();
+        if !cursor.is_empty() {
+            parts.push(format!("cursor={}", urlencode(cursor)));
+        }
+        program_path(
+            &program.get_untracked(),
+            &format!("/deliveries?{}", parts.join("&")),
+        )
+    };
     view! {
         <Title text="Deliveries"/>
         <header class="page-head">
@@ -99,14 +119,25 @@ pub fn DeliveriesPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match letters.await {
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                    Ok(items) if items.is_empty() => view! {
+                    Ok(page) if page.items.is_empty() && param("cursor").is_empty() => view! {
                         <section class="empty card">
                             <h2>"No dead letters"</h2>
                             <p>"Nothing matching has used up its retries."</p>
                         </section>
                     }
                     .into_any(),
-                    Ok(items) => view! { <LetterTable items replay=replay_one/> }.into_any(),
+                    Ok(page) => {
+                        let first = (!param("cursor").is_empty()).then(|| page_link(""));
+                        let next = page.next_cursor.as_deref().map(page_link);
+                        view! {
+                            <LetterTable items=page.items replay=replay_one/>
+                            <nav class="pager" aria-label="Pages">
+                                {first.map(|href| view! { <a class="button secondary" href=href>"Newest"</a> })}
+                                {next.map(|href| view! { <a class="button secondary" href=href>"Older"</a> })}
+                            </nav>
+                        }
+                        .into_any()
+                    }
                 }
             })}
         </Transition>

@@ -52,6 +52,7 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
     let logs = program_path(&program, &format!("/audit-logs?webhook_id={}", w.id));
     let list = program_path(&program, "");
     let (toggle_id, toggle_name, w_enabled) = (w.id.clone(), w.name.clone(), w.enabled);
+    let held = w.held_label();
     let for_test = w.clone();
     view! {
         <Title text=w.name.clone()/>
@@ -65,16 +66,16 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                         {format!("Disabled by Herald: {r}. Deliveries wait until it is switched on again.")}
                     </p>
                 })}
-                {(w.held > 0).then(|| view! {
+                {held.clone().map(|held| view! {
                     <p class="notice" role="status">
-                        {format!("{} deliveries held: they go out in order when it is switched on, unless you discard them then.", w.held)}
+                        {format!("{held} deliveries held: they go out in order when it is switched on, unless you discard them then.")}
                     </p>
                 })}
                 {(!w.description.is_empty()).then(|| view! { <p class="muted">{w.description.clone()}</p> })}
             </div>
             <div class="head-actions">
                 <AdminOnly>
-                    <EnabledToggle id=toggle_id.clone() name=toggle_name.clone() enabled=w_enabled held=w.held action=toggle/>
+                    <EnabledToggle id=toggle_id.clone() name=toggle_name.clone() enabled=w_enabled held=held.clone() action=toggle/>
                     <a class="button secondary" href=edit.clone()>"Edit"</a>
                 </AdminOnly>
                 <a class="button secondary" href=logs>"Logs"</a>

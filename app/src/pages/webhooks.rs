@@ -275,7 +275,7 @@ fn WebhookRow(
     let test_link = program_path(&program, &format!("/webhooks/{}#send-test", w.id));
     let logs = program_path(&program, &format!("/audit-logs?webhook_id={}", w.id));
     let for_test = w.clone();
-    let (id, name, enabled, held) = (w.id.clone(), w.name.clone(), w.enabled, w.held);
+    let (id, name, enabled, held) = (w.id.clone(), w.name.clone(), w.enabled, w.held_label());
     let delete_id = w.id.clone();
     let delete_label = format!("Delete {}", w.name);
     let delete_group = delete_label.clone();
@@ -291,7 +291,7 @@ fn WebhookRow(
             <td class="status">
                 <WebhookBadge status=w.status/>" "<FlagBadges flags/>
                 {w.disabled_reason.clone().map(|r| view! { <span class="status-note">{format!("Disabled: {r}")}</span> })}
-                {(held > 0).then(|| view! { <span class="status-note">{format!("{held} held until it is switched on")}</span> })}
+                {held.clone().map(|held| view! { <span class="status-note">{format!("{held} held until it is switched on")}</span> })}
             </td>
             <td><span title=counts>{rate}</span></td>
             <td>{retries}</td>
@@ -301,7 +301,7 @@ fn WebhookRow(
             <td><Timestamp at=Some(w.created_at)/></td>
             <td>
                 <AdminOnly fallback=move || if enabled { "On" } else { "Off" }>
-                    <EnabledToggle id=id.clone() name=name.clone() enabled held action=toggle/>
+                    <EnabledToggle id=id.clone() name=name.clone() enabled held=held.clone() action=toggle/>
                 </AdminOnly>
             </td>
             <td class="actions">

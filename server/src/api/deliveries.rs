@@ -10,7 +10,7 @@ use axum::Json;
 use herald::domain::delivery::DeliveryStatus;
 use herald::domain::ids::DeliveryId;
 use herald::domain::replay::{ReplayFilter, ReplayJobView};
-use herald::domain::views::DeliveryView;
+use herald::domain::views::DeliveryPageView;
 use herald::store::DeliveryQuery;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -44,20 +44,24 @@ struct ListQuery {
     /// Accepted before (a date-only `end` includes that day).
     #[serde(default)]
     end: String,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    cursor: String,
     /// 1–500, default 100.
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
 /// Deliveries, newest first (`?status=failed` lists the dead letters), filtered by webhook, event
-/// type and the date they were accepted.
+/// type and the date they were accepted, a page at a time: pass `next_cursor` back as `cursor`
+/// for the next page (it is null on the last).
 #[utoipa::path(get, path = "/deliveries", operation_id = "list_deliveries", tag = "deliveries", params(ListQuery), security(("api_key" = [])),
-    responses((status = 200, body = Items<DeliveryView>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = DeliveryPageView), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<ApiState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Items<DeliveryView>>> {
+) -> ApiResult<Json<DeliveryPageView>> {
     let status = match q.status.as_str() {
         "" => None,
         raw => Some(DeliveryStatus::parse(raw).ok_or_else(|| {
@@ -67,28 +71,19 @@ async fn list(
             )
         })?),
     };
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            "limit must be between 1 and 500",
-        ));
-    }
     let filter = ReplayFilter {
         webhook_id: q.webhook_id,
         event_type: q.event_type,
         start: q.start,
         end: q.end,
     };
-    let query = DeliveryQuery::from_filters(status, &filter, limit)?;
-    let items = state
+    let query = DeliveryQuery::from_filters(status, &filter, &q.cursor, q.limit.unwrap_or(100))?;
+    let page = state
         .engine
         .store()
         .list_deliveries(&caller.program, &query)
         .await?;
-    Ok(Json(Items {
-        items: items.iter().map(Into::into).collect(),
-    }))
+    Ok(Json((&page).into()))
 }
 
 /// Replay a delivery: a finished one (succeeded or dead-lettered) is queued again with a fresh
