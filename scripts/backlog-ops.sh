@@ -25,14 +25,14 @@ if [[ $db == postgres* ]]; then
   rows="generate_series(1, $n) AS s(i)"
   ago() { echo "now() - make_interval(secs => ($n - i) / $1)"; }
   held="'9999-01-01 00:00:00+00'"
-  padded="'dlv_' || lpad(i::text, 9, '0')"
+  padded="'dlv_' || lpad(to_hex(i), 32, '0')"
 else
   file=${db#sqlite://}
   q() { sqlite3 "${file%%\?*}" "$1"; }
   rows="(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < $n) SELECT i FROM s)"
   ago() { echo "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (($n - i) / $1) || ' seconds')"; }
   held="'9999-01-01T00:00:00+00:00'"
-  padded="printf('dlv_%09d', i)"
+  padded="printf('dlv_%032x', i)"
 fi
 
 "$bin" seed --database-url "$db" --program Backlog --webhooks 2 --attempts 0 >/dev/null
