@@ -1690,6 +1690,92 @@ async fn replay_means_retry_now_while_waiting_and_refuses_in_flight(store: Arc<d
     );
 }
 
+/// A dead letter replayed while its webhook is switched off joins the hold (one by one or in
+/// bulk), like every delivery the webhook gets meanwhile: nothing is due for it, nothing for the
+/// sweep to fix. "Retry now" on a held delivery changes nothing and says why.
+async fn replays_into_a_switched_off_webhook_are_held(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let mut w = webhook(&p, "Paused", now());
+    store.insert_webhook(&w).await.unwrap();
+    for _ in 0..3 {
+        store
+            .ingest(&event(&p, "points.awarded"), std::slice::from_ref(&w.id))
+            .await
+            .unwrap();
+    }
+    let c = store
+        .claim_due(now(), 10, Duration::seconds(30), &[])
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 3);
+    let later = now() + Duration::hours(1);
+    let results = [
+        outcome(&c[0], NextStep::Failed, AttemptStatus::Failure, now()),
+        outcome(&c[1], NextStep::Failed, AttemptStatus::Failure, now()),
+        outcome(
+            &c[2],
+            NextStep::RetryAt(later),
+            AttemptStatus::Failure,
+            now(),
+        ),
+    ];
+    store.record_results(&results, now()).await.unwrap();
+
+    w.enabled = false;
+    store.update_webhook(&w).await.unwrap();
+    w.version += 1;
+    store.settle_held(&w.id, 100).await.unwrap();
+    assert!(store.unsettled_webhooks().await.unwrap().is_empty());
+
+    assert_eq!(
+        store
+            .replay_delivery(&p, &c[2].delivery_id, now())
+            .await
+            .unwrap(),
+        Replayed::Held,
+        "retry now on a held delivery"
+    );
+    assert_eq!(
+        store
+            .replay_delivery(&p, &c[0].delivery_id, now())
+            .await
+            .unwrap(),
+        Replayed::Requeued
+    );
+    let scope = ReplayScope {
+        webhook: Some(w.id.clone()),
+        ..Default::default()
+    };
+    let (job, _) = store
+        .start_replay_job(&p, &scope, "test", now())
+        .await
+        .unwrap();
+    let (after, requeued) = store.replay_job_batch(&job.id, now(), 10).await.unwrap();
+    assert_eq!((after.replayed, requeued), (1, 1));
+    assert!(
+        store.unsettled_webhooks().await.unwrap().is_empty(),
+        "the replays went straight into the hold"
+    );
+    assert_eq!(store.next_due_at(&[], now()).await.unwrap(), None);
+    assert!(store
+        .claim_due(now(), 10, Duration::seconds(30), &[])
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Switched on, all three go out: the replays with a fresh budget.
+    w.enabled = true;
+    store.update_webhook(&w).await.unwrap();
+    store.settle_held(&w.id, 100).await.unwrap();
+    let due = store
+        .claim_due(now() + Duration::hours(2), 10, Duration::seconds(30), &[])
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 3);
+    let replays = due.iter().filter(|d| d.trigger == Trigger::Replay).count();
+    assert_eq!(replays, 2);
+}
+
 /// A bulk replay job walks its dead letters a batch at a time from its cursor: through
 /// deliveries accepted at the same instant (the cursor's tie-break on id), past another
 /// webhook's dead letters interleaved with them, each requeued once, and done when a batch
@@ -2041,6 +2127,7 @@ on_both_backends!(
     claims_go_oldest_first_and_skip_held_back_webhooks,
     replay_means_retry_now_while_waiting_and_refuses_in_flight,
     bulk_replay_batches_walk_ties_and_skip_other_webhooks,
+    replays_into_a_switched_off_webhook_are_held,
     switching_settles_pending_deliveries_in_steps,
     queue_gauges_count_every_program,
     deliveries_of_every_status_list_newest_first,

@@ -71,6 +71,23 @@ test('dead letters are listed on the Deliveries page and replayed in bulk with a
     await expect.poll(async () => (await (await api(request, 'GET', `/api/v1/deliveries?status=failed&webhook_id=${id}`)).json()).items.length).toBe(0);
     await page.reload();
     await expect(page.getByRole('heading', { name: 'No dead letters' })).toBeVisible();
+
+    // Other statuses: the three are delivered now; one accepted while the webhook is off waits, held.
+    await waitForHydration(page);
+    await page.getByLabel('Status').selectOption({ label: 'Delivered' });
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect(page).toHaveURL(/status=succeeded/);
+    await expect(rows).toHaveCount(3);
+    await expect(rows.first().getByRole('cell', { name: 'Delivered', exact: true })).toBeVisible();
+    expect((await api(request, 'PATCH', `/api/v1/webhooks/${id}`, { enabled: false })).status()).toBe(200);
+    expect((await api(request, 'POST', '/api/v1/events', { event_type: 'points.awarded', data: { user_id: 'u9', points: 1 } })).status()).toBe(202);
+    await page.getByLabel('Status').selectOption({ label: 'Waiting (retries, held)' });
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect(page).toHaveURL(/status=pending/);
+    await expect(rows).toHaveCount(1);
+    await expect(rows.getByRole('cell', { name: 'Held (webhook off)' })).toBeVisible();
+    await expect(rows.getByRole('button')).toHaveCount(0);
+    await snap(page, 'deliveries-held');
     expect(errors).toEqual([]);
   } finally {
     if (id) expect((await api(request, 'DELETE', `/api/v1/webhooks/${id}`)).status()).toBe(204);

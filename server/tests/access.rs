@@ -273,12 +273,19 @@ async fn server_function_table(
         ("send_test_alert", Admin, Form(vec![])),
         ("list_alerts", Viewer, Form(vec![])),
         (
-            "list_dead_letters",
+            "list_deliveries",
             Viewer,
             Form(
-                ["webhook_id", "event_type", "start", "end", "cursor"]
-                    .map(|k| (k, String::new()))
-                    .to_vec(),
+                [
+                    "status",
+                    "webhook_id",
+                    "event_type",
+                    "start",
+                    "end",
+                    "cursor",
+                ]
+                .map(|k| (k, String::new()))
+                .to_vec(),
             ),
         ),
         (

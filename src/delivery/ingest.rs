@@ -624,6 +624,10 @@ impl Engine {
                 "this delivery is being attempted right now; its result will show in a moment"
                     .into(),
             )),
+            Replayed::Held => Err(super::EngineError::Refused(
+                "its webhook is switched off: the delivery is held and goes out in its order when the webhook is switched on"
+                    .into(),
+            )),
             Replayed::NotFound => Err(super::EngineError::NotFound("delivery")),
         }
     }

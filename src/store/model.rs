@@ -310,6 +310,9 @@ pub enum Replayed {
     DueNow,
     /// The delivery is being attempted right now; nothing changed.
     InFlight,
+    /// The delivery waits for its switched-off webhook; nothing changed (it goes out, in its
+    /// order, when the webhook is switched on).
+    Held,
     NotFound,
 }
 

@@ -135,7 +135,10 @@ pub(crate) mod sql {
     /// Most dead letters one requeue statement names (a batch goes in `sized_chunks` of it).
     pub const REQUEUE_PER_STATEMENT: usize = 256;
 
-    /// Puts the dead letters among `ids` back in the queue, due `now`, with a fresh budget.
+    /// Puts the dead letters among `ids` back in the queue with a fresh budget: due `now`, or
+    /// held (`held_due()`) while their webhook is switched off. Due now, a switched-off
+    /// webhook's would sit at the head of the due index, where every claim walks past them
+    /// until a sweep holds them.
     pub fn requeue<'a, DB>(
         ids: &[String],
         now: chrono::DateTime<chrono::Utc>,
@@ -147,10 +150,14 @@ pub(crate) mod sql {
     {
         let mut qb = QueryBuilder::new(
             "UPDATE deliveries SET status = 'pending', trigger = 'replay', tries = 0, \
-             interruptions = 0, lease_expires_at = NULL, last_error = NULL, next_attempt_at = ",
+             interruptions = 0, lease_expires_at = NULL, last_error = NULL, \
+             next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM webhooks w \
+             WHERE w.id = deliveries.webhook_id AND w.enabled) THEN ",
         );
         qb.push_bind(now)
-            .push(", updated_at = ")
+            .push(" ELSE ")
+            .push_bind(crate::store::sql::held_due())
+            .push(" END, updated_at = ")
             .push_bind(now)
             .push(" WHERE status = 'failed' AND id IN ");
         crate::store::sql::push_list(&mut qb, ids);

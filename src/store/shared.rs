@@ -756,14 +756,17 @@ macro_rules! impl_store {
 
             async fn replay_delivery(&self, program: &ProgramId, id: &DeliveryId, now: DateTime<Utc>) -> Result<Replayed> {
                 let mut tx = self.writer.begin().await?;
-                let status: Option<String> = sqlx::query_scalar(sql::DELIVERY_STATUS)
+                let found: Option<(String, bool)> = sqlx::query_as(sql::DELIVERY_STATUS)
                     .bind(id.as_str())
                     .bind(program.as_str())
                     .fetch_optional(&mut *tx)
                     .await?;
-                let (statement, outcome) = match status.as_deref() {
-                    Some("failed" | "succeeded") => (sql::REPLAY_DELIVERY, Replayed::Requeued),
-                    Some("pending") => (sql::RETRY_NOW, Replayed::DueNow),
+                let (statement, outcome) = match found {
+                    Some((status, _)) if status == "failed" || status == "succeeded" => {
+                        (sql::REPLAY_DELIVERY, Replayed::Requeued)
+                    }
+                    Some((status, false)) if status == "pending" => return Ok(Replayed::Held),
+                    Some((status, true)) if status == "pending" => (sql::RETRY_NOW, Replayed::DueNow),
                     Some(_) => return Ok(Replayed::InFlight),
                     None => return Ok(Replayed::NotFound),
                 };
@@ -771,6 +774,7 @@ macro_rules! impl_store {
                     .bind(id.as_str())
                     .bind(program.as_str())
                     .bind(now)
+                    .bind(sql::held_due())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();

@@ -552,19 +552,25 @@ pub const RELEASE_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', \
     THEN next_attempt_at ELSE $4 END \
     WHERE id = $1 AND claim_count = $2 AND status = 'in_flight'";
 
+/// A finished delivery back in the queue with a fresh budget: due at `$3`, or held (at `$4`,
+/// `held_due()`) while its webhook is switched off, like every delivery it gets meanwhile.
 pub const REPLAY_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', trigger = 'replay', \
-    tries = 0, interruptions = 0, next_attempt_at = $3, lease_expires_at = NULL, last_error = NULL, \
-    updated_at = $3 \
+    tries = 0, interruptions = 0, lease_expires_at = NULL, last_error = NULL, updated_at = $3, \
+    next_attempt_at = CASE WHEN EXISTS (SELECT 1 FROM webhooks w \
+        WHERE w.id = deliveries.webhook_id AND w.enabled) THEN $3 ELSE $4 END \
     WHERE id = $1 AND program_id = $2 AND status IN ('failed', 'succeeded') \
     AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.deleted_at IS NULL)";
 
-/// "Retry now" for a delivery waiting for its next retry: due at once, budget unchanged.
+/// "Retry now" for a delivery waiting for its next retry: due at once, budget unchanged. Not
+/// for one its switched-off webhook holds (it goes out when the webhook is switched on).
 pub const RETRY_NOW: &str = "UPDATE deliveries SET next_attempt_at = $3, updated_at = $3 \
     WHERE id = $1 AND program_id = $2 AND status = 'pending' \
-    AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.deleted_at IS NULL)";
+    AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id \
+        AND w.deleted_at IS NULL AND w.enabled)";
 
-/// A delivery's status, for telling why a replay changed nothing.
-pub const DELIVERY_STATUS: &str = "SELECT status FROM deliveries WHERE id = $1 AND program_id = $2";
+/// A delivery's status and whether its webhook is on, for telling what a replay may do.
+pub const DELIVERY_STATUS: &str = "SELECT d.status, w.enabled FROM deliveries d \
+    JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = $1 AND d.program_id = $2";
 
 /// Deliveries of a disabled webhook wait (they are neither claimed nor counted as due) until it is
 /// enabled again.

@@ -5,31 +5,39 @@ use herald::domain::replay::ReplayJobView;
 use herald::domain::views::DeliveryPageView;
 use leptos::prelude::*;
 
-/// The dead letters matching the screen's filters (as typed), newest first, 100 a page from
-/// `cursor` (empty for the first page).
-#[server(prefix = "/sfn", endpoint = "list_dead_letters", output = crate::api::JsonText)]
-pub async fn list_dead_letters(
+/// The deliveries matching the screen's filters (as typed), newest first, 100 a page from
+/// `cursor` (empty for the first page). `status` empty means the dead letters, `all` every
+/// status.
+#[server(prefix = "/sfn", endpoint = "list_deliveries", output = crate::api::JsonText)]
+pub async fn list_deliveries(
     program: String,
+    status: String,
     webhook_id: String,
     event_type: String,
     start: String,
     end: String,
     cursor: String,
 ) -> Result<DeliveryPageView, AppError> {
+    use herald::domain::delivery::DeliveryStatus;
     let engine = super::ssr::engine()?;
     let who = super::ssr::viewer(&program)?;
+    let status = match status.as_str() {
+        "" => Some(DeliveryStatus::Failed),
+        "all" => None,
+        raw => Some(DeliveryStatus::parse(raw).ok_or_else(|| {
+            herald::domain::ValidationError::new(
+                "status",
+                "status must be pending, in_flight, succeeded, failed or all",
+            )
+        })?),
+    };
     let filter = herald::domain::replay::ReplayFilter {
         webhook_id,
         event_type,
         start,
         end,
     };
-    let query = herald::store::DeliveryQuery::from_filters(
-        Some(herald::domain::delivery::DeliveryStatus::Failed),
-        &filter,
-        &cursor,
-        100,
-    )?;
+    let query = herald::store::DeliveryQuery::from_filters(status, &filter, &cursor, 100)?;
     let page = engine.store().list_deliveries(&who.program, &query).await?;
     Ok((&page).into())
 }

@@ -1,11 +1,10 @@
-//! Deliveries (`/deliveries`): the dead letters, filtered like the audit log (date accepted,
-//! webhook, event type), each replayable on its own, and all of them at once as a background job
-//! whose progress bar moves while it runs.
+//! Deliveries (`/deliveries`): the dead letters by default, or the deliveries of another status
+//! (waiting, in flight, delivered, any), filtered like the audit log (date accepted, webhook,
+//! event type) a page at a time; each replayable on its own (a waiting one: retried now), and
+//! every matching dead letter at once as a background job whose progress bar moves while it runs.
 
 use crate::api::audit::ReplayDelivery;
-use crate::api::deliveries::{
-    list_dead_letters, list_replay_jobs, load_replay_job, StartBulkReplay,
-};
+use crate::api::deliveries::{list_deliveries, list_replay_jobs, load_replay_job, StartBulkReplay};
 use crate::api::program_path;
 use crate::components::filters::{DateRangeFields, WebhookSelect};
 use crate::components::form::general_message;
@@ -15,6 +14,7 @@ use crate::components::time::Timestamp;
 use crate::components::timer::every;
 use crate::pages::audit_logs::urlencode;
 use herald::domain::catalog;
+use herald::domain::delivery::DeliveryStatus;
 use herald::domain::replay::{ReplayJobStatus, ReplayJobView};
 use herald::domain::views::DeliveryView;
 use leptos::prelude::*;
@@ -23,6 +23,15 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 const FILTERS: [&str; 4] = ["webhook_id", "event_type", "start", "end"];
+
+/// The Status filter's choices: the value sent (empty: dead letters) and its label.
+const STATUSES: [(&str, &str); 5] = [
+    ("", "Dead letters"),
+    ("pending", "Waiting (retries, held)"),
+    ("in_flight", "In flight"),
+    ("succeeded", "Delivered"),
+    ("all", "Any status"),
+];
 
 /// How often a running job's progress is read again.
 const PROGRESS_MS: u32 = 1_000;
@@ -37,7 +46,7 @@ pub fn DeliveriesPage() -> impl IntoView {
     let letters = Resource::new(
         move || {
             (
-                [program.get()]
+                [program.get(), param("status")]
                     .into_iter()
                     .chain(FILTERS.map(param))
                     .chain([param("cursor")])
@@ -47,20 +56,22 @@ pub fn DeliveriesPage() -> impl IntoView {
             )
         },
         |(p, ..)| {
-            list_dead_letters(
+            list_deliveries(
                 p[0].clone(),
                 p[1].clone(),
                 p[2].clone(),
                 p[3].clone(),
                 p[4].clone(),
                 p[5].clone(),
+                p[6].clone(),
             )
         },
     );
     // A page link keeps the filters and swaps the cursor (empty: the first page).
     let page_link = move |cursor: &str| {
-        let mut parts: Vec<String> = FILTERS
+        let mut parts: Vec<String> = ["status"]
             .iter()
+            .chain(FILTERS.iter())
             .filter_map(|k| {
                 let v = param(k);
                 (!v.is_empty()).then(|| format!("{k}={}", urlencode(&v)))
@@ -79,10 +90,21 @@ pub fn DeliveriesPage() -> impl IntoView {
         <header class="page-head">
             <div>
                 <h1>"Deliveries"</h1>
-                <p class="lede">"Dead letters: deliveries that used up their retries. Replay one, or every one that matches the filters."</p>
+                <p class="lede">"Dead letters: deliveries that used up their retries. Replay one, or every one that matches the filters. Other statuses show what is waiting, under way or delivered."</p>
             </div>
         </header>
-        <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter dead letters">
+        <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter deliveries">
+            <label>
+                <span>"Status"</span>
+                <select name="status">
+                    {STATUSES
+                        .map(|(value, label)| {
+                            let selected = move || param("status") == value;
+                            view! { <option value=value selected=selected>{label}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
             <DateRangeFields/>
             <WebhookSelect/>
             <label>
@@ -119,13 +141,20 @@ pub fn DeliveriesPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match letters.await {
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                    Ok(page) if page.items.is_empty() && param("cursor").is_empty() => view! {
-                        <section class="empty card">
-                            <h2>"No dead letters"</h2>
-                            <p>"Nothing matching has used up its retries."</p>
-                        </section>
+                    Ok(page) if page.items.is_empty() && param("cursor").is_empty() => {
+                        let (title, text) = if param("status").is_empty() {
+                            ("No dead letters", "Nothing matching has used up its retries.")
+                        } else {
+                            ("No deliveries", "Nothing matching has this status.")
+                        };
+                        view! {
+                            <section class="empty card">
+                                <h2>{title}</h2>
+                                <p>{text}</p>
+                            </section>
+                        }
+                        .into_any()
                     }
-                    .into_any(),
                     Ok(page) => {
                         let first = (!param("cursor").is_empty()).then(|| page_link(""));
                         let next = page.next_cursor.as_deref().map(page_link);
@@ -231,10 +260,11 @@ fn LetterTable(items: Vec<DeliveryView>, replay: ServerAction<ReplayDelivery>) -
                         <th scope="col">"Webhook Name"</th>
                         <th scope="col">"Event ID"</th>
                         <th scope="col">"Event Type"</th>
+                        <th scope="col">"Status"</th>
                         <th scope="col">"Tries"</th>
                         <th scope="col">"Last Error"</th>
                         <th scope="col">"Accepted"</th>
-                        <th scope="col">"Dead-lettered"</th>
+                        <th scope="col">"Last Change"</th>
                         <th scope="col">"Actions"</th>
                     </tr>
                 </thead>
@@ -243,22 +273,31 @@ fn LetterTable(items: Vec<DeliveryView>, replay: ServerAction<ReplayDelivery>) -
                         .into_iter()
                         .map(|d| {
                             let logs = program_path(&program, &format!("/audit-logs?q={}", d.event_id));
-                            let label = format!("Replay the delivery of {} to {}", d.event_id, d.webhook_name);
+                            let (verb, label) = match d.status {
+                                DeliveryStatus::Pending => ("Retry now", "Retry now the delivery"),
+                                _ => ("Replay", "Replay the delivery"),
+                            };
+                            let label = format!("{label} of {} to {}", d.event_id, d.webhook_name);
                             let id = d.id.clone();
+                            let (status, next_try) = status_cell(&d);
+                            // Nothing to do for one under way, or one held until its webhook is on.
+                            let acts = d.status != DeliveryStatus::InFlight && status != HELD;
+                            let action = acts.then(|| view! {
+                                <AdminOnly>
+                                    <ReplayOne id=id.clone() verb label=label.clone() action=replay/>
+                                </AdminOnly>
+                            });
                             view! {
                                 <tr>
                                     <th scope="row">{d.webhook_name.clone()}</th>
                                     <td><a href=logs title="Its attempts in the audit log"><code class="id">{d.event_id.clone()}</code></a></td>
                                     <td><code>{d.event_type.clone()}</code></td>
+                                    <td>{status}{next_try.map(|at| view! { <Timestamp at=Some(at)/> })}</td>
                                     <td>{d.tries}</td>
                                     <td class="error-cell">{d.last_error.clone().unwrap_or_default()}</td>
                                     <td><Timestamp at=Some(d.created_at)/></td>
                                     <td><Timestamp at=Some(d.updated_at)/></td>
-                                    <td class="actions">
-                                        <AdminOnly>
-                                            <ReplayOne id=id.clone() label=label.clone() action=replay/>
-                                        </AdminOnly>
-                                    </td>
+                                    <td class="actions">{action}</td>
                                 </tr>
                             }
                         })
@@ -269,14 +308,34 @@ fn LetterTable(items: Vec<DeliveryView>, replay: ServerAction<ReplayDelivery>) -
     }
 }
 
-/// The Replay button of one dead letter.
+const HELD: &str = "Held (webhook off)";
+
+/// A delivery's status as the table says it, and when a waiting one is next tried. A held one
+/// (its webhook is off) is due at the far end of time: it has no next try of its own.
+fn status_cell(d: &DeliveryView) -> (&'static str, Option<chrono::DateTime<chrono::Utc>>) {
+    use chrono::Datelike;
+    match d.status {
+        DeliveryStatus::Failed => ("Dead letter", None),
+        DeliveryStatus::Succeeded => ("Delivered", None),
+        DeliveryStatus::InFlight => ("In flight", None),
+        DeliveryStatus::Pending if d.next_attempt_at.year() >= 9999 => (HELD, None),
+        DeliveryStatus::Pending => ("Waiting, next try ", Some(d.next_attempt_at)),
+    }
+}
+
+/// The Replay (or, for a waiting delivery, Retry now) button of one delivery.
 #[component]
-fn ReplayOne(id: String, label: String, action: ServerAction<ReplayDelivery>) -> impl IntoView {
+fn ReplayOne(
+    id: String,
+    verb: &'static str,
+    label: String,
+    action: ServerAction<ReplayDelivery>,
+) -> impl IntoView {
     view! {
         <ActionForm action attr:class="inline">
             <ProgramField/>
             <input type="hidden" name="delivery_id" value=id/>
-            <button type="submit" class="button secondary small" aria-label=label>"Replay"</button>
+            <button type="submit" class="button secondary small" aria-label=label>{verb}</button>
         </ActionForm>
     }
 }
