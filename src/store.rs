@@ -272,6 +272,15 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
         limit: i64,
     ) -> Result<Vec<(WebhookId, i64)>>;
 
+    /// When the oldest waiting delivery of each switched-on webhook among `ids` of `program`
+    /// fell due (absent: nothing waiting). Held deliveries (a switched-off webhook's) are not
+    /// counted; one waiting for a later retry is not due yet.
+    async fn oldest_due(
+        &self,
+        program: &ProgramId,
+        ids: &[WebhookId],
+    ) -> Result<Vec<(WebhookId, DateTime<Utc>)>>;
+
     /// Of `ids`, the webhooks still on whose live tries have all failed since `since` or earlier,
     /// at least `min_failures` in a row.
     async fn sustained_failures(

@@ -1776,6 +1776,57 @@ async fn replays_into_a_switched_off_webhook_are_held(store: Arc<dyn Store>) {
     assert_eq!(replays, 2);
 }
 
+/// The oldest waiting delivery of each switched-on webhook, from its pending index: a retry
+/// keeps its later due time, a webhook with nothing waiting and a switched-off one are absent.
+async fn oldest_due_is_each_webhooks_first_waiting_delivery(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let waiting = webhook(&p, "Waiting", now());
+    let idle = webhook(&p, "Idle", now());
+    let mut off = webhook(&p, "Off", now());
+    for w in [&waiting, &idle, &off] {
+        store.insert_webhook(w).await.unwrap();
+    }
+    let start = now() - Duration::minutes(30);
+    for i in 0..3 {
+        let mut e = event(&p, "points.awarded");
+        e.created_at = start + Duration::minutes(i);
+        store
+            .ingest(&e, &[waiting.id.clone(), off.id.clone()])
+            .await
+            .unwrap();
+    }
+    off.enabled = false;
+    store.update_webhook(&off).await.unwrap();
+    store.settle_held(&off.id, 100).await.unwrap();
+    let ids = [waiting.id.clone(), idle.id.clone(), off.id.clone()];
+    let due = store.oldest_due(&p, &ids).await.unwrap();
+    assert_eq!(due, [(waiting.id.clone(), start)]);
+
+    // The oldest fails and waits for a retry an hour on: the next one is the oldest due now.
+    let claims = store
+        .claim_due(now(), 1, Duration::seconds(30), &[])
+        .await
+        .unwrap();
+    assert_eq!(claims[0].webhook.record.id, waiting.id);
+    let later = now() + Duration::hours(1);
+    let retry = outcome(
+        &claims[0],
+        NextStep::RetryAt(later),
+        AttemptStatus::Failure,
+        now(),
+    );
+    store.record_results(&[retry], now()).await.unwrap();
+    assert_eq!(
+        store.oldest_due(&p, &ids).await.unwrap(),
+        [(waiting.id.clone(), start + Duration::minutes(1))]
+    );
+    assert!(store
+        .oldest_due(&ProgramId::generate(), &ids)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// A bulk replay job walks its dead letters a batch at a time from its cursor: through
 /// deliveries accepted at the same instant (the cursor's tie-break on id), past another
 /// webhook's dead letters interleaved with them, each requeued once, and done when a batch
@@ -2128,6 +2179,7 @@ on_both_backends!(
     replay_means_retry_now_while_waiting_and_refuses_in_flight,
     bulk_replay_batches_walk_ties_and_skip_other_webhooks,
     replays_into_a_switched_off_webhook_are_held,
+    oldest_due_is_each_webhooks_first_waiting_delivery,
     switching_settles_pending_deliveries_in_steps,
     queue_gauges_count_every_program,
     deliveries_of_every_status_list_newest_first,

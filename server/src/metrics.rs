@@ -91,6 +91,12 @@ pub async fn scrape(State(state): State<MetricsState>, headers: HeaderMap) -> Re
             gauge!("herald_db_connections", "state" => "open").set(f64::from(g.pool_connections));
             gauge!("herald_db_connections", "state" => "idle").set(f64::from(g.pool_idle));
             gauge!("herald_database_up").set(1.0);
+            match state.engine.oldest_due_seconds().await {
+                Ok(age) => gauge!("herald_queue_oldest_due_seconds").set(age),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: reading the oldest due delivery failed")
+                }
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "metrics: reading the queue figures failed");

@@ -784,6 +784,7 @@ async fn metrics_are_served_only_when_configured() {
     assert!(value("herald_write_seconds_count", &[]) >= 1.0);
     assert!(value("herald_write_rows_total", &[("kind", "events")]) >= 1.0);
     assert_eq!(value("herald_queue_depth", &[("state", "pending")]), 0.0);
+    assert_eq!(value("herald_queue_oldest_due_seconds", &[]), 0.0);
     assert!(value("herald_db_connections", &[("state", "open")]) >= 1.0);
     assert_eq!(value("herald_database_up", &[]), 1.0);
     let disabled = eventually(Duration::from_secs(10), || async {

@@ -333,7 +333,71 @@ async fn flags_rise_on_the_webhooks_they_concern(backend: Backend) {
     assert_eq!(err["error"]["field"], "window", "{err}");
 }
 
+/// A switched-on webhook whose deliveries wait past their due time is flagged "Falling behind"
+/// (and alerted) until they go out; a switched-off webhook's held deliveries and a retry due
+/// later are not late.
+async fn falling_behind_is_flagged_until_the_deliveries_go_out(backend: Backend) {
+    let Some(s) = setup(backend, "insights_behind").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let flaky = TestReceiver::start().await;
+    webhook(&s, "Late", &rx.url, "points.awarded", 0).await;
+    webhook(&s, "Retrying", &flaky.url, "reward.redeemed", 3).await;
+    let paused = webhook(&s, "Paused", &rx.url, "member.tier_changed", 0).await;
+    let patch = herald::domain::settings::WebhookPatch {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    s.engine
+        .update_webhook(&s.admin, &paused, patch)
+        .await
+        .unwrap();
+    // The retrying webhook's first try fails: its next is due in a minute.
+    flaky.script([Reply::Status(500)]);
+    post(&s, "reward.redeemed", json!({"reward_id": "r-1"})).await;
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    // Nobody takes the rest for a while (in production: a rate limit, a slow endpoint, an
+    // ordering line behind a failure).
+    post(&s, "points.awarded", json!({"points": 5})).await;
+    post(&s, "member.tier_changed", json!({"tier": "gold"})).await;
+    let flagged = |s: &Setup| {
+        let (engine, program) = (s.engine.clone(), s.admin.program.clone());
+        async move {
+            let hooks = engine
+                .store()
+                .list_webhooks(&program, &Default::default())
+                .await
+                .unwrap();
+            let views = engine
+                .webhook_views(&program, &hooks, Window::Day, false)
+                .await
+                .unwrap();
+            views
+                .into_iter()
+                .filter(|v| v.flags.iter().any(|f| f.kind == FlagKind::FallingBehind))
+                .map(|v| v.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    s.clock.advance(Duration::minutes(14));
+    assert!(flagged(&s).await.is_empty(), "14 minutes is not late yet");
+    // The queue's own figure (herald_queue_oldest_due_seconds): the Late delivery, due 14
+    // minutes ago; the held one does not count.
+    assert_eq!(s.engine.oldest_due_seconds().await.unwrap(), 840.0);
+    // 15 min 10 s: the retry, due a minute after the first try, has waited about 14 minutes.
+    s.clock.advance(Duration::seconds(70));
+    assert_eq!(flagged(&s).await, ["Late"]);
+    assert_eq!(s.engine.check_flags().await.unwrap(), 1, "alerted once");
+
+    // Both go out: nothing is late any more.
+    assert_eq!(s.engine.drain().await.unwrap(), 2);
+    assert!(flagged(&s).await.is_empty());
+    assert_eq!(s.engine.oldest_due_seconds().await.unwrap(), 0.0);
+}
+
 on_both_backends!(
     figures_follow_the_results_the_engine_records,
     flags_rise_on_the_webhooks_they_concern,
+    falling_behind_is_flagged_until_the_deliveries_go_out,
 );

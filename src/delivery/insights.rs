@@ -10,6 +10,7 @@ use crate::domain::insights::{
 use crate::domain::views::{InsightsView, ProgramInsightsView, WebhookPageView, WebhookView};
 use crate::store::rollups::{Grouping, RollupQuery};
 use crate::store::{Webhook, WebhookCursor, WebhookQuery, HELD_COUNT_LIMIT};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 impl Engine {
@@ -133,6 +134,17 @@ impl Engine {
             .await?
             .into_iter()
             .collect();
+        let on: Vec<WebhookId> = hooks
+            .iter()
+            .filter(|w| w.record.enabled)
+            .map(|w| w.record.id.clone())
+            .collect();
+        let due: HashMap<WebhookId, DateTime<Utc>> = self
+            .store()
+            .oldest_due(program, &on)
+            .await?
+            .into_iter()
+            .collect();
         let views = hooks
             .iter()
             .map(|w| {
@@ -143,6 +155,11 @@ impl Engine {
                     recent: recent.get(id).cloned().unwrap_or_default(),
                     baseline: baseline.get(id).cloned().unwrap_or_default(),
                     silent_hours: last.map(|at| (now - at).num_seconds() as f64 / 3_600.0),
+                    // Only what fell due before now: a retry scheduled later is not late.
+                    overdue_minutes: due
+                        .get(&w.record.id)
+                        .filter(|at| **at <= now)
+                        .map(|at| (now - *at).num_seconds() as f64 / 60.0),
                     payloads: w
                         .record
                         .event_types

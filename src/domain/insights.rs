@@ -26,6 +26,8 @@ pub const BASELINE_HOURS: i64 = 168;
 pub const MIN_RECENT_ATTEMPTS: i64 = 20;
 /// Fewest live attempts (or events, for payloads) in the baseline before it counts as one.
 pub const MIN_BASELINE: i64 = 50;
+/// A switched-on webhook whose oldest waiting delivery has been due this long is falling behind.
+pub const BEHIND_MINUTES: f64 = 15.0;
 
 /// The histogram bucket a duration falls in.
 pub fn bucket_of(ms: i64) -> usize {
@@ -291,6 +293,7 @@ pub enum FlagKind {
     SlowLatency,
     UnusualPayload,
     Silent,
+    FallingBehind,
 }
 
 impl FlagKind {
@@ -301,6 +304,7 @@ impl FlagKind {
             Self::SlowLatency => "Slower",
             Self::UnusualPayload => "Unusual payload",
             Self::Silent => "Gone silent",
+            Self::FallingBehind => "Falling behind",
         }
     }
 }
@@ -354,6 +358,8 @@ pub struct FlagInput {
     pub silent_hours: Option<f64>,
     /// Per subscribed event type: (type, recent sizes, baseline sizes).
     pub payloads: Vec<(String, SizeStats, SizeStats)>,
+    /// Minutes since the webhook's oldest waiting delivery fell due (`None`: nothing due).
+    pub overdue_minutes: Option<f64>,
 }
 
 /// Every flag the rules raise for one webhook, in a fixed order.
@@ -363,6 +369,7 @@ pub fn flags(input: &FlagInput) -> Vec<Flag> {
         latency_flag(&input.recent, &input.baseline),
         payload_flag(&input.payloads),
         silence_flag(input),
+        behind_flag(input),
     ]
     .into_iter()
     .flatten()
@@ -456,6 +463,30 @@ pub fn silence_flag(input: &FlagInput) -> Option<Flag> {
             format_count(per_hour)
         ),
     })
+}
+
+/// Deliveries waiting past their due time: a switched-on webhook's oldest waiting delivery fell
+/// due `BEHIND_MINUTES` or more ago. Herald claims due deliveries within moments, so a wait that
+/// long means they come faster than the webhook takes them (its rate limit, its concurrency with
+/// a slow endpoint) or they wait in order behind one that keeps failing.
+pub fn behind_flag(input: &FlagInput) -> Option<Flag> {
+    let minutes = input.overdue_minutes?;
+    (input.enabled && minutes >= BEHIND_MINUTES).then(|| Flag {
+        kind: FlagKind::FallingBehind,
+        sentence: format!(
+            "Falling behind: its oldest waiting delivery fell due {} ago and has not gone out (more arrive than it takes at its rate limit and concurrency, or they wait in order behind a failing one).",
+            format_minutes(minutes)
+        ),
+    })
+}
+
+/// "42 minutes", "3.5 hours".
+fn format_minutes(minutes: f64) -> String {
+    if minutes < 120.0 {
+        format!("{minutes:.0} minutes")
+    } else {
+        format!("{:.1} hours", minutes / 60.0)
+    }
 }
 
 /// "840 ms", "2.5 s".
@@ -617,6 +648,50 @@ mod tests {
             sizes(10, 1_200, 50)
         )])
         .is_none());
+    }
+
+    #[test]
+    fn behind_flags_a_wait_past_due_on_a_switched_on_webhook() {
+        let late = FlagInput {
+            enabled: true,
+            overdue_minutes: Some(42.4),
+            ..FlagInput::default()
+        };
+        let flag = behind_flag(&late).unwrap();
+        assert_eq!(flag.kind, FlagKind::FallingBehind);
+        assert!(
+            flag.sentence.contains("fell due 42 minutes ago"),
+            "{}",
+            flag.sentence
+        );
+        let later = behind_flag(&FlagInput {
+            overdue_minutes: Some(210.0),
+            ..late.clone()
+        })
+        .unwrap();
+        assert!(
+            later.sentence.contains("fell due 3.5 hours ago"),
+            "{}",
+            later.sentence
+        );
+        // Due a moment ago, nothing due, or switched off (its deliveries are held, not late).
+        for quiet in [
+            FlagInput {
+                overdue_minutes: Some(14.9),
+                ..late.clone()
+            },
+            FlagInput {
+                overdue_minutes: None,
+                ..late.clone()
+            },
+            FlagInput {
+                enabled: false,
+                ..late.clone()
+            },
+        ] {
+            assert!(behind_flag(&quiet).is_none(), "{quiet:?}");
+        }
+        assert_eq!(flags(&late).len(), 1);
     }
 
     #[test]

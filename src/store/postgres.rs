@@ -1140,6 +1140,13 @@ mod tests {
         .await;
         assert!(plan.contains("deliveries_webhook_pending"), "{plan}");
         assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");
+        let due = sql::oldest_due_query::<Postgres>(
+            &ProgramId::from_trusted("prg".into()),
+            &[WebhookId::from_trusted("wh_a".into())],
+        );
+        let plan = generic_plan(&mut conn, "oldest_due", due.sql(), "('prg', 'wh_a')").await;
+        assert!(plan.contains("deliveries_webhook_pending"), "{plan}");
+        assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");
         drop(conn);
         drop_database(server, &name, pool).await;
     }

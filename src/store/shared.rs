@@ -540,14 +540,29 @@ macro_rules! impl_store {
             }
 
             async fn held_counts(&self, program: &ProgramId, ids: &[WebhookId], limit: i64) -> Result<Vec<(WebhookId, i64)>> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
+                let mut counts = Vec::new();
+                // A few hundred ids a statement: a whole program's (the flag check) stays within
+                // every backend's limit on bound values.
+                for chunk in ids.chunks(sql::IDS_PER_STATEMENT) {
+                    let rows: Vec<(String, i64)> = sql::held_counts_query::<$db>(program, chunk, limit)
+                        .build_query_as()
+                        .fetch_all(&self.reader)
+                        .await?;
+                    counts.extend(rows.into_iter().map(|(id, n)| (WebhookId::from_trusted(id), n)));
                 }
-                let rows: Vec<(String, i64)> = sql::held_counts_query::<$db>(program, ids, limit)
-                    .build_query_as()
-                    .fetch_all(&self.reader)
-                    .await?;
-                Ok(rows.into_iter().map(|(id, n)| (WebhookId::from_trusted(id), n)).collect())
+                Ok(counts)
+            }
+
+            async fn oldest_due(&self, program: &ProgramId, ids: &[WebhookId]) -> Result<Vec<(WebhookId, DateTime<Utc>)>> {
+                let mut due = Vec::new();
+                for chunk in ids.chunks(sql::IDS_PER_STATEMENT) {
+                    let rows: Vec<(String, Option<DateTime<Utc>>)> = sql::oldest_due_query::<$db>(program, chunk)
+                        .build_query_as()
+                        .fetch_all(&self.reader)
+                        .await?;
+                    due.extend(rows.into_iter().filter_map(|(id, at)| Some((WebhookId::from_trusted(id), at?))));
+                }
+                Ok(due)
             }
 
             async fn sustained_failures(

@@ -64,6 +64,10 @@ pub const UNFINISHED_COUNTS: &str = "SELECT status, COUNT(*) FROM deliveries \
 pub const DEAD_LETTER_COUNT: &str = "SELECT CAST(COALESCE(SUM((SELECT COUNT(*) FROM deliveries d \
     WHERE d.program_id = p.id AND d.status = 'failed')), 0) AS BIGINT) FROM programs p";
 
+/// Ids bound in one `IN` list by the per-webhook look-ups of the lists and the flag check: well
+/// within SQLite's and PostgreSQL's limits on bound values, whatever a program holds.
+pub const IDS_PER_STATEMENT: usize = 500;
+
 /// The most held deliveries counted for one webhook: a list says "10,000+ held" beyond it, so a
 /// webhook holding a million costs a page of the list what one holding ten thousand does (a
 /// full count read a million index entries at every refresh of the console).
@@ -91,6 +95,24 @@ where
         .push(") AS held) FROM webhooks w WHERE w.program_id = ")
         .push_bind(program.to_string())
         .push(" AND NOT w.enabled AND w.deleted_at IS NULL AND w.id IN ");
+    push_list(&mut qb, ids);
+    qb
+}
+
+/// When the oldest waiting delivery of each switched-on webhook among `ids` of `program` fell
+/// due (NULL: none waiting): the first entry of the webhook's pending index.
+pub fn oldest_due_query<'a, DB>(program: &ProgramId, ids: &[WebhookId]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(
+        "SELECT w.id, (SELECT d.next_attempt_at FROM deliveries d \
+         WHERE d.webhook_id = w.id AND d.status = 'pending' ORDER BY d.next_attempt_at LIMIT 1) \
+         FROM webhooks w WHERE w.program_id = ",
+    );
+    qb.push_bind(program.to_string())
+        .push(" AND w.enabled AND w.deleted_at IS NULL AND w.id IN ");
     push_list(&mut qb, ids);
     qb
 }

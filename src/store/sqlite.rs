@@ -573,7 +573,7 @@ mod tests {
     }
 
     /// What is done to one webhook's deliveries (hold, release, discard, cancel, count, the
-    /// sweep for unsettled ones) reads its
+    /// oldest due, the sweep for unsettled ones) reads its
     /// pending ones through their own index, and the claimed ones among the leases: no plan
     /// walks the deliveries table.
     #[tokio::test]
@@ -590,6 +590,10 @@ mod tests {
             &[WebhookId::generate(), WebhookId::generate()],
             sql::HELD_COUNT_LIMIT,
         );
+        let due = sql::oldest_due_query::<sqlx::Sqlite>(
+            &ProgramId::generate(),
+            &[WebhookId::generate(), WebhookId::generate()],
+        );
         for sql in [
             steps[0].as_str(),
             &steps[1],
@@ -597,6 +601,7 @@ mod tests {
             &steps[3],
             sql::UNSETTLED_WEBHOOKS,
             counts.sql(),
+            due.sql(),
         ] {
             let steps = plan(&store, sql).await;
             assert!(
