@@ -104,59 +104,68 @@ pub struct WebhookQuery {
     pub limit: Option<u32>,
 }
 
-/// A position in the Webhooks list (newest first): the last webhook of a page.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WebhookCursor {
-    pub created_at: DateTime<Utc>,
-    pub id: WebhookId,
-}
-
-/// A row's place in a newest-first list as cursors spell it: `<micros>.<id>` (the creation time in
-/// microseconds, then the id that breaks ties). Opaque to callers, stable in URLs.
-fn encode_position(created_at: DateTime<Utc>, id: &str) -> String {
-    format!("{}.{id}", created_at.timestamp_micros())
-}
-
-/// The creation time and the id text of a position written by `encode_position`.
-fn decode_position(raw: &str) -> Option<(DateTime<Utc>, &str)> {
-    let (micros, id) = raw.split_once('.')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id))
-}
-
-impl WebhookCursor {
-    /// `<micros>.<id>` (see `encode_position`).
-    pub fn encode(&self) -> String {
-        encode_position(self.created_at, self.id.as_str())
-    }
-
-    pub fn decode(raw: &str) -> Option<Self> {
-        let (created_at, id) = decode_position(raw)?;
-        Some(Self {
-            created_at,
-            id: WebhookId::parse(id)?,
-        })
-    }
-}
-
-/// Where a page of the deliveries list ends: the next page holds the deliveries accepted before
-/// this one (ties broken by id), newest first.
+/// A row's place in a newest-first list (a page's last row, where the next page starts): its
+/// creation time, then the id that breaks ties. Spelt `<micros>.<id>` in cursors: opaque to
+/// callers, stable in URLs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryCursor {
+pub struct Position<I> {
     pub created_at: DateTime<Utc>,
-    pub id: DeliveryId,
+    pub id: I,
 }
 
-impl DeliveryCursor {
-    /// `<micros>.<id>` (see `encode_position`).
+/// A position in the Webhooks list.
+pub type WebhookCursor = Position<WebhookId>;
+/// A position in the deliveries list.
+pub type DeliveryCursor = Position<DeliveryId>;
+
+/// The ids a list can be paged by.
+pub trait ListedId: Sized {
+    fn parse_listed(raw: &str) -> Option<Self>;
+    fn listed_str(&self) -> &str;
+}
+
+impl ListedId for WebhookId {
+    fn parse_listed(raw: &str) -> Option<Self> {
+        Self::parse(raw)
+    }
+    fn listed_str(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl ListedId for DeliveryId {
+    fn parse_listed(raw: &str) -> Option<Self> {
+        Self::parse(raw)
+    }
+    fn listed_str(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl ListedId for AttemptId {
+    fn parse_listed(raw: &str) -> Option<Self> {
+        Self::parse(raw)
+    }
+    fn listed_str(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<I: ListedId> Position<I> {
+    /// `<micros>.<id>`.
     pub fn encode(&self) -> String {
-        encode_position(self.created_at, self.id.as_str())
+        format!(
+            "{}.{}",
+            self.created_at.timestamp_micros(),
+            self.id.listed_str()
+        )
     }
 
     pub fn decode(raw: &str) -> Option<Self> {
-        let (created_at, id) = decode_position(raw)?;
+        let (micros, id) = raw.split_once('.')?;
         Some(Self {
-            created_at,
-            id: DeliveryId::parse(id)?,
+            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: I::parse_listed(id)?,
         })
     }
 }
@@ -470,13 +479,14 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// `n.` (Next) or `p.` (Previous), then the position (see `encode_position`).
+    /// `n.` (Next) or `p.` (Previous), then the position (see `Position`).
     pub fn encode(&self) -> String {
         let way = if self.older { 'n' } else { 'p' };
-        format!(
-            "{way}.{}",
-            encode_position(self.created_at, self.id.as_str())
-        )
+        let at = Position {
+            created_at: self.created_at,
+            id: self.id.clone(),
+        };
+        format!("{way}.{}", at.encode())
     }
 
     pub fn decode(raw: &str) -> Option<Self> {
@@ -486,10 +496,10 @@ impl Cursor {
             "p" => false,
             _ => return None,
         };
-        let (created_at, id) = decode_position(position)?;
+        let at = Position::<AttemptId>::decode(position)?;
         Some(Self {
-            created_at,
-            id: AttemptId::parse(id)?,
+            created_at: at.created_at,
+            id: at.id,
             older,
         })
     }
