@@ -110,6 +110,13 @@ test('events that arrive while a webhook is off are held, and can be discarded w
 
     await signIn(page, 'admin');
     await waitForHydration(page);
+    // The webhook's page says so and leads to them, waiting on the Deliveries page.
+    await page.getByRole('link', { name: 'Paused CRM' }).click();
+    await expect(page.getByText('2 deliveries held')).toBeVisible();
+    await page.getByRole('link', { name: 'See them' }).click();
+    await expect(page).toHaveURL(/deliveries\?status=pending&webhook_id=wh_/);
+    await expect(page.getByRole('row').filter({ hasText: 'Held (webhook off)' })).toHaveCount(2);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Webhooks' }).click();
     const row = page.getByRole('row').filter({ hasText: 'Paused CRM' });
     await expect(row.getByText('2 held until it is switched on')).toBeVisible();
     await row.getByLabel('Discard the 2 held deliveries of Paused CRM when switching it on').check();

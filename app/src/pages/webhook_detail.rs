@@ -50,6 +50,10 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
     let program = use_program().get_untracked();
     let edit = program_path(&program, &format!("/webhooks/{}/edit", w.id));
     let logs = program_path(&program, &format!("/audit-logs?webhook_id={}", w.id));
+    let queue = program_path(
+        &program,
+        &format!("/deliveries?status=pending&webhook_id={}", w.id),
+    );
     let list = program_path(&program, "");
     let (toggle_id, toggle_name, w_enabled) = (w.id.clone(), w.name.clone(), w.enabled);
     let held = w.held_label();
@@ -66,10 +70,14 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                         {format!("Disabled by Herald: {r}. Deliveries wait until it is switched on again.")}
                     </p>
                 })}
-                {held.clone().map(|held| view! {
-                    <p class="notice" role="status">
-                        {format!("{held} deliveries held: they go out in order when it is switched on, unless you discard them then.")}
-                    </p>
+                {held.clone().map(|held| {
+                    let queue = queue.clone();
+                    view! {
+                        <p class="notice" role="status">
+                            {format!("{held} deliveries held: they go out in order when it is switched on, unless you discard them then. ")}
+                            <a href=queue>"See them"</a>
+                        </p>
+                    }
                 })}
                 {(!w.description.is_empty()).then(|| view! { <p class="muted">{w.description.clone()}</p> })}
             </div>
@@ -79,6 +87,7 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                     <a class="button secondary" href=edit.clone()>"Edit"</a>
                 </AdminOnly>
                 <a class="button secondary" href=logs>"Logs"</a>
+                <a class="button secondary" href=queue.clone() title="Its deliveries waiting to go out (retries, held)">"Waiting"</a>
             </div>
         </header>
         <div class="section-head">
