@@ -238,6 +238,12 @@ async fn timeouts_and_refused_connections_fail_then_dead_letter_and_replay(backe
     let (status, refused) = app.get("/api/v1/deliveries?cursor=yesterday").await;
     assert_eq!(status, 422);
     assert_eq!(refused["error"]["field"], "cursor", "{refused}");
+    let (status, refused) = app.get("/api/v1/deliveries?status=lost").await;
+    assert_eq!(status, 422);
+    assert_eq!(refused["error"]["field"], "status", "{refused}");
+    let (status, every) = app.get("/api/v1/deliveries?status=all").await;
+    assert_eq!(status, 200);
+    assert_eq!(every["items"].as_array().unwrap().len(), 2, "{every}");
 
     // Replay: the receiver answers at once this time.
     let (status, _) = app

@@ -566,14 +566,24 @@ impl DeliveryQuery {
     pub const MAX_PAGE: u32 = 500;
 
     /// A deliveries query from the list filters as typed (the REST API and the Deliveries screen
-    /// both receive them; the same parsing scopes a bulk replay). `cursor` is the `next_cursor`
-    /// of the page before, or empty for the first page.
+    /// both receive them; the same parsing scopes a bulk replay). `status` is one of
+    /// `DeliveryStatus`'s names, or empty or `all` for every status; `cursor` is the
+    /// `next_cursor` of the page before, or empty for the first page.
     pub fn from_filters(
-        status: Option<DeliveryStatus>,
+        status: &str,
         filter: &crate::domain::replay::ReplayFilter,
         cursor: &str,
         limit: u32,
     ) -> Result<Self, ValidationError> {
+        let status = match status.trim() {
+            "" | "all" => None,
+            raw => Some(DeliveryStatus::parse(raw).ok_or_else(|| {
+                ValidationError::new(
+                    "status",
+                    "status must be pending, in_flight, succeeded, failed or all",
+                )
+            })?),
+        };
         let scope = super::ReplayScope::parse(filter)?;
         let after = match cursor.trim() {
             "" => None,

@@ -18,19 +18,10 @@ pub async fn list_deliveries(
     end: String,
     cursor: String,
 ) -> Result<DeliveryPageView, AppError> {
-    use herald::domain::delivery::DeliveryStatus;
     let engine = super::ssr::engine()?;
     let who = super::ssr::viewer(&program)?;
-    let status = match status.as_str() {
-        "" => Some(DeliveryStatus::Failed),
-        "all" => None,
-        raw => Some(DeliveryStatus::parse(raw).ok_or_else(|| {
-            herald::domain::ValidationError::new(
-                "status",
-                "status must be pending, in_flight, succeeded, failed or all",
-            )
-        })?),
-    };
+    // The screen is about dead letters until another status is chosen.
+    let status = if status.is_empty() { "failed" } else { &status };
     let filter = herald::domain::replay::ReplayFilter {
         webhook_id,
         event_type,

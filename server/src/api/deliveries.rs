@@ -7,7 +7,6 @@ use super::{ApiState, Items};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use herald::domain::delivery::DeliveryStatus;
 use herald::domain::ids::DeliveryId;
 use herald::domain::replay::{ReplayFilter, ReplayJobView};
 use herald::domain::views::DeliveryPageView;
@@ -26,7 +25,8 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(read_job))
 }
 
-/// `status`: pending, in_flight, succeeded or failed (the dead letters).
+/// `status`: pending, in_flight, succeeded or failed (the dead letters); empty or `all` for every
+/// status.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -62,22 +62,13 @@ async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<DeliveryPageView>> {
-    let status = match q.status.as_str() {
-        "" => None,
-        raw => Some(DeliveryStatus::parse(raw).ok_or_else(|| {
-            ApiError::validation(
-                "status",
-                "status must be pending, in_flight, succeeded or failed",
-            )
-        })?),
-    };
     let filter = ReplayFilter {
         webhook_id: q.webhook_id,
         event_type: q.event_type,
         start: q.start,
         end: q.end,
     };
-    let query = DeliveryQuery::from_filters(status, &filter, &q.cursor, q.limit.unwrap_or(100))?;
+    let query = DeliveryQuery::from_filters(&q.status, &filter, &q.cursor, q.limit.unwrap_or(100))?;
     let page = state
         .engine
         .store()
