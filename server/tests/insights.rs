@@ -389,9 +389,20 @@ async fn falling_behind_is_flagged_until_the_deliveries_go_out(backend: Backend)
     s.clock.advance(Duration::seconds(70));
     assert_eq!(flagged(&s).await, ["Late"]);
     assert_eq!(s.engine.check_flags().await.unwrap(), 1, "alerted once");
+    // Switched on, the paused webhook releases what it held 15 minutes ago: not late, it was
+    // waiting by an admin's choice.
+    let patch = herald::domain::settings::WebhookPatch {
+        enabled: Some(true),
+        ..Default::default()
+    };
+    s.engine
+        .update_webhook(&s.admin, &paused, patch)
+        .await
+        .unwrap();
+    assert_eq!(flagged(&s).await, ["Late"]);
 
-    // Both go out: nothing is late any more.
-    assert_eq!(s.engine.drain().await.unwrap(), 2);
+    // All go out: nothing is late any more.
+    assert_eq!(s.engine.drain().await.unwrap(), 3);
     assert!(flagged(&s).await.is_empty());
     assert_eq!(s.engine.oldest_due_seconds().await.unwrap(), 0.0);
 }

@@ -155,11 +155,14 @@ impl Engine {
                     recent: recent.get(id).cloned().unwrap_or_default(),
                     baseline: baseline.get(id).cloned().unwrap_or_default(),
                     silent_hours: last.map(|at| (now - at).num_seconds() as f64 / 3_600.0),
-                    // Only what fell due before now: a retry scheduled later is not late.
+                    // Only what fell due before now: a retry scheduled later is not late. Nor
+                    // is a webhook late before it was last changed: switched on, it releases
+                    // what it held at their acceptance times, which an admin chose to wait.
                     overdue_minutes: due
                         .get(&w.record.id)
-                        .filter(|at| **at <= now)
-                        .map(|at| (now - *at).num_seconds() as f64 / 60.0),
+                        .map(|at| (*at).max(w.record.updated_at))
+                        .filter(|at| *at <= now)
+                        .map(|at| (now - at).num_seconds() as f64 / 60.0),
                     payloads: w
                         .record
                         .event_types
