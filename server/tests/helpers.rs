@@ -400,6 +400,25 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// Switches a webhook on or off as an admin does (`discard_held` when switching it on:
+    /// dead-letter what it held instead of sending it).
+    pub async fn switch(
+        &self,
+        id: &herald::domain::ids::WebhookId,
+        on: bool,
+        discard_held: Option<bool>,
+    ) {
+        let patch = herald::domain::settings::WebhookPatch {
+            enabled: Some(on),
+            discard_held,
+            ..Default::default()
+        };
+        self.engine
+            .update_webhook(&self.admin, id, patch)
+            .await
+            .unwrap();
+    }
+
     /// Creates a webhook from a draft as the API takes it (`name`, `url`, `event_types`,
     /// `retry`, …); returns its id.
     pub async fn webhook(&self, draft: Value) -> herald::domain::ids::WebhookId {

@@ -11,7 +11,6 @@ use herald::delivery::clock::Clock;
 use herald::domain::delivery::DeliveryStatus;
 use herald::domain::ids::WebhookId;
 use herald::domain::insights::Window;
-use herald::domain::settings::WebhookPatch;
 use serde_json::json;
 
 async fn webhook(s: &Setup, url: &str, attempts: u32, delay_seconds: u32) -> WebhookId {
@@ -20,15 +19,6 @@ async fn webhook(s: &Setup, url: &str, attempts: u32, delay_seconds: u32) -> Web
         "retry": {"attempts": attempts, "delay_seconds": delay_seconds, "backoff": "fixed", "timeout_seconds": 5},
     }))
     .await
-}
-
-async fn switch(s: &Setup, id: &WebhookId, on: bool, discard_held: Option<bool>) {
-    let patch = WebhookPatch {
-        enabled: Some(on),
-        discard_held,
-        ..Default::default()
-    };
-    s.engine.update_webhook(&s.admin, id, patch).await.unwrap();
 }
 
 async fn post(s: &Setup, points: i64) {
@@ -53,7 +43,7 @@ async fn events_for_a_switched_off_webhook_are_held_until_it_is_on(backend: Back
     };
     let rx = TestReceiver::start().await;
     let id = webhook(&s, &rx.url, 3, 60).await;
-    switch(&s, &id, false, None).await;
+    s.switch(&id, false, None).await;
     s.engine.take_ring();
     for points in 1..=3 {
         post(&s, points).await;
@@ -85,7 +75,7 @@ async fn events_for_a_switched_off_webhook_are_held_until_it_is_on(backend: Back
         "{waiting:?}"
     );
 
-    switch(&s, &id, true, Some(false)).await;
+    s.switch(&id, true, Some(false)).await;
     assert!(s.engine.take_ring(), "switching on rings the dispatcher");
     assert_eq!(held(&s, &id).await, 0);
     let due = s.deliveries(&id, Some(DeliveryStatus::Pending)).await;
@@ -111,10 +101,10 @@ async fn held_deliveries_can_be_discarded_when_switching_on(backend: Backend) {
     };
     let rx = TestReceiver::start().await;
     let id = webhook(&s, &rx.url, 3, 60).await;
-    switch(&s, &id, false, None).await;
+    s.switch(&id, false, None).await;
     post(&s, 1).await;
     post(&s, 2).await;
-    switch(&s, &id, true, Some(true)).await;
+    s.switch(&id, true, Some(true)).await;
     assert_eq!(s.engine.drain().await.unwrap(), 0);
     let dead = s.deliveries(&id, Some(DeliveryStatus::Failed)).await;
     assert_eq!(dead.len(), 2);
@@ -137,7 +127,7 @@ async fn held_deliveries_can_be_discarded_when_switching_on(backend: Backend) {
 
     // Discarding applies only when switching on: a webhook already on loses nothing.
     post(&s, 3).await;
-    switch(&s, &id, true, Some(true)).await;
+    s.switch(&id, true, Some(true)).await;
     assert_eq!(s.engine.drain().await.unwrap(), 1);
     assert_eq!(rx.received().len(), 1);
     assert_eq!(rx.received()[0].json()["data"]["points"], 3);
@@ -196,7 +186,7 @@ async fn a_webhook_failing_every_try_for_a_day_is_switched_off(backend: Backend)
     assert_eq!(held(&s, &id).await, 1);
 
     // On again: the run starts afresh, so one more failure does not switch it off at once.
-    switch(&s, &id, true, None).await;
+    s.switch(&id, true, None).await;
     assert_eq!(s.engine.drain().await.unwrap(), 1);
     let w = s.engine.get_webhook(&s.admin.program, &id).await.unwrap();
     assert!(w.record.enabled);

@@ -345,14 +345,7 @@ async fn falling_behind_is_flagged_until_the_deliveries_go_out(backend: Backend)
     webhook(&s, "Late", &rx.url, "points.awarded", 0).await;
     webhook(&s, "Retrying", &flaky.url, "reward.redeemed", 3).await;
     let paused = webhook(&s, "Paused", &rx.url, "member.tier_changed", 0).await;
-    let patch = herald::domain::settings::WebhookPatch {
-        enabled: Some(false),
-        ..Default::default()
-    };
-    s.engine
-        .update_webhook(&s.admin, &paused, patch)
-        .await
-        .unwrap();
+    s.switch(&paused, false, None).await;
     // The retrying webhook's first try fails: its next is due in a minute.
     flaky.script([Reply::Status(500)]);
     post(&s, "reward.redeemed", json!({"reward_id": "r-1"})).await;
@@ -391,14 +384,7 @@ async fn falling_behind_is_flagged_until_the_deliveries_go_out(backend: Backend)
     assert_eq!(s.engine.check_flags().await.unwrap(), 1, "alerted once");
     // Switched on, the paused webhook releases what it held 15 minutes ago: not late, it was
     // waiting by an admin's choice.
-    let patch = herald::domain::settings::WebhookPatch {
-        enabled: Some(true),
-        ..Default::default()
-    };
-    s.engine
-        .update_webhook(&s.admin, &paused, patch)
-        .await
-        .unwrap();
+    s.switch(&paused, true, None).await;
     assert_eq!(flagged(&s).await, ["Late"]);
 
     // All go out: nothing is late any more.
