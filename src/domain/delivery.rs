@@ -73,6 +73,18 @@ str_enum!(
     }
 );
 
+/// When the pending deliveries of a switched-off webhook are due: not before it is switched on
+/// again (which makes each due at its acceptance time). Keeping them at the far end of the
+/// due-order index means claims never walk past a large hold to find the work that is due; lists
+/// tell a held delivery by it (`DeliveryView::is_held`).
+pub fn held_due() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(9999, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid date")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,6 +204,14 @@ pub struct WebhookPageView {
     pub next_cursor: Option<String>,
 }
 
+impl DeliveryView {
+    /// Waiting for its switched-off webhook: it goes out when the webhook is switched on.
+    pub fn is_held(&self) -> bool {
+        self.status == DeliveryStatus::Pending
+            && self.next_attempt_at >= super::delivery::held_due()
+    }
+}
+
 /// A page of the deliveries list, newest first; `next_cursor` continues it (`null` on the last).
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

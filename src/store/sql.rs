@@ -409,15 +409,9 @@ where
     qb.push(" ON CONFLICT DO NOTHING RETURNING program_id, id");
 }
 
-/// When the pending deliveries of a switched-off webhook are due: not before it is switched on
-/// again (which makes each due at its acceptance time). Keeping them at the far end of the
-/// due-order index means claims never walk past a large hold to find the work that is due.
-pub fn held_due() -> DateTime<Utc> {
-    use chrono::TimeZone;
-    Utc.with_ymd_and_hms(9999, 1, 1, 0, 0, 0)
-        .single()
-        .expect("a valid date")
-}
+/// When the pending deliveries of a switched-off webhook are due (see
+/// `domain::delivery::held_due`).
+pub use crate::domain::delivery::held_due;
 
 /// Rows one step of holding, releasing or discarding a webhook's held deliveries moves. Each
 /// step is its own short transaction: in one statement, switching on a webhook holding

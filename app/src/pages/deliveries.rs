@@ -281,7 +281,7 @@ fn LetterTable(items: Vec<DeliveryView>, replay: ServerAction<ReplayDelivery>) -
                             let id = d.id.clone();
                             let (status, next_try) = status_cell(&d);
                             // Nothing to do for one under way, or one held until its webhook is on.
-                            let acts = d.status != DeliveryStatus::InFlight && status != HELD;
+                            let acts = d.status != DeliveryStatus::InFlight && !d.is_held();
                             let action = acts.then(|| view! {
                                 <AdminOnly>
                                     <ReplayOne id=id.clone() verb label=label.clone() action=replay/>
@@ -308,17 +308,14 @@ fn LetterTable(items: Vec<DeliveryView>, replay: ServerAction<ReplayDelivery>) -
     }
 }
 
-const HELD: &str = "Held (webhook off)";
-
-/// A delivery's status as the table says it, and when a waiting one is next tried. A held one
-/// (its webhook is off) is due at the far end of time: it has no next try of its own.
+/// A delivery's status as the table says it, and when a waiting one is next tried (a held one
+/// has no next try of its own).
 fn status_cell(d: &DeliveryView) -> (&'static str, Option<chrono::DateTime<chrono::Utc>>) {
-    use chrono::Datelike;
     match d.status {
         DeliveryStatus::Failed => ("Dead letter", None),
         DeliveryStatus::Succeeded => ("Delivered", None),
         DeliveryStatus::InFlight => ("In flight", None),
-        DeliveryStatus::Pending if d.next_attempt_at.year() >= 9999 => (HELD, None),
+        DeliveryStatus::Pending if d.is_held() => ("Held (webhook off)", None),
         DeliveryStatus::Pending => ("Waiting, next try ", Some(d.next_attempt_at)),
     }
 }
