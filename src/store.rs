@@ -327,6 +327,12 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
         exclude: &[WebhookId],
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>>;
+    /// Since when the longest-waiting delivery has waited: the earliest due time of a
+    /// switched-on webhook's deliveries, or claim's lease expiry, where a delivery waits from
+    /// its webhook's last change at the earliest (as Falling behind counts). A hold released by
+    /// switching its webhook on is due from its acceptance, but has waited only since the
+    /// switch. `None`: nothing waiting.
+    async fn waiting_since(&self) -> Result<Option<DateTime<Utc>>>;
     /// Gives in-flight deliveries claimed by this process back untried, keeping their due time
     /// (graceful shutdown, rate limits).
     async fn release(&self, claims: &[(DeliveryId, i64)], now: DateTime<Utc>) -> Result<()>;

@@ -178,12 +178,14 @@ impl Engine {
     }
 
     /// How long the oldest delivery that could go out now (pending, due, its webhook switched
-    /// on) has been due, in seconds; 0 when none is. Herald claims due work within moments, so
+    /// on) has been due, in seconds; 0 when none is. A hold released by switching its webhook on
+    /// counts from the switch, not from its acceptance (`Store::waiting_since`), so a release
+    /// does not read as late. Herald claims due work within moments, so
     /// a figure that keeps growing means deliveries arrive faster than they go out (rate limits,
     /// slow endpoints, an ordering line behind a failure) or the dispatcher is stuck.
     pub async fn oldest_due_seconds(&self) -> super::Result<f64> {
         let now = self.now();
-        let due = self.store().next_due_at(&[], now).await?;
+        let due = self.store().waiting_since().await?;
         Ok(due
             .filter(|at| *at < now)
             .map_or(0.0, |at| (now - at).num_milliseconds() as f64 / 1_000.0))

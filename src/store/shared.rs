@@ -746,6 +746,33 @@ macro_rules! impl_store {
                 Ok(super::earliest(due, lease))
             }
 
+            async fn waiting_since(&self) -> Result<Option<DateTime<Utc>>> {
+                let first: Option<(DateTime<Utc>, DateTime<Utc>)> = sql::first_due_query::<$db>()
+                    .build_query_as()
+                    .fetch_optional(&self.reader)
+                    .await?;
+                let due = match first {
+                    // The due index opens with a released hold: its webhook changed after it
+                    // fell due. Another webhook may have waited longer, so ask each one's own
+                    // pending index (only while a release drains; otherwise one entry answers).
+                    Some((due, changed)) if changed > due => {
+                        let rows: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> =
+                            sqlx::query_as(sql::FIRST_DUE_PER_WEBHOOK)
+                                .fetch_all(&self.reader)
+                                .await?;
+                        rows.into_iter()
+                            .filter_map(|(changed, due)| due.filter(|at| *at < sql::held_due()).map(|at| at.max(changed)))
+                            .min()
+                    }
+                    first => first.map(|(due, _)| due),
+                };
+                let lease: Option<DateTime<Utc>> = sql::next_due_query::<$db>(&[], true, None)
+                    .build_query_scalar()
+                    .fetch_optional(&self.reader)
+                    .await?;
+                Ok(super::earliest(due, lease))
+            }
+
             async fn release(&self, claims: &[(DeliveryId, i64)], now: DateTime<Utc>) -> Result<()> {
                 let mut tx = self.writer.begin().await?;
                 for (id, claim) in claims {

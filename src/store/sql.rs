@@ -602,6 +602,32 @@ where
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
+    first_due_entry(None, exclude, leases, after)
+}
+
+/// The due index's first entry (a switched-on webhook's, not held): when it fell due, and when
+/// its webhook last changed (see `Store::waiting_since`).
+pub fn first_due_query<'a, DB>() -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
+    first_due_entry(Some("d.next_attempt_at, w.updated_at"), &[], false, None)
+}
+
+/// The first entry of the due (or lease) index that qualifies: `select`, or its time.
+fn first_due_entry<'a, DB>(
+    select: Option<&str>,
+    exclude: &[WebhookId],
+    leases: bool,
+    after: Option<DateTime<Utc>>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+{
     // ORDER BY … LIMIT 1 rather than MIN(): the first entry of the due (or lease) index that
     // qualifies, where MIN over a join read every pending delivery.
     let column = if leases {
@@ -609,8 +635,9 @@ where
     } else {
         "d.next_attempt_at"
     };
+    let select = select.unwrap_or(column);
     let mut qb = QueryBuilder::new(format!(
-        "SELECT {column} FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+        "SELECT {select} FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
          WHERE {} AND w.enabled",
         if leases {
             "d.status = 'in_flight' AND d.lease_expires_at IS NOT NULL"
@@ -634,6 +661,12 @@ where
     qb.push(format!(" ORDER BY {column} LIMIT 1"));
     qb
 }
+
+/// Each switched-on webhook's last change and when its oldest waiting delivery fell due (NULL:
+/// none waiting; held ones come last in its pending index).
+pub const FIRST_DUE_PER_WEBHOOK: &str = "SELECT w.updated_at, (SELECT d.next_attempt_at \
+    FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending' \
+    ORDER BY d.next_attempt_at LIMIT 1) FROM webhooks w WHERE w.enabled AND w.deleted_at IS NULL";
 
 /// Whether any webhook not in `exclude` has a delivery to claim, asked before a claim that leaves
 /// webhooks out. The claim walks the due index oldest first and steps over the excluded webhooks'

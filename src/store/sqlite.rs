@@ -563,16 +563,20 @@ mod tests {
     #[tokio::test]
     async fn the_next_due_time_stops_before_held_deliveries() {
         let (store, _dir) = plan_store().await;
-        let sql = super::super::sql::next_due_query::<sqlx::Sqlite>(&[], false, None)
-            .sql()
-            .to_owned();
-        let steps = plan(&store, &sql).await;
-        assert!(
-            steps
-                .iter()
-                .any(|s| s.contains("deliveries_due_order (next_attempt_at<?)")),
-            "{steps:?}"
-        );
+        // The dispatcher's look-up, and the first entry `waiting_since` reads (with its
+        // webhook's last change).
+        for sql in [
+            super::super::sql::next_due_query::<sqlx::Sqlite>(&[], false, None),
+            super::super::sql::first_due_query::<sqlx::Sqlite>(),
+        ] {
+            let steps = plan(&store, sql.sql()).await;
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.contains("deliveries_due_order (next_attempt_at<?)")),
+                "{steps:?}"
+            );
+        }
     }
 
     /// What is done to one webhook's deliveries (hold, release, discard, cancel, count, the
@@ -605,6 +609,7 @@ mod tests {
             sql::UNSETTLED_WEBHOOKS,
             counts.sql(),
             due.sql(),
+            sql::FIRST_DUE_PER_WEBHOOK,
         ] {
             let steps = plan(&store, sql).await;
             assert!(
