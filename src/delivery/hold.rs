@@ -73,8 +73,13 @@ impl Engine {
     }
 }
 
-/// Runs `step` (one transaction moving up to `HELD_PER_STEP` rows) until one moves fewer: all
+/// Runs `step` (one transaction moving up to `HELD_PER_STEP` rows) until one moves nothing: all
 /// are moved. Returns how many in all.
+///
+/// A step that moves fewer than it could is not the end: on PostgreSQL a concurrent settler of
+/// the same webhook (the sweep, another process) can take rows a step picked, and the step then
+/// skips them. Stopping there left both settlers short of the end and the rest where it was
+/// until the next sweep, up to 5 minutes later. The cost is one step that finds nothing.
 pub(crate) async fn in_steps<F, Fut>(mut step: F) -> Result<u64>
 where
     F: FnMut() -> Fut,
@@ -82,10 +87,28 @@ where
 {
     let mut moved = 0;
     loop {
-        let n = step().await?;
-        moved += n;
-        if n < HELD_PER_STEP as u64 {
-            return Ok(moved);
+        match step().await? {
+            0 => return Ok(moved),
+            n => moved += n,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Steps as a racing settler sees them: a full step, then two short ones (rows the other
+    /// settler took), then the end.
+    #[tokio::test]
+    async fn short_steps_go_on_until_one_moves_nothing() {
+        let full = HELD_PER_STEP as u64;
+        let script = Mutex::new(vec![full, 3_000, 1_200, 0, 999]);
+        let moved = in_steps(|| async { Ok(script.lock().unwrap().remove(0)) })
+            .await
+            .unwrap();
+        assert_eq!(moved, full + 4_200);
+        assert_eq!(*script.lock().unwrap(), [999], "stopped at the empty step");
     }
 }
