@@ -182,6 +182,9 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             format!("{base}/api/v1/events/batch")
         };
         let cpu_before = (cpu_secs("self"), cpu_secs(&child.id().to_string()));
+        let database_before = (args.database != "sqlite")
+            .then(postgres_cpu_secs)
+            .flatten();
         let threads_before = threads(child.id());
         let metrics_before = scrape(&client, &base).await;
         let mut sent =
@@ -209,6 +212,9 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             ((Some(own0), Some(server0)), Some(own1), Some(server1)) => Some(Cpu {
                 server: server1 - server0,
                 generator: own1 - own0,
+                database: database_before
+                    .zip(postgres_cpu_secs())
+                    .map(|(before, after)| after - before),
                 wall: report.e2e_secs,
             }),
             _ => None,
@@ -222,12 +228,16 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
     print_report(args, &report, rss, ceiling);
     if let Some(cpu) = cpu {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let database = cpu
+            .database
+            .map(|secs| format!(", PostgreSQL {secs:.1} s"))
+            .unwrap_or_default();
         println!(
-            "  CPU                server {:.1} s, load generator and receiver {:.1} s, over {:.1} s on {cores} cores ({:.0}% busy)",
+            "  CPU                server {:.1} s{database}, load generator and receiver {:.1} s, over {:.1} s on {cores} cores ({:.0}% busy)",
             cpu.server,
             cpu.generator,
             cpu.wall,
-            100.0 * (cpu.server + cpu.generator) / (cpu.wall * cores)
+            100.0 * (cpu.server + cpu.database.unwrap_or(0.0) + cpu.generator) / (cpu.wall * cores)
         );
     }
     if !split.groups.is_empty() {
@@ -828,16 +838,52 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()
 struct Cpu {
     server: f64,
     generator: f64,
+    /// PostgreSQL's own processes on this machine (`None`: SQLite, or not readable).
+    database: Option<f64>,
     wall: f64,
+}
+
+/// CPU seconds of every PostgreSQL process on this machine (the backends serving the run, and
+/// the WAL writer, checkpointer and others), with what exited processes left in the accounts of
+/// the process that reaped them; Linux only. The server under test is on this machine in a
+/// benchmark, and it does the database's share of the work per delivery.
+fn postgres_cpu_secs() -> Option<f64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = entry.file_name();
+        let Some(pid) = pid
+            .to_str()
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let is_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|comm| comm.trim_end() == "postgres");
+        if let Some(secs) = is_postgres.then(|| process_secs(pid, true)).flatten() {
+            *total.get_or_insert(0.0) += secs;
+        }
+    }
+    total
 }
 
 /// User plus system CPU seconds of a process (`self` or a pid), Linux only.
 fn cpu_secs(pid: &str) -> Option<f64> {
+    process_secs(pid, false)
+}
+
+/// User plus system CPU seconds of a process, with those of its exited and reaped children
+/// when `children`, Linux only.
+fn process_secs(pid: &str, children: bool) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) closed by the last ')'.
+    // Fields after the command name (which may hold spaces) closed by the last ')':
+    // utime, stime, cutime, cstime are the 12th to 15th.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let count = if children { 4 } else { 2 };
+    let mut ticks = 0.0;
+    for field in fields.get(11..11 + count)? {
+        ticks += field.parse::<f64>().ok()?;
+    }
     // The kernel reports in USER_HZ, 100 on Linux.
     Some(ticks / 100.0)
 }
@@ -888,6 +934,21 @@ async fn fresh_database(which: &str) -> anyhow::Result<(String, Option<Cleanup>)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PostgreSQL's backends come and go; what an exited one used is in the accounts of the
+    /// process that reaped it (cutime and cstime), which the database figure counts.
+    #[test]
+    fn a_process_cpu_counts_its_reaped_children_when_asked() {
+        let busy = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"])
+            .status()
+            .unwrap();
+        assert!(busy.success());
+        let own = process_secs("self", false).unwrap();
+        let with_children = process_secs("self", true).unwrap();
+        assert!(with_children > own, "{with_children} vs {own}");
+        assert_eq!(cpu_secs("self").map(|s| s >= own), Some(true));
+    }
 
     #[test]
     fn thread_split_groups_threads_by_name() {
