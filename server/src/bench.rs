@@ -239,6 +239,18 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
             cpu.wall,
             100.0 * (cpu.server + cpu.database.unwrap_or(0.0) + cpu.generator) / (cpu.wall * cores)
         );
+        if report.delivered > 0 {
+            let per = |secs: f64| secs * 1e6 / report.delivered as f64;
+            let database = cpu
+                .database
+                .map(|secs| format!(", PostgreSQL {:.0} µs", per(secs)))
+                .unwrap_or_default();
+            println!(
+                "  CPU per delivery   server {:.0} µs{database}, load generator and receiver {:.0} µs",
+                per(cpu.server),
+                per(cpu.generator)
+            );
+        }
     }
     if !split.groups.is_empty() {
         let groups: Vec<String> = split
