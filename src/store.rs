@@ -272,9 +272,11 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
         limit: i64,
     ) -> Result<Vec<(WebhookId, i64)>>;
 
-    /// When the oldest waiting delivery of each switched-on webhook among `ids` of `program`
-    /// fell due (absent: nothing waiting). Held deliveries (a switched-off webhook's) are not
-    /// counted; one waiting for a later retry is not due yet.
+    /// Since when the oldest waiting delivery of each switched-on webhook among `ids` of
+    /// `program` has waited (absent: nothing waiting): when it fell due, or when its webhook was
+    /// last switched on if that is later (a released hold is due from its acceptance). Held
+    /// deliveries (a switched-off webhook's) are not counted; one waiting for a later retry is
+    /// not due yet.
     async fn oldest_due(
         &self,
         program: &ProgramId,
@@ -329,7 +331,7 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     ) -> Result<Option<DateTime<Utc>>>;
     /// Since when the longest-waiting delivery has waited: the earliest due time of a
     /// switched-on webhook's deliveries, or claim's lease expiry, where a delivery waits from
-    /// its webhook's last change at the earliest (as Falling behind counts). A hold released by
+    /// the moment its webhook was last switched on at the earliest (as Falling behind counts). A hold released by
     /// switching its webhook on is due from its acceptance, but has waited only since the
     /// switch. `None`: nothing waiting.
     async fn waiting_since(&self) -> Result<Option<DateTime<Utc>>>;

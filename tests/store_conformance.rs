@@ -1778,15 +1778,17 @@ async fn replays_into_a_switched_off_webhook_are_held(store: Arc<dyn Store>) {
 
 /// The oldest waiting delivery of each switched-on webhook, from its pending index: a retry
 /// keeps its later due time, a webhook with nothing waiting and a switched-off one are absent.
+/// It waits from its webhook's last switch-on at the earliest; other edits do not count.
 async fn oldest_due_is_each_webhooks_first_waiting_delivery(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
-    let waiting = webhook(&p, "Waiting", now());
-    let idle = webhook(&p, "Idle", now());
-    let mut off = webhook(&p, "Off", now());
+    let start = now() - Duration::minutes(30);
+    let created = start - Duration::minutes(1);
+    let waiting = webhook(&p, "Waiting", created);
+    let idle = webhook(&p, "Idle", created);
+    let mut off = webhook(&p, "Off", created);
     for w in [&waiting, &idle, &off] {
         store.insert_webhook(w).await.unwrap();
     }
-    let start = now() - Duration::minutes(30);
     for i in 0..3 {
         let mut e = event(&p, "points.awarded");
         e.created_at = start + Duration::minutes(i);
@@ -1819,6 +1821,28 @@ async fn oldest_due_is_each_webhooks_first_waiting_delivery(store: Arc<dyn Store
     assert_eq!(
         store.oldest_due(&p, &ids).await.unwrap(),
         [(waiting.id.clone(), start + Duration::minutes(1))]
+    );
+
+    // Renamed: still waiting since it fell due.
+    let mut edited = waiting.clone();
+    edited.name = WebhookName::parse("Waiting renamed").unwrap();
+    edited.updated_at = now() - Duration::minutes(10);
+    store.update_webhook(&edited).await.unwrap();
+    assert_eq!(
+        store.oldest_due(&p, &ids).await.unwrap(),
+        [(waiting.id.clone(), start + Duration::minutes(1))]
+    );
+    // Switched off, then on again five minutes ago: waiting since the switch.
+    let switched = now() - Duration::minutes(5);
+    for (on, at) in [(false, switched - Duration::minutes(1)), (true, switched)] {
+        edited.version += 1;
+        edited.enabled = on;
+        edited.updated_at = at;
+        store.update_webhook(&edited).await.unwrap();
+    }
+    assert_eq!(
+        store.oldest_due(&p, &ids).await.unwrap(),
+        [(waiting.id.clone(), switched)]
     );
     assert!(store
         .oldest_due(&ProgramId::generate(), &ids)

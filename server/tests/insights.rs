@@ -342,7 +342,7 @@ async fn falling_behind_is_flagged_until_the_deliveries_go_out(backend: Backend)
     };
     let rx = TestReceiver::start().await;
     let flaky = TestReceiver::start().await;
-    webhook(&s, "Late", &rx.url, "points.awarded", 0).await;
+    let late = webhook(&s, "Late", &rx.url, "points.awarded", 0).await;
     webhook(&s, "Retrying", &flaky.url, "reward.redeemed", 3).await;
     let paused = webhook(&s, "Paused", &rx.url, "member.tier_changed", 0).await;
     s.switch(&paused, false, None).await;
@@ -390,6 +390,20 @@ async fn falling_behind_is_flagged_until_the_deliveries_go_out(backend: Backend)
     s.switch(&paused, true, None).await;
     assert_eq!(flagged(&s).await, ["Late"]);
     assert_eq!(s.engine.oldest_due_seconds().await.unwrap(), 910.0);
+    // An admin's edit of the late webhook (a rename) is not a switch: it stays late, and the
+    // queue's figure keeps counting (both restarted at any change before the switched-on time
+    // was stored apart).
+    s.clock.advance(Duration::seconds(10));
+    let rename = herald::domain::settings::WebhookPatch {
+        name: Some("Late renamed".into()),
+        ..Default::default()
+    };
+    s.engine
+        .update_webhook(&s.admin, &late, rename)
+        .await
+        .unwrap();
+    assert_eq!(flagged(&s).await, ["Late renamed"]);
+    assert_eq!(s.engine.oldest_due_seconds().await.unwrap(), 920.0);
 
     // All go out: nothing is late any more.
     assert_eq!(s.engine.drain().await.unwrap(), 3);

@@ -156,12 +156,12 @@ impl Engine {
                     baseline: baseline.get(id).cloned().unwrap_or_default(),
                     silent_hours: last.map(|at| (now - at).num_seconds() as f64 / 3_600.0),
                     // Only what fell due before now: a retry scheduled later is not late. Nor
-                    // is a webhook late before it was last changed: switched on, it releases
-                    // what it held at their acceptance times, which an admin chose to wait.
+                    // is a webhook late before it was last switched on (the store counts from
+                    // then): it releases what it held at their acceptance times, which an admin
+                    // chose to wait. Other edits (a rename) do not restart the clock.
                     overdue_minutes: due
                         .get(&w.record.id)
-                        .map(|at| (*at).max(w.record.updated_at))
-                        .filter(|at| *at <= now)
+                        .filter(|at| **at <= now)
                         .map(|at| (now - at).num_seconds() as f64 / 60.0),
                     payloads: w
                         .record

@@ -67,6 +67,7 @@ embed!(
     "0021_hot_tables_without_foreign_keys.sql",
     "0022_all_moved.sql",
     "0023_attempts_newest_last.sql",
+    "0024_switched_on_at.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the

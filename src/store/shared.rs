@@ -556,11 +556,11 @@ macro_rules! impl_store {
             async fn oldest_due(&self, program: &ProgramId, ids: &[WebhookId]) -> Result<Vec<(WebhookId, DateTime<Utc>)>> {
                 let mut due = Vec::new();
                 for chunk in ids.chunks(sql::IDS_PER_STATEMENT) {
-                    let rows: Vec<(String, Option<DateTime<Utc>>)> = sql::oldest_due_query::<$db>(program, chunk)
+                    let rows: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = sql::oldest_due_query::<$db>(program, chunk)
                         .build_query_as()
                         .fetch_all(&self.reader)
                         .await?;
-                    due.extend(rows.into_iter().filter_map(|(id, at)| Some((WebhookId::from_trusted(id), at?))));
+                    due.extend(rows.into_iter().filter_map(|(id, on, at)| Some((WebhookId::from_trusted(id), at?.max(on)))));
                 }
                 Ok(due)
             }
@@ -752,16 +752,16 @@ macro_rules! impl_store {
                     .fetch_optional(&self.reader)
                     .await?;
                 let due = match first {
-                    // The due index opens with a released hold: its webhook changed after it
-                    // fell due. Another webhook may have waited longer, so ask each one's own
+                    // The due index opens with a released hold: its webhook was switched on
+                    // after it fell due. Another webhook may have waited longer, so ask each one's own
                     // pending index (only while a release drains; otherwise one entry answers).
-                    Some((due, changed)) if changed > due => {
+                    Some((due, on)) if on > due => {
                         let rows: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> =
                             sqlx::query_as(sql::FIRST_DUE_PER_WEBHOOK)
                                 .fetch_all(&self.reader)
                                 .await?;
                         rows.into_iter()
-                            .filter_map(|(changed, due)| due.filter(|at| *at < sql::held_due()).map(|at| at.max(changed)))
+                            .filter_map(|(on, due)| due.filter(|at| *at < sql::held_due()).map(|at| at.max(on)))
                             .min()
                     }
                     first => first.map(|(due, _)| due),

@@ -24,14 +24,14 @@ pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, 
 pub const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, program_id, name, url, method, \
     description, auth_kind, auth_param, secrets, filter, retry_attempts, retry_delay_seconds, \
     retry_backoff, timeout_seconds, rate_limit_per_second, sandbox, enabled, headers, ordering_key, \
-    created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
+    created_at, updated_at, enabled_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $20)";
 
 pub const UPDATE_WEBHOOK: &str = "UPDATE webhooks SET name = $3, url = $4, method = $5, \
     description = $6, auth_kind = $7, auth_param = $8, secrets = $9, filter = $10, \
     retry_attempts = $11, retry_delay_seconds = $12, retry_backoff = $13, timeout_seconds = $14, \
     rate_limit_per_second = $15, sandbox = $16, enabled = $17, headers = $18, ordering_key = $19, \
-    updated_at = $20, \
+    updated_at = $20, enabled_at = CASE WHEN $17 AND NOT enabled THEN $20 ELSE enabled_at END, \
     disabled_reason = CASE WHEN $17 THEN NULL ELSE disabled_reason END, \
     failing_since = CASE WHEN $17 AND NOT enabled THEN NULL ELSE failing_since END, \
     failures_in_a_row = CASE WHEN $17 AND NOT enabled THEN 0 ELSE failures_in_a_row END, \
@@ -99,15 +99,15 @@ where
     qb
 }
 
-/// When the oldest waiting delivery of each switched-on webhook among `ids` of `program` fell
-/// due (NULL: none waiting): the first entry of the webhook's pending index.
+/// Each switched-on webhook among `ids` of `program`: when it was switched on, and when its
+/// oldest waiting delivery fell due (NULL: none waiting), the first entry of its pending index.
 pub fn oldest_due_query<'a, DB>(program: &ProgramId, ids: &[WebhookId]) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
 {
     let mut qb = QueryBuilder::new(
-        "SELECT w.id, (SELECT d.next_attempt_at FROM deliveries d \
+        "SELECT w.id, w.enabled_at, (SELECT d.next_attempt_at FROM deliveries d \
          WHERE d.webhook_id = w.id AND d.status = 'pending' ORDER BY d.next_attempt_at LIMIT 1) \
          FROM webhooks w WHERE w.program_id = ",
     );
@@ -606,14 +606,14 @@ where
 }
 
 /// The due index's first entry (a switched-on webhook's, not held): when it fell due, and when
-/// its webhook last changed (see `Store::waiting_since`).
+/// its webhook was last switched on (see `Store::waiting_since`).
 pub fn first_due_query<'a, DB>() -> QueryBuilder<'a, DB>
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
-    first_due_entry(Some("d.next_attempt_at, w.updated_at"), &[], false, None)
+    first_due_entry(Some("d.next_attempt_at, w.enabled_at"), &[], false, None)
 }
 
 /// The first entry of the due (or lease) index that qualifies: `select`, or its time.
@@ -662,9 +662,9 @@ where
     qb
 }
 
-/// Each switched-on webhook's last change and when its oldest waiting delivery fell due (NULL:
-/// none waiting; held ones come last in its pending index).
-pub const FIRST_DUE_PER_WEBHOOK: &str = "SELECT w.updated_at, (SELECT d.next_attempt_at \
+/// When each switched-on webhook was switched on and when its oldest waiting delivery fell due
+/// (NULL: none waiting; held ones come last in its pending index).
+pub const FIRST_DUE_PER_WEBHOOK: &str = "SELECT w.enabled_at, (SELECT d.next_attempt_at \
     FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending' \
     ORDER BY d.next_attempt_at LIMIT 1) FROM webhooks w WHERE w.enabled AND w.deleted_at IS NULL";
 
