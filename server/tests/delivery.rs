@@ -318,7 +318,9 @@ async fn event_ids_are_idempotent(backend: Backend) {
     assert_eq!(a["event_id"], id);
     assert_eq!(b["duplicate"], true);
     rx.wait_for(1, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One delivery stored for the event, so one request (read, not waited for).
+    let (_, all) = app.get("/api/v1/deliveries?status=all").await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 1, "{all}");
     assert_eq!(rx.received().len(), 1);
     app.stop().await;
 }
