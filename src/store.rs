@@ -331,9 +331,9 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     ) -> Result<Option<DateTime<Utc>>>;
     /// Since when the longest-waiting delivery has waited: the earliest due time of a
     /// switched-on webhook's deliveries, or claim's lease expiry, where a delivery waits from
-    /// the moment its webhook was last switched on at the earliest (as Falling behind counts). A hold released by
-    /// switching its webhook on is due from its acceptance, but has waited only since the
-    /// switch. `None`: nothing waiting.
+    /// the moment its webhook was last switched on at the earliest (as Falling behind counts).
+    /// A hold released by switching its webhook on is due from its acceptance, but has waited
+    /// only since the switch. `None`: nothing waiting.
     async fn waiting_since(&self) -> Result<Option<DateTime<Utc>>>;
     /// Gives in-flight deliveries claimed by this process back untried, keeping their due time
     /// (graceful shutdown, rate limits).

@@ -753,8 +753,9 @@ macro_rules! impl_store {
                     .await?;
                 let due = match first {
                     // The due index opens with a released hold: its webhook was switched on
-                    // after it fell due. Another webhook may have waited longer, so ask each one's own
-                    // pending index (only while a release drains; otherwise one entry answers).
+                    // after it fell due. Another webhook may have waited longer, so ask each
+                    // one's own pending index (only while a release drains; otherwise one entry
+                    // answers).
                     Some((due, on)) if on > due => {
                         let rows: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> =
                             sqlx::query_as(sql::FIRST_DUE_PER_WEBHOOK)
