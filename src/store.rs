@@ -398,6 +398,14 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// Since when a switched-on webhook's first waiting delivery (`due`, from its pending index)
+/// has waited: its due time, or the webhook's last switch-on if later. `None`: nothing waiting,
+/// or only held deliveries (still at `held_due`, mid-release).
+fn waiting_from(switched_on: DateTime<Utc>, due: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    due.filter(|at| *at < sql::held_due())
+        .map(|at| at.max(switched_on))
+}
+
 fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),

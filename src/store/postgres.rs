@@ -1140,10 +1140,11 @@ mod tests {
         .await;
         assert!(plan.contains("deliveries_webhook_pending"), "{plan}");
         assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");
-        let due = sql::oldest_due_query::<Postgres>(
+        let ids = [WebhookId::from_trusted("wh_a".into())];
+        let due = sql::first_pending_query::<Postgres>(Some((
             &ProgramId::from_trusted("prg".into()),
-            &[WebhookId::from_trusted("wh_a".into())],
-        );
+            &ids,
+        )));
         let plan = generic_plan(&mut conn, "oldest_due", due.sql(), "('prg', 'wh_a')").await;
         assert!(plan.contains("deliveries_webhook_pending"), "{plan}");
         assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");

@@ -556,11 +556,14 @@ macro_rules! impl_store {
             async fn oldest_due(&self, program: &ProgramId, ids: &[WebhookId]) -> Result<Vec<(WebhookId, DateTime<Utc>)>> {
                 let mut due = Vec::new();
                 for chunk in ids.chunks(sql::IDS_PER_STATEMENT) {
-                    let rows: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = sql::oldest_due_query::<$db>(program, chunk)
-                        .build_query_as()
-                        .fetch_all(&self.reader)
-                        .await?;
-                    due.extend(rows.into_iter().filter_map(|(id, on, at)| Some((WebhookId::from_trusted(id), at?.max(on)))));
+                    let rows: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> =
+                        sql::first_pending_query::<$db>(Some((program, chunk)))
+                            .build_query_as()
+                            .fetch_all(&self.reader)
+                            .await?;
+                    due.extend(rows.into_iter().filter_map(|(id, on, at)| {
+                        Some((WebhookId::from_trusted(id), super::waiting_from(on, at)?))
+                    }));
                 }
                 Ok(due)
             }
@@ -757,12 +760,13 @@ macro_rules! impl_store {
                     // one's own pending index (only while a release drains; otherwise one entry
                     // answers).
                     Some((due, on)) if on > due => {
-                        let rows: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> =
-                            sqlx::query_as(sql::FIRST_DUE_PER_WEBHOOK)
+                        let rows: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> =
+                            sql::first_pending_query::<$db>(None)
+                                .build_query_as()
                                 .fetch_all(&self.reader)
                                 .await?;
                         rows.into_iter()
-                            .filter_map(|(on, due)| due.filter(|at| *at < sql::held_due()).map(|at| at.max(on)))
+                            .filter_map(|(_, on, due)| super::waiting_from(on, due))
                             .min()
                     }
                     first => first.map(|(due, _)| due),

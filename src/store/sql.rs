@@ -99,9 +99,12 @@ where
     qb
 }
 
-/// Each switched-on webhook among `ids` of `program`: when it was switched on, and when its
-/// oldest waiting delivery fell due (NULL: none waiting), the first entry of its pending index.
-pub fn oldest_due_query<'a, DB>(program: &ProgramId, ids: &[WebhookId]) -> QueryBuilder<'a, DB>
+/// Each switched-on webhook among `ids` of `program` (every one when `scope` is `None`): its
+/// id, when it was last switched on, and when its oldest waiting delivery fell due (NULL: none
+/// waiting; held ones come last in its pending index), from the first entry of its pending index.
+pub fn first_pending_query<'a, DB>(
+    scope: Option<(&ProgramId, &[WebhookId])>,
+) -> QueryBuilder<'a, DB>
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
@@ -109,11 +112,14 @@ where
     let mut qb = QueryBuilder::new(
         "SELECT w.id, w.enabled_at, (SELECT d.next_attempt_at FROM deliveries d \
          WHERE d.webhook_id = w.id AND d.status = 'pending' ORDER BY d.next_attempt_at LIMIT 1) \
-         FROM webhooks w WHERE w.program_id = ",
+         FROM webhooks w WHERE w.enabled AND w.deleted_at IS NULL",
     );
-    qb.push_bind(program.to_string())
-        .push(" AND w.enabled AND w.deleted_at IS NULL AND w.id IN ");
-    push_list(&mut qb, ids);
+    if let Some((program, ids)) = scope {
+        qb.push(" AND w.program_id = ")
+            .push_bind(program.to_string())
+            .push(" AND w.id IN ");
+        push_list(&mut qb, ids);
+    }
     qb
 }
 
@@ -661,12 +667,6 @@ where
     qb.push(format!(" ORDER BY {column} LIMIT 1"));
     qb
 }
-
-/// When each switched-on webhook was switched on and when its oldest waiting delivery fell due
-/// (NULL: none waiting; held ones come last in its pending index).
-pub const FIRST_DUE_PER_WEBHOOK: &str = "SELECT w.enabled_at, (SELECT d.next_attempt_at \
-    FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending' \
-    ORDER BY d.next_attempt_at LIMIT 1) FROM webhooks w WHERE w.enabled AND w.deleted_at IS NULL";
 
 /// Whether any webhook not in `exclude` has a delivery to claim, asked before a claim that leaves
 /// webhooks out. The claim walks the due index oldest first and steps over the excluded webhooks'

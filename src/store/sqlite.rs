@@ -597,10 +597,9 @@ mod tests {
             &[WebhookId::generate(), WebhookId::generate()],
             sql::HELD_COUNT_LIMIT,
         );
-        let due = sql::oldest_due_query::<sqlx::Sqlite>(
-            &ProgramId::generate(),
-            &[WebhookId::generate(), WebhookId::generate()],
-        );
+        let ids = [WebhookId::generate(), WebhookId::generate()];
+        let due = sql::first_pending_query::<sqlx::Sqlite>(Some((&ProgramId::generate(), &ids)));
+        let every = sql::first_pending_query::<sqlx::Sqlite>(None);
         for sql in [
             steps[0].as_str(),
             &steps[1],
@@ -609,7 +608,7 @@ mod tests {
             sql::UNSETTLED_WEBHOOKS,
             counts.sql(),
             due.sql(),
-            sql::FIRST_DUE_PER_WEBHOOK,
+            every.sql(),
         ] {
             let steps = plan(&store, sql).await;
             assert!(
