@@ -620,8 +620,92 @@ async fn schema_validation_is_opt_in_per_event_type(backend: Backend) {
     app.stop().await;
 }
 
+/// Every JSON body of the API is an object. serde reads a struct from an array as well, by
+/// position, so without a check `[]` passed as `{}`: a replay of every dead letter, alert
+/// settings put back to their defaults. An array is refused with 422 naming the body, and
+/// nothing is done.
+async fn array_bodies_are_refused_not_read_by_position(backend: Backend) {
+    let Some(app) = spawn_app(backend, "array_bodies").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let hook = app
+        .create_webhook(json!({"name": "Arrays", "url": rx.url,
+            "event_types": ["points.awarded"]}))
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let settings = json!({"email_enabled": true, "smtp_host": "smtp.example.com",
+        "from": "herald@example.com", "recipients": "ops@example.com"});
+    let (status, saved) = app
+        .call(Method::PUT, "/api/v1/alerts/settings", Some(settings))
+        .await;
+    assert_eq!(status, 200, "{saved}");
+
+    let routes = [
+        (Method::POST, "/api/v1/events".to_owned()),
+        (Method::POST, "/api/v1/events/batch".to_owned()),
+        (Method::POST, "/api/v1/webhooks".to_owned()),
+        (Method::PATCH, format!("/api/v1/webhooks/{id}")),
+        (Method::POST, format!("/api/v1/webhooks/{id}/test")),
+        (Method::PUT, "/api/v1/alerts/settings".to_owned()),
+        (Method::POST, "/api/v1/deliveries/replay".to_owned()),
+        (Method::POST, "/api/v1/program/export".to_owned()),
+        (Method::POST, "/api/v1/program/import/preview".to_owned()),
+        (Method::POST, "/api/v1/program/import".to_owned()),
+        (Method::POST, "/api/v1/api-keys".to_owned()),
+        (Method::POST, "/api/v1/users".to_owned()),
+        (
+            Method::PUT,
+            "/api/v1/event-types/points.awarded/validation".to_owned(),
+        ),
+    ];
+    for (method, path) in routes {
+        for body in [json!([]), json!(["wh_a", "points.awarded"]), json!(7)] {
+            let (status, answer) = app.call(method.clone(), &path, Some(body.clone())).await;
+            assert_eq!(status, 422, "{method} {path} {body}: {answer}");
+            assert_eq!(
+                answer["error"]["field"], "body",
+                "{method} {path}: {answer}"
+            );
+            assert_eq!(
+                answer["error"]["message"], "the request body must be a JSON object",
+                "{method} {path}: {answer}"
+            );
+        }
+        // Not JSON at all is still a 400, whatever its first character.
+        let r = app
+            .client
+            .request(method.clone(), app.url(&path))
+            .bearer_auth(&app.key)
+            .header("content-type", "application/json")
+            .body("[1,")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{method} {path}");
+    }
+
+    // Nothing was acted on: no replay job, the settings as saved, no event stored.
+    let (status, jobs) = app.get("/api/v1/replay-jobs").await;
+    assert_eq!(status, 200, "{jobs}");
+    assert_eq!(jobs["items"], json!([]), "{jobs}");
+    let (status, now) = app.get("/api/v1/alerts/settings").await;
+    assert_eq!((status, now), (StatusCode::OK, saved));
+    let (status, deliveries) = app.get("/api/v1/deliveries?status=all").await;
+    assert_eq!(status, 200, "{deliveries}");
+    assert_eq!(deliveries["items"], json!([]), "{deliveries}");
+    // An object still goes through.
+    let (status, body) = app
+        .post(&format!("/api/v1/webhooks/{id}/test"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(rx.wait_for(1, Duration::from_secs(10)).await.len(), 1);
+    app.stop().await;
+}
+
 on_both_backends!(
     schema_validation_is_opt_in_per_event_type,
+    array_bodies_are_refused_not_read_by_position,
     stale_writes_are_refused_and_nothing_is_lost,
     batch_ingest_is_validated_whole_and_fans_out_each_event,
     ingest_errors_are_clear,

@@ -1,7 +1,7 @@
 //! The REST API's one error type: `{"error": {"code", "message", "field"?}}` with the matching
 //! status. Internal failures are logged with their cause and answered with an opaque message.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -63,6 +63,15 @@ impl ApiError {
             field: field.map(str::to_owned),
             ..Self::new(StatusCode::CONFLICT, "conflict", message)
         }
+    }
+
+    /// `413`: a body over the API's limit (`api::BODY_LIMIT`).
+    fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than 256 KiB",
+        )
     }
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -181,12 +190,18 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => {
                 Self::bad_request("send the body as JSON with content-type: application/json")
             }
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the body is larger than 256 KiB",
-            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::too_large(),
             other => Self::bad_request(other.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::too_large()
+        } else {
+            Self::bad_request(r.body_text())
         }
     }
 }

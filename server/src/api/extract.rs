@@ -9,20 +9,63 @@ use herald::auth::Actor;
 use herald::domain::account::KeyScope;
 use herald::domain::ids::ProgramId;
 
-/// `axum::Json` with rejections in the API's error format.
+/// `axum::Json` with rejections in the API's error format, for a JSON object only. Every request
+/// body of the API is an object, and serde reads a struct from an array too, by position: `[]`
+/// would pass as `{}` (a replay of every dead letter, alert settings reset) and a list of ids as
+/// the first fields. A client's mistaken array is refused (422, field `body`), never acted on.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        if !json_content_type(req.headers()) {
+            return Err(ApiError::bad_request(
+                "send the body as JSON with content-type: application/json",
+            ));
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(ApiError::from)?;
+        object_body(&body)?;
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&body)?;
         Ok(Self(v))
     }
+}
+
+/// Refuses a body that is not a JSON object: 400 when it is not JSON at all, 422 otherwise.
+pub fn object_body(body: &[u8]) -> Result<(), ApiError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return Ok(());
+    }
+    let _ = axum::Json::<serde::de::IgnoredAny>::from_bytes(body)?;
+    Err(ApiError::validation(
+        "body",
+        "the request body must be a JSON object",
+    ))
+}
+
+/// `application/json`, or another `application/…+json` type, parameters allowed (as `axum::Json`).
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|sub| sub == "json" || sub.ends_with("+json"))
 }
 
 /// `axum::extract::Query` with rejections in the API's error format.
