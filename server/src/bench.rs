@@ -477,13 +477,21 @@ impl ThreadSplit {
     }
 }
 
+/// What the senders achieve posting straight to the receiver (see `measure_ceiling`).
+#[derive(Clone, Copy)]
+struct Ceiling {
+    per_sec: f64,
+    /// The mean time from a request to its answer, in ms.
+    mean_answer_ms: f64,
+}
+
 /// POST/s of the same senders posting the same bodies, one per request, straight to the receiver
 /// (a `webhook-id` header names each, as Herald's deliveries do). Leaves the arrivals empty.
 async fn measure_ceiling(
     args: &BenchArgs,
     receiver_url: &str,
     arrivals: &Arrivals,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Ceiling> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.senders)
         .build()?;
@@ -508,7 +516,10 @@ async fn measure_ceiling(
         sent.at.len(),
         sent.rejected
     );
-    Ok(received as f64 / (sent.finished - sent.started).as_secs_f64())
+    Ok(Ceiling {
+        per_sec: received as f64 / (sent.finished - sent.started).as_secs_f64(),
+        mean_answer_ms: sent.answers_ms.iter().sum::<f64>() / sent.answers_ms.len().max(1) as f64,
+    })
 }
 
 struct Sent {
@@ -518,6 +529,8 @@ struct Sent {
     rejected: usize,
     /// With `--backlog`: when the webhooks were switched on (the drain's start).
     drain_from: Option<Instant>,
+    /// Each request's time from sending to its answer, in ms, sorted.
+    answers_ms: Vec<f64>,
 }
 
 /// Posts `args.events` events to `url` from `args.senders` concurrent senders, `batch` per
@@ -553,6 +566,7 @@ async fn send_events(
         );
         tasks.spawn(async move {
             let mut sent = Vec::new();
+            let mut answers_ms = Vec::new();
             let mut rejected = 0;
             loop {
                 let first = next.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
@@ -586,6 +600,7 @@ async fn send_events(
                 };
                 let at = Instant::now();
                 let ok = request.send().await.is_ok_and(|r| r.status() == expected);
+                answers_ms.push(at.elapsed().as_secs_f64() * 1000.0);
                 if ok {
                     // Only events for healthy endpoints are expected back.
                     for (id, _, healthy) in events {
@@ -597,22 +612,26 @@ async fn send_events(
                     rejected += events.len();
                 }
             }
-            (sent, rejected)
+            (sent, answers_ms, rejected)
         });
     }
     let mut at = HashMap::with_capacity(args.events);
+    let mut answers_ms = Vec::with_capacity(args.events / batch + 1);
     let mut rejected = 0;
     while let Some(done) = tasks.join_next().await {
-        let (sent, r) = done?;
+        let (sent, answers, r) = done?;
         at.extend(sent);
+        answers_ms.extend(answers);
         rejected += r;
     }
+    answers_ms.sort_by(f64::total_cmp);
     Ok(Sent {
         at,
         started,
         finished: Instant::now(),
         rejected,
         drain_from: None,
+        answers_ms,
     })
 }
 
@@ -625,6 +644,8 @@ struct Report {
     ingest_secs: f64,
     e2e_secs: f64,
     latencies_ms: Vec<f64>,
+    /// Each ingest request's time to its answer, in ms, sorted.
+    answers_ms: Vec<f64>,
 }
 
 async fn collect(arrivals: &Arrivals, sent: &Sent, args: &BenchArgs) -> Report {
@@ -655,6 +676,7 @@ async fn collect(arrivals: &Arrivals, sent: &Sent, args: &BenchArgs) -> Report {
         ingest_secs: (sent.finished - sent.started).as_secs_f64(),
         e2e_secs: (last - sent.drain_from.unwrap_or(sent.started)).as_secs_f64(),
         latencies_ms,
+        answers_ms: sent.answers_ms.clone(),
     }
 }
 
@@ -666,7 +688,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx]
 }
 
-fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Option<f64>) {
+fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Option<Ceiling>) {
     let mode = if args.rate == 0 {
         "flat out".to_owned()
     } else {
@@ -711,6 +733,25 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
         "  ingest             {:.0} events/s",
         r.accepted as f64 / r.ingest_secs
     );
+    if !r.answers_ms.is_empty() {
+        let mean = r.answers_ms.iter().sum::<f64>() / r.answers_ms.len() as f64;
+        // Flat out, each sender posts again as soon as it is answered, so the senders divided
+        // by the mean answer time is the most requests a second they can make (Little's law).
+        let bound = if args.rate == 0 {
+            format!(
+                "; {} senders / mean = {:.0} requests/s at most",
+                args.senders,
+                args.senders as f64 * 1000.0 / mean
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "  ingest answer      mean {mean:.2} ms, p50 {:.2} ms, p99 {:.2} ms (POST to 202){bound}",
+            percentile(&r.answers_ms, 0.50),
+            percentile(&r.answers_ms, 0.99),
+        );
+    }
     let delivered_per_sec = r.delivered as f64 / r.e2e_secs;
     if args.backlog {
         let drained = if r.delivered < r.expected {
@@ -730,8 +771,10 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
     }
     if let Some(c) = ceiling {
         println!(
-            "  ceiling            {c:.0} POST/s straight to the receiver; Herald end to end is {:.1}% of it",
-            100.0 * delivered_per_sec / c
+            "  ceiling            {:.0} POST/s straight to the receiver (answered in {:.2} ms on average); Herald end to end is {:.1}% of it",
+            c.per_sec,
+            c.mean_answer_ms,
+            100.0 * delivered_per_sec / c.per_sec
         );
     }
     println!(

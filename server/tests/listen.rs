@@ -162,7 +162,8 @@ async fn listen_verifies_prints_and_forwards() {
 }
 
 /// `herald bench` end to end, kept small: a real `herald serve` child on a fresh SQLite file and
-/// three webhooks taking every event, so each event is accepted once and delivered three times.
+/// three webhooks taking every event, so each event is accepted once and delivered three times;
+/// with the ceiling first, and each request's answer time (Little's law over the senders).
 #[test]
 fn bench_counts_every_fanned_out_delivery() {
     let out = Command::new(env!("CARGO_BIN_EXE_herald"))
@@ -174,6 +175,7 @@ fn bench_counts_every_fanned_out_delivery() {
             "2",
             "--fan-out",
             "3",
+            "--ceiling",
         ])
         .args(["--deadline-secs", "60"])
         .stderr(Stdio::null())
@@ -190,4 +192,13 @@ fn bench_counts_every_fanned_out_delivery() {
         "{text}"
     );
     assert!(text.contains("delivered          90\n"), "{text}");
+    assert!(text.contains("ingest answer      mean "), "{text}");
+    assert!(
+        text.contains("(POST to 202); 2 senders / mean = "),
+        "{text}"
+    );
+    assert!(
+        text.contains("POST/s straight to the receiver (answered in "),
+        "{text}"
+    );
 }
