@@ -738,10 +738,15 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
         // Flat out, each sender posts again as soon as it is answered, so the senders divided
         // by the mean answer time is the most requests a second they can make (Little's law).
         let bound = if args.rate == 0 {
+            let requests = args.senders as f64 * 1000.0 / mean;
+            let events = if args.batch > 1 {
+                format!(" ({:.0} events/s)", requests * f64::from(args.batch))
+            } else {
+                String::new()
+            };
             format!(
-                "; {} senders / mean = {:.0} requests/s at most",
-                args.senders,
-                args.senders as f64 * 1000.0 / mean
+                "; {} senders / mean = {requests:.0} requests/s at most{events}",
+                args.senders
             )
         } else {
             String::new()
