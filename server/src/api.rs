@@ -11,6 +11,7 @@ mod event_types;
 mod events;
 pub mod extract;
 mod insights;
+mod strict;
 mod transfer;
 mod webhooks;
 

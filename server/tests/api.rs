@@ -685,7 +685,49 @@ async fn array_bodies_are_refused_not_read_by_position(backend: Backend) {
         assert_eq!(r.status(), 400, "{method} {path}");
     }
 
-    // Nothing was acted on: no replay job, the settings as saved, no event stored.
+    // Inside a body too: an array where the document says object is refused, and the field
+    // names where it was.
+    let valid = json!({"name": "Nested", "url": rx.url, "event_types": ["points.awarded"]});
+    for (key, value, field) in [
+        ("retry", json!([]), "retry"),
+        // Read by position, this was 3 attempts, 60 s apart, exponential, 10 s timeout.
+        ("retry", json!([3, 60, "exponential", 10]), "retry"),
+        ("auth", json!(["jwt", "a-secret-of-enough-length"]), "auth"),
+        ("headers", json!([["X-Team", "loyalty"]]), "headers[0]"),
+    ] {
+        let mut body = valid.clone();
+        body[key] = value.clone();
+        let (status, answer) = app.post("/api/v1/webhooks", body).await;
+        assert_eq!(status, 422, "{key}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{key}: {answer}");
+        let patch = Value::Object([(key.to_owned(), value.clone())].into_iter().collect());
+        let (status, answer) = app
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/webhooks/{id}"),
+                Some(patch),
+            )
+            .await;
+        assert_eq!(status, 422, "PATCH {key}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "PATCH {key}: {answer}");
+    }
+    let (status, answer) = app
+        .post(
+            "/api/v1/events/batch",
+            json!({"events": [{"event_type": "points.awarded", "data": {}}, []]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["field"], "events[1]", "{answer}");
+    // A type error names its field as well.
+    let (status, answer) = app
+        .post("/api/v1/events", json!({"event_type": 5, "data": {}}))
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["field"], "event_type", "{answer}");
+
+    // Nothing was acted on: no replay job, the settings as saved, no event stored, no webhook
+    // made or changed.
     let (status, jobs) = app.get("/api/v1/replay-jobs").await;
     assert_eq!(status, 200, "{jobs}");
     assert_eq!(jobs["items"], json!([]), "{jobs}");
@@ -694,6 +736,10 @@ async fn array_bodies_are_refused_not_read_by_position(backend: Backend) {
     let (status, deliveries) = app.get("/api/v1/deliveries?status=all").await;
     assert_eq!(status, 200, "{deliveries}");
     assert_eq!(deliveries["items"], json!([]), "{deliveries}");
+    let (status, hooks) = app.get("/api/v1/webhooks").await;
+    assert_eq!(status, 200, "{hooks}");
+    assert_eq!(hooks["items"].as_array().unwrap().len(), 1, "{hooks}");
+    assert_eq!(hooks["items"][0]["version"], hook["version"], "{hooks}");
     // An object still goes through.
     let (status, body) = app
         .post(&format!("/api/v1/webhooks/{id}/test"), json!({}))

@@ -65,6 +65,26 @@ impl ApiError {
         }
     }
 
+    /// `422`: a JSON body whose content is not what the operation takes. The field is `path`
+    /// where the reader knew it (`retry.attempts`, `events[2].data`), else the one the message
+    /// names (`unknown field `foo``, `missing field `url``), else `body`.
+    pub fn json_data(path: Option<String>, message: String) -> Self {
+        let field = path
+            .or_else(|| field_of(&message))
+            .unwrap_or_else(|| "body".to_owned());
+        Self::validation(field, message)
+    }
+
+    /// `400`: a body that is not JSON at all.
+    pub fn json_syntax(detail: impl std::fmt::Display) -> Self {
+        Self::bad_request(format!("the body is not valid JSON: {detail}"))
+    }
+
+    /// `400`: a body sent without a JSON content type.
+    pub fn not_json() -> Self {
+        Self::bad_request("send the body as JSON with content-type: application/json")
+    }
+
     /// `413`: a body over the API's limit (`api::BODY_LIMIT`).
     fn too_large() -> Self {
         Self::new(
@@ -181,15 +201,10 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(e) => {
                 let message =
                     std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string());
-                let field = field_of(&message).unwrap_or_else(|| "body".to_owned());
-                Self::validation(field, message)
+                Self::json_data(None, message)
             }
-            JsonRejection::JsonSyntaxError(e) => {
-                Self::bad_request(format!("the body is not valid JSON: {}", e.body_text()))
-            }
-            JsonRejection::MissingJsonContentType(_) => {
-                Self::bad_request("send the body as JSON with content-type: application/json")
-            }
+            JsonRejection::JsonSyntaxError(e) => Self::json_syntax(e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => Self::not_json(),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::too_large(),
             other => Self::bad_request(other.body_text()),
         }

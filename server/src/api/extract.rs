@@ -9,10 +9,11 @@ use herald::auth::Actor;
 use herald::domain::account::KeyScope;
 use herald::domain::ids::ProgramId;
 
-/// `axum::Json` with rejections in the API's error format, for a JSON object only. Every request
-/// body of the API is an object, and serde reads a struct from an array too, by position: `[]`
-/// would pass as `{}` (a replay of every dead letter, alert settings reset) and a list of ids as
-/// the first fields. A client's mistaken array is refused (422, field `body`), never acted on.
+/// A JSON body in the API's error format, read with `strict`: an object where the document says
+/// object, at every depth. Every request body of the API is an object, and serde reads a struct
+/// from an array too, by position: `[]` would pass as `{}` (a replay of every dead letter, alert
+/// settings reset) and a list of ids as the first fields. A client's mistaken array is refused
+/// (422 naming the field, `body` for the whole), never acted on.
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
@@ -24,29 +25,38 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !json_content_type(req.headers()) {
-            return Err(ApiError::bad_request(
-                "send the body as JSON with content-type: application/json",
-            ));
+            return Err(ApiError::not_json());
         }
         let body = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(ApiError::from)?;
-        object_body(&body)?;
-        let axum::Json(v) = axum::Json::<T>::from_bytes(&body)?;
-        Ok(Self(v))
+        read_body(&body).map(Self)
     }
 }
 
-/// Refuses a body that is not a JSON object: 400 when it is not JSON at all, 422 otherwise.
-pub fn object_body(body: &[u8]) -> Result<(), ApiError> {
-    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
-        return Ok(());
+/// Reads a request body as `T` (see `ApiJson`): 400 when it is not JSON, 422 when it is not an
+/// object or not what `T` takes.
+pub fn read_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(ApiError::json_syntax)?;
+        return Err(ApiError::validation(
+            "body",
+            "the request body must be a JSON object",
+        ));
     }
-    let _ = axum::Json::<serde::de::IgnoredAny>::from_bytes(body)?;
-    Err(ApiError::validation(
-        "body",
-        "the request body must be a JSON object",
-    ))
+    let mut reader = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(super::strict::Strict(&mut reader)).map_err(
+        |e| match e.inner().classify() {
+            serde_json::error::Category::Data => {
+                let path = e.path().to_string();
+                let path = (path != ".").then_some(path);
+                ApiError::json_data(path, e.to_string())
+            }
+            _ => ApiError::json_syntax(e),
+        },
+    )?;
+    reader.end().map_err(ApiError::json_syntax)?;
+    Ok(value)
 }
 
 /// `application/json`, or another `application/…+json` type, parameters allowed (as `axum::Json`).

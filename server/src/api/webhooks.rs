@@ -194,11 +194,7 @@ async fn send_test(
     let body: TestBody = if body.iter().all(u8::is_ascii_whitespace) {
         TestBody::default()
     } else {
-        super::extract::object_body(&body)?;
-        serde_json::from_slice(&body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ApiError::validation("event_type", e.to_string()),
-            _ => ApiError::bad_request(format!("the body is not valid JSON: {e}")),
-        })?
+        super::extract::read_body(&body)?
     };
     let event_type = body.event_type;
     let outcome = state
