@@ -844,24 +844,10 @@ async fn postgres_notify_wakes_other_processes() {
         return;
     };
     let rx = TestReceiver::start().await;
-    let engine = || async {
-        let store = herald::store::connect(&url).await.unwrap();
-        let sealer = herald::auth::seal::Sealer::from_key_text(SECRET_KEY).unwrap();
-        let config = herald::delivery::EngineConfig {
-            guard: herald::delivery::guard::GuardPolicy {
-                allow_private: true,
-                require_https: false,
-            },
-            idle_poll: Duration::from_secs(3600),
-            ..Default::default()
-        };
-        herald::delivery::Engine::new(store, sealer, config)
-    };
-    let listening = engine().await;
+    let (listening, _) = engine_polling_hourly(&url).await;
     // The other process only stores events: it runs no dispatcher.
-    let other = engine().await;
-    let program = other.store().default_program().await.unwrap();
-    let admin = herald::auth::Actor::command_line(program.clone());
+    let (other, admin) = engine_polling_hourly(&url).await;
+    let program = admin.program.clone();
     let draft: herald::domain::settings::WebhookDraft =
         serde_json::from_value(hook("Shared", &rx.url, json!({}))).unwrap();
     other.create_webhook(&admin, &draft).await.unwrap();
