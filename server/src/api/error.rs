@@ -1,7 +1,7 @@
 //! The REST API's one error type: `{"error": {"code", "message", "field"?}}` with the matching
 //! status. Internal failures are logged with their cause and answered with an opaque message.
 
-use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -193,22 +193,6 @@ fn field_of(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;
     Some(message[start..start + len].to_owned())
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(r: JsonRejection) -> Self {
-        match r {
-            JsonRejection::JsonDataError(e) => {
-                let message =
-                    std::error::Error::source(&e).map_or_else(|| e.body_text(), |s| s.to_string());
-                Self::json_data(None, message)
-            }
-            JsonRejection::JsonSyntaxError(e) => Self::json_syntax(e.body_text()),
-            JsonRejection::MissingJsonContentType(_) => Self::not_json(),
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::too_large(),
-            other => Self::bad_request(other.body_text()),
-        }
-    }
 }
 
 impl From<BytesRejection> for ApiError {
