@@ -516,7 +516,19 @@ async fn send_test_verify_and_rotation(backend: Backend) {
     assert_eq!(outcome["success"], true);
     assert_eq!(outcome["status_code"], 200);
     assert_eq!(outcome["response_body"], "ok");
+    // A name given must be a catalog one: an empty or unknown one is refused, nothing sent.
+    for name in ["", "  ", "nope.nothing"] {
+        let (status, body) = app
+            .post(
+                &format!("/api/v1/webhooks/{id}/test"),
+                json!({ "event_type": name }),
+            )
+            .await;
+        assert_eq!(status, 422, "{name:?}: {body}");
+        assert_eq!(body["error"]["field"], "event_type", "{name:?}: {body}");
+    }
     let got = rx.received();
+    assert_eq!(got.len(), 1, "only the first test was sent");
     assert_eq!(got[0].json()["event_type"], "reward.redeemed");
     assert_eq!(
         got[0].json()["data"]["coupon_code"],
