@@ -28,7 +28,6 @@ impl Engine {
     ) -> Result<TestOutcome> {
         let w = self.get_webhook(admin(actor)?, id).await?;
         let event_type = event_type
-            .filter(|t| !t.is_empty())
             .or_else(|| w.record.event_types.first().map(String::as_str))
             .unwrap_or(catalog::EVENT_NAMES[0]);
         let example = catalog::event_type(event_type).ok_or_else(|| {

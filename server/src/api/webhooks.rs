@@ -196,17 +196,6 @@ async fn send_test(
     } else {
         super::extract::read_body(&body)?
     };
-    // Absent (or null) means the first subscribed type; a name given must be a catalog one.
-    if body
-        .event_type
-        .as_deref()
-        .is_some_and(|t| t.trim().is_empty())
-    {
-        return Err(ApiError::validation(
-            "event_type",
-            "event_type must name a catalog event type; leave it out to test the first subscribed one",
-        ));
-    }
     let event_type = body.event_type;
     let outcome = state
         .engine
