@@ -672,17 +672,20 @@ async fn array_bodies_are_refused_not_read_by_position(backend: Backend) {
                 "{method} {path}: {answer}"
             );
         }
-        // Not JSON at all is still a 400, whatever its first character.
-        let r = app
-            .client
-            .request(method.clone(), app.url(&path))
-            .bearer_auth(&app.key)
-            .header("content-type", "application/json")
-            .body("[1,")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "{method} {path}");
+        // Not JSON at all is still a 400, whatever its first character (a form feed is not
+        // JSON whitespace: Send Test, whose body is optional, read it as an empty body).
+        for text in ["[1,", "\u{c}", "\u{c}{}"] {
+            let r = app
+                .client
+                .request(method.clone(), app.url(&path))
+                .bearer_auth(&app.key)
+                .header("content-type", "application/json")
+                .body(text)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{method} {path} {text:?}");
+        }
     }
 
     // Inside a body too: an array where the document says object is refused, and the field

@@ -37,7 +37,7 @@ where
 /// Reads a request body as `T` (see `ApiJson`): 400 when it is not JSON, 422 when it is not an
 /// object or not what `T` takes.
 pub fn read_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+    if body.iter().find(|b| !json_space(b)) != Some(&b'{') {
         serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(ApiError::json_syntax)?;
         return Err(ApiError::validation(
             "body",
@@ -57,6 +57,12 @@ pub fn read_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
     )?;
     reader.end().map_err(ApiError::json_syntax)?;
     Ok(value)
+}
+
+/// Whitespace as JSON has it (space, tab, line feed, carriage return): not form feed or
+/// vertical tab, which `u8::is_ascii_whitespace` counts too.
+pub fn json_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// `application/json`, or another `application/…+json` type, parameters allowed (as `axum::Json`).

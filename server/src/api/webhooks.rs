@@ -191,7 +191,7 @@ async fn send_test(
     body: axum::body::Bytes,
 ) -> ApiResult<Json<TestOutcome>> {
     // The body is optional: an empty one tests the first subscribed event type.
-    let body: TestBody = if body.iter().all(u8::is_ascii_whitespace) {
+    let body: TestBody = if body.iter().all(super::extract::json_space) {
         TestBody::default()
     } else {
         super::extract::read_body(&body)?
