@@ -215,9 +215,13 @@ fn document_constraints(doc: &mut serde_json::Value) {
     retry["timeout_seconds"] =
         json!({"type": "integer", "minimum": 1, "maximum": RetryPolicy::MAX_TIMEOUT_SECONDS});
     retry["backoff"] = json!({"type": "string", "enum": ["fixed", "exponential", "schedule"]});
-    retry["schedule"] = json!({"type": "array", "maxItems": RetryPolicy::MAX_ATTEMPTS,
-        "items": {"type": "integer", "minimum": 0, "maximum": RetryPolicy::MAX_DELAY_SECONDS},
-        "description": "With backoff `schedule`: the delay before each retry, in seconds (1 to 10 of them)."});
+    // Read (and checked) only with backoff `schedule`; with another backoff it is ignored
+    // whatever it holds, so the document states its limits in words, not as constraints a
+    // request with another backoff would break.
+    retry["schedule"] = json!({"type": "array", "items": {"type": "integer"},
+        "description": format!("With backoff `schedule`: the delay before each retry, in seconds \
+            (1 to {} of them, each 0 to {}); ignored with another backoff.",
+            RetryPolicy::MAX_ATTEMPTS, RetryPolicy::MAX_DELAY_SECONDS)});
     schemas["AuthDraft"]["properties"]["kind"] =
         json!({"type": "string", "enum": ["signature", "jwt", "basic", "none"]});
     let postable: Vec<&str> = EVENT_NAMES
