@@ -326,6 +326,19 @@ async fn a_written_retry_schedule_is_followed(backend: Backend) {
         Err(herald::delivery::EngineError::Validation(v)) => assert_eq!(v.field, "retry.schedule"),
         other => panic!("{:?}", other.map(|_| ())),
     }
+    // Beside a schedule, `attempts` is not used but is still held to its range (0 to 10), as
+    // the API document states, rather than silently dropped.
+    let bad = s
+        .engine
+        .create_webhook(
+            &s.admin,
+            &draft("Overbudget", &rx.url, json!({"attempts": 11, "delay_seconds": 60, "backoff": "schedule", "schedule": [0, 300], "timeout_seconds": 5})),
+        )
+        .await;
+    match bad {
+        Err(herald::delivery::EngineError::Validation(v)) => assert_eq!(v.field, "retry.attempts"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
 }
 
 /// `410 Gone` switches the webhook off at once, says why (on the webhook and in the activity

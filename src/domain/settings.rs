@@ -59,7 +59,8 @@ pub struct RetryDraft {
     pub backoff: String,
     pub timeout_seconds: i64,
     /// With `backoff: "schedule"`: the delay before each retry in seconds (its length is the
-    /// number of retries; `attempts` and `delay_seconds` are then not used).
+    /// number of retries; `attempts` and `delay_seconds` are then not used, though still held to
+    /// their ranges).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schedule: Vec<i64>,
 }

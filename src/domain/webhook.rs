@@ -423,19 +423,21 @@ impl RetryPolicy {
                 ))
             }
         };
-        // A schedule's length is its number of retries.
+        // The number given is checked whatever the backoff (the document states its limits),
+        // though a schedule's length is then its number of retries (1 to 10: `Schedule::new`).
+        let attempts = range(
+            "retry.attempts",
+            "Retry Attempts",
+            attempts,
+            0,
+            Self::MAX_ATTEMPTS.into(),
+        )?;
         let attempts = match backoff {
-            Backoff::Schedule(s) => s.delays().len() as i64,
+            Backoff::Schedule(s) => s.delays().len() as u32,
             _ => attempts,
         };
         Ok(Self {
-            attempts: range(
-                "retry.attempts",
-                "Retry Attempts",
-                attempts,
-                0,
-                Self::MAX_ATTEMPTS.into(),
-            )?,
+            attempts,
             delay_seconds: range(
                 "retry.delay_seconds",
                 "Retry Delay",
@@ -638,6 +640,13 @@ mod tests {
                 .unwrap_err()
                 .field,
             "retry.timeout_seconds"
+        );
+        // With a schedule its length counts the retries, and the number sent is still checked.
+        let schedule = Backoff::Schedule(Schedule::new(&[0, 300, 1800]).unwrap());
+        assert_eq!(RetryPolicy::new(7, 30, schedule, 15).unwrap().attempts, 3);
+        assert_eq!(
+            RetryPolicy::new(11, 30, schedule, 15).unwrap_err().field,
+            "retry.attempts"
         );
     }
 
