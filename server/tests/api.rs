@@ -752,9 +752,116 @@ async fn array_bodies_are_refused_not_read_by_position(backend: Backend) {
     app.stop().await;
 }
 
+/// Text that holds control characters where they mean nothing is refused by name, on both
+/// backends alike: PostgreSQL cannot store or compare NUL, so these were 500s there (an API key
+/// named with one, a description, a filter value, a search term), and SQLite stored them.
+async fn control_characters_in_text_are_refused_by_name(backend: Backend) {
+    let Some(app) = spawn_app(backend, "control_characters").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let valid = json!({"name": "Texts", "url": rx.url, "event_types": ["points.awarded"]});
+    let mut cases = Vec::new();
+    for (key, value, field) in [
+        ("description", json!("a\u{0}b"), "description"),
+        ("description", json!("bell\u{7}"), "description"),
+        (
+            "filter",
+            json!([{"path": "data.tier", "op": "eq", "value": "Gold\u{0}"}]),
+            "filter[0]",
+        ),
+        (
+            "filter",
+            json!([{"path": "data.tier", "op": "in", "value": [{"k\u{0}": 1}]}]),
+            "filter[0]",
+        ),
+        (
+            "filter",
+            json!([{"path": "data.ti\u{0}er", "op": "exists", "value": null}]),
+            "filter[0]",
+        ),
+    ] {
+        let mut body = valid.clone();
+        body[key] = value;
+        cases.push((Method::POST, "/api/v1/webhooks".to_owned(), body, field));
+    }
+    for (name, field) in [("key\u{0}", "name"), ("line\nbreak", "name")] {
+        cases.push((
+            Method::POST,
+            "/api/v1/api-keys".to_owned(),
+            json!({"name": name}),
+            field,
+        ));
+    }
+    let settings = json!({"email_enabled": false, "smtp_host": "smtp.example.com",
+        "from": "herald@example.com", "recipients": "ops@example.com"});
+    for (key, value) in [
+        ("smtp_host", "smtp\u{0}.example.com"),
+        ("smtp_username", "user\u{0}"),
+        ("smtp_password", "pass\u{0}word"),
+        ("from", "herald\u{0}@example.com"),
+        ("recipients", "ops@example.com\u{0}"),
+    ] {
+        let mut body = settings.clone();
+        body[key] = json!(value);
+        cases.push((Method::PUT, "/api/v1/alerts/settings".to_owned(), body, key));
+    }
+    for (method, path, body, field) in cases {
+        let (status, answer) = app.call(method.clone(), &path, Some(body.clone())).await;
+        assert_eq!(status, 422, "{method} {path} {body}: {answer}");
+        assert_eq!(
+            answer["error"]["field"], field,
+            "{method} {path} {body}: {answer}"
+        );
+    }
+    for (path, field) in [
+        ("/api/v1/webhooks?name=a%00b", "name"),
+        ("/api/v1/webhooks?name=%07", "name"),
+        ("/api/v1/attempts?q=a%00b", "q"),
+    ] {
+        let (status, answer) = app.get(path).await;
+        assert_eq!(status, 422, "{path}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{path}: {answer}");
+    }
+    // Nothing was stored: no webhook, only the test's own API key, the settings untouched.
+    let (status, hooks) = app.get("/api/v1/webhooks").await;
+    assert_eq!(status, 200, "{hooks}");
+    assert_eq!(hooks["items"], json!([]), "{hooks}");
+    let (status, keys) = app.get("/api/v1/api-keys").await;
+    assert_eq!(status, 200, "{keys}");
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1, "{keys}");
+    let (status, now) = app.get("/api/v1/alerts/settings").await;
+    assert_eq!(status, 200, "{now}");
+    assert_eq!(now["smtp_host"], "", "{now}");
+    // Line breaks and tabs are still text in a description, and several recipients may come
+    // one per line; a search term without control characters finds what it names.
+    let mut body = valid.clone();
+    body["description"] = json!("Tier changes\n\tfor the CRM");
+    let (status, hook) = app.post("/api/v1/webhooks", body).await;
+    assert_eq!(status, 201, "{hook}");
+    assert_eq!(hook["description"], "Tier changes\n\tfor the CRM", "{hook}");
+    let mut body = settings.clone();
+    body["recipients"] = json!("ops@example.com\r\nteam@example.com");
+    let (status, saved) = app
+        .call(Method::PUT, "/api/v1/alerts/settings", Some(body))
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(
+        saved["recipients"],
+        json!(["ops@example.com", "team@example.com"])
+    );
+    let (status, found) = app.get("/api/v1/webhooks?name=text").await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["items"].as_array().unwrap().len(), 1, "{found}");
+    let (status, found) = app.get("/api/v1/attempts?q=text").await;
+    assert_eq!(status, 200, "{found}");
+    app.stop().await;
+}
+
 on_both_backends!(
     schema_validation_is_opt_in_per_event_type,
     array_bodies_are_refused_not_read_by_position,
+    control_characters_in_text_are_refused_by_name,
     stale_writes_are_refused_and_nothing_is_lost,
     batch_ingest_is_validated_whole_and_fans_out_each_event,
     ingest_errors_are_clear,

@@ -81,13 +81,19 @@ pub fn check_new_password(raw: &str) -> Result<&str, ValidationError> {
     Ok(raw)
 }
 
-/// An API key's name as typed: trimmed, 1 to 100 characters.
+/// An API key's name as typed: trimmed, 1 to 100 characters, no control characters.
 pub fn api_key_name(raw: &str) -> Result<&str, ValidationError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ValidationError::new(
             "name",
             "Give the key a name of 1 to 100 characters",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "name",
+            "API key name cannot contain control characters",
         ));
     }
     Ok(name)

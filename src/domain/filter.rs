@@ -97,9 +97,15 @@ impl Condition {
     fn validate(&self) -> Result<(), String> {
         let path_ok = !self.path.is_empty()
             && self.path.len() <= 200
-            && self.path.split('.').all(|seg| !seg.is_empty());
+            && self.path.split('.').all(|seg| !seg.is_empty())
+            && !self.path.contains(char::is_control);
         if !path_ok {
             return Err("path must be dot-separated keys such as data.tier".into());
+        }
+        // PostgreSQL keeps a webhook's filter in its JSON type, which cannot hold NUL: a
+        // condition with one is refused on both backends alike.
+        if holds_nul(&self.value) {
+            return Err("value must not contain the NUL character (U+0000)".into());
         }
         match self.op {
             Op::Exists => Ok(()),
@@ -159,6 +165,16 @@ pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 /// Numbers compare by value (1 == 1.0); everything else structurally.
+/// Whether a JSON value holds U+0000 in any string or key.
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
 fn loosely_equal(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
         (Some(x), Some(y)) => x == y,

@@ -1,8 +1,21 @@
-//! Date-range filters as the list and audit-log screens and the API take them: `YYYY-MM-DD` (UTC;
-//! a date-only end includes that whole day) or RFC 3339.
+//! Filters as the list and audit-log screens and the API take them: date ranges (`YYYY-MM-DD`,
+//! UTC, a date-only end including that whole day, or RFC 3339) and search terms.
 
 use super::ValidationError;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+
+/// Checks a search term as typed (a part of a name, or an id). Names and ids hold no control
+/// characters, so a term with one could match nothing; it is refused by name instead (PostgreSQL
+/// cannot even compare text holding NUL).
+pub fn check_search(field: &str, raw: &str) -> Result<(), ValidationError> {
+    if raw.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(())
+}
 
 /// Which end of a range a date-only value stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

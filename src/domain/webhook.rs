@@ -85,13 +85,22 @@ impl TargetUrl {
     }
 }
 
-/// Free text shown in the list and on the webhook's page.
+/// Free text shown in the list and on the webhook's page: up to 500 characters, line breaks and
+/// tabs but no other control characters.
 pub fn parse_description(raw: &str) -> Result<String, ValidationError> {
     let d = raw.trim();
     if d.chars().count() > 500 {
         return Err(ValidationError::new(
             "description",
             "Description must be at most 500 characters",
+        ));
+    }
+    if d.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ValidationError::new(
+            "description",
+            "Description must not contain control characters other than line breaks and tabs",
         ));
     }
     Ok(d.to_owned())

@@ -184,6 +184,7 @@ impl WebhookQuery {
         limit: Option<u32>,
         default_limit: u32,
     ) -> Result<Self, ValidationError> {
+        crate::domain::query::check_search("name", name)?;
         let (created_from, created_before) = crate::domain::query::parse_range(start, end)?;
         let after = match cursor.trim() {
             "" => None,
@@ -431,6 +432,7 @@ impl AttemptQuery {
         cursor: &str,
         limit: Option<u32>,
     ) -> Result<Self, ValidationError> {
+        crate::domain::query::check_search("q", search)?;
         let (created_from, created_before) = crate::domain::query::parse_range(start, end)?;
         let invalid = |field: &str, message: &str| ValidationError::new(field, message);
         let webhook_id = match webhook_id.trim() {
