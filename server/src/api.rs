@@ -207,6 +207,11 @@ fn document_constraints(doc: &mut serde_json::Value) {
         props["event_types"] = event_types.clone();
         props["rate_limit_per_second"] = rate.clone();
     }
+    // In a patch, `null` (like leaving a field out) keeps the current value.
+    let patch = &mut schemas["WebhookPatch"]["properties"];
+    patch["url"]["type"] = json!(["string", "null"]);
+    patch["method"]["type"] = json!(["string", "null"]);
+    patch["event_types"]["type"] = json!(["array", "null"]);
     let retry = &mut schemas["RetryDraft"]["properties"];
     retry["attempts"] =
         json!({"type": "integer", "minimum": 0, "maximum": RetryPolicy::MAX_ATTEMPTS});

@@ -41,42 +41,118 @@ async fn the_api_keeps_to_its_openapi_document_under_fuzzing(backend: Backend) {
     let reports = tempfile::tempdir().unwrap();
     let schema = app.url("/api/v1/openapi.json");
     let auth = format!("Authorization: Bearer {}", app.key);
-    let run = tokio::task::spawn_blocking(move || {
-        Command::new(tool)
+    let run = |extra: Vec<String>, config: Option<PathBuf>| {
+        let (tool, schema, auth) = (tool.clone(), schema.clone(), auth.clone());
+        let (examples, seed, dir) = (examples.clone(), seed.clone(), reports.path().to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new(tool);
             // Its cache and reports stay in the temporary directory.
-            .current_dir(reports.path())
-            .args(["run", &schema, "--header", &auth, "--checks", CHECKS])
-            .args(["--max-examples", &examples, "--workers", "2"])
-            .args(["--request-timeout", "30", "--generation-database", "none"])
+            cmd.current_dir(&dir);
+            if let Some(config) = config {
+                cmd.arg("--config-file").arg(config);
+            }
+            cmd.args(["run", &schema, "--header", &auth, "--checks", CHECKS])
+                .args(["--max-examples", &examples, "--workers", "2"])
+                .args(["--request-timeout", "30", "--generation-database", "none"])
+                .args(["--no-color", "--report-dir"])
+                .arg(&dir)
+                .args(extra);
+            if !seed.is_empty() {
+                cmd.args(["--seed", &seed]);
+            }
+            let out = cmd.output().expect("run schemathesis");
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let summary: Vec<&str> = text.lines().rev().take(12).collect();
+            eprintln!(
+                "{}",
+                summary.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+            assert!(
+                out.status.success(),
+                "schemathesis found problems:\n{text}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        })
+    };
+    // Every operation, ids made up or followed from the links of the responses.
+    run(
+        vec![
             // Applying an import changes what the same request answers next (the names are then
-            // taken), which Hypothesis reports as a flaky test rather than a finding; its preview
-            // (the same input, nothing written) is fuzzed, and `tests/transfer.rs` covers applying.
-            .args(["--exclude-operation-id", "apply_import"])
+            // taken), which Hypothesis reports as a flaky test rather than a finding; its
+            // preview (the same input, nothing written) is fuzzed, and `tests/transfer.rs`
+            // covers applying.
+            "--exclude-operation-id".into(),
+            "apply_import".into(),
             // A test alert talks to whatever SMTP server the fuzzed settings name; its own test
             // (`tests/alerts.rs`) drives it against a real SMTP sink.
-            .args(["--exclude-operation-id", "send_test_alert"])
-            .args(["--no-color", "--report-dir"])
-            .arg(reports.path())
-            .args(if seed.is_empty() {
-                vec![]
-            } else {
-                vec!["--seed".to_owned(), seed]
-            })
-            .output()
-            .expect("run schemathesis")
-    })
+            "--exclude-operation-id".into(),
+            "send_test_alert".into(),
+        ],
+        None,
+    )
     .await
     .unwrap();
-    let out = String::from_utf8_lossy(&run.stdout);
-    let summary: Vec<&str> = out.lines().rev().take(12).collect();
-    eprintln!(
-        "{}",
-        summary.into_iter().rev().collect::<Vec<_>>().join("\n")
-    );
+
+    // Made-up ids find nothing (404), so the operations on one webhook, attempt or delivery run
+    // again on real ones: a webhook whose delivery was attempted. Their bodies and queries are
+    // still generated; deleting is left to the first run, so the webhook stays for this one.
+    let rx = TestReceiver::start().await;
+    let hook = app
+        .create_webhook(serde_json::json!({"name": "Fuzzed", "url": rx.url,
+            "event_types": ["points.awarded"]}))
+        .await;
+    let (status, _) = app
+        .post(
+            "/api/v1/events",
+            serde_json::json!({"event_type": "points.awarded", "data": {"points": 5}}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    rx.wait_for(1, std::time::Duration::from_secs(10)).await;
+    let hook_id = hook["id"].as_str().expect("a webhook id").to_owned();
+    let attempts = eventually(std::time::Duration::from_secs(10), || {
+        let (app, hook_id) = (&app, hook_id.clone());
+        async move {
+            let (_, page) = app
+                .get(&format!("/api/v1/attempts?webhook_id={hook_id}"))
+                .await;
+            page["items"].as_array().filter(|a| !a.is_empty()).cloned()
+        }
+    })
+    .await
+    .expect("the attempt is recorded");
+    let fixed = [
+        (
+            Some(hook_id.as_str()),
+            "get_webhook update_webhook get_webhook_insights send_test_event verify_webhook \
+             get_webhook_secret rotate_webhook_secret",
+        ),
+        (attempts[0]["id"].as_str(), "get_attempt"),
+        (attempts[0]["delivery_id"].as_str(), "replay_delivery"),
+    ];
+    let mut config = String::new();
+    let mut only = Vec::new();
+    for (id, operations) in fixed {
+        let id = id.expect("an id");
+        for op in operations.split_whitespace() {
+            config.push_str(&format!(
+                "[[operations]]\ninclude-operation-id = \"{op}\"\nparameters = {{ id = \"{id}\" }}\n\n"
+            ));
+            only.extend(["--include-operation-id".to_owned(), op.to_owned()]);
+        }
+    }
+    let config_file = reports.path().join("fixed-ids.toml");
+    std::fs::write(&config_file, config).unwrap();
+    // No stateful phase here: it follows links to the resources it creates itself.
+    only.extend([
+        "--phases".to_owned(),
+        "examples,coverage,fuzzing".to_owned(),
+    ]);
+    run(only, Some(config_file)).await.unwrap();
+    // The first request was the event's delivery; Send Test and Verify sent the rest.
     assert!(
-        run.status.success(),
-        "schemathesis found problems:\n{out}\n{}",
-        String::from_utf8_lossy(&run.stderr)
+        rx.received().len() > 1,
+        "the second run reached the webhook's receiver"
     );
     app.stop().await;
 }
