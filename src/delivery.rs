@@ -126,6 +126,9 @@ pub enum EngineError {
     Unavailable(String),
     #[error("your role does not allow this")]
     Forbidden,
+    /// Text the database cannot hold (`StoreError::Unstorable`): the caller's input, refused.
+    #[error("a text value holds the NUL character (U+0000), which Herald cannot store")]
+    Unstorable,
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -137,6 +140,7 @@ impl From<StoreError> for EngineError {
         match e {
             StoreError::Conflict { field } => Self::Conflict { field },
             StoreError::Stale => Self::Stale,
+            StoreError::Unstorable => Self::Unstorable,
             e if e.is_unavailable() => {
                 tracing::warn!(error = %e, "database unavailable");
                 Self::Unavailable(format!("{}; try again shortly", e.unavailable_reason()))

@@ -64,6 +64,11 @@ pub enum StoreError {
     /// The database could not take the write (see `is_unavailable`); the text says why.
     #[error("{0}")]
     Unavailable(String),
+    /// Text the database cannot hold (PostgreSQL refuses NUL, U+0000, in text and JSON); nothing
+    /// was written. Input is checked before it gets here; this keeps anything missed a refusal
+    /// rather than a server error.
+    #[error("a text value holds the NUL character (U+0000), which cannot be stored")]
+    Unstorable,
 }
 
 impl StoreError {
@@ -387,6 +392,13 @@ fn conflict_on_unique(e: sqlx::Error, field: &'static str) -> StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         sqlite::note_failure(&e);
+        // PostgreSQL: 22021, NUL in text ("invalid byte sequence for encoding UTF8: 0x00");
+        // 22P05, NUL in JSON ("unsupported Unicode escape sequence").
+        if let sqlx::Error::Database(db) = &e {
+            if matches!(db.code().as_deref(), Some("22021" | "22P05")) {
+                return Self::Unstorable;
+            }
+        }
         Self::Database(e)
     }
 }

@@ -1225,6 +1225,48 @@ async fn api_keys_match_by_prefix_and_revoke(store: Arc<dyn Store>) {
         .is_some());
 }
 
+/// Text PostgreSQL cannot hold (NUL, in a text column or in JSON) is `Unstorable`, not a
+/// database failure, so the API refuses it (422) instead of answering 500 should a check ever
+/// miss one; nothing is written. SQLite stores it.
+async fn text_with_nul_is_unstorable_on_postgres_only(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let key = ApiKeyRecord {
+        id: herald::domain::ids::ApiKeyId::generate(),
+        program_id: p.clone(),
+        name: "nul\u{0}name".into(),
+        prefix: "hk_nul0".into(),
+        key_hash: "feedface".into(),
+        created_at: now(),
+        scope: herald::domain::account::KeyScope::Admin,
+    };
+    let mut hook = webhook(&p, "Nul filter", now());
+    hook.filter = Filter::parse(&serde_json::json!([
+        {"path": "data.tier", "op": "exists", "value": null}
+    ]))
+    .unwrap();
+    let mut filter_json = hook.filter.to_json();
+    filter_json[0]["value"] = serde_json::json!("a\u{0}b");
+    hook.filter = serde_json::from_value(filter_json).unwrap();
+    let stored_key = store.insert_api_key(&key).await;
+    let stored_hook = store.insert_webhook(&hook).await;
+    if store.backend() == "PostgreSQL" {
+        assert!(
+            matches!(stored_key, Err(StoreError::Unstorable)),
+            "{stored_key:?}"
+        );
+        assert!(
+            matches!(stored_hook, Err(StoreError::Unstorable)),
+            "{stored_hook:?}"
+        );
+        assert!(store.list_api_keys(&p).await.unwrap().is_empty());
+        assert!(store.get_webhook(&p, &hook.id).await.unwrap().is_none());
+    } else {
+        stored_key.unwrap();
+        stored_hook.unwrap();
+        assert_eq!(store.list_api_keys(&p).await.unwrap()[0].name, key.name);
+    }
+}
+
 fn user(p: &herald::domain::ids::ProgramId, email: &str) -> UserRecord {
     UserRecord {
         id: herald::domain::ids::UserId::generate(),
@@ -2177,6 +2219,7 @@ async fn deliveries_page_from_their_cursor(store: Arc<dyn Store>) {
 }
 
 on_both_backends!(
+    text_with_nul_is_unstorable_on_postgres_only,
     creates_and_reads_webhooks,
     lists_filter_by_date_and_name,
     names_are_unique_per_program_ignoring_case,

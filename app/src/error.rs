@@ -104,6 +104,10 @@ impl From<herald::delivery::EngineError> for AppError {
             },
             E::Unavailable(message) => Self::Unavailable(message),
             E::Forbidden => Self::Forbidden,
+            e @ E::Unstorable => Self::Conflict {
+                field: None,
+                message: e.to_string(),
+            },
             other => {
                 tracing::error!(error = %other, "server function failed");
                 Self::Internal

@@ -156,6 +156,11 @@ impl From<EngineError> for ApiError {
             EngineError::Refused(message) => Self::conflict(message, None),
             EngineError::Unavailable(message) => Self::unavailable(message),
             EngineError::Forbidden => Self::forbidden(),
+            e @ EngineError::Unstorable => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                e.to_string(),
+            ),
             EngineError::Store(e) => Self::internal(&e),
             EngineError::Seal(e) => Self::internal(&e),
         }
