@@ -90,12 +90,7 @@ pub fn api_key_name(raw: &str) -> Result<&str, ValidationError> {
             "Give the key a name of 1 to 100 characters",
         ));
     }
-    if name.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            "name",
-            "API key name cannot contain control characters",
-        ));
-    }
+    super::validation::no_control_characters("name", "API key name", name, &[])?;
     Ok(name)
 }
 
@@ -108,12 +103,7 @@ pub fn program_name(raw: &str) -> Result<&str, ValidationError> {
             "Give the program a name of 1 to 80 characters",
         ));
     }
-    if name.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            "name",
-            "Program name cannot contain control characters",
-        ));
-    }
+    super::validation::no_control_characters("name", "Program name", name, &[])?;
     Ok(name)
 }
 

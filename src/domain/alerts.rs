@@ -129,32 +129,15 @@ impl AlertSettingsDraft {
         let from = self.from.trim();
         let recipients = split_addresses(&self.recipients);
         // Kept whether or not e-mail is on, so checked either way: no field holds a control
-        // character (an SMTP server would refuse it, and PostgreSQL cannot store NUL).
-        let texts = [
-            ("smtp_host", "SMTP host", self.smtp_host.as_str()),
-            (
-                "smtp_username",
-                "SMTP user name",
-                self.smtp_username.as_str(),
-            ),
-            (
-                "smtp_password",
-                "SMTP password",
-                self.smtp_password.as_deref().unwrap_or(""),
-            ),
-            ("from", "From", self.from.as_str()),
-            ("recipients", "Recipients", self.recipients.as_str()),
-        ];
-        // Recipients are one per line or comma-separated, so line breaks are theirs.
-        if let Some(&(field, label, _)) = texts.iter().find(|(field, _, text)| {
-            text.chars()
-                .any(|c| c.is_control() && !(*field == "recipients" && matches!(c, '\n' | '\r')))
-        }) {
-            return Err(ValidationError::new(
-                field,
-                format!("{label} must not contain control characters"),
-            ));
-        }
+        // character (an SMTP server would refuse it, and PostgreSQL cannot store NUL), except
+        // the line breaks between recipients.
+        use super::validation::no_control_characters as plain;
+        plain("smtp_host", "SMTP host", &self.smtp_host, &[])?;
+        plain("smtp_username", "SMTP user name", &self.smtp_username, &[])?;
+        let password = self.smtp_password.as_deref().unwrap_or("");
+        plain("smtp_password", "SMTP password", password, &[])?;
+        plain("from", "From", &self.from, &[])?;
+        plain("recipients", "Recipients", &self.recipients, &['\n', '\r'])?;
         if self.email_enabled {
             if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
                 return Err(ValidationError::new(

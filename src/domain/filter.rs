@@ -164,7 +164,6 @@ pub fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     })
 }
 
-/// Numbers compare by value (1 == 1.0); everything else structurally.
 /// Whether a JSON value holds U+0000 in any string or key.
 fn holds_nul(v: &Value) -> bool {
     match v {
@@ -175,6 +174,7 @@ fn holds_nul(v: &Value) -> bool {
     }
 }
 
+/// Numbers compare by value (1 == 1.0); everything else structurally.
 fn loosely_equal(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
         (Some(x), Some(y)) => x == y,

@@ -8,13 +8,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 /// characters, so a term with one could match nothing; it is refused by name instead (PostgreSQL
 /// cannot even compare text holding NUL).
 pub fn check_search(field: &str, raw: &str) -> Result<(), ValidationError> {
-    if raw.chars().any(char::is_control) {
-        return Err(ValidationError::new(
-            field,
-            format!("{field} must not contain control characters"),
-        ));
-    }
-    Ok(())
+    super::validation::no_control_characters(field, field, raw, &[])
 }
 
 /// Which end of a range a date-only value stands for.

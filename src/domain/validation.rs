@@ -21,3 +21,31 @@ impl ValidationError {
         }
     }
 }
+
+/// Refuses text holding a control character other than those in `allowed` (line breaks in a
+/// description, say): names, search terms and settings never need one, and PostgreSQL cannot
+/// store NUL at all. `label` is the field as a person reads it ("Name", "SMTP host").
+pub fn no_control_characters(
+    field: &str,
+    label: &str,
+    text: &str,
+    allowed: &[char],
+) -> Result<(), ValidationError> {
+    if text
+        .chars()
+        .any(|c| c.is_control() && !allowed.contains(&c))
+    {
+        let but = if allowed.contains(&'\t') {
+            " other than line breaks and tabs"
+        } else if allowed.is_empty() {
+            ""
+        } else {
+            " other than line breaks"
+        };
+        return Err(ValidationError::new(
+            field,
+            format!("{label} must not contain control characters{but}"),
+        ));
+    }
+    Ok(())
+}

@@ -26,12 +26,7 @@ impl WebhookName {
                 format!("Name must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if name.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                "name",
-                "Name must not contain control characters",
-            ));
-        }
+        super::validation::no_control_characters("name", "Name", name, &[])?;
         Ok(Self(name.to_owned()))
     }
 
@@ -95,14 +90,7 @@ pub fn parse_description(raw: &str) -> Result<String, ValidationError> {
             "Description must be at most 500 characters",
         ));
     }
-    if d.chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-    {
-        return Err(ValidationError::new(
-            "description",
-            "Description must not contain control characters other than line breaks and tabs",
-        ));
-    }
+    super::validation::no_control_characters("description", "Description", d, &['\n', '\r', '\t'])?;
     Ok(d.to_owned())
 }
 
