@@ -132,6 +132,11 @@ pub type WebhookChanged = Arc<dyn Fn(WebhookId, i64) + Send + Sync>;
 
 /// Storage operations every backend provides with the same meaning (checked by the conformance
 /// suite in `tests/store_conformance.rs`).
+/// Picks one event's deliveries from its type's subscriber list as read inside the transaction
+/// that stores it (see `Store::ingest_routed`); called with the event's place in the batch.
+pub type Router<'a> =
+    dyn FnMut(usize, &StoredEvent, &Subscribers) -> Result<Vec<DeliveryTarget>> + Send + 'a;
+
 #[async_trait]
 pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// Answers when the database does (health checks).
@@ -190,6 +195,18 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// nothing is written. Each result is the deliveries fanned out, or `None` for an event id
     /// already stored (including earlier in the same batch).
     async fn ingest_batch(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>>;
+    /// `ingest_batch` for a batch that lost the race with a webhook change: each program's
+    /// subscriber-list version is locked against changes inside the transaction (PostgreSQL: a
+    /// share lock the changes wait for; SQLite: the one writer connection is the transaction's),
+    /// the lists are read there, and `route` picks each event's targets from them (setting
+    /// `targets` and `routing_version`). No change can come between the lists and the write, so
+    /// the batch is never stale, however many changes arrive. Slower than `ingest_batch` (a
+    /// round trip per list, changes wait meanwhile), so only the fallback.
+    async fn ingest_routed(
+        &self,
+        batch: &mut [IngestItem],
+        route: &mut Router<'_>,
+    ) -> Result<Vec<Option<usize>>>;
     /// Webhooks of the program subscribed to `event_type`, switched off or on (fan-out
     /// candidates; a switched-off one holds its deliveries), with the
     /// subscriber-list version they were read at.

@@ -1603,6 +1603,81 @@ async fn ingest_routed_from_a_stale_subscriber_list_writes_nothing(store: Arc<dy
     ));
 }
 
+/// The last resort after `StaleRouting`: a batch routed inside its own transaction. Whatever list
+/// the batch was first routed from, it is routed from the lists current inside the transaction;
+/// a webhook change that comes while it is routed waits for its commit, so the batch cannot be
+/// stale and cannot lose to any number of changes.
+async fn a_batch_routed_inside_its_transaction_cannot_be_stale(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let going = webhook(&p, "Going", now());
+    store.insert_webhook(&going).await.unwrap();
+    let before = store.subscribers(&p, "points.awarded").await.unwrap();
+    // After the batch was first routed, Going is deleted and Arriving created.
+    assert!(store.delete_webhook(&p, &going.id).await.unwrap());
+    let arriving = webhook(&p, "Arriving", now());
+    store.insert_webhook(&arriving).await.unwrap();
+    let first_routed = |event_type: &str| IngestItem {
+        event: event(&p, event_type),
+        targets: vec![going.id.clone().into()],
+        routing_version: before.version,
+    };
+    let mut batch = vec![
+        first_routed("points.awarded"),
+        first_routed("member.created"),
+        first_routed("reward.redeemed"),
+    ];
+    let mut deleting = None;
+    let mut seen = Vec::new();
+    let stored = store
+        .ingest_routed(&mut batch, &mut |i, event, subscribers| {
+            let names = subscribers
+                .webhooks
+                .iter()
+                .map(|w| w.record.name.as_str().to_owned());
+            seen.push((i, event.event_type.to_string(), names.collect::<Vec<_>>()));
+            // Another writer deletes Arriving now; the deletion waits for this batch.
+            if deleting.is_none() {
+                let (store, p, id) = (store.clone(), p.clone(), arriving.id.clone());
+                deleting = Some(tokio::spawn(
+                    async move { store.delete_webhook(&p, &id).await },
+                ));
+            }
+            Ok(subscribers
+                .webhooks
+                .iter()
+                .map(|w| w.record.id.clone().into())
+                .collect())
+        })
+        .await
+        .expect("routed inside its transaction, the batch is never stale");
+    assert_eq!(stored, [Some(1), Some(0), Some(1)]);
+    let s = |t: &str| t.to_owned();
+    assert_eq!(
+        seen,
+        [
+            (0, s("points.awarded"), vec![s("Arriving")]),
+            (1, s("member.created"), vec![]),
+            (2, s("reward.redeemed"), vec![s("Arriving")]),
+        ]
+    );
+    let routed_at = batch[0].routing_version;
+    assert!(routed_at > before.version);
+    assert!(batch.iter().all(|i| i.routing_version == routed_at));
+    assert_eq!(batch[0].targets.len(), 1);
+    assert_eq!(batch[0].targets[0].webhook, arriving.id);
+    // The deletion came after the batch, and the batch's deliveries were there to follow it.
+    assert!(deleting.unwrap().await.unwrap().unwrap());
+    let after = store.subscribers(&p, "points.awarded").await.unwrap();
+    assert!(after.version > routed_at && after.webhooks.is_empty());
+    let q = DeliveryQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let deliveries = store.list_deliveries(&p, &q).await.unwrap().items;
+    assert_eq!(deliveries.len(), 2);
+    assert!(deliveries.iter().all(|d| d.webhook_id == arriving.id));
+}
+
 async fn claims_go_oldest_first_and_skip_held_back_webhooks(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let limited = webhook(&p, "Limited", now());
@@ -2242,6 +2317,7 @@ on_both_backends!(
     activity_pages_newest_first,
     odd_response_text_is_stored_and_never_blocks_a_batch,
     ingest_routed_from_a_stale_subscriber_list_writes_nothing,
+    a_batch_routed_inside_its_transaction_cannot_be_stale,
     claims_go_oldest_first_and_skip_held_back_webhooks,
     replay_means_retry_now_while_waiting_and_refuses_in_flight,
     bulk_replay_batches_walk_ties_and_skip_other_webhooks,

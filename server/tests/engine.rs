@@ -271,6 +271,79 @@ async fn fan_out_sees_other_processes_webhook_changes_at_once(backend: Backend) 
     assert_eq!(ingest(&other).await, 1, "a new webhook gets the next event");
 }
 
+/// A storm of webhook changes cannot starve ingest: while an admin's loop creates and deletes
+/// webhooks as fast as it can (every change moves the program's subscriber-list version), every
+/// batch of events is stored, each with its delivery to the webhook subscribed throughout. A
+/// batch that loses the race with a change is routed again inside its own transaction, where no
+/// change can come between; before that, eight optimistic re-routes in a row could all lose and
+/// the batch was refused with 503.
+async fn ingest_is_not_starved_by_a_storm_of_webhook_changes(backend: Backend) {
+    let Some(s) = setup(backend, "engine_change_storm").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let retry =
+        json!({"attempts": 0, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 5});
+    s.engine
+        .create_webhook(&s.admin, &draft("Steady", &rx.url, retry.clone()))
+        .await
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Four editors, so a change is nearly always waiting for the writer.
+    let storm: Vec<_> = (0..4)
+        .map(|editor| {
+            let (stop, admin, url) = (stop.clone(), s.admin.clone(), rx.url.clone());
+            let (engine, retry) = (s.engine.clone(), retry.clone());
+            tokio::spawn(async move {
+                let mut changes = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && changes < 20_000 {
+                    let mut passing =
+                        draft(&format!("Passing {editor}.{changes}"), &url, retry.clone());
+                    passing.event_types = vec!["badge.awarded".into()];
+                    let passing = engine.create_webhook(&admin, &passing).await.unwrap();
+                    engine
+                        .delete_webhook(&admin, &passing.webhook.record.id)
+                        .await
+                        .unwrap();
+                    changes += 2;
+                }
+                changes
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for _ in 0..40 {
+        let batch = (0..10).map(|_| {
+            let e = NewEvent::parse("member.created", json!({}), None, None, chrono::Utc::now())
+                .unwrap();
+            s.engine.ingest_checked(&s.admin.program, e)
+        });
+        for outcome in futures::future::join_all(batch).await {
+            let outcome = outcome.expect("every event is stored whatever the webhooks do");
+            assert_eq!(outcome.deliveries, 0);
+            stored += 1;
+        }
+        let e =
+            NewEvent::parse("points.awarded", json!({}), None, None, chrono::Utc::now()).unwrap();
+        assert_eq!(
+            s.engine
+                .ingest(&s.admin.program, e)
+                .await
+                .unwrap()
+                .deliveries,
+            1,
+            "Steady is subscribed throughout; the passing webhooks never are"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut changes = 0;
+    for editor in storm {
+        changes += editor.await.unwrap();
+    }
+    assert_eq!(stored, 400);
+    assert!(changes > 0, "the storm ran alongside");
+}
+
 /// A written schedule of retry delays is followed as written: 0 retries at once, the next waits
 /// its own delay, and the schedule's length is the budget. Over the API it reads back as sent.
 async fn a_written_retry_schedule_is_followed(backend: Backend) {
@@ -908,4 +981,5 @@ on_both_backends!(
     a_crash_loop_is_dead_lettered,
     hostile_response_bodies_are_recorded_and_block_nothing,
     fan_out_sees_other_processes_webhook_changes_at_once,
+    ingest_is_not_starved_by_a_storm_of_webhook_changes,
 );

@@ -39,10 +39,6 @@ pub struct IngestOutcome {
 /// Most events one group commit carries.
 const MAX_BATCH: usize = 256;
 
-/// How often a batch is routed again after losing a race with webhook changes before giving up
-/// (each round re-reads the subscriber lists, so only a storm of changes gets this far).
-const MAX_REROUTES: usize = 8;
-
 /// One event waiting for the batcher, and where to send its result.
 pub(super) struct IngestJob {
     item: IngestItem,
@@ -262,20 +258,14 @@ impl Engine {
             return;
         }
         let store = self.store().as_ref();
-        let cache = &self.inner.subscribers;
-        for _ in 0..MAX_REROUTES {
-            if !matches!(outcome, Err(StoreError::StaleRouting)) {
-                break;
-            }
-            // A webhook changed since these events were routed: route them again.
-            cache.clear();
-            outcome = match reroute(cache, store, &mut batch, &mut webhooks).await {
-                Ok(()) => {
-                    self.own(&mut batch, &webhooks);
-                    store.ingest_batch(&batch).await
-                }
-                Err(e) => Err(e),
-            };
+        if matches!(outcome, Err(StoreError::StaleRouting)) {
+            // A webhook changed since these events were routed. Routed again from fresh lists
+            // they could lose again, and again, to a loop of changes (before, eight such rounds
+            // in a row could all lose), so they are routed inside the transaction that stores
+            // them, where no change can come between.
+            self.inner.subscribers.clear();
+            observe::rerouted(batch.len());
+            outcome = reroute(store, &mut batch, &mut webhooks).await;
         }
         let results: Vec<Result<Option<usize>, StoreError>> = match outcome {
             Ok(results) => results.into_iter().map(Ok).collect(),
@@ -318,19 +308,26 @@ impl Engine {
     }
 }
 
+/// Stores `batch` routed from the subscriber lists current inside its transaction (see
+/// `Store::ingest_routed`), each event's webhooks landing in `webhooks`. Its deliveries go
+/// through the queue: none is owned (this is the rare path after a lost race).
 async fn reroute(
-    cache: &SubscriberCache,
     store: &dyn Store,
     batch: &mut [IngestItem],
     webhooks: &mut [Vec<Arc<Webhook>>],
-) -> Result<(), StoreError> {
-    for (item, hooks) in batch.iter_mut().zip(webhooks) {
-        let routes = cache.route(store, &item.event).await?;
-        item.targets = routes.targets;
-        *hooks = routes.webhooks;
-        item.routing_version = routes.version;
-    }
-    Ok(())
+) -> Result<Vec<Option<usize>>, StoreError> {
+    let mut lists: HashMap<(ProgramId, String), Routing> = HashMap::new();
+    store
+        .ingest_routed(batch, &mut |place, event, subscribers| {
+            let key = (event.program_id.clone(), event.event_type.to_string());
+            let routes = lists
+                .entry(key)
+                .or_insert_with(|| Routing::of(subscribers.clone()))
+                .targets(event)?;
+            webhooks[place] = routes.webhooks;
+            Ok(routes.targets)
+        })
+        .await
 }
 
 /// Fan-out candidates per (program, event type), with the subscriber-list version they were read
@@ -382,21 +379,7 @@ impl SubscriberCache {
         if let Some(r) = self.entries.lock().expect("subscriber cache").get(&key) {
             return Ok(r.clone());
         }
-        let subs = store.subscribers(program, event_type).await?;
-        let routing = Routing {
-            version: subs.version,
-            validate: subs.validate,
-            webhooks: Arc::new(
-                subs.webhooks
-                    .into_iter()
-                    .map(|w| Routed {
-                        filter: w.record.filter.clone(),
-                        ordering_key: w.record.ordering_key.clone(),
-                        webhook: Arc::new(w),
-                    })
-                    .collect(),
-            ),
-        };
+        let routing = Routing::of(store.subscribers(program, event_type).await?);
         self.entries
             .lock()
             .expect("subscriber cache")
@@ -413,16 +396,26 @@ impl SubscriberCache {
     ) -> Result<bool, StoreError> {
         Ok(self.get(store, program, event_type).await?.validate)
     }
-
-    /// Where `event` goes (see `Routing::targets`).
-    async fn route(&self, store: &dyn Store, event: &StoredEvent) -> Result<Routes, StoreError> {
-        self.get(store, &event.program_id, event.event_type.as_str())
-            .await?
-            .targets(event)
-    }
 }
 
 impl Routing {
+    fn of(subs: crate::store::Subscribers) -> Self {
+        Routing {
+            version: subs.version,
+            validate: subs.validate,
+            webhooks: Arc::new(
+                subs.webhooks
+                    .into_iter()
+                    .map(|w| Routed {
+                        filter: w.record.filter.clone(),
+                        ordering_key: w.record.ordering_key.clone(),
+                        webhook: Arc::new(w),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     /// The webhooks `event` fans out to (subscribed, every filter condition holding for its
     /// envelope; a switched-off webhook's deliveries wait, held, until it is on again) and the
     /// subscriber-list version that answer holds for.

@@ -34,6 +34,13 @@ pub fn routed(express: usize, queued: usize) {
     }
 }
 
+/// Events whose first write found a webhook changed since they were routed: routed again inside
+/// the transaction that stores them. A steady climb means the webhooks change about as often as
+/// events commit.
+pub fn rerouted(events: usize) {
+    counter!("herald_ingest_rerouted_events_total").increment(events as u64);
+}
+
 /// How long write jobs of one kind (`events`: an ingested event; `results`: a batch of delivery
 /// results) waited for the transaction that writes them: from being handed to the group-commit
 /// task (a full queue's backpressure included) to that transaction's start.

@@ -486,6 +486,17 @@ impl PgStore {
     /// statements takes six, each a wake-up of this process and of PostgreSQL's. The first
     /// occurrence of a new event id is the one stored; repeats are duplicates (`None`).
     async fn ingest(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>> {
+        let mut conn = self.writer.acquire().await?;
+        self.ingest_on(&mut conn, batch).await
+    }
+
+    /// `ingest` on `conn`, alone or inside a transaction the caller opened (see
+    /// `Store::ingest_routed`).
+    async fn ingest_on(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        batch: &[IngestItem],
+    ) -> Result<Vec<Option<usize>>> {
         let mut first = std::collections::HashMap::with_capacity(batch.len());
         // Each item's place among the distinct events sent, if it is the first of its id.
         let places: Vec<Option<i64>> = batch
@@ -541,7 +552,7 @@ impl PgStore {
             .bind(announce)
             .bind(WORK_CHANNEL)
             .bind(&self.instance)
-            .fetch_one(&self.writer)
+            .fetch_one(&mut *conn)
             .await?;
         // A delivery to a webhook that is not the event's program's is routing that no longer
         // holds, like a changed subscriber list: nothing was written either way.

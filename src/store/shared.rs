@@ -178,6 +178,37 @@ macro_rules! impl_store {
                 Ok((stored_counts, Moved::new(results.iter().map(did_move).collect())))
             }
 
+            /// A program's webhooks subscribed to `event_type` (see `Store::subscribers`), read
+            /// on `conn`; `lock` follows the read of the program's subscriber-list version
+            /// (`SHARE_LOCK` inside a transaction holds webhook changes off until it ends).
+            async fn subscribers_on(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                program: &ProgramId,
+                event_type: &str,
+                lock: &str,
+            ) -> Result<Subscribers> {
+                // The version is read first: a change committed between the two reads makes the
+                // list newer than its version, which ingest then finds stale (never the reverse).
+                let (version, validated): (i64, String) = sqlx::query_as(&format!(
+                    "SELECT webhooks_version, validated_event_types FROM programs WHERE id = $1{lock}"
+                ))
+                .bind(program.as_str())
+                .fetch_optional(&mut *conn)
+                .await?
+                .unwrap_or_default();
+                let validate = validated.split(',').any(|t| t == event_type);
+                let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
+                    "SELECT {} FROM webhooks w JOIN subscriptions s ON s.webhook_id = w.id \
+                     WHERE s.program_id = $1 AND s.event_type = $2 AND w.deleted_at IS NULL",
+                    sql::WEBHOOK_COLUMNS
+                ))
+                .bind(program.as_str())
+                .bind(event_type)
+                .fetch_all(&mut *conn)
+                .await?;
+                Ok(Subscribers { version, webhooks: sql::convert(rows)?, validate })
+            }
+
             /// Runs `statements` on `conn`: the rows each of the caller's statements answered, in
             /// order.
             async fn run(
@@ -421,26 +452,42 @@ macro_rules! impl_store {
             }
 
             async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Subscribers> {
-                // The version is read first: a change committed between the two reads makes the
-                // list newer than its version, which ingest then finds stale (never the reverse).
-                let (version, validated): (i64, String) = sqlx::query_as(
-                    "SELECT webhooks_version, validated_event_types FROM programs WHERE id = $1",
-                )
-                .bind(program.as_str())
-                .fetch_optional(&self.reader)
-                .await?
-                .unwrap_or_default();
-                let validate = validated.split(',').any(|t| t == event_type);
-                let rows: Vec<WebhookRow> = sqlx::query_as(&format!(
-                    "SELECT {} FROM webhooks w JOIN subscriptions s ON s.webhook_id = w.id \
-                     WHERE s.program_id = $1 AND s.event_type = $2 AND w.deleted_at IS NULL",
-                    sql::WEBHOOK_COLUMNS
-                ))
-                .bind(program.as_str())
-                .bind(event_type)
-                .fetch_all(&self.reader)
-                .await?;
-                Ok(Subscribers { version, webhooks: sql::convert(rows)?, validate })
+                let mut conn = self.reader.acquire().await?;
+                Self::subscribers_on(&mut conn, program, event_type, "").await
+            }
+
+            async fn ingest_routed(
+                &self,
+                batch: &mut [IngestItem],
+                route: &mut $crate::store::Router<'_>,
+            ) -> Result<Vec<Option<usize>>> {
+                if batch.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.writer.begin().await?;
+                let mut lists: std::collections::HashMap<(String, String), Subscribers> =
+                    std::collections::HashMap::new();
+                for (place, item) in batch.iter_mut().enumerate() {
+                    let e = &item.event;
+                    let key = (e.program_id.to_string(), e.event_type.to_string());
+                    if !lists.contains_key(&key) {
+                        let list = Self::subscribers_on(
+                            &mut *tx,
+                            &e.program_id,
+                            e.event_type.as_str(),
+                            Self::SHARE_LOCK,
+                        )
+                        .await?;
+                        lists.insert(key.clone(), list);
+                    }
+                    let list = &lists[&key];
+                    let targets = route(place, e, list)?;
+                    item.targets = targets;
+                    item.routing_version = list.version;
+                }
+                let stored = self.ingest_on(&mut *tx, batch).await?;
+                tx.commit().await?;
+                Ok(stored)
             }
 
             async fn claim_due(

@@ -294,6 +294,16 @@ impl SqliteStore {
         Ok(stored)
     }
 
+    /// `ingest` on `conn`, inside a transaction the caller opened (see `Store::ingest_routed`).
+    async fn ingest_on(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        batch: &[IngestItem],
+    ) -> Result<Vec<Option<usize>>> {
+        let (stored, _) = self.write_in(conn, batch, &[], super::now(), false).await?;
+        Ok(stored)
+    }
+
     async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
         self.record_in_transaction(results, now).await
     }
