@@ -168,3 +168,87 @@ async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
     pool.close().await;
     app.stop().await;
 }
+
+/// A batch is stored whole or not at all: posting batches onto a filling disk, the one answered
+/// `503` has stored none of its events (before, its events went to the database in several
+/// transactions and the first could commit), so resending it as it was, with no event ids of
+/// the client's own, stores each of its events exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_refused_on_a_full_disk_stored_none_of_its_events() {
+    let Some(disk) = SmallDisk::mount("64m") else {
+        eprintln!(
+            "SKIPPED a_batch_refused_on_a_full_disk…: cannot mount a tmpfs here (needs root)"
+        );
+        return;
+    };
+    let file: PathBuf = disk.path().join("herald.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let app = spawn_with(serve_args(&url), None).await;
+    let rx = TestReceiver::start().await;
+    app.create_webhook(json!({"name": "Full", "url": rx.url, "event_types": ["points.awarded"]}))
+        .await;
+    disk.resize(&format!("{}k", disk.used_kib() + 1024));
+    let padding = "x".repeat(2 * 1024);
+    let batch = |n: usize| {
+        let events: Vec<_> = (0..100)
+            .map(|i| {
+                json!({"event_type": "points.awarded",
+                       "data": {"batch": format!("b{n}"), "i": i, "padding": padding}})
+            })
+            .collect();
+        json!({ "events": events })
+    };
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let stored_of = |n: usize| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events WHERE body LIKE ?")
+                .bind(format!("%\"batch\":\"b{n}\"%"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let mut refused = None;
+    for n in 0..40 {
+        let (status, body) = app.post("/api/v1/events/batch", batch(n)).await;
+        match status {
+            StatusCode::ACCEPTED => assert_eq!(body["items"].as_array().unwrap().len(), 100),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let message = body["error"]["message"].as_str().unwrap();
+                assert!(message.contains("disk is full"), "unclear error: {body}");
+                refused = Some(n);
+                break;
+            }
+            other => panic!("batch {n} answered {other}: {body}"),
+        }
+        assert_eq!(stored_of(n).await, 100, "batch {n} accepted whole");
+    }
+    let refused = refused.expect("the disk never filled up");
+    assert!(
+        refused > 0,
+        "no batch fitted at all: the disk was left too small"
+    );
+    assert_eq!(
+        stored_of(refused).await,
+        0,
+        "a refused batch stored some events"
+    );
+
+    // Space returns; the same request again stores each of its events once.
+    disk.resize("64m");
+    let mut accepted = false;
+    for _ in 0..50 {
+        let (status, body) = app.post("/api/v1/events/batch", batch(refused)).await;
+        if status == StatusCode::ACCEPTED {
+            accepted = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(accepted, "ingest did not recover once space returned");
+    assert_eq!(stored_of(refused).await, 100);
+    pool.close().await;
+    app.stop().await;
+}

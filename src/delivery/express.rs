@@ -30,7 +30,7 @@ use super::queue::Claim;
 use super::Engine;
 use crate::domain::delivery::Trigger;
 use crate::domain::ids::{DeliveryId, WebhookId};
-use crate::store::{IngestItem, Lease, StoreError, Webhook};
+use crate::store::{IngestItem, Lease, Webhook};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -162,18 +162,19 @@ impl Engine {
         }
     }
 
-    /// After the commit: every owned delivery of a stored event waits in memory for the
-    /// dispatcher, already claimed. If the dispatcher has stopped, they go back to the queue.
+    /// After the commit: every owned delivery of a stored event (`stored`: each event of `batch`
+    /// was stored now, not a duplicate nor refused) waits in memory for the dispatcher, already
+    /// claimed. If the dispatcher has stopped, they go back to the queue.
     pub(super) async fn hand_over(
         &self,
         batch: &[IngestItem],
         webhooks: &[Vec<Arc<Webhook>>],
-        stored: &[Result<Option<usize>, StoreError>],
+        stored: &[bool],
     ) {
         let mut refused = Vec::new();
         let (mut express, mut queued) = (0, 0);
         for ((item, hooks), stored) in batch.iter().zip(webhooks).zip(stored) {
-            if !matches!(stored, Ok(Some(_))) {
+            if !stored {
                 continue;
             }
             let e = &item.event;

@@ -39,12 +39,14 @@ pub struct IngestOutcome {
 /// Most events one group commit carries.
 const MAX_BATCH: usize = 256;
 
-/// One event waiting for the batcher, and where to send its result.
+/// One request's events waiting for the batcher, and where to send their results. They are
+/// stored together or not at all: a batch answered `503` has stored none of its events, so a
+/// client that resends it (even without event ids of its own) cannot store any twice.
 pub(super) struct IngestJob {
-    item: IngestItem,
-    /// The webhook of each of `item.targets`, in the same order.
-    webhooks: Vec<Arc<Webhook>>,
-    reply: oneshot::Sender<Result<Option<usize>, StoreError>>,
+    items: Vec<IngestItem>,
+    /// The webhook of each of an item's `targets`, in the same order.
+    webhooks: Vec<Vec<Arc<Webhook>>>,
+    reply: oneshot::Sender<Result<Vec<Option<usize>>, StoreError>>,
     /// When it was handed to the group-commit task.
     queued: Instant,
 }
@@ -99,8 +101,11 @@ impl Linger {
     fn took(&mut self, received: &[WriteJob], now: Instant) {
         let events = received
             .iter()
-            .filter(|j| matches!(j, WriteJob::Ingest(_)))
-            .count();
+            .map(|j| match j {
+                WriteJob::Ingest(job) => job.items.len(),
+                WriteJob::Results(..) => 0,
+            })
+            .sum();
         self.took_events(events, now);
     }
 
@@ -162,7 +167,11 @@ pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<WriteJob
             }
             let engine = Engine { inner };
             let start = Instant::now();
-            observe::waited_for_write("events", jobs.iter().map(|j| start - j.queued));
+            observe::waited_for_write(
+                "events",
+                jobs.iter()
+                    .flat_map(|j| std::iter::repeat_n(start - j.queued, j.items.len())),
+            );
             match results {
                 Some((results, done, queued)) => {
                     observe::waited_for_write("results", std::iter::once(start - queued));
@@ -175,11 +184,15 @@ pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<WriteJob
     tx
 }
 
-/// A batch of ingest jobs taken apart: what is stored, each event's webhooks, each reply.
+/// A batch of ingest jobs taken apart: what is stored, each event's webhooks, and each job's
+/// reply with how many of the events (in order) are its.
 struct Batch {
     items: Vec<IngestItem>,
     webhooks: Vec<Vec<Arc<Webhook>>>,
-    replies: Vec<oneshot::Sender<Result<Option<usize>, StoreError>>>,
+    replies: Vec<(
+        usize,
+        oneshot::Sender<Result<Vec<Option<usize>>, StoreError>>,
+    )>,
 }
 
 impl Batch {
@@ -190,9 +203,9 @@ impl Batch {
             replies: Vec::with_capacity(jobs.len()),
         };
         for j in jobs.drain(..) {
-            b.items.push(j.item);
-            b.webhooks.push(j.webhooks);
-            b.replies.push(j.reply);
+            b.replies.push((j.items.len(), j.reply));
+            b.items.extend(j.items);
+            b.webhooks.extend(j.webhooks);
         }
         b
     }
@@ -255,6 +268,9 @@ impl Engine {
             replies,
         } = b;
         if batch.is_empty() {
+            for (_, reply) in replies {
+                let _ = reply.send(Ok(Vec::new()));
+            }
             return;
         }
         let store = self.store().as_ref();
@@ -267,28 +283,43 @@ impl Engine {
             observe::rerouted(batch.len());
             outcome = reroute(store, &mut batch, &mut webhooks).await;
         }
-        let results: Vec<Result<Option<usize>, StoreError>> = match outcome {
-            Ok(results) => results.into_iter().map(Ok).collect(),
-            // One bad event must not fail its neighbours: try them one by one (unless the
-            // database is simply unavailable, which would fail each of them the same way).
+        // Each job's results: its events are stored together or not at all.
+        let results: Vec<Result<Vec<Option<usize>>, StoreError>> = match outcome {
+            Ok(mut results) => replies
+                .iter()
+                .map(|(len, _)| Ok(results.drain(..*len).collect()))
+                .collect(),
+            // The database is simply unavailable: each job alone would fail the same way.
             Err(e) if e.is_unavailable() || matches!(e, StoreError::StaleRouting) => {
                 tracing::warn!(error = %e, count = batch.len(), "ingest batch not stored");
-                batch
+                let reason = e.unavailable_reason();
+                replies
                     .iter()
-                    .map(|_| Err(StoreError::Unavailable(e.unavailable_reason())))
+                    .map(|_| Err(StoreError::Unavailable(reason.clone())))
                     .collect()
             }
+            // One bad job must not fail its neighbours: each is stored alone (routed inside its
+            // own transaction, so it cannot go stale meanwhile).
             Err(_) => {
-                let mut alone = Vec::with_capacity(batch.len());
-                for item in &batch {
-                    let one = store.ingest_batch(std::slice::from_ref(item)).await;
-                    alone.push(one.map(|mut r| r.pop().flatten()));
+                let mut alone = Vec::with_capacity(replies.len());
+                let mut start = 0;
+                for (len, _) in &replies {
+                    let job = start..start + len;
+                    start += len;
+                    alone.push(reroute(store, &mut batch[job.clone()], &mut webhooks[job]).await);
                 }
                 alone
             }
         };
-        self.hand_over(&batch, &webhooks, &results).await;
-        for (reply, result) in replies.into_iter().zip(results) {
+        let mut stored = Vec::with_capacity(batch.len());
+        for ((len, _), result) in replies.iter().zip(&results) {
+            match result {
+                Ok(r) => stored.extend(r.iter().map(Option::is_some)),
+                Err(_) => stored.extend(std::iter::repeat_n(false, *len)),
+            }
+        }
+        self.hand_over(&batch, &webhooks, &stored).await;
+        for ((_, reply), result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
         }
         // Checked after the commits (see `demand`): work only for webhooks the dispatcher is
@@ -506,54 +537,63 @@ impl Engine {
     }
 
     pub async fn ingest(&self, program: &ProgramId, event: NewEvent) -> Result<IngestOutcome> {
-        self.ingest_with(program, event, true).await
+        let mut outcomes = self.store_events(program, vec![event], true).await?;
+        Ok(outcomes.pop().expect("one outcome per event"))
     }
 
-    /// `ingest` for a caller that has already run `check_data` on `event` (a batch checks every
-    /// event before storing any).
-    pub async fn ingest_checked(
+    /// Stores `events` together: all of them or, with an error, none (a batch request, whose
+    /// caller has run `check_data` on every event first). Outcomes in the order given.
+    pub async fn ingest_all_checked(
         &self,
         program: &ProgramId,
-        event: NewEvent,
-    ) -> Result<IngestOutcome> {
-        self.ingest_with(program, event, false).await
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<IngestOutcome>> {
+        self.store_events(program, events, false).await
     }
 
-    /// One routing lookup serves both the schema check (`check`) and the fan-out.
-    async fn ingest_with(
+    /// Routes `events` and hands them to the group-commit task as one job. One routing lookup
+    /// per event serves both the schema check (`check`) and the fan-out.
+    async fn store_events(
         &self,
         program: &ProgramId,
-        event: NewEvent,
+        events: Vec<NewEvent>,
         check: bool,
-    ) -> Result<IngestOutcome> {
-        let routing = self
-            .inner
-            .subscribers
-            .get(self.store().as_ref(), program, event.event_type.as_str())
-            .await?;
-        if check && routing.validate {
-            check_schema(&event)?;
-        }
-        let envelope = event.envelope();
-        let body = serde_json::to_string(&envelope).expect("plain data");
-        let stored = StoredEvent {
-            program_id: program.clone(),
-            id: event.event_id,
-            event_type: event.event_type,
-            event_timestamp: event.event_timestamp,
-            body,
-            created_at: self.now(),
-        };
-        let routes = routing.targets(&stored)?;
-        let event_id = stored.id.clone();
-        let (reply, answer) = oneshot::channel();
-        let job = IngestJob {
-            item: IngestItem {
+    ) -> Result<Vec<IngestOutcome>> {
+        let mut items = Vec::with_capacity(events.len());
+        let mut webhooks = Vec::with_capacity(events.len());
+        let mut ids = Vec::with_capacity(events.len());
+        for event in events {
+            let routing = self
+                .inner
+                .subscribers
+                .get(self.store().as_ref(), program, event.event_type.as_str())
+                .await?;
+            if check && routing.validate {
+                check_schema(&event)?;
+            }
+            let envelope = event.envelope();
+            let body = serde_json::to_string(&envelope).expect("plain data");
+            let stored = StoredEvent {
+                program_id: program.clone(),
+                id: event.event_id,
+                event_type: event.event_type,
+                event_timestamp: event.event_timestamp,
+                body,
+                created_at: self.now(),
+            };
+            let routes = routing.targets(&stored)?;
+            ids.push(stored.id.clone());
+            items.push(IngestItem {
                 event: stored,
                 targets: routes.targets,
                 routing_version: routes.version,
-            },
-            webhooks: routes.webhooks,
+            });
+            webhooks.push(routes.webhooks);
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = IngestJob {
+            items,
+            webhooks,
             reply,
             queued: Instant::now(),
         };
@@ -565,19 +605,18 @@ impl Engine {
             .await
             .map_err(|_| shutting_down())?;
         let stored = answer.await.map_err(|_| shutting_down())??;
-        super::observe::ingested(stored.is_none());
-        Ok(match stored {
-            Some(deliveries) => IngestOutcome {
-                event_id,
-                deliveries,
-                duplicate: false,
-            },
-            None => IngestOutcome {
-                event_id,
-                deliveries: 0,
-                duplicate: true,
-            },
-        })
+        Ok(ids
+            .into_iter()
+            .zip(stored)
+            .map(|(event_id, stored)| {
+                super::observe::ingested(stored.is_none());
+                IngestOutcome {
+                    event_id,
+                    deliveries: stored.unwrap_or(0),
+                    duplicate: stored.is_none(),
+                }
+            })
+            .collect())
     }
 
     /// Replays a delivery: a finished one (delivered or dead-lettered) goes back in the queue with

@@ -165,16 +165,13 @@ async fn ingest_batch(
                 other => other.into(),
             })?;
     }
-    // Submitted together, the events share the ingest batcher's transactions.
-    let outcomes = futures::future::join_all(
-        events
-            .into_iter()
-            .map(|event| state.engine.ingest_checked(&caller.program, event)),
-    )
-    .await;
-    let items = outcomes
-        .into_iter()
-        .map(|o| o.map(|o| accepted(&o)))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Stored together in one transaction: all of them, or (answered with an error) none.
+    let items = state
+        .engine
+        .ingest_all_checked(&caller.program, events)
+        .await?
+        .iter()
+        .map(accepted)
+        .collect();
     Ok((StatusCode::ACCEPTED, Json(BatchAccepted { items })))
 }
