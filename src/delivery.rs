@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod dispatcher;
 mod express;
 pub mod guard;
+pub mod health;
 mod hold;
 pub mod ingest;
 mod insights;
@@ -187,6 +188,8 @@ struct Inner {
     /// PostgreSQL, other processes'): claims taken under an older one go back to the queue
     /// instead of out with old settings.
     changes: Arc<webhooks::Changes>,
+    /// Whether the latest writes failed for the database's sake (see `health`).
+    write_health: health::WriteHealth,
 }
 
 impl Engine {
@@ -224,6 +227,7 @@ impl Engine {
             express: express::Express::default(),
             subscribers: ingest::SubscriberCache::default(),
             changes: Arc::default(),
+            write_health: health::WriteHealth::default(),
         });
         Self { inner }
     }
@@ -234,6 +238,12 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// Why the database is refusing Herald's writes, when the latest one failed for its sake
+    /// within the last minute and none has succeeded since (see `health`).
+    pub fn write_trouble(&self) -> Option<health::WriteTrouble> {
+        self.inner.write_health.trouble(self.now())
     }
 
     /// The engine's current time (see `clock`).

@@ -277,17 +277,25 @@ pub fn router(engine: Engine, access: Access) -> Router {
         .with_state(state)
 }
 
-/// 200 when the database answers, 503 otherwise.
+/// 200 when the database answers and takes Herald's writes; 503 when it does not answer, or when
+/// the latest write failed for its sake (a full disk leaves it readable while every event is
+/// refused) within the last minute and none has succeeded since, with the reason.
 async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
-    match state.engine.store().ping().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "unavailable"})),
-            )
-        }
+    if let Err(e) = state.engine.store().ping().await {
+        tracing::warn!(error = %e, "health check failed");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable",
+                "reason": "the database does not answer"})),
+        );
+    }
+    match state.engine.write_trouble() {
+        Some(t) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "unavailable",
+                "reason": format!("writes are failing: {}", t.reason), "since": t.since})),
+        ),
+        None => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
     }
 }
 

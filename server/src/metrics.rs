@@ -103,6 +103,8 @@ pub async fn scrape(State(state): State<MetricsState>, headers: HeaderMap) -> Re
             gauge!("herald_database_up").set(0.0);
         }
     }
+    let writable = state.engine.write_trouble().is_none();
+    gauge!("herald_database_writable").set(if writable { 1.0 } else { 0.0 });
     state.handle.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -109,6 +109,15 @@ async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
     let message = full["error"]["message"].as_str().unwrap();
     assert!(message.contains("disk is full"), "unclear error: {full}");
     assert!(!accepted.is_empty());
+    // The database still answers reads, but the health check says writes are failing and why.
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{health}");
+    let reason = health["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("writes are failing") && reason.contains("disk is full"),
+        "{health}"
+    );
+    assert!(health["since"].is_string(), "{health}");
     // While the disk stays full, every try is refused the same way (none "succeeds" into a
     // transaction that is never committed).
     for i in 0..5 {
@@ -143,6 +152,8 @@ async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
         resumed.is_some(),
         "ingest did not recover once space returned"
     );
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK, "a write succeeded: {health}");
     wait_all_delivered(&rx, &accepted, Duration::from_secs(60)).await;
 
     // Nothing half-written: the stored events are exactly the accepted ones, each with its

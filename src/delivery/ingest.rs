@@ -39,6 +39,10 @@ pub struct IngestOutcome {
 /// Most events one group commit carries.
 const MAX_BATCH: usize = 256;
 
+/// Where a job's results go: each event's deliveries fanned out (`None`: already stored), or why
+/// none of them was stored.
+type Reply = oneshot::Sender<Result<Vec<Option<usize>>, StoreError>>;
+
 /// One request's events waiting for the batcher, and where to send their results. They are
 /// stored together or not at all: a batch answered `503` has stored none of its events, so a
 /// client that resends it (even without event ids of its own) cannot store any twice.
@@ -46,7 +50,7 @@ pub(super) struct IngestJob {
     items: Vec<IngestItem>,
     /// The webhook of each of an item's `targets`, in the same order.
     webhooks: Vec<Vec<Arc<Webhook>>>,
-    reply: oneshot::Sender<Result<Vec<Option<usize>>, StoreError>>,
+    reply: Reply,
     /// When it was handed to the group-commit task.
     queued: Instant,
 }
@@ -189,10 +193,7 @@ pub(super) fn start_batcher(engine: Weak<super::Inner>) -> mpsc::Sender<WriteJob
 struct Batch {
     items: Vec<IngestItem>,
     webhooks: Vec<Vec<Arc<Webhook>>>,
-    replies: Vec<(
-        usize,
-        oneshot::Sender<Result<Vec<Option<usize>>, StoreError>>,
-    )>,
+    replies: Vec<(usize, Reply)>,
 }
 
 impl Batch {
@@ -244,6 +245,7 @@ impl Engine {
         }
         match shared {
             Ok((stored, moved)) => {
+                self.inner.write_health.succeeded();
                 let _ = done.send(Ok((results, moved)));
                 self.settle(b, Ok(stored)).await;
             }
@@ -293,6 +295,9 @@ impl Engine {
             Err(e) if e.is_unavailable() || matches!(e, StoreError::StaleRouting) => {
                 tracing::warn!(error = %e, count = batch.len(), "ingest batch not stored");
                 let reason = e.unavailable_reason();
+                if e.is_unavailable() {
+                    self.inner.write_health.failed(reason.clone(), self.now());
+                }
                 replies
                     .iter()
                     .map(|_| Err(StoreError::Unavailable(reason.clone())))
@@ -315,8 +320,14 @@ impl Engine {
         for ((len, _), result) in replies.iter().zip(&results) {
             match result {
                 Ok(r) => stored.extend(r.iter().map(Option::is_some)),
-                Err(_) => stored.extend(std::iter::repeat_n(false, *len)),
+                Err(e) => {
+                    observe::refused(e.is_unavailable(), *len);
+                    stored.extend(std::iter::repeat_n(false, *len));
+                }
             }
+        }
+        if results.iter().any(|r| r.is_ok()) {
+            self.inner.write_health.succeeded();
         }
         self.hand_over(&batch, &webhooks, &stored).await;
         for ((_, reply), result) in replies.into_iter().zip(results) {

@@ -34,6 +34,14 @@ pub fn routed(express: usize, queued: usize) {
     }
 }
 
+/// Events accepted for storing and then not stored (their request was answered with an error):
+/// `unavailable` when the database could not take the write (unreachable, locked, its disk full;
+/// the client is told to retry), `error` otherwise.
+pub fn refused(unavailable: bool, events: usize) {
+    let reason = if unavailable { "unavailable" } else { "error" };
+    counter!("herald_events_refused_total", "reason" => reason).increment(events as u64);
+}
+
 /// Events whose first write found a webhook changed since they were routed: routed again inside
 /// the transaction that stores them. A steady climb means the webhooks change about as often as
 /// events commit.

@@ -1,0 +1,98 @@
+//! Whether the database takes Herald's writes, as the writes themselves find it. A write that
+//! fails because of the database's state (unreachable, locked, its disk full) marks the writes
+//! failing, with the reason, until a write succeeds again. `/healthz` and `/metrics` read it: a
+//! full disk leaves the database readable, so a read alone answers "up" while every event is
+//! refused.
+
+use chrono::{DateTime, Utc};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// How long a failure stands with no later write to confirm or clear it. Without traffic nothing
+/// shows whether the database has recovered, and an old failure should not keep the health check
+/// failing once the cause is gone (the next write tells again).
+const STANDS_FOR: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Why the latest writes failed, and since when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WriteTrouble {
+    /// The first failure of the current run of failures.
+    pub since: DateTime<Utc>,
+    /// The latest failure.
+    pub last: DateTime<Utc>,
+    /// In words an operator can act on, e.g. "the database's disk is full".
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct WriteHealth {
+    /// Set while `trouble` holds one: a successful write (every commit) then costs one load.
+    failing: AtomicBool,
+    trouble: Mutex<Option<WriteTrouble>>,
+}
+
+impl WriteHealth {
+    pub(super) fn failed(&self, reason: String, now: DateTime<Utc>) {
+        let mut trouble = self.trouble.lock().expect("write health");
+        match trouble.as_mut() {
+            Some(t) => {
+                t.last = now;
+                t.reason = reason;
+            }
+            None => {
+                *trouble = Some(WriteTrouble {
+                    since: now,
+                    last: now,
+                    reason,
+                })
+            }
+        }
+        self.failing.store(true, Ordering::Release);
+    }
+
+    pub(super) fn succeeded(&self) {
+        if self.failing.load(Ordering::Acquire) {
+            *self.trouble.lock().expect("write health") = None;
+            self.failing.store(false, Ordering::Release);
+        }
+    }
+
+    /// The current trouble, if a write failed within `STANDS_FOR` of `now` and none succeeded
+    /// since.
+    pub(super) fn trouble(&self, now: DateTime<Utc>) -> Option<WriteTrouble> {
+        if !self.failing.load(Ordering::Acquire) {
+            return None;
+        }
+        let trouble = self.trouble.lock().expect("write health");
+        trouble.clone().filter(|t| now - t.last < STANDS_FOR)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_stands_until_a_write_succeeds_or_a_minute_passes_without_another() {
+        let start = Utc::now();
+        let health = WriteHealth::default();
+        assert_eq!(health.trouble(start), None);
+        health.failed("the database's disk is full".into(), start);
+        let later = start + chrono::Duration::seconds(30);
+        health.failed("the database's disk is full".into(), later);
+        let t = health.trouble(later).expect("failing");
+        assert_eq!((t.since, t.last), (start, later));
+        assert_eq!(t.reason, "the database's disk is full");
+        // Nothing written for a minute after the last failure: no longer claimed.
+        assert!(health
+            .trouble(later + chrono::Duration::seconds(59))
+            .is_some());
+        assert_eq!(health.trouble(later + STANDS_FOR), None);
+        // A write that succeeds clears it at once; the next failure starts a new run.
+        health.succeeded();
+        assert_eq!(health.trouble(later), None);
+        let again = later + chrono::Duration::seconds(1);
+        health.failed("the database cannot be reached".into(), again);
+        assert_eq!(health.trouble(again).expect("failing").since, again);
+    }
+}
