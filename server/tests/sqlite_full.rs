@@ -61,6 +61,58 @@ impl Drop for SmallDisk {
     }
 }
 
+/// Signs a new console admin in, returning the session token.
+async fn console_session(app: &TestApp) -> String {
+    let store = herald::store::connect(&app.database_url).await.unwrap();
+    let access = herald::auth::Access::new(store, Default::default(), Default::default());
+    let program = herald::domain::ids::ProgramId::parse(&app.program).unwrap();
+    let password = "correct horse battery";
+    access
+        .add_member(
+            &herald::auth::Actor::command_line(program),
+            "ops@example.com",
+            password,
+            herald::domain::account::Role::Admin,
+        )
+        .await
+        .unwrap();
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/sfn/login"))
+        .header(reqwest::header::ORIGIN, &app.base)
+        .form(&[
+            ("email", "ops@example.com"),
+            ("password", password),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("herald_session="))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| panic!("login failed: {}", r.status()))
+}
+
+/// The default program's Webhooks page as the signed-in admin gets it (server-rendered).
+async fn console_page(app: &TestApp, cookie: &str) -> String {
+    let r = app
+        .client
+        .get(app.url(&format!("/p/{}", app.program)))
+        .header(reqwest::header::COOKIE, format!("herald_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.text().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
     let Some(disk) = SmallDisk::mount("64m") else {
@@ -75,6 +127,7 @@ async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
         .create_webhook(json!({"name": "Full", "url": rx.url, "event_types": ["points.awarded"]}))
         .await;
     assert!(hook["id"].is_string());
+    let cookie = console_session(&app).await;
     // Leave about 1 MiB free, then post 8 KiB events until the disk is full.
     disk.resize(&format!("{}k", disk.used_kib() + 1024));
     let padding = "x".repeat(8 * 1024);
@@ -118,6 +171,13 @@ async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
         "{health}"
     );
     assert!(health["since"].is_string(), "{health}");
+    // So does every console page, to a signed-in admin.
+    let page = console_page(&app, &cookie).await;
+    assert!(
+        page.contains("Herald cannot store new events: the database&#x27;s disk is full")
+            || page.contains("Herald cannot store new events: the database's disk is full"),
+        "no banner on the console page"
+    );
     // While the disk stays full, every try is refused the same way (none "succeeds" into a
     // transaction that is never committed).
     for i in 0..5 {
@@ -154,6 +214,8 @@ async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
     );
     let (status, health) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK, "a write succeeded: {health}");
+    let page = console_page(&app, &cookie).await;
+    assert!(page.contains("Webhooks") && !page.contains("Herald cannot store new events"));
     wait_all_delivered(&rx, &accepted, Duration::from_secs(60)).await;
 
     // Nothing half-written: the stored events are exactly the accepted ones, each with its

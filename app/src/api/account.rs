@@ -28,6 +28,24 @@ pub async fn signed_in_user() -> Result<Option<CurrentUser>, AppError> {
     }))
 }
 
+/// Why the database is refusing Herald's writes right now (see `Engine::write_trouble`), as the
+/// sentence the banner on every signed-in page shows; `None` while writes go through, and for an
+/// anonymous visitor.
+#[server(prefix = "/sfn", endpoint = "write_trouble", output = crate::api::JsonText)]
+pub async fn write_trouble() -> Result<Option<String>, AppError> {
+    if super::ssr::caller().is_none() {
+        return Ok(None);
+    }
+    Ok(super::ssr::engine()?.write_trouble().map(|t| {
+        format!(
+            "Herald cannot store new events: {} (since {} UTC). Senders are answered 503 and \
+             should send again; nothing already accepted is lost.",
+            t.reason,
+            t.since.format("%Y-%m-%d %H:%M")
+        )
+    }))
+}
+
 /// What the sign-in page needs to know before anyone signs in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignInState {

@@ -3,6 +3,7 @@
 
 use super::program::{provide_program, use_path, use_program};
 use super::session::{is_auth_page, provide_me, AdminOnly, Me, UserMenu};
+use crate::api::account::write_trouble;
 use crate::api::program_path;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -45,8 +46,25 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <UserMenu/>
                 <p class="sidebar-foot">{concat!("Herald ", env!("CARGO_PKG_VERSION"))}</p>
             </aside>
-            <main class="content">{children()}</main>
+            <main class="content"><WriteTroubleBanner/>{children()}</main>
         </div>
+    }
+}
+
+/// A banner on every signed-in page while the database refuses Herald's writes (its disk full,
+/// the server unreachable), asked again at every navigation.
+#[component]
+fn WriteTroubleBanner() -> impl IntoView {
+    let location = use_location();
+    let trouble = Resource::new(move || location.pathname.get(), |_| write_trouble());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                trouble.await.ok().flatten().map(|text| view! {
+                    <p class="banner-bad" role="alert">{text}</p>
+                })
+            })}
+        </Suspense>
     }
 }
 
