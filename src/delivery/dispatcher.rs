@@ -435,7 +435,7 @@ impl Engine {
 
     /// Waits for the delivery's send slot (rate-limited webhooks), `deliver`s it, then gives the
     /// webhook's request slot back (its share grows after a quick answer and shrinks after a slow
-    /// one), waking the dispatcher if the webhook had used its share. `None` when the webhook
+    /// one or none), waking the dispatcher if the webhook had used its share. `None` when the webhook
     /// changed while the delivery waited for its send slot: nothing was sent, and the delivery
     /// went back to the queue to be claimed as the webhook is now (held if it was switched off).
     async fn deliver_in_lane(&self, p: Planned) -> Option<Outcome> {
@@ -460,7 +460,8 @@ impl Engine {
         // deliveries waiting, such as ones ingest handed over (see `express`); ingest does not
         // ring for a left-out webhook, so without this its queued work would wait for the idle
         // poll.
-        let was_full = self.inner.lanes.finish(&webhook, lane, took);
+        let answered = result.attempt.status_code.is_some();
+        let was_full = self.inner.lanes.finish(&webhook, lane, took, answered);
         if (was_full || self.inner.held_back.holds(&webhook))
             && self.inner.waiting.len(&webhook) == 0
         {

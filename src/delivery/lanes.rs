@@ -2,8 +2,11 @@
 //! ones need, however many deliveries they have queued.
 //!
 //! A webhook's share starts at `SLOW_LANE` requests in flight and grows by one with every request
-//! that finishes before it nears its timeout, up to `per_webhook` (additive increase); a request
-//! that runs into the last fifth of its timeout drops it back to `SLOW_LANE`, and so does a request
+//! answered before it nears its timeout, up to `per_webhook` (additive increase); a request
+//! that runs into the last fifth of its timeout drops it back to `SLOW_LANE`, and so does one that
+//! ends without an answer (a connection refused, reset or timed out: a host that never accepts
+//! connections takes the 10 s connect timeout, inside four fifths of the 15 s default, and used to
+//! count as quick, growing its share to `per_webhook` hanging connects), and so does a request
 //! still running past that mark (so a webhook that starts hanging stops getting more before its
 //! requests time out). Slow receivers that answer in time keep their full share. A fresh webhook that hangs from its first request therefore never
 //! holds more than `SLOW_LANE` slots. A webhook at its share is left out of claims (its deliveries
@@ -129,14 +132,15 @@ impl Lanes {
         self.release(webhook, slot, None);
     }
 
-    /// Gives back the slot of a request that took `took`, and adjusts the webhook's share
-    /// (one more after a quick answer, back to the slow lane after a slow one). `true` when the
-    /// webhook had been at its share (so its waiting deliveries can be claimed again).
-    pub fn finish(&self, webhook: &WebhookId, slot: Slot, took: Duration) -> bool {
-        self.release(webhook, slot, Some(took))
+    /// Gives back the slot of a request that took `took` and was `answered` (an HTTP response,
+    /// whatever its status) or not, and adjusts the webhook's share (one more after a quick
+    /// answer, back to the slow lane after a slow one or none). `true` when the webhook had been
+    /// at its share (so its waiting deliveries can be claimed again).
+    pub fn finish(&self, webhook: &WebhookId, slot: Slot, took: Duration, answered: bool) -> bool {
+        self.release(webhook, slot, Some((took, answered)))
     }
 
-    fn release(&self, webhook: &WebhookId, slot: Slot, took: Option<Duration>) -> bool {
+    fn release(&self, webhook: &WebhookId, slot: Slot, took: Option<(Duration, bool)>) -> bool {
         let now = Instant::now();
         let mut lanes = self.lanes.lock().expect("lanes");
         let Some(lane) = lanes.get_mut(webhook) else {
@@ -147,7 +151,9 @@ impl Lanes {
             lane.started.swap_remove(i);
         }
         match took {
-            Some(took) if took >= lane.slow_after => lane.share = SLOW_LANE,
+            Some((took, answered)) if !answered || took >= lane.slow_after => {
+                lane.share = SLOW_LANE
+            }
             Some(_) => lane.share = (lane.share + 1).min(self.per_webhook),
             None => {}
         }
@@ -181,13 +187,13 @@ mod tests {
             "another webhook is not held up"
         );
         for s in slots {
-            lanes.finish(&a, s, QUICK);
+            lanes.finish(&a, s, QUICK, true);
         }
         // Two quick answers: share 4 (the most allowed), never more.
         let slots = take_all(&lanes, &a);
         assert_eq!(slots.len(), 4);
         for s in slots {
-            lanes.finish(&a, s, QUICK);
+            lanes.finish(&a, s, QUICK, true);
         }
         assert_eq!(take_all(&lanes, &a).len(), 4);
     }
@@ -198,17 +204,39 @@ mod tests {
         let a = WebhookId::generate();
         for _ in 0..10 {
             let s = lanes.try_take(&a, TIMEOUT).unwrap();
-            lanes.finish(&a, s, QUICK);
+            lanes.finish(&a, s, QUICK, true);
         }
         let slots = take_all(&lanes, &a);
         assert_eq!(slots.len(), 8);
         let mut slots = slots.into_iter();
         assert!(
-            lanes.finish(&a, slots.next().unwrap(), TIMEOUT),
+            lanes.finish(&a, slots.next().unwrap(), TIMEOUT, true),
             "it was at its share"
         );
         for s in slots {
             lanes.give_back(&a, s);
+        }
+        assert_eq!(take_all(&lanes, &a).len(), SLOW_LANE);
+    }
+
+    #[test]
+    fn a_request_without_an_answer_drops_the_share_back_to_the_slow_lane_however_quick() {
+        let lanes = Lanes::new(8);
+        let a = WebhookId::generate();
+        for _ in 0..10 {
+            let s = lanes.try_take(&a, TIMEOUT).unwrap();
+            lanes.finish(&a, s, QUICK, true);
+        }
+        assert_eq!(lanes.room(&a), 8);
+        // A connection that failed (refused at once, or timed out well inside the request's
+        // timeout) is no sign the endpoint keeps up.
+        let s = lanes.try_take(&a, TIMEOUT).unwrap();
+        lanes.finish(&a, s, QUICK, false);
+        assert_eq!(lanes.room(&a), SLOW_LANE);
+        // Nor does a string of them grow it.
+        for _ in 0..10 {
+            let s = lanes.try_take(&a, TIMEOUT).unwrap();
+            lanes.finish(&a, s, TIMEOUT / 2, false);
         }
         assert_eq!(take_all(&lanes, &a).len(), SLOW_LANE);
     }
@@ -219,7 +247,7 @@ mod tests {
         let a = WebhookId::generate();
         for _ in 0..10 {
             let s = lanes.try_take(&a, TIMEOUT).unwrap();
-            lanes.finish(&a, s, QUICK);
+            lanes.finish(&a, s, QUICK, true);
         }
         let first = lanes.try_take(&a, TIMEOUT).unwrap();
         // Pretend the first request started long ago.
