@@ -3,7 +3,7 @@
 
 mod helpers;
 
-use helpers::{spawn_app, spawn_with, Backend, TestApp};
+use helpers::{session_cookie, spawn_app, spawn_with, Backend, TestApp};
 use herald::auth::{Access, Actor, InstallAdmin};
 use herald::domain::account::Role;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
@@ -45,6 +45,7 @@ const EMPTY_EXPORT: &str = r#"{"format": "herald.program-export", "version": 1, 
 /// Server functions that act outside any program (everything else is told which program).
 const PROGRAMLESS: &[&str] = &[
     "signed_in_user",
+    "write_trouble",
     "sign_in_status",
     "login",
     "logout",
@@ -62,17 +63,6 @@ fn client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-}
-
-/// The session token a response set, if it set a non-empty one.
-fn session_cookie(resp: &reqwest::Response) -> Option<String> {
-    resp.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("herald_session="))
-        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
-        .filter(|v| !v.is_empty())
 }
 
 /// Posts a server function as the browser does (form-encoded, same origin), in the default
@@ -194,6 +184,8 @@ async fn server_function_table(
     use Rule::*;
     vec![
         ("signed_in_user", Public, Form(vec![])),
+        // Any signed-in user, in no program in particular: the banner on every page.
+        ("write_trouble", Viewer, Form(vec![])),
         ("sign_in_status", Public, Form(vec![])),
         (
             "login",

@@ -90,14 +90,7 @@ async fn console_session(app: &TestApp) -> String {
         .send()
         .await
         .unwrap();
-    r.headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("herald_session="))
-        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| panic!("login failed: {}", r.status()))
+    session_cookie(&r).unwrap_or_else(|| panic!("login failed: {}", r.status()))
 }
 
 /// The default program's Webhooks page as the signed-in admin gets it (server-rendered).

@@ -29,8 +29,9 @@ pub async fn signed_in_user() -> Result<Option<CurrentUser>, AppError> {
 }
 
 /// Why the database is refusing Herald's writes right now (see `Engine::write_trouble`), as the
-/// sentence the banner on every signed-in page shows; `None` while writes go through, and for an
-/// anonymous visitor.
+/// sentence the banner on every signed-in page shows; `None` while writes go through. Signed-in
+/// users only (anonymous callers are refused before it runs; rendered on the server for one,
+/// it answers `None`).
 #[server(prefix = "/sfn", endpoint = "write_trouble", output = crate::api::JsonText)]
 pub async fn write_trouble() -> Result<Option<String>, AppError> {
     if super::ssr::caller().is_none() {

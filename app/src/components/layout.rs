@@ -56,7 +56,16 @@ pub fn Layout(children: Children) -> impl IntoView {
 #[component]
 fn WriteTroubleBanner() -> impl IntoView {
     let location = use_location();
-    let trouble = Resource::new(move || location.pathname.get(), |_| write_trouble());
+    let trouble = Resource::new(
+        move || location.pathname.get(),
+        |path| async move {
+            if is_auth_page(&path) {
+                Ok(None)
+            } else {
+                write_trouble().await
+            }
+        },
+    );
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
