@@ -211,7 +211,7 @@ impl Engine {
         let http = http
             .build()
             .expect("the HTTP client's TLS backend initialises");
-        let lanes = lanes::Lanes::new(config.per_webhook_concurrency);
+        let lanes = lanes::Lanes::new(config.per_webhook_concurrency, config.concurrency);
         let inner = Arc::new_cyclic(|engine| Inner {
             ingest_tx: ingest::start_batcher(engine.clone()),
             store,

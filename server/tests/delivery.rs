@@ -667,6 +667,69 @@ async fn hanging_endpoints_leave_slots_for_healthy_ones(backend: Backend) {
     app.stop().await;
 }
 
+/// Webhooks known to hang hold half the request slots at most, however many of them there are:
+/// six webhooks whose endpoint never answers (1 s timeout, 10 events each) and 8 slots. Once
+/// each has timed out once, a new webhook's event goes out while their 60 deliveries are still
+/// being tried, four at a time. Before the crowd mark (see `lanes`), their two slots each took
+/// all 8, and the new webhook's event went out only behind some 52 of them.
+async fn webhooks_known_to_hang_hold_half_the_slots_at_most(backend: Backend) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let Some((url, dir)) = database(backend, "crowd").await else {
+        return;
+    };
+    let mut args = serve_args(&url);
+    args.concurrency = 8;
+    let app = spawn_with(args, dir).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    // Accepts connections and never answers (the sockets stay open until the test ends).
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            open.push(socket);
+        }
+    });
+    let retry =
+        json!({"attempts": 0, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 1});
+    for n in 0..6 {
+        app.create_webhook(json!({"name": format!("Hanging {n}"), "url": silent_url,
+            "event_types": ["points.awarded"], "retry": retry}))
+            .await;
+    }
+    for i in 0..10 {
+        event(&app, "points.awarded", json!({"i": i})).await;
+    }
+    // Every hanging webhook has timed out once: each is now known to hang.
+    let known = eventually(WAIT, || async {
+        let failed = app.search_attempts("Hanging").await;
+        let mut names: Vec<&str> = failed
+            .iter()
+            .filter_map(|a| a["webhook_name"].as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        (names.len() == 6).then_some(())
+    })
+    .await;
+    assert!(known.is_some(), "each hanging webhook timed out once");
+    let rx = TestReceiver::start().await;
+    app.create_webhook(json!({"name": "Healthy", "url": rx.url,
+        "event_types": ["reward.redeemed"], "retry": retry}))
+        .await;
+    event(&app, "reward.redeemed", json!({})).await;
+    rx.wait_for(1, WAIT).await;
+    let tried = accepted.load(Ordering::SeqCst);
+    assert!(
+        tried <= 30,
+        "the healthy webhook's event went out behind {tried} of the 60 hanging deliveries"
+    );
+    held.abort();
+    app.stop().await;
+}
+
 /// An endpoint that holds every request until `open` is called, counting arrivals.
 struct Gate {
     url: String,
@@ -832,6 +895,7 @@ on_both_backends!(
     a_burst_never_waits_for_the_idle_poll,
     work_for_a_held_back_webhook_is_not_forgotten,
     hanging_endpoints_leave_slots_for_healthy_ones,
+    webhooks_known_to_hang_hold_half_the_slots_at_most,
     delivers_signed_events_verifiable_by_the_official_library,
     retries_after_failure_with_the_configured_delay,
     timeouts_and_refused_connections_fail_then_dead_letter_and_replay,

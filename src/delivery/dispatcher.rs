@@ -435,7 +435,8 @@ impl Engine {
 
     /// Waits for the delivery's send slot (rate-limited webhooks), `deliver`s it, then gives the
     /// webhook's request slot back (its share grows after a quick answer and shrinks after a slow
-    /// one or none), waking the dispatcher if the webhook had used its share. `None` when the webhook
+    /// one or none), waking the dispatcher if the webhook had used its share or the slow webhooks
+    /// drop under the crowd mark (see `lanes`). `None` when the webhook
     /// changed while the delivery waited for its send slot: nothing was sent, and the delivery
     /// went back to the queue to be claimed as the webhook is now (held if it was switched off).
     async fn deliver_in_lane(&self, p: Planned) -> Option<Outcome> {
@@ -460,10 +461,13 @@ impl Engine {
         // deliveries waiting, such as ones ingest handed over (see `express`); ingest does not
         // ring for a left-out webhook, so without this its queued work would wait for the idle
         // poll.
+        // Slow webhooks left out while they held half the slots may have nothing in flight to
+        // let them in again: the request that brings them under the mark does.
         let answered = result.attempt.status_code.is_some();
-        let was_full = self.inner.lanes.finish(&webhook, lane, took, answered);
-        if (was_full || self.inner.held_back.holds(&webhook))
-            && self.inner.waiting.len(&webhook) == 0
+        let freed = self.inner.lanes.finish(&webhook, lane, took, answered);
+        if freed.crowd
+            || ((freed.own || self.inner.held_back.holds(&webhook))
+                && self.inner.waiting.len(&webhook) == 0)
         {
             self.inner.wake.notify_one();
         }

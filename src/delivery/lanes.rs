@@ -8,23 +8,50 @@
 //! connections takes the 10 s connect timeout, inside four fifths of the 15 s default, and used to
 //! count as quick, growing its share to `per_webhook` hanging connects), and so does a request
 //! still running past that mark (so a webhook that starts hanging stops getting more before its
-//! requests time out). Slow receivers that answer in time keep their full share. A fresh webhook that hangs from its first request therefore never
-//! holds more than `SLOW_LANE` slots. A webhook at its share is left out of claims (its deliveries
-//! keep their place in the queue) until one of its requests finishes.
+//! requests time out). Slow receivers that answer in time keep their full share. A fresh webhook
+//! that hangs from its first request therefore never holds more than `SLOW_LANE` slots. A webhook
+//! at its share is left out of claims (its deliveries keep their place in the queue) until one of
+//! its requests finishes.
+//!
+//! Shares bound each webhook alone; slow webhooks together are bounded by the crowd mark. A
+//! request *holds its slot long* once it has run `LONG`; a request of a webhook whose latest
+//! request took that long, or that has not finished one yet, counts as holding its slot long
+//! from its start (it may well). While such requests hold half of all slots or more (the crowd
+//! mark), a webhook holding a slot long gets no new request, and one never tried gets one at
+//! most, so the rest stays free for webhooks that answer quickly and every new webhook still
+//! gets its first request. Without it, half as many hanging webhooks as there are slots (two
+//! slots each) took every slot, and a new webhook's first delivery waited for their timeouts.
+//! (Webhooks never tried that all hang at once still take one slot each until their first
+//! requests end.) The finish that brings the count back under the mark wakes the dispatcher,
+//! since the webhooks left out may have nothing of their own in flight to do it.
 
 use super::queue::Claim;
 use crate::domain::ids::{DeliveryId, WebhookId};
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Requests in flight at once for a webhook with no record of answering quickly.
 pub const SLOW_LANE: usize = 2;
 
+/// A request running this long holds its slot long (see the crowd mark above).
+pub const LONG: Duration = Duration::from_secs(1);
+
 /// Lanes kept for idle webhooks at most (their learned shares); beyond this, idle ones are
 /// forgotten and start again from the slow lane.
 const MAX_IDLE_LANES: usize = 10_000;
+
+/// How a webhook's latest finished request went, for the crowd mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Record {
+    /// None finished yet.
+    New,
+    /// Ended within `LONG`: only its requests that have run `LONG` hold their slots long.
+    Quick,
+    /// Ran `LONG` or more.
+    Slow,
+}
 
 struct Lane {
     /// When each request in flight started.
@@ -33,9 +60,19 @@ struct Lane {
     share: usize,
     /// How long a request may run before it counts as slow.
     slow_after: Duration,
+    record: Record,
 }
 
 impl Lane {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            started: Vec::new(),
+            share: SLOW_LANE,
+            slow_after: slow_after(timeout),
+            record: Record::New,
+        }
+    }
+
     fn allowed(&self, now: Instant) -> usize {
         let hanging = self
             .started
@@ -48,13 +85,28 @@ impl Lane {
         }
     }
 
-    /// Requests that may start now.
-    fn room(&self, now: Instant) -> usize {
-        self.allowed(now).saturating_sub(self.started.len())
+    /// Whether its requests count as holding their slots long from their start.
+    fn counts_from_start(&self) -> bool {
+        self.record != Record::Quick
     }
 
-    fn full(&self, now: Instant) -> bool {
-        self.room(now) == 0
+    /// Whether this webhook holds a slot long now, or would with its next request.
+    fn holds_long(&self, now: Instant) -> bool {
+        self.record == Record::Slow
+            || self
+                .started
+                .iter()
+                .any(|t| now.saturating_duration_since(*t) >= LONG)
+    }
+
+    /// Requests that may start now; `crowded`: slots held long are at the crowd mark.
+    fn room(&self, now: Instant, crowded: bool) -> usize {
+        let allowed = match (crowded, self.record) {
+            (true, _) if self.holds_long(now) => 0,
+            (true, Record::New) => self.allowed(now).min(1),
+            _ => self.allowed(now),
+        };
+        allowed.saturating_sub(self.started.len())
     }
 }
 
@@ -62,9 +114,60 @@ impl Lane {
 #[derive(Debug, Clone, Copy)]
 pub struct Slot(Instant);
 
+/// What a finished request freed, for the dispatcher to wake for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freed {
+    /// Its webhook had been at its share (so its waiting deliveries can be claimed again).
+    pub own: bool,
+    /// Slots held long were at the crowd mark and are now under it: webhooks left out for it
+    /// can be claimed again.
+    pub crowd: bool,
+}
+
 pub struct Lanes {
     per_webhook: usize,
-    lanes: Mutex<HashMap<WebhookId, Lane>>,
+    /// Slots held long at which slow webhooks get no more (half of all slots).
+    mark: usize,
+    book: Mutex<Book>,
+}
+
+#[derive(Default)]
+struct Book {
+    lanes: HashMap<WebhookId, Lane>,
+    /// When each request in flight for a webhook on a quick record started (a multiset): those
+    /// that started `LONG` ago or more hold their slots long.
+    young: BTreeMap<Instant, usize>,
+    /// Requests in flight for webhooks on a slow record or none: held long from their start.
+    slow: usize,
+}
+
+impl Book {
+    /// Slots held long now.
+    fn held_long(&self, now: Instant) -> usize {
+        let aged = now.checked_sub(LONG).map_or(0, |cut| {
+            self.young.range(..=cut).map(|(_, n)| n).sum::<usize>()
+        });
+        self.slow + aged
+    }
+
+    fn count_in(&mut self, slow: bool, at: Instant) {
+        if slow {
+            self.slow += 1;
+        } else {
+            *self.young.entry(at).or_default() += 1;
+        }
+    }
+
+    fn count_out(&mut self, slow: bool, at: Instant) {
+        if slow {
+            self.slow = self.slow.saturating_sub(1);
+        } else if let Some(n) = self.young.get_mut(&at) {
+            *n -= 1;
+            if *n == 0 {
+                self.young.remove(&at);
+            }
+        }
+    }
 }
 
 /// A request running this long counts as hanging: four fifths of its timeout.
@@ -73,94 +176,144 @@ fn slow_after(timeout: Duration) -> Duration {
 }
 
 impl Lanes {
-    pub fn new(per_webhook: usize) -> Self {
+    /// Lanes for `slots` request slots in all, at most `per_webhook` of them for one webhook.
+    pub fn new(per_webhook: usize, slots: usize) -> Self {
         Self {
             per_webhook: per_webhook.max(SLOW_LANE),
-            lanes: Mutex::default(),
+            mark: (slots / 2).max(1),
+            book: Mutex::default(),
         }
     }
 
-    /// Webhooks holding their whole share now (to leave out of the next claim).
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().expect("lanes")
+    }
+
+    /// Webhooks that may start no request now (to leave out of the next claim).
     pub fn full(&self) -> Vec<WebhookId> {
-        let now = Instant::now();
-        let lanes = self.lanes.lock().expect("lanes");
-        lanes
+        self.full_at(Instant::now())
+    }
+
+    fn full_at(&self, now: Instant) -> Vec<WebhookId> {
+        let book = self.book();
+        let crowded = book.held_long(now) >= self.mark;
+        book.lanes
             .iter()
-            .filter(|(_, lane)| lane.full(now))
+            .filter(|(_, lane)| lane.room(now, crowded) == 0)
             .map(|(id, _)| id.clone())
             .collect()
     }
 
     /// Free request slots of `webhook` now.
     pub fn room(&self, webhook: &WebhookId) -> usize {
-        let lanes = self.lanes.lock().expect("lanes");
-        lanes
-            .get(webhook)
-            .map_or(SLOW_LANE, |lane| lane.room(Instant::now()))
+        self.room_at(webhook, Instant::now())
+    }
+
+    fn room_at(&self, webhook: &WebhookId, now: Instant) -> usize {
+        let book = self.book();
+        let crowded = book.held_long(now) >= self.mark;
+        match book.lanes.get(webhook) {
+            Some(lane) => lane.room(now, crowded),
+            None if crowded => 1,
+            None => SLOW_LANE,
+        }
     }
 
     /// How long the longest-running request of `webhook` in flight has run (zero when none).
     pub fn running_longest(&self, webhook: &WebhookId) -> Duration {
         let now = Instant::now();
-        let lanes = self.lanes.lock().expect("lanes");
-        lanes
+        self.book()
+            .lanes
             .get(webhook)
             .and_then(|lane| lane.started.iter().min())
             .map_or(Duration::ZERO, |t| now.saturating_duration_since(*t))
     }
 
     /// Takes a slot for one request of `webhook` (whose requests time out after `timeout`);
-    /// `None` (nothing taken) when its share is used.
+    /// `None` (nothing taken) when it may start none now.
     pub fn try_take(&self, webhook: &WebhookId, timeout: Duration) -> Option<Slot> {
-        let now = Instant::now();
-        let mut lanes = self.lanes.lock().expect("lanes");
-        let lane = lanes.entry(webhook.clone()).or_insert_with(|| Lane {
-            started: Vec::new(),
-            share: SLOW_LANE,
-            slow_after: slow_after(timeout),
-        });
+        self.try_take_at(webhook, timeout, Instant::now())
+    }
+
+    fn try_take_at(&self, webhook: &WebhookId, timeout: Duration, now: Instant) -> Option<Slot> {
+        let mut book = self.book();
+        let crowded = book.held_long(now) >= self.mark;
+        let lane = book
+            .lanes
+            .entry(webhook.clone())
+            .or_insert_with(|| Lane::new(timeout));
         lane.slow_after = slow_after(timeout);
-        if lane.full(now) {
+        if lane.room(now, crowded) == 0 {
             return None;
         }
         lane.started.push(now);
+        let slow = lane.counts_from_start();
+        book.count_in(slow, now);
         Some(Slot(now))
     }
 
     /// Gives back a slot taken for a request that was not made.
     pub fn give_back(&self, webhook: &WebhookId, slot: Slot) {
-        self.release(webhook, slot, None);
+        self.release(webhook, slot, None, Instant::now());
     }
 
     /// Gives back the slot of a request that took `took` and was `answered` (an HTTP response,
     /// whatever its status) or not, and adjusts the webhook's share (one more after a quick
-    /// answer, back to the slow lane after a slow one or none). `true` when the webhook had been
-    /// at its share (so its waiting deliveries can be claimed again).
-    pub fn finish(&self, webhook: &WebhookId, slot: Slot, took: Duration, answered: bool) -> bool {
-        self.release(webhook, slot, Some((took, answered)))
+    /// answer, back to the slow lane after a slow one or none) and its record for the crowd mark.
+    pub fn finish(&self, webhook: &WebhookId, slot: Slot, took: Duration, answered: bool) -> Freed {
+        self.release(webhook, slot, Some((took, answered)), Instant::now())
     }
 
-    fn release(&self, webhook: &WebhookId, slot: Slot, took: Option<(Duration, bool)>) -> bool {
-        let now = Instant::now();
-        let mut lanes = self.lanes.lock().expect("lanes");
-        let Some(lane) = lanes.get_mut(webhook) else {
-            return false;
+    fn release(
+        &self,
+        webhook: &WebhookId,
+        slot: Slot,
+        took: Option<(Duration, bool)>,
+        now: Instant,
+    ) -> Freed {
+        let mut book = self.book();
+        let crowded = book.held_long(now) >= self.mark;
+        let Some(lane) = book.lanes.get_mut(webhook) else {
+            return Freed {
+                own: false,
+                crowd: false,
+            };
         };
-        let was_full = lane.full(now);
-        if let Some(i) = lane.started.iter().position(|t| *t == slot.0) {
-            lane.started.swap_remove(i);
-        }
-        match took {
-            Some((took, answered)) if !answered || took >= lane.slow_after => {
-                lane.share = SLOW_LANE
+        let own = lane.room(now, crowded) == 0;
+        let was_slow = lane.counts_from_start();
+        let Some(i) = lane.started.iter().position(|t| *t == slot.0) else {
+            return Freed { own, crowd: false };
+        };
+        lane.started.swap_remove(i);
+        if let Some((took, answered)) = took {
+            if !answered || took >= lane.slow_after {
+                lane.share = SLOW_LANE;
+            } else {
+                lane.share = (lane.share + 1).min(self.per_webhook);
             }
-            Some(_) => lane.share = (lane.share + 1).min(self.per_webhook),
-            None => {}
+            lane.record = if took >= LONG {
+                Record::Slow
+            } else {
+                Record::Quick
+            };
         }
-        if lanes.len() > MAX_IDLE_LANES {
-            lanes.retain(|_, lane| !lane.started.is_empty());
+        let now_slow = lane.counts_from_start();
+        let others = lane.started.clone();
+        book.count_out(was_slow, slot.0);
+        if was_slow != now_slow {
+            // The webhook's other requests in flight move to the count its record now keeps.
+            for t in others {
+                book.count_out(was_slow, t);
+                book.count_in(now_slow, t);
+            }
         }
-        was_full
+        if book.lanes.len() > MAX_IDLE_LANES {
+            book.lanes.retain(|_, lane| !lane.started.is_empty());
+        }
+        Freed {
+            own,
+            crowd: crowded && book.held_long(now) < self.mark,
+        }
     }
 }
 
@@ -175,9 +328,13 @@ mod tests {
         std::iter::from_fn(|| lanes.try_take(id, TIMEOUT)).collect()
     }
 
+    fn take_all_at(lanes: &Lanes, id: &WebhookId, now: Instant) -> Vec<Slot> {
+        std::iter::from_fn(|| lanes.try_take_at(id, TIMEOUT, now)).collect()
+    }
+
     #[test]
     fn a_new_webhook_starts_in_the_slow_lane_and_earns_its_share_with_quick_answers() {
-        let lanes = Lanes::new(4);
+        let lanes = Lanes::new(4, 64);
         let (a, b) = (WebhookId::generate(), WebhookId::generate());
         let slots = take_all(&lanes, &a);
         assert_eq!(slots.len(), SLOW_LANE);
@@ -200,7 +357,7 @@ mod tests {
 
     #[test]
     fn a_slow_answer_drops_the_share_back_to_the_slow_lane() {
-        let lanes = Lanes::new(8);
+        let lanes = Lanes::new(8, 64);
         let a = WebhookId::generate();
         for _ in 0..10 {
             let s = lanes.try_take(&a, TIMEOUT).unwrap();
@@ -210,7 +367,7 @@ mod tests {
         assert_eq!(slots.len(), 8);
         let mut slots = slots.into_iter();
         assert!(
-            lanes.finish(&a, slots.next().unwrap(), TIMEOUT, true),
+            lanes.finish(&a, slots.next().unwrap(), TIMEOUT, true).own,
             "it was at its share"
         );
         for s in slots {
@@ -221,7 +378,7 @@ mod tests {
 
     #[test]
     fn a_request_without_an_answer_drops_the_share_back_to_the_slow_lane_however_quick() {
-        let lanes = Lanes::new(8);
+        let lanes = Lanes::new(8, 64);
         let a = WebhookId::generate();
         for _ in 0..10 {
             let s = lanes.try_take(&a, TIMEOUT).unwrap();
@@ -243,32 +400,130 @@ mod tests {
 
     #[test]
     fn a_request_running_long_narrows_the_share_before_it_ends() {
-        let lanes = Lanes::new(8);
+        let lanes = Lanes::new(8, 64);
         let a = WebhookId::generate();
+        let t0 = Instant::now();
         for _ in 0..10 {
-            let s = lanes.try_take(&a, TIMEOUT).unwrap();
-            lanes.finish(&a, s, QUICK, true);
+            let s = lanes.try_take_at(&a, TIMEOUT, t0).unwrap();
+            lanes.release(&a, s, Some((QUICK, true)), t0);
         }
-        let first = lanes.try_take(&a, TIMEOUT).unwrap();
-        // Pretend the first request started long ago.
-        {
-            let mut map = lanes.lanes.lock().unwrap();
-            let lane = map.get_mut(&a).unwrap();
-            lane.started[0] = Instant::now() - TIMEOUT;
-        }
+        let _first = lanes.try_take_at(&a, TIMEOUT, t0).unwrap();
+        let later = t0 + TIMEOUT;
         assert_eq!(
-            take_all(&lanes, &a).len(),
+            take_all_at(&lanes, &a, later).len(),
             SLOW_LANE - 1,
             "only the slow lane while a request hangs"
         );
-        assert!(lanes.full().contains(&a));
-        assert!(lanes.running_longest(&a) >= TIMEOUT);
+        assert!(lanes.full_at(later).contains(&a));
+    }
+
+    #[test]
+    fn slow_webhooks_together_hold_at_most_half_the_slots() {
+        // Eight slots: the crowd mark is four.
+        let lanes = Lanes::new(8, 8);
+        let t0 = Instant::now();
+        let hanging: Vec<WebhookId> = (0..4).map(|_| WebhookId::generate()).collect();
+        let quick = WebhookId::generate();
+        for _ in 0..2 {
+            let s = lanes.try_take_at(&quick, TIMEOUT, t0).unwrap();
+            lanes.release(&quick, s, Some((QUICK, true)), t0);
+        }
+        // Two new webhooks take two slots each: nothing says yet that they hang.
+        let mut first_wave = Vec::new();
+        for h in &hanging[..2] {
+            for s in take_all_at(&lanes, h, t0) {
+                first_wave.push((h.clone(), s));
+            }
+        }
+        assert_eq!(first_wave.len(), 2 * SLOW_LANE);
+        // Untried, those four may hang: the mark is reached.
         assert_eq!(
-            lanes.running_longest(&WebhookId::generate()),
-            Duration::ZERO,
-            "nothing in flight"
+            lanes.room_at(&hanging[2], t0),
+            1,
+            "a webhook never tried still gets one request"
         );
-        let _ = first;
+        assert_eq!(
+            lanes.room_at(&quick, t0),
+            4,
+            "a quick webhook keeps its share"
+        );
+        let full = lanes.full_at(t0);
+        assert!(full.contains(&hanging[0]) && full.contains(&hanging[1]));
+        assert!(!full.contains(&quick) && !full.contains(&hanging[2]));
+        let third = lanes.try_take_at(&hanging[2], TIMEOUT, t0).unwrap();
+        assert!(lanes.try_take_at(&hanging[2], TIMEOUT, t0).is_none());
+
+        // The first wave times out. The finish that brings the count under the mark says so
+        // (the webhooks left out may have nothing in flight to wake the dispatcher).
+        let t2 = t0 + TIMEOUT;
+        let crowd: Vec<bool> = first_wave
+            .into_iter()
+            .map(|(h, s)| lanes.release(&h, s, Some((TIMEOUT, false)), t2).crowd)
+            .collect();
+        assert_eq!(crowd, vec![false, true, false, false]);
+
+        // On a slow record now, their new requests count against the mark from the start:
+        // with the third webhook's request still hanging, they get three slots between them.
+        let mut again = 0;
+        for h in &hanging[..2] {
+            again += take_all_at(&lanes, h, t2).len();
+        }
+        assert_eq!(again, 3);
+        assert_eq!(lanes.room_at(&hanging[1], t2), 0);
+        assert_eq!(lanes.room_at(&hanging[3], t2), 1);
+        assert_eq!(lanes.room_at(&quick, t2), 4);
+
+        // The third webhook's request ends quickly after all: it frees the crowd.
+        assert!(
+            lanes
+                .release(&hanging[2], third, Some((QUICK, true)), t2)
+                .crowd
+        );
+        assert_eq!(lanes.room_at(&hanging[0], t2), 0, "at its own share");
+        assert!(lanes.try_take_at(&hanging[1], TIMEOUT, t2).is_some());
+        assert!(lanes.try_take_at(&hanging[1], TIMEOUT, t2).is_none());
+    }
+
+    #[test]
+    fn a_quick_answer_takes_a_webhook_off_the_slow_record() {
+        let lanes = Lanes::new(8, 4);
+        let t0 = Instant::now();
+        let a = WebhookId::generate();
+        let s = lanes.try_take_at(&a, TIMEOUT, t0).unwrap();
+        lanes.release(&a, s, Some((LONG, true)), t0);
+        // On a slow record, its two requests reach the mark of two at once.
+        let slots = take_all_at(&lanes, &a, t0);
+        assert_eq!(slots.len(), SLOW_LANE);
+        let b = WebhookId::generate();
+        let s = lanes.try_take_at(&b, TIMEOUT, t0).unwrap();
+        lanes.release(&b, s, Some((LONG * 2, true)), t0);
+        assert_eq!(lanes.room_at(&b, t0), 0, "slow, and the mark is reached");
+        // One of them answers quickly: its other request no longer counts as long.
+        let mut slots = slots.into_iter();
+        let freed = lanes.release(&a, slots.next().unwrap(), Some((QUICK, true)), t0);
+        assert!(freed.crowd);
+        assert!(lanes.try_take_at(&b, TIMEOUT, t0).is_some());
+    }
+
+    #[test]
+    fn a_quick_webhook_whose_request_runs_long_counts_toward_the_mark() {
+        // Two slots: the mark is one.
+        let lanes = Lanes::new(8, 2);
+        let t0 = Instant::now();
+        let (q, other) = (WebhookId::generate(), WebhookId::generate());
+        let s = lanes.try_take_at(&q, TIMEOUT, t0).unwrap();
+        lanes.release(&q, s, Some((QUICK, true)), t0);
+        let _running = lanes.try_take_at(&q, TIMEOUT, t0).unwrap();
+        assert_eq!(
+            lanes.room_at(&other, t0),
+            SLOW_LANE,
+            "not crowded while it is young"
+        );
+        assert_eq!(lanes.room_at(&q, t0), 2);
+        let t1 = t0 + LONG;
+        assert_eq!(lanes.room_at(&other, t1), 1);
+        assert_eq!(lanes.room_at(&q, t1), 0, "it holds a slot long");
+        assert_eq!(lanes.full_at(t1), vec![q.clone()]);
     }
 }
 
