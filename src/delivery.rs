@@ -32,6 +32,7 @@ pub mod secrets;
 pub mod sign;
 pub mod transfer;
 pub mod webhooks;
+pub mod write_alarm;
 
 use crate::auth::seal::{SealError, Sealer};
 use crate::domain::ValidationError;
@@ -190,6 +191,8 @@ struct Inner {
     changes: Arc<webhooks::Changes>,
     /// Whether the latest writes failed for the database's sake (see `health`).
     write_health: health::WriteHealth,
+    /// E-mails when writes keep failing, and when they stop (see `write_alarm`).
+    write_alarm: write_alarm::WriteAlarm,
 }
 
 impl Engine {
@@ -228,6 +231,7 @@ impl Engine {
             subscribers: ingest::SubscriberCache::default(),
             changes: Arc::default(),
             write_health: health::WriteHealth::default(),
+            write_alarm: write_alarm::WriteAlarm::default(),
         });
         Self { inner }
     }

@@ -318,3 +318,115 @@ async fn a_batch_refused_on_a_full_disk_stored_none_of_its_events() {
     pool.close().await;
     app.stop().await;
 }
+
+/// The write alarm (see `herald::delivery::write_alarm`): once writes have failed for 30 s, the
+/// program's alert recipients get one e-mail naming the reason, however often the alert task
+/// looks; once writes work again, one more. Driven by hand with a manual clock (the engine's own;
+/// no alert task runs), against a real SMTP server on 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_failing_for_half_a_minute_are_e_mailed_and_so_is_the_recovery() {
+    use herald::delivery::write_alarm::{WriteAlarmKind, AFTER};
+    let Some(disk) = SmallDisk::mount("64m") else {
+        eprintln!("SKIPPED writes_failing_…_e_mailed: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let file: PathBuf = disk.path().join("herald.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let clock = std::sync::Arc::new(herald::delivery::clock::ManualClock::new());
+    let engine = engine_on(&url, clock.clone(), false).await;
+    let program = engine.store().default_program().await.unwrap();
+    let admin = herald::auth::Actor::command_line(program.clone());
+    let sink = SmtpSink::start().await;
+    let settings = herald::domain::alerts::AlertSettingsDraft {
+        email_enabled: true,
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: sink.port,
+        smtp_tls: herald::domain::alerts::SmtpTls::None,
+        smtp_username: String::new(),
+        smtp_password: None,
+        from: "herald@example.com".into(),
+        recipients: "ops@example.com".into(),
+        window_minutes: 60,
+    };
+    engine.save_alert_settings(&admin, &settings).await.unwrap();
+    assert_eq!(engine.watch_writes().await, None, "nothing failing");
+
+    disk.resize(&format!("{}k", disk.used_kib() + 1024));
+    let padding = "x".repeat(8 * 1024);
+    let mut refused = None;
+    for i in 0..2_000 {
+        let event = herald::domain::event::NewEvent::parse(
+            "points.awarded",
+            json!({"i": i, "padding": padding}),
+            None,
+            None,
+            herald::delivery::clock::Clock::now(clock.as_ref()),
+        )
+        .unwrap();
+        if let Err(e) = engine.ingest(&program, event).await {
+            refused = Some(e.to_string());
+            break;
+        }
+    }
+    let refused = refused.expect("the disk never filled up");
+    assert!(refused.contains("disk is full"), "{refused}");
+    assert_eq!(
+        engine.watch_writes().await,
+        None,
+        "a moment of failing is no news"
+    );
+    assert!(sink.mails().is_empty());
+
+    clock.advance(AFTER);
+    let sent = engine.watch_writes().await.expect("the alarm goes off");
+    assert_eq!(
+        (sent.kind, sent.sent, sent.failed),
+        (WriteAlarmKind::Failing, 1, 0)
+    );
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, vec!["ops@example.com".to_owned()]);
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: [Herald] Cannot store new events: the database's disk is full"),
+        "{}",
+        mails[0].data
+    );
+    clock.advance(chrono::Duration::seconds(10));
+    assert_eq!(
+        engine.watch_writes().await,
+        None,
+        "once per run of failures"
+    );
+
+    // Space returns; the next write succeeds and the recovery is announced once.
+    disk.resize("64m");
+    let event = herald::domain::event::NewEvent::parse(
+        "points.awarded",
+        json!({"after": true}),
+        None,
+        None,
+        herald::delivery::clock::Clock::now(clock.as_ref()),
+    )
+    .unwrap();
+    engine.ingest(&program, event).await.unwrap();
+    let sent = engine
+        .watch_writes()
+        .await
+        .expect("the recovery is announced");
+    assert_eq!(
+        (sent.kind, sent.sent, sent.failed),
+        (WriteAlarmKind::Recovered, 1, 0)
+    );
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 2);
+    assert!(
+        mails[1]
+            .data
+            .contains("Subject: [Herald] Storing new events again"),
+        "{}",
+        mails[1].data
+    );
+    assert_eq!(engine.watch_writes().await, None);
+}

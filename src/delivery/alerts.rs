@@ -37,14 +37,14 @@ const FLAG_REMINDER_HOURS: i64 = 24;
 
 /// A program's alert settings as stored: the settings, and the SMTP password sealed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Stored {
-    settings: AlertSettings,
+pub(super) struct Stored {
+    pub(super) settings: AlertSettings,
     #[serde(default)]
     sealed_password: Option<String>,
 }
 
 impl Stored {
-    fn password(&self, sealer: &Sealer) -> Result<Option<String>> {
+    pub(super) fn password(&self, sealer: &Sealer) -> Result<Option<String>> {
         self.sealed_password
             .as_deref()
             .map(|s| {
@@ -56,7 +56,7 @@ impl Stored {
 }
 
 impl Engine {
-    async fn stored_alert_settings(&self, program: &ProgramId) -> Result<Stored> {
+    pub(super) async fn stored_alert_settings(&self, program: &ProgramId) -> Result<Stored> {
         match self.store().alert_settings(program).await? {
             Some(doc) => serde_json::from_str(&doc).map_err(|e| {
                 EngineError::Store(crate::store::StoreError::Corrupt(format!(
@@ -284,8 +284,8 @@ impl Engine {
         Ok(raised.len())
     }
 
-    /// Flushes alerts every few seconds, and checks for flagged webhooks every quarter of an
-    /// hour, until `shutdown` turns true.
+    /// Watches the writes (see `write_alarm`) and flushes alerts every few seconds, and checks
+    /// for flagged webhooks every quarter of an hour, until `shutdown` turns true.
     pub async fn run_alerts(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut every = tokio::time::interval(FLUSH_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -295,9 +295,14 @@ impl Engine {
                 _ = every.tick() => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
+            // First, since the rest needs the database to take writes.
+            self.watch_writes().await;
             if ticks.is_multiple_of(FLAG_CHECK_EVERY) {
                 if let Err(e) = self.check_flags().await {
                     tracing::warn!(error = %e, "could not check webhooks for flags");
+                }
+                if let Err(e) = self.refresh_alarm_recipients().await {
+                    tracing::warn!(error = %e, "could not read the alert settings for the write alarm");
                 }
             }
             ticks = ticks.wrapping_add(1);
