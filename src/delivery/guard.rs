@@ -8,6 +8,7 @@
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Why a target was refused, in words for the person who typed the URL.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub enum GuardError {
     Private { host: String, ip: IpAddr },
     #[error("{host} could not be resolved")]
     Unresolvable { host: String },
+    #[error("{host} did not resolve within {seconds} s (its DNS servers did not answer)")]
+    SlowDns { host: String, seconds: u64 },
     #[error("only https:// URLs are allowed (HERALD_REQUIRE_HTTPS)")]
     HttpsRequired,
 }
@@ -147,13 +150,34 @@ fn check_ip(host: &str, ip: IpAddr) -> Result<(), GuardError> {
     }
 }
 
+/// The longest a look-up may take: the system resolver may retry each of its servers for
+/// several seconds, and a webhook's save (or a request, within its connect timeout) should say
+/// so rather than wait for it.
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn resolve(host: &str, port: u16) -> Result<Vec<IpAddr>, GuardError> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
-    let addrs: Vec<IpAddr> = tokio::net::lookup_host((bare, port))
+    look_up_within(host, DNS_TIMEOUT, tokio::net::lookup_host((bare, port))).await
+}
+
+/// The addresses `lookup` finds for `host`, refused if it takes longer than `limit`.
+async fn look_up_within<I>(
+    host: &str,
+    limit: Duration,
+    lookup: impl std::future::Future<Output = std::io::Result<I>>,
+) -> Result<Vec<IpAddr>, GuardError>
+where
+    I: Iterator<Item = SocketAddr>,
+{
+    let addrs: Vec<IpAddr> = tokio::time::timeout(limit, lookup)
         .await
+        .map_err(|_| GuardError::SlowDns {
+            host: host.into(),
+            seconds: limit.as_secs(),
+        })?
         .map_err(|_| GuardError::Unresolvable { host: host.into() })?
         .map(|a| a.ip())
         .collect();
@@ -174,12 +198,12 @@ impl Resolve for PublicOnlyResolver {
             let host = name.as_str().to_owned();
             let ips = resolve(&host, 0).await?;
             let public: Vec<SocketAddr> = ips
-                .into_iter()
-                .filter(|ip| is_public(*ip))
-                .map(|ip| SocketAddr::new(ip, 0))
+                .iter()
+                .filter(|ip| is_public(**ip))
+                .map(|ip| SocketAddr::new(*ip, 0))
                 .collect();
             if public.is_empty() {
-                let ip = resolve(&host, 0).await?[0];
+                let ip = ips[0];
                 return Err(Box::new(GuardError::Private { host, ip }) as Box<_>);
             }
             Ok(Box::new(public.into_iter()) as Addrs)
@@ -247,6 +271,28 @@ mod tests {
         assert_eq!(
             https.check_url("http://127.0.0.1/").await,
             Err(GuardError::HttpsRequired)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_look_up_that_takes_too_long_is_refused_naming_the_limit() {
+        let never = std::future::pending::<std::io::Result<std::vec::IntoIter<SocketAddr>>>();
+        let err = look_up_within("hooks.example.com", Duration::from_millis(20), never)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            GuardError::SlowDns {
+                host: "hooks.example.com".into(),
+                seconds: 0
+            }
+        );
+        assert!(err.to_string().contains("did not resolve within"), "{err}");
+        let quick =
+            async { Ok(vec!["93.184.216.34:443".parse::<SocketAddr>().unwrap()].into_iter()) };
+        assert_eq!(
+            look_up_within("hooks.example.com", Duration::from_millis(20), quick).await,
+            Ok(vec!["93.184.216.34".parse::<IpAddr>().unwrap()])
         );
     }
 }
