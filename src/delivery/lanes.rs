@@ -18,12 +18,13 @@
 //! request took that long, or that has not finished one yet, counts as holding its slot long
 //! from its start (it may well). While such requests hold half of all slots or more (the crowd
 //! mark), a webhook holding a slot long gets no new request, and one never tried gets one at
-//! most, so the rest stays free for webhooks that answer quickly and every new webhook still
-//! gets its first request. Without it, half as many hanging webhooks as there are slots (two
-//! slots each) took every slot, and a new webhook's first delivery waited for their timeouts.
-//! (Webhooks never tried that all hang at once still take one slot each until their first
-//! requests end.) The finish that brings the count back under the mark wakes the dispatcher,
-//! since the webhooks left out may have nothing of their own in flight to do it.
+//! most, and only while a quarter of all slots is free: so webhooks known to answer quickly
+//! always have a quarter of the slots, and a new webhook gets its first request unless untried
+//! and slow ones hold three quarters (then it waits for one of them to end). Without it, half as
+//! many hanging webhooks as there are slots (two slots each) took every slot, and a new
+//! webhook's first delivery waited for their timeouts. A finish that lets more in again (under
+//! the mark, or a quarter free) wakes the dispatcher, since the webhooks left out may have
+//! nothing of their own in flight to do it.
 
 use super::queue::Claim;
 use crate::domain::ids::{DeliveryId, WebhookId};
@@ -99,14 +100,42 @@ impl Lane {
                 .any(|t| now.saturating_duration_since(*t) >= LONG)
     }
 
-    /// Requests that may start now; `crowded`: slots held long are at the crowd mark.
-    fn room(&self, now: Instant, crowded: bool) -> usize {
-        let allowed = match (crowded, self.record) {
-            (true, _) if self.holds_long(now) => 0,
-            (true, Record::New) => self.allowed(now).min(1),
+    /// Requests that may start now, in `crowd`.
+    fn room(&self, now: Instant, crowd: Crowd) -> usize {
+        let allowed = match (crowd, self.record) {
+            (Crowd::Clear, _) => self.allowed(now),
+            _ if self.holds_long(now) => 0,
+            (Crowd::Crowded { untried_open }, Record::New) => {
+                self.allowed(now).min(usize::from(untried_open))
+            }
             _ => self.allowed(now),
         };
         allowed.saturating_sub(self.started.len())
+    }
+}
+
+/// Where the slots held long stand against the crowd mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crowd {
+    /// At or over the mark.
+    Crowded {
+        /// A quarter of all slots is free: a webhook never tried may start one request.
+        untried_open: bool,
+    },
+    /// Under the mark.
+    Clear,
+}
+
+impl Crowd {
+    /// How much it lets in: more after a finish means webhooks left out may start again.
+    fn openness(self) -> u8 {
+        match self {
+            Crowd::Crowded {
+                untried_open: false,
+            } => 0,
+            Crowd::Crowded { untried_open: true } => 1,
+            Crowd::Clear => 2,
+        }
     }
 }
 
@@ -119,15 +148,18 @@ pub struct Slot(Instant);
 pub struct Freed {
     /// Its webhook had been at its share (so its waiting deliveries can be claimed again).
     pub own: bool,
-    /// Slots held long were at the crowd mark and are now under it: webhooks left out for it
-    /// can be claimed again.
+    /// Slow or untried webhooks left out for the crowd mark may start requests again (the
+    /// count went under the mark, or a quarter of the slots came free).
     pub crowd: bool,
 }
 
 pub struct Lanes {
     per_webhook: usize,
+    slots: usize,
     /// Slots held long at which slow webhooks get no more (half of all slots).
     mark: usize,
+    /// Slots kept free of untried webhooks' requests while crowded (a quarter of all slots).
+    reserve: usize,
     book: Mutex<Book>,
 }
 
@@ -139,6 +171,8 @@ struct Book {
     young: BTreeMap<Instant, usize>,
     /// Requests in flight for webhooks on a slow record or none: held long from their start.
     slow: usize,
+    /// Requests in flight, all webhooks together.
+    in_flight: usize,
 }
 
 impl Book {
@@ -151,6 +185,7 @@ impl Book {
     }
 
     fn count_in(&mut self, slow: bool, at: Instant) {
+        self.in_flight += 1;
         if slow {
             self.slow += 1;
         } else {
@@ -159,6 +194,7 @@ impl Book {
     }
 
     fn count_out(&mut self, slow: bool, at: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
         if slow {
             self.slow = self.slow.saturating_sub(1);
         } else if let Some(n) = self.young.get_mut(&at) {
@@ -180,13 +216,24 @@ impl Lanes {
     pub fn new(per_webhook: usize, slots: usize) -> Self {
         Self {
             per_webhook: per_webhook.max(SLOW_LANE),
+            slots,
             mark: (slots / 2).max(1),
+            reserve: (slots / 4).max(1),
             book: Mutex::default(),
         }
     }
 
     fn book(&self) -> MutexGuard<'_, Book> {
         self.book.lock().expect("lanes")
+    }
+
+    fn crowd(&self, book: &Book, now: Instant) -> Crowd {
+        if book.held_long(now) < self.mark {
+            return Crowd::Clear;
+        }
+        Crowd::Crowded {
+            untried_open: book.in_flight + self.reserve < self.slots,
+        }
     }
 
     /// Webhooks that may start no request now (to leave out of the next claim).
@@ -196,10 +243,10 @@ impl Lanes {
 
     fn full_at(&self, now: Instant) -> Vec<WebhookId> {
         let book = self.book();
-        let crowded = book.held_long(now) >= self.mark;
+        let crowd = self.crowd(&book, now);
         book.lanes
             .iter()
-            .filter(|(_, lane)| lane.room(now, crowded) == 0)
+            .filter(|(_, lane)| lane.room(now, crowd) == 0)
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -211,11 +258,13 @@ impl Lanes {
 
     fn room_at(&self, webhook: &WebhookId, now: Instant) -> usize {
         let book = self.book();
-        let crowded = book.held_long(now) >= self.mark;
+        let crowd = self.crowd(&book, now);
         match book.lanes.get(webhook) {
-            Some(lane) => lane.room(now, crowded),
-            None if crowded => 1,
-            None => SLOW_LANE,
+            Some(lane) => lane.room(now, crowd),
+            None => match crowd {
+                Crowd::Clear => SLOW_LANE,
+                Crowd::Crowded { untried_open } => usize::from(untried_open),
+            },
         }
     }
 
@@ -237,13 +286,13 @@ impl Lanes {
 
     fn try_take_at(&self, webhook: &WebhookId, timeout: Duration, now: Instant) -> Option<Slot> {
         let mut book = self.book();
-        let crowded = book.held_long(now) >= self.mark;
+        let crowd = self.crowd(&book, now);
         let lane = book
             .lanes
             .entry(webhook.clone())
             .or_insert_with(|| Lane::new(timeout));
         lane.slow_after = slow_after(timeout);
-        if lane.room(now, crowded) == 0 {
+        if lane.room(now, crowd) == 0 {
             return None;
         }
         lane.started.push(now);
@@ -272,14 +321,14 @@ impl Lanes {
         now: Instant,
     ) -> Freed {
         let mut book = self.book();
-        let crowded = book.held_long(now) >= self.mark;
+        let crowd = self.crowd(&book, now);
         let Some(lane) = book.lanes.get_mut(webhook) else {
             return Freed {
                 own: false,
                 crowd: false,
             };
         };
-        let own = lane.room(now, crowded) == 0;
+        let own = lane.room(now, crowd) == 0;
         let was_slow = lane.counts_from_start();
         let Some(i) = lane.started.iter().position(|t| *t == slot.0) else {
             return Freed { own, crowd: false };
@@ -312,7 +361,7 @@ impl Lanes {
         }
         Freed {
             own,
-            crowd: crowded && book.held_long(now) < self.mark,
+            crowd: self.crowd(&book, now).openness() > crowd.openness(),
         }
     }
 }
@@ -419,16 +468,17 @@ mod tests {
 
     #[test]
     fn slow_webhooks_together_hold_at_most_half_the_slots() {
-        // Eight slots: the crowd mark is four.
+        // Eight slots: the crowd mark is four, and two stay for webhooks known to answer quickly.
         let lanes = Lanes::new(8, 8);
         let t0 = Instant::now();
-        let hanging: Vec<WebhookId> = (0..4).map(|_| WebhookId::generate()).collect();
+        let hanging: Vec<WebhookId> = (0..5).map(|_| WebhookId::generate()).collect();
         let quick = WebhookId::generate();
         for _ in 0..2 {
             let s = lanes.try_take_at(&quick, TIMEOUT, t0).unwrap();
             lanes.release(&quick, s, Some((QUICK, true)), t0);
         }
-        // Two new webhooks take two slots each: nothing says yet that they hang.
+        // Two new webhooks take two slots each: untried, their requests may hang, and they reach
+        // the mark.
         let mut first_wave = Vec::new();
         for h in &hanging[..2] {
             for s in take_all_at(&lanes, h, t0) {
@@ -436,7 +486,6 @@ mod tests {
             }
         }
         assert_eq!(first_wave.len(), 2 * SLOW_LANE);
-        // Untried, those four may hang: the mark is reached.
         assert_eq!(
             lanes.room_at(&hanging[2], t0),
             1,
@@ -452,28 +501,36 @@ mod tests {
         assert!(!full.contains(&quick) && !full.contains(&hanging[2]));
         let third = lanes.try_take_at(&hanging[2], TIMEOUT, t0).unwrap();
         assert!(lanes.try_take_at(&hanging[2], TIMEOUT, t0).is_none());
+        let _fourth = lanes.try_take_at(&hanging[3], TIMEOUT, t0).unwrap();
+        assert_eq!(
+            lanes.room_at(&hanging[4], t0),
+            0,
+            "the last quarter of the slots stays for webhooks known to answer quickly"
+        );
+        assert_eq!(lanes.room_at(&quick, t0), 4);
 
-        // The first wave times out. The finish that brings the count under the mark says so
-        // (the webhooks left out may have nothing in flight to wake the dispatcher).
+        // The first wave times out. Each finish that lets more in says so (the webhooks left
+        // out may have nothing in flight to wake the dispatcher): the first frees a quarter of
+        // the slots, the third brings the count under the mark.
         let t2 = t0 + TIMEOUT;
         let crowd: Vec<bool> = first_wave
             .into_iter()
             .map(|(h, s)| lanes.release(&h, s, Some((TIMEOUT, false)), t2).crowd)
             .collect();
-        assert_eq!(crowd, vec![false, true, false, false]);
+        assert_eq!(crowd, vec![true, false, true, false]);
 
         // On a slow record now, their new requests count against the mark from the start:
-        // with the third webhook's request still hanging, they get three slots between them.
+        // with two untried requests still hanging, they get two slots between them.
         let mut again = 0;
         for h in &hanging[..2] {
             again += take_all_at(&lanes, h, t2).len();
         }
-        assert_eq!(again, 3);
+        assert_eq!(again, 2);
         assert_eq!(lanes.room_at(&hanging[1], t2), 0);
-        assert_eq!(lanes.room_at(&hanging[3], t2), 1);
+        assert_eq!(lanes.room_at(&hanging[4], t2), 1);
         assert_eq!(lanes.room_at(&quick, t2), 4);
 
-        // The third webhook's request ends quickly after all: it frees the crowd.
+        // The third webhook's request ends quickly after all: under the mark again.
         assert!(
             lanes
                 .release(&hanging[2], third, Some((QUICK, true)), t2)
@@ -507,23 +564,27 @@ mod tests {
 
     #[test]
     fn a_quick_webhook_whose_request_runs_long_counts_toward_the_mark() {
-        // Two slots: the mark is one.
-        let lanes = Lanes::new(8, 2);
+        // Four slots: the mark is two.
+        let lanes = Lanes::new(8, 4);
         let t0 = Instant::now();
         let (q, other) = (WebhookId::generate(), WebhookId::generate());
         let s = lanes.try_take_at(&q, TIMEOUT, t0).unwrap();
         lanes.release(&q, s, Some((QUICK, true)), t0);
-        let _running = lanes.try_take_at(&q, TIMEOUT, t0).unwrap();
+        let running = take_all_at(&lanes, &q, t0);
+        assert_eq!(running.len(), 3);
         assert_eq!(
             lanes.room_at(&other, t0),
             SLOW_LANE,
-            "not crowded while it is young"
+            "not crowded while they are young"
         );
-        assert_eq!(lanes.room_at(&q, t0), 2);
         let t1 = t0 + LONG;
-        assert_eq!(lanes.room_at(&other, t1), 1);
-        assert_eq!(lanes.room_at(&q, t1), 0, "it holds a slot long");
+        assert_eq!(lanes.room_at(&q, t1), 0, "it holds slots long");
         assert_eq!(lanes.full_at(t1), vec![q.clone()]);
+        assert_eq!(
+            lanes.room_at(&other, t1),
+            0,
+            "three of four slots in use: the rest stays for quick webhooks"
+        );
     }
 }
 
