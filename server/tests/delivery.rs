@@ -626,22 +626,10 @@ async fn hanging_endpoints_leave_slots_for_healthy_ones(backend: Backend) {
     let mut args = serve_args(&url);
     args.concurrency = 8;
     let app = spawn_with(args, dir).await;
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
-    // Accepts connections and never answers (the sockets stay open until the test ends).
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            open.push(socket);
-        }
-    });
+    let silent = Silent::start().await;
     let retry =
         json!({"attempts": 1, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 30});
-    for n in 0..3 {
-        app.create_webhook(json!({"name": format!("Hanging {n}"), "url": silent_url,
-            "event_types": ["points.awarded"], "retry": retry}))
-            .await;
-    }
+    hanging_webhooks(&app, 3, &silent, &retry).await;
     for i in 0..10 {
         let (status, _) = app
             .post(
@@ -663,8 +651,56 @@ async fn hanging_endpoints_leave_slots_for_healthy_ones(backend: Backend) {
         .await;
     assert_eq!(status, 202);
     rx.wait_for(1, Duration::from_secs(10)).await;
-    held.abort();
+    drop(silent);
     app.stop().await;
+}
+
+/// An endpoint on 127.0.0.1 that accepts connections and never answers (the sockets stay open
+/// until it is dropped), counting them.
+struct Silent {
+    url: String,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Silent {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                open.push(socket);
+            }
+        });
+        Self {
+            url,
+            accepted,
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `n` webhooks named "Hanging 0", "Hanging 1", … for `points.awarded`, all sent to `silent`.
+async fn hanging_webhooks(app: &TestApp, n: usize, silent: &Silent, retry: &Value) {
+    for i in 0..n {
+        app.create_webhook(json!({"name": format!("Hanging {i}"), "url": silent.url,
+            "event_types": ["points.awarded"], "retry": retry}))
+            .await;
+    }
 }
 
 /// Webhooks known to hang hold half the request slots at most, however many of them there are:
@@ -673,32 +709,16 @@ async fn hanging_endpoints_leave_slots_for_healthy_ones(backend: Backend) {
 /// being tried, four at a time. Before the crowd mark (see `lanes`), their two slots each took
 /// all 8, and the new webhook's event went out only behind some 52 of them.
 async fn webhooks_known_to_hang_hold_half_the_slots_at_most(backend: Backend) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let Some((url, dir)) = database(backend, "crowd").await else {
         return;
     };
     let mut args = serve_args(&url);
     args.concurrency = 8;
     let app = spawn_with(args, dir).await;
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
-    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    // Accepts connections and never answers (the sockets stay open until the test ends).
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            open.push(socket);
-        }
-    });
+    let silent = Silent::start().await;
     let retry =
         json!({"attempts": 0, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 1});
-    for n in 0..6 {
-        app.create_webhook(json!({"name": format!("Hanging {n}"), "url": silent_url,
-            "event_types": ["points.awarded"], "retry": retry}))
-            .await;
-    }
+    hanging_webhooks(&app, 6, &silent, &retry).await;
     for i in 0..10 {
         event(&app, "points.awarded", json!({"i": i})).await;
     }
@@ -721,12 +741,12 @@ async fn webhooks_known_to_hang_hold_half_the_slots_at_most(backend: Backend) {
         .await;
     event(&app, "reward.redeemed", json!({})).await;
     rx.wait_for(1, WAIT).await;
-    let tried = accepted.load(Ordering::SeqCst);
+    let tried = silent.accepted();
     assert!(
         tried <= 30,
         "the healthy webhook's event went out behind {tried} of the 60 hanging deliveries"
     );
-    held.abort();
+    drop(silent);
     app.stop().await;
 }
 

@@ -113,6 +113,7 @@ async fn the_api_keeps_to_its_openapi_document_under_fuzzing(backend: Backend) {
             "event_types": ["points.awarded"]}),
         )
         .await;
+    let posted = std::time::Instant::now();
     let (status, body) = app
         .post(
             "/api/v1/events",
@@ -128,6 +129,7 @@ async fn the_api_keeps_to_its_openapi_document_under_fuzzing(backend: Backend) {
         async move { (n >= 1).then_some(n) }
     })
     .await;
+    let waited = posted.elapsed();
     if arrived.is_none() {
         let (_, queue) = app
             .get(&format!(
@@ -135,18 +137,16 @@ async fn the_api_keeps_to_its_openapi_document_under_fuzzing(backend: Backend) {
                 hook["id"].as_str().unwrap_or("")
             ))
             .await;
-        let gauges = herald::store::connect(&app.database_url)
-            .await
-            .unwrap()
-            .queue_gauges()
-            .await
-            .unwrap();
         panic!(
             "the second run's event was not delivered within 60 s; its deliveries: {queue}; \
-             the queue: {} pending, {} in flight, {} dead-lettered",
-            gauges.pending, gauges.in_flight, gauges.failed
+             the queue: {}",
+            queue_figures(&app.database_url).await
         );
     }
+    eprintln!(
+        "{backend:?}: the second run's event arrived after {waited:?} (the queue then: {})",
+        queue_figures(&app.database_url).await
+    );
     let hook_id = hook["id"].as_str().expect("a webhook id").to_owned();
     let attempts = eventually(std::time::Duration::from_secs(10), || {
         let (app, hook_id) = (&app, hook_id.clone());
@@ -193,4 +193,18 @@ async fn the_api_keeps_to_its_openapi_document_under_fuzzing(backend: Backend) {
         "the second run reached the webhook's receiver"
     );
     app.stop().await;
+}
+
+/// The queue's gauges, in words.
+async fn queue_figures(database_url: &str) -> String {
+    let gauges = herald::store::connect(database_url)
+        .await
+        .unwrap()
+        .queue_gauges()
+        .await
+        .unwrap();
+    format!(
+        "{} pending, {} in flight, {} dead-lettered",
+        gauges.pending, gauges.in_flight, gauges.failed
+    )
 }
