@@ -5,7 +5,7 @@
 //! refused.
 
 use chrono::{DateTime, Utc};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// How long a failure stands with no later write to confirm or clear it. Without traffic nothing
@@ -29,6 +29,9 @@ pub(super) struct WriteHealth {
     /// Set while `trouble` holds one: a successful write (every commit) then costs one load.
     failing: AtomicBool,
     trouble: Mutex<Option<WriteTrouble>>,
+    /// How many runs of failures a successful write has ended (a failure that merely aged out
+    /// proves nothing).
+    recoveries: AtomicU64,
 }
 
 impl WriteHealth {
@@ -54,7 +57,13 @@ impl WriteHealth {
         if self.failing.load(Ordering::Acquire) {
             *self.trouble.lock().expect("write health") = None;
             self.failing.store(false, Ordering::Release);
+            self.recoveries.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// How many runs of failures a successful write has ended so far.
+    pub(super) fn recoveries(&self) -> u64 {
+        self.recoveries.load(Ordering::Acquire)
     }
 
     /// The current trouble, if a write failed within `STANDS_FOR` of `now` and none succeeded

@@ -4,8 +4,9 @@
 //! is exactly what cannot work while writes fail, so this one lives in memory. Once writes have
 //! failed for `AFTER` with no success between (a lock held for a moment is no news), it e-mails
 //! the alert recipients of every program with e-mail on, once per run of failures (programs that
-//! share the same mail settings and recipients get one message); when the writes stop failing,
-//! it e-mails again. The settings are read when the alarm goes off (a full disk leaves the
+//! share the same mail settings and recipients get one message); when a write succeeds again, it
+//! e-mails again (a failure that merely ages out with no write since proves nothing, so the
+//! alarm stays raised until a write works). The settings are read when the alarm goes off (a full disk leaves the
 //! database readable) or, if that read fails too (the database unreachable), taken from the last
 //! read that worked (the alert task reads them every quarter of an hour). With several Herald
 //! processes on one PostgreSQL, each that sees the failures sends its own message, naming its
@@ -29,9 +30,9 @@ pub(super) struct WriteAlarm {
 
 #[derive(Default)]
 struct State {
-    /// The run of failures announced (kept up to date with its latest failure), until its end
-    /// is announced.
-    announced: Option<WriteTrouble>,
+    /// The run of failures announced (kept up to date with its latest failure) with the count
+    /// of recoveries then, until its end is announced.
+    announced: Option<(WriteTrouble, u64)>,
     /// The distinct mail settings of programs with e-mail on, as last read.
     recipients: Vec<Stored>,
 }
@@ -41,7 +42,7 @@ struct State {
 pub enum WriteAlarmKind {
     /// Writes have been failing for `AFTER`.
     Failing,
-    /// They no longer are.
+    /// A write has succeeded since.
     Recovered,
 }
 
@@ -57,21 +58,23 @@ pub struct WriteAlarmSent {
 impl Engine {
     /// One look at the writes for the alarm (the alert task takes one every few seconds):
     /// sends the failing message once writes have failed for `AFTER`, and the recovered message
-    /// once they no longer fail after that. `None` when nothing was due.
+    /// once a write has succeeded after that. `None` when nothing was due.
     pub async fn watch_writes(&self) -> Option<WriteAlarmSent> {
         let now = self.now();
         let trouble = self.write_trouble();
+        let recoveries = self.inner.write_health.recoveries();
         let (kind, message) = {
             let mut state = self.inner.write_alarm.state.lock().expect("write alarm");
             match (&trouble, &mut state.announced) {
-                (Some(t), Some(announced)) => {
+                (Some(t), Some((announced, _))) => {
                     *announced = t.clone();
                     return None;
                 }
                 (None, None) => return None,
                 (Some(t), None) if now - t.since < AFTER => return None,
                 (Some(t), None) => (WriteAlarmKind::Failing, failing(t)),
-                (None, Some(announced)) => (WriteAlarmKind::Recovered, recovered(announced)),
+                (None, Some((_, then))) if *then == recoveries => return None,
+                (None, Some((announced, _))) => (WriteAlarmKind::Recovered, recovered(announced)),
             }
         };
         let (mut sent, mut failed) = (0, 0);
@@ -93,7 +96,7 @@ impl Engine {
             .state
             .lock()
             .expect("write alarm")
-            .announced = trouble;
+            .announced = trouble.map(|t| (t, recoveries));
         match kind {
             WriteAlarmKind::Failing => {
                 tracing::error!("writes to the database keep failing; alarm e-mailed")
@@ -186,8 +189,8 @@ fn recovered(t: &WriteTrouble) -> Mail {
     Mail {
         subject: "[Herald] Storing new events again".to_owned(),
         body: format!(
-            "Herald's writes to its database are no longer failing: none has failed since {}. \
-             They had been failing since {} ({}).\n\n\
+            "Herald's writes to its database work again: one has succeeded, and none has failed \
+             since {}. They had been failing since {} ({}).\n\n\
              Events refused meanwhile were answered 503; those their senders sent again have \
              been stored since.\n\n{}\n",
             when(t.last),
