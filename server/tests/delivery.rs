@@ -707,7 +707,7 @@ async fn hanging_webhooks(app: &TestApp, n: usize, silent: &Silent, retry: &Valu
 /// six webhooks whose endpoint never answers (1 s timeout, 10 events each) and 8 slots. Once
 /// each has timed out once, a new webhook's event goes out while their 60 deliveries are still
 /// being tried, four at a time. Before the crowd mark (see `lanes`), their two slots each took
-/// all 8, and the new webhook's event went out only behind some 52 of them.
+/// all 8, and the new webhook's event went out only behind 48 of them.
 async fn webhooks_known_to_hang_hold_half_the_slots_at_most(backend: Backend) {
     let Some((url, dir)) = database(backend, "crowd").await else {
         return;
