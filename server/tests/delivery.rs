@@ -620,13 +620,9 @@ async fn rate_limits_space_deliveries(backend: Backend) {
 /// goes out at once, long before the hanging requests time out (30 s). Without per-webhook
 /// lanes the hanging deliveries took all 8 slots for the whole timeout.
 async fn hanging_endpoints_leave_slots_for_healthy_ones(backend: Backend) {
-    let Some((url, dir)) = database(backend, "hanging").await else {
+    let Some((app, silent)) = eight_slots_and_a_silent_endpoint(backend, "hanging").await else {
         return;
     };
-    let mut args = serve_args(&url);
-    args.concurrency = 8;
-    let app = spawn_with(args, dir).await;
-    let silent = Silent::start().await;
     let retry =
         json!({"attempts": 1, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 30});
     hanging_webhooks(&app, 3, &silent, &retry).await;
@@ -653,6 +649,17 @@ async fn hanging_endpoints_leave_slots_for_healthy_ones(backend: Backend) {
     rx.wait_for(1, Duration::from_secs(10)).await;
     drop(silent);
     app.stop().await;
+}
+
+/// Herald with 8 request slots on a fresh database, and an endpoint that never answers.
+async fn eight_slots_and_a_silent_endpoint(
+    backend: Backend,
+    test: &str,
+) -> Option<(TestApp, Silent)> {
+    let (url, dir) = database(backend, test).await?;
+    let mut args = serve_args(&url);
+    args.concurrency = 8;
+    Some((spawn_with(args, dir).await, Silent::start().await))
 }
 
 /// An endpoint on 127.0.0.1 that accepts connections and never answers (the sockets stay open
@@ -709,13 +716,9 @@ async fn hanging_webhooks(app: &TestApp, n: usize, silent: &Silent, retry: &Valu
 /// being tried, four at a time. Before the crowd mark (see `lanes`), their two slots each took
 /// all 8, and the new webhook's event went out only behind 48 of them.
 async fn webhooks_known_to_hang_hold_half_the_slots_at_most(backend: Backend) {
-    let Some((url, dir)) = database(backend, "crowd").await else {
+    let Some((app, silent)) = eight_slots_and_a_silent_endpoint(backend, "crowd").await else {
         return;
     };
-    let mut args = serve_args(&url);
-    args.concurrency = 8;
-    let app = spawn_with(args, dir).await;
-    let silent = Silent::start().await;
     let retry =
         json!({"attempts": 0, "delay_seconds": 1, "backoff": "fixed", "timeout_seconds": 1});
     hanging_webhooks(&app, 6, &silent, &retry).await;

@@ -347,10 +347,11 @@ impl Lanes {
             };
         }
         let now_slow = lane.counts_from_start();
-        let others = lane.started.clone();
+        // Only when the record flips: the webhook's other requests in flight move to the count
+        // it now keeps (copied out of the lane, which the book holds).
+        let moved = (was_slow != now_slow).then(|| lane.started.clone());
         book.count_out(was_slow, slot.0);
-        if was_slow != now_slow {
-            // The webhook's other requests in flight move to the count its record now keeps.
+        if let Some(others) = moved {
             for t in others {
                 book.count_out(was_slow, t);
                 book.count_in(now_slow, t);
