@@ -26,6 +26,7 @@ enum Fault {
     Reset,
     Trickle,
     Flood,
+    HugeHeaders,
     Redirect,
     BadGateway,
     Gone,
@@ -101,6 +102,12 @@ async fn act(
             }
             Ok(())
         }
+        Fault::HugeHeaders => {
+            let big: String = (0..90)
+                .map(|i| format!("x-big-{i}: {}\r\n", "v".repeat(3000)))
+                .collect();
+            s.write_all(head("200 OK", &big, 0).as_bytes()).await
+        }
         Fault::Redirect => {
             s.write_all(head("302 Found", "location: /hook\r\n", 0).as_bytes())
                 .await
@@ -142,12 +149,16 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
         (Fault::Hang, "timed out after 1 s"),
         (Fault::Reset, "request failed"),
         (Fault::Trickle, "timed out after 1 s"),
-        (Fault::Redirect, "HTTP 302"),
+        (
+            Fault::Redirect,
+            "HTTP 302: redirect to /hook not followed (give the webhook its final URL)",
+        ),
         (Fault::BadGateway, "HTTP 502"),
         (Fault::Gone, "HTTP 410"),
         (Fault::TooManySeconds, "HTTP 429"),
         (Fault::UnavailableUntilDate, "HTTP 503"),
         (Fault::Flood, ""),
+        (Fault::HugeHeaders, ""),
     ] {
         let (u, seen) = faulty(fault, clock.clone()).await;
         cases.push((format!("{fault:?}"), u, Some(seen), expect));
@@ -215,6 +226,22 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
     );
     for ((name, _, _, expect), id) in cases.iter().zip(&ids) {
         let a = page.items.iter().find(|a| a.webhook_id == *id).unwrap();
+        if name == "HugeHeaders" {
+            assert_eq!(a.status, AttemptStatus::Success, "{name}");
+            let detail = engine
+                .store()
+                .get_attempt(&admin.program, &a.id)
+                .await
+                .unwrap()
+                .unwrap();
+            let headers = detail.response_headers.unwrap();
+            let (last, kept) = headers.split_last().unwrap();
+            let size: usize = kept.iter().map(|(k, v)| k.len() + v.len()).sum();
+            assert!(size <= 8192, "{size} bytes of response headers kept");
+            assert_eq!(last.0, "x-herald-omitted", "{last:?}");
+            assert!(last.1.contains("more headers"), "{last:?}");
+            continue;
+        }
         if name == "Flood" {
             assert_eq!(a.status, AttemptStatus::Success, "{name}");
             let detail = engine
@@ -263,7 +290,7 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
 
     // Retries follow the policy (10 s, three tries in all), except where Retry-After asks for
     // longer: 120 s, and an HTTP date 300 s ahead.
-    let failing = cases.len() - 4; // all but Flood (delivered), 429, 503 and 410 (held)
+    let failing = cases.len() - 5; // all but Flood and HugeHeaders (delivered), 429, 503 and 410 (held)
     clock.advance(Duration::seconds(10));
     assert_eq!(engine.run_once().await.unwrap(), failing);
     clock.advance(Duration::seconds(10));

@@ -18,6 +18,16 @@ use std::time::{Duration, Instant};
 /// How much of a response body the audit log keeps.
 pub const RESPONSE_EXCERPT_BYTES: usize = 4096;
 
+/// How much of a response's headers the audit log keeps (names and values together). A receiver
+/// may answer with a hundred headers of several KiB each, and every retry would store them again.
+pub const RESPONSE_HEADERS_BYTES: usize = 8192;
+
+/// The longest header value the audit log keeps whole; a longer one is cut with `…`.
+pub const RESPONSE_HEADER_VALUE_BYTES: usize = 1024;
+
+/// The entry that says how many of a response's headers were left out.
+pub const OMITTED_HEADERS: &str = "x-herald-omitted";
+
 /// What an attempt is about: the webhook's side and the event's side of a request.
 pub struct Target<'a> {
     pub guard: super::guard::GuardPolicy,
@@ -294,11 +304,20 @@ async fn send(
                 .find(|(k, _)| k == "retry-after")
                 .map(|(_, v)| v.clone())
                 .filter(|_| status == 429 || status == 503);
+            let error = (!(200..300).contains(&status)).then(|| {
+                match headers.iter().find(|(k, _)| k == "location") {
+                    Some((_, to)) if (300..400).contains(&status) => format!(
+                        "HTTP {status}: redirect to {} not followed (give the webhook its final URL)",
+                        clip(to, 200)
+                    ),
+                    _ => format!("HTTP {status}"),
+                }
+            });
             Reply {
                 status: Some(status),
-                error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
+                error,
                 latency_ms,
-                headers: Some(headers),
+                headers: Some(keepable_headers(headers)),
                 body: Some(crate::store::storable(&String::from_utf8_lossy(&excerpt))),
                 retry_after,
             }
@@ -308,6 +327,55 @@ async fn send(
             ..Reply::refused(describe(&e, target.timeout))
         },
     }
+}
+
+/// A response's headers as the audit log keeps them: in order, values cut at
+/// `RESPONSE_HEADER_VALUE_BYTES`, and at most `RESPONSE_HEADERS_BYTES` in all; past that, one
+/// `x-herald-omitted` entry says how many were left out.
+fn keepable_headers(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut kept = Vec::with_capacity(headers.len().min(32));
+    let mut used = 0;
+    let mut omitted = (0usize, 0usize);
+    for (name, value) in headers {
+        let original = name.len() + value.len();
+        let value = if value.len() > RESPONSE_HEADER_VALUE_BYTES {
+            format!("{}…", clip(&value, RESPONSE_HEADER_VALUE_BYTES))
+        } else {
+            value
+        };
+        let size = name.len() + value.len();
+        if omitted.0 > 0 || used + size > RESPONSE_HEADERS_BYTES {
+            omitted.0 += 1;
+            omitted.1 += original;
+            continue;
+        }
+        used += size;
+        kept.push((name, value));
+    }
+    if omitted.0 > 0 {
+        kept.push((
+            OMITTED_HEADERS.to_owned(),
+            format!(
+                "{} more headers ({} bytes) not kept: Herald keeps {} KiB of a response's headers",
+                omitted.0,
+                omitted.1,
+                RESPONSE_HEADERS_BYTES / 1024
+            ),
+        ));
+    }
+    kept
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// A transport error in words for the audit log (the whole source chain, no secrets: URLs carry
@@ -333,6 +401,38 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_response_headers_is_kept_to_8_kib_and_says_what_was_left_out() {
+        let headers: Vec<(String, String)> = (0..100)
+            .map(|i| (format!("x-big-{i}"), "é".repeat(2000)))
+            .collect();
+        let kept = keepable_headers(headers);
+        let (last, first) = (kept.last().unwrap(), &kept[0]);
+        assert_eq!(first.1.len(), RESPONSE_HEADER_VALUE_BYTES + "…".len());
+        assert!(first.1.ends_with("é…"), "cut at a character boundary");
+        let size: usize = kept[..kept.len() - 1]
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        assert!(size <= RESPONSE_HEADERS_BYTES, "{size} bytes kept");
+        assert_eq!(kept.len() - 1, 7, "seven headers fit in 8 KiB");
+        assert_eq!(last.0, OMITTED_HEADERS);
+        assert!(
+            last.1.starts_with("93 more headers (")
+                && last
+                    .1
+                    .ends_with("Herald keeps 8 KiB of a response's headers"),
+            "{}",
+            last.1
+        );
+        let few = vec![("content-type".to_owned(), "text/plain".to_owned())];
+        assert_eq!(
+            keepable_headers(few.clone()),
+            few,
+            "a usual answer is kept whole"
+        );
+    }
 
     #[test]
     fn authorization_is_redacted_signatures_are_kept() {
