@@ -11,6 +11,7 @@ pub mod bulk_replay;
 pub mod charts;
 pub mod clock;
 mod demand;
+pub mod disk;
 pub mod dispatch;
 pub mod dispatcher;
 mod express;
@@ -71,6 +72,8 @@ pub struct EngineConfig {
     /// their lease from the insert (see `express`). Tests that inspect the queue between ingest
     /// and a claim turn it off.
     pub express: bool,
+    /// When the database's disk counts as nearly full (SQLite; see `disk`).
+    pub disk_low: disk::LowMark,
 }
 
 /// "Every live try has failed for `after`, at least `min_failures` times in a row": then Herald
@@ -104,6 +107,7 @@ impl Default for EngineConfig {
             auto_disable: Some(SustainedFailure::default()),
             retention: Some(chrono::Duration::days(30)),
             express: true,
+            disk_low: disk::LowMark::default(),
         }
     }
 }
@@ -193,6 +197,8 @@ struct Inner {
     write_health: health::WriteHealth,
     /// E-mails when writes keep failing, and when they stop (see `write_alarm`).
     write_alarm: write_alarm::WriteAlarm,
+    /// Room on the database's disk, and its e-mails (see `disk`).
+    disk: disk::DiskWatch,
 }
 
 impl Engine {
@@ -215,6 +221,7 @@ impl Engine {
             .build()
             .expect("the HTTP client's TLS backend initialises");
         let lanes = lanes::Lanes::new(config.per_webhook_concurrency, config.concurrency);
+        let disk = disk::DiskWatch::new(store.database_file(), config.disk_low);
         let inner = Arc::new_cyclic(|engine| Inner {
             ingest_tx: ingest::start_batcher(engine.clone()),
             store,
@@ -232,6 +239,7 @@ impl Engine {
             changes: Arc::default(),
             write_health: health::WriteHealth::default(),
             write_alarm: write_alarm::WriteAlarm::default(),
+            disk,
         });
         Self { inner }
     }

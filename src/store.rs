@@ -145,6 +145,10 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
     /// The backend's name, for the console's Settings page.
     fn backend(&self) -> &'static str;
 
+    /// The database file, for a backend that keeps one on this machine (SQLite), so the disk
+    /// it is on can be watched (see `delivery::disk`); `None` on PostgreSQL.
+    fn database_file(&self) -> Option<std::path::PathBuf>;
+
     /// The program new installations work in (created by the first migration run).
     async fn default_program(&self) -> Result<ProgramId>;
 

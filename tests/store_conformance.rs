@@ -197,7 +197,14 @@ async fn creates_and_reads_webhooks(store: Arc<dyn Store>) {
     store.insert_webhook(&w).await.unwrap();
     let got = store.get_webhook(&p, &w.id).await.unwrap().expect("stored");
     assert_eq!(got.record, w);
-    assert_eq!(got.stats, WebhookStats::default());
+    assert_eq!(
+        got.stats,
+        WebhookStats {
+            enabled_at: Some(w.created_at),
+            ..WebhookStats::default()
+        },
+        "switched on at its creation"
+    );
     assert_eq!(got.success_rate(), None);
 
     let mut changed = w.clone();

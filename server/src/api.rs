@@ -279,23 +279,32 @@ pub fn router(engine: Engine, access: Access) -> Router {
 
 /// 200 when the database answers and takes Herald's writes; 503 when it does not answer, or when
 /// the latest write failed for its sake (a full disk leaves it readable while every event is
-/// refused) within the last minute and none has succeeded since, with the reason.
+/// refused) within the last minute and none has succeeded since, with the reason. While the
+/// database's disk is nearly full, `warnings` says so (still 200: events are stored).
 async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<serde_json::Value>) {
+    let (status, mut body) = health_status(&state).await;
+    if let Some(warning) = state.engine.disk_warning() {
+        body["warnings"] = serde_json::json!([warning]);
+    }
+    (status, Json(body))
+}
+
+async fn health_status(state: &ApiState) -> (StatusCode, serde_json::Value) {
     if let Err(e) = state.engine.store().ping().await {
         tracing::warn!(error = %e, "health check failed");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unavailable",
-                "reason": "the database does not answer"})),
+            serde_json::json!({"status": "unavailable",
+                "reason": "the database does not answer"}),
         );
     }
     match state.engine.write_trouble() {
         Some(t) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "unavailable",
-                "reason": format!("writes are failing: {}", t.reason), "since": t.since})),
+            serde_json::json!({"status": "unavailable",
+                "reason": format!("writes are failing: {}", t.reason), "since": t.since}),
         ),
-        None => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
+        None => (StatusCode::OK, serde_json::json!({"status": "ok"})),
     }
 }
 

@@ -215,6 +215,11 @@ pub struct ServeArgs {
     /// are deleted in small batches every hour. 0 keeps everything.
     #[arg(long, env = "HERALD_RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
+    /// SQLite: the database's disk counts as nearly full below this many MiB free (or a tenth of
+    /// a disk smaller than ten times this); Herald then warns in the console, in /healthz and by
+    /// e-mail.
+    #[arg(long, env = "HERALD_DISK_LOW_MIB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub disk_low_mib: u64,
     #[command(flatten)]
     pub console: ConsoleArgs,
     #[command(flatten)]

@@ -105,6 +105,11 @@ pub async fn scrape(State(state): State<MetricsState>, headers: HeaderMap) -> Re
     }
     let writable = state.engine.write_trouble().is_none();
     gauge!("herald_database_writable").set(if writable { 1.0 } else { 0.0 });
+    if let Some(disk) = state.engine.disk() {
+        gauge!("herald_database_disk_free_bytes").set(disk.space.free as f64);
+        gauge!("herald_database_disk_size_bytes").set(disk.space.total as f64);
+        gauge!("herald_database_disk_low").set(if disk.low { 1.0 } else { 0.0 });
+    }
     state.handle.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -68,6 +68,9 @@ impl Application {
             }),
             retention: (args.retention_days > 0)
                 .then(|| chrono::Duration::days(args.retention_days.into())),
+            disk_low: herald::delivery::disk::LowMark {
+                floor: args.disk_low_mib.saturating_mul(1024 * 1024),
+            },
             ..EngineConfig::default()
         };
         let policy = SessionPolicy {

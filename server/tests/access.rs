@@ -45,7 +45,7 @@ const EMPTY_EXPORT: &str = r#"{"format": "herald.program-export", "version": 1, 
 /// Server functions that act outside any program (everything else is told which program).
 const PROGRAMLESS: &[&str] = &[
     "signed_in_user",
-    "write_trouble",
+    "database_notice",
     "sign_in_status",
     "login",
     "logout",
@@ -185,7 +185,7 @@ async fn server_function_table(
     vec![
         ("signed_in_user", Public, Form(vec![])),
         // Any signed-in user, in no program in particular: the banner on every page.
-        ("write_trouble", Viewer, Form(vec![])),
+        ("database_notice", Viewer, Form(vec![])),
         ("sign_in_status", Public, Form(vec![])),
         (
             "login",

@@ -390,6 +390,45 @@ async fn openapi_document_describes_every_route(backend: Backend) {
     );
     assert!(doc["components"]["schemas"]["WebhookDraft"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    // The limits the API holds bodies to are stated in the document, as the code has them (the
+    // fuzz test then sends values past each one and expects them refused).
+    use herald::domain::webhook::RetryPolicy;
+    let schemas = &doc["components"]["schemas"];
+    let retry = &schemas["RetryDraft"]["properties"];
+    let range = |field: &Value| (field["minimum"].as_i64(), field["maximum"].as_i64());
+    assert_eq!(
+        range(&retry["attempts"]),
+        (Some(0), Some(RetryPolicy::MAX_ATTEMPTS.into()))
+    );
+    assert_eq!(
+        range(&retry["delay_seconds"]),
+        (Some(1), Some(RetryPolicy::MAX_DELAY_SECONDS.into()))
+    );
+    assert_eq!(
+        range(&retry["timeout_seconds"]),
+        (Some(1), Some(RetryPolicy::MAX_TIMEOUT_SECONDS.into()))
+    );
+    for body in ["WebhookDraft", "WebhookPatch"] {
+        let fields = &schemas[body]["properties"];
+        assert_eq!(
+            range(&fields["rate_limit_per_second"]),
+            (Some(1), Some(10_000)),
+            "{body}"
+        );
+        assert_eq!(
+            fields["headers"]["maxItems"].as_u64(),
+            Some(herald::domain::headers::MAX_HEADERS as u64),
+            "{body}: {}",
+            fields["headers"]
+        );
+    }
+    let batch = &schemas["BatchBody"]["properties"]["events"];
+    assert_eq!(
+        (batch["minItems"].as_u64(), batch["maxItems"].as_u64()),
+        (Some(1), Some(500))
+    );
+    let window = &schemas["AlertSettingsDraft"]["properties"]["window_minutes"];
+    assert_eq!(range(window), (Some(1), Some(1440)));
     app.stop().await;
 }
 
@@ -506,6 +545,15 @@ async fn stale_writes_are_refused_and_nothing_is_lost(backend: Backend) {
     assert_eq!(revealed["secret"], rotated["secret"]);
     let (_, now) = app.get(&path).await;
     assert_eq!(now["version"], 4);
+    // Switched on when created, and again now: `enabled_at` moves with the switch only.
+    assert_eq!(now["enabled_at"], now["created_at"], "{now}");
+    let (status, on) = patch(json!({"enabled": true})).await;
+    assert_eq!(status, 200, "{on}");
+    let (created, switched) = (
+        chrono::DateTime::parse_from_rfc3339(now["created_at"].as_str().unwrap()).unwrap(),
+        chrono::DateTime::parse_from_rfc3339(on["enabled_at"].as_str().unwrap()).unwrap(),
+    );
+    assert!(switched > created, "{on}");
     app.stop().await;
 }
 

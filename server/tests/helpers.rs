@@ -94,6 +94,7 @@ pub fn serve_args(database_url: &str) -> ServeArgs {
         express: true,
         auto_disable: Default::default(),
         retention_days: 30,
+        disk_low_mib: 1024,
         console: Default::default(),
         metrics: Default::default(),
     }

@@ -164,6 +164,11 @@ async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
         "{health}"
     );
     assert!(health["since"].is_string(), "{health}");
+    let warning = health["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.starts_with("The database's disk is nearly full"),
+        "{health}"
+    );
     // So does every console page, to a signed-in admin.
     let page = console_page(&app, &cookie).await;
     assert!(
@@ -207,6 +212,7 @@ async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
     );
     let (status, health) = app.get("/healthz").await;
     assert_eq!(status, StatusCode::OK, "a write succeeded: {health}");
+    assert!(health.get("warnings").is_none(), "room again: {health}");
     let page = console_page(&app, &cookie).await;
     assert!(page.contains("Webhooks") && !page.contains("Herald cannot store new events"));
     wait_all_delivered(&rx, &accepted, Duration::from_secs(60)).await;
@@ -434,4 +440,108 @@ async fn writes_failing_for_half_a_minute_are_e_mailed_and_so_is_the_recovery() 
         mails[1].data
     );
     assert_eq!(engine.watch_writes().await, None);
+}
+
+/// A disk nearly full is told before it fills: the engine's reading, the warning the console
+/// and `/healthz` show, and one e-mail when it goes low and one when there is room again (not
+/// one per look). The tmpfs is filled by a plain file beside the database, as other programs
+/// fill real disks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nearly_full_disk_is_e_mailed_before_it_fills_and_so_is_the_room_returning() {
+    use herald::delivery::disk::DiskAlarmKind;
+    let Some(disk) = SmallDisk::mount("64m") else {
+        eprintln!("SKIPPED a_nearly_full_disk_…: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let file: PathBuf = disk.path().join("herald.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let clock = std::sync::Arc::new(herald::delivery::clock::ManualClock::new());
+    let engine = engine_on(&url, clock.clone(), false).await;
+    let program = engine.store().default_program().await.unwrap();
+    let admin = herald::auth::Actor::command_line(program.clone());
+    let sink = SmtpSink::start().await;
+    let settings = herald::domain::alerts::AlertSettingsDraft {
+        email_enabled: true,
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: sink.port,
+        smtp_tls: herald::domain::alerts::SmtpTls::None,
+        smtp_username: String::new(),
+        smtp_password: None,
+        from: "herald@example.com".into(),
+        recipients: "ops@example.com".into(),
+        window_minutes: 60,
+    };
+    engine.save_alert_settings(&admin, &settings).await.unwrap();
+
+    // 64 MiB: low below a tenth of it.
+    let reading = engine.disk().expect("SQLite's disk is watched");
+    assert_eq!(reading.space.total, 64 * 1024 * 1024);
+    assert_eq!(reading.mark, reading.space.total / 10);
+    assert!(!reading.low, "{reading:?}");
+    assert_eq!(engine.disk_warning(), None);
+    assert_eq!(engine.watch_disk().await, None, "nothing to say");
+
+    // Another program fills the disk to 2 MiB free.
+    let ballast = disk.path().join("ballast");
+    let fill = reading.space.free - 2 * 1024 * 1024;
+    std::fs::write(&ballast, vec![0u8; fill as usize]).unwrap();
+    let reading = engine.disk().unwrap();
+    assert!(reading.low, "{reading:?}");
+    let warning = engine.disk_warning().expect("a warning while low");
+    assert!(
+        warning.starts_with("The database's disk is nearly full: ")
+            && warning.contains(" MiB free of 64 MiB ("),
+        "{warning}"
+    );
+    let sent = engine.watch_disk().await.expect("announced");
+    assert_eq!(
+        (sent.kind, sent.sent, sent.failed),
+        (DiskAlarmKind::Low, 1, 0)
+    );
+    assert_eq!(engine.watch_disk().await, None, "once per low run");
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: [Herald] The database's disk is nearly full: "),
+        "{}",
+        mails[0].data
+    );
+    // Events are still stored meanwhile.
+    let event = herald::domain::event::NewEvent::parse(
+        "points.awarded",
+        json!({"while": "low"}),
+        None,
+        None,
+        herald::delivery::clock::Clock::now(clock.as_ref()),
+    )
+    .unwrap();
+    engine.ingest(&program, event).await.unwrap();
+
+    // Just above the mark is not yet room (no flapping at the edge); well above it is.
+    std::fs::remove_file(&ballast).unwrap();
+    // (Read past the engine, whose every look moves the low mark's state.)
+    let free = herald::delivery::disk::DiskSpace::of(&file).unwrap().free;
+    let mark = reading.mark;
+    std::fs::write(&ballast, vec![0u8; (free - mark - mark / 10) as usize]).unwrap();
+    assert!(engine.disk().unwrap().low, "within a fifth above the mark");
+    assert_eq!(engine.watch_disk().await, None);
+    std::fs::remove_file(&ballast).unwrap();
+    let sent = engine.watch_disk().await.expect("room announced");
+    assert_eq!(
+        (sent.kind, sent.sent, sent.failed),
+        (DiskAlarmKind::Room, 1, 0)
+    );
+    assert_eq!(engine.disk_warning(), None);
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 2);
+    assert!(
+        mails[1]
+            .data
+            .contains("Subject: [Herald] Room on the database's disk again"),
+        "{}",
+        mails[1].data
+    );
+    assert_eq!(engine.watch_disk().await, None);
 }

@@ -284,7 +284,7 @@ impl Engine {
         Ok(raised.len())
     }
 
-    /// Watches the writes (see `write_alarm`) and flushes alerts every few seconds, and checks
+    /// Watches the writes (see `write_alarm`) and the database's disk (see `disk`), flushes alerts every few seconds, and checks
     /// for flagged webhooks every quarter of an hour, until `shutdown` turns true.
     pub async fn run_alerts(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut every = tokio::time::interval(FLUSH_EVERY);
@@ -297,6 +297,7 @@ impl Engine {
             }
             // First, since the rest needs the database to take writes.
             self.watch_writes().await;
+            self.watch_disk().await;
             if ticks.is_multiple_of(FLAG_CHECK_EVERY) {
                 if let Err(e) = self.check_flags().await {
                     tracing::warn!(error = %e, "could not check webhooks for flags");

@@ -14,7 +14,7 @@
 
 use super::alerts::Stored;
 use super::health::WriteTrouble;
-use super::mail::{self, Mail};
+use super::mail::Mail;
 use super::{Engine, Result};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -77,20 +77,7 @@ impl Engine {
                 (None, Some((announced, _))) => (WriteAlarmKind::Recovered, recovered(announced)),
             }
         };
-        let (mut sent, mut failed) = (0, 0);
-        for stored in self.alarm_recipients().await {
-            let result = match stored.password(&self.inner.sealer) {
-                Ok(password) => mail::send(&stored.settings, password.as_deref(), &message).await,
-                Err(e) => Err(format!("the SMTP password could not be opened: {e}")),
-            };
-            match result {
-                Ok(()) => sent += 1,
-                Err(why) => {
-                    tracing::warn!(error = %why, "write alarm e-mail not sent");
-                    failed += 1;
-                }
-            }
-        }
+        let (sent, failed) = self.e_mail_alarm(&message).await;
         self.inner
             .write_alarm
             .state
@@ -119,7 +106,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn alarm_recipients(&self) -> Vec<Stored> {
+    pub(super) async fn alarm_recipients(&self) -> Vec<Stored> {
         if let Err(e) = self.refresh_alarm_recipients().await {
             tracing::warn!(error = %e, "cannot read the alert settings; using the last ones read");
         }
@@ -156,7 +143,7 @@ fn when(t: DateTime<Utc>) -> String {
 }
 
 /// Which Herald process sends the message (several may share one PostgreSQL).
-fn reporter() -> String {
+pub(super) fn reporter() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()

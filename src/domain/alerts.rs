@@ -63,6 +63,7 @@ pub struct AlertSettingsDraft {
     /// At most one message per webhook and kind in this many minutes (later ones are counted into
     /// the next).
     #[serde(default = "default_window")]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 1440))]
     pub window_minutes: u32,
 }
 

@@ -54,9 +54,12 @@ impl Default for AuthDraft {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetryDraft {
+    #[cfg_attr(feature = "server", schema(minimum = 0, maximum = 10))]
     pub attempts: i64,
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 86400))]
     pub delay_seconds: i64,
     pub backoff: String,
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 60))]
     pub timeout_seconds: i64,
     /// With `backoff: "schedule"`: the delay before each retry in seconds (its length is the
     /// number of retries; `attempts` and `delay_seconds` are then not used, though still held to
@@ -104,6 +107,7 @@ pub struct WebhookDraft {
     #[serde(default)]
     pub retry: RetryDraft,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 10000))]
     pub rate_limit_per_second: Option<i64>,
     #[serde(default)]
     pub sandbox: bool,
@@ -111,6 +115,7 @@ pub struct WebhookDraft {
     pub enabled: bool,
     /// Extra headers sent with every request (see `HeaderDraft`).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_items = 20))]
     pub headers: Vec<HeaderDraft>,
     /// Per-member ordering: a path into the event (e.g. `data.member_id`); deliveries with the
     /// same value go out one at a time, in acceptance order. Empty: no ordering.
@@ -329,11 +334,15 @@ pub struct WebhookPatch {
     pub filter: Option<serde_json::Value>,
     pub retry: Option<RetryDraft>,
     #[serde(default, with = "double_option")]
-    #[cfg_attr(feature = "server", schema(value_type = Option<i64>))]
+    #[cfg_attr(
+        feature = "server",
+        schema(value_type = Option<i64>, minimum = 1, maximum = 10000)
+    )]
     pub rate_limit_per_second: Option<Option<i64>>,
     pub sandbox: Option<bool>,
     pub enabled: Option<bool>,
     /// Replaces the custom headers (a secret one sent with an empty value keeps its value).
+    #[cfg_attr(feature = "server", schema(max_items = 20))]
     pub headers: Option<Vec<HeaderDraft>>,
     /// Sets the ordering key path (`""` switches ordering off).
     pub ordering_key: Option<String>,

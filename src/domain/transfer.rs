@@ -21,6 +21,10 @@ pub struct ProgramExport {
     /// The name of the program exported (informational).
     pub program: String,
     pub exported_at: DateTime<Utc>,
+    /// Each as `POST /webhooks` takes it. Documented as plain objects: an import preview reads
+    /// a document with webhooks that would be refused (a retry count out of range, say) and
+    /// reports each as `invalid` rather than refusing the whole document.
+    #[cfg_attr(feature = "server", schema(value_type = Vec<Object>))]
     pub webhooks: Vec<WebhookDraft>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_secrets: Option<SealedSecrets>,

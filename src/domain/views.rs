@@ -73,6 +73,10 @@ pub struct WebhookView {
     pub held_more: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the webhook was last switched on (its creation, if it was created on); a hold
+    /// released then counts as waiting from this moment, not from its events' acceptance.
+    #[serde(default)]
+    pub enabled_at: Option<DateTime<Utc>>,
     /// Changes with every write; send it back as `version` in a PATCH to have the change refused
     /// (409) if someone else changed the webhook since you read it.
     pub version: i64,

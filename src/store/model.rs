@@ -69,6 +69,8 @@ pub struct WebhookStats {
     pub failing_since: Option<DateTime<Utc>>,
     /// How many live tries in a row have failed.
     pub failures_in_a_row: i64,
+    /// When the webhook was last switched on (its creation, if created on).
+    pub enabled_at: Option<DateTime<Utc>>,
 }
 
 /// A webhook with its counters, as lists and the engine read it.

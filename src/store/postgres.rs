@@ -235,6 +235,11 @@ const STATISTICS_EVERY: Duration = Duration::from_secs(5);
 const BUSY_TABLES: [&str; 3] = ["events", "deliveries", "attempts"];
 
 impl PgStore {
+    /// PostgreSQL keeps its files on its own server.
+    fn local_file(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Connects, migrates (migrations take an advisory lock, so concurrent starts are safe) and
     /// seeds the catalog.
     const BACKEND: &'static str = "PostgreSQL";

@@ -47,6 +47,7 @@ pub struct WebhookRow {
     failures_in_a_row: i64,
     headers: Json<serde_json::Value>,
     ordering_key: Option<String>,
+    enabled_at: Option<DateTime<Utc>>,
     event_types: Option<String>,
 }
 from_row!(WebhookRow {
@@ -80,6 +81,7 @@ from_row!(WebhookRow {
     failures_in_a_row,
     headers,
     ordering_key,
+    enabled_at,
     event_types
 });
 
@@ -135,6 +137,7 @@ impl TryFrom<WebhookRow> for Webhook {
                 disabled_reason: r.disabled_reason,
                 failing_since: r.failing_since,
                 failures_in_a_row: r.failures_in_a_row,
+                enabled_at: r.enabled_at,
             },
         })
     }

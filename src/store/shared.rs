@@ -330,6 +330,10 @@ macro_rules! impl_store {
                 Self::BACKEND
             }
 
+            fn database_file(&self) -> Option<std::path::PathBuf> {
+                self.local_file()
+            }
+
             async fn default_program(&self) -> Result<ProgramId> {
                 Ok(self.program.clone())
             }

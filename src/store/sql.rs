@@ -18,7 +18,7 @@ pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, 
     w.retry_backoff, w.timeout_seconds, w.rate_limit_per_second, w.sandbox, w.enabled, w.version, \
     w.total_attempts, w.successful_attempts, w.last_success_at, w.last_failure_at, \
     w.last_attempt_failed, w.created_at, w.updated_at, w.disabled_reason, w.failing_since, \
-    w.failures_in_a_row, w.headers, w.ordering_key, (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
+    w.failures_in_a_row, w.headers, w.ordering_key, w.enabled_at, (SELECT string_agg(s.event_type, ',' ORDER BY s.event_type) FROM subscriptions s \
      WHERE s.webhook_id = w.id) AS event_types";
 
 pub const INSERT_WEBHOOK: &str = "INSERT INTO webhooks (id, program_id, name, url, method, \

@@ -28,6 +28,8 @@ pub struct SqliteStore {
     /// Read-only connections for lists and lookups.
     reader: SqlitePool,
     program: ProgramId,
+    /// The database file (`None` in memory).
+    file: Option<std::path::PathBuf>,
     /// Keeps the background checkpointer alive; it stops once the store is dropped.
     _alive: std::sync::Arc<()>,
 }
@@ -113,6 +115,10 @@ impl SqliteStore {
     /// How retention matches a batch of ids (see `retention::sql`).
     const IN_SET: (&'static str, &'static str) = super::retention::sql::IN_SET_SQLITE;
 
+    fn local_file(&self) -> Option<std::path::PathBuf> {
+        self.file.clone()
+    }
+
     pub async fn connect(url: &str) -> Result<Self> {
         Self::open(url, true).await
     }
@@ -182,6 +188,8 @@ impl SqliteStore {
             )
             .await?;
         let program = Self::seed(&writer).await?;
+        let file = Some(options.get_filename().to_path_buf())
+            .filter(|f| !f.as_os_str().is_empty() && f.as_os_str() != ":memory:");
         let alive = std::sync::Arc::new(());
         if checkpointer {
             // Checkpoints copy WAL frames without the page cache: the small one will do.
@@ -196,6 +204,7 @@ impl SqliteStore {
             writer,
             reader,
             program,
+            file,
             _alive: alive,
         })
     }

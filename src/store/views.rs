@@ -49,6 +49,7 @@ impl From<&Webhook> for WebhookView {
             held: 0,
             held_more: false,
             created_at: r.created_at,
+            enabled_at: w.stats.enabled_at,
             updated_at: r.updated_at,
             version: r.version,
             figures: None,

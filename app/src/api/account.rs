@@ -28,22 +28,39 @@ pub async fn signed_in_user() -> Result<Option<CurrentUser>, AppError> {
     }))
 }
 
-/// Why the database is refusing Herald's writes right now (see `Engine::write_trouble`), as the
-/// sentence the banner on every signed-in page shows; `None` while writes go through. Signed-in
-/// users only (anonymous callers are refused before it runs; rendered on the server for one,
-/// it answers `None`).
-#[server(prefix = "/sfn", endpoint = "write_trouble", output = crate::api::JsonText)]
-pub async fn write_trouble() -> Result<Option<String>, AppError> {
+/// What the banner on every signed-in page says about the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Banner {
+    pub text: String,
+    /// Writes are refused now (rather than: its disk is nearly full).
+    pub refusing: bool,
+}
+
+/// Why the database is refusing Herald's writes right now (see `Engine::write_trouble`) or,
+/// while it takes them, that its disk is nearly full (see `Engine::disk_warning`), as the
+/// sentence the banner on every signed-in page shows; `None` while all is well. Signed-in users
+/// only (anonymous callers are refused before it runs; rendered on the server for one, it
+/// answers `None`).
+#[server(prefix = "/sfn", endpoint = "database_notice", output = crate::api::JsonText)]
+pub async fn database_notice() -> Result<Option<Banner>, AppError> {
     if super::ssr::caller().is_none() {
         return Ok(None);
     }
-    Ok(super::ssr::engine()?.write_trouble().map(|t| {
-        format!(
-            "Herald cannot store new events: {} (since {} UTC). Senders are answered 503 and \
-             should send again; nothing already accepted is lost.",
-            t.reason,
-            t.since.format("%Y-%m-%d %H:%M")
-        )
+    let engine = super::ssr::engine()?;
+    if let Some(t) = engine.write_trouble() {
+        return Ok(Some(Banner {
+            text: format!(
+                "Herald cannot store new events: {} (since {} UTC). Senders are answered 503 and \
+                 should send again; nothing already accepted is lost.",
+                t.reason,
+                t.since.format("%Y-%m-%d %H:%M")
+            ),
+            refusing: true,
+        }));
+    }
+    Ok(engine.disk_warning().map(|text| Banner {
+        text,
+        refusing: false,
     }))
 }
 

@@ -9,6 +9,9 @@ pub struct Instance {
     pub version: String,
     pub database: String,
     pub private_targets_allowed: bool,
+    /// Room on the database's disk ("78.1 GiB free of 252.0 GiB (31.0%)"), where Herald can
+    /// see it (SQLite).
+    pub disk: Option<String>,
 }
 
 #[server(prefix = "/sfn", endpoint = "instance_info", output = crate::api::JsonText)]
@@ -19,6 +22,7 @@ pub async fn instance_info() -> Result<Instance, AppError> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         database: engine.store().backend().to_owned(),
         private_targets_allowed: engine.config().guard.allow_private,
+        disk: engine.disk().map(|d| d.space.describe()),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use super::program::{provide_program, use_path, use_program};
 use super::session::{is_auth_page, provide_me, AdminOnly, Me, UserMenu};
-use crate::api::account::write_trouble;
+use crate::api::account::database_notice;
 use crate::api::program_path;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -46,15 +46,16 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <UserMenu/>
                 <p class="sidebar-foot">{concat!("Herald ", env!("CARGO_PKG_VERSION"))}</p>
             </aside>
-            <main class="content"><WriteTroubleBanner/>{children()}</main>
+            <main class="content"><DatabaseBanner/>{children()}</main>
         </div>
     }
 }
 
 /// A banner on every signed-in page while the database refuses Herald's writes (its disk full,
-/// the server unreachable), asked again at every navigation.
+/// the server unreachable), or a notice while its disk is nearly full; asked again at every
+/// navigation.
 #[component]
-fn WriteTroubleBanner() -> impl IntoView {
+fn DatabaseBanner() -> impl IntoView {
     let location = use_location();
     let trouble = Resource::new(
         move || location.pathname.get(),
@@ -62,15 +63,20 @@ fn WriteTroubleBanner() -> impl IntoView {
             if is_auth_page(&path) {
                 Ok(None)
             } else {
-                write_trouble().await
+                database_notice().await
             }
         },
     );
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                trouble.await.ok().flatten().map(|text| view! {
-                    <p class="banner-bad" role="alert">{text}</p>
+                trouble.await.ok().flatten().map(|notice| {
+                    let (class, role) = if notice.refusing {
+                        ("banner-bad", "alert")
+                    } else {
+                        ("banner-warn", "status")
+                    };
+                    view! { <p class=class role=role>{notice.text}</p> }
                 })
             })}
         </Suspense>

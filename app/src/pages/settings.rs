@@ -40,6 +40,7 @@ pub fn SettingsPage() -> impl IntoView {
                             <dl class="facts">
                                 <dt>"Version"</dt><dd>{i.version}</dd>
                                 <dt>"Database"</dt><dd>{i.database}</dd>
+                                {i.disk.map(|d| view! { <dt>"Database disk"</dt><dd>{d}</dd> })}
                                 <dt>"Private webhook targets"</dt>
                                 <dd>{if i.private_targets_allowed { "Allowed (development mode)" } else { "Refused (SSRF guard on)" }}</dd>
                             </dl>

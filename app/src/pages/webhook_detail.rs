@@ -105,6 +105,10 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                 <span class="stat-label">"Last Failure"</span>
                 <span class="stat-value small"><Timestamp at=w.last_failure_at/></span>
             </div>
+            <div class="stat" title="When it was last switched on: deliveries it held while off wait from here">
+                <span class="stat-label">"On Since"</span>
+                <span class="stat-value small"><Timestamp at=w.enabled_at.filter(|_| w.enabled)/></span>
+            </div>
             <div class="stat">
                 <span class="stat-label">"All Time"</span>
                 <span class="stat-value small">{format!("{} of {} live attempts succeeded", w.successful_attempts, w.total_attempts)}</span>

@@ -110,6 +110,7 @@ fn accepted(o: &herald::delivery::ingest::IngestOutcome) -> Accepted {
 #[serde(deny_unknown_fields)]
 struct BatchBody {
     /// 1 to 500 events, each as `POST /events` takes it.
+    #[schema(min_items = 1, max_items = 500)]
     events: Vec<IngestBody>,
 }
 
