@@ -31,6 +31,7 @@ pub mod retention;
 pub mod retry;
 pub mod secrets;
 pub mod sign;
+pub mod tasks;
 pub mod transfer;
 pub mod webhooks;
 pub mod write_alarm;
@@ -199,6 +200,8 @@ struct Inner {
     write_alarm: write_alarm::WriteAlarm,
     /// Room on the database's disk, and its e-mails (see `disk`).
     disk: disk::DiskWatch,
+    /// Background tasks that stopped by panicking (see `tasks`).
+    stopped: tasks::Stopped,
 }
 
 impl Engine {
@@ -240,6 +243,7 @@ impl Engine {
             write_health: health::WriteHealth::default(),
             write_alarm: write_alarm::WriteAlarm::default(),
             disk,
+            stopped: tasks::Stopped::default(),
         });
         Self { inner }
     }

@@ -298,6 +298,13 @@ async fn health_status(state: &ApiState) -> (StatusCode, serde_json::Value) {
                 "reason": "the database does not answer"}),
         );
     }
+    if let Some(stopped) = state.engine.stopped_tasks().first() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "unavailable", "reason": stopped.describe(),
+                "since": stopped.at}),
+        );
+    }
     match state.engine.write_trouble() {
         Some(t) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -105,6 +105,7 @@ pub async fn scrape(State(state): State<MetricsState>, headers: HeaderMap) -> Re
     }
     let writable = state.engine.write_trouble().is_none();
     gauge!("herald_database_writable").set(if writable { 1.0 } else { 0.0 });
+    gauge!("herald_tasks_stopped").set(state.engine.stopped_tasks().len() as f64);
     if let Some(disk) = state.engine.disk() {
         gauge!("herald_database_disk_free_bytes").set(disk.space.free as f64);
         gauge!("herald_database_disk_size_bytes").set(disk.space.total as f64);

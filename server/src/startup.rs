@@ -160,11 +160,19 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let dispatcher = tokio::spawn(self.engine.clone().run(stop_rx.clone()));
-        let alerter = tokio::spawn(self.engine.clone().run_alerts(stop_rx.clone()));
-        let pruner = tokio::spawn(self.engine.clone().run_retention(stop_rx.clone()));
-        let replayer = tokio::spawn(self.engine.clone().run_bulk_replays(stop_rx.clone()));
-        let holder = tokio::spawn(self.engine.clone().run_hold_sweeps(stop_rx.clone()));
+        // Each reported if it ends by panicking (see `herald::delivery::tasks`).
+        let engine = &self.engine;
+        let dispatcher = engine.watch_task("dispatcher", engine.clone().run(stop_rx.clone()));
+        let alerter = engine.watch_task("alerts", engine.clone().run_alerts(stop_rx.clone()));
+        let pruner = engine.watch_task("retention", engine.clone().run_retention(stop_rx.clone()));
+        let replayer = engine.watch_task(
+            "bulk replay",
+            engine.clone().run_bulk_replays(stop_rx.clone()),
+        );
+        let holder = engine.watch_task(
+            "hold sweeps",
+            engine.clone().run_hold_sweeps(stop_rx.clone()),
+        );
         let access = self.access.clone();
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -221,7 +229,9 @@ impl Application {
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }
-        dispatcher.await.context("dispatcher panicked")?;
+        dispatcher
+            .await
+            .context("waiting for the dispatcher to stop")?;
         Ok(())
     }
 }

@@ -1389,3 +1389,58 @@ async fn console_files_are_served_precompressed_and_revalidated() {
     assert!(missing.headers().get("cache-control").is_none());
     app.stop().await;
 }
+
+/// A background task that ends by panicking (a bug) is not left unnoticed: `/healthz` answers
+/// 503 naming it and what has stopped working, and the engine keeps it for the console; events
+/// are still accepted. Aborting a watched task's handle (as shutdown does) ends the task itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_task_that_panics_fails_the_health_check() {
+    let Some(app) = spawn_app(Backend::Sqlite, "panicking task").await else {
+        return;
+    };
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    app.engine
+        .watch_task("alerts", async {
+            panic!("the alert settings were never read");
+        })
+        .await
+        .unwrap();
+    let stopped = app.engine.stopped_tasks();
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    assert_eq!(
+        (stopped[0].task, stopped[0].panic.as_str()),
+        ("alerts", "the alert settings were never read")
+    );
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{health}");
+    let reason = health["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Herald's alerts stopped after an internal error at ")
+            && reason.ends_with(
+                "(the alert settings were never read): alerts are neither sent nor e-mailed; \
+                 restart Herald"
+            ),
+        "{reason}"
+    );
+    let (status, body) = app
+        .post(
+            "/api/v1/events",
+            json!({"event_type": "points.awarded", "data": {"still": "accepted"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    let (alive, ended) = tokio::sync::oneshot::channel::<()>();
+    let watched = app.engine.watch_task("retention", async move {
+        let _alive = alive;
+        std::future::pending::<()>().await
+    });
+    watched.abort();
+    assert!(
+        ended.await.is_err(),
+        "the watched task ended (its end of the channel dropped)"
+    );
+    assert_eq!(app.engine.stopped_tasks().len(), 1, "an abort is no panic");
+    app.stop().await;
+}

@@ -39,6 +39,8 @@ pub struct TestApp {
     pub setup_link: Option<String>,
     /// The separate `/metrics` listener, when configured.
     pub metrics_addr: Option<SocketAddr>,
+    /// The engine the server runs (the same process).
+    pub engine: herald::delivery::Engine,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -113,6 +115,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
     let addr = app.local_addr();
     let setup_link = app.setup_link().map(str::to_owned);
     let metrics_addr = app.metrics_addr();
+    let engine = app.engine().clone();
     let key = insert_key(&args.db.database_url).await;
     let program = herald::store::connect(&args.db.database_url)
         .await
@@ -134,6 +137,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
         program,
         setup_link,
         metrics_addr,
+        engine,
         stop: Some(stop),
         handle: Some(handle),
         _dir: dir,

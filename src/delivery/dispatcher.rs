@@ -77,11 +77,19 @@ impl Engine {
             if *shutdown.borrow() {
                 break;
             }
-            while tasks.try_join_next().is_some() {}
+            while let Some(done) = tasks.try_join_next() {
+                if let Err(e) = done {
+                    self.delivery_panicked(e);
+                }
+            }
             let free = permits.available_permits().min(cfg.claim_batch as usize);
             if free == 0 {
                 tokio::select! {
-                    _ = tasks.join_next() => {}
+                    done = tasks.join_next() => {
+                        if let Some(Err(e)) = done {
+                            self.delivery_panicked(e);
+                        }
+                    }
                     _ = shutdown.changed() => {}
                 }
                 continue;
@@ -452,7 +460,15 @@ impl Engine {
             }
         }
         let began = Instant::now();
+        // Should the request end without a result (a panic, a shutdown's abort), the slot still
+        // goes back, or the webhook would keep one fewer for as long as the process runs.
+        let mut unfinished = SlotGuard {
+            lanes: &self.inner.lanes,
+            webhook: &webhook,
+            lane: Some(lane),
+        };
         let result = self.deliver(p).await;
+        unfinished.lane = None;
         let took = began.elapsed();
         super::observe::attempted(&result, took);
         // A webhook that had used its share, or that the latest claim left out, lets the claim
@@ -584,6 +600,21 @@ impl Engine {
             delivery_id: c.delivery_id,
             claim_count: c.claim_count,
             next: NextStep::Failed,
+        }
+    }
+}
+
+/// Gives a request's slot back if the request ends without a result (see `deliver_in_lane`).
+struct SlotGuard<'a> {
+    lanes: &'a super::lanes::Lanes,
+    webhook: &'a WebhookId,
+    lane: Option<super::lanes::Slot>,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(lane) = self.lane.take() {
+            self.lanes.give_back(self.webhook, lane);
         }
     }
 }

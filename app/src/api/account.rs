@@ -32,11 +32,13 @@ pub async fn signed_in_user() -> Result<Option<CurrentUser>, AppError> {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Banner {
     pub text: String,
-    /// Writes are refused now (rather than: its disk is nearly full).
+    /// Something has stopped working (writes refused, a background task stopped) rather than
+    /// being about to (the disk nearly full).
     pub refusing: bool,
 }
 
-/// Why the database is refusing Herald's writes right now (see `Engine::write_trouble`) or,
+/// That a background task of Herald's has stopped (see `Engine::stopped_tasks`), why the
+/// database is refusing Herald's writes right now (see `Engine::write_trouble`) or,
 /// while it takes them, that its disk is nearly full (see `Engine::disk_warning`), as the
 /// sentence the banner on every signed-in page shows; `None` while all is well. Signed-in users
 /// only (anonymous callers are refused before it runs; rendered on the server for one, it
@@ -47,6 +49,12 @@ pub async fn database_notice() -> Result<Option<Banner>, AppError> {
         return Ok(None);
     }
     let engine = super::ssr::engine()?;
+    if let Some(stopped) = engine.stopped_tasks().first() {
+        return Ok(Some(Banner {
+            text: format!("{}.", stopped.describe()),
+            refusing: true,
+        }));
+    }
     if let Some(t) = engine.write_trouble() {
         return Ok(Some(Banner {
             text: format!(
