@@ -1,6 +1,7 @@
 import { test, expect } from '@playwright/test';
 import { signIn, waitForHydration, snap, collectConsoleErrors } from './helpers';
 import { Receiver } from './receiver';
+import * as fs from 'node:fs';
 
 // Every test works as the admin (auth.spec.ts covers anonymous visitors and viewers).
 test.beforeEach(async ({ page }) => {
@@ -121,6 +122,15 @@ test('create a webhook through the wizard, test it, find it in the audit log, ed
     await expect(page).toHaveURL(/webhook_id=wh_/);
     await expect(page.getByRole('rowheader', { name: 'Loyalty CRM' })).toHaveCount(1);
     await snap(page, 'audit-logs');
+    // Download CSV keeps the filters; the file holds the row the page shows.
+    const csvLink = page.getByRole('link', { name: 'Download CSV' });
+    await expect(csvLink).toHaveAttribute('href', /\/audit-logs\.csv\?webhook_id=wh_\w+&start=\d{4}-\d{2}-\d{2}&end=\d{4}-\d{2}-\d{2}$/);
+    const [download] = await Promise.all([page.waitForEvent('download'), csvLink.click()]);
+    expect(download.suggestedFilename()).toMatch(/^herald-audit-log-\d{4}-\d{2}-\d{2}\.csv$/);
+    const csv = fs.readFileSync(await download.path(), 'utf8').trim().split('\r\n');
+    expect(csv[0]).toMatch(/^attempt_id,created_at,webhook_name,/);
+    expect(csv).toHaveLength(2);
+    expect(csv[1]).toContain(',Loyalty CRM,');
     await page.getByLabel('Start Date').fill('2001-01-01');
     await page.getByLabel('End Date').fill('2001-01-02');
     await page.getByRole('button', { name: 'Search' }).click();

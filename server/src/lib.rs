@@ -2,6 +2,7 @@
 //! (`startup::Application`) on port 0 exactly as the binary does.
 
 pub mod api;
+pub mod audit_csv;
 pub mod bench;
 pub mod config;
 pub mod console;

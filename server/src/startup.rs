@@ -261,6 +261,11 @@ fn router(
             let options = options.clone();
             move || shell(options.clone())
         })
+        // Download CSV on the Audit Logs page (a plain link: the session, no server function).
+        .route(
+            "/p/{program}/audit-logs.csv",
+            axum::routing::get(crate::audit_csv::console_export).with_state(engine.clone()),
+        )
         // The script, wasm and stylesheet: precompressed copies by Accept-Encoding, and
         // conditional requests answered 304 (the fallback's file server only does the former).
         .nest_service(

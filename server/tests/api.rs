@@ -353,6 +353,7 @@ async fn openapi_document_describes_every_route(backend: Backend) {
         ("/webhooks/{id}/rotate-secret", "post"),
         ("/attempts", "get"),
         ("/attempts/{id}", "get"),
+        ("/attempts/export", "get"),
         ("/deliveries", "get"),
         ("/deliveries/{id}/replay", "post"),
         ("/webhooks/{id}/insights", "get"),
@@ -721,8 +722,9 @@ async fn array_bodies_are_refused_not_read_by_position(backend: Backend) {
             );
         }
         // Not JSON at all is still a 400, whatever its first character (a form feed is not
-        // JSON whitespace: Send Test, whose body is optional, read it as an empty body).
-        for text in ["[1,", "\u{c}", "\u{c}{}"] {
+        // JSON whitespace: Send Test, whose body is optional, read it as an empty body), and
+        // whitespace alone is no JSON either (Send Test took a tab for no body).
+        for text in ["[1,", "\u{c}", "\u{c}{}", "\t", " \r\n"] {
             let r = app
                 .client
                 .request(method.clone(), app.url(&path))
@@ -916,6 +918,7 @@ on_both_backends!(
     webhook_crud_and_errors,
     catalog_audit_queries_and_health,
     openapi_document_describes_every_route,
+    the_audit_log_downloads_as_csv_with_the_lists_filters,
 );
 
 /// A SQLite database another process holds locked: ingest answers 503 with `Retry-After` and a
@@ -1443,4 +1446,138 @@ async fn a_background_task_that_panics_fails_the_health_check() {
     );
     assert_eq!(app.engine.stopped_tasks().len(), 1, "an abort is no panic");
     app.stop().await;
+}
+
+/// The audit log as CSV (`GET /api/v1/attempts/export`, and the console's Download CSV link):
+/// the list's filters, every row of a result longer than one page read, newest first, cells
+/// quoted where they must be and defused where a spreadsheet would run them; the console's file
+/// for a signed-in member of the program only.
+async fn the_audit_log_downloads_as_csv_with_the_lists_filters(backend: Backend) {
+    let Some(app) = spawn_app(backend, "audit csv").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    let formula = app
+        .create_webhook(
+            json!({"name": "=HYPERLINK(\"x\")", "url": rx.url, "event_types": ["points.awarded"]}),
+        )
+        .await;
+    app.create_webhook(
+        json!({"name": "Plain, with a comma", "url": rx.url, "event_types": ["points.awarded"]}),
+    )
+    .await;
+    let events = 110; // 220 attempts: more than the export's page of 200
+    let batch: Vec<Value> = (0..events)
+        .map(|i| json!({"event_type": "points.awarded", "data": {"i": i}}))
+        .collect();
+    let (status, body) = app
+        .post("/api/v1/events/batch", json!({"events": batch}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    rx.wait_for(2 * events, Duration::from_secs(30)).await;
+
+    // Results are written just after the receiver has them: read until all 220 are there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let (status, kind, text) = export_csv(&app, "").await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(kind.as_deref(), Some("text/csv; charset=utf-8"));
+        if text.lines().count() > 2 * events || std::time::Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines[0], server::audit_csv::COLUMNS);
+    assert_eq!(lines.len(), 1 + 2 * events, "every attempt, across pages");
+    let times: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(",\"'=HYPERLINK(\"\"x\"\")\",")),
+        "a formula is quoted and defused: {}",
+        lines[1]
+    );
+    assert!(lines
+        .iter()
+        .any(|l| l.contains(",\"Plain, with a comma\",")));
+    assert!(lines[1..].iter().all(|l| l.contains(",points.awarded,")));
+
+    // The list's filters.
+    let id = formula["id"].as_str().unwrap().to_owned();
+    let (_, _, one) = export_csv(&app, &format!("?webhook_id={id}&status=success")).await;
+    let rows: Vec<&str> = one
+        .split("\r\n")
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(rows.len(), events);
+    assert!(rows.iter().all(|l| l.contains(&id)));
+    let (status, _, err) = export_csv(&app, "?start=yesterday").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(err.contains("start"), "{err}");
+
+    // The console's link: the same file for a signed-in member, a sign-in for anyone else.
+    let path = format!(
+        "/p/{}/audit-logs.csv?webhook_id={id}&status=success",
+        app.program
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let anonymous = no_redirects.get(app.url(&path)).send().await.unwrap();
+    assert!(
+        anonymous.status().is_redirection(),
+        "{}",
+        anonymous.status()
+    );
+    let cookie = app.console_session().await;
+    let signed_in = no_redirects
+        .get(app.url(&path))
+        .header(reqwest::header::COOKIE, format!("herald_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    assert!(signed_in
+        .headers()
+        .get(reqwest::header::CONTENT_DISPOSITION)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"herald-audit-log-"));
+    assert_eq!(signed_in.text().await.unwrap(), one);
+    let elsewhere = no_redirects
+        .get(app.url("/p/prg_00000000000000000000000000000000/audit-logs.csv"))
+        .header(reqwest::header::COOKIE, format!("herald_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(elsewhere.status().as_u16(), 403 | 303 | 307),
+        "{}",
+        elsewhere.status()
+    );
+    app.stop().await;
+}
+
+/// `GET /api/v1/attempts/export{query}`: the status, the content type and the body.
+async fn export_csv(app: &TestApp, query: &str) -> (StatusCode, Option<String>, String) {
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/attempts/export{query}")))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    let kind = r
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (r.status(), kind, r.text().await.unwrap())
 }

@@ -154,6 +154,39 @@ pub async fn insert_key(url: &str) -> String {
 }
 
 impl TestApp {
+    /// Signs a new console admin in, returning the session token.
+    pub async fn console_session(&self) -> String {
+        let app = self;
+        let store = herald::store::connect(&app.database_url).await.unwrap();
+        let access = herald::auth::Access::new(store, Default::default(), Default::default());
+        let program = herald::domain::ids::ProgramId::parse(&app.program).unwrap();
+        let password = "correct horse battery";
+        access
+            .add_member(
+                &herald::auth::Actor::command_line(program),
+                "ops@example.com",
+                password,
+                herald::domain::account::Role::Admin,
+            )
+            .await
+            .unwrap();
+        let r = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(app.url("/sfn/login"))
+            .header(reqwest::header::ORIGIN, &app.base)
+            .form(&[
+                ("email", "ops@example.com"),
+                ("password", password),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        session_cookie(&r).unwrap_or_else(|| panic!("login failed: {}", r.status()))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -61,38 +61,6 @@ impl Drop for SmallDisk {
     }
 }
 
-/// Signs a new console admin in, returning the session token.
-async fn console_session(app: &TestApp) -> String {
-    let store = herald::store::connect(&app.database_url).await.unwrap();
-    let access = herald::auth::Access::new(store, Default::default(), Default::default());
-    let program = herald::domain::ids::ProgramId::parse(&app.program).unwrap();
-    let password = "correct horse battery";
-    access
-        .add_member(
-            &herald::auth::Actor::command_line(program),
-            "ops@example.com",
-            password,
-            herald::domain::account::Role::Admin,
-        )
-        .await
-        .unwrap();
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(app.url("/sfn/login"))
-        .header(reqwest::header::ORIGIN, &app.base)
-        .form(&[
-            ("email", "ops@example.com"),
-            ("password", password),
-            ("next", "/"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    session_cookie(&r).unwrap_or_else(|| panic!("login failed: {}", r.status()))
-}
-
 /// The default program's Webhooks page as the signed-in admin gets it (server-rendered).
 async fn console_page(app: &TestApp, cookie: &str) -> String {
     let r = app
@@ -120,7 +88,7 @@ async fn a_full_disk_answers_503_writes_nothing_half_and_recovers() {
         .create_webhook(json!({"name": "Full", "url": rx.url, "event_types": ["points.awarded"]}))
         .await;
     assert!(hook["id"].is_string());
-    let cookie = console_session(&app).await;
+    let cookie = app.console_session().await;
     // Leave about 1 MiB free, then post 8 KiB events until the disk is full.
     disk.resize(&format!("{}k", disk.used_kib() + 1024));
     let padding = "x".repeat(8 * 1024);

@@ -41,15 +41,19 @@ pub fn AuditLogsPage() -> impl IntoView {
             )
         },
     );
-    // A page link keeps the filters and swaps the cursor.
-    let link_with_cursor = move |cursor: String| {
-        let mut parts: Vec<String> = FILTERS
+    // The filters in force, as query parameters.
+    let filters = move || -> Vec<String> {
+        FILTERS
             .iter()
             .filter_map(|k| {
                 let v = param(k);
                 (!v.is_empty()).then(|| format!("{k}={}", urlencode(&v)))
             })
-            .collect();
+            .collect()
+    };
+    // A page link keeps the filters and swaps the cursor.
+    let link_with_cursor = move |cursor: String| {
+        let mut parts = filters();
         parts.push(format!("cursor={}", urlencode(&cursor)));
         program_path(
             &program.get_untracked(),
@@ -63,6 +67,20 @@ pub fn AuditLogsPage() -> impl IntoView {
                 <h1>"Audit Logs"</h1>
                 <p class="lede">"Every delivery attempt, test and verification, with what was sent and what came back."</p>
             </div>
+            // A file download, not a page: the router leaves `rel="external"` links alone.
+            <a
+                class="button secondary"
+                rel="external"
+                download=""
+                title="The attempts these filters match, newest first, as CSV (up to 100,000)"
+                href=move || {
+                    let parts = filters();
+                    let query = if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) };
+                    program_path(&program.get(), &format!("/audit-logs.csv{query}"))
+                }
+            >
+                "Download CSV"
+            </a>
         </header>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter audit logs">
             <DateRangeFields/>

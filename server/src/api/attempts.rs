@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list))
+        .routes(routes!(export))
         .routes(routes!(read))
 }
 
@@ -65,6 +66,27 @@ async fn list(
         .list_attempts(&caller.program, &query)
         .await?;
     Ok(Json((&page).into()))
+}
+
+/// The audit log as CSV (`text/csv`), newest first, with the list's filters: up to 100,000 rows,
+/// streamed (a last line says when more matched). Columns: attempt_id, created_at, webhook_name,
+/// webhook_id, event_type, event_id, delivery_id, attempt, trigger, status, status_code,
+/// latency_ms, lag_ms, delivered_at, superseded, error.
+#[utoipa::path(get, path = "/attempts/export", operation_id = "export_attempts", tag = "audit log", params(crate::audit_csv::Filters), security(("api_key" = [])),
+    responses((status = 200, description = "The matching attempts as CSV", content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn export(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiQuery(filters): ApiQuery<crate::audit_csv::Filters>,
+) -> ApiResult<axum::response::Response> {
+    let query = filters.query()?;
+    let name = crate::audit_csv::file_name(&state.engine);
+    Ok(crate::audit_csv::response(
+        state.engine.clone(),
+        caller.program.clone(),
+        query,
+        &name,
+    ))
 }
 
 /// One attempt with its request (credentials redacted) and response.

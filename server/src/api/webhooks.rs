@@ -190,8 +190,9 @@ async fn send_test(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<TestOutcome>> {
-    // The body is optional: an empty one tests the first subscribed event type.
-    let body: TestBody = if body.iter().all(super::extract::json_space) {
+    // The body is optional: none at all tests the first subscribed event type. Whitespace alone
+    // is a body, and not JSON (found by the fuzz run: `\t` was taken for no body).
+    let body: TestBody = if body.is_empty() {
         TestBody::default()
     } else {
         super::extract::read_body(&body)?
