@@ -293,6 +293,24 @@ async fn a_batch_refused_on_a_full_disk_stored_none_of_its_events() {
     app.stop().await;
 }
 
+/// Turns e-mail alerts on for the admin's program, to a real SMTP server on 127.0.0.1.
+async fn e_mail_alerts(engine: &herald::delivery::Engine, admin: &herald::auth::Actor) -> SmtpSink {
+    let sink = SmtpSink::start().await;
+    let settings = herald::domain::alerts::AlertSettingsDraft {
+        email_enabled: true,
+        smtp_host: "127.0.0.1".into(),
+        smtp_port: sink.port,
+        smtp_tls: herald::domain::alerts::SmtpTls::None,
+        smtp_username: String::new(),
+        smtp_password: None,
+        from: "herald@example.com".into(),
+        recipients: "ops@example.com".into(),
+        window_minutes: 60,
+    };
+    engine.save_alert_settings(admin, &settings).await.unwrap();
+    sink
+}
+
 /// The write alarm (see `herald::delivery::write_alarm`): once writes have failed for 30 s, the
 /// program's alert recipients get one e-mail naming the reason, however often the alert task
 /// looks; once a write succeeds again, one more (a failure that only aged out is no all-clear). Driven by hand with a manual clock (the engine's own;
@@ -310,19 +328,7 @@ async fn writes_failing_for_half_a_minute_are_e_mailed_and_so_is_the_recovery() 
     let engine = engine_on(&url, clock.clone(), false).await;
     let program = engine.store().default_program().await.unwrap();
     let admin = herald::auth::Actor::command_line(program.clone());
-    let sink = SmtpSink::start().await;
-    let settings = herald::domain::alerts::AlertSettingsDraft {
-        email_enabled: true,
-        smtp_host: "127.0.0.1".into(),
-        smtp_port: sink.port,
-        smtp_tls: herald::domain::alerts::SmtpTls::None,
-        smtp_username: String::new(),
-        smtp_password: None,
-        from: "herald@example.com".into(),
-        recipients: "ops@example.com".into(),
-        window_minutes: 60,
-    };
-    engine.save_alert_settings(&admin, &settings).await.unwrap();
+    let sink = e_mail_alerts(&engine, &admin).await;
     assert_eq!(engine.watch_writes().await, None, "nothing failing");
 
     disk.resize(&format!("{}k", disk.used_kib() + 1024));
@@ -427,19 +433,7 @@ async fn a_nearly_full_disk_is_e_mailed_before_it_fills_and_so_is_the_room_retur
     let engine = engine_on(&url, clock.clone(), false).await;
     let program = engine.store().default_program().await.unwrap();
     let admin = herald::auth::Actor::command_line(program.clone());
-    let sink = SmtpSink::start().await;
-    let settings = herald::domain::alerts::AlertSettingsDraft {
-        email_enabled: true,
-        smtp_host: "127.0.0.1".into(),
-        smtp_port: sink.port,
-        smtp_tls: herald::domain::alerts::SmtpTls::None,
-        smtp_username: String::new(),
-        smtp_password: None,
-        from: "herald@example.com".into(),
-        recipients: "ops@example.com".into(),
-        window_minutes: 60,
-    };
-    engine.save_alert_settings(&admin, &settings).await.unwrap();
+    let sink = e_mail_alerts(&engine, &admin).await;
 
     // 64 MiB: low below a tenth of it.
     let reading = engine.disk().expect("SQLite's disk is watched");
