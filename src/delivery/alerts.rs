@@ -284,8 +284,9 @@ impl Engine {
         Ok(raised.len())
     }
 
-    /// Watches the writes (see `write_alarm`) and the database's disk (see `disk`), flushes alerts every few seconds, and checks
-    /// for flagged webhooks every quarter of an hour, until `shutdown` turns true.
+    /// Watches the writes (see `write_alarm`) and the database's disk (see `disk`) and flushes
+    /// alerts every few seconds, and checks for flagged webhooks every quarter of an hour, until
+    /// `shutdown` turns true.
     pub async fn run_alerts(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut every = tokio::time::interval(FLUSH_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
