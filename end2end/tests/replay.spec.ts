@@ -2,6 +2,7 @@
 import { test, expect } from '@playwright/test';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
+import * as fs from 'node:fs';
 import { api, signIn, waitForHydration, snap, collectConsoleErrors } from './helpers';
 
 /** A receiver that answers 503 until told to recover. */
@@ -61,6 +62,15 @@ test('dead letters are listed on the Deliveries page and replayed in bulk with a
     const rows = page.getByRole('row').filter({ hasText: 'Flaky CRM' });
     await expect(rows).toHaveCount(3);
     await expect(rows.first().getByRole('cell', { name: 'HTTP 503' })).toBeVisible();
+    // Download CSV gives the dead letters shown, with the filter.
+    const csvLink = page.getByRole('link', { name: 'Download CSV' });
+    await expect(csvLink).toHaveAttribute('href', /\/deliveries\.csv\?status=failed&webhook_id=wh_\w+$/);
+    const [download] = await Promise.all([page.waitForEvent('download'), csvLink.click()]);
+    expect(download.suggestedFilename()).toMatch(/^herald-deliveries-\d{4}-\d{2}-\d{2}\.csv$/);
+    const csv = fs.readFileSync(await download.path(), 'utf8').trim().split('\r\n');
+    expect(csv[0]).toMatch(/^delivery_id,accepted_at,webhook_name,/);
+    expect(csv).toHaveLength(4);
+    expect(csv.slice(1).every((row) => row.includes(',Flaky CRM,') && row.includes(',failed,false,') && row.endsWith(',HTTP 503'))).toBe(true);
 
     flaky.healthy = true;
     await page.getByRole('button', { name: 'Replay all matching' }).click();

@@ -2,10 +2,10 @@
 //! (`startup::Application`) on port 0 exactly as the binary does.
 
 pub mod api;
-pub mod audit_csv;
 pub mod bench;
 pub mod config;
 pub mod console;
+pub mod csv_export;
 pub mod listen;
 pub mod metrics;
 pub mod seed;

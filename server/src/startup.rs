@@ -261,10 +261,17 @@ fn router(
             let options = options.clone();
             move || shell(options.clone())
         })
-        // Download CSV on the Audit Logs page (a plain link: the session, no server function).
+        // Download CSV on the Audit Logs and Deliveries pages (plain links: the session, no
+        // server function).
         .route(
             "/p/{program}/audit-logs.csv",
-            axum::routing::get(crate::audit_csv::console_export).with_state(engine.clone()),
+            axum::routing::get(crate::csv_export::console::<crate::csv_export::AttemptFilters>)
+                .with_state(engine.clone()),
+        )
+        .route(
+            "/p/{program}/deliveries.csv",
+            axum::routing::get(crate::csv_export::console::<crate::csv_export::DeliveryFilters>)
+                .with_state(engine.clone()),
         )
         // The script, wasm and stylesheet: precompressed copies by Accept-Encoding, and
         // conditional requests answered 304 (the fallback's file server only does the former).

@@ -354,6 +354,7 @@ async fn openapi_document_describes_every_route(backend: Backend) {
         ("/attempts", "get"),
         ("/attempts/{id}", "get"),
         ("/attempts/export", "get"),
+        ("/deliveries/export", "get"),
         ("/deliveries", "get"),
         ("/deliveries/{id}/replay", "post"),
         ("/webhooks/{id}/insights", "get"),
@@ -918,7 +919,7 @@ on_both_backends!(
     webhook_crud_and_errors,
     catalog_audit_queries_and_health,
     openapi_document_describes_every_route,
-    the_audit_log_downloads_as_csv_with_the_lists_filters,
+    the_audit_log_and_the_deliveries_download_as_csv_with_the_lists_filters,
 );
 
 /// A SQLite database another process holds locked: ingest answers 503 with `Retry-After` and a
@@ -1448,11 +1449,12 @@ async fn a_background_task_that_panics_fails_the_health_check() {
     app.stop().await;
 }
 
-/// The audit log as CSV (`GET /api/v1/attempts/export`, and the console's Download CSV link):
-/// the list's filters, every row of a result longer than one page read, newest first, cells
-/// quoted where they must be and defused where a spreadsheet would run them; the console's file
+/// The audit log and the deliveries as CSV (`GET /api/v1/attempts/export`, `GET
+/// /api/v1/deliveries/export`, and the console's Download CSV links): the lists' filters, every
+/// row of a result longer than one page read, newest first, cells quoted where they must be and
+/// defused where a spreadsheet would run them, a held delivery told as held; the console's files
 /// for a signed-in member of the program only.
-async fn the_audit_log_downloads_as_csv_with_the_lists_filters(backend: Backend) {
+async fn the_audit_log_and_the_deliveries_download_as_csv_with_the_lists_filters(backend: Backend) {
     let Some(app) = spawn_app(backend, "audit csv").await else {
         return;
     };
@@ -1488,7 +1490,7 @@ async fn the_audit_log_downloads_as_csv_with_the_lists_filters(backend: Backend)
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines[0], server::audit_csv::COLUMNS);
+    assert_eq!(lines[0], server::csv_export::ATTEMPT_COLUMNS);
     assert_eq!(lines.len(), 1 + 2 * events, "every attempt, across pages");
     let times: Vec<&str> = lines[1..]
         .iter()
@@ -1563,14 +1565,74 @@ async fn the_audit_log_downloads_as_csv_with_the_lists_filters(backend: Backend)
         "{}",
         elsewhere.status()
     );
+
+    // The deliveries: all delivered, none dead; one held while its webhook is off.
+    let rows = |text: &str| -> Vec<String> {
+        let mut lines = text.split("\r\n").filter(|l| !l.is_empty());
+        assert_eq!(lines.next(), Some(server::csv_export::DELIVERY_COLUMNS));
+        lines.map(str::to_owned).collect()
+    };
+    let (status, kind, done) = export_csv_of(&app, "deliveries", "?status=succeeded").await;
+    assert_eq!(
+        (status, kind.as_deref()),
+        (StatusCode::OK, Some("text/csv; charset=utf-8"))
+    );
+    assert_eq!(
+        rows(&done).len(),
+        2 * events,
+        "every delivery, across pages"
+    );
+    let (_, _, dead) = export_csv_of(&app, "deliveries", "?status=failed").await;
+    assert!(rows(&dead).is_empty(), "{dead}");
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/webhooks/{id}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .post(
+            "/api/v1/events",
+            json!({"event_type": "points.awarded", "data": {"held": true}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let query = format!("?status=pending&webhook_id={id}");
+    let (_, _, waiting) = export_csv_of(&app, "deliveries", &query).await;
+    let held = rows(&waiting);
+    assert_eq!(held.len(), 1, "{waiting}");
+    assert!(
+        held[0].contains(",points.awarded,") && held[0].contains(",pending,true,0,,"),
+        "held, and no next try named: {}",
+        held[0]
+    );
+    let console = no_redirects
+        .get(app.url(&format!("/p/{}/deliveries.csv{query}", app.program)))
+        .header(reqwest::header::COOKIE, format!("herald_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(console.status(), StatusCode::OK);
+    assert_eq!(console.text().await.unwrap(), waiting);
     app.stop().await;
 }
 
 /// `GET /api/v1/attempts/export{query}`: the status, the content type and the body.
 async fn export_csv(app: &TestApp, query: &str) -> (StatusCode, Option<String>, String) {
+    export_csv_of(app, "attempts", query).await
+}
+
+/// `GET /api/v1/{list}/export{query}`: the status, the content type and the body.
+async fn export_csv_of(
+    app: &TestApp,
+    list: &str,
+    query: &str,
+) -> (StatusCode, Option<String>, String) {
     let r = app
         .client
-        .get(app.url(&format!("/api/v1/attempts/export{query}")))
+        .get(app.url(&format!("/api/v1/{list}/export{query}")))
         .bearer_auth(&app.key)
         .send()
         .await

@@ -67,16 +67,20 @@ pub fn DeliveriesPage() -> impl IntoView {
             )
         },
     );
-    // A page link keeps the filters and swaps the cursor (empty: the first page).
-    let page_link = move |cursor: &str| {
-        let mut parts: Vec<String> = ["status"]
+    // The status and filters in force, as query parameters.
+    let filters = move || -> Vec<String> {
+        ["status"]
             .iter()
             .chain(FILTERS.iter())
             .filter_map(|k| {
                 let v = param(k);
                 (!v.is_empty()).then(|| format!("{k}={}", urlencode(&v)))
             })
-            .collect();
+            .collect()
+    };
+    // A page link keeps the filters and swaps the cursor (empty: the first page).
+    let page_link = move |cursor: &str| {
+        let mut parts = filters();
         if !cursor.is_empty() {
             parts.push(format!("cursor={}", urlencode(cursor)));
         }
@@ -92,6 +96,23 @@ pub fn DeliveriesPage() -> impl IntoView {
                 <h1>"Deliveries"</h1>
                 <p class="lede">"Dead letters: deliveries that used up their retries. Replay one, or every one that matches the filters. Other statuses show what is waiting, under way or delivered."</p>
             </div>
+            // A file download, not a page: the router leaves `rel="external"` links alone. The
+            // page shows the dead letters until another status is chosen; so does the file.
+            <a
+                class="button secondary"
+                rel="external"
+                download=""
+                title="The deliveries shown, with these filters, newest first, as CSV (up to 100,000)"
+                href=move || {
+                    let mut parts = filters();
+                    if param("status").is_empty() {
+                        parts.insert(0, "status=failed".to_owned());
+                    }
+                    program_path(&program.get(), &format!("/deliveries.csv?{}", parts.join("&")))
+                }
+            >
+                "Download CSV"
+            </a>
         </header>
         <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter deliveries">
             <label>

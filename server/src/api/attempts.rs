@@ -72,21 +72,18 @@ async fn list(
 /// streamed (a last line says when more matched). Columns: attempt_id, created_at, webhook_name,
 /// webhook_id, event_type, event_id, delivery_id, attempt, trigger, status, status_code,
 /// latency_ms, lag_ms, delivered_at, superseded, error.
-#[utoipa::path(get, path = "/attempts/export", operation_id = "export_attempts", tag = "audit log", params(crate::audit_csv::Filters), security(("api_key" = [])),
+#[utoipa::path(get, path = "/attempts/export", operation_id = "export_attempts", tag = "audit log", params(crate::csv_export::AttemptFilters), security(("api_key" = [])),
     responses((status = 200, description = "The matching attempts as CSV", content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn export(
     State(state): State<ApiState>,
     caller: Caller,
-    ApiQuery(filters): ApiQuery<crate::audit_csv::Filters>,
+    ApiQuery(filters): ApiQuery<crate::csv_export::AttemptFilters>,
 ) -> ApiResult<axum::response::Response> {
-    let query = filters.query()?;
-    let name = crate::audit_csv::file_name(&state.engine);
-    Ok(crate::audit_csv::response(
-        state.engine.clone(),
+    Ok(crate::csv_export::export(
+        &state.engine,
         caller.program.clone(),
-        query,
-        &name,
-    ))
+        filters,
+    )?)
 }
 
 /// One attempt with its request (credentials redacted) and response.

@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list))
+        .routes(routes!(export))
         .routes(routes!(replay))
         .routes(routes!(bulk_replay))
         .routes(routes!(list_jobs))
@@ -75,6 +76,24 @@ async fn list(
         .list_deliveries(&caller.program, &query)
         .await?;
     Ok(Json((&page).into()))
+}
+
+/// The deliveries as CSV (`text/csv`), newest first, with the list's filters (`?status=failed`:
+/// the dead letters): up to 100,000 rows, streamed (a last line says when more matched).
+/// Columns: delivery_id, accepted_at, webhook_name, webhook_id, event_type, event_id, trigger,
+/// status, held, tries, next_attempt_at, updated_at, last_error.
+#[utoipa::path(get, path = "/deliveries/export", operation_id = "export_deliveries", tag = "deliveries", params(crate::csv_export::DeliveryFilters), security(("api_key" = [])),
+    responses((status = 200, description = "The matching deliveries as CSV", content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn export(
+    State(state): State<ApiState>,
+    caller: Caller,
+    ApiQuery(filters): ApiQuery<crate::csv_export::DeliveryFilters>,
+) -> ApiResult<axum::response::Response> {
+    Ok(crate::csv_export::export(
+        &state.engine,
+        caller.program.clone(),
+        filters,
+    )?)
 }
 
 /// Replay a delivery: a finished one (succeeded or dead-lettered) is queued again with a fresh
