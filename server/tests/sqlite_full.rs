@@ -293,8 +293,28 @@ async fn a_batch_refused_on_a_full_disk_stored_none_of_its_events() {
     app.stop().await;
 }
 
-/// Turns e-mail alerts on for the admin's program, to a real SMTP server on 127.0.0.1.
-async fn e_mail_alerts(engine: &herald::delivery::Engine, admin: &herald::auth::Actor) -> SmtpSink {
+/// An engine on a 64 MiB tmpfs with a manual clock, its default program e-mailing alerts to a
+/// real SMTP server on 127.0.0.1 (`None`, loudly, where no tmpfs can be mounted).
+struct Alarmed {
+    disk: SmallDisk,
+    file: PathBuf,
+    clock: std::sync::Arc<herald::delivery::clock::ManualClock>,
+    engine: herald::delivery::Engine,
+    program: herald::domain::ids::ProgramId,
+    sink: SmtpSink,
+}
+
+async fn alarmed(test: &str) -> Option<Alarmed> {
+    let Some(disk) = SmallDisk::mount("64m") else {
+        eprintln!("SKIPPED {test}: cannot mount a tmpfs here (needs root)");
+        return None;
+    };
+    let file: PathBuf = disk.path().join("herald.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let clock = std::sync::Arc::new(herald::delivery::clock::ManualClock::new());
+    let engine = engine_on(&url, clock.clone(), false).await;
+    let program = engine.store().default_program().await.unwrap();
+    let admin = herald::auth::Actor::command_line(program.clone());
     let sink = SmtpSink::start().await;
     let settings = herald::domain::alerts::AlertSettingsDraft {
         email_enabled: true,
@@ -307,44 +327,72 @@ async fn e_mail_alerts(engine: &herald::delivery::Engine, admin: &herald::auth::
         recipients: "ops@example.com".into(),
         window_minutes: 60,
     };
-    engine.save_alert_settings(admin, &settings).await.unwrap();
-    sink
+    engine.save_alert_settings(&admin, &settings).await.unwrap();
+    Some(Alarmed {
+        disk,
+        file,
+        clock,
+        engine,
+        program,
+        sink,
+    })
+}
+
+/// Ingests one `points.awarded` event with `data` at the engine's time.
+async fn ingest_at(
+    engine: &herald::delivery::Engine,
+    program: &herald::domain::ids::ProgramId,
+    data: serde_json::Value,
+) -> Result<(), String> {
+    let event =
+        herald::domain::event::NewEvent::parse("points.awarded", data, None, None, engine.now())
+            .unwrap();
+    engine
+        .ingest(program, event)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// The sink holds `count` messages, the last with a subject starting `subject`.
+fn assert_last_mail(sink: &SmtpSink, count: usize, subject: &str) {
+    let mails = sink.mails();
+    assert_eq!(mails.len(), count);
+    let last = &mails[count - 1];
+    assert!(
+        last.data.contains(&format!("Subject: {subject}")),
+        "{}",
+        last.data
+    );
 }
 
 /// The write alarm (see `herald::delivery::write_alarm`): once writes have failed for 30 s, the
 /// program's alert recipients get one e-mail naming the reason, however often the alert task
-/// looks; once a write succeeds again, one more (a failure that only aged out is no all-clear). Driven by hand with a manual clock (the engine's own;
-/// no alert task runs), against a real SMTP server on 127.0.0.1.
+/// looks; once a write succeeds again, one more (a failure that only aged out is no all-clear).
+/// Driven by hand with a manual clock (the engine's own; no alert task runs), against a real SMTP
+/// server on 127.0.0.1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_failing_for_half_a_minute_are_e_mailed_and_so_is_the_recovery() {
     use herald::delivery::write_alarm::{WriteAlarmKind, AFTER};
-    let Some(disk) = SmallDisk::mount("64m") else {
-        eprintln!("SKIPPED writes_failing_…_e_mailed: cannot mount a tmpfs here (needs root)");
+    let Some(Alarmed {
+        disk,
+        clock,
+        engine,
+        program,
+        sink,
+        ..
+    }) = alarmed("writes_failing_…_e_mailed").await
+    else {
         return;
     };
-    let file: PathBuf = disk.path().join("herald.db");
-    let url = format!("sqlite://{}?mode=rwc", file.display());
-    let clock = std::sync::Arc::new(herald::delivery::clock::ManualClock::new());
-    let engine = engine_on(&url, clock.clone(), false).await;
-    let program = engine.store().default_program().await.unwrap();
-    let admin = herald::auth::Actor::command_line(program.clone());
-    let sink = e_mail_alerts(&engine, &admin).await;
     assert_eq!(engine.watch_writes().await, None, "nothing failing");
 
     disk.resize(&format!("{}k", disk.used_kib() + 1024));
     let padding = "x".repeat(8 * 1024);
     let mut refused = None;
     for i in 0..2_000 {
-        let event = herald::domain::event::NewEvent::parse(
-            "points.awarded",
-            json!({"i": i, "padding": padding}),
-            None,
-            None,
-            herald::delivery::clock::Clock::now(clock.as_ref()),
-        )
-        .unwrap();
-        if let Err(e) = engine.ingest(&program, event).await {
-            refused = Some(e.to_string());
+        if let Err(e) = ingest_at(&engine, &program, json!({"i": i, "padding": padding})).await {
+            refused = Some(e);
             break;
         }
     }
@@ -363,16 +411,12 @@ async fn writes_failing_for_half_a_minute_are_e_mailed_and_so_is_the_recovery() 
         (sent.kind, sent.sent, sent.failed),
         (WriteAlarmKind::Failing, 1, 0)
     );
-    let mails = sink.mails();
-    assert_eq!(mails.len(), 1);
-    assert_eq!(mails[0].to, vec!["ops@example.com".to_owned()]);
-    assert!(
-        mails[0]
-            .data
-            .contains("Subject: [Herald] Cannot store new events: the database's disk is full"),
-        "{}",
-        mails[0].data
+    assert_last_mail(
+        &sink,
+        1,
+        "[Herald] Cannot store new events: the database's disk is full",
     );
+    assert_eq!(sink.mails()[0].to, vec!["ops@example.com".to_owned()]);
     clock.advance(chrono::Duration::seconds(10));
     assert_eq!(
         engine.watch_writes().await,
@@ -387,15 +431,9 @@ async fn writes_failing_for_half_a_minute_are_e_mailed_and_so_is_the_recovery() 
 
     // Space returns; the next write succeeds and the recovery is announced once.
     disk.resize("64m");
-    let event = herald::domain::event::NewEvent::parse(
-        "points.awarded",
-        json!({"after": true}),
-        None,
-        None,
-        herald::delivery::clock::Clock::now(clock.as_ref()),
-    )
-    .unwrap();
-    engine.ingest(&program, event).await.unwrap();
+    ingest_at(&engine, &program, json!({"after": true}))
+        .await
+        .unwrap();
     let sent = engine
         .watch_writes()
         .await
@@ -404,15 +442,7 @@ async fn writes_failing_for_half_a_minute_are_e_mailed_and_so_is_the_recovery() 
         (sent.kind, sent.sent, sent.failed),
         (WriteAlarmKind::Recovered, 1, 0)
     );
-    let mails = sink.mails();
-    assert_eq!(mails.len(), 2);
-    assert!(
-        mails[1]
-            .data
-            .contains("Subject: [Herald] Storing new events again"),
-        "{}",
-        mails[1].data
-    );
+    assert_last_mail(&sink, 2, "[Herald] Storing new events again");
     assert_eq!(engine.watch_writes().await, None);
 }
 
@@ -423,17 +453,17 @@ async fn writes_failing_for_half_a_minute_are_e_mailed_and_so_is_the_recovery() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nearly_full_disk_is_e_mailed_before_it_fills_and_so_is_the_room_returning() {
     use herald::delivery::disk::DiskAlarmKind;
-    let Some(disk) = SmallDisk::mount("64m") else {
-        eprintln!("SKIPPED a_nearly_full_disk_…: cannot mount a tmpfs here (needs root)");
+    let Some(Alarmed {
+        disk,
+        file,
+        engine,
+        program,
+        sink,
+        ..
+    }) = alarmed("a_nearly_full_disk_…").await
+    else {
         return;
     };
-    let file: PathBuf = disk.path().join("herald.db");
-    let url = format!("sqlite://{}?mode=rwc", file.display());
-    let clock = std::sync::Arc::new(herald::delivery::clock::ManualClock::new());
-    let engine = engine_on(&url, clock.clone(), false).await;
-    let program = engine.store().default_program().await.unwrap();
-    let admin = herald::auth::Actor::command_line(program.clone());
-    let sink = e_mail_alerts(&engine, &admin).await;
 
     // 64 MiB: low below a tenth of it.
     let reading = engine.disk().expect("SQLite's disk is watched");
@@ -461,25 +491,11 @@ async fn a_nearly_full_disk_is_e_mailed_before_it_fills_and_so_is_the_room_retur
         (DiskAlarmKind::Low, 1, 0)
     );
     assert_eq!(engine.watch_disk().await, None, "once per low run");
-    let mails = sink.mails();
-    assert_eq!(mails.len(), 1);
-    assert!(
-        mails[0]
-            .data
-            .contains("Subject: [Herald] The database's disk is nearly full: "),
-        "{}",
-        mails[0].data
-    );
+    assert_last_mail(&sink, 1, "[Herald] The database's disk is nearly full: ");
     // Events are still stored meanwhile.
-    let event = herald::domain::event::NewEvent::parse(
-        "points.awarded",
-        json!({"while": "low"}),
-        None,
-        None,
-        herald::delivery::clock::Clock::now(clock.as_ref()),
-    )
-    .unwrap();
-    engine.ingest(&program, event).await.unwrap();
+    ingest_at(&engine, &program, json!({"while": "low"}))
+        .await
+        .unwrap();
 
     // Just above the mark is not yet room (no flapping at the edge); well above it is.
     std::fs::remove_file(&ballast).unwrap();
@@ -496,14 +512,6 @@ async fn a_nearly_full_disk_is_e_mailed_before_it_fills_and_so_is_the_room_retur
         (DiskAlarmKind::Room, 1, 0)
     );
     assert_eq!(engine.disk_warning(), None);
-    let mails = sink.mails();
-    assert_eq!(mails.len(), 2);
-    assert!(
-        mails[1]
-            .data
-            .contains("Subject: [Herald] Room on the database's disk again"),
-        "{}",
-        mails[1].data
-    );
+    assert_last_mail(&sink, 2, "[Herald] Room on the database's disk again");
     assert_eq!(engine.watch_disk().await, None);
 }
