@@ -28,7 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -48,36 +48,39 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=path!("/") view=pages::programs::NoProgramPage/>
-                    <Route path=path!("/programs") view=pages::programs::ProgramsPage/>
-                    <Route path=path!("/webhooks/*any") view=pages::programs::LegacyPage/>
-                    <Route path=path!("/audit-logs") view=pages::programs::LegacyPage/>
-                    <Route path=path!("/audit-logs/*any") view=pages::programs::LegacyPage/>
-                    <Route path=path!("/event-types") view=pages::programs::LegacyPage/>
-                    <Route path=path!("/settings") view=pages::programs::LegacyPage/>
-                    <Route path=path!("/activity") view=pages::programs::LegacyPage/>
-                    <Route path=path!("/p/:program") view=pages::webhooks::WebhooksPage/>
-                    <Route path=path!("/p/:program/webhooks/new") view=pages::webhook_form::NewWebhookPage/>
+                    <Route path=path!("/programs") view=pages::programs::ProgramsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/webhooks/*any") view=pages::programs::NoProgramPage/>
+                    <Route path=path!("/audit-logs") view=pages::programs::NoProgramPage/>
+                    <Route path=path!("/audit-logs/*any") view=pages::programs::NoProgramPage/>
+                    <Route path=path!("/event-types") view=pages::programs::NoProgramPage/>
+                    <Route path=path!("/settings") view=pages::programs::NoProgramPage/>
+                    <Route path=path!("/activity") view=pages::programs::NoProgramPage/>
+                    <Route path=path!("/p/:program") view=pages::webhooks::WebhooksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/p/:program/webhooks/new") view=pages::webhook_form::NewWebhookPage ssr=SsrMode::Async/>
                     <Route path=path!("/p/:program/webhooks/:id") view=pages::webhook_detail::WebhookPage ssr=SsrMode::Async/>
-                    <Route path=path!("/p/:program/webhooks/:id/edit") view=pages::webhook_form::EditWebhookPage/>
+                    <Route path=path!("/p/:program/webhooks/:id/edit") view=pages::webhook_form::EditWebhookPage ssr=SsrMode::Async/>
                     <Route path=path!("/p/:program/overview") view=pages::overview::OverviewPage ssr=SsrMode::Async/>
-                    <Route path=path!("/p/:program/audit-logs") view=pages::audit_logs::AuditLogsPage/>
-                    <Route path=path!("/p/:program/audit-logs/:id") view=pages::attempt_detail::AttemptPage/>
-                    <Route path=path!("/p/:program/deliveries") view=pages::deliveries::DeliveriesPage/>
-                    <Route path=path!("/p/:program/event-types") view=pages::event_types::EventTypesPage/>
-                    <Route path=path!("/p/:program/settings") view=pages::settings::SettingsPage/>
-                    <Route path=path!("/p/:program/activity") view=pages::activity::ActivityPage/>
-                    <Route path=path!("/login") view=pages::sign_in::LoginPage/>
-                    <Route path=path!("/setup") view=pages::sign_in::SetupPage/>
+                    <Route path=path!("/p/:program/audit-logs") view=pages::audit_logs::AuditLogsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/p/:program/audit-logs/:id") view=pages::attempt_detail::AttemptPage ssr=SsrMode::Async/>
+                    <Route path=path!("/p/:program/deliveries") view=pages::deliveries::DeliveriesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/p/:program/event-types") view=pages::event_types::EventTypesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/p/:program/settings") view=pages::settings::SettingsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/p/:program/activity") view=pages::activity::ActivityPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=pages::sign_in::LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/setup") view=pages::sign_in::SetupPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>
     }
 }
 
-/// The wasm entry point: hydrates the server-rendered page.
+/// The wasm entry point. The console runs in islands mode: the server renders every page, and the
+/// browser hydrates only the `#[island]` components (the island script calls each one's own entry
+/// point right after this returns), so the wasm holds those and nothing else.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_islands();
+    components::live::after_islands();
 }

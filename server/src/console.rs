@@ -140,8 +140,19 @@ pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) ->
         }
         req.extensions_mut().insert(caller);
     }
+    let server_fn = path.starts_with(&format!("{PREFIX}/"));
+    // A plain HTML form (or the console's own in-place submit, which asks the same way) is
+    // answered with a redirect to a page, never with JSON.
+    let from_form = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
     if !signed_in && !is_public(&path) {
-        if path.starts_with(&format!("{PREFIX}/")) {
+        if server_fn && from_form {
+            return Redirect::to("/login").into_response();
+        }
+        if server_fn {
             return (
                 StatusCode::UNAUTHORIZED,
                 [(header::CONTENT_TYPE, "application/json")],
@@ -164,9 +175,15 @@ pub async fn gate(State(access): State<Access>, mut req: Request, next: Next) ->
     if signed_in && SIGNED_OUT_PAGES.contains(&path.as_str()) {
         return Redirect::to("/").into_response();
     }
-    let res = next.run(req).await;
-    if path.starts_with(&format!("{PREFIX}/")) && res.status() == StatusCode::INTERNAL_SERVER_ERROR
-    {
+    let mut res = next.run(req).await;
+    if server_fn && from_form && res.headers().contains_key(header::LOCATION) {
+        // A refused form comes back to its page with the error in the URL (server_fn's
+        // `__err`); the function's own status (401, 422...) would keep the browser from going
+        // there.
+        *res.status_mut() = StatusCode::SEE_OTHER;
+        return res;
+    }
+    if server_fn && res.status() == StatusCode::INTERNAL_SERVER_ERROR {
         return with_error_status(res).await;
     }
     res

@@ -223,7 +223,9 @@ pub async fn list_programs() -> Result<Vec<ProgramView>, AppError> {
 pub async fn create_program(name: String) -> Result<String, AppError> {
     let admin = super::ssr::install_admin()?;
     let created = super::ssr::access()?.create_program(&admin, &name).await?;
-    Ok(created.id.to_string())
+    Ok(crate::components::returned::returned(
+        created.id.to_string(),
+    ))
 }
 
 #[server(prefix = "/sfn", endpoint = "rename_program", output = crate::api::JsonText)]

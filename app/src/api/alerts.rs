@@ -56,7 +56,9 @@ pub async fn save_alert_settings(
         recipients,
         window_minutes: number("window_minutes", &window_minutes, "Alert window")?,
     };
-    Ok(engine.save_alert_settings(&who, &draft).await?)
+    Ok(crate::components::returned::returned(
+        engine.save_alert_settings(&who, &draft).await?,
+    ))
 }
 
 /// E-mails a test alert with the saved settings now.
@@ -64,7 +66,9 @@ pub async fn save_alert_settings(
 pub async fn send_test_alert(program: String) -> Result<String, AppError> {
     let engine = super::ssr::engine()?;
     let who = super::ssr::admin(&program)?;
-    Ok(engine.send_test_alert(&who).await?)
+    Ok(crate::components::returned::returned(
+        engine.send_test_alert(&who).await?,
+    ))
 }
 
 /// The program's latest alerts, newest first.

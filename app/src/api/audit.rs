@@ -116,11 +116,11 @@ pub async fn replay_delivery(program: String, delivery_id: String) -> Result<Str
     let who = admin(&program)?;
     let id = herald::domain::ids::DeliveryId::parse(&delivery_id)
         .ok_or_else(|| AppError::NotFound("delivery".into()))?;
-    Ok(match engine.replay(&who, &id).await? {
+    Ok(crate::components::returned::returned(match engine.replay(&who, &id).await? {
         herald::store::Replayed::DueNow => {
             "It was waiting for its next retry and is being retried now (same retry budget); the attempt will appear in the audit log."
         }
         _ => "Queued again with a fresh retry budget; the new attempts will appear in the audit log.",
     }
-    .to_owned())
+    .to_owned()))
 }

@@ -50,7 +50,9 @@ pub async fn start_bulk_replay(
         start,
         end,
     };
-    Ok(engine.start_bulk_replay(&who, &filter).await?.0)
+    Ok(crate::components::returned::returned(
+        engine.start_bulk_replay(&who, &filter).await?.0,
+    ))
 }
 
 /// One bulk replay job's progress.

@@ -1,9 +1,10 @@
-//! A Copy button for a value shown once (signing secrets, API keys).
+//! A Copy button for a value shown once (signing secrets, API keys) or a code sample: an island, so
+//! it works on server-rendered pages too (inside another island it hydrates as part of it).
 
 use leptos::prelude::*;
 
-#[component]
-pub fn CopyButton(#[prop(into)] text: String) -> impl IntoView {
+#[island]
+pub fn CopyButton(text: String) -> impl IntoView {
     let copied = RwSignal::new(false);
     let copy = move |_| {
         #[cfg(feature = "hydrate")]

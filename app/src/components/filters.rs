@@ -20,11 +20,11 @@ pub fn DateRangeFields() -> impl IntoView {
     view! {
         <label>
             <span>"Start Date"</span>
-            <input type="date" name="start" prop:value=start/>
+            <input type="date" name="start" value=start/>
         </label>
         <label>
             <span>"End Date"</span>
-            <input type="date" name="end" prop:value=end/>
+            <input type="date" name="end" value=end/>
         </label>
     }
 }

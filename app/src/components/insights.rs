@@ -23,15 +23,31 @@ pub fn WindowTabs(keep: &'static [&'static str]) -> impl IntoView {
     let query = use_query_map();
     let location = use_location();
     let current = use_window();
-    let href = move |w: Window| {
-        let mut pairs: Vec<String> = query.with(|q| {
+    let href = Callback::new(move |w: Window| {
+        let pairs: Vec<(String, String)> = query.with(|q| {
             keep.iter()
-                .filter_map(|k| q.get(k).map(|v| format!("{k}={}", urlencode(&v))))
+                .filter_map(|k| q.get(k).map(|v| ((*k).to_owned(), v)))
                 .collect()
         });
-        pairs.push(format!("window={}", w.as_str()));
-        format!("{}?{}", location.pathname.get(), pairs.join("&"))
-    };
+        window_href(&location.pathname.get(), &pairs, w)
+    });
+    view! { <WindowLinks current=current.into() href/> }
+}
+
+/// `path` over window `w`, keeping the query parameters `pairs`.
+pub fn window_href(path: &str, pairs: &[(String, String)], w: Window) -> String {
+    let mut query: Vec<String> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect();
+    query.push(format!("window={}", w.as_str()));
+    format!("{path}?{}", query.join("&"))
+}
+
+/// The three window tabs, linking where `href` says (without the router: islands use it too).
+#[component]
+pub fn WindowLinks(current: Signal<Window>, href: Callback<Window, String>) -> impl IntoView {
     view! {
         <nav class="window-tabs" aria-label="Time window">
             {Window::ALL
@@ -44,7 +60,7 @@ pub fn WindowTabs(keep: &'static [&'static str]) -> impl IntoView {
                     };
                     view! {
                         <a
-                            href=move || href(w)
+                            href=move || href.run(w)
                             class=move || if current.get() == w { "tab active" } else { "tab" }
                             aria-current=move || (current.get() == w).then_some("page")
                         >

@@ -1,5 +1,6 @@
 //! The frame around every page: brand, navigation, and the hydration marker that tells browser
-//! tests (and people debugging) when the page has become interactive.
+//! tests (and people debugging) when the page has become interactive (the wasm sets it once the
+//! page's islands have hydrated; see `live`). Rendered by the server only.
 
 use super::program::{provide_program, use_path, use_program};
 use super::session::{is_auth_page, provide_me, AdminOnly, Me, UserMenu};
@@ -11,9 +12,6 @@ use leptos_router::hooks::use_location;
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
-    let hydrated = RwSignal::new(false);
-    // Effects run only in the browser, so this flips once the wasm has taken over the page.
-    Effect::new(move |_| hydrated.set(true));
     provide_program();
     provide_me();
     let program = use_program();
@@ -22,7 +20,7 @@ pub fn Layout(children: Children) -> impl IntoView {
     view! {
         <div
             class=move || if signed_out_page() { "app signed-out" } else { "app" }
-            data-hydrated=move || hydrated.get().to_string()
+            data-hydrated="false"
         >
             <aside class="sidebar" hidden=signed_out_page>
                 <a class="brand" href=move || { let p = program.get(); if p.is_empty() { "/".to_owned() } else { program_path(&p, "") } }>
@@ -111,19 +109,11 @@ fn NavItem(rest: &'static str, label: &'static str) -> impl IntoView {
 }
 
 /// The program switcher: the current program's name, opening a list of the others the user can
-/// open (plain links, so it works before the wasm loads), and Manage programs for install admins.
-/// Once the page is live, its open state is kept in a signal: a refresh of the list never snaps it
-/// shut, and every navigation closes it.
+/// open (plain links), and Manage programs for install admins.
 #[component]
 fn ProgramSwitcher() -> impl IntoView {
     let me = expect_context::<Me>().0;
     let program = use_program();
-    let location = use_location();
-    let open = RwSignal::new(false);
-    Effect::new(move |_| {
-        location.pathname.track();
-        open.set(false);
-    });
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -136,14 +126,8 @@ fn ProgramSwitcher() -> impl IntoView {
                     .map_or_else(|| "Choose a program".to_owned(), |p| p.name.clone());
                 let others: Vec<_> = user.programs.iter().filter(|p| p.id != current).cloned().collect();
                 Some(view! {
-                    <details class="program-switcher" prop:open=move || open.get()>
-                        <summary
-                            aria-label=format!("Program: {name}. Switch program")
-                            on:click=move |ev| {
-                                ev.prevent_default();
-                                open.update(|o| *o = !*o);
-                            }
-                        >
+                    <details class="program-switcher">
+                        <summary aria-label=format!("Program: {name}. Switch program")>
                             <span class="program-label">"Program"</span>
                             <span class="program-name">{name.clone()}</span>
                         </summary>

@@ -13,9 +13,10 @@ pub fn program_of(path: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
-/// The program of the current URL, computed once for the whole page (see `provide_program`).
+/// The program of the current URL, computed once for the whole page (see `provide_program`), or
+/// handed to an island by the page around it (`provide_program_of`).
 #[derive(Clone, Copy)]
-struct CurrentProgram(Memo<String>);
+struct CurrentProgram(Signal<String>);
 
 /// Puts the current program in context; call once, in the layout, so every component reads the
 /// same long-lived value (a component's own copy would die with it while links still read it).
@@ -31,11 +32,17 @@ pub fn provide_program() {
                 .unwrap_or_default()
         })
     });
-    provide_context(CurrentProgram(program));
+    provide_context(CurrentProgram(program.into()));
+}
+
+/// Puts `program` in context inside an island: islands hydrate on their own in the browser, with
+/// neither the router nor the layout's context, so the page passes the program as a prop.
+pub fn provide_program_of(program: String) {
+    provide_context(CurrentProgram(Signal::stored(program)));
 }
 
 /// The program of the current URL (outside any program's pages: the last one visited, or empty).
-pub fn use_program() -> Memo<String> {
+pub fn use_program() -> Signal<String> {
     expect_context::<CurrentProgram>().0
 }
 

@@ -6,6 +6,13 @@ use herald::domain::catalog;
 use herald::domain::views::{TestOutcome, WebhookView};
 use leptos::prelude::*;
 
+/// Send Test on a server-rendered page (a webhook's own): the panel as an island.
+#[island]
+pub fn SendTestIsland(program: String, webhook: WebhookView) -> impl IntoView {
+    crate::components::program::provide_program_of(program);
+    view! { <SendTestPanel webhook/> }
+}
+
 #[component]
 pub fn SendTestPanel(webhook: WebhookView) -> impl IntoView {
     let id = StoredValue::new(webhook.id.clone());

@@ -30,6 +30,18 @@ pub fn provide_me() -> Me {
     me
 }
 
+/// Whether the signed-in user manages the current program, handed to an island by the page around
+/// it (islands cannot read the layout's `Me`); `AdminOnly` inside the island reads it.
+#[derive(Clone, Copy)]
+pub struct CanManage(pub bool);
+
+/// Whether the signed-in user manages the current program (server side: for an island's props).
+pub fn can_manage() -> impl std::future::Future<Output = bool> + Send + 'static {
+    let me = expect_context::<Me>().0;
+    let program = use_program();
+    async move { role_of(&me.await, &program.get_untracked()).is_some_and(Role::can_manage) }
+}
+
 fn role_of(me: &Result<Option<CurrentUser>, AppError>, program: &str) -> Option<Role> {
     me.as_ref()
         .ok()
@@ -41,6 +53,9 @@ fn role_of(me: &Result<Option<CurrentUser>, AppError>, program: &str) -> Option<
 /// everyone else).
 #[component]
 pub fn AdminOnly(children: ChildrenFn, #[prop(optional, into)] fallback: ViewFn) -> impl IntoView {
+    if let Some(CanManage(admin)) = use_context::<CanManage>() {
+        return if admin { children() } else { fallback.run() };
+    }
     let me = expect_context::<Me>().0;
     let program = use_program();
     let children = StoredValue::new(children);
@@ -56,6 +71,7 @@ pub fn AdminOnly(children: ChildrenFn, #[prop(optional, into)] fallback: ViewFn)
             })}
         </Suspense>
     }
+    .into_any()
 }
 
 /// Who is signed in, their role in the current program, and the Sign out button.

@@ -22,7 +22,7 @@ pub fn Timestamp(at: Option<DateTime<Utc>>) -> impl IntoView {
 
 /// The instant in the browser's locale and time zone, e.g. "Nov 22, 2026, 11:00 AM GMT+1".
 #[cfg(feature = "hydrate")]
-fn local_text(millis: i64) -> Option<String> {
+pub(crate) fn local_text(millis: i64) -> Option<String> {
     use wasm_bindgen::JsValue;
     let date = js_sys::Date::new(&JsValue::from_f64(millis as f64));
     let options = js_sys::Object::new();
@@ -40,6 +40,6 @@ fn local_text(millis: i64) -> Option<String> {
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn local_text(_millis: i64) -> Option<String> {
+pub(crate) fn local_text(_millis: i64) -> Option<String> {
     None
 }

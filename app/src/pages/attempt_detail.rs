@@ -2,9 +2,10 @@
 //! pretty-printed), what came back, timing and trigger, and Replay for a dead-lettered delivery.
 
 use crate::api::audit::AttemptWithExchange;
-use crate::api::audit::{attempt_detail, replay_delivery};
+use crate::api::audit::{attempt_detail, ReplayDelivery};
 use crate::api::program_path;
-use crate::components::program::use_program;
+use crate::components::program::{use_program, ProgramField};
+use crate::components::returned::form_action;
 use crate::components::session::AdminOnly;
 use crate::components::status::AttemptBadge;
 use crate::components::time::Timestamp;
@@ -57,16 +58,10 @@ fn header_lines(headers: &[(String, String)]) -> String {
 fn Attempt(d: AttemptWithExchange) -> impl IntoView {
     let a = d.attempt.clone();
     let program = use_program().get_untracked();
-    let replay = Action::new({
-        let program = program.clone();
-        move |id: &String| {
-            let (program, id) = (program.clone(), id.clone());
-            async move { replay_delivery(program, id).await }
-        }
-    });
+    let replay = form_action::<ReplayDelivery>();
     let replayable =
         a.status == herald::domain::delivery::AttemptStatus::Failure && a.delivery_id.is_some();
-    let delivery = a.delivery_id.clone().unwrap_or_default();
+    let delivery = StoredValue::new(a.delivery_id.clone().unwrap_or_default());
     let webhook_logs = program_path(
         &program,
         &format!("/audit-logs?webhook_id={}", a.webhook_id),
@@ -83,17 +78,11 @@ fn Attempt(d: AttemptWithExchange) -> impl IntoView {
                 <a class="button secondary" href=webhook_logs>"All attempts of this webhook"</a>
                 {replayable.then(|| view! {
                     <AdminOnly>
-                        <button
-                            type="button"
-                            class="button"
-                            on:click={
-                                let delivery = delivery.clone();
-                                move |_| { replay.dispatch(delivery.clone()); }
-                            }
-                            disabled=move || replay.pending().get()
-                        >
-                            "Replay"
-                        </button>
+                        <ActionForm action=replay attr:class="inline">
+                            <ProgramField/>
+                            <input type="hidden" name="delivery_id" value=delivery.get_value()/>
+                            <button type="submit" class="button">"Replay"</button>
+                        </ActionForm>
                     </AdminOnly>
                 })}
             </div>

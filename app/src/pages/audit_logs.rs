@@ -100,7 +100,7 @@ pub fn AuditLogsPage() -> impl IntoView {
             </label>
             <label class="grow">
                 <span>"Search"</span>
-                <input type="search" name="q" placeholder="Event ID or webhook name" prop:value=move || param("q")/>
+                <input type="search" name="q" placeholder="Event ID or webhook name" value=move || param("q")/>
             </label>
             <button type="submit" class="button">"Search"</button>
         </Form>

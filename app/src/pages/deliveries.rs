@@ -9,6 +9,7 @@ use crate::api::program_path;
 use crate::components::filters::{DateRangeFields, WebhookSelect};
 use crate::components::form::general_message;
 use crate::components::program::{use_program, ProgramField};
+use crate::components::returned::form_action;
 use crate::components::session::AdminOnly;
 use crate::components::time::Timestamp;
 use crate::components::timer::every;
@@ -41,8 +42,8 @@ pub fn DeliveriesPage() -> impl IntoView {
     let query = use_query_map();
     let param = move |k: &str| query.with(|q| q.get(k).unwrap_or_default());
     let program = use_program();
-    let start_job = ServerAction::<StartBulkReplay>::new();
-    let replay_one = ServerAction::<ReplayDelivery>::new();
+    let start_job = form_action::<StartBulkReplay>();
+    let replay_one = form_action::<ReplayDelivery>();
     let letters = Resource::new(
         move || {
             (
@@ -194,33 +195,29 @@ pub fn DeliveriesPage() -> impl IntoView {
     }
 }
 
-/// The latest job's progress bar, read again every second while it runs.
-#[component]
-fn JobProgress(job: ReplayJobView) -> impl IntoView {
-    let program = use_program();
-    let id = job.id.clone();
-    let tick = RwSignal::new(0u32);
-    let current = Resource::new(
-        move || (program.get(), id.clone(), tick.get()),
-        |(program, id, _)| load_replay_job(program, id),
-    );
+/// The latest job's progress bar, read again every second while it runs: an island.
+#[island]
+fn JobProgress(program: String, job: ReplayJobView) -> impl IntoView {
+    // A signal, not a resource: the island may be hydrated again after the page's content is
+    // swapped in place, without the data the server rendered with it.
+    let current = RwSignal::new(job);
+    let reading = RwSignal::new(false);
     // Read again while it runs; a finished job stays as it is.
     every(PROGRESS_MS, move || {
-        let done = current
-            .get_untracked()
-            .and_then(Result::ok)
-            .is_some_and(|j| j.status == ReplayJobStatus::Done);
-        if !done {
-            tick.update(|t| *t = t.wrapping_add(1));
+        if reading.get_untracked() || current.with_untracked(|j| j.status == ReplayJobStatus::Done)
+        {
+            return;
         }
+        reading.set(true);
+        let (program, id) = (program.clone(), current.with_untracked(|j| j.id.clone()));
+        leptos::task::spawn_local(async move {
+            if let Ok(job) = load_replay_job(program, id).await {
+                current.set(job);
+            }
+            reading.set(false);
+        });
     });
-    let first = StoredValue::new(job);
-    let shown = move || {
-        current
-            .get()
-            .and_then(Result::ok)
-            .unwrap_or_else(|| first.get_value())
-    };
+    let shown = move || current.get();
     view! {
         <div class="job-progress" role="status">
             <progress max=move || shown().total.max(1) value=move || if shown().total == 0 { 1 } else { shown().replayed } aria-label="Bulk replay progress"></progress>
@@ -262,7 +259,7 @@ fn RecentJobs(started: ServerAction<StartBulkReplay>) -> impl IntoView {
                     </details>
                 });
                 view! {
-                    {latest.map(|job| view! { <JobProgress job/> })}
+                    {latest.map(|job| view! { <JobProgress program=program.get_untracked() job/> })}
                     {earlier}
                 }
             })}

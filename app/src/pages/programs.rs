@@ -4,47 +4,17 @@
 use crate::api::account::{list_programs, CreateProgram, RenameProgram, SetProgramArchived};
 use crate::api::program_path;
 use crate::components::form::{field_message, general_message};
+use crate::components::returned::form_action;
 use crate::components::session::Me;
 use crate::components::time::Timestamp;
 use crate::components::wizard::FieldError;
 use herald::domain::account::ProgramView;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_location, use_navigate};
-
-/// Navigates (in the browser) from `/` or an old program page without its prefix to the same page
-/// in the user's home program.
-fn go_home(
-    me: Resource<Result<Option<herald::domain::account::CurrentUser>, crate::error::AppError>>,
-) {
-    let location = use_location();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        let home = me.get().and_then(|m| m.ok()).flatten().and_then(|u| u.home);
-        let path = location.pathname.get();
-        let query = location.search.get();
-        if let Some(to) = crate::api::into_program(&path, Some(&query), home.as_deref()) {
-            navigate(
-                &to,
-                leptos_router::NavigateOptions {
-                    replace: true,
-                    ..Default::default()
-                },
-            );
-        }
-    });
-}
-
-/// Old console paths without a program (bookmarks): on to the same page of the home program.
-#[component]
-pub fn LegacyPage() -> impl IntoView {
-    go_home(expect_context::<Me>().0);
-    view! { <p class="muted">"Opening your program…"</p> }
-}
 
 #[component]
 pub fn ProgramsPage() -> impl IntoView {
-    let create = ServerAction::<CreateProgram>::new();
+    let create = form_action::<CreateProgram>();
     let rename = ServerAction::<RenameProgram>::new();
     let archive = ServerAction::<SetProgramArchived>::new();
     let programs = Resource::new(
@@ -57,16 +27,6 @@ pub fn ProgramsPage() -> impl IntoView {
         },
         |_| list_programs(),
     );
-    // The switcher lists programs too: reload it after any change.
-    let me = expect_context::<Me>().0;
-    Effect::new(move |first: Option<()>| {
-        create.version().track();
-        rename.version().track();
-        archive.version().track();
-        if first.is_some() {
-            me.refetch();
-        }
-    });
     view! {
         <Title text="Programs"/>
         <header class="page-head">
@@ -173,12 +133,11 @@ fn ProgramTable(
     }
 }
 
-/// Where someone lands who can open no program. The server sends everyone else on to theirs;
-/// in the browser, a navigation here (or to an old path without a program) goes on to it too.
+/// Where someone lands who can open no program, at `/` or an old path without a program. The
+/// server sends everyone else on to the same page of their own program.
 #[component]
 pub fn NoProgramPage() -> impl IntoView {
     let me = expect_context::<Me>().0;
-    go_home(me);
     view! {
         <Title text="No program"/>
         <Suspense fallback=|| ()>

@@ -52,9 +52,9 @@ pub fn SettingsPage() -> impl IntoView {
         </Suspense>
         <AdminOnly>
             <Users/>
-            <ApiKeys/>
+            <ApiKeysCard/>
             <alerts::AlertsCard/>
-            <crate::pages::transfer::TransferCard/>
+            <crate::pages::transfer::TransferCard program=use_program().get_untracked()/>
         </AdminOnly>
     }
 }
@@ -162,20 +162,44 @@ fn UserTable(
     }
 }
 
+/// The API keys card: the list as the server reads it, handed to the island.
 #[component]
-fn ApiKeys() -> impl IntoView {
+fn ApiKeysCard() -> impl IntoView {
     let program = use_program();
+    let keys = Resource::new(move || program.get(), list_api_keys);
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading keys…"</p> }>
+            {move || Suspend::new(async move {
+                match keys.await {
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(keys) => view! { <ApiKeys program=program.get_untracked() keys/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The API keys: an island, because a new key is shown once, right where it was created, and never
+/// travels in a URL or a page the server renders. It reads the list again after each change (no
+/// resource: the island may be hydrated again after the page's content is swapped in place, when
+/// the data the server rendered with it is not there to read).
+#[island]
+fn ApiKeys(program: String, keys: Vec<ApiKeyView>) -> impl IntoView {
+    crate::components::program::provide_program_of(program.clone());
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(
-        move || {
-            (
-                program.get(),
-                create.version().get(),
-                revoke.version().get(),
-            )
+    let keys = RwSignal::new(keys);
+    Effect::watch(
+        move || (create.version().get(), revoke.version().get()),
+        move |_, _, _| {
+            let program = program.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(list) = list_api_keys(program).await {
+                    keys.set(list);
+                }
+            });
         },
-        |(program, ..)| list_api_keys(program),
+        false,
     );
     let created = create.value();
     view! {
@@ -192,15 +216,14 @@ fn ApiKeys() -> impl IntoView {
                 </div>
             })}
             {general_message(revoke.value(), &[])}
-            <Transition fallback=|| view! { <p class="muted">"Loading keys…"</p> }>
-                {move || Suspend::new(async move {
-                    match keys.await {
-                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No API keys yet."</p> }.into_any(),
-                        Ok(list) => view! { <KeyTable list revoke/> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {move || {
+                let list = keys.get();
+                if list.is_empty() {
+                    view! { <p class="muted">"No API keys yet."</p> }.into_any()
+                } else {
+                    view! { <KeyTable list revoke/> }.into_any()
+                }
+            }}
             <h3>"Create a key"</h3>
             <ActionForm action=create attr:class="form-row" attr:aria-label="Create an API key">
                 <ProgramField/>

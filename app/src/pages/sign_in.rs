@@ -30,7 +30,7 @@ pub fn LoginPage() -> impl IntoView {
                 })}
             </Suspense>
             <ActionForm action=login attr:class="stack" attr:aria-label="Sign in">
-                <input type="hidden" name="next" prop:value=next/>
+                <input type="hidden" name="next" value=next/>
                 <InputField label="E-mail" name="email" kind="email" autocomplete="username" message=field_message(value, "email")/>
                 <InputField label="Password" name="password" kind="password" autocomplete="current-password" message=field_message(value, "password")/>
                 {general_message(value, &["email", "password"])}
@@ -57,7 +57,7 @@ pub fn SetupPage() -> impl IntoView {
                         Ok(true) => view! {
                             <p class="lede">"This account can do everything, including adding other people."</p>
                             <ActionForm action=setup attr:class="stack" attr:aria-label="Create the first admin">
-                                <input type="hidden" name="token" prop:value=token/>
+                                <input type="hidden" name="token" value=token/>
                                 <InputField label="E-mail" name="email" kind="email" autocomplete="username" message=field_message(value, "email")/>
                                 <InputField
                                     label="Password"

@@ -10,8 +10,11 @@ use crate::pages::audit_logs::urlencode;
 use herald::domain::transfer::{ImportAction, ImportPlan};
 use leptos::prelude::*;
 
-#[component]
-pub fn TransferCard() -> impl IntoView {
+/// An island: the exported document (which may hold sealed secrets) and the import preview are
+/// shown in place, never sent back through a URL.
+#[island]
+pub fn TransferCard(program: String) -> impl IntoView {
+    crate::components::program::provide_program_of(program);
     let export = ServerAction::<ExportProgram>::new();
     let preview = ServerAction::<PreviewImport>::new();
     let apply = ServerAction::<ApplyImport>::new();

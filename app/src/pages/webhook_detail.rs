@@ -5,7 +5,7 @@ use crate::api::program_path;
 use crate::api::webhooks::{load_webhook_details, SetWebhookEnabled};
 use crate::components::insights::{use_window, Charts, FigureTiles, FlagNotes, WindowTabs};
 use crate::components::program::use_program;
-use crate::components::send_test::SendTestPanel;
+use crate::components::send_test::SendTestIsland;
 use crate::components::session::AdminOnly;
 use crate::components::status::{AttemptBadge, WebhookBadge};
 use crate::components::time::Timestamp;
@@ -58,6 +58,7 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
     let (toggle_id, toggle_name, w_enabled) = (w.id.clone(), w.name.clone(), w.enabled);
     let held = w.held_label();
     let for_test = w.clone();
+    let test_program = program.clone();
     view! {
         <Title text=w.name.clone()/>
         <header class="page-head">
@@ -118,7 +119,7 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
         <AdminOnly>
             <section class="card" id="send-test">
                 <h2>"Send Test"</h2>
-                <SendTestPanel webhook=for_test.clone()/>
+                <SendTestIsland program=test_program.clone() webhook=for_test.clone()/>
             </section>
         </AdminOnly>
         <section class="card">

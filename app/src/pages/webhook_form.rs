@@ -5,24 +5,41 @@ use crate::api::program_path;
 use crate::api::webhooks::SavedWebhook;
 use crate::api::webhooks::{load_webhook_draft, new_draft_secret};
 use crate::components::copy::CopyButton;
-use crate::components::program::{use_path, use_program};
+use crate::components::program::{provide_program_of, use_path, use_program};
 use crate::components::snippets::VerifySnippets;
 use crate::components::wizard::Wizard;
 use herald::domain::settings::WebhookDraft;
 use herald::domain::webhook::AuthKind;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
+
+/// Loads `path` in the browser (islands have no router to navigate with).
+fn go_to(path: &str) {
+    #[cfg(feature = "hydrate")]
+    let _ = window().location().set_href(path);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = path;
+}
 
 #[component]
 pub fn NewWebhookPage() -> impl IntoView {
-    // The draft's secret exists from the moment the wizard opens, so Verify can sign with it.
     let program = use_program();
-    let secret = Resource::new(move || program.get(), new_draft_secret);
+    view! {
+        <Title text="Create Webhook"/>
+        {move || view! { <NewWebhook program=program.get()/> }}
+    }
+}
+
+/// The wizard and, once saved, the secret: an island (the whole screen is one form in the browser).
+#[island]
+fn NewWebhook(program: String) -> impl IntoView {
+    provide_program_of(program.clone());
+    // The draft's secret exists from the moment the wizard opens, so Verify can sign with it.
+    let secret = Resource::new(move || program.clone(), new_draft_secret);
     let saved = RwSignal::new(None::<SavedWebhook>);
     let list = use_path("");
     view! {
-        <Title text="Create Webhook"/>
         <header class="page-head">
             <div>
                 <p class="crumbs"><a href=list>"Webhooks"</a>" / Create"</p>
@@ -88,26 +105,34 @@ fn SecretOnce(saved: SavedWebhook) -> impl IntoView {
 pub fn EditWebhookPage() -> impl IntoView {
     let params = use_params_map();
     let program = use_program();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let loaded = Resource::new(
-        move || (program.get(), id()),
-        |(program, id)| load_webhook_draft(program, id),
-    );
-    let navigate = use_navigate();
     view! {
         <Title text="Edit Webhook"/>
+        {move || view! {
+            <EditWebhook program=program.get() id=params.with(|p| p.get("id").unwrap_or_default())/>
+        }}
+    }
+}
+
+/// The wizard over a saved webhook: an island, like the create screen.
+#[island]
+fn EditWebhook(program: String, id: String) -> impl IntoView {
+    provide_program_of(program.clone());
+    let loaded = Resource::new(
+        move || (program.clone(), id.clone()),
+        |(program, id)| load_webhook_draft(program, id),
+    );
+    view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
-                let navigate = navigate.clone();
                 Suspend::new(async move {
                     match loaded.await {
                         Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                         Ok((webhook, draft)) => {
-                            let program = program.get_untracked();
+                            let program = use_program().get_untracked();
                             let page = program_path(&program, &format!("/webhooks/{}", webhook.id));
                             let list = program_path(&program, "");
                             let crumb = page.clone();
-                            let on_saved = Callback::new(move |_| navigate(&page, Default::default()));
+                            let on_saved = Callback::new(move |_| go_to(&page));
                             view! {
                                 <header class="page-head">
                                     <div>

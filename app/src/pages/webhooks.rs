@@ -4,20 +4,20 @@
 
 use crate::api::program_path;
 use crate::api::webhooks::{list_webhooks, DeleteWebhook, SetWebhookEnabled};
-use crate::components::insights::{millis, percent, use_window, FlagBadges, WindowTabs};
+use crate::components::insights::{millis, percent, window_href, FlagBadges, WindowLinks};
 use crate::components::program::ProgramField;
-use crate::components::program::{use_path, use_program};
+use crate::components::program::{provide_program_of, use_path, use_program};
 use crate::components::send_test::SendTestPanel;
-use crate::components::session::AdminOnly;
+use crate::components::session::{can_manage, AdminOnly, CanManage};
 use crate::components::status::WebhookBadge;
 use crate::components::time::Timestamp;
 use crate::components::timer::every;
 use crate::components::toggle::EnabledToggle;
+use herald::domain::insights::Window;
 use herald::domain::views::WebhookView;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Form;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 /// How often the list's figures refresh.
 const REFRESH_MS: u32 = 5_000;
@@ -28,98 +28,128 @@ const DEBOUNCE_MS: u32 = 350;
 pub fn WebhooksPage() -> impl IntoView {
     let query = use_query_map();
     let param = move |k: &str| query.with(|q| q.get(k).unwrap_or_default());
+    let program = use_program();
+    view! {
+        <Title text="Webhooks"/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading webhooks…"</p> }>
+            {move || {
+                let admin = can_manage();
+                Suspend::new(async move {
+                    view! {
+                        <WebhookList
+                            program=program.get()
+                            admin=admin.await
+                            name=param("name")
+                            start=param("start")
+                            end=param("end")
+                            window=param("window")
+                            cursor=param("cursor")
+                        />
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// The list itself, with its filters: an island, because it searches as you type, refreshes its
+/// figures and acts on rows in place. The page hands it the URL's filters and the viewer's role.
+#[island]
+fn WebhookList(
+    program: String,
+    admin: bool,
+    name: String,
+    start: String,
+    end: String,
+    window: String,
+    cursor: String,
+) -> impl IntoView {
+    provide_program_of(program.clone());
+    provide_context(CanManage(admin));
+    let window = Window::parse(&window).unwrap_or_default();
+    let name = RwSignal::new(name);
     let toggle = ServerAction::<SetWebhookEnabled>::new();
     let delete = ServerAction::<DeleteWebhook>::new();
+    let testing = RwSignal::new(None::<WebhookView>);
     let tick = RwSignal::new(0u32);
     every(REFRESH_MS, move || tick.update(|t| *t = t.wrapping_add(1)));
-    let program = use_program();
-    let window = use_window();
-    let create_link = use_path("/webhooks/new");
+    let create_link = program_path(&program, "/webhooks/new");
+    let head_create = create_link.clone();
+    let filtered = !(name.get_untracked().is_empty() && start.is_empty() && end.is_empty());
+    let first_page = cursor.is_empty();
     let hooks = Resource::new(
         move || {
             (
-                program.get(),
-                param("name"),
-                param("start"),
-                param("end"),
-                window.get(),
-                param("cursor"),
+                name.get(),
                 toggle.version().get(),
                 delete.version().get(),
                 tick.get(),
             )
         },
-        |(program, name, start, end, window, cursor, ..)| {
-            list_webhooks(
-                program,
-                name,
-                start,
-                end,
-                window.as_str().to_owned(),
-                (!cursor.is_empty()).then_some(cursor),
-            )
+        {
+            let (program, start, end, cursor) =
+                (program.clone(), start.clone(), end.clone(), cursor.clone());
+            move |(name, ..): (String, usize, usize, u32)| {
+                list_webhooks(
+                    program.clone(),
+                    name,
+                    start.clone(),
+                    end.clone(),
+                    window.as_str().to_owned(),
+                    (!cursor.is_empty()).then(|| cursor.clone()),
+                )
+            }
         },
     );
-    // A page link keeps the filters and the window, and swaps the cursor.
-    let page_link = move |cursor: &str| {
-        let mut query = format!("?window={}", window.get_untracked().as_str());
-        for key in ["name", "start", "end"] {
-            let value = param(key);
-            if !value.is_empty() {
-                query.push_str(&format!("&{key}={}", enc(&value)));
-            }
+    // The list's URL with the filters in force, over window `w`, from `cursor`.
+    let list_href = {
+        let (program, start, end) = (program.clone(), start.clone(), end.clone());
+        move |w: Window, cursor: &str| {
+            let mut pairs = vec![
+                ("start".to_owned(), start.clone()),
+                ("end".to_owned(), end.clone()),
+                ("name".to_owned(), name.get_untracked()),
+            ];
+            pairs.push(("cursor".to_owned(), cursor.to_owned()));
+            window_href(&program_path(&program, ""), &pairs, w)
         }
-        if !cursor.is_empty() {
-            query.push_str(&format!("&cursor={}", enc(cursor)));
-        }
-        program_path(&program.get_untracked(), &query)
     };
-    let testing = RwSignal::new(None::<WebhookView>);
-    let navigate = use_navigate();
-    let search_as_you_type = move |ev: leptos::ev::Event| {
-        let name = event_target_value(&ev);
-        let (start, end) = (param("start"), param("end"));
-        let navigate = navigate.clone();
-        debounce(DEBOUNCE_MS, move || {
-            let url = program_path(
-                &program.get_untracked(),
-                &format!(
-                    "?start={}&end={}&name={}&window={}",
-                    enc(&start),
-                    enc(&end),
-                    enc(&name),
-                    window.get_untracked().as_str()
-                ),
-            );
-            navigate(
-                &url,
-                leptos_router::NavigateOptions {
-                    replace: true,
-                    scroll: false,
-                    ..Default::default()
-                },
-            );
-        });
+    let tab_href = {
+        let list_href = list_href.clone();
+        Callback::new(move |w: Window| {
+            name.track();
+            list_href(w, "")
+        })
+    };
+    let search_as_you_type = {
+        let list_href = list_href.clone();
+        move |ev: leptos::ev::Event| {
+            let typed = event_target_value(&ev);
+            let list_href = list_href.clone();
+            debounce(DEBOUNCE_MS, move || {
+                name.set(typed);
+                replace_url(&list_href(window, ""));
+            });
+        }
     };
     view! {
-        <Title text="Webhooks"/>
         <header class="page-head">
             <div>
                 <h1>"Webhooks"</h1>
                 <p class="lede">"Endpoints that receive your program's events, and how their deliveries are going."</p>
             </div>
             <AdminOnly>
-                <a class="button" href=create_link>"Create Webhook"</a>
+                <a class="button" href=head_create.clone()>"Create Webhook"</a>
             </AdminOnly>
         </header>
-        <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter webhooks">
+        <form method="get" action="" class="filters" aria-label="Filter webhooks">
             <label>
                 <span>"Start Date"</span>
-                <input type="date" name="start" prop:value=move || param("start")/>
+                <input type="date" name="start" value=start.clone()/>
             </label>
             <label>
                 <span>"End Date"</span>
-                <input type="date" name="end" prop:value=move || param("end")/>
+                <input type="date" name="end" value=end.clone()/>
             </label>
             <label class="grow">
                 <span>"Name"</span>
@@ -127,48 +157,58 @@ pub fn WebhooksPage() -> impl IntoView {
                     type="search"
                     name="name"
                     placeholder="Search by name"
-                    prop:value=move || param("name")
+                    value=name.get_untracked()
                     on:input=search_as_you_type
                 />
             </label>
-            <input type="hidden" name="window" value=move || window.get().as_str()/>
+            <input type="hidden" name="window" value=window.as_str()/>
             <button type="submit" class="button">"Search"</button>
-        </Form>
+        </form>
         <div class="section-head">
-            <p class="muted">{move || format!("Figures over the {}.", window.get().label())}</p>
-            <WindowTabs keep=&["name", "start", "end"]/>
+            <p class="muted">{format!("Figures over the {}.", window.label())}</p>
+            <WindowLinks current=Signal::stored(window) href=tab_href/>
         </div>
         {move || delete.value().get().and_then(Result::err).map(|e| view! { <p class="error" role="alert">{e.to_string()}</p> })}
         <Transition fallback=|| view! { <p class="muted">"Loading webhooks…"</p> }>
-            {move || Suspend::new(async move {
-                match hooks.await {
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                    Ok(page) if page.items.is_empty() && param("cursor").is_empty() => {
-                        let filtered = !(param("name").is_empty() && param("start").is_empty() && param("end").is_empty());
-                        view! { <EmptyState filtered/> }.into_any()
-                    }
-                    Ok(page) => {
-                        let first = (!param("cursor").is_empty()).then(|| page_link(""));
-                        let next = page.next_cursor.as_deref().map(page_link);
-                        view! {
-                            <WebhookTable hooks=page.items toggle delete testing/>
-                            <nav class="pager" aria-label="Pages">
-                                {first.map(|href| view! { <a class="button secondary" href=href>"First page"</a> })}
-                                {next.map(|href| view! { <a class="button secondary" href=href>"Next"</a> })}
-                            </nav>
+            {move || {
+                let list_href = list_href.clone();
+                let create_link = create_link.clone();
+                Suspend::new(async move {
+                    match hooks.await {
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Ok(page) if page.items.is_empty() && first_page => {
+                            let filtered = filtered || !name.get_untracked().is_empty();
+                            view! { <EmptyState filtered create_link/> }.into_any()
                         }
-                        .into_any()
+                        Ok(page) => {
+                            let first = (!first_page).then(|| list_href(window, ""));
+                            let next = page.next_cursor.as_deref().map(|c| list_href(window, c));
+                            view! {
+                                <WebhookTable hooks=page.items toggle delete testing/>
+                                <nav class="pager" aria-label="Pages">
+                                    {first.map(|href| view! { <a class="button secondary" href=href>"First page"</a> })}
+                                    {next.map(|href| view! { <a class="button secondary" href=href>"Next"</a> })}
+                                </nav>
+                            }
+                            .into_any()
+                        }
                     }
-                }
-            })}
+                })
+            }}
         </Transition>
         {move || testing.get().map(|w| view! { <SendTestDialog webhook=w close=Callback::new(move |_| testing.set(None))/> })}
     }
 }
 
-/// Percent-encodes a query value.
-fn enc(v: &str) -> String {
-    crate::pages::audit_logs::urlencode(v)
+/// Puts `url` in the address bar without loading it (the search typed so far), so a reload or a
+/// shared link shows the same list.
+fn replace_url(url: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Ok(history) = window().history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(url));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = url;
 }
 
 /// Runs `f` after `ms` milliseconds unless called again first (browser only).
@@ -185,9 +225,8 @@ fn debounce(ms: u32, f: impl FnOnce() + 'static) {
 }
 
 #[component]
-fn EmptyState(filtered: bool) -> impl IntoView {
+fn EmptyState(filtered: bool, create_link: String) -> impl IntoView {
     let list = use_path("");
-    let create_link = use_path("/webhooks/new");
     if filtered {
         return view! {
             <section class="empty card">
@@ -207,7 +246,7 @@ fn EmptyState(filtered: bool) -> impl IntoView {
                 "retries failures and keeps a record of each attempt."
             </p>
             <AdminOnly>
-                <a class="button" href=create_link>"Create Webhook"</a>
+                <a class="button" href=create_link.clone()>"Create Webhook"</a>
             </AdminOnly>
         </section>
     }

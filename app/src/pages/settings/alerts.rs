@@ -4,6 +4,7 @@
 use crate::api::alerts::{list_alerts, load_alert_settings, SaveAlertSettings, SendTestAlert};
 use crate::components::form::{field_message, general_message};
 use crate::components::program::{use_program, ProgramField};
+use crate::components::returned::form_action;
 use crate::components::time::Timestamp;
 use crate::components::wizard::FieldError;
 use herald::domain::alerts::{AlertSettingsView, AlertView, SmtpTls};
@@ -21,8 +22,8 @@ const FIELDS: &[&str] = &[
 #[component]
 pub fn AlertsCard() -> impl IntoView {
     let program = use_program();
-    let save = ServerAction::<SaveAlertSettings>::new();
-    let test = ServerAction::<SendTestAlert>::new();
+    let save = form_action::<SaveAlertSettings>();
+    let test = form_action::<SendTestAlert>();
     let settings = Resource::new(
         move || (program.get(), save.version().get()),
         |(program, _)| load_alert_settings(program),

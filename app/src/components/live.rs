@@ -1,0 +1,77 @@
+//! What the browser does for the server-rendered part of a page once the wasm has started, in
+//! islands mode: only the islands hydrate, so the rest of the page (server components) gets its
+//! few live touches here, with no per-component code in the wasm.
+//!
+//! - Every `<time datetime>` outside an island switches from UTC to the viewer's local time (the
+//!   islands' own `Timestamp`s do it themselves).
+//! - Forms outside islands submit in place (`enhance`).
+//! - The layout's `data-hydrated` marker flips to `true`, after the islands have hydrated: browser
+//!   tests (and people debugging) wait on it.
+
+use wasm_bindgen::JsCast;
+use web_sys::Element;
+
+/// Runs once the island script has hydrated the page's islands.
+pub fn after_islands() {
+    // The island script hydrates each island right after `hydrate()` returns, chaining promises
+    // (microtasks); a zero timeout runs after all of them.
+    gloo_timers::callback::Timeout::new(0, || {
+        let document = leptos::prelude::document();
+        if let Some(body) = document.body() {
+            local_times(&body);
+        }
+        super::enhance::enhance_forms();
+        if let Ok(Some(app)) = document.query_selector("div.app") {
+            let _ = app.set_attribute("data-hydrated", "true");
+        }
+    })
+    .forget();
+}
+
+/// After `root`'s content was replaced by server-rendered HTML: local times, and its islands
+/// hydrated through the island script's own entry point.
+pub fn refresh(root: &Element) {
+    local_times(root);
+    let hydrate = js_sys::Reflect::get(&leptos::prelude::window(), &"__hydrateIsland".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let (Some(hydrate), Ok(islands)) = (hydrate, root.query_selector_all("leptos-island")) else {
+        return;
+    };
+    for i in 0..islands.length() {
+        let Some(island) = islands.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+            continue;
+        };
+        // An island inside another hydrates with it.
+        let nested = island
+            .parent_element()
+            .and_then(|p| p.closest("leptos-island").ok().flatten())
+            .is_some();
+        if let (false, Some(name)) = (nested, island.get_attribute("data-component")) {
+            let _ = hydrate.call2(&wasm_bindgen::JsValue::NULL, &island, &name.into());
+        }
+    }
+}
+
+/// Every `<time datetime>` under `root` outside an island, in the viewer's local time.
+fn local_times(root: &Element) {
+    let Ok(times) = root.query_selector_all("time[datetime]") else {
+        return;
+    };
+    for i in 0..times.length() {
+        let Some(el) = times.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+            continue;
+        };
+        if el.closest("leptos-island").ok().flatten().is_some() {
+            continue;
+        }
+        let local = el
+            .get_attribute("datetime")
+            .map(|iso| js_sys::Date::parse(&iso))
+            .filter(|millis| millis.is_finite())
+            .and_then(|millis| super::time::local_text(millis as i64));
+        if let Some(text) = local {
+            el.set_text_content(Some(&text));
+        }
+    }
+}
