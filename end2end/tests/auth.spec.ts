@@ -27,6 +27,24 @@ test('anonymous visitors are sent to sign in; a wrong password is refused inline
   expect(unexpected, 'no console errors (CSP violations would show here)').toEqual([]);
 });
 
+test('without JavaScript, a refused sign-in comes back with its message and the right password signs in', async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await page.getByLabel('E-mail').fill('viewer@example.com');
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByText('E-mail or password is incorrect')).toBeVisible();
+  await expect(page).toHaveURL(/\/login/);
+  // The message sits inside the password's label too, so the label is matched exactly.
+  await page.getByLabel('E-mail', { exact: true }).fill('viewer@example.com');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+  await expect(page.getByText('viewer@example.com')).toBeVisible();
+  await context.close();
+});
+
 test('a viewer reads everything but sees no Create, Edit, Delete or Send Test, and a forged call is refused', async ({ page, request }) => {
   const errors = collectConsoleErrors(page);
   const created = await api(request, 'POST', '/api/v1/webhooks', {

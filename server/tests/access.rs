@@ -1432,3 +1432,149 @@ async fn the_webhook_filter_offers_the_newest_and_the_one_chosen() {
     );
     app.stop().await;
 }
+
+/// Posts a form to server function `name` as a browser does without the wasm (or as the console's
+/// in-place submit does): form-encoded, asking for HTML, from the page at `from`.
+async fn form_post(
+    app: &TestApp,
+    cookie: Option<&str>,
+    name: &str,
+    from: &str,
+    pairs: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = client()
+        .post(app.url(&format!("/sfn/{name}")))
+        .header(ORIGIN, &app.base)
+        .header(reqwest::header::ACCEPT, "text/html,application/xhtml+xml")
+        .header(reqwest::header::REFERER, app.url(from))
+        .form(pairs);
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, format!("herald_session={c}"));
+    }
+    req.send().await.unwrap()
+}
+
+/// Where a form post sent the browser, and the page found there.
+async fn followed(cookie: Option<&str>, r: reqwest::Response) -> (String, String) {
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "a form is answered with a page"
+    );
+    let to = r.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut req = client().get(&to);
+    if let Some(c) = cookie {
+        req = req.header(COOKIE, format!("herald_session={c}"));
+    }
+    let page = req.send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "{to}");
+    (to, page.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_forms_come_back_to_their_page_with_the_outcome() {
+    let app = spawn_app(Backend::Sqlite, "plain-forms").await.unwrap();
+    add_user(&app, "ana@example.com", Role::Admin).await;
+    let settings = format!("/p/{}/settings", app.program);
+
+    // A refused sign-in: back to the form with the message, not a 401 the browser would show.
+    let r = form_post(
+        &app,
+        None,
+        "login",
+        "/login?next=%2Fsettings",
+        &[
+            ("next", "/settings"),
+            ("email", "ana@example.com"),
+            ("password", "wrong one"),
+        ],
+    )
+    .await;
+    let (to, page) = followed(None, r).await;
+    assert!(
+        to.contains("/login?next=%2Fsettings&__path=%2Fsfn%2Flogin&__err="),
+        "{to}"
+    );
+    assert!(page.contains("E-mail or password is incorrect"), "{page}");
+
+    // Anonymous, a form is sent to sign in rather than answered with JSON.
+    let r = form_post(
+        &app,
+        None,
+        "send_test_alert",
+        &settings,
+        &[("program", &app.program)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[reqwest::header::LOCATION], "/login");
+
+    let cookie = signed_in(&app, "ana@example.com").await;
+    let alerts = |email: &'static str, host: &'static str| {
+        let mut pairs = vec![
+            ("program", app.program.clone()),
+            ("smtp_host", host.to_owned()),
+            ("smtp_port", "2525".to_owned()),
+            ("smtp_tls", "none".to_owned()),
+            ("smtp_username", String::new()),
+            ("smtp_password", String::new()),
+            ("from", "herald@example.com".to_owned()),
+            ("recipients", "ops@example.com".to_owned()),
+            ("window_minutes", "15".to_owned()),
+        ];
+        if !email.is_empty() {
+            pairs.push(("email_enabled", email.to_owned()));
+        }
+        pairs
+    };
+
+    // Refused: the page again, with the message beside its field.
+    let fields = alerts("true", "");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = form_post(
+        &app,
+        Some(&cookie),
+        "save_alert_settings",
+        &settings,
+        &pairs,
+    )
+    .await;
+    let (to, page) = followed(Some(&cookie), r).await;
+    assert!(
+        to.contains("__path=%2Fsfn%2Fsave_alert_settings&__err="),
+        "{to}"
+    );
+    assert!(page.contains("SMTP host is required"), "{page}");
+    assert!(!page.contains("Alert settings saved."));
+
+    // Saved: the page again, saying so; the earlier error is gone from the URL.
+    let fields = alerts("", "127.0.0.1");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let from = to.strip_prefix(&app.base).unwrap().to_owned();
+    let r = form_post(&app, Some(&cookie), "save_alert_settings", &from, &pairs).await;
+    let (to, page) = followed(Some(&cookie), r).await;
+    assert!(
+        to.contains("__done=%2Fsfn%2Fsave_alert_settings&__ok="),
+        "{to}"
+    );
+    assert!(!to.contains("__err"), "{to}");
+    assert!(page.contains("Alert settings saved."), "{page}");
+    assert!(!page.contains("SMTP host is required"));
+    assert!(
+        page.contains("value=\"127.0.0.1\""),
+        "the saved settings are shown"
+    );
+
+    // A later refusal is shown alone: the earlier success does not stay on the page.
+    let from = to.strip_prefix(&app.base).unwrap().to_owned();
+    let fields = alerts("true", "");
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = form_post(&app, Some(&cookie), "save_alert_settings", &from, &pairs).await;
+    let (_, page) = followed(Some(&cookie), r).await;
+    assert!(page.contains("SMTP host is required"));
+    assert!(!page.contains("Alert settings saved."));
+    app.stop().await;
+}

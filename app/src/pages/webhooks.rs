@@ -76,27 +76,29 @@ fn WebhookList(
     let create_link = program_path(&program, "/webhooks/new");
     let head_create = create_link.clone();
     let filtered = !(name.get_untracked().is_empty() && start.is_empty() && end.is_empty());
-    let first_page = cursor.is_empty();
+    // A new search starts from the first page.
+    let cursor = RwSignal::new(cursor);
+    let first_page = move || cursor.with(String::is_empty);
     let hooks = Resource::new(
         move || {
             (
                 name.get(),
+                cursor.get(),
                 toggle.version().get(),
                 delete.version().get(),
                 tick.get(),
             )
         },
         {
-            let (program, start, end, cursor) =
-                (program.clone(), start.clone(), end.clone(), cursor.clone());
-            move |(name, ..): (String, usize, usize, u32)| {
+            let (program, start, end) = (program.clone(), start.clone(), end.clone());
+            move |(name, cursor, ..): (String, String, usize, usize, u32)| {
                 list_webhooks(
                     program.clone(),
                     name,
                     start.clone(),
                     end.clone(),
                     window.as_str().to_owned(),
-                    (!cursor.is_empty()).then(|| cursor.clone()),
+                    (!cursor.is_empty()).then_some(cursor),
                 )
             }
         },
@@ -127,6 +129,7 @@ fn WebhookList(
             let typed = event_target_value(&ev);
             let list_href = list_href.clone();
             debounce(DEBOUNCE_MS, move || {
+                cursor.set(String::new());
                 name.set(typed);
                 replace_url(&list_href(window, ""));
             });
@@ -176,12 +179,12 @@ fn WebhookList(
                 Suspend::new(async move {
                     match hooks.await {
                         Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                        Ok(page) if page.items.is_empty() && first_page => {
+                        Ok(page) if page.items.is_empty() && first_page() => {
                             let filtered = filtered || !name.get_untracked().is_empty();
                             view! { <EmptyState filtered create_link/> }.into_any()
                         }
                         Ok(page) => {
-                            let first = (!first_page).then(|| list_href(window, ""));
+                            let first = (!first_page()).then(|| list_href(window, ""));
                             let next = page.next_cursor.as_deref().map(|c| list_href(window, c));
                             view! {
                                 <WebhookTable hooks=page.items toggle delete testing/>
