@@ -72,12 +72,26 @@ test('dead letters are listed on the Deliveries page and replayed in bulk with a
     expect(csv).toHaveLength(4);
     expect(csv.slice(1).every((row) => row.includes(',Flaky CRM,') && row.includes(',failed,false,') && row.endsWith(',HTTP 503'))).toBe(true);
 
+    // One dead letter replayed from its attempt's page: the message comes back with the page, and
+    // the receiver, still failing, sends it back among the dead letters.
+    const deliveriesUrl = page.url();
+    await page.goto(deliveriesUrl.replace(/\/deliveries\?.*$/, `/audit-logs?webhook_id=${id}`));
+    await page.getByRole('row').filter({ hasText: 'Flaky CRM' }).first().getByRole('link').click();
+    await expect(page.getByRole('heading', { name: /Flaky CRM/, level: 1 })).toBeVisible();
+    await waitForHydration(page);
+    await page.getByRole('button', { name: 'Replay', exact: true }).click();
+    await expect(page.getByText('Queued again with a fresh retry budget')).toBeVisible();
+    await expect.poll(() => flaky.hits).toBe(4);
+    await expect.poll(async () => (await (await api(request, 'GET', `/api/v1/deliveries?status=failed&webhook_id=${id}`)).json()).items.length).toBe(3);
+    await page.goto(deliveriesUrl);
+    await waitForHydration(page);
+
     flaky.healthy = true;
     await page.getByRole('button', { name: 'Replay all matching' }).click();
     await expect(page.getByText('Done: 3 of 3 dead letters back in the queue')).toBeVisible();
     await expect(page.getByRole('progressbar', { name: 'Bulk replay progress' })).toHaveAttribute('value', '3');
     await snap(page, 'deliveries-bulk-replay');
-    await expect.poll(() => flaky.hits).toBe(6);
+    await expect.poll(() => flaky.hits).toBe(7);
     await expect.poll(async () => (await (await api(request, 'GET', `/api/v1/deliveries?status=failed&webhook_id=${id}`)).json()).items.length).toBe(0);
     await page.reload();
     await expect(page.getByRole('heading', { name: 'No dead letters' })).toBeVisible();
