@@ -193,3 +193,28 @@ test('a duplicate name is refused on the first step', async ({ page, request }) 
   await expect(page.getByText('A webhook with this name already exists')).toBeVisible();
   await expect(page.getByRole('heading', { name: 'Endpoint Details' })).toBeVisible();
 });
+
+test('the wizard refuses a URL in the browser as the server does', async ({ page, request }) => {
+  const { api } = await import('./helpers');
+  // The console's wasm reads URLs with the browser's parser, the server with the url crate: the
+  // same standard, the same message.
+  const cases: [string, RegExp][] = [
+    ['not a url', /URL is not a valid absolute URL/],
+    ['https://user:pw@example.com/x', /URL must not contain credentials/],
+    ['https://example.com/x#a', /URL must not contain a #fragment/],
+    ['https://example.com/x#', /URL must not contain a #fragment/],
+    ['mailto:ops@example.com', /URL must start with http:\/\/ or https:\/\//],
+  ];
+  await page.goto('/webhooks/new');
+  await waitForHydration(page);
+  await page.getByLabel('Name').fill('URL check');
+  for (const [url, message] of cases) {
+    await page.getByLabel('URL').fill(url);
+    await page.getByRole('button', { name: 'Next' }).click();
+    await expect(page.getByText(message)).toBeVisible();
+    const refused = await api(request, 'POST', '/api/v1/webhooks', { name: 'URL check', url, event_types: ['user.created'] });
+    expect(refused.status()).toBe(422);
+    expect((await refused.json()).error.message).toMatch(message);
+  }
+  await expect(page.getByRole('heading', { name: 'Endpoint Details' })).toBeVisible();
+});

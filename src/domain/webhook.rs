@@ -53,22 +53,22 @@ impl TargetUrl {
         if raw.len() > Self::MAX_LEN {
             return err("URL must be at most 2048 characters");
         }
-        let Ok(url) = url::Url::parse(raw) else {
+        let Some(url) = UrlParts::parse(raw) else {
             return err("URL is not a valid absolute URL (e.g. https://example.com/hooks)");
         };
-        if !matches!(url.scheme(), "http" | "https") {
+        if !matches!(url.scheme.as_str(), "http" | "https") {
             return err("URL must start with http:// or https://");
         }
-        if url.host_str().is_none_or(str::is_empty) {
+        if url.host.is_empty() {
             return err("URL must name a host");
         }
-        if !url.username().is_empty() || url.password().is_some() {
+        if url.credentials {
             return err("URL must not contain credentials; use Basic Auth instead");
         }
-        if url.fragment().is_some() {
+        if url.fragment {
             return err("URL must not contain a #fragment");
         }
-        Ok(Self(url.to_string()))
+        Ok(Self(url.href))
     }
 
     pub fn as_str(&self) -> &str {
@@ -77,6 +77,49 @@ impl TargetUrl {
 
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
+    }
+}
+
+/// What `TargetUrl::parse` checks of a URL, read by a WHATWG URL parser.
+struct UrlParts {
+    /// Without the `:`.
+    scheme: String,
+    host: String,
+    credentials: bool,
+    /// Whether it has a `#`, even an empty one.
+    fragment: bool,
+    /// The URL serialised in its normal form.
+    href: String,
+}
+
+impl UrlParts {
+    /// The `url` crate on the server.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn parse(raw: &str) -> Option<Self> {
+        let url = url::Url::parse(raw).ok()?;
+        Some(Self {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str().unwrap_or_default().to_owned(),
+            credentials: !url.username().is_empty() || url.password().is_some(),
+            fragment: url.fragment().is_some(),
+            href: url.to_string(),
+        })
+    }
+
+    /// The browser's own parser in the console's wasm (the same standard, without shipping a
+    /// second copy of it and its IDNA tables; the server checks again on save).
+    #[cfg(target_arch = "wasm32")]
+    fn parse(raw: &str) -> Option<Self> {
+        let url = web_sys::Url::new(raw).ok()?;
+        let href = url.href();
+        Some(Self {
+            scheme: url.protocol().trim_end_matches(':').to_owned(),
+            host: url.hostname(),
+            credentials: !url.username().is_empty() || !url.password().is_empty(),
+            // `hash` is empty for a bare `#`; the serialised URL still holds it.
+            fragment: href.contains('#'),
+            href,
+        })
     }
 }
 
