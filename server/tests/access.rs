@@ -1578,3 +1578,66 @@ async fn plain_forms_come_back_to_their_page_with_the_outcome() {
     assert!(!page.contains("Alert settings saved."));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_pages_are_gzipped_for_browsers_that_ask() {
+    use std::io::Read;
+    let app = spawn_app(Backend::Sqlite, "gzip").await.unwrap();
+    add_user(&app, "ana@example.com", Role::Admin).await;
+    let cookie = signed_in(&app, "ana@example.com").await;
+    let page = |encoding: Option<&'static str>| {
+        let mut req = client()
+            .get(app.url(&format!("/p/{}", app.program)))
+            .header(COOKIE, format!("herald_session={cookie}"));
+        if let Some(e) = encoding {
+            req = req.header(reqwest::header::ACCEPT_ENCODING, e);
+        }
+        req.send()
+    };
+
+    let plain = page(None).await.unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert!(plain
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .is_none());
+    let html = plain.text().await.unwrap();
+    assert!(html.contains("<h1>Webhooks</h1>"), "{html}");
+
+    let zipped = page(Some("gzip, deflate, br")).await.unwrap();
+    assert_eq!(zipped.status(), StatusCode::OK);
+    assert_eq!(zipped.headers()[reqwest::header::CONTENT_ENCODING], "gzip");
+    assert!(zipped.headers()[reqwest::header::VARY]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase()
+        .contains("accept-encoding"));
+    let bytes = zipped.bytes().await.unwrap();
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut unzipped)
+        .unwrap();
+    assert!(unzipped.contains("<h1>Webhooks</h1>"), "{unzipped}");
+    assert!(
+        bytes.len() * 2 < unzipped.len(),
+        "{} of {}",
+        bytes.len(),
+        unzipped.len()
+    );
+
+    // A CSV download stays plain (Chromium cancelled the streamed file once it was gzipped).
+    let csv = client()
+        .get(app.url(&format!("/p/{}/audit-logs.csv", app.program)))
+        .header(COOKIE, format!("herald_session={cookie}"))
+        .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .is_none());
+    assert!(csv.text().await.unwrap().starts_with("attempt_id,"));
+    app.stop().await;
+}
