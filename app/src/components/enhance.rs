@@ -28,10 +28,19 @@ pub fn enhance_forms() {
         ev.prevent_default();
         let submitter = ev.submitter();
         leptos::task::spawn_local(async move {
-            if submit(&form, submitter).await.is_err() {
-                // Whatever went wrong (the network, a page we cannot read), the browser's own
-                // submission still works.
-                let _ = form.submit();
+            match submit(&form, submitter).await {
+                Ok(()) => {}
+                // Nothing was sent: the browser's own submission still works.
+                Err(Failed::BeforeSending) => {
+                    let _ = form.submit();
+                }
+                // The request may have reached the server: never post it twice. The form can
+                // be sent again by hand.
+                Err(Failed::Sending) => set_busy(&form, false),
+                // The server answered, but its page could not be put in place: load it.
+                Err(Failed::AfterAnswer(url)) => {
+                    let _ = leptos::prelude::window().location().assign(&url);
+                }
             }
         });
     });
@@ -50,17 +59,44 @@ fn takes_over(form: &HtmlFormElement) -> bool {
         && form.closest("leptos-island").ok().flatten().is_none()
 }
 
+/// Where an in-place submit stopped, which decides what may still be done.
+enum Failed {
+    BeforeSending,
+    Sending,
+    /// With the URL the server's answer came from.
+    AfterAnswer(String),
+}
+
 async fn submit(
     form: &HtmlFormElement,
     submitter: Option<web_sys::HtmlElement>,
-) -> Result<(), JsValue> {
+) -> Result<(), Failed> {
+    let (sent, init) = request(form, submitter).map_err(|_| Failed::BeforeSending)?;
+    set_busy(form, true);
+    let window = leptos::prelude::window();
+    let answer =
+        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(&form.action(), &init));
+    let response: web_sys::Response = answer
+        .await
+        .and_then(|r| r.dyn_into())
+        .map_err(|_| Failed::Sending)?;
+    let url = response.url();
+    show_answer(form, &sent, response)
+        .await
+        .map_err(|_| Failed::AfterAnswer(url))
+}
+
+/// The form's fields (and its submit button's, if named) and the request that posts them.
+fn request(
+    form: &HtmlFormElement,
+    submitter: Option<web_sys::HtmlElement>,
+) -> Result<(FormData, web_sys::RequestInit), JsValue> {
     let sent = FormData::new_with_form(form)?;
     if let Some(button) = submitter {
         if let Some(name) = button.get_attribute("name").filter(|n| !n.is_empty()) {
             sent.append_with_str(&name, &button.get_attribute("value").unwrap_or_default())?;
         }
     }
-    set_busy(form, true);
     let body = web_sys::UrlSearchParams::new_with_str_sequence_sequence(&sent)?;
     let headers = web_sys::Headers::new()?;
     headers.set("accept", "text/html")?;
@@ -68,16 +104,16 @@ async fn submit(
     init.set_method("POST");
     init.set_body(&body);
     init.set_headers(&headers);
+    Ok((sent, init))
+}
+
+/// Puts the page the server answered with in place (or loads it, when it is another page).
+async fn show_answer(
+    form: &HtmlFormElement,
+    sent: &FormData,
+    response: web_sys::Response,
+) -> Result<(), JsValue> {
     let window = leptos::prelude::window();
-    let answer =
-        wasm_bindgen_futures::JsFuture::from(window.fetch_with_str_and_init(&form.action(), &init));
-    let response: web_sys::Response = match answer.await {
-        Ok(r) => r.dyn_into()?,
-        Err(e) => {
-            set_busy(form, false);
-            return Err(e);
-        }
-    };
     let url = response.url();
     let landed = web_sys::Url::new(&url)?;
     let here = window.location().pathname()?;
@@ -90,7 +126,7 @@ async fn submit(
         .as_string()
         .unwrap_or_default();
     let refused = landed.search_params().has("__err");
-    swap(form, &html, &sent, refused)?;
+    swap(form, &html, sent, refused)?;
     let clean = super::returned::with_result(&url, &[]);
     window
         .history()?
