@@ -56,19 +56,19 @@ pub fn AdminOnly(children: ChildrenFn, #[prop(optional, into)] fallback: ViewFn)
     if let Some(CanManage(admin)) = use_context::<CanManage>() {
         return if admin { children() } else { fallback.run() };
     }
-    let me = expect_context::<Me>().0;
-    let program = use_program();
     let children = StoredValue::new(children);
     let fallback = StoredValue::new(fallback);
     view! {
         <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                if role_of(&me.await, &program.get()).is_some_and(Role::can_manage) {
+            {move || {
+                let admin = can_manage();
+                Suspend::new(async move {
+                if admin.await {
                     children.with_value(|c| c()).into_any()
                 } else {
                     fallback.with_value(|f| f.run()).into_any()
                 }
-            })}
+            })}}
         </Suspense>
     }
     .into_any()

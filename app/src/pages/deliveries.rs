@@ -44,19 +44,16 @@ pub fn DeliveriesPage() -> impl IntoView {
     let program = use_program();
     let start_job = form_action::<StartBulkReplay>();
     let replay_one = form_action::<ReplayDelivery>();
+    // Rendered by the server: after a replay the page comes back whole, so the list is read again.
     let letters = Resource::new(
         move || {
-            (
-                [program.get(), param("status")]
-                    .into_iter()
-                    .chain(FILTERS.map(param))
-                    .chain([param("cursor")])
-                    .collect::<Vec<_>>(),
-                replay_one.version().get(),
-                start_job.version().get(),
-            )
+            [program.get(), param("status")]
+                .into_iter()
+                .chain(FILTERS.map(param))
+                .chain([param("cursor")])
+                .collect::<Vec<_>>()
         },
-        |(p, ..)| {
+        |p| {
             list_deliveries(
                 p[0].clone(),
                 p[1].clone(),
@@ -154,7 +151,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                     <button type="submit" class="button">"Replay all matching"</button>
                 </ActionForm>
                 {general_message(start_job.value(), &[])}
-                <RecentJobs started=start_job/>
+                <RecentJobs/>
             </section>
         </AdminOnly>
         {general_message(replay_one.value(), &[])}
@@ -239,12 +236,9 @@ fn JobProgress(program: String, job: ReplayJobView) -> impl IntoView {
 }
 
 #[component]
-fn RecentJobs(started: ServerAction<StartBulkReplay>) -> impl IntoView {
+fn RecentJobs() -> impl IntoView {
     let program = use_program();
-    let jobs = Resource::new(
-        move || (program.get(), started.version().get()),
-        |(program, _)| list_replay_jobs(program),
-    );
+    let jobs = Resource::new(move || program.get(), list_replay_jobs);
     view! {
         <Transition>
             {move || Suspend::new(async move {

@@ -16,10 +16,7 @@ pub fn EventTypesPage() -> impl IntoView {
     let all = catalog::catalog();
     let program = use_program();
     let toggle = ServerAction::<SetEventTypeValidation>::new();
-    let validated = Resource::new(
-        move || (program.get(), toggle.version().get()),
-        |(program, _)| list_validated_event_types(program),
-    );
+    let validated = Resource::new(move || program.get(), list_validated_event_types);
     let is_on = move |name: &'static str| {
         validated
             .get()

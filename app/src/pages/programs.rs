@@ -17,16 +17,7 @@ pub fn ProgramsPage() -> impl IntoView {
     let create = form_action::<CreateProgram>();
     let rename = ServerAction::<RenameProgram>::new();
     let archive = ServerAction::<SetProgramArchived>::new();
-    let programs = Resource::new(
-        move || {
-            (
-                create.version().get(),
-                rename.version().get(),
-                archive.version().get(),
-            )
-        },
-        |_| list_programs(),
-    );
+    let programs = Resource::new(|| (), |_| list_programs());
     view! {
         <Title text="Programs"/>
         <header class="page-head">

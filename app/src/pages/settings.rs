@@ -64,16 +64,7 @@ fn Users() -> impl IntoView {
     let program = use_program();
     let create = ServerAction::<CreateUser>::new();
     let delete = ServerAction::<DeleteUser>::new();
-    let users = Resource::new(
-        move || {
-            (
-                program.get(),
-                create.version().get(),
-                delete.version().get(),
-            )
-        },
-        |(program, ..)| list_users(program),
-    );
+    let users = Resource::new(move || program.get(), list_users);
     let me = expect_context::<Me>().0;
     view! {
         <section class="card" aria-labelledby="users-title">

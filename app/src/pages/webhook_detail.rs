@@ -27,10 +27,9 @@ pub fn WebhookPage() -> impl IntoView {
                 program.get(),
                 params.with(|p| p.get("id").unwrap_or_default()),
                 window.get(),
-                toggle.version().get(),
             )
         },
-        |(program, id, window, _)| load_webhook_details(program, id, window.as_str().to_owned()),
+        |(program, id, window)| load_webhook_details(program, id, window.as_str().to_owned()),
     );
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

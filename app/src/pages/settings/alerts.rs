@@ -24,14 +24,8 @@ pub fn AlertsCard() -> impl IntoView {
     let program = use_program();
     let save = form_action::<SaveAlertSettings>();
     let test = form_action::<SendTestAlert>();
-    let settings = Resource::new(
-        move || (program.get(), save.version().get()),
-        |(program, _)| load_alert_settings(program),
-    );
-    let alerts = Resource::new(
-        move || (program.get(), test.version().get()),
-        |(program, _)| list_alerts(program),
-    );
+    let settings = Resource::new(move || program.get(), load_alert_settings);
+    let alerts = Resource::new(move || program.get(), list_alerts);
     let saved = save.value();
     let tested = test.value();
     view! {
