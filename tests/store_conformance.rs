@@ -2300,6 +2300,48 @@ async fn deliveries_page_from_their_cursor(store: Arc<dyn Store>) {
     }
 }
 
+/// The indexes on `attempts`, each one written by every attempt recorded: together with the
+/// other hot tables' they are the largest part of the write path's cost (README, Benchmarks,
+/// twenty-seventh sitting). Each has its reader: the audit log by event (queued tries, and test
+/// sends and verifications), by program and by webhook, newest first. An index joins this list
+/// only with a query that reads it (`attempts_delivery`, which none read, went in migration 0025).
+const ATTEMPT_INDEXES: [&str; 4] = [
+    "attempts_event",
+    "attempts_event_accepted",
+    "attempts_program_created",
+    "attempts_webhook_created",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_carry_only_the_indexes_their_readers_use() {
+    let (_store, dir) = support::sqlite_store().await;
+    let url = format!("sqlite://{}", dir.path().join("herald.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let sqlite: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempts' \
+         AND name NOT LIKE 'sqlite_autoindex_%' ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(sqlite, ATTEMPT_INDEXES, "SQLite");
+    let Some(url) =
+        support::postgres_url("attempts_carry_only_the_indexes_their_readers_use").await
+    else {
+        return;
+    };
+    let _store = herald::store::connect(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let postgres: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = 'attempts' \
+         AND indexname <> 'attempts_pkey' ORDER BY indexname",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(postgres, ATTEMPT_INDEXES, "PostgreSQL");
+}
+
 on_both_backends!(
     text_with_nul_is_unstorable_on_postgres_only,
     creates_and_reads_webhooks,

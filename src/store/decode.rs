@@ -68,6 +68,7 @@ embed!(
     "0022_all_moved.sql",
     "0023_attempts_newest_last.sql",
     "0024_switched_on_at.sql",
+    "0025_no_index_by_delivery.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the
