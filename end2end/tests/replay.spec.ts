@@ -1,5 +1,5 @@
 // Runs after insights.spec.ts (alphabetical order): the Overview there counts every delivery of the program.
-import { test, expect } from '@playwright/test';
+import { test, expect, Page } from '@playwright/test';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as fs from 'node:fs';
@@ -31,8 +31,32 @@ class Flaky {
   }
 }
 
+/** Counts the page's running intervals (from its first script on), for `runningIntervals`. */
+async function countIntervals(page: Page) {
+  await page.addInitScript(() => {
+    const w = window as unknown as { __intervals: Set<number> };
+    w.__intervals = new Set();
+    const set = window.setInterval.bind(window);
+    const clear = window.clearInterval.bind(window);
+    window.setInterval = ((handler: TimerHandler, ms?: number, ...args: unknown[]) => {
+      const id = set(handler, ms, ...args);
+      w.__intervals.add(id);
+      return id;
+    }) as typeof window.setInterval;
+    window.clearInterval = (id?: number) => {
+      if (id !== undefined) w.__intervals.delete(id);
+      clear(id);
+    };
+  });
+}
+
+async function runningIntervals(page: Page): Promise<number> {
+  return page.evaluate(() => (window as unknown as { __intervals: Set<number> }).__intervals.size);
+}
+
 test('dead letters are listed on the Deliveries page and replayed in bulk with a progress bar', async ({ page, request }) => {
   const errors = collectConsoleErrors(page);
+  await countIntervals(page);
   const flaky = new Flaky();
   const url = await flaky.start();
   let id = '';
@@ -91,6 +115,18 @@ test('dead letters are listed on the Deliveries page and replayed in bulk with a
     await expect(page.getByText('Done: 3 of 3 dead letters back in the queue')).toBeVisible();
     await expect(page.getByRole('progressbar', { name: 'Bulk replay progress' })).toHaveAttribute('value', '3');
     await snap(page, 'deliveries-bulk-replay');
+    // Starting again swaps the page's content in place once more, with a new progress island: the
+    // one it replaced is disposed, so its once-a-second timer stops (it ran on, detached, before).
+    const running = await runningIntervals(page);
+    expect(running).toBeGreaterThan(0);
+    await page.evaluate(() => {
+      document.querySelector('h1')!.setAttribute('data-replaced', '');
+      (window as unknown as { __samePage: boolean }).__samePage = true;
+    });
+    await page.getByRole('button', { name: 'Replay all matching' }).click();
+    await expect(page.locator('h1:not([data-replaced])')).toBeVisible();
+    expect(await page.evaluate(() => (window as unknown as { __samePage?: boolean }).__samePage), 'swapped in place, not loaded again').toBe(true);
+    expect(await runningIntervals(page)).toBe(running);
     await expect.poll(() => flaky.hits).toBe(7);
     await expect.poll(async () => (await (await api(request, 'GET', `/api/v1/deliveries?status=failed&webhook_id=${id}`)).json()).items.length).toBe(0);
     await page.reload();

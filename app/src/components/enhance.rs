@@ -173,6 +173,7 @@ fn swap(form: &HtmlFormElement, html: &str, sent: &FormData, refused: bool) -> R
     };
     let position = same_action(&app).iter().position(|f| f == form);
     let open = open_sections(&app);
+    super::live::dispose_islands();
     app.set_inner_html(&fresh.inner_html());
     reopen(&app, &open);
     document.set_title(&parsed.title());

@@ -7,9 +7,49 @@
 //! - Forms outside islands submit in place (`enhance`).
 //! - The layout's `data-hydrated` marker flips to `true`, after the islands have hydrated: browser
 //!   tests (and people debugging) wait on it.
+//! - The islands of a page hydrate under a reactive owner of their own, which is disposed when a
+//!   form's answer replaces the page's content: the replaced islands' timers, effects and signals
+//!   end with their HTML (the Webhooks list's refresh kept polling after Sign out before).
 
+use std::cell::RefCell;
+
+use leptos::prelude::Owner;
 use wasm_bindgen::JsCast;
 use web_sys::Element;
+
+thread_local! {
+    /// The owner of the islands now on the page: a child of the islands' root owner, which
+    /// `hydrate_islands` leaks and leaves current.
+    static PAGE: RefCell<Option<Owner>> = const { RefCell::new(None) };
+}
+
+/// Makes a fresh owner for a page's islands the current one (call with the islands' root owner
+/// current, or the previous page's owner, whose parent is that root).
+fn own_page() {
+    let root = PAGE
+        .with_borrow(|page| page.as_ref().and_then(Owner::parent))
+        .or_else(Owner::current);
+    let page = match root {
+        Some(root) => root.child(),
+        None => Owner::new(),
+    };
+    page.set();
+    PAGE.with_borrow_mut(|current| *current = Some(page));
+}
+
+/// Disposes the islands now on the page (before their HTML is replaced): runs their cleanups,
+/// which stop their timers, and drops their reactive values.
+pub fn dispose_islands() {
+    if let Some(page) = PAGE.with_borrow(Clone::clone) {
+        page.cleanup();
+    }
+}
+
+/// Called by `hydrate` once the islands' root owner is current, before the island script
+/// hydrates the first page's islands (they hydrate under the current owner).
+pub fn before_islands() {
+    own_page();
+}
 
 /// Runs once the island script has hydrated the page's islands.
 pub fn after_islands() {
@@ -38,6 +78,9 @@ pub fn refresh(root: &Element) {
     let (Some(hydrate), Ok(islands)) = (hydrate, root.query_selector_all("leptos-island")) else {
         return;
     };
+    // The island script calls each island's function before its first `await`: they all
+    // hydrate under the new page's owner.
+    own_page();
     for i in 0..islands.length() {
         let Some(island) = islands.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
             continue;

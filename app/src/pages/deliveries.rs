@@ -199,14 +199,9 @@ fn JobProgress(program: String, job: ReplayJobView) -> impl IntoView {
     // swapped in place, without the data the server rendered with it.
     let current = RwSignal::new(job);
     let reading = RwSignal::new(false);
-    let bar = NodeRef::<leptos::html::Div>::new();
-    // Read again while it runs; a finished job stays as it is, and so does a copy of the bar that
-    // a form's in-place submit has replaced with a new one.
+    // Read again while it runs; a finished job stays as it is. (A copy a form's in-place submit
+    // replaced is disposed with its timer: see `components::live`.)
     every(PROGRESS_MS, move || {
-        #[cfg(feature = "hydrate")]
-        if bar.get_untracked().is_some_and(|el| !el.is_connected()) {
-            return;
-        }
         if reading.get_untracked() || current.with_untracked(|j| j.status == ReplayJobStatus::Done)
         {
             return;
@@ -222,7 +217,7 @@ fn JobProgress(program: String, job: ReplayJobView) -> impl IntoView {
     });
     let shown = move || current.get();
     view! {
-        <div class="job-progress" role="status" node_ref=bar>
+        <div class="job-progress" role="status">
             <progress max=move || shown().total.max(1) value=move || if shown().total == 0 { 1 } else { shown().replayed } aria-label="Bulk replay progress"></progress>
             <span>{move || {
                 let j = shown();
