@@ -186,6 +186,80 @@ fn add_links(doc: &mut serde_json::Value) {
     }
 }
 
+/// The length limits of the text fields a webhook takes, in words. Herald trims surrounding
+/// spaces before it checks a length, so a `maxLength` on the raw string would refuse values the
+/// API accepts; the limits go in each field's description instead (the password, taken as
+/// given, also gets its `maxLength`: a string over it in characters is over it in bytes too).
+fn document_lengths(schemas: &mut serde_json::Value) {
+    use herald::domain::headers::{MAX_NAME_LEN, MAX_VALUE_LEN};
+    use herald::domain::webhook::{
+        WebhookName, MAX_BASIC_LEN, MAX_DESCRIPTION_CHARS, MAX_ORDERING_KEY_LEN,
+        MAX_SIGNATURE_HEADER_LEN,
+    };
+    const TRIMMED: &str = "Surrounding spaces are trimmed first.";
+    // Adds `limit` to the field's description, after what the derive wrote.
+    fn limit(field: &mut serde_json::Value, limit: String) {
+        let text = match field["description"].as_str() {
+            Some(before) if !before.is_empty() => format!("{before} {limit}"),
+            _ => limit,
+        };
+        field["description"] = serde_json::Value::String(text);
+    }
+    for name in ["WebhookDraft", "WebhookPatch"] {
+        let props = &mut schemas[name]["properties"];
+        limit(
+            &mut props["name"],
+            format!(
+                "1 to {} characters, no control characters, unique in the program (ignoring case). {TRIMMED}",
+                WebhookName::MAX_CHARS
+            ),
+        );
+        limit(
+            &mut props["description"],
+            format!(
+                "Up to {MAX_DESCRIPTION_CHARS} characters; line breaks and tabs, no other control characters. {TRIMMED}"
+            ),
+        );
+        limit(
+            &mut props["ordering_key"],
+            format!(
+                "Up to {MAX_ORDERING_KEY_LEN} characters: segments of letters, digits, `_` and `-`, joined by `.`."
+            ),
+        );
+    }
+    let header = &mut schemas["HeaderDraft"]["properties"];
+    limit(
+        &mut header["name"],
+        format!(
+            "An HTTP header name of up to {MAX_NAME_LEN} characters (letters, digits and ``- _ . ! # $ % & ' * + ^ ` | ~``), not one Herald or HTTP sets. {TRIMMED}"
+        ),
+    );
+    limit(
+        &mut header["value"],
+        format!(
+            "Up to {MAX_VALUE_LEN} printable ASCII characters (tabs allowed, no line breaks). {TRIMMED}"
+        ),
+    );
+    let auth = &mut schemas["AuthDraft"]["properties"];
+    limit(
+        &mut auth["username"],
+        format!(
+            "Basic Auth: 1 to {MAX_BASIC_LEN} characters, without `:` or control characters. {TRIMMED}"
+        ),
+    );
+    limit(
+        &mut auth["password"],
+        format!("Basic Auth: 1 to {MAX_BASIC_LEN} bytes (UTF-8), taken as given."),
+    );
+    auth["password"]["maxLength"] = serde_json::json!(MAX_BASIC_LEN);
+    limit(
+        &mut auth["header"],
+        format!(
+            "Up to {MAX_SIGNATURE_HEADER_LEN} letters, digits and `-`; not `Host`, `Content-Type`, `Content-Length`, `User-Agent`, `Authorization` or a `webhook-` header. {TRIMMED}"
+        ),
+    );
+}
+
 /// The validation rules the domain applies, written into the schemas of what clients send (the
 /// derive sees only Rust types): catalog event types, URL scheme, retry and rate-limit ranges.
 /// Only rules the API enforces exactly as stated go here, so a request that breaks one is
@@ -229,6 +303,7 @@ fn document_constraints(doc: &mut serde_json::Value) {
             RetryPolicy::MAX_ATTEMPTS, RetryPolicy::MAX_DELAY_SECONDS)});
     schemas["AuthDraft"]["properties"]["kind"] =
         json!({"type": "string", "enum": ["signature", "jwt", "basic", "none"]});
+    document_lengths(schemas);
     let postable: Vec<&str> = EVENT_NAMES
         .iter()
         .copied()

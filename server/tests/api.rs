@@ -431,6 +431,80 @@ async fn openapi_document_describes_every_route(backend: Backend) {
     );
     let window = &schemas["AlertSettingsDraft"]["properties"]["window_minutes"];
     assert_eq!(range(window), (Some(1), Some(1440)));
+    // The text fields' lengths are stated in words (Herald trims before it counts): each number
+    // read from the document is the one the API holds a webhook to, at the limit and one past it.
+    let stated = |schema: &str, field: &str, before: &str| -> usize {
+        let text = schemas[schema]["properties"][field]["description"]
+            .as_str()
+            .unwrap_or_default();
+        let at = text
+            .find(before)
+            .unwrap_or_else(|| panic!("{schema}.{field}: no '{before}' in {text:?}"));
+        text[at + before.len()..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{schema}.{field}: no number after '{before}' in {text:?}"))
+    };
+    let password = schemas["AuthDraft"]["properties"]["password"]["maxLength"]
+        .as_u64()
+        .expect("the password's maxLength") as usize;
+    assert_eq!(
+        password,
+        stated("AuthDraft", "password", "Basic Auth: 1 to ")
+    );
+    let hook = |tag: &str, patch: Value| {
+        let mut body = json!({"name": format!("Limits {tag}"), "url": "https://limits.example.com",
+            "event_types": ["points.awarded"]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(patch.as_object().unwrap().clone());
+        body
+    };
+    // What is limited, the limit, the field a refusal names, a body holding `n` characters.
+    type Limit<'a> = (&'a str, usize, &'a str, fn(usize) -> Value);
+    let limits: [Limit; 4] = [
+        (
+            "name",
+            stated("WebhookDraft", "name", "1 to "),
+            "name",
+            |n| json!({"name": "n".repeat(n)}),
+        ),
+        (
+            "description",
+            stated("WebhookDraft", "description", "Up to "),
+            "description",
+            |n| json!({"description": "d".repeat(n)}),
+        ),
+        (
+            "header value",
+            stated("HeaderDraft", "value", "Up to "),
+            "headers[0].value",
+            |n| json!({"headers": [{"name": "X-Tenant", "value": "v".repeat(n)}]}),
+        ),
+        (
+            "password",
+            password,
+            "auth.password",
+            |n| json!({"auth": {"kind": "basic", "username": "crm", "password": "p".repeat(n)}}),
+        ),
+    ];
+    for (what, max, field, body) in &limits {
+        let (status, answer) = app.post("/api/v1/webhooks", hook(what, body(*max))).await;
+        assert_eq!(status, StatusCode::CREATED, "{what} at {max}: {answer}");
+        let (status, answer) = app
+            .post(
+                "/api/v1/webhooks",
+                hook(&format!("{what} over"), body(max + 1)),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["error"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(*field)),
+            "{what} at {}: {answer}",
+            max + 1
+        );
+    }
     app.stop().await;
 }
 

@@ -123,14 +123,17 @@ impl UrlParts {
     }
 }
 
-/// Free text shown in the list and on the webhook's page: up to 500 characters, line breaks and
-/// tabs but no other control characters.
+/// Longest description accepted, in characters (after trimming).
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// Free text shown in the list and on the webhook's page: up to `MAX_DESCRIPTION_CHARS`
+/// characters, line breaks and tabs but no other control characters.
 pub fn parse_description(raw: &str) -> Result<String, ValidationError> {
     let d = raw.trim();
-    if d.chars().count() > 500 {
+    if d.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ValidationError::new(
             "description",
-            "Description must be at most 500 characters",
+            format!("Description must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
     }
     super::validation::no_control_characters("description", "Description", d, &['\n', '\r', '\t'])?;
@@ -509,6 +512,12 @@ pub fn parse_rate_limit(raw: Option<i64>) -> Result<Option<u32>, ValidationError
     }
 }
 
+/// Longest Basic-auth user name or password accepted, in bytes.
+pub const MAX_BASIC_LEN: usize = 200;
+
+/// Longest HMAC signature header name accepted.
+pub const MAX_SIGNATURE_HEADER_LEN: usize = 64;
+
 /// Basic-auth user name: required, no colon (it would split the credentials).
 pub fn parse_basic_username(raw: &str) -> Result<String, ValidationError> {
     let u = raw.trim();
@@ -518,10 +527,10 @@ pub fn parse_basic_username(raw: &str) -> Result<String, ValidationError> {
             "User Name is required for Basic Auth",
         ));
     }
-    if u.contains(':') || u.chars().any(char::is_control) || u.len() > 200 {
+    if u.contains(':') || u.chars().any(char::is_control) || u.len() > MAX_BASIC_LEN {
         return Err(ValidationError::new(
             "auth.username",
-            "User Name must be at most 200 characters, without ':'",
+            format!("User Name must be at most {MAX_BASIC_LEN} characters, without ':'"),
         ));
     }
     Ok(u.to_owned())
@@ -535,8 +544,15 @@ pub fn parse_signature_header(raw: &str) -> Result<String, ValidationError> {
     if h.is_empty() {
         return err("Header is required for HMAC header, e.g. X-Incentable-Signature");
     }
-    if h.len() > 64 || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return err("Header must be a header name of up to 64 letters, digits and '-'");
+    if h.len() > MAX_SIGNATURE_HEADER_LEN
+        || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(ValidationError::new(
+            "auth.header",
+            format!(
+                "Header must be a header name of up to {MAX_SIGNATURE_HEADER_LEN} letters, digits and '-'"
+            ),
+        ));
     }
     let lower = h.to_ascii_lowercase();
     if matches!(
@@ -550,10 +566,10 @@ pub fn parse_signature_header(raw: &str) -> Result<String, ValidationError> {
 }
 
 pub fn parse_basic_password(raw: &str) -> Result<String, ValidationError> {
-    if raw.is_empty() || raw.len() > 200 {
+    if raw.is_empty() || raw.len() > MAX_BASIC_LEN {
         return Err(ValidationError::new(
             "auth.password",
-            "Password is required for Basic Auth (at most 200 characters)",
+            format!("Password is required for Basic Auth (at most {MAX_BASIC_LEN} characters)"),
         ));
     }
     Ok(raw.to_owned())
