@@ -62,6 +62,16 @@ test('the Webhooks page shows what the database holds, and filters by name', asy
   await expect(table.getByRole('rowheader', { name: 'Rewards Feed' })).toBeVisible();
   await expect(table.getByRole('row', { name: /Tier Sync/ }).getByText('Active')).toBeVisible();
   await snap(page, 'webhooks-list');
+  // At a laptop's width (Playwright's 1280 px) the Enabled switch and the actions are in view
+  // without scrolling the table: they stay at its right edge while wider columns scroll under
+  // them (the twelve columns are wider than the page there).
+  const row = table.getByRole('row', { name: /Tier Sync/ });
+  const width = page.viewportSize()!.width;
+  expect(width).toBeLessThanOrEqual(1280);
+  for (const control of [row.getByRole('switch'), row.getByRole('link', { name: 'Send Test' }), row.getByText('Delete', { exact: true })]) {
+    const box = (await control.boundingBox())!;
+    expect(box.x + box.width, await control.textContent() ?? 'control').toBeLessThanOrEqual(width);
+  }
 
   await page.getByLabel('Name').fill('tier');
   await page.getByRole('button', { name: 'Search' }).click();

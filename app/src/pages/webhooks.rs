@@ -265,7 +265,7 @@ fn WebhookTable(
 ) -> impl IntoView {
     view! {
         <div class="table-wrap">
-            <table class="data">
+            <table class="data webhooks">
                 <thead>
                     <tr>
                         <th scope="col">"Name"</th>
