@@ -86,6 +86,9 @@ test('dead letters are listed on the Deliveries page and replayed in bulk with a
     const rows = page.getByRole('row').filter({ hasText: 'Flaky CRM' });
     await expect(rows).toHaveCount(3);
     await expect(rows.first().getByRole('cell', { name: 'HTTP 503' })).toBeVisible();
+    // The table fits a laptop's width (Playwright's 1280 px): each row's Replay is in view.
+    const replayOne = (await rows.first().getByRole('button', { name: /Replay/ }).boundingBox())!;
+    expect(replayOne.x + replayOne.width).toBeLessThanOrEqual(page.viewportSize()!.width);
     // Download CSV gives the dead letters shown, with the filter.
     const csvLink = page.getByRole('link', { name: 'Download CSV' });
     await expect(csvLink).toHaveAttribute('href', /\/deliveries\.csv\?status=failed&webhook_id=wh_\w+$/);
