@@ -98,7 +98,7 @@ fn Attempt(d: AttemptWithExchange) -> impl IntoView {
                 <dt>"Status Code"</dt><dd>{a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Latency"</dt><dd>{a.latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Event to Delivery"</dt><dd>{a.lag_ms.map(|l| format!("{l} ms after the event was accepted")).unwrap_or_else(|| "—".into())}</dd>
-                <dt>"Error"</dt><dd class="error">{a.error.clone().unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Error"</dt><dd class:error=a.error.is_some()>{a.error.clone().unwrap_or_else(|| "—".into())}</dd>
                 {a.superseded.then(|| view! {
                     <dt>"Superseded"</dt>
                     <dd>"Sent after this claim's lease had run out; a newer claim owns the delivery, so this attempt moved neither the delivery nor the figures."</dd>
