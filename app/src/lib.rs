@@ -82,6 +82,6 @@ pub fn App() -> impl IntoView {
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_islands();
-    components::live::before_islands();
+    components::live::own_page();
     components::live::after_islands();
 }

@@ -9,7 +9,8 @@
 //!   tests (and people debugging) wait on it.
 //! - The islands of a page hydrate under a reactive owner of their own, which is disposed when a
 //!   form's answer replaces the page's content: the replaced islands' timers, effects and signals
-//!   end with their HTML (the Webhooks list's refresh kept polling after Sign out before).
+//!   end with their HTML (before, each swap on the Deliveries page left one more replay-progress
+//!   timer running, detached).
 
 use std::cell::RefCell;
 
@@ -23,9 +24,10 @@ thread_local! {
     static PAGE: RefCell<Option<Owner>> = const { RefCell::new(None) };
 }
 
-/// Makes a fresh owner for a page's islands the current one (call with the islands' root owner
-/// current, or the previous page's owner, whose parent is that root).
-fn own_page() {
+/// Makes a fresh owner for a page's islands the current one: `hydrate` calls it once the islands'
+/// root owner is current, before the island script hydrates the first page's islands (they
+/// hydrate under the current owner); `refresh` calls it for the islands a swap put in place.
+pub fn own_page() {
     let root = PAGE
         .with_borrow(|page| page.as_ref().and_then(Owner::parent))
         .or_else(Owner::current);
@@ -43,12 +45,6 @@ pub fn dispose_islands() {
     if let Some(page) = PAGE.with_borrow(Clone::clone) {
         page.cleanup();
     }
-}
-
-/// Called by `hydrate` once the islands' root owner is current, before the island script
-/// hydrates the first page's islands (they hydrate under the current owner).
-pub fn before_islands() {
-    own_page();
 }
 
 /// Runs once the island script has hydrated the page's islands.
