@@ -192,10 +192,10 @@ fn add_links(doc: &mut serde_json::Value) {
 /// limits go in each field's description, not into constraints (which schemathesis would hold
 /// the API to with any kind).
 fn document_lengths(schemas: &mut serde_json::Value) {
-    use herald::domain::headers::{MAX_NAME_LEN, MAX_VALUE_LEN};
+    use herald::domain::headers::{MAX_NAME_LEN, MAX_VALUE_LEN, NAME_CHARS};
     use herald::domain::webhook::{
-        WebhookName, MAX_BASIC_LEN, MAX_DESCRIPTION_CHARS, MAX_ORDERING_KEY_LEN,
-        MAX_SIGNATURE_HEADER_LEN,
+        WebhookName, HEADERS_HERALD_SETS, MAX_BASIC_LEN, MAX_DESCRIPTION_CHARS,
+        MAX_ORDERING_KEY_LEN, MAX_SIGNATURE_HEADER_LEN,
     };
     const TRIMMED: &str = "Surrounding spaces are trimmed first.";
     // Adds `limit` to the field's description, after what the derive wrote.
@@ -232,7 +232,7 @@ fn document_lengths(schemas: &mut serde_json::Value) {
     limit(
         &mut header["name"],
         format!(
-            "An HTTP header name of up to {MAX_NAME_LEN} characters (letters, digits and ``- _ . ! # $ % & ' * + ^ ` | ~``), not one Herald or HTTP sets. {TRIMMED}"
+            "An HTTP header name of up to {MAX_NAME_LEN} characters ({NAME_CHARS}), not one Herald or HTTP sets. {TRIMMED}"
         ),
     );
     limit(
@@ -252,10 +252,15 @@ fn document_lengths(schemas: &mut serde_json::Value) {
         &mut auth["password"],
         format!("Basic Auth: 1 to {MAX_BASIC_LEN} bytes (UTF-8), taken as given."),
     );
+    let taken: Vec<String> = HEADERS_HERALD_SETS
+        .iter()
+        .map(|h| format!("`{h}`"))
+        .collect();
     limit(
         &mut auth["header"],
         format!(
-            "Up to {MAX_SIGNATURE_HEADER_LEN} letters, digits and `-`; not `Host`, `Content-Type`, `Content-Length`, `User-Agent`, `Authorization` or a `webhook-` header. {TRIMMED}"
+            "Up to {MAX_SIGNATURE_HEADER_LEN} letters, digits and `-`; not {} or a `webhook-` header. {TRIMMED}",
+            taken.join(", ")
         ),
     );
 }

@@ -12,6 +12,8 @@ pub const MAX_HEADERS: usize = 20;
 /// Longest header name and value accepted.
 pub const MAX_NAME_LEN: usize = 64;
 pub const MAX_VALUE_LEN: usize = 1024;
+/// The characters a header name may hold (HTTP's token characters, `is_token_byte`), in words.
+pub const NAME_CHARS: &str = "letters, digits and - _ . ! # $ % & ' * + ^ ` | ~";
 
 /// What a secret header's value looks like wherever it is shown.
 pub const MASK: &str = "••••••••";
@@ -134,7 +136,7 @@ pub fn parse_headers(
         }
         if name.len() > MAX_NAME_LEN || !name.bytes().all(is_token_byte) {
             return name_err(format!(
-                "Header name '{name}' must be up to {MAX_NAME_LEN} letters, digits and - _ . ! # $ % & ' * + ^ ` | ~"
+                "Header name '{name}' must be up to {MAX_NAME_LEN} {NAME_CHARS}"
             ));
         }
         if reserved(&lower) {

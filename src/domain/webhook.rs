@@ -518,6 +518,16 @@ pub const MAX_BASIC_LEN: usize = 200;
 /// Longest HMAC signature header name accepted.
 pub const MAX_SIGNATURE_HEADER_LEN: usize = 64;
 
+/// Headers Herald sets on every request, so an HMAC signature cannot travel in one (nor in a
+/// `webhook-` header, the Standard Webhooks ones).
+pub const HEADERS_HERALD_SETS: [&str; 5] = [
+    "host",
+    "content-type",
+    "content-length",
+    "user-agent",
+    "authorization",
+];
+
 /// Basic-auth user name: required, no colon (it would split the credentials).
 pub fn parse_basic_username(raw: &str) -> Result<String, ValidationError> {
     let u = raw.trim();
@@ -547,19 +557,12 @@ pub fn parse_signature_header(raw: &str) -> Result<String, ValidationError> {
     if h.len() > MAX_SIGNATURE_HEADER_LEN
         || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
-        return Err(ValidationError::new(
-            "auth.header",
-            format!(
-                "Header must be a header name of up to {MAX_SIGNATURE_HEADER_LEN} letters, digits and '-'"
-            ),
+        return err(&format!(
+            "Header must be a header name of up to {MAX_SIGNATURE_HEADER_LEN} letters, digits and '-'"
         ));
     }
     let lower = h.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "host" | "content-type" | "content-length" | "user-agent" | "authorization"
-    ) || lower.starts_with("webhook-")
-    {
+    if HEADERS_HERALD_SETS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
         return err("Herald sets this header itself; choose another name");
     }
     Ok(h.to_owned())
