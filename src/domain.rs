@@ -22,3 +22,23 @@ pub mod views;
 pub mod webhook;
 
 pub use validation::ValidationError;
+
+/// Lower-case hex of `bytes` (digests in headers, stored hashes and key ids), two digits a byte.
+pub fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lower_hex_gives_two_digits_a_byte() {
+        assert_eq!(super::lower_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(super::lower_hex(&[]), "");
+    }
+}

@@ -222,8 +222,7 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
         Ok::<_, anyhow::Error>((report, rss, cpu, split, writes))
     }
     .await;
-    let _ = child.kill();
-    let _ = child.wait();
+    stop(&mut child);
     let (report, rss, cpu, split, writes) = outcome?;
     print_report(args, &report, rss, ceiling);
     if let Some(cpu) = cpu {
@@ -907,6 +906,25 @@ struct Cpu {
 /// the WAL writer, checkpointer and others), with what exited processes left in the accounts of
 /// the process that reaped them; Linux only. The server under test is on this machine in a
 /// benchmark, and it does the database's share of the work per delivery.
+/// Stops the server as an operator would (SIGTERM, so it shuts down cleanly and a profiler it
+/// runs under, such as callgrind, writes its profile), and kills it if it has not exited within
+/// 30 s.
+fn stop(child: &mut Child) {
+    let asked = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while asked && Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn postgres_cpu_secs() -> Option<f64> {
     let mut total = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {

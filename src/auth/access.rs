@@ -811,10 +811,7 @@ fn random_token() -> String {
 }
 
 fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::domain::lower_hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// Keys recently seen valid, by hash. Keeps the hot ingest path off the database; a key revoked

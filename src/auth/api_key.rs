@@ -68,10 +68,7 @@ pub fn display_prefix(plain: &str) -> &str {
 
 /// The stored form of a key.
 pub fn hash(plain: &str) -> String {
-    Sha256::digest(plain.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::domain::lower_hex(&Sha256::digest(plain.as_bytes()))
 }
 
 /// Whether a presented key has the shape of one of ours (cheap rejection before any lookup).

@@ -2,6 +2,7 @@
 //! exactly as DESIGN.md's wire contract describes. Pure functions of their inputs, so the signing
 //! of a retry, a test and a verification ping is the same code.
 
+use crate::domain::lower_hex;
 use crate::domain::webhook::SigningSecret;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -21,10 +22,7 @@ fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 /// Lower-case hex of HMAC-SHA256 over the raw body, keyed with the secret string as given (its
 /// UTF-8 bytes, `whsec_` included): the `hmac` method's header value.
 pub fn hex_hmac(secret: &SigningSecret, body: &str) -> String {
-    hmac(secret.expose().as_bytes(), &[body.as_bytes()])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    lower_hex(&hmac(secret.expose().as_bytes(), &[body.as_bytes()]))
 }
 
 /// Checks an `hmac` webhook's header value (`hex_hmac` of `body`), in constant time.
@@ -102,7 +100,7 @@ pub fn jwt(
         exp: iat + 300,
         jti: attempt_id,
         sub: event_id,
-        body_sha256: hex(&Sha256::digest(body.as_bytes())),
+        body_sha256: lower_hex(&Sha256::digest(body.as_bytes())),
     };
     let signing_input = format!(
         "{}.{}",
@@ -115,7 +113,7 @@ pub fn jwt(
 
 /// A stable, non-secret name for a secret: the first 8 hex digits of its SHA-256.
 pub fn key_id(secret: &SigningSecret) -> String {
-    hex(&Sha256::digest(secret.expose().as_bytes())[..4])
+    lower_hex(&Sha256::digest(secret.expose().as_bytes())[..4])
 }
 
 /// `Basic base64(user:password)`.
@@ -124,10 +122,6 @@ pub fn basic(username: &str, password: &str) -> String {
         "Basic {}",
         STANDARD.encode(format!("{username}:{password}"))
     )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How far a request's `webhook-timestamp` (or a JWT's `iat`) may be from now, either way.
@@ -210,7 +204,7 @@ pub fn verify_jwt(
     if claims["exp"].as_i64().is_none_or(|exp| exp < now) {
         return Err("the JWT has expired".into());
     }
-    if claims["body_sha256"].as_str() != Some(hex(&Sha256::digest(body)).as_str()) {
+    if claims["body_sha256"].as_str() != Some(lower_hex(&Sha256::digest(body)).as_str()) {
         return Err("the body does not match the JWT's body_sha256".into());
     }
     Ok(claims["sub"].as_str().unwrap_or_default().to_owned())
@@ -289,7 +283,7 @@ mod tests {
         assert_eq!(data.claims["exp"].as_i64().unwrap(), now + 300);
         assert_eq!(
             data.claims["body_sha256"],
-            hex(&Sha256::digest(body.as_bytes()))
+            lower_hex(&Sha256::digest(body.as_bytes()))
         );
         assert_eq!(data.header.kid.as_deref(), Some(key_id(&s).as_str()));
     }
