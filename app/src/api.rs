@@ -29,10 +29,11 @@ pub const PUBLIC_ENDPOINTS: &[&str] = &[
 pub const SIGNED_OUT_PAGES: &[&str] = &["/login", "/setup"];
 
 /// Console pages that belong to a program: `/p/{program}` followed by one of these (or nothing,
-/// for the Webhooks list). Visited without the prefix (old bookmarks), they redirect into the
-/// user's own program.
+/// for the Webhooks list, which `/webhooks` also opens). Visited without the prefix (old
+/// bookmarks), they redirect into the user's own program.
 pub const PROGRAM_PAGES: &[&str] = &[
     "/webhooks",
+    "/overview",
     "/audit-logs",
     "/deliveries",
     "/event-types",
@@ -47,8 +48,20 @@ pub fn program_path(program: &str, rest: &str) -> String {
 
 /// Where a signed-in visitor of a page outside any program goes: `/` to their `home` program,
 /// and a program page without its prefix (an old bookmark) to the same page of their home
-/// program. `None` for every other path (or without a home program).
+/// program. A program's `/webhooks` is its Webhooks list, at `/p/{program}` itself. `None` for
+/// every other path (or, outside a program, without a home program).
 pub fn into_program(path: &str, query: Option<&str>, home: Option<&str>) -> Option<String> {
+    let query = query
+        .filter(|q| !q.is_empty())
+        .map(|q| format!("?{}", q.trim_start_matches('?')))
+        .unwrap_or_default();
+    if let Some(program) = path
+        .strip_prefix("/p/")
+        .and_then(|p| p.strip_suffix("/webhooks"))
+        .filter(|p| !p.is_empty() && !p.contains('/'))
+    {
+        return Some(program_path(program, &query));
+    }
     let home = home?;
     let legacy = PROGRAM_PAGES
         .iter()
@@ -56,11 +69,11 @@ pub fn into_program(path: &str, query: Option<&str>, home: Option<&str>) -> Opti
     if path != "/" && !legacy {
         return None;
     }
-    let rest = if path == "/" { "" } else { path };
-    let query = query
-        .filter(|q| !q.is_empty())
-        .map(|q| format!("?{}", q.trim_start_matches('?')))
-        .unwrap_or_default();
+    let rest = if path == "/" || path == "/webhooks" {
+        ""
+    } else {
+        path
+    };
     Some(program_path(home, &format!("{rest}{query}")))
 }
 

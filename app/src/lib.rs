@@ -49,9 +49,12 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=path!("/") view=pages::programs::NoProgramPage/>
                     <Route path=path!("/programs") view=pages::programs::ProgramsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/webhooks") view=pages::programs::NoProgramPage/>
                     <Route path=path!("/webhooks/*any") view=pages::programs::NoProgramPage/>
+                    <Route path=path!("/overview") view=pages::programs::NoProgramPage/>
                     <Route path=path!("/audit-logs") view=pages::programs::NoProgramPage/>
                     <Route path=path!("/audit-logs/*any") view=pages::programs::NoProgramPage/>
+                    <Route path=path!("/deliveries") view=pages::programs::NoProgramPage/>
                     <Route path=path!("/event-types") view=pages::programs::NoProgramPage/>
                     <Route path=path!("/settings") view=pages::programs::NoProgramPage/>
                     <Route path=path!("/activity") view=pages::programs::NoProgramPage/>

@@ -46,6 +46,37 @@ test('unknown pages answer 404 with a helpful page', async ({ page }) => {
   await snap(page, 'not-found');
 });
 
+test('the frame fits a short window and a phone; old addresses lead into the program', async ({ page }) => {
+  // A short window: the sidebar scrolls within itself, so what sits at its foot (signing out,
+  // the version) stays within reach instead of spilling past its edge.
+  await page.setViewportSize({ width: 1280, height: 400 });
+  await page.goto('/');
+  await waitForHydration(page);
+  const sidebar = page.locator('.sidebar');
+  for (const foot of [page.getByRole('button', { name: 'Sign out' }), sidebar.locator('.sidebar-foot')]) {
+    await foot.scrollIntoViewIfNeeded();
+    await expect(foot).toBeInViewport();
+    const [box, frame] = [(await foot.boundingBox())!, (await sidebar.boundingBox())!];
+    expect(box.y + box.height).toBeLessThanOrEqual(frame.y + frame.height);
+  }
+  // A phone: the navigation wraps instead of running off the right edge.
+  await page.setViewportSize({ width: 390, height: 800 });
+  await page.goto('/');
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  for (const link of await nav.getByRole('link').all()) {
+    const box = (await link.boundingBox())!;
+    expect(box.x + box.width, await link.innerText()).toBeLessThanOrEqual(390);
+  }
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+  await snap(page, 'phone');
+  // `/webhooks` (and a program's `…/webhooks`) is the Webhooks list, not "Page not found".
+  await page.setViewportSize({ width: 1280, height: 720 });
+  await page.goto('/webhooks');
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+  await page.goto(`${new URL(page.url()).pathname}/webhooks`);
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+});
+
 test('the Webhooks page shows what the database holds, and filters by name', async ({ page, request }) => {
   for (const name of ['Tier Sync', 'Rewards Feed']) {
     const created = await api(request, 'POST', '/api/v1/webhooks', {

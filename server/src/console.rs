@@ -296,6 +296,20 @@ mod tests {
             into_program("/webhooks/wh_1/edit", Some(""), home),
             Some("/p/prg_1/webhooks/wh_1/edit".into())
         );
+        // The Webhooks list is the program's own page, whichever way it is asked for.
+        assert_eq!(
+            into_program("/webhooks", Some("name=points"), home),
+            Some("/p/prg_1?name=points".into())
+        );
+        assert_eq!(
+            into_program("/p/prg_2/webhooks", None, None),
+            Some("/p/prg_2".into())
+        );
+        assert_eq!(
+            into_program("/overview", None, home),
+            Some("/p/prg_1/overview".into())
+        );
+        assert_eq!(into_program("/p/prg_2/webhooks/new", None, home), None);
         assert_eq!(into_program("/programs", None, home), None);
         assert_eq!(into_program("/p/prg_1", None, home), None);
         assert_eq!(into_program("/settingsx", None, home), None);

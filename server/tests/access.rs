@@ -1641,3 +1641,43 @@ async fn console_pages_are_gzipped_for_browsers_that_ask() {
     assert!(csv.text().await.unwrap().starts_with("attempt_id,"));
     app.stop().await;
 }
+
+/// Every way into a program page that a person may have bookmarked or typed (without the program
+/// prefix, or the Webhooks list as `…/webhooks`) leads to that page of their program, never to
+/// "Page not found".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bookmarks_without_the_program_lead_to_a_page_that_exists() {
+    let app = spawn_app(Backend::Sqlite, "bookmarks").await.unwrap();
+    add_user(&app, "ana@example.com", Role::Admin).await;
+    let cookie = format!(
+        "herald_session={}",
+        signed_in(&app, "ana@example.com").await
+    );
+    let program = format!("/p/{}", app.program);
+    let mut asked: Vec<String> = app::api::PROGRAM_PAGES
+        .iter()
+        .map(|page| (*page).to_owned())
+        .collect();
+    asked.extend(["/".to_owned(), format!("{program}/webhooks")]);
+    for path in asked {
+        let first = client()
+            .get(app.url(&path))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(first.status(), StatusCode::SEE_OTHER, "{path}");
+        let to = first.headers()[LOCATION].to_str().unwrap().to_owned();
+        assert!(to.starts_with(&program), "{path} → {to}");
+        let page = client()
+            .get(app.url(&to))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{path} → {to}");
+        let html = page.text().await.unwrap();
+        assert!(!html.contains("Page not found"), "{path} → {to}");
+    }
+    app.stop().await;
+}

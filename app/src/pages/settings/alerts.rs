@@ -47,9 +47,10 @@ pub fn AlertsCard() -> impl IntoView {
             </Transition>
             {move || saved.get().and_then(Result::ok).map(|_| view! { <p class="saved" role="status">"Alert settings saved."</p> })}
             {general_message(save.value(), FIELDS)}
-            <ActionForm action=test attr:class="inline" attr:aria-label="Send a test alert">
+            <ActionForm action=test attr:class="alert-test" attr:aria-label="Send a test alert">
                 <ProgramField/>
                 <button type="submit" class="button secondary">"Send test alert"</button>
+                <span class="hint">"One e-mail to the recipients, through the saved settings (save your changes first)."</span>
             </ActionForm>
             {move || tested.get().and_then(Result::ok).map(|m| view! { <p class="saved" role="status">{m}</p> })}
             {general_message(test.value(), &[])}
