@@ -124,7 +124,11 @@ fn Attempt(d: AttemptWithExchange) -> impl IntoView {
                         <h3>"Headers"</h3>
                         <pre class="code">{header_lines(&r.headers)}</pre>
                         <h3>"Body (first 4 KiB)"</h3>
-                        <pre class="code">{pretty(&r.body)}</pre>
+                        {if r.body.is_empty() {
+                            view! { <p class="muted">"Empty: the receiver answered without a body."</p> }.into_any()
+                        } else {
+                            view! { <pre class="code">{pretty(&r.body)}</pre> }.into_any()
+                        }}
                     }
                     .into_any(),
                 }}
