@@ -38,6 +38,8 @@ pub struct Target<'a> {
     pub webhook_id: &'a WebhookId,
     pub webhook_name: &'a str,
     pub url: &'a str,
+    /// `url` parsed (see `Webhook::target`).
+    pub parsed: &'a url::Url,
     pub auth_kind: AuthKind,
     pub auth_param: Option<&'a str>,
     pub secrets: &'a WebhookSecrets,
@@ -213,7 +215,7 @@ pub async fn attempt(
             retry_after: None,
         };
     }
-    let reply = match (&target.blocked, target.guard.check_literal(target.url)) {
+    let reply = match (&target.blocked, target.guard.check_literal(target.parsed)) {
         (Some(reason), _) => Reply::refused(reason.clone()),
         (None, Err(refused)) => Reply::refused(refused.to_string()),
         (None, Ok(())) => send(client, target, headers, msg.body).await,
@@ -266,7 +268,7 @@ async fn send(
 ) -> Reply {
     let started = Instant::now();
     let mut req = client
-        .post(target.url)
+        .post(target.parsed.clone())
         .timeout(target.timeout)
         .body(body.to_owned());
     for (k, v) in headers {

@@ -513,6 +513,7 @@ impl Engine {
             webhook_id: &w.id,
             webhook_name: w.name.as_str(),
             url: w.url.as_str(),
+            parsed: &c.webhook.target,
             auth_kind: w.auth_kind,
             auth_param: w.auth_param.as_deref(),
             secrets: &secrets,

@@ -120,16 +120,13 @@ impl GuardPolicy {
 impl GuardPolicy {
     /// The send-time check that needs no DNS: scheme policy, and IP-literal hosts (which never
     /// reach the resolver). Hostnames are checked by `PublicOnlyResolver` as they connect.
-    pub fn check_literal(&self, url: &str) -> Result<(), GuardError> {
-        if self.require_https && !url.starts_with("https://") {
+    pub fn check_literal(&self, parsed: &url::Url) -> Result<(), GuardError> {
+        if self.require_https && parsed.scheme() != "https" {
             return Err(GuardError::HttpsRequired);
         }
         if self.allow_private {
             return Ok(());
         }
-        let Ok(parsed) = url::Url::parse(url) else {
-            return Err(GuardError::Unresolvable { host: url.into() });
-        };
         let ip = match parsed.host() {
             Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
             Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),

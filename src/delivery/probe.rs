@@ -128,6 +128,8 @@ impl Engine {
         // after Verify is first offered); a secret one left empty is the stored value.
         let custom = draft_headers(draft, stored.as_ref()).unwrap_or_default();
         let url = crate::domain::webhook::TargetUrl::parse(&draft.url)?;
+        let parsed = url::Url::parse(url.as_str())
+            .map_err(|e| ValidationError::new("url", format!("URL cannot be used: {e}")))?;
         let draft_id = WebhookId::generate();
         let auth_param = match &auth {
             AuthSettings::Basic { username, .. } => Some(username.as_str()),
@@ -141,6 +143,7 @@ impl Engine {
             webhook_id: saved.unwrap_or(&draft_id),
             webhook_name: draft.name.trim(),
             url: url.as_str(),
+            parsed: &parsed,
             auth_kind: auth.kind(),
             auth_param,
             secrets: &secrets,
@@ -183,6 +186,7 @@ impl Engine {
             webhook_id: &r.id,
             webhook_name: r.name.as_str(),
             url: r.url.as_str(),
+            parsed: &w.target,
             auth_kind: r.auth_kind,
             auth_param: r.auth_param.as_deref(),
             secrets,

@@ -78,6 +78,9 @@ pub struct WebhookStats {
 pub struct Webhook {
     pub record: WebhookRecord,
     pub stats: WebhookStats,
+    /// `record.url` parsed once, as each request to it is sent (the client and the address
+    /// guard take it as it is, instead of parsing the text again for every delivery).
+    pub target: url::Url,
 }
 
 impl Webhook {

@@ -126,8 +126,10 @@ impl TryFrom<WebhookRow> for Webhook {
             created_at: r.created_at,
             updated_at: r.updated_at,
         };
+        let target = url::Url::parse(record.url.as_str()).map_err(|e| corrupt("url", e))?;
         Ok(Webhook {
             record,
+            target,
             stats: WebhookStats {
                 total_attempts: r.total_attempts,
                 successful_attempts: r.successful_attempts,
