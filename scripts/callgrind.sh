@@ -49,11 +49,11 @@ parts=(
   "delivery: sign, send, read the reply"               "deliver_in_lane::{{closure}} ["
   "  signature headers (HMAC)"                         "herald::delivery::dispatch::headers ["
   "  secrets opened"                                   "WebhookSecrets::open ["
-  "  reqwest request built"                            "reqwest::async_impl::request::RequestBuilder::send ["
+  "  reqwest request sent (headers, body)"             "reqwest::async_impl::request::RequestBuilder::send ["
   "outgoing HTTP connection (hyper client)"            "hyper::client::conn::http1::upgrades::UpgradeableConnection<I,B> as core::future::future::Future>::poll ["
 )
-count() { # file, fixed string: the first inclusive count of a line that holds it
-  grep -F -m1 -- "$2" "$1" | awk '{ gsub(",", "", $1); print $1 }'
+count() { # file, fixed string: the first inclusive count of a line that holds it, or nothing
+  { grep -F -m1 -- "$2" "$1" || true; } | awk '{ gsub(",", "", $1); print $1 }'
 }
 events=$((large - small))
 printf '%-52s %14s\n' "part of the path" "instr/delivery"

@@ -185,7 +185,15 @@ pub fn latency_chart(id: &str, window: Window, series: &[SeriesPoint]) -> String
     let slot = (WIDTH - LEFT) / series.len().max(1) as f64;
     let x_of = |i: usize| LEFT + slot * (i as f64 + 0.5);
     let times = time_labels(window, series, x_of);
-    frame.axes(top, format_ms, &times);
+    // The axis starts at a true zero, not at "< 1 ms".
+    let axis = |ms: f64| {
+        if ms == 0.0 {
+            "0 ms".to_owned()
+        } else {
+            format_ms(ms)
+        }
+    };
+    frame.axes(top, axis, &times);
     let plot = HEIGHT - BOTTOM - TOP;
     let y_of = |ms: f64| HEIGHT - BOTTOM - ms / top * plot;
     for (class, colour, pick) in [

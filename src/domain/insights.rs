@@ -489,9 +489,12 @@ fn format_minutes(minutes: f64) -> String {
     }
 }
 
-/// "840 ms", "2.5 s".
+/// "840 ms", "2.5 s"; under a millisecond (latencies are kept in whole ones), "< 1 ms" rather
+/// than a "0 ms" that reads as no time at all.
 pub fn format_ms(ms: f64) -> String {
-    if ms < 1_000.0 {
+    if ms < 1.0 {
+        "< 1 ms".to_owned()
+    } else if ms < 1_000.0 {
         format!("{ms:.0} ms")
     } else {
         format!("{:.1} s", ms / 1_000.0)
@@ -517,6 +520,15 @@ fn format_count(n: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(format_ms(0.0), "< 1 ms");
+        assert_eq!(format_ms(0.4), "< 1 ms");
+        assert_eq!(format_ms(1.0), "1 ms");
+        assert_eq!(format_ms(840.0), "840 ms");
+        assert_eq!(format_ms(2_500.0), "2.5 s");
+    }
 
     /// A history of `attempts` tries with `failures` failed, every try taking `latency_ms`.
     fn history(attempts: i64, failures: i64, latency_ms: i64) -> Rollup {

@@ -96,7 +96,7 @@ fn Attempt(d: AttemptWithExchange) -> impl IntoView {
                 <dt>"Trigger"</dt><dd>{a.trigger.label()}</dd>
                 <dt>"Attempt"</dt><dd>{a.attempt}</dd>
                 <dt>"Status Code"</dt><dd>{a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())}</dd>
-                <dt>"Latency"</dt><dd>{a.latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "—".into())}</dd>
+                <dt>"Latency"</dt><dd>{a.latency_ms.map(|l| herald::domain::insights::format_ms(l as f64)).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Event to Delivery"</dt><dd>{a.lag_ms.map(|l| format!("{l} ms after the event was accepted")).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Error"</dt><dd class:error=a.error.is_some()>{a.error.clone().unwrap_or_else(|| "—".into())}</dd>
                 {a.superseded.then(|| view! {

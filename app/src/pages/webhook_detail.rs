@@ -150,7 +150,7 @@ fn Details(d: WebhookDetails, toggle: ServerAction<SetWebhookEnabled>) -> impl I
                                                 <td>{a.trigger.label()}</td>
                                                 <td><AttemptBadge status=a.status/></td>
                                                 <td>{a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())}</td>
-                                                <td>{a.latency_ms.map(|l| format!("{l} ms")).unwrap_or_else(|| "—".into())}</td>
+                                                <td>{a.latency_ms.map(|l| herald::domain::insights::format_ms(l as f64)).unwrap_or_else(|| "—".into())}</td>
                                                 <td><Timestamp at=Some(a.created_at)/></td>
                                             </tr>
                                         }
