@@ -69,6 +69,7 @@ embed!(
     "0023_attempts_newest_last.sql",
     "0024_switched_on_at.sql",
     "0025_no_index_by_delivery.sql",
+    "0026_webhooks_list_in_index_order.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the
