@@ -1659,22 +1659,13 @@ async fn bookmarks_without_the_program_lead_to_a_page_that_exists() {
         .map(|page| (*page).to_owned())
         .collect();
     asked.extend(["/".to_owned(), format!("{program}/webhooks")]);
+    let get = |path: &str| client().get(app.url(path)).header(COOKIE, &cookie).send();
     for path in asked {
-        let first = client()
-            .get(app.url(&path))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
+        let first = get(&path).await.unwrap();
         assert_eq!(first.status(), StatusCode::SEE_OTHER, "{path}");
         let to = first.headers()[LOCATION].to_str().unwrap().to_owned();
         assert!(to.starts_with(&program), "{path} → {to}");
-        let page = client()
-            .get(app.url(&to))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
+        let page = get(&to).await.unwrap();
         assert_eq!(page.status(), StatusCode::OK, "{path} → {to}");
         let html = page.text().await.unwrap();
         assert!(!html.contains("Page not found"), "{path} → {to}");

@@ -37,9 +37,8 @@ pub struct Target<'a> {
     pub program_id: &'a ProgramId,
     pub webhook_id: &'a WebhookId,
     pub webhook_name: &'a str,
-    pub url: &'a str,
-    /// `url` parsed (see `Webhook::target`).
-    pub parsed: &'a url::Url,
+    /// Parsed once, where the webhook is read (see `Webhook::target`).
+    pub url: &'a url::Url,
     pub auth_kind: AuthKind,
     pub auth_param: Option<&'a str>,
     pub secrets: &'a WebhookSecrets,
@@ -200,7 +199,7 @@ pub async fn attempt(
         error: None,
         latency_ms: None,
         lag_ms: None,
-        request_url: target.url.to_owned(),
+        request_url: target.url.as_str().to_owned(),
         request_headers: redact(&headers, &target.custom),
         request_body: msg.delivery_id.is_none().then(|| msg.body.to_owned()),
         response_headers: None,
@@ -215,7 +214,7 @@ pub async fn attempt(
             retry_after: None,
         };
     }
-    let reply = match (&target.blocked, target.guard.check_literal(target.parsed)) {
+    let reply = match (&target.blocked, target.guard.check_literal(target.url)) {
         (Some(reason), _) => Reply::refused(reason.clone()),
         (None, Err(refused)) => Reply::refused(refused.to_string()),
         (None, Ok(())) => send(client, target, headers, msg.body).await,
@@ -268,7 +267,7 @@ async fn send(
 ) -> Reply {
     let started = Instant::now();
     let mut req = client
-        .post(target.parsed.clone())
+        .post(target.url.clone())
         .timeout(target.timeout)
         .body(body.to_owned());
     for (k, v) in headers {
