@@ -69,12 +69,33 @@ test('the frame fits a short window and a phone; old addresses lead into the pro
   }
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   await snap(page, 'phone');
+  // Wide tables scroll in their own box on a phone; the page (and its navigation) stays the
+  // screen's width. The seeded program's list carries flags, whose badges hold visually hidden
+  // text placed absolutely: that text too stays inside the table's box.
+  await page.goto('/programs');
+  await page.getByRole('link', { name: 'Seeded history' }).first().click();
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+  const seeded = new URL(page.url()).pathname;
+  for (const path of [seeded, `${seeded}/audit-logs`, `${seeded}/deliveries`]) {
+    await page.goto(path);
+    await expect(page.getByRole('table').first()).toBeVisible();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(390);
+  }
   // `/webhooks` (and a program's `…/webhooks`) is the Webhooks list, not "Page not found".
   await page.setViewportSize({ width: 1280, height: 720 });
   await page.goto('/webhooks');
   await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
   await page.goto(`${new URL(page.url()).pathname}/webhooks`);
   await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+  // A webhook's last-result tiles hold their dates inside, wrapping them where they are long.
+  await page.goto(seeded);
+  await page.getByRole('table').getByRole('link', { name: 'Rewards fulfilment' }).click();
+  const tiles = page.locator('.stats.compact .stat');
+  await expect(tiles.first()).toBeVisible();
+  for (const tile of await tiles.all()) {
+    const [outer, value] = [(await tile.boundingBox())!, (await tile.locator('.stat-value').boundingBox())!];
+    expect(value.x + value.width, await tile.innerText()).toBeLessThanOrEqual(outer.x + outer.width - 8);
+  }
 });
 
 test('the Webhooks page shows what the database holds, and filters by name', async ({ page, request }) => {
