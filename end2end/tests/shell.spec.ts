@@ -69,16 +69,22 @@ test('the frame fits a short window and a phone; old addresses lead into the pro
   }
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   await snap(page, 'phone');
-  // Wide tables scroll in their own box on a phone; the page (and its navigation) stays the
-  // screen's width. The seeded program's list carries flags, whose badges hold visually hidden
-  // text placed absolutely: that text too stays inside the table's box.
+  // Every page keeps to the screen's width on a phone: wide tables scroll in their own box (the
+  // seeded program's list carries flags, whose badges hold visually hidden text placed
+  // absolutely: that text too stays inside), the wizard's steps stand one under another, and
+  // headers, facts and two-column cards wrap.
   await page.goto('/programs');
   await page.getByRole('link', { name: 'Seeded history' }).first().click();
   await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
   const seeded = new URL(page.url()).pathname;
-  for (const path of [seeded, `${seeded}/audit-logs`, `${seeded}/deliveries`]) {
+  const webhook = (await page.getByRole('table').getByRole('link', { name: 'Rewards fulfilment' }).getAttribute('href'))!;
+  await page.goto(`${seeded}/audit-logs`);
+  const attempt = (await page.getByRole('table').locator('a[href*="/audit-logs/"]').first().getAttribute('href'))!;
+  const pages = ['/programs', seeded, `${seeded}/overview`, `${seeded}/audit-logs`, attempt, `${seeded}/deliveries`,
+    `${seeded}/event-types`, `${seeded}/settings`, `${seeded}/activity`, `${seeded}/webhooks/new`, webhook, `${webhook}/edit`];
+  for (const path of pages) {
     await page.goto(path);
-    await expect(page.getByRole('table').first()).toBeVisible();
+    await waitForHydration(page);
     expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(390);
   }
   // `/webhooks` (and a program's `…/webhooks`) is the Webhooks list, not "Page not found".
@@ -88,8 +94,7 @@ test('the frame fits a short window and a phone; old addresses lead into the pro
   await page.goto(`${new URL(page.url()).pathname}/webhooks`);
   await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
   // A webhook's last-result tiles hold their dates inside, wrapping them where they are long.
-  await page.goto(seeded);
-  await page.getByRole('table').getByRole('link', { name: 'Rewards fulfilment' }).click();
+  await page.goto(webhook);
   const tiles = page.locator('.stats.compact .stat');
   await expect(tiles.first()).toBeVisible();
   for (const tile of await tiles.all()) {
