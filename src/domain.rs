@@ -13,6 +13,7 @@ pub mod ids;
 pub mod insights;
 pub mod query;
 pub mod replay;
+pub mod rfc3339;
 pub mod schema;
 pub mod settings;
 pub mod snippets;

@@ -124,4 +124,20 @@ proptest! {
         let date = (now + Duration::seconds(offset)).to_rfc2822();
         prop_assert_eq!(parse_retry_after(&date, now), Some(Duration::seconds(offset.max(0))));
     }
+
+    /// Herald's own RFC 3339 writer (envelopes, SQLite's stored times) gives chrono's text to the
+    /// byte, for any instant chrono holds and any fraction of a second: stored times keep sorting
+    /// and comparing with those written before it.
+    #[test]
+    fn rfc3339_text_is_chronos(secs in -400_000_000_000i64..400_000_000_000, nanos in 0u32..1_000_000_000,
+                               digits in 0usize..4) {
+        // Fractions with 0, 3, 6 and 9 significant digits, as AutoSi chooses among them.
+        let nanos = [0, nanos / 1_000_000 * 1_000_000, nanos / 1_000 * 1_000, nanos][digits];
+        let t = chrono::DateTime::from_timestamp(secs, nanos).unwrap();
+        for use_z in [true, false] {
+            let mut ours = String::new();
+            herald::domain::rfc3339::push(&mut ours, &t, use_z);
+            prop_assert_eq!(ours, t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, use_z));
+        }
+    }
 }

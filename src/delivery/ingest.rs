@@ -582,13 +582,13 @@ impl Engine {
             if check && routing.validate {
                 check_schema(&event)?;
             }
-            let envelope = event.envelope();
+            let envelope = event.into_envelope();
             let body = serde_json::to_string(&envelope).expect("plain data");
             let stored = StoredEvent {
                 program_id: program.clone(),
-                id: event.event_id,
-                event_type: event.event_type,
-                event_timestamp: event.event_timestamp,
+                id: envelope.event_id,
+                event_type: envelope.event_type,
+                event_timestamp: envelope.event_timestamp,
                 body,
                 created_at: self.now(),
             };

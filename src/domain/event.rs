@@ -54,7 +54,9 @@ pub const SCHEMA_VERSION: &str = "1.0.0";
 pub struct Envelope {
     pub event_id: EventId,
     pub event_type: EventType,
+    #[serde(serialize_with = "super::rfc3339::serialize_z")]
     pub event_timestamp: DateTime<Utc>,
+    #[serde(serialize_with = "super::rfc3339::serialize_z")]
     pub timestamp: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
@@ -109,15 +111,20 @@ impl NewEvent {
     }
 
     pub fn envelope(&self) -> Envelope {
+        self.clone().into_envelope()
+    }
+
+    /// The envelope, taking the event's `data` rather than copying it (ingest's path).
+    pub fn into_envelope(self) -> Envelope {
         Envelope {
-            event_id: self.event_id.clone(),
-            event_type: self.event_type.clone(),
-            event_timestamp: self.event_timestamp,
-            timestamp: self.event_timestamp,
             user_id: id_in(&self.data, "user_id"),
             member_id: id_in(&self.data, "member_id"),
+            event_id: self.event_id,
+            event_type: self.event_type,
+            event_timestamp: self.event_timestamp,
+            timestamp: self.event_timestamp,
             schema_version: SCHEMA_VERSION.to_owned(),
-            data: self.data.clone(),
+            data: self.data,
         }
     }
 }

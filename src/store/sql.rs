@@ -12,6 +12,50 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
+/// A time bound in the hot path's statements (events, deliveries, results, attempts): on SQLite
+/// the same text sqlx writes for a `DateTime<Utc>`, written without `core::fmt`
+/// (`domain::rfc3339`); on PostgreSQL exactly sqlx's own binary `timestamptz`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp(pub DateTime<Utc>);
+
+impl Type<sqlx::Sqlite> for Stamp {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <DateTime<Utc> as Type<sqlx::Sqlite>>::type_info()
+    }
+    fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+        <DateTime<Utc> as Type<sqlx::Sqlite>>::compatible(ty)
+    }
+}
+
+impl<'q> Encode<'q, sqlx::Sqlite> for Stamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut Vec<sqlx::sqlite::SqliteArgumentValue<'q>>,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        let mut text = String::with_capacity(32);
+        crate::domain::rfc3339::push(&mut text, &self.0, false);
+        <String as Encode<'q, sqlx::Sqlite>>::encode(text, buf)
+    }
+}
+
+impl Type<sqlx::Postgres> for Stamp {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <DateTime<Utc> as Type<sqlx::Postgres>>::type_info()
+    }
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <DateTime<Utc> as Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl Encode<'_, sqlx::Postgres> for Stamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> std::result::Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <DateTime<Utc> as Encode<'_, sqlx::Postgres>>::encode_by_ref(&self.0, buf)
+    }
+}
+
 /// Columns of a webhook with its subscriptions folded into one comma-separated string.
 pub const WEBHOOK_COLUMNS: &str = "w.id, w.program_id, w.name, w.url, w.method, w.description, \
     w.auth_kind, w.auth_param, w.secrets, w.filter, w.retry_attempts, w.retry_delay_seconds, \
@@ -400,7 +444,7 @@ pub fn push_insert_events<'a, DB>(qb: &mut QueryBuilder<'a, DB>, batch: &[Ingest
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Stamp: Encode<'q, DB> + Type<DB>,
 {
     qb.push("INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) ");
     qb.push_values(batch, |mut row, item| {
@@ -408,9 +452,9 @@ where
         row.push_bind(e.program_id.to_string())
             .push_bind(e.id.to_string())
             .push_bind(e.event_type.to_string())
-            .push_bind(e.event_timestamp)
+            .push_bind(Stamp(e.event_timestamp))
             .push_bind(e.body.clone())
-            .push_bind(e.created_at);
+            .push_bind(Stamp(e.created_at));
     });
     qb.push(" ON CONFLICT DO NOTHING RETURNING program_id, id");
 }
@@ -483,8 +527,8 @@ pub fn push_insert_deliveries<'a, DB>(
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Stamp: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Stamp>: Encode<'q, DB> + Type<DB>,
 {
     qb.push(
         "INSERT INTO deliveries (id, program_id, webhook_id, event_id, trigger, status, \
@@ -507,22 +551,22 @@ pub fn push_insert_deliveries<'a, DB>(
             // list, whose version the transaction checks).
             Some(_) => row
                 .push_bind("in_flight".to_owned())
-                .push_bind(e.created_at),
+                .push_bind(Stamp(e.created_at)),
             None => row
                 .push_bind("pending".to_owned())
                 .push("CASE WHEN (SELECT hw.enabled FROM webhooks hw WHERE hw.id = ")
                 .push_bind_unseparated(w.to_string())
                 .push_unseparated(") THEN ")
-                .push_bind_unseparated(e.created_at)
+                .push_bind_unseparated(Stamp(e.created_at))
                 .push_unseparated(" ELSE ")
-                .push_bind_unseparated(held_due())
+                .push_bind_unseparated(Stamp(held_due()))
                 .push_unseparated(" END"),
         };
-        row.push_bind(e.created_at)
-            .push_bind(e.created_at)
+        row.push_bind(Stamp(e.created_at))
+            .push_bind(Stamp(e.created_at))
             .push_bind(t.ordering_key.clone())
             .push_bind(i64::from(t.lease.is_some()))
-            .push_bind(t.lease.as_ref().map(|l| l.until));
+            .push_bind(t.lease.as_ref().map(|l| Stamp(l.until)));
     });
 }
 
@@ -543,7 +587,7 @@ pub fn push_finish_deliveries<'a, DB>(
     for<'q> String: Encode<'q, DB> + Type<DB>,
     for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> Stamp: Encode<'q, DB> + Type<DB>,
 {
     qb.push("WITH v (v_id, v_claim, v_status, v_next, v_error) AS (");
     qb.push_values(results, |mut row, r| {
@@ -551,14 +595,14 @@ pub fn push_finish_deliveries<'a, DB>(
         row.push_bind(r.delivery_id.to_string())
             .push_bind(r.claim_count)
             .push_bind(status.to_owned())
-            .push_bind(next_at)
+            .push_bind(Stamp(next_at))
             .push_bind(r.attempt.error.as_deref().map(storable));
     });
     qb.push(
         ") UPDATE deliveries SET status = v.v_status, tries = tries + 1, \
          next_attempt_at = v.v_next, lease_expires_at = NULL, last_error = v.v_error, updated_at = ",
     )
-    .push_bind(now)
+    .push_bind(Stamp(now))
     .push(
         " FROM v WHERE deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
          AND deliveries.status = 'in_flight' RETURNING id, claim_count",
@@ -898,8 +942,8 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i32>: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<DateTime<Utc>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Stamp: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Stamp>: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
     qb.push(
@@ -932,11 +976,11 @@ where
                     .map(Json),
             )
             .push_bind(a.response_body.as_deref().map(storable))
-            .push_bind(a.created_at)
-            .push_bind(a.delivered_at)
+            .push_bind(Stamp(a.created_at))
+            .push_bind(a.delivered_at.map(Stamp))
             .push_bind(a.superseded)
             .push_bind(a.lag_ms)
-            .push_bind(a.event_accepted_at);
+            .push_bind(a.event_accepted_at.map(Stamp));
     });
 }
 
