@@ -69,6 +69,16 @@ test('the frame fits a short window and a phone; old addresses lead into the pro
   }
   expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
   await snap(page, 'phone');
+  // On a tablet the frame is a top bar: the user's line beside the brand and the program, the
+  // navigation on a row of its own below them (not a third row under the navigation).
+  await page.setViewportSize({ width: 768, height: 900 });
+  await page.goto('/');
+  const [brand, signOut, main] = [page.locator('.sidebar .brand'), page.getByRole('button', { name: 'Sign out' }),
+    page.getByRole('navigation', { name: 'Main' })];
+  const [brandBox, signOutBox, navBox] = [(await brand.boundingBox())!, (await signOut.boundingBox())!, (await main.boundingBox())!];
+  expect(signOutBox.y).toBeLessThan(brandBox.y + brandBox.height);
+  expect(signOutBox.y + signOutBox.height).toBeLessThanOrEqual(navBox.y);
+  await page.setViewportSize({ width: 390, height: 800 });
   // Every page keeps to the screen's width on a phone: wide tables scroll in their own box (the
   // seeded program's list carries flags, whose badges hold visually hidden text placed
   // absolutely: that text too stays inside), the wizard's steps stand one under another, and
