@@ -195,3 +195,25 @@ test('the Webhooks list comes a page at a time, newest first', async ({ page }) 
   await expect(table.locator('tbody tr')).toHaveCount(50);
   expect(errors).toEqual([]);
 });
+
+test('a Delete confirmation on the last rows of a short list is shown whole', async ({ page }) => {
+  // The table's box scrolls sideways and so clips what hangs below it: with a few webhooks,
+  // the last rows' confirmations were cut off, their button out of sight.
+  await page.goto('/programs');
+  await page.getByRole('link', { name: 'Seeded history' }).first().click();
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+  await waitForHydration(page);
+  const rows = page.getByRole('table').locator('tbody tr');
+  const wrap = page.locator('.table-wrap').first();
+  for (const row of [rows.last(), rows.nth(0)]) {
+    await row.getByText('Delete', { exact: true }).click();
+    const confirm = row.getByRole('button', { name: /^Delete / });
+    await expect(confirm).toBeVisible();
+    const [button, box] = [(await confirm.boundingBox())!, (await wrap.boundingBox())!];
+    expect(button.y + button.height).toBeLessThanOrEqual(box.y + box.height);
+    expect(await wrap.evaluate((e) => e.scrollHeight - e.clientHeight)).toBeLessThanOrEqual(0);
+    await row.getByText('Delete', { exact: true }).click();
+    await expect(confirm).toBeHidden();
+  }
+  await expect(rows).toHaveCount(4);
+});
