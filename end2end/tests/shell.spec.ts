@@ -78,12 +78,19 @@ test('the frame fits a short window and a phone; old addresses lead into the pro
   const [brandBox, signOutBox, navBox] = [(await brand.boundingBox())!, (await signOut.boundingBox())!, (await main.boundingBox())!];
   expect(signOutBox.y).toBeLessThan(brandBox.y + brandBox.height);
   expect(signOutBox.y + signOutBox.height).toBeLessThanOrEqual(navBox.y);
+  // The program menu opens over the page; the bar below it stays where it was.
+  await page.locator('.program-switcher > summary').click();
+  await expect(page.locator('.program-menu')).toBeVisible();
+  expect((await main.boundingBox())!.y).toBe(navBox.y);
+  await page.locator('.program-switcher > summary').click();
   await page.setViewportSize({ width: 390, height: 800 });
   // Every page keeps to the screen's width on a phone: wide tables scroll in their own box (the
   // seeded program's list carries flags, whose badges hold visually hidden text placed
   // absolutely: that text too stays inside), the wizard's steps stand one under another, and
   // headers, facts and two-column cards wrap.
   await page.goto('/programs');
+  // Outside a program an install admin has no role there: the line says only what they are.
+  await expect(page.locator('.user-role')).toHaveText('Install admin');
   await page.getByRole('link', { name: 'Seeded history' }).first().click();
   await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
   const seeded = new URL(page.url()).pathname;

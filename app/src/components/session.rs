@@ -85,7 +85,12 @@ pub fn UserMenu() -> impl IntoView {
             {move || Suspend::new(async move {
                 let user = me.await.ok().flatten()?;
                 let role = user.role_in(&program.get()).map(Role::label).unwrap_or_default();
-                let role = if user.install_admin { format!("{role} · Install admin") } else { role.to_owned() };
+                // Outside a program (the Programs page) an install admin has no role there.
+                let role = match (role, user.install_admin) {
+                    ("", true) => "Install admin".to_owned(),
+                    (role, true) => format!("{role} · Install admin"),
+                    (role, false) => role.to_owned(),
+                };
                 Some(view! {
                     <div class="user-menu">
                         <p class="user-email" title=user.email.clone()>{user.email.clone()}</p>
