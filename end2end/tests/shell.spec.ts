@@ -104,6 +104,18 @@ test('the frame fits a short window and a phone; old addresses lead into the pro
     await waitForHydration(page);
     expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(390);
   }
+  // The wizard's last step with a custom header's row (a fieldset is never narrower than its
+  // content unless told).
+  await page.goto(`${seeded}/webhooks/new`);
+  await waitForHydration(page);
+  await page.getByLabel('Name').fill('Phone test');
+  await page.getByLabel('URL').fill('https://example.com/hook');
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByRole('checkbox').nth(1).check();
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.getByRole('button', { name: 'Add header' }).click();
+  await expect(page.getByPlaceholder('X-Tenant')).toBeVisible();
+  expect(await page.evaluate(() => document.documentElement.scrollWidth), 'wizard step 3').toBeLessThanOrEqual(390);
   // `/webhooks` (and a program's `…/webhooks`) is the Webhooks list, not "Page not found".
   await page.setViewportSize({ width: 1280, height: 720 });
   await page.goto('/webhooks');
