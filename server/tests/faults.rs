@@ -144,10 +144,13 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
     let healthy = TestReceiver::start().await;
     let closed = RefusingPort::new();
     let plain = TestReceiver::start().await;
-    let mut cases: Vec<(String, String, Option<Arc<AtomicUsize>>, &str)> = vec![];
+    let mut cases: Vec<(String, String, Option<Arc<AtomicUsize>>, String)> = vec![];
     for (fault, expect) in [
         (Fault::Hang, "timed out after 1 s"),
-        (Fault::Reset, "request failed"),
+        (
+            Fault::Reset,
+            "the receiver closed the connection without answering (",
+        ),
         (Fault::Trickle, "timed out after 1 s"),
         (
             Fault::Redirect,
@@ -161,16 +164,27 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
         (Fault::HugeHeaders, ""),
     ] {
         let (u, seen) = faulty(fault, clock.clone()).await;
-        cases.push((format!("{fault:?}"), u, Some(seen), expect));
+        cases.push((format!("{fault:?}"), u, Some(seen), expect.to_owned()));
     }
+    // Failures before any answer say what happened in the receiver owner's terms, with the
+    // network stack's own words after.
     cases.push((
         "Refused".into(),
         format!("http://{}/hook", closed.addr),
         None,
-        "connection failed",
+        format!(
+            "connection refused at {}: nothing is listening there (",
+            closed.addr
+        ),
     ));
     let tls_url = plain.url.replace("http://", "https://");
-    cases.push(("NoTls".into(), tls_url, None, "connection failed"));
+    let tls = format!(
+        "TLS handshake with {} failed: ",
+        tls_url
+            .trim_start_matches("https://")
+            .trim_end_matches("/hook")
+    );
+    cases.push(("NoTls".into(), tls_url, None, tls));
     let retry =
         json!({"attempts": 2, "delay_seconds": 10, "backoff": "fixed", "timeout_seconds": 1});
     let mut ids = vec![];
@@ -251,7 +265,7 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
         }
         let error = a.error.clone().unwrap_or_default();
         assert_eq!(a.status, AttemptStatus::Failure, "{name}");
-        assert!(error.starts_with(expect), "{name}: {error}");
+        assert!(error.starts_with(expect.as_str()), "{name}: {error}");
     }
     for (name, _, seen, _) in &cases {
         if let Some(seen) = seen {
@@ -331,4 +345,77 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
     );
 }
 
-on_both_backends!(receiver_faults_are_recorded_retried_and_isolated);
+/// A webhook's host name that points at a private address by the time Herald sends (saved while
+/// it pointed elsewhere; here: saved by a process that allows private targets) is refused at
+/// connect time, nothing reaches the address, and the audit log says why in the guard's words,
+/// not the HTTP client's chain.
+async fn a_name_pointing_at_a_private_address_is_refused_in_words(backend: Backend) {
+    let Some((url, _dir)) = database(backend, "repointed").await else {
+        return;
+    };
+    let (open, _) = manual_engine(&url).await;
+    let admin = Actor::command_line(open.store().default_program().await.unwrap());
+    let rx = TestReceiver::start().await;
+    let target = rx.url.replace("127.0.0.1", "localhost");
+    let d = serde_json::from_value(json!({"name": "Re-pointed", "url": target,
+        "event_types": ["points.awarded"],
+        "retry": {"attempts": 0, "delay_seconds": 10, "backoff": "fixed", "timeout_seconds": 1}}))
+    .unwrap();
+    let id = open
+        .create_webhook(&admin, &d)
+        .await
+        .unwrap()
+        .webhook
+        .record
+        .id;
+    // A process with the guard on, as in production.
+    let guarded = herald::delivery::Engine::new(
+        herald::store::connect(&url).await.unwrap(),
+        herald::auth::seal::Sealer::from_key_text(SECRET_KEY).unwrap(),
+        herald::delivery::EngineConfig {
+            guard: herald::delivery::guard::GuardPolicy {
+                allow_private: false,
+                require_https: false,
+            },
+            ..Default::default()
+        },
+    );
+    let event = NewEvent::parse(
+        "points.awarded",
+        json!({"n": 1}),
+        None,
+        None,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    guarded.ingest(&admin.program, event).await.unwrap();
+    assert_eq!(guarded.run_once().await.unwrap(), 1);
+    let page = guarded
+        .store()
+        .list_attempts(
+            &admin.program,
+            &AttemptQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let a = page.items.iter().find(|a| a.webhook_id == id).unwrap();
+    let error = a.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("not sent: localhost resolves to "),
+        "{error}"
+    );
+    assert!(error.contains("a private or reserved address"), "{error}");
+    assert_eq!(
+        rx.received().len(),
+        0,
+        "nothing reached the private address"
+    );
+}
+
+on_both_backends!(
+    receiver_faults_are_recorded_retried_and_isolated,
+    a_name_pointing_at_a_private_address_is_refused_in_words,
+);

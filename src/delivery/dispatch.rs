@@ -379,24 +379,118 @@ fn clip(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// A transport error in words for the audit log (the whole source chain, no secrets: URLs carry
-/// no credentials by construction).
+/// A transport error in words for the audit log, Verify and Send Test: what happened, in the
+/// terms a receiver's owner acts on, then its root cause as the network stack gave it. No
+/// secrets: URLs carry no credentials by construction.
 fn describe(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("timed out after {} s", timeout.as_secs());
     }
-    let mut text = if e.is_connect() {
-        "connection failed".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+    let chain = Chain::of(e);
+    let at = e
+        .url()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .unwrap_or_else(|| "the receiver".to_owned());
+    let host = e
+        .url()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "the receiver's host".to_owned());
+    let https = e.url().is_some_and(|u| u.scheme() == "https");
+    let root = &chain.root;
+    if let Some(refusal) = chain.guard {
+        // The private-address guard's own words already name the host and the reason.
+        return format!("not sent: {refusal}");
     }
-    text
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    let hung_up = chain.incomplete
+        || (!e.is_connect()
+            && matches!(
+                chain.kind,
+                Some(ConnectionReset | ConnectionAborted | BrokenPipe)
+            ));
+    match chain.kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => {
+            format!("connection refused at {at}: nothing is listening there ({root})")
+        }
+        _ if chain.dns => format!("host not found: {host} ({root})"),
+        Some(std::io::ErrorKind::InvalidData) if e.is_connect() && https => {
+            format!("TLS handshake with {at} failed: {root} (does it serve HTTPS?)")
+        }
+        _ if hung_up => format!("the receiver closed the connection without answering ({root})"),
+        _ if e.is_connect() => format!("connection to {at} failed: {}", chain.text),
+        _ => format!("request failed: {}", chain.text),
+    }
+}
+
+/// The kind of an I/O error, looking inside the ones that only wrap another (TLS failures come
+/// as an `Other` error around an `InvalidData` one, whose own source is not in the chain).
+fn io_kind(e: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut io = e.downcast_ref::<std::io::Error>()?;
+    while let Some(inner) = io
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<std::io::Error>())
+    {
+        io = inner;
+    }
+    Some(io.kind())
+}
+
+/// What a transport error's chain of sources says, read once.
+struct Chain {
+    /// The kind of the first I/O error in it, if any.
+    kind: Option<std::io::ErrorKind>,
+    /// A name look-up failed.
+    dns: bool,
+    /// Herald's private-address guard refused the host, in its words.
+    guard: Option<String>,
+    /// The connection closed before a whole answer came.
+    incomplete: bool,
+    /// The innermost cause's own words.
+    root: String,
+    /// Every source's words, outermost first, without the HTTP client's wrappers ("client
+    /// error (Connect)"), which say nothing the lead does not.
+    text: String,
+}
+
+impl Chain {
+    fn of(e: &reqwest::Error) -> Self {
+        let mut chain = Self {
+            kind: None,
+            dns: false,
+            guard: None,
+            incomplete: false,
+            root: String::new(),
+            text: String::new(),
+        };
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            let words = s.to_string();
+            if chain.kind.is_none() {
+                chain.kind = io_kind(s);
+            }
+            // hyper's and hyper-util's own words: their error kinds are not public types here.
+            chain.incomplete |= words.starts_with("connection closed before message completed");
+            chain.dns |= words.starts_with("dns error");
+            if let Some(g) = s.downcast_ref::<super::guard::GuardError>() {
+                chain.guard = Some(g.to_string());
+            }
+            if !words.starts_with("client error (") {
+                if !chain.text.is_empty() {
+                    chain.text.push_str(": ");
+                }
+                chain.text.push_str(&words);
+            }
+            chain.root = words;
+            source = s.source();
+        }
+        if chain.text.is_empty() {
+            chain.text = e.to_string();
+        }
+        if chain.root.is_empty() {
+            chain.root = e.to_string();
+        }
+        chain
+    }
 }
 
 #[cfg(test)]
