@@ -135,6 +135,19 @@ async fn act(
     };
 }
 
+/// The newest 200 attempts of the admin's program.
+async fn attempts(engine: &herald::delivery::Engine, admin: &Actor) -> herald::store::AttemptPage {
+    let query = AttemptQuery {
+        limit: 200,
+        ..Default::default()
+    };
+    engine
+        .store()
+        .list_attempts(&admin.program, &query)
+        .await
+        .unwrap()
+}
+
 async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
     let Some((url, _dir)) = database(backend, "fault_matrix").await else {
         return;
@@ -222,17 +235,7 @@ async fn receiver_faults_are_recorded_retried_and_isolated(backend: Backend) {
     );
     assert_eq!(step.await.unwrap(), cases.len() + 1);
 
-    let page = engine
-        .store()
-        .list_attempts(
-            &admin.program,
-            &AttemptQuery {
-                limit: 200,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let page = attempts(&engine, &admin).await;
     assert_eq!(
         page.items.len(),
         cases.len() + 1,
@@ -390,17 +393,7 @@ async fn a_name_pointing_at_a_private_address_is_refused_in_words(backend: Backe
     .unwrap();
     guarded.ingest(&admin.program, event).await.unwrap();
     assert_eq!(guarded.run_once().await.unwrap(), 1);
-    let page = guarded
-        .store()
-        .list_attempts(
-            &admin.program,
-            &AttemptQuery {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let page = attempts(&guarded, &admin).await;
     let a = page.items.iter().find(|a| a.webhook_id == id).unwrap();
     let error = a.error.clone().unwrap_or_default();
     assert!(
