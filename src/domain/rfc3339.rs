@@ -88,9 +88,7 @@ pub fn to_z(t: &DateTime<Utc>) -> String {
 
 /// For `#[serde(serialize_with = "…")]`: the same text chrono's own `Serialize` writes.
 pub fn serialize_z<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    let mut buf = String::with_capacity(32);
-    push(&mut buf, t, true);
-    s.serialize_str(&buf)
+    s.serialize_str(&to_z(t))
 }
 
 #[cfg(test)]
