@@ -387,20 +387,20 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
         return format!("timed out after {} s", timeout.as_secs());
     }
     let chain = Chain::of(e);
-    let at = e
-        .url()
-        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
-        .unwrap_or_else(|| "the receiver".to_owned());
-    let host = e
-        .url()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "the receiver's host".to_owned());
-    let https = e.url().is_some_and(|u| u.scheme() == "https");
-    let root = &chain.root;
     if let Some(refusal) = chain.guard {
         // The private-address guard's own words already name the host and the reason.
         return format!("not sent: {refusal}");
     }
+    let url = e.url();
+    let host = url
+        .and_then(url::Url::host_str)
+        .unwrap_or("the receiver's host");
+    let at = match url.and_then(url::Url::port_or_known_default) {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let https = url.is_some_and(|u| u.scheme() == "https");
+    let root = &chain.root;
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
     let hung_up = chain.incomplete
         || (!e.is_connect()

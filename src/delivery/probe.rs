@@ -128,7 +128,8 @@ impl Engine {
         // after Verify is first offered); a secret one left empty is the stored value.
         let custom = draft_headers(draft, stored.as_ref()).unwrap_or_default();
         let url = crate::domain::webhook::TargetUrl::parse(&draft.url)?;
-        let parsed = url::Url::parse(url.as_str())
+        let parsed = url
+            .parsed()
             .map_err(|e| ValidationError::new("url", format!("URL cannot be used: {e}")))?;
         let draft_id = WebhookId::generate();
         let auth_param = match &auth {

@@ -78,6 +78,13 @@ impl TargetUrl {
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
     }
+
+    /// The URL parsed, for the HTTP client and the private-address guard (the server reads it
+    /// once, where a webhook is read or a draft is probed).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn parsed(&self) -> Result<url::Url, url::ParseError> {
+        url::Url::parse(&self.0)
+    }
 }
 
 /// What `TargetUrl::parse` checks of a URL, read by a WHATWG URL parser.

@@ -126,7 +126,7 @@ impl TryFrom<WebhookRow> for Webhook {
             created_at: r.created_at,
             updated_at: r.updated_at,
         };
-        let target = url::Url::parse(record.url.as_str()).map_err(|e| corrupt("url", e))?;
+        let target = record.url.parsed().map_err(|e| corrupt("url", e))?;
         Ok(Webhook {
             record,
             target,
