@@ -58,6 +58,7 @@ fn event(program: &ProgramId, event_type: &str) -> StoredEvent {
     let now = now();
     StoredEvent {
         program_id: program.clone(),
+        member: None,
         id: EventId::generate(),
         event_type: EventType::parse(event_type).unwrap(),
         event_timestamp: now,
@@ -1184,6 +1185,127 @@ async fn audit_search_by_name_merges_matching_webhooks(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(none.items.is_empty() && none.next.is_none());
+}
+
+/// A member id in the audit log's search finds the attempts of the events about that member,
+/// exactly as given, through both ways a search is answered: pieces merged one by one, and, once
+/// more webhooks' names hold the text than are merged that way, a walk of the program's attempts.
+async fn audit_search_finds_a_members_events(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Points sync", now());
+    store.insert_webhook(&w).await.unwrap();
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+    let about = |member: Option<&str>| StoredEvent {
+        member: member.map(str::to_owned),
+        ..event(&p, "points.awarded")
+    };
+    let events = [
+        about(Some("m_1")),
+        about(Some("m_2")),
+        about(Some("m_1")),
+        about(None),
+    ];
+    let attempt = |w: &WebhookRecord, e: Option<&StoredEvent>, minute: i64| NewAttempt {
+        id: AttemptId::generate(),
+        program_id: p.clone(),
+        webhook_id: w.id.clone(),
+        webhook_name: w.name.as_str().to_owned(),
+        delivery_id: None,
+        event_id: e.map_or_else(EventId::generate, |e| e.id.clone()),
+        event_accepted_at: e.map(|e| e.created_at),
+        event_type: EventType::parse("points.awarded").unwrap(),
+        attempt: 1,
+        trigger: Trigger::Event,
+        status: if minute % 2 == 0 {
+            AttemptStatus::Failure
+        } else {
+            AttemptStatus::Success
+        },
+        status_code: Some(200),
+        error: None,
+        latency_ms: Some(minute),
+        lag_ms: None,
+        request_url: "https://example.com".into(),
+        request_headers: vec![],
+        request_body: Some(String::new()),
+        response_headers: None,
+        response_body: None,
+        created_at: start + Duration::minutes(minute),
+        delivered_at: None,
+        superseded: false,
+    };
+    // Event i's two tries at minutes 10i and 10i + 1.
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(store.ingest(e, &[]).await.unwrap(), Some(0));
+        for k in 0..2 {
+            let a = attempt(&w, Some(e), 10 * i as i64 + k);
+            store.insert_attempt(&a).await.unwrap();
+        }
+    }
+    let search = |text: &str, f: &dyn Fn(&mut AttemptQuery)| {
+        let mut q = AttemptQuery {
+            search: Some(text.into()),
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let found = |q: AttemptQuery| {
+        let store = store.clone();
+        let p = p.clone();
+        async move {
+            let page = store.list_attempts(&p, &q).await.unwrap();
+            let minutes: Vec<i64> = page.items.iter().map(|a| a.latency_ms.unwrap()).collect();
+            (minutes, page.next)
+        }
+    };
+    assert_eq!(found(search("m_1", &|_| {})).await.0, [21, 20, 1, 0]);
+    assert_eq!(found(search(" m_2 ", &|_| {})).await.0, [11, 10]);
+    assert!(found(search("M_1", &|_| {})).await.0.is_empty(), "exact");
+    assert!(found(search("m_", &|_| {})).await.0.is_empty(), "whole");
+    assert_eq!(
+        found(search("m_1", &|q| q.status = Some(AttemptStatus::Success)))
+            .await
+            .0,
+        [21, 1]
+    );
+    // A page at a time.
+    let mut seen = vec![];
+    let mut cursor = None;
+    loop {
+        let (minutes, next) = found(search("m_1", &|q| {
+            q.limit = 1;
+            q.cursor = cursor.clone();
+        }))
+        .await;
+        seen.extend(minutes);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [21, 20, 1, 0]);
+
+    // Webhooks whose names hold the member id too: a few are merged piece by piece, many make
+    // the search walk the program's attempts; either way the member's and the names' rows come.
+    // `sql::NAME_MATCHES_MERGED`: the most webhooks a search merges one by one.
+    const MERGED: i64 = 64;
+    let mut named = vec![];
+    for i in 0..=MERGED {
+        let team = webhook(&p, &format!("Team m_1 {i:02}"), now());
+        store.insert_webhook(&team).await.unwrap();
+        store
+            .insert_attempt(&attempt(&team, None, 100 + i))
+            .await
+            .unwrap();
+        named.push(100 + i);
+        if i == 1 || i == MERGED {
+            let mut expected: Vec<i64> = named.iter().rev().copied().collect();
+            expected.extend([21, 20, 1, 0]);
+            assert_eq!(found(search("m_1", &|_| {})).await.0, expected, "{i}");
+        }
+    }
 }
 
 async fn api_keys_match_by_prefix_and_revoke(store: Arc<dyn Store>) {
@@ -2359,6 +2481,7 @@ on_both_backends!(
     counters_count_live_attempts_only,
     audit_log_filters_and_pages,
     audit_search_by_name_merges_matching_webhooks,
+    audit_search_finds_a_members_events,
     api_keys_match_by_prefix_and_revoke,
     first_user_needs_a_setup_token_once,
     users_and_sessions,

@@ -101,7 +101,7 @@ pub struct AttemptFilters {
     pub end: String,
     #[serde(default)]
     pub status: String,
-    /// An event id, or part of a webhook name.
+    /// An event id, a member id, or part of a webhook name.
     #[serde(default)]
     pub q: String,
 }

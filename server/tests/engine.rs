@@ -117,6 +117,70 @@ async fn retry_schedule_follows_the_clock(backend: Backend) {
     assert!(none.items.is_empty());
 }
 
+/// Support's question, "what did we send about this member?": the audit log's search takes the
+/// member id an event's `data` gave (`member_id`, or `user_id` when it has none) and finds every
+/// try of every event about that member, exactly as given, and nothing about anyone else.
+async fn a_members_events_are_found_in_the_audit_log(backend: Backend) {
+    let Some(s) = setup(backend, "engine_member_search").await else {
+        return;
+    };
+    let rx = TestReceiver::start().await;
+    rx.script([Reply::Status(500)]);
+    s.engine
+        .create_webhook(&s.admin, &draft("Member sync", &rx.url, json!({"attempts": 2, "delay_seconds": 60, "backoff": "fixed", "timeout_seconds": 5})))
+        .await
+        .unwrap();
+    let post = |data: Value| {
+        let event = NewEvent::parse("points.awarded", data, None, None, s.clock.now()).unwrap();
+        let engine = s.engine.clone();
+        let program = s.admin.program.clone();
+        async move { engine.ingest(&program, event).await.unwrap().event_id }
+    };
+    // `first` fails at 0 s and is retried at 60 s; the others go out at 10 s.
+    let first = post(json!({"user_id": "u_1001", "points": 5})).await;
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    s.clock.advance(Duration::seconds(10));
+    let other = post(json!({"member_id": "m_7", "user_id": "u_1001", "points": 1})).await;
+    let nobody = post(json!({"points": 2})).await;
+    let again = post(json!({"user_id": "u_1001", "points": 3})).await;
+    assert_eq!(s.engine.drain().await.unwrap(), 3);
+    s.clock.advance(Duration::seconds(50));
+    assert_eq!(s.engine.drain().await.unwrap(), 1);
+    assert_eq!(rx.received().len(), 5);
+    let found = |text: &str| {
+        let q = AttemptQuery {
+            search: Some(text.to_owned()),
+            limit: 50,
+            ..Default::default()
+        };
+        let store = s.engine.store();
+        let program = s.admin.program.clone();
+        async move {
+            let page = store.list_attempts(&program, &q).await.unwrap();
+            page.items
+                .iter()
+                .map(|a| (a.event_id.clone(), a.attempt))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        found("u_1001").await,
+        [
+            (first.to_string(), 2),
+            (again.to_string(), 1),
+            (first.to_string(), 1)
+        ],
+        "newest first; `member_id` wins over `user_id`"
+    );
+    assert_eq!(found("m_7").await, [(other.to_string(), 1)]);
+    assert!(found("u_100").await.is_empty(), "a whole id, not a part");
+    assert!(found("U_1001").await.is_empty(), "as given");
+    assert!(
+        !found(nobody.as_str()).await.is_empty(),
+        "the event id still finds it"
+    );
+}
+
 /// A delivery whose processing keeps killing the worker (its lease runs out again and again) is
 /// not claimed forever: each expiry counts as a try, and past the budget it is dead-lettered with
 /// an error that says why, without another request.
@@ -979,6 +1043,7 @@ on_both_backends!(
     a_written_retry_schedule_is_followed,
     retry_schedule_follows_the_clock,
     a_crash_loop_is_dead_lettered,
+    a_members_events_are_found_in_the_audit_log,
     hostile_response_bodies_are_recorded_and_block_nothing,
     fan_out_sees_other_processes_webhook_changes_at_once,
     ingest_is_not_starved_by_a_storm_of_webhook_changes,

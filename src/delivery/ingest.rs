@@ -586,6 +586,7 @@ impl Engine {
             let body = serde_json::to_string(&envelope).expect("plain data");
             let stored = StoredEvent {
                 program_id: program.clone(),
+                member: envelope.member(),
                 id: envelope.event_id,
                 event_type: envelope.event_type,
                 event_timestamp: envelope.event_timestamp,

@@ -66,6 +66,22 @@ pub struct Envelope {
     pub data: serde_json::Value,
 }
 
+/// Longest member id the audit log can be searched by (a longer one is still sent, but not
+/// indexed: PostgreSQL refuses index entries over about 2,700 bytes).
+pub const MEMBER_MAX_CHARS: usize = 200;
+
+impl Envelope {
+    /// The member this event is about, as the audit log's search finds it: `member_id`, or
+    /// `user_id` when it has none. `None` when neither is there, or when it is longer than
+    /// `MEMBER_MAX_CHARS` or holds control characters (NUL cannot be stored as PostgreSQL text;
+    /// nobody types the others into a search box).
+    pub fn member(&self) -> Option<String> {
+        let id = self.member_id.as_ref().or(self.user_id.as_ref())?;
+        (id.chars().count() <= MEMBER_MAX_CHARS && !id.chars().any(char::is_control))
+            .then(|| id.clone())
+    }
+}
+
 /// `data[key]` as text, when it is a non-empty string or a number.
 fn id_in(data: &serde_json::Value, key: &str) -> Option<String> {
     match data.get(key)? {
@@ -172,5 +188,31 @@ mod tests {
             .unwrap()
             .envelope();
         assert_eq!((neither.user_id, neither.member_id), (None, None));
+    }
+
+    #[test]
+    fn the_member_searched_by_is_member_id_then_user_id_when_storable() {
+        let now = Utc::now();
+        let member = |data: serde_json::Value| {
+            NewEvent::parse("points.awarded", data, None, None, now)
+                .unwrap()
+                .envelope()
+                .member()
+        };
+        assert_eq!(member(json!({"user_id": "u_1"})).as_deref(), Some("u_1"));
+        assert_eq!(
+            member(json!({"user_id": "u_1", "member_id": "m_1"})).as_deref(),
+            Some("m_1")
+        );
+        assert_eq!(member(json!({"member_id": 7})).as_deref(), Some("7"));
+        assert_eq!(member(json!({"points": 5})), None);
+        let longest = "m".repeat(MEMBER_MAX_CHARS);
+        assert_eq!(member(json!({"member_id": longest.clone()})), Some(longest));
+        assert_eq!(
+            member(json!({"member_id": "m".repeat(MEMBER_MAX_CHARS + 1)})),
+            None
+        );
+        assert_eq!(member(json!({"member_id": "m\u{0}"})), None);
+        assert_eq!(member(json!({"member_id": "m\n1"})), None);
     }
 }

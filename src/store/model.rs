@@ -223,6 +223,8 @@ pub struct StoredEvent {
     pub event_timestamp: DateTime<Utc>,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    /// The member it is about (`Envelope::member`), for the audit log's search by member.
+    pub member: Option<String>,
 }
 
 /// One webhook an event fans out to, with the event's ordering value for that webhook (when the
@@ -419,7 +421,7 @@ pub struct AttemptQuery {
     pub created_from: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     pub status: Option<AttemptStatus>,
-    /// An event id, or part of a webhook name.
+    /// An event id, a member id (an event's `member`), or part of a webhook name.
     pub search: Option<String>,
     pub cursor: Option<Cursor>,
     pub limit: u32,

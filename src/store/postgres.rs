@@ -33,7 +33,7 @@ const CHANGE_CHANNEL: &str = "herald_webhook_changed";
 /// delivery names a webhook of its event's program. An event already stored is skipped with its
 /// deliveries; the sizes roll-up counts only the events stored. `$17` is when held deliveries
 /// are due (`sql::held_due`); with `$18` the other processes are told about new work (`$19`,
-/// `$20`: channel and this store's signature) once it commits.
+/// `$20`: channel and this store's signature) once it commits. `$21` is each event's member.
 static INGEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH routed AS ( \
@@ -42,16 +42,19 @@ static INGEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
           ON p.id = r.id AND p.webhooks_version = r.version \
         FOR SHARE OF p), \
     v AS (SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], \
-            $7::timestamptz[], $8::text[], $9::timestamptz[], $10::bigint[], $11::bigint[]) \
-        AS v (n, program_id, id, event_type, event_timestamp, body, created_at, hour, bytes)), \
+            $7::timestamptz[], $8::text[], $9::timestamptz[], $10::bigint[], $11::bigint[], \
+            $21::text[]) \
+        AS v (n, program_id, id, event_type, event_timestamp, body, created_at, hour, bytes, \
+            member)), \
     d AS (SELECT * FROM unnest($12::bigint[], $13::text[], $14::text[], $15::text[], \
             $16::timestamptz[]) \
         AS d (n, id, webhook_id, ordering_key, lease_expires_at)), \
     ok AS (SELECT true WHERE (SELECT count(*) FROM routed) = cardinality($1::text[]) \
         AND NOT EXISTS (SELECT 1 FROM d JOIN v USING (n) WHERE NOT EXISTS ( \
             SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.program_id = v.program_id))), \
-    ev AS (INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) \
-        SELECT program_id, id, event_type, event_timestamp, body, created_at FROM v \
+    ev AS (INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at, \
+            member) \
+        SELECT program_id, id, event_type, event_timestamp, body, created_at, member FROM v \
         WHERE EXISTS (SELECT 1 FROM ok) \
         ON CONFLICT DO NOTHING RETURNING program_id, id), \
     fresh AS (SELECT v.* FROM v JOIN ev ON ev.program_id = v.program_id AND ev.id = v.id), \
@@ -557,6 +560,7 @@ impl PgStore {
             .bind(announce)
             .bind(WORK_CHANNEL)
             .bind(&self.instance)
+            .bind(column(items.iter(), |(_, item)| item.event.member.clone()))
             .fetch_one(&mut *conn)
             .await?;
         // A delivery to a webhook that is not the event's program's is routing that no longer

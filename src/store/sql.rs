@@ -444,9 +444,12 @@ pub fn push_insert_events<'a, DB>(qb: &mut QueryBuilder<'a, DB>, batch: &[Ingest
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> Stamp: Encode<'q, DB> + Type<DB>,
 {
-    qb.push("INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) ");
+    qb.push(
+        "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at, member) ",
+    );
     qb.push_values(batch, |mut row, item| {
         let e = &item.event;
         row.push_bind(e.program_id.to_string())
@@ -454,7 +457,8 @@ where
             .push_bind(e.event_type.to_string())
             .push_bind(Stamp(e.event_timestamp))
             .push_bind(e.body.clone())
-            .push_bind(Stamp(e.created_at));
+            .push_bind(Stamp(e.created_at))
+            .push_bind(e.member.clone());
     });
     qb.push(" ON CONFLICT DO NOTHING RETURNING program_id, id");
 }
@@ -1142,7 +1146,7 @@ impl From<(String, i64)> for NamedWebhook {
 }
 
 /// The audit-log page query: filters, keyset position, and one row more than the limit (to tell
-/// whether another page follows). A search (an event id, or part of a webhook name) is answered
+/// whether another page follows). A search (an event id, a member id, or part of a webhook name) is answered
 /// through indexes: `named` holds the webhooks whose names match (from `webhook_names_query`),
 /// each read through its own index range, and the event id through the event index; the pieces
 /// are merged in order. With more than `NAME_MATCHES_MERGED` named, the program's attempts are
@@ -1174,7 +1178,10 @@ where
             .push_bind(program.to_string())
             .push(" AND name_lower LIKE ")
             .push_bind(like_pattern(search))
-            .push(" ESCAPE '\\')))");
+            .push(" ESCAPE '\\'))");
+        qb.push(" OR ");
+        push_member_events(&mut qb, program, search);
+        qb.push(")");
         push_attempt_order(&mut qb, q);
         return qb;
     }
@@ -1203,6 +1210,26 @@ where
             .push(" AND a.event_accepted_at IS NULL AND a.event_id = ")
             .push_bind(event_id.clone());
     });
+    qb.push(" UNION ");
+    // A member's events first, through their index, then each one's attempts by key (`CROSS
+    // JOIN` keeps SQLite's loops in that order: left to choose, it walked the program's
+    // attempts newest first, testing each against the member's events).
+    push_piece_from(
+        &mut qb,
+        q,
+        "by_member",
+        "events m CROSS JOIN attempts a",
+        |qb| {
+            qb.push("m.program_id = ")
+                .push_bind(program.to_string())
+                .push(" AND m.member = ")
+                .push_bind(search.to_owned())
+                .push(
+                    " AND a.program_id = m.program_id AND a.event_accepted_at = m.created_at \
+                 AND a.event_id = m.id",
+                );
+        },
+    );
     for (i, webhook) in named.iter().enumerate() {
         qb.push(" UNION ");
         push_piece(&mut qb, q, &format!("by_name_{i}"), |qb| {
@@ -1216,6 +1243,20 @@ where
     }
     push_order(&mut qb, q, "");
     qb
+}
+
+/// `(a.program_id, a.event_accepted_at, a.event_id) IN (…)`: the attempts of the events about
+/// the member `search` (as typed, case and all), for the walk of the program's attempts.
+fn push_member_events<'a, DB>(qb: &mut QueryBuilder<'a, DB>, program: &ProgramId, search: &str)
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    qb.push("(a.program_id, a.event_accepted_at, a.event_id) IN (SELECT m.program_id, m.created_at, m.id FROM events m WHERE m.program_id = ")
+        .push_bind(program.to_string())
+        .push(" AND m.member = ")
+        .push_bind(search.to_owned())
+        .push(")");
 }
 
 /// One piece of a merged audit-log search: `SELECT * FROM (SELECT … FROM attempts a WHERE`, its
@@ -1232,8 +1273,24 @@ fn push_piece<'a, DB>(
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
 {
+    push_piece_from(qb, q, name, "attempts a", conditions);
+}
+
+/// `push_piece` reading `from` (which names the attempts `a`).
+fn push_piece_from<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    q: &AttemptQuery,
+    name: &str,
+    from: &str,
+    conditions: impl FnOnce(&mut QueryBuilder<'a, DB>),
+) where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+{
     qb.push(format!(
-        "SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM attempts a WHERE "
+        "SELECT * FROM (SELECT {ATTEMPT_SUMMARY_COLUMNS} FROM {from} WHERE "
     ));
     conditions(qb);
     push_attempt_filters(qb, q);

@@ -787,7 +787,8 @@ mod tests {
 
     /// The audit log's first page and its searches go through indexes: the first page reads the
     /// program's index in order, the search by webhook name reads only the named webhooks'
-    /// attempts (their index), the event id its own index, and no plan scans the attempts table.
+    /// attempts (their index), the event id its own index, a member's events theirs, and no plan
+    /// scans the attempts table.
     #[tokio::test]
     async fn audit_queries_never_scan_the_attempts() {
         let (store, _dir) = plan_store().await;
@@ -842,6 +843,10 @@ mod tests {
                 );
             }
             assert!(
+                steps.iter().any(|s| s.contains("events_member")),
+                "a member's events through their index: {steps:?}"
+            );
+            assert!(
                 !steps.iter().any(|s| s.contains("attempts_program_created")),
                 "{steps:?}"
             );
@@ -882,6 +887,7 @@ mod tests {
             IngestItem {
                 event: StoredEvent {
                     program_id: program.clone(),
+                    member: None,
                     id: EventId::generate(),
                     event_type: event_type.clone(),
                     event_timestamp: now,

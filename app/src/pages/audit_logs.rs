@@ -1,5 +1,5 @@
 //! The audit log (`/audit-logs`): every attempt, newest first, filtered by date, webhook, status
-//! and event id or webhook name, with keyset paging that stays fast on millions of rows.
+//! and event id, member id or webhook name, with keyset paging that stays fast on millions of rows.
 
 use crate::api::audit::list_attempts;
 use crate::api::program_path;
@@ -100,7 +100,7 @@ pub fn AuditLogsPage() -> impl IntoView {
             </label>
             <label class="grow">
                 <span>"Search"</span>
-                <input type="search" name="q" placeholder="Event ID or webhook name" value=move || param("q")/>
+                <input type="search" name="q" placeholder="Event ID, member ID or webhook name" value=move || param("q")/>
             </label>
             <button type="submit" class="button">"Search"</button>
         </Form>

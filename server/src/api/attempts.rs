@@ -20,8 +20,9 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(read))
 }
 
-/// Audit-log filters; `q` is an event id or part of a webhook name; `cursor` comes from a
-/// previous page; `limit` is 1–200 (default 50).
+/// Audit-log filters; `q` is an event id, a member id (exactly as the event's `member_id`, or
+/// `user_id`, gave it) or part of a webhook name; `cursor` comes from a previous page; `limit` is
+/// 1–200 (default 50).
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +35,8 @@ struct ListQuery {
     end: String,
     #[serde(default)]
     status: String,
+    /// An event id, a member id (as the event's `member_id`, or `user_id` when it has none, gave
+    /// it), or part of a webhook name.
     #[serde(default)]
     q: String,
     #[serde(default)]
