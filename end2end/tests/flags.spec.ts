@@ -43,3 +43,31 @@ test('flags: badges in the list, sentences on the webhook page and the overview,
   await snap(page, 'flags-overview');
   expect(errors).toEqual([]);
 });
+
+test('the audit log finds what was sent about one member', async ({ page }) => {
+  const errors = collectConsoleErrors(page);
+  await signIn(page, 'admin');
+  await page.goto('/programs');
+  await page.getByRole('link', { name: 'Seeded history' }).first().click();
+  await expect(page.getByRole('heading', { name: 'Webhooks', level: 1 })).toBeVisible();
+  const seeded = new URL(page.url()).pathname;
+  await page.goto(`${seeded}/audit-logs`);
+  await waitForHydration(page);
+  const search = page.getByLabel('Search');
+  await expect(search).toHaveAttribute('placeholder', 'Event ID, member ID or webhook name');
+  await search.fill('m_3');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await expect(page).toHaveURL(/[?&]q=m_3(&|$)/);
+  const rows = page.getByRole('table').locator('tbody tr');
+  await expect(rows.first()).toBeVisible();
+  // Each row is an attempt of an event about m_3: its request says so.
+  const count = await rows.count();
+  for (const i of [0, count - 1]) {
+    await page.goto((await rows.nth(i).locator('a[href*="/audit-logs/"]').first().getAttribute('href'))!);
+    await expect(page.getByText(/"member_id": "m_3",/).first()).toBeVisible();
+    await page.goBack();
+  }
+  await page.goto(`${seeded}/audit-logs?q=m_30`);
+  await expect(page.getByText('No attempts to show')).toBeVisible();
+  expect(errors).toEqual([]);
+});
