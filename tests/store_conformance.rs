@@ -1261,6 +1261,34 @@ async fn audit_search_finds_a_members_events(store: Arc<dyn Store>) {
         }
     };
     assert_eq!(found(search("m_1", &|_| {})).await.0, [21, 20, 1, 0]);
+    // Each row names its event's member, in the list and in the attempt's detail.
+    let page = store.list_attempts(&p, &search("", &|_| {})).await.unwrap();
+    let members: Vec<Option<&str>> = page.items.iter().map(|a| a.member.as_deref()).collect();
+    assert_eq!(
+        members,
+        [
+            None,
+            None,
+            Some("m_1"),
+            Some("m_1"),
+            Some("m_2"),
+            Some("m_2"),
+            Some("m_1"),
+            Some("m_1")
+        ]
+    );
+    let detail = store
+        .get_attempt(&p, &page.items[2].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.summary.member.as_deref(), Some("m_1"));
+    let detail = store
+        .get_attempt(&p, &page.items[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.summary.member, None);
     assert_eq!(found(search(" m_2 ", &|_| {})).await.0, [11, 10]);
     assert!(found(search("M_1", &|_| {})).await.0.is_empty(), "exact");
     assert!(found(search("m_", &|_| {})).await.0.is_empty(), "whole");

@@ -60,14 +60,22 @@ test('the audit log finds what was sent about one member', async ({ page }) => {
   await expect(page).toHaveURL(/[?&]q=m_3(&|$)/);
   const rows = page.getByRole('table').locator('tbody tr');
   await expect(rows.first()).toBeVisible();
-  // Each row is an attempt of an event about m_3: its request says so.
+  // Each row is an attempt of an event about m_3: the row names the member, and the request
+  // and the attempt's facts say so.
   const count = await rows.count();
+  await expect(rows.getByRole('link', { name: 'member m_3' })).toHaveCount(count);
   for (const i of [0, count - 1]) {
     await page.goto((await rows.nth(i).locator('a[href*="/audit-logs/"]').first().getAttribute('href'))!);
     await expect(page.getByText(/"member_id": "m_3",/).first()).toBeVisible();
+    await expect(page.locator('dl.facts dt', { hasText: 'Member' })).toHaveCount(1);
     await page.goBack();
   }
   await page.goto(`${seeded}/audit-logs?q=m_30`);
   await expect(page.getByText('No attempts to show')).toBeVisible();
+  // The unfiltered log names each row's member: one click shows everything about them.
+  await page.goto(`${seeded}/audit-logs`);
+  await page.getByRole('link', { name: /^member m_/ }).first().click();
+  await expect(page).toHaveURL(/[?&]q=m_\d+$/);
+  await expect(rows.first()).toBeVisible();
   expect(errors).toEqual([]);
 });

@@ -103,7 +103,7 @@ test('dead letters are listed on the Deliveries page and replayed in bulk with a
     // the receiver, still failing, sends it back among the dead letters.
     const deliveriesUrl = page.url();
     await page.goto(deliveriesUrl.replace(/\/deliveries\?.*$/, `/audit-logs?webhook_id=${id}`));
-    await page.getByRole('row').filter({ hasText: 'Flaky CRM' }).first().getByRole('link').click();
+    await page.getByRole('row').filter({ hasText: 'Flaky CRM' }).first().getByTitle('Open the request and response').click();
     await expect(page.getByRole('heading', { name: /Flaky CRM/, level: 1 })).toBeVisible();
     await waitForHydration(page);
     await page.getByRole('button', { name: 'Replay', exact: true }).click();

@@ -29,7 +29,7 @@ const PAGE: u32 = 200;
 
 /// The audit log's header line.
 pub const ATTEMPT_COLUMNS: &str = "attempt_id,created_at,webhook_name,webhook_id,event_type,\
-event_id,delivery_id,attempt,trigger,status,status_code,latency_ms,lag_ms,delivered_at,superseded,error";
+event_id,delivery_id,attempt,trigger,status,status_code,latency_ms,lag_ms,delivered_at,superseded,error,member";
 
 /// The deliveries' header line (`next_attempt_at` only for one waiting to be tried again).
 pub const DELIVERY_COLUMNS: &str = "delivery_id,accepted_at,webhook_name,webhook_id,event_type,\
@@ -245,6 +245,7 @@ pub fn attempt_line(a: &AttemptSummary) -> String {
         a.delivered_at.map(time).unwrap_or_default(),
         a.superseded.to_string(),
         a.error.clone().unwrap_or_default(),
+        a.member.clone().unwrap_or_default(),
     ])
 }
 

@@ -1537,7 +1537,7 @@ async fn the_audit_log_and_the_deliveries_download_as_csv_with_the_lists_filters
     .await;
     let events = 110; // 220 attempts: more than the export's page of 200
     let batch: Vec<Value> = (0..events)
-        .map(|i| json!({"event_type": "points.awarded", "data": {"i": i}}))
+        .map(|i| json!({"event_type": "points.awarded", "data": {"i": i, "user_id": format!("u_{i}")}}))
         .collect();
     let (status, body) = app
         .post("/api/v1/events/batch", json!({"events": batch}))
@@ -1575,6 +1575,13 @@ async fn the_audit_log_and_the_deliveries_download_as_csv_with_the_lists_filters
         .iter()
         .any(|l| l.contains(",\"Plain, with a comma\",")));
     assert!(lines[1..].iter().all(|l| l.contains(",points.awarded,")));
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.rsplit(',').next().unwrap().starts_with("u_")),
+        "each line ends with the member its event is about: {}",
+        lines[1]
+    );
 
     // The list's filters.
     let id = formula["id"].as_str().unwrap().to_owned();

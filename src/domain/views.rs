@@ -155,6 +155,10 @@ pub struct AttemptView {
     /// record, it moved neither the delivery nor the webhook's figures.
     #[serde(default)]
     pub superseded: bool,
+    /// The member the event is about (its `member_id`, or `user_id` when it has none); `null`
+    /// for a test send, a verification, or an event about no one.
+    #[serde(default)]
+    pub member: Option<String>,
 }
 
 #[cfg_attr(feature = "server", derive(utoipa::ToSchema))]

@@ -534,6 +534,9 @@ pub struct AttemptSummary {
     pub delivered_at: Option<DateTime<Utc>>,
     /// Sent under a claim that a newer claim had replaced (see `NewAttempt::superseded`).
     pub superseded: bool,
+    /// The member its event is about (`StoredEvent::member`); `None` for a try without a stored
+    /// event (a test send, a verification) or an event about no one.
+    pub member: Option<String>,
 }
 
 /// One audit-log row with the full request and response.

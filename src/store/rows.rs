@@ -237,6 +237,7 @@ impl TryFrom<AttemptSummaryRow> for AttemptSummary {
             created_at: r.created_at,
             delivered_at: r.delivered_at,
             superseded: r.superseded,
+            member: None,
         })
     }
 }

@@ -910,7 +910,22 @@ macro_rules! impl_store {
                     .build_query_as()
                     .fetch_all(&self.reader)
                     .await?;
-                sql::attempt_page(q, rows)
+                let mut page = sql::attempt_page(q, rows)?;
+                let ids: std::collections::BTreeSet<&str> =
+                    page.items.iter().map(|a| a.event_id.as_str()).collect();
+                if !ids.is_empty() {
+                    let members: std::collections::HashMap<String, String> =
+                        sql::members_query::<$db>(program, ids)
+                            .build_query_as::<(String, String)>()
+                            .fetch_all(&self.reader)
+                            .await?
+                            .into_iter()
+                            .collect();
+                    for a in &mut page.items {
+                        a.member = members.get(&a.event_id).cloned();
+                    }
+                }
+                Ok(page)
             }
 
             async fn get_attempt(&self, program: &ProgramId, id: &AttemptId) -> Result<Option<AttemptDetail>> {
@@ -919,7 +934,16 @@ macro_rules! impl_store {
                     .bind(id.as_str())
                     .fetch_optional(&self.reader)
                     .await?;
-                row.map(AttemptDetail::try_from).transpose()
+                let Some(mut detail) = row.map(AttemptDetail::try_from).transpose()? else {
+                    return Ok(None);
+                };
+                detail.summary.member = sqlx::query_scalar::<_, Option<String>>(sql::EVENT_MEMBER)
+                    .bind(program.as_str())
+                    .bind(detail.summary.event_id.as_str())
+                    .fetch_optional(&self.reader)
+                    .await?
+                    .flatten();
+                Ok(Some(detail))
             }
         }
     };

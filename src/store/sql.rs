@@ -1000,6 +1000,9 @@ pub const GET_ATTEMPT: &str = "SELECT a.id, a.webhook_id, a.webhook_name, a.deli
     LEFT JOIN events e ON e.program_id = a.program_id AND e.id = a.event_id AND a.request_body = '' \
     WHERE a.program_id = $1 AND a.id = $2";
 
+/// The member an event is about (`$1` program, `$2` event id), when it is stored and has one.
+pub const EVENT_MEMBER: &str = "SELECT member FROM events WHERE program_id = $1 AND id = $2";
+
 /// Columns a worker needs to make a request, from `deliveries d`, `events e`, `webhooks w`.
 pub fn claimed_columns() -> String {
     format!(
@@ -1257,6 +1260,23 @@ where
         .push(" AND m.member = ")
         .push_bind(search.to_owned())
         .push(")");
+}
+
+/// `(id, member)` of the program's events among `ids` that are about a member: an audit-log
+/// page's members, read by key after the page (at most 200 rows).
+pub fn members_query<'a, DB>(
+    program: &ProgramId,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new("SELECT id, member FROM events WHERE program_id = ");
+    qb.push_bind(program.to_string())
+        .push(" AND member IS NOT NULL AND id IN ");
+    push_list(&mut qb, ids);
+    qb
 }
 
 /// One piece of a merged audit-log search: `SELECT * FROM (SELECT … FROM attempts a WHERE`, its

@@ -77,6 +77,7 @@ impl From<&AttemptSummary> for AttemptView {
             created_at: a.created_at,
             delivered_at: a.delivered_at,
             superseded: a.superseded,
+            member: a.member.clone(),
         }
     }
 }

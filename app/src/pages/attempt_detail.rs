@@ -93,6 +93,13 @@ fn Attempt(d: AttemptWithExchange) -> impl IntoView {
         })}
         <section class="card">
             <dl class="facts">
+                {a.member.clone().map(|m| {
+                    let about = program_path(&program, &format!("/audit-logs?q={}", crate::pages::audit_logs::urlencode(&m)));
+                    view! {
+                        <dt>"Member"</dt>
+                        <dd><a href=about title="Every attempt about this member"><code>{m}</code></a></dd>
+                    }
+                })}
                 <dt>"Trigger"</dt><dd>{a.trigger.label()}</dd>
                 <dt>"Attempt"</dt><dd>{a.attempt}</dd>
                 <dt>"Status Code"</dt><dd>{a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into())}</dd>

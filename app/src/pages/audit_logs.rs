@@ -157,10 +157,16 @@ fn AttemptTable(items: Vec<AttemptView>) -> impl IntoView {
                         .map(|a| {
                             let code = a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into());
                             let href = program_path(&program, &format!("/audit-logs/{}", a.id));
+                            let member = a.member.map(|m| {
+                                let about = program_path(&program, &format!("/audit-logs?q={}", urlencode(&m)));
+                                view! {
+                                    <a class="member" href=about title="Every attempt about this member">"member "<code>{m}</code></a>
+                                }
+                            });
                             view! {
                                 <tr>
                                     <th scope="row">{a.webhook_name}</th>
-                                    <td><a href=href title="Open the request and response"><code class="id">{a.event_id}</code></a></td>
+                                    <td><a href=href title="Open the request and response"><code class="id">{a.event_id}</code></a>{member}</td>
                                     <td><code>{a.event_type}</code>" "<span class="muted">{a.trigger.label()}</span></td>
                                     <td><AttemptBadge status=a.status/></td>
                                     <td>{code}</td>

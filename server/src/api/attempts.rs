@@ -74,7 +74,7 @@ async fn list(
 /// The audit log as CSV (`text/csv`), newest first, with the list's filters: up to 100,000 rows,
 /// streamed (a last line says when more matched). Columns: attempt_id, created_at, webhook_name,
 /// webhook_id, event_type, event_id, delivery_id, attempt, trigger, status, status_code,
-/// latency_ms, lag_ms, delivered_at, superseded, error.
+/// latency_ms, lag_ms, delivered_at, superseded, error, member.
 #[utoipa::path(get, path = "/attempts/export", operation_id = "export_attempts", tag = "audit log", params(crate::csv_export::AttemptFilters), security(("api_key" = [])),
     responses((status = 200, description = "The matching attempts as CSV", content_type = "text/csv", body = String), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn export(
