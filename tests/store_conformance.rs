@@ -155,6 +155,51 @@ async fn claimed_twice(
     (p, w, first.remove(0), second.remove(0), later)
 }
 
+/// A try of a webhook `w` logged at `at`, one event of its own (not stored), taking `latency_ms`
+/// as a tag the audit-log tests read rows back by; a failure when `latency_ms` is even.
+fn logged(w: &WebhookRecord, at: chrono::DateTime<Utc>, latency_ms: i64) -> NewAttempt {
+    NewAttempt {
+        id: AttemptId::generate(),
+        program_id: w.program_id.clone(),
+        webhook_id: w.id.clone(),
+        webhook_name: w.name.as_str().to_owned(),
+        delivery_id: None,
+        event_id: EventId::generate(),
+        event_accepted_at: None,
+        event_type: EventType::parse("points.awarded").unwrap(),
+        attempt: 1,
+        trigger: Trigger::Event,
+        status: if latency_ms % 2 == 0 {
+            AttemptStatus::Failure
+        } else {
+            AttemptStatus::Success
+        },
+        status_code: Some(200),
+        error: None,
+        latency_ms: Some(latency_ms),
+        lag_ms: None,
+        request_url: "https://example.com".into(),
+        request_headers: vec![],
+        request_body: Some("{}".into()),
+        response_headers: None,
+        response_body: None,
+        created_at: at,
+        delivered_at: None,
+        superseded: false,
+    }
+}
+
+/// An audit-log search for `text`, `limit` rows a page, with `f`'s other filters.
+fn searching(text: &str, limit: u32, f: &dyn Fn(&mut AttemptQuery)) -> AttemptQuery {
+    let mut q = AttemptQuery {
+        search: Some(text.into()),
+        limit,
+        ..Default::default()
+    };
+    f(&mut q);
+    q
+}
+
 fn attempt_for(c: &Claim, status: AttemptStatus, at: chrono::DateTime<Utc>) -> NewAttempt {
     NewAttempt {
         id: AttemptId::generate(),
@@ -896,37 +941,17 @@ async fn audit_log_filters_and_pages(store: Arc<dyn Store>) {
     let mut event_ids = vec![];
     for i in 0..25 {
         let w = if i % 5 == 0 { &b } else { &a };
-        let event_id = EventId::generate();
-        event_ids.push(event_id.to_string());
+        let logged = logged(w, start + Duration::hours(i * 12), i);
+        event_ids.push(logged.event_id.to_string());
         store
             .insert_attempt(&NewAttempt {
-                id: AttemptId::generate(),
-                program_id: p.clone(),
-                webhook_id: w.id.clone(),
-                webhook_name: w.name.as_str().to_owned(),
-                delivery_id: None,
-                event_id,
-                event_accepted_at: None,
-                event_type: EventType::parse("points.awarded").unwrap(),
-                attempt: 1,
-                trigger: Trigger::Event,
                 status: if i % 2 == 0 {
                     AttemptStatus::Success
                 } else {
                     AttemptStatus::Failure
                 },
-                status_code: Some(200),
-                error: None,
-                latency_ms: Some(i),
                 lag_ms: Some(i * 1000),
-                request_url: "https://example.com".into(),
-                request_headers: vec![],
-                request_body: Some("{}".into()),
-                response_headers: None,
-                response_body: None,
-                created_at: start + Duration::hours(i * 12),
-                delivered_at: None,
-                superseded: false,
+                ..logged
             })
             .await
             .unwrap();
@@ -1046,33 +1071,8 @@ async fn audit_search_by_name_merges_matching_webhooks(store: Arc<dyn Store>) {
         hooks.push(w);
     }
     let attempt = |w: &WebhookRecord, name: &str, i: i64| NewAttempt {
-        id: AttemptId::generate(),
-        program_id: p.clone(),
-        webhook_id: w.id.clone(),
         webhook_name: name.to_owned(),
-        delivery_id: None,
-        event_id: EventId::generate(),
-        event_accepted_at: None,
-        event_type: EventType::parse("points.awarded").unwrap(),
-        attempt: 1,
-        trigger: Trigger::Event,
-        status: if i % 2 == 0 {
-            AttemptStatus::Failure
-        } else {
-            AttemptStatus::Success
-        },
-        status_code: Some(200),
-        error: None,
-        latency_ms: Some(i),
-        lag_ms: None,
-        request_url: "https://example.com".into(),
-        request_headers: vec![],
-        request_body: Some("{}".into()),
-        response_headers: None,
-        response_body: None,
-        created_at: start + Duration::minutes(i),
-        delivered_at: None,
-        superseded: false,
+        ..logged(w, start + Duration::minutes(i), i)
     };
     // Interleaved in time: 0 Alpha Hooks, 1 Alphabet, 2 Beta, 3 Alpha Hooks, ...
     let mut written = vec![];
@@ -1098,15 +1098,7 @@ async fn audit_search_by_name_merges_matching_webhooks(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
-    let search = |text: &str, f: &dyn Fn(&mut AttemptQuery)| {
-        let mut q = AttemptQuery {
-            search: Some(text.into()),
-            limit: 4,
-            ..Default::default()
-        };
-        f(&mut q);
-        q
-    };
+    let search = |text: &str, f: &dyn Fn(&mut AttemptQuery)| searching(text, 4, f);
     let latencies = |items: &[AttemptSummary]| {
         items
             .iter()
@@ -1205,34 +1197,17 @@ async fn audit_search_finds_a_members_events(store: Arc<dyn Store>) {
         about(Some("m_1")),
         about(None),
     ];
-    let attempt = |w: &WebhookRecord, e: Option<&StoredEvent>, minute: i64| NewAttempt {
-        id: AttemptId::generate(),
-        program_id: p.clone(),
-        webhook_id: w.id.clone(),
-        webhook_name: w.name.as_str().to_owned(),
-        delivery_id: None,
-        event_id: e.map_or_else(EventId::generate, |e| e.id.clone()),
-        event_accepted_at: e.map(|e| e.created_at),
-        event_type: EventType::parse("points.awarded").unwrap(),
-        attempt: 1,
-        trigger: Trigger::Event,
-        status: if minute % 2 == 0 {
-            AttemptStatus::Failure
-        } else {
-            AttemptStatus::Success
-        },
-        status_code: Some(200),
-        error: None,
-        latency_ms: Some(minute),
-        lag_ms: None,
-        request_url: "https://example.com".into(),
-        request_headers: vec![],
-        request_body: Some(String::new()),
-        response_headers: None,
-        response_body: None,
-        created_at: start + Duration::minutes(minute),
-        delivered_at: None,
-        superseded: false,
+    let attempt = |w: &WebhookRecord, e: Option<&StoredEvent>, minute: i64| {
+        let a = logged(w, start + Duration::minutes(minute), minute);
+        match e {
+            Some(e) => NewAttempt {
+                event_id: e.id.clone(),
+                event_accepted_at: Some(e.created_at),
+                request_body: Some(String::new()),
+                ..a
+            },
+            None => a,
+        }
     };
     // Event i's two tries at minutes 10i and 10i + 1.
     for (i, e) in events.iter().enumerate() {
@@ -1242,15 +1217,7 @@ async fn audit_search_finds_a_members_events(store: Arc<dyn Store>) {
             store.insert_attempt(&a).await.unwrap();
         }
     }
-    let search = |text: &str, f: &dyn Fn(&mut AttemptQuery)| {
-        let mut q = AttemptQuery {
-            search: Some(text.into()),
-            limit: 100,
-            ..Default::default()
-        };
-        f(&mut q);
-        q
-    };
+    let search = |text: &str, f: &dyn Fn(&mut AttemptQuery)| searching(text, 100, f);
     let found = |q: AttemptQuery| {
         let store = store.clone();
         let p = p.clone();

@@ -1196,7 +1196,7 @@ where
     // the program out and the webhook's index is the only one that fits.
     let event_id = search.to_lowercase();
     let mut qb = QueryBuilder::new("");
-    push_piece(&mut qb, q, "by_event", |qb| {
+    push_piece(&mut qb, q, "by_event", "attempts a", |qb| {
         qb.push("a.program_id = ")
             .push_bind(program.to_string())
             .push(" AND a.event_accepted_at = (SELECT e.created_at FROM events e WHERE e.program_id = ")
@@ -1207,7 +1207,7 @@ where
             .push_bind(event_id.clone());
     });
     qb.push(" UNION ");
-    push_piece(&mut qb, q, "by_unstored_event", |qb| {
+    push_piece(&mut qb, q, "by_unstored_event", "attempts a", |qb| {
         qb.push("a.program_id = ")
             .push_bind(program.to_string())
             .push(" AND a.event_accepted_at IS NULL AND a.event_id = ")
@@ -1217,7 +1217,7 @@ where
     // A member's events first, through their index, then each one's attempts by key (`CROSS
     // JOIN` keeps SQLite's loops in that order: left to choose, it walked the program's
     // attempts newest first, testing each against the member's events).
-    push_piece_from(
+    push_piece(
         &mut qb,
         q,
         "by_member",
@@ -1235,7 +1235,7 @@ where
     );
     for (i, webhook) in named.iter().enumerate() {
         qb.push(" UNION ");
-        push_piece(&mut qb, q, &format!("by_name_{i}"), |qb| {
+        push_piece(&mut qb, q, &format!("by_name_{i}"), "attempts a", |qb| {
             qb.push("a.webhook_id = ").push_bind(webhook.id.clone());
             if !webhook.every_name_matches {
                 qb.push(" AND lower(a.webhook_name) LIKE ")
@@ -1279,25 +1279,10 @@ where
     qb
 }
 
-/// One piece of a merged audit-log search: `SELECT * FROM (SELECT … FROM attempts a WHERE`, its
-/// own conditions (pushed by `conditions`), the other filters, its own order and limit, `) AS
-/// name`.
+/// One piece of a merged audit-log search: `SELECT * FROM (SELECT … FROM {from} WHERE` (`from`
+/// names the attempts `a`), its own conditions (pushed by `conditions`), the other filters, its
+/// own order and limit, `) AS name`.
 fn push_piece<'a, DB>(
-    qb: &mut QueryBuilder<'a, DB>,
-    q: &AttemptQuery,
-    name: &str,
-    conditions: impl FnOnce(&mut QueryBuilder<'a, DB>),
-) where
-    DB: Database,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
-    for<'q> i64: Encode<'q, DB> + Type<DB>,
-{
-    push_piece_from(qb, q, name, "attempts a", conditions);
-}
-
-/// `push_piece` reading `from` (which names the attempts `a`).
-fn push_piece_from<'a, DB>(
     qb: &mut QueryBuilder<'a, DB>,
     q: &AttemptQuery,
     name: &str,
