@@ -90,11 +90,17 @@ impl StoreError {
                 Some(10) => "the database cannot read or write its files",
                 Some(_) => return None,
                 // PostgreSQL classes: connection exception, insufficient resources, operator
-                // intervention (shutdown, cannot connect now).
-                None => match db.code().unwrap_or_default() {
+                // intervention (shutdown, cannot connect now), and a server that takes no
+                // writes: a standby (after a failover Herald may still be connected to the old
+                // primary) or a database set read-only.
+                None => match db.code().unwrap_or_default().as_ref() {
                     c if c.starts_with("08") => "the database cannot be reached",
+                    "53100" => "the database's disk is full",
                     c if c.starts_with("53") => "the database is out of resources",
                     c if c.starts_with("57P") => "the database is shutting down",
+                    "25006" => {
+                        "the database is read-only (a standby after a failover, or set read-only)"
+                    }
                     _ => return None,
                 },
             },

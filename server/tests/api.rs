@@ -1029,6 +1029,107 @@ async fn sqlite_locked_answers_503_and_recovers() {
     app.stop().await;
 }
 
+/// PostgreSQL that takes no writes (a standby Herald is still connected to after a failover, or
+/// a database set read-only): ingest answers 503 with `Retry-After` and a reason saying so, never
+/// a 500; `/healthz` says it too; and once the database takes writes again, so does Herald.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_read_only_answers_503_and_recovers() {
+    let Some(app) = spawn_app(Backend::Postgres, "postgres_read_only").await else {
+        return;
+    };
+    let name = url::Url::parse(&app.database_url).unwrap().path()[1..].to_owned();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .unwrap();
+    // The setting reaches new sessions only: Herald's are ended, and its pools open new ones.
+    async fn read_only(admin: &mut sqlx::PgConnection, name: &str, on: bool) {
+        let change = if on {
+            format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = on")
+        } else {
+            format!("ALTER DATABASE \"{name}\" RESET default_transaction_read_only")
+        };
+        sqlx::Executor::execute(&mut *admin, change.as_str())
+            .await
+            .unwrap();
+        sqlx::Executor::execute(
+            &mut *admin,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+        .unwrap();
+    }
+    let post = || async {
+        let body = json!({"event_type": "points.awarded", "data": {}});
+        let resp = app
+            .client
+            .post(app.url("/api/v1/events"))
+            .bearer_auth(&app.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let retry_after = resp.headers().get("retry-after").cloned();
+        (
+            resp.status().as_u16(),
+            retry_after,
+            resp.json::<Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(post().await.0, 202);
+
+    read_only(&mut admin, &name, true).await;
+    // The first requests may meet the sessions just ended; the next ones meet read-only ones.
+    let mut answers = vec![];
+    for _ in 0..20 {
+        let answer = post().await;
+        let told = answer.2.to_string().contains("read-only");
+        answers.push(answer);
+        if told {
+            break;
+        }
+    }
+    assert!(
+        answers
+            .iter()
+            .all(|(status, after, _)| *status == 503 && after.is_some()),
+        "every refusal a 503 with Retry-After: {answers:?}"
+    );
+    let (_, _, refused) = answers.last().unwrap();
+    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the database is read-only"),
+        "{refused}"
+    );
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, 503, "{health}");
+    assert!(
+        health["reason"].as_str().unwrap().contains("read-only"),
+        "{health}"
+    );
+
+    read_only(&mut admin, &name, false).await;
+    let mut statuses = vec![];
+    for _ in 0..20 {
+        let (status, _, _) = post().await;
+        statuses.push(status);
+        if status == 202 {
+            break;
+        }
+    }
+    assert_eq!(statuses.last(), Some(&202), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [202, 503].contains(s)),
+        "{statuses:?}"
+    );
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, 200, "{health}");
+    app.stop().await;
+}
+
 /// `/metrics` exists only when configured: behind its bearer token on the main address, or
 /// without one on an address of its own. After one delivery it shows the attempt, the finished
 /// delivery, the lag histogram, the ingest count and the queue gauges.
