@@ -1029,6 +1029,54 @@ async fn sqlite_locked_answers_503_and_recovers() {
     app.stop().await;
 }
 
+/// The SQLite file deleted (or replaced) while Herald has it open, an operator's slip or a
+/// cleanup script: SQLite would go on writing into the file it holds, which then exists nowhere
+/// else, and everything accepted would be gone at the next start. Ingest refuses with a `503`
+/// that says what happened and how to get the data back, never a `202`; `/healthz` says it too;
+/// reads still answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_deleted_under_herald_is_refused_not_written_into() {
+    let app = spawn_app(Backend::Sqlite, "sqlite_deleted").await.unwrap();
+    let path = app.sqlite_path().unwrap();
+    let body = || json!({"event_type": "points.awarded", "data": {}});
+    assert_eq!(app.post("/api/v1/events", body()).await.0, 202);
+    std::fs::remove_file(&path).unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&app.key)
+        .json(&body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "unavailable", "{err}");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("was deleted or replaced while Herald had it open")
+            && message.contains("/proc/"),
+        "{err}"
+    );
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, 503, "{health}");
+    assert!(
+        health["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deleted or replaced"),
+        "{health}"
+    );
+    assert!(
+        !std::path::Path::new(&path).exists(),
+        "no empty file made in its place"
+    );
+    let (status, list) = app.get("/api/v1/webhooks").await;
+    assert_eq!(status, 200, "reads still answer: {list}");
+    app.stop().await;
+}
+
 /// PostgreSQL that takes no writes (a standby Herald is still connected to after a failover, or
 /// a database set read-only): ingest answers 503 with `Retry-After` and a reason saying so, never
 /// a 500; `/healthz` says it too; and once the database takes writes again, so does Herald.

@@ -243,6 +243,11 @@ impl PgStore {
         None
     }
 
+    /// PostgreSQL keeps its files on its own server: nothing here can lose them.
+    fn file_trouble(&self) -> Option<String> {
+        None
+    }
+
     /// Connects, migrates (migrations take an advisory lock, so concurrent starts are safe) and
     /// seeds the catalog.
     const BACKEND: &'static str = "PostgreSQL";

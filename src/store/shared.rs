@@ -31,6 +31,15 @@ macro_rules! impl_store {
                 Ok(ProgramId::from_trusted(id))
             }
 
+            /// Refuses a write as unavailable while the database's file is not the one opened
+            /// (see `file_trouble`).
+            fn check_file(&self) -> Result<()> {
+                match self.file_trouble() {
+                    Some(trouble) => Err(StoreError::Unavailable(trouble)),
+                    None => Ok(()),
+                }
+            }
+
             /// Ingest's and the recorder's writes (see `Store::ingest_batch` and
             /// `Store::record_results`), either side possibly empty, in one transaction of its
             /// own. Where the backend takes scripts, the transaction's BEGIN and COMMIT travel in
@@ -42,6 +51,9 @@ macro_rules! impl_store {
                 results: &[Outcome],
                 now: DateTime<Utc>,
             ) -> Result<(Vec<Option<usize>>, Moved)> {
+                // Before the connection is taken: a refusal inside an inline transaction would
+                // close it, and a new one would create an empty file at the path.
+                self.check_file()?;
                 if !Self::STATEMENTS_TOGETHER {
                     let mut tx = self.writer.begin().await?;
                     let written = self.write_in(&mut tx, batch, results, now, false).await?;
@@ -79,6 +91,9 @@ macro_rules! impl_store {
                 inline: bool,
             ) -> Result<(Vec<Option<usize>>, Moved)> {
                 use sqlx::Row;
+                if !inline {
+                    self.check_file()?;
+                }
                 let routed: Vec<(&str, i64)> = sql::routed_versions(batch)?.into_iter().collect();
                 let rows = batch.len() + results.len();
                 let mut first = sql::Statements::new(Self::STATEMENTS_TOGETHER, rows);
