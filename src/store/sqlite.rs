@@ -124,8 +124,8 @@ impl SqliteStore {
     /// Whether the database file was deleted or replaced since it was opened. SQLite does not
     /// notice: it goes on writing into the file it holds open, which then exists nowhere but in
     /// this process, so everything accepted would be gone at the next start (measured: `202`s
-    /// after `rm herald.db`). Every write asks first (one `stat`, about a microsecond a
-    /// transaction) and is refused as unavailable.
+    /// after `rm herald.db`). Every write asks first (one `stat` a transaction, 1.6–1.8 µs
+    /// measured) and is refused as unavailable.
     fn file_trouble(&self) -> Option<String> {
         use std::os::unix::fs::MetadataExt;
         let (file, opened) = (self.file.as_ref()?, self.opened?);
