@@ -1029,6 +1029,35 @@ async fn sqlite_locked_answers_503_and_recovers() {
     app.stop().await;
 }
 
+/// One event posted with the test key: the status, whether `Retry-After` came, the body.
+async fn post_event(app: &TestApp) -> (u16, bool, Value) {
+    let resp = app
+        .client
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&app.key)
+        .json(&json!({"event_type": "points.awarded", "data": {}}))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = resp.headers().contains_key("retry-after");
+    (
+        resp.status().as_u16(),
+        retry_after,
+        resp.json().await.unwrap(),
+    )
+}
+
+/// `refused` is an `unavailable` error whose message holds `why`, and `/healthz` answers 503
+/// with the same words in its reason.
+async fn assert_told_unavailable(app: &TestApp, refused: &Value, why: &str) {
+    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains(why), "{refused}");
+    let (status, health) = app.get("/healthz").await;
+    assert_eq!(status, 503, "{health}");
+    assert!(health["reason"].as_str().unwrap().contains(why), "{health}");
+}
+
 /// The SQLite file deleted (or replaced) while Herald has it open, an operator's slip or a
 /// cleanup script: SQLite would go on writing into the file it holds, which then exists nowhere
 /// else, and everything accepted would be gone at the next start. Ingest refuses with a `503`
@@ -1038,36 +1067,16 @@ async fn sqlite_locked_answers_503_and_recovers() {
 async fn sqlite_file_deleted_under_herald_is_refused_not_written_into() {
     let app = spawn_app(Backend::Sqlite, "sqlite_deleted").await.unwrap();
     let path = app.sqlite_path().unwrap();
-    let body = || json!({"event_type": "points.awarded", "data": {}});
-    assert_eq!(app.post("/api/v1/events", body()).await.0, 202);
+    assert_eq!(post_event(&app).await.0, 202);
     std::fs::remove_file(&path).unwrap();
-    let resp = app
-        .client
-        .post(app.url("/api/v1/events"))
-        .bearer_auth(&app.key)
-        .json(&body())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 503);
-    assert!(resp.headers().contains_key("retry-after"));
-    let err: Value = resp.json().await.unwrap();
-    assert_eq!(err["error"]["code"], "unavailable", "{err}");
-    let message = err["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("was deleted or replaced while Herald had it open")
-            && message.contains("/proc/"),
-        "{err}"
-    );
-    let (status, health) = app.get("/healthz").await;
-    assert_eq!(status, 503, "{health}");
-    assert!(
-        health["reason"]
-            .as_str()
-            .unwrap()
-            .contains("deleted or replaced"),
-        "{health}"
-    );
+    let (status, retry_after, refused) = post_event(&app).await;
+    assert_eq!((status, retry_after), (503, true), "{refused}");
+    assert_told_unavailable(
+        &app,
+        &refused,
+        "was deleted or replaced while Herald had it open (its data is still readable at /proc/",
+    )
+    .await;
     assert!(
         !std::path::Path::new(&path).exists(),
         "no empty file made in its place"
@@ -1107,23 +1116,7 @@ async fn postgres_read_only_answers_503_and_recovers() {
         .await
         .unwrap();
     }
-    let post = || async {
-        let body = json!({"event_type": "points.awarded", "data": {}});
-        let resp = app
-            .client
-            .post(app.url("/api/v1/events"))
-            .bearer_auth(&app.key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let retry_after = resp.headers().get("retry-after").cloned();
-        (
-            resp.status().as_u16(),
-            retry_after,
-            resp.json::<Value>().await.unwrap(),
-        )
-    };
+    let post = || post_event(&app);
     assert_eq!(post().await.0, 202);
 
     read_only(&mut admin, &name, true).await;
@@ -1140,24 +1133,11 @@ async fn postgres_read_only_answers_503_and_recovers() {
     assert!(
         answers
             .iter()
-            .all(|(status, after, _)| *status == 503 && after.is_some()),
+            .all(|(status, after, _)| *status == 503 && *after),
         "every refusal a 503 with Retry-After: {answers:?}"
     );
     let (_, _, refused) = answers.last().unwrap();
-    assert_eq!(refused["error"]["code"], "unavailable", "{refused}");
-    assert!(
-        refused["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("the database is read-only"),
-        "{refused}"
-    );
-    let (status, health) = app.get("/healthz").await;
-    assert_eq!(status, 503, "{health}");
-    assert!(
-        health["reason"].as_str().unwrap().contains("read-only"),
-        "{health}"
-    );
+    assert_told_unavailable(&app, refused, "the database is read-only").await;
 
     read_only(&mut admin, &name, false).await;
     let mut statuses = vec![];
