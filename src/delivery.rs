@@ -7,6 +7,7 @@
 
 mod aftermath;
 pub mod alerts;
+pub mod backfill;
 pub mod bulk_replay;
 pub mod charts;
 pub mod clock;

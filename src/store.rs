@@ -88,11 +88,14 @@ impl StoreError {
                 Some(13) => "the database's disk is full",
                 Some(5 | 6) => "the database is locked by another writer",
                 Some(10) => "the database cannot read or write its files",
+                Some(14) => "the database file cannot be opened",
                 Some(_) => return None,
                 // PostgreSQL classes: connection exception, insufficient resources, operator
-                // intervention (shutdown, cannot connect now), and a server that takes no
-                // writes: a standby (after a failover Herald may still be connected to the old
-                // primary) or a database set read-only.
+                // intervention (shutdown, cannot connect now, a statement cancelled), a server
+                // that takes no writes (a standby: after a failover Herald may still be
+                // connected to the old primary; or a database set read-only), and transactions
+                // the server broke off that succeed when tried again (a conflict with another,
+                // a lock not granted in the operator's `lock_timeout`).
                 None => match db.code().unwrap_or_default().as_ref() {
                     c if c.starts_with("08") => "the database cannot be reached",
                     "53100" => "the database's disk is full",
@@ -100,6 +103,14 @@ impl StoreError {
                     c if c.starts_with("57P") => "the database is shutting down",
                     "25006" => {
                         "the database is read-only (a standby after a failover, or set read-only)"
+                    }
+                    "57014" => {
+                        "the database cancelled a statement (its statement_timeout, or an operator)"
+                    }
+                    "55P03" => "the database timed out waiting for a lock (its lock_timeout)",
+                    "40001" | "40P01" => {
+                        "the database broke off the write in a conflict with another \
+                         (a serialization failure or a deadlock)"
                     }
                     _ => return None,
                 },
@@ -393,6 +404,12 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
         program: &ProgramId,
         id: &AttemptId,
     ) -> Result<Option<AttemptDetail>>;
+
+    /// One step of the walk that gives events stored before migration 0027 their member, read
+    /// from their bodies (see `delivery::backfill`): the next `limit` events in key order after
+    /// where the last step stopped, in one write transaction. `None` once the walk is done (and
+    /// every step after).
+    async fn backfill_members(&self, limit: i64) -> Result<Option<BackfillStep>>;
 }
 
 /// Opens the store a URL names (`sqlite:` or `postgres:`), running migrations.

@@ -7,7 +7,7 @@ use chrono::{Duration, TimeZone, Utc};
 use herald::delivery::queue::{Claim, NextStep, Outcome};
 use herald::domain::account::Role;
 use herald::domain::delivery::{AttemptStatus, DeliveryStatus, Trigger};
-use herald::domain::event::EventType;
+use herald::domain::event::{EventType, MEMBER_MAX_CHARS};
 use herald::domain::filter::Filter;
 use herald::domain::ids::{AttemptId, DeliveryId, EventId, ProgramId, WebhookId};
 use herald::domain::webhook::{AuthKind, RetryPolicy, TargetUrl, WebhookName};
@@ -1177,6 +1177,77 @@ async fn audit_search_by_name_merges_matching_webhooks(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(none.items.is_empty() && none.next.is_none());
+}
+
+/// Events stored before migration 0027 name their member only in their body: the backfill's
+/// walk gives them their member a page at a time (`member_id`, else `user_id`; none when the body
+/// names none or one too long to index), leaves events that have one as they are, ends, and the
+/// audit log's search then finds them.
+async fn the_backfill_gives_earlier_events_their_member(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Points sync", now());
+    store.insert_webhook(&w).await.unwrap();
+    let earlier = |body: &str| StoredEvent {
+        body: body.to_owned(),
+        ..event(&p, "points.awarded")
+    };
+    let too_long = "m".repeat(MEMBER_MAX_CHARS + 1);
+    let events = [
+        earlier(r#"{"member_id":"m_1","user_id":"u_9"}"#),
+        earlier(r#"{"user_id":"u_2"}"#),
+        earlier(r#"{"member_id":"m_1"}"#),
+        earlier(r#"{"data":{}}"#),
+        earlier(&format!(r#"{{"member_id":"{too_long}"}}"#)),
+        StoredEvent {
+            member: Some("m_3".into()),
+            ..earlier(r#"{"member_id":"m_3"}"#)
+        },
+        earlier(r#"{"member_id":"m_4"}"#),
+    ];
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(store.ingest(e, &[]).await.unwrap(), Some(0));
+        let a = NewAttempt {
+            event_id: e.id.clone(),
+            event_accepted_at: Some(e.created_at),
+            ..logged(&w, e.created_at, i as i64)
+        };
+        store.insert_attempt(&a).await.unwrap();
+    }
+    let found = |member: &str| {
+        let (store, p) = (store.clone(), p.clone());
+        let q = searching(member, 100, &|_| {});
+        async move {
+            let page = store.list_attempts(&p, &q).await.unwrap();
+            let mut latencies: Vec<i64> = page.items.iter().filter_map(|a| a.latency_ms).collect();
+            latencies.sort();
+            latencies
+        }
+    };
+    assert!(found("m_1").await.is_empty(), "not found before the walk");
+
+    let mut steps = vec![];
+    while let Some(step) = store.backfill_members(2).await.unwrap() {
+        steps.push(step);
+        assert!(steps.len() <= 10, "the walk ends: {steps:?}");
+    }
+    // Seven events in pages of two; the short last page ends the walk.
+    let read: Vec<u64> = steps.iter().map(|s| s.read).collect();
+    assert_eq!(read, [2, 2, 2, 1]);
+    let filled: u64 = steps.iter().map(|s| s.filled).sum();
+    assert_eq!(filled, 4, "m_1 twice, u_2 and m_4: {steps:?}");
+    assert!(steps.last().unwrap().done && steps[..3].iter().all(|s| !s.done));
+    assert_eq!(
+        store.backfill_members(2).await.unwrap(),
+        None,
+        "done stays done"
+    );
+
+    assert_eq!(found("m_1").await, [0, 2]);
+    assert_eq!(found("u_2").await, [1]);
+    assert_eq!(found("m_3").await, [5]);
+    assert_eq!(found("m_4").await, [6]);
+    assert!(found("u_9").await.is_empty(), "member_id comes first");
+    assert!(found(&too_long).await.is_empty());
 }
 
 /// A member id in the audit log's search finds the attempts of the events about that member,
@@ -2477,6 +2548,7 @@ on_both_backends!(
     audit_log_filters_and_pages,
     audit_search_by_name_merges_matching_webhooks,
     audit_search_finds_a_members_events,
+    the_backfill_gives_earlier_events_their_member,
     api_keys_match_by_prefix_and_revoke,
     first_user_needs_a_setup_token_once,
     users_and_sessions,

@@ -173,6 +173,10 @@ impl Application {
             "hold sweeps",
             engine.clone().run_hold_sweeps(stop_rx.clone()),
         );
+        let backfill = engine.watch_task(
+            "member backfill",
+            engine.clone().run_member_backfill(stop_rx.clone()),
+        );
         let access = self.access.clone();
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -226,6 +230,7 @@ impl Application {
         pruner.abort();
         replayer.abort();
         holder.abort();
+        backfill.abort();
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }

@@ -1062,7 +1062,7 @@ async fn assert_told_unavailable(app: &TestApp, refused: &Value, why: &str) {
 /// cleanup script: SQLite would go on writing into the file it holds, which then exists nowhere
 /// else, and everything accepted would be gone at the next start. Ingest refuses with a `503`
 /// that says what happened and how to get the data back, never a `202`; `/healthz` says it too;
-/// reads still answer.
+/// no other write is taken either; reads still answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_file_deleted_under_herald_is_refused_not_written_into() {
     let app = spawn_app(Backend::Sqlite, "sqlite_deleted").await.unwrap();
@@ -1077,6 +1077,11 @@ async fn sqlite_file_deleted_under_herald_is_refused_not_written_into() {
         "was deleted or replaced while Herald had it open (its data is still readable at /proc/",
     )
     .await;
+    // Nor is any other write taken: a webhook created now would be gone at the next start.
+    let hook = json!({"name": "CRM", "url": "https://crm.example.com/hooks", "event_types": ["user.created"]});
+    let (status, refused) = app.post("/api/v1/webhooks", hook).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(error_code(&refused), "unavailable", "{refused}");
     assert!(
         !std::path::Path::new(&path).exists(),
         "no empty file made in its place"
@@ -1086,45 +1091,40 @@ async fn sqlite_file_deleted_under_herald_is_refused_not_written_into() {
     app.stop().await;
 }
 
-/// PostgreSQL that takes no writes (a standby Herald is still connected to after a failover, or
-/// a database set read-only): ingest answers 503 with `Retry-After` and a reason saying so, never
-/// a 500; `/healthz` says it too; and once the database takes writes again, so does Herald.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_read_only_answers_503_and_recovers() {
-    let Some(app) = spawn_app(Backend::Postgres, "postgres_read_only").await else {
-        return;
-    };
+/// Sets (or with `None` resets) a PostgreSQL setting on the test's database, as an operator
+/// would, and ends Herald's sessions so its pools open new ones that have it.
+async fn set_for_new_sessions(app: &TestApp, setting: &str, value: Option<&str>) {
     let name = url::Url::parse(&app.database_url).unwrap().path()[1..].to_owned();
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)
         .await
         .unwrap();
-    // The setting reaches new sessions only: Herald's are ended, and its pools open new ones.
-    async fn read_only(admin: &mut sqlx::PgConnection, name: &str, on: bool) {
-        let change = if on {
-            format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = on")
-        } else {
-            format!("ALTER DATABASE \"{name}\" RESET default_transaction_read_only")
-        };
-        sqlx::Executor::execute(&mut *admin, change.as_str())
-            .await
-            .unwrap();
-        sqlx::Executor::execute(
-            &mut *admin,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
+    // This session writes even while new sessions of the database default to read-only.
+    sqlx::Executor::execute(&mut admin, "SET default_transaction_read_only = off")
         .await
         .unwrap();
-    }
-    let post = || post_event(&app);
-    assert_eq!(post().await.0, 202);
+    let change = match value {
+        Some(value) => format!("ALTER DATABASE \"{name}\" SET {setting} = {value}"),
+        None => format!("ALTER DATABASE \"{name}\" RESET {setting}"),
+    };
+    sqlx::Executor::execute(&mut admin, change.as_str())
+        .await
+        .unwrap();
+    sqlx::Executor::execute(
+        &mut admin,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await
+    .unwrap();
+}
 
-    read_only(&mut admin, &name, true).await;
-    // The first requests may meet the sessions just ended; the next ones meet read-only ones.
+/// Posts until ingest says `why` (the first posts may meet sessions just ended): every refusal
+/// is a 503 with `Retry-After`, never a 500, and `/healthz` says it too.
+async fn assert_refused_until_told(app: &TestApp, why: &str) {
     let mut answers = vec![];
     for _ in 0..20 {
-        let answer = post().await;
-        let told = answer.2.to_string().contains("read-only");
+        let answer = post_event(app).await;
+        let told = answer.2.to_string().contains(why);
         answers.push(answer);
         if told {
             break;
@@ -1137,12 +1137,14 @@ async fn postgres_read_only_answers_503_and_recovers() {
         "every refusal a 503 with Retry-After: {answers:?}"
     );
     let (_, _, refused) = answers.last().unwrap();
-    assert_told_unavailable(&app, refused, "the database is read-only").await;
+    assert_told_unavailable(app, refused, why).await;
+}
 
-    read_only(&mut admin, &name, false).await;
+/// Posts until ingest takes an event again: nothing but 503s before it, and `/healthz` healthy.
+async fn assert_taken_again(app: &TestApp) {
     let mut statuses = vec![];
     for _ in 0..20 {
-        let (status, _, _) = post().await;
+        let (status, _, _) = post_event(app).await;
         statuses.push(status);
         if status == 202 {
             break;
@@ -1155,7 +1157,54 @@ async fn postgres_read_only_answers_503_and_recovers() {
     );
     let (status, health) = app.get("/healthz").await;
     assert_eq!(status, 200, "{health}");
+}
+
+/// PostgreSQL that takes no writes (a standby Herald is still connected to after a failover, or
+/// a database set read-only): ingest answers 503 with `Retry-After` and a reason saying so, never
+/// a 500; `/healthz` says it too; and once the database takes writes again, so does Herald.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_read_only_answers_503_and_recovers() {
+    let Some(app) = spawn_app(Backend::Postgres, "postgres_read_only").await else {
+        return;
+    };
+    assert_eq!(post_event(&app).await.0, 202);
+    set_for_new_sessions(&app, "default_transaction_read_only", Some("on")).await;
+    assert_refused_until_told(&app, "the database is read-only").await;
+    set_for_new_sessions(&app, "default_transaction_read_only", None).await;
+    assert_taken_again(&app).await;
     app.stop().await;
+}
+
+/// An operator's `lock_timeout` or `statement_timeout` breaking Herald's writes off while a
+/// migration or a long job holds the table they need: ingest answers 503 with `Retry-After` and a
+/// reason naming the timeout, never a 500 (as it did), and takes events again once the lock is
+/// let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_timeouts_answer_503_and_recover() {
+    for (setting, why) in [
+        ("lock_timeout", "the database timed out waiting for a lock"),
+        ("statement_timeout", "the database cancelled a statement"),
+    ] {
+        let Some(app) = spawn_app(Backend::Postgres, &format!("postgres_{setting}")).await else {
+            return;
+        };
+        assert_eq!(post_event(&app).await.0, 202);
+        set_for_new_sessions(&app, setting, Some("'200ms'")).await;
+        let mut holder = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)
+            .await
+            .unwrap();
+        sqlx::Executor::execute(&mut holder, "SET statement_timeout = 0")
+            .await
+            .unwrap();
+        let mut held = sqlx::Connection::begin(&mut holder).await.unwrap();
+        sqlx::Executor::execute(&mut *held, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        assert_refused_until_told(&app, why).await;
+        held.rollback().await.unwrap();
+        assert_taken_again(&app).await;
+        app.stop().await;
+    }
 }
 
 /// `/metrics` exists only when configured: behind its bearer token on the main address, or

@@ -196,6 +196,20 @@ impl From<StoreError> for AccessError {
 
 type AccessResult<T> = Result<T, AccessError>;
 
+/// The outcome of stamping a session's or an API key's last use. The stamp only extends an idle
+/// window and tells admins when a key was last used: while the database cannot take writes (the
+/// console's banner and `/healthz` say why), it is skipped rather than turning every signed-in
+/// page and every keyed read into an error.
+fn stamp(written: store::Result<()>) -> AccessResult<()> {
+    match written {
+        Err(e) if e.is_unavailable() => {
+            tracing::debug!(error = %e, "last use not stamped");
+            Ok(())
+        }
+        other => Ok(other?),
+    }
+}
+
 /// A freshly started session: `token` goes in the cookie and nowhere else.
 pub struct NewSession {
     pub token: String,
@@ -349,7 +363,7 @@ impl Access {
         }
         // Stamp activity at most every tenth of the idle window (not on every request).
         if now - session.last_seen_at >= (policy.idle / 10).min(Duration::seconds(60)) {
-            self.store().touch_session(&id_hash, now).await?;
+            stamp(self.store().touch_session(&id_hash, now).await)?;
         }
         Ok(Some(self.caller_of(&user).await?))
     }
@@ -743,7 +757,7 @@ impl Access {
         else {
             return Ok(None);
         };
-        self.store().touch_api_key(&found.id, store::now()).await?;
+        stamp(self.store().touch_api_key(&found.id, store::now()).await)?;
         let actor = Actor {
             program: found.program_id,
             name: format!("API key {}", found.name),

@@ -32,6 +32,9 @@ impl StoppedTask {
             "retention" => "old attempts and events are not deleted",
             "bulk replay" => "bulk replay jobs do not advance",
             "hold sweeps" => "deliveries of webhooks switched on or off may stay where they are",
+            "member backfill" => {
+                "events stored before the upgrade may not be found by member in the audit log"
+            }
             _ => "part of Herald's background work has stopped",
         }
     }

@@ -76,10 +76,29 @@ impl Envelope {
     /// `MEMBER_MAX_CHARS` or holds control characters (NUL cannot be stored as PostgreSQL text;
     /// nobody types the others into a search box).
     pub fn member(&self) -> Option<String> {
-        let id = self.member_id.as_ref().or(self.user_id.as_ref())?;
-        (id.chars().count() <= MEMBER_MAX_CHARS && !id.chars().any(char::is_control))
-            .then(|| id.clone())
+        member_of(self.member_id.as_deref(), self.user_id.as_deref())
     }
+}
+
+/// The member a stored event's body (its envelope) is about, by `Envelope::member`'s rule;
+/// `None` when it names none or is not an envelope. For events stored before their member was
+/// kept beside them (see `delivery::backfill`).
+pub fn member_in_body(body: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Named {
+        #[serde(default)]
+        member_id: Option<String>,
+        #[serde(default)]
+        user_id: Option<String>,
+    }
+    let named: Named = serde_json::from_str(body).ok()?;
+    member_of(named.member_id.as_deref(), named.user_id.as_deref())
+}
+
+fn member_of(member_id: Option<&str>, user_id: Option<&str>) -> Option<String> {
+    let id = member_id.or(user_id)?;
+    (id.chars().count() <= MEMBER_MAX_CHARS && !id.chars().any(char::is_control))
+        .then(|| id.to_owned())
 }
 
 /// `data[key]` as text, when it is a non-empty string or a number.
@@ -193,11 +212,14 @@ mod tests {
     #[test]
     fn the_member_searched_by_is_member_id_then_user_id_when_storable() {
         let now = Utc::now();
+        // Read from the envelope at ingest, and from its stored body by the backfill: the same.
         let member = |data: serde_json::Value| {
-            NewEvent::parse("points.awarded", data, None, None, now)
+            let envelope = NewEvent::parse("points.awarded", data, None, None, now)
                 .unwrap()
-                .envelope()
-                .member()
+                .envelope();
+            let body = serde_json::to_string(&envelope).unwrap();
+            assert_eq!(member_in_body(&body), envelope.member(), "{body}");
+            envelope.member()
         };
         assert_eq!(member(json!({"user_id": "u_1"})).as_deref(), Some("u_1"));
         assert_eq!(
@@ -214,5 +236,7 @@ mod tests {
         );
         assert_eq!(member(json!({"member_id": "m\u{0}"})), None);
         assert_eq!(member(json!({"member_id": "m\n1"})), None);
+        assert_eq!(member_in_body("not json"), None);
+        assert_eq!(member_in_body(r#"{"member_id": 7}"#), None);
     }
 }

@@ -399,12 +399,12 @@ macro_rules! impl_access_store {
         impl $crate::store::access::AccessStore for $store {
             async fn count_users(&self) -> Result<i64> {
                 Ok(sqlx::query_scalar(access::sql::COUNT_USERS)
-                    .fetch_one(&self.writer)
+                    .fetch_one(self.writer()?)
                     .await?)
             }
 
             async fn insert_user(&self, u: &access::UserRecord, role: $crate::domain::account::Role) -> Result<()> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 Self::insert_user_in(&mut tx, u, role).await?;
                 tx.commit().await?;
                 Ok(())
@@ -425,7 +425,7 @@ macro_rules! impl_access_store {
                 sqlx::query(access::sql::SET_INSTALL_ADMIN)
                     .bind(user.as_str())
                     .bind(on)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -448,7 +448,7 @@ macro_rules! impl_access_store {
                     .bind(p.is_default)
                     .bind(p.archived_at)
                     .bind(p.created_at)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await
                     .map_err(|e| super::conflict_on_unique(e, "name"))?;
                 Ok(())
@@ -458,7 +458,7 @@ macro_rules! impl_access_store {
                 let done = sqlx::query(access::sql::RENAME_PROGRAM)
                     .bind(id.as_str())
                     .bind(name)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await
                     .map_err(|e| super::conflict_on_unique(e, "name"))?;
                 Ok(done.rows_affected() == 1)
@@ -472,7 +472,7 @@ macro_rules! impl_access_store {
                 let done = sqlx::query(access::sql::ARCHIVE_PROGRAM)
                     .bind(id.as_str())
                     .bind(at)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -520,7 +520,7 @@ macro_rules! impl_access_store {
                     .bind(user.as_str())
                     .bind(role.as_str())
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -529,7 +529,7 @@ macro_rules! impl_access_store {
                 let done = sqlx::query(access::sql::REMOVE_MEMBERSHIP)
                     .bind(program.as_str())
                     .bind(user.as_str())
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -538,7 +538,7 @@ macro_rules! impl_access_store {
                 sqlx::query(access::sql::ADD_SETUP_TOKEN)
                     .bind(token_hash)
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -546,7 +546,7 @@ macro_rules! impl_access_store {
             async fn setup_token_exists(&self, token_hash: &str) -> Result<bool> {
                 let n: i64 = sqlx::query_scalar(access::sql::SETUP_TOKEN_EXISTS)
                     .bind(token_hash)
-                    .fetch_one(&self.writer)
+                    .fetch_one(self.writer()?)
                     .await?;
                 Ok(n > 0)
             }
@@ -556,7 +556,7 @@ macro_rules! impl_access_store {
                 token_hash: &str,
                 user: &access::UserRecord,
             ) -> Result<bool> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 let tokens: i64 = sqlx::query_scalar(access::sql::SETUP_TOKEN_EXISTS)
                     .bind(token_hash)
                     .fetch_one(&mut *tx)
@@ -582,7 +582,7 @@ macro_rules! impl_access_store {
                     .bind(s.created_at)
                     .bind(s.last_seen_at)
                     .bind(s.expires_at)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -607,7 +607,7 @@ macro_rules! impl_access_store {
                 sqlx::query(access::sql::TOUCH_SESSION)
                     .bind(id_hash)
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -615,7 +615,7 @@ macro_rules! impl_access_store {
             async fn delete_session(&self, id_hash: &str) -> Result<()> {
                 sqlx::query(access::sql::DELETE_SESSION)
                     .bind(id_hash)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -628,7 +628,7 @@ macro_rules! impl_access_store {
                 let done = sqlx::query(access::sql::DELETE_STALE_SESSIONS)
                     .bind(now)
                     .bind(idle_since)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(done.rows_affected())
             }
@@ -642,7 +642,7 @@ macro_rules! impl_access_store {
                     .bind(&k.key_hash)
                     .bind(k.created_at)
                     .bind(k.scope.as_str())
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -688,7 +688,7 @@ macro_rules! impl_access_store {
                 sqlx::query(access::sql::TOUCH_API_KEY)
                     .bind(id.as_str())
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -703,7 +703,7 @@ macro_rules! impl_access_store {
                     .bind(program.as_str())
                     .bind(id.as_str())
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -717,7 +717,7 @@ macro_rules! impl_access_store {
                     .bind(&a.target)
                     .bind(&a.detail)
                     .bind(a.created_at)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }

@@ -186,14 +186,14 @@ macro_rules! impl_alert_store {
                 sqlx::query($crate::store::alerts::sql::SET_SETTINGS)
                     .bind(program.as_str())
                     .bind(document)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
 
             async fn raise_alert(&self, a: &$crate::store::alerts::NewAlert) -> Result<()> {
                 use $crate::domain::alerts::AlertKind;
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 sqlx::query($crate::store::alerts::sql::RAISE)
                     .bind($crate::domain::ids::AlertId::generate().to_string())
                     .bind(a.program.as_str())
@@ -222,7 +222,7 @@ macro_rules! impl_alert_store {
                 let rows: Vec<$crate::store::alerts::PendingRow> =
                     sqlx::query_as($crate::store::alerts::sql::PENDING)
                         .bind(limit)
-                        .fetch_all(&self.writer)
+                        .fetch_all(self.writer()?)
                         .await?;
                 rows.into_iter().map(TryInto::try_into).collect()
             }
@@ -235,7 +235,7 @@ macro_rules! impl_alert_store {
                 Ok(sqlx::query($crate::store::alerts::sql::CLAIM)
                     .bind(id.as_str())
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?
                     .rows_affected()
                     == 1)
@@ -249,7 +249,7 @@ macro_rules! impl_alert_store {
                 sqlx::query($crate::store::alerts::sql::EMAIL_FAILED)
                     .bind(id.as_str())
                     .bind(error)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?;
                 Ok(())
             }
@@ -276,7 +276,7 @@ macro_rules! impl_alert_store {
                 Ok(sqlx::query_scalar($crate::store::alerts::sql::LAST)
                     .bind(webhook.as_str())
                     .bind(kind.as_str())
-                    .fetch_one(&self.writer)
+                    .fetch_one(self.writer()?)
                     .await?)
             }
 
@@ -315,7 +315,7 @@ macro_rules! impl_alert_store {
                     " RETURNING id, program_id, name",
                 )
                 .build_query_as()
-                .fetch_all(&self.writer)
+                .fetch_all(self.writer()?)
                 .await?;
                 Ok(rows
                     .into_iter()

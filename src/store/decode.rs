@@ -71,6 +71,7 @@ embed!(
     "0025_no_index_by_delivery.sql",
     "0026_webhooks_list_in_index_order.sql",
     "0027_events_by_member.sql",
+    "0028_member_backfill.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the

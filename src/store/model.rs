@@ -550,6 +550,17 @@ pub struct AttemptDetail {
     pub response_body: Option<String>,
 }
 
+/// What one step of the member backfill did (see `Store::backfill_members`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackfillStep {
+    /// Events the step read.
+    pub read: u64,
+    /// Those it gave a member.
+    pub filled: u64,
+    /// Whether the walk reached the last event (the next step returns `None`).
+    pub done: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AttemptPage {
     pub items: Vec<AttemptSummary>,

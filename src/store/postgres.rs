@@ -157,7 +157,7 @@ static RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 pub struct PgStore {
     /// Writes (and claims) on connections of their own, with generic plans (see `connect`);
     /// PostgreSQL handles concurrent writers itself.
-    writer: PgPool,
+    write_pool: PgPool,
     reader: PgPool,
     program: ProgramId,
     /// Signs this store's work notifications, so its own listener can tell them from other
@@ -310,7 +310,7 @@ impl PgStore {
             STATISTICS_EVERY,
         );
         Ok(Self {
-            writer,
+            write_pool: writer,
             reader,
             program,
             instance: uuid::Uuid::new_v4().to_string(),
@@ -446,7 +446,7 @@ impl PgStore {
         wake: std::sync::Arc<tokio::sync::Notify>,
         changed: super::WebhookChanged,
     ) -> Result<()> {
-        let mut listener = sqlx::postgres::PgListener::connect_with(&self.writer).await?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.write_pool).await?;
         listener.listen_all([WORK_CHANNEL, CHANGE_CHANNEL]).await?;
         let own = self.instance.clone();
         let reader = self.reader.clone();
@@ -499,7 +499,7 @@ impl PgStore {
     /// statements takes six, each a wake-up of this process and of PostgreSQL's. The first
     /// occurrence of a new event id is the one stored; repeats are duplicates (`None`).
     async fn ingest(&self, batch: &[IngestItem]) -> Result<Vec<Option<usize>>> {
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.writer()?.acquire().await?;
         self.ingest_on(&mut conn, batch).await
     }
 
@@ -708,7 +708,7 @@ impl PgStore {
             .bind(column(tallies.iter(), |(_, t)| t.last_success.is_some()))
             .bind(column(tallies.iter(), |(_, t)| t.trailing_failures))
             .bind(column(tallies.iter(), |(_, t)| t.trailing_since))
-            .execute(&self.writer)
+            .execute(self.writer()?)
             .await?;
         Ok(Moved::every(results.len()))
     }
@@ -762,7 +762,7 @@ impl PgStore {
              RETURNING {}",
                 sql::claimed_columns()
             ));
-        let rows: Vec<ClaimedRow> = qb.build_query_as().fetch_all(&self.writer).await?;
+        let rows: Vec<ClaimedRow> = qb.build_query_as().fetch_all(self.writer()?).await?;
         self.changes.wrote(DELIVERIES, rows.len());
         let mut claimed: Vec<Claim> = sql::convert(rows)?;
         // RETURNING has no order; hand work out oldest first.

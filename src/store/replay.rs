@@ -299,7 +299,7 @@ macro_rules! impl_replay_store {
                     ))
                     .bind(program.as_str())
                     .bind(&key)
-                    .fetch_optional(&self.writer)
+                    .fetch_optional(self.writer()?)
                     .await?;
                     row.map(TryInto::try_into).transpose()
                 };
@@ -322,7 +322,7 @@ macro_rules! impl_replay_store {
                     .bind(total)
                     .bind(started_by)
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await;
                 match inserted {
                     Ok(_) => {}
@@ -353,7 +353,7 @@ macro_rules! impl_replay_store {
                 ))
                 .bind(id.as_str())
                 .bind(program.as_str())
-                .fetch_optional(&self.writer)
+                .fetch_optional(self.writer()?)
                 .await?;
                 row.map(TryInto::try_into).transpose()
             }
@@ -383,14 +383,14 @@ macro_rules! impl_replay_store {
                 use $crate::store::replay::sql;
                 let id: Option<String> = sqlx::query_scalar(sql::CLAIMABLE)
                     .bind(now)
-                    .fetch_optional(&self.writer)
+                    .fetch_optional(self.writer()?)
                     .await?;
                 let Some(id) = id else { return Ok(None) };
                 let taken = sqlx::query(sql::CLAIM)
                     .bind(&id)
                     .bind(now + lease)
                     .bind(now)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?
                     .rows_affected();
                 Ok((taken == 1).then(|| $crate::domain::ids::ReplayJobId::from_trusted(id)))
@@ -403,7 +403,7 @@ macro_rules! impl_replay_store {
                 limit: i64,
             ) -> Result<($crate::store::replay::ReplayJobRecord, i64)> {
                 use $crate::store::replay::{sql, JobRow, ReplayJobRecord};
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 let row: JobRow = sqlx::query_as(&format!(
                     "SELECT {} FROM replay_jobs WHERE id = $1",
                     sql::COLUMNS

@@ -106,7 +106,7 @@ macro_rules! impl_retention_store {
                     .bind(program.as_str())
                     .bind(cutoff)
                     .bind(limit)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?
                     .rows_affected())
             }
@@ -117,7 +117,7 @@ macro_rules! impl_retention_store {
                     deleted += sqlx::query(statement)
                         .bind(program.as_str())
                         .bind(hour)
-                        .execute(&self.writer)
+                        .execute(self.writer()?)
                         .await?
                         .rows_affected();
                 }

@@ -31,12 +31,15 @@ macro_rules! impl_store {
                 Ok(ProgramId::from_trusted(id))
             }
 
-            /// Refuses a write as unavailable while the database's file is not the one opened
-            /// (see `file_trouble`).
-            fn check_file(&self) -> Result<()> {
+            /// The pool every write goes through, once the database's file is still the one
+            /// opened (see `file_trouble`); refused as unavailable otherwise. Taking it here,
+            /// before a connection, is what keeps any write (ingest, results, claims, a
+            /// webhook's edit, a session) out of a deleted file: a refusal inside a transaction
+            /// could close the connection, and a new one would create an empty file at the path.
+            fn writer(&self) -> Result<&sqlx::Pool<$db>> {
                 match self.file_trouble() {
                     Some(trouble) => Err(StoreError::Unavailable(trouble)),
-                    None => Ok(()),
+                    None => Ok(&self.write_pool),
                 }
             }
 
@@ -51,16 +54,13 @@ macro_rules! impl_store {
                 results: &[Outcome],
                 now: DateTime<Utc>,
             ) -> Result<(Vec<Option<usize>>, Moved)> {
-                // Before the connection is taken: a refusal inside an inline transaction would
-                // close it, and a new one would create an empty file at the path.
-                self.check_file()?;
                 if !Self::STATEMENTS_TOGETHER {
-                    let mut tx = self.writer.begin().await?;
+                    let mut tx = self.writer()?.begin().await?;
                     let written = self.write_in(&mut tx, batch, results, now, false).await?;
                     tx.commit().await?;
                     return Ok(written);
                 }
-                let mut open = sql::OpenTransaction::new(self.writer.acquire().await?);
+                let mut open = sql::OpenTransaction::new(self.writer()?.acquire().await?);
                 match self.write_in(open.conn(), batch, results, now, true).await {
                     Ok(written) => {
                         open.finish();
@@ -91,9 +91,6 @@ macro_rules! impl_store {
                 inline: bool,
             ) -> Result<(Vec<Option<usize>>, Moved)> {
                 use sqlx::Row;
-                if !inline {
-                    self.check_file()?;
-                }
                 let routed: Vec<(&str, i64)> = sql::routed_versions(batch)?.into_iter().collect();
                 let rows = batch.len() + results.len();
                 let mut first = sql::Statements::new(Self::STATEMENTS_TOGETHER, rows);
@@ -354,7 +351,7 @@ macro_rules! impl_store {
             }
 
             async fn insert_webhook(&self, w: &WebhookRecord) -> Result<()> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 Self::bump_routing(&mut tx, &w.program_id).await?;
                 sql::bind_webhook(sqlx::query(sql::INSERT_WEBHOOK), w)
                     .bind(w.created_at)
@@ -368,7 +365,7 @@ macro_rules! impl_store {
             }
 
             async fn update_webhook(&self, w: &WebhookRecord) -> Result<()> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 Self::bump_routing(&mut tx, &w.program_id).await?;
                 Self::update_webhook_in(&mut tx, w).await?;
                 tx.commit().await?;
@@ -381,7 +378,7 @@ macro_rules! impl_store {
                 new: &[WebhookRecord],
                 changed: &[WebhookRecord],
             ) -> Result<()> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 Self::bump_routing(&mut tx, program).await?;
                 for w in new.iter().chain(changed) {
                     if &w.program_id != program {
@@ -429,7 +426,7 @@ macro_rules! impl_store {
 
             async fn delete_webhook(&self, program: &ProgramId, id: &WebhookId) -> Result<bool> {
                 let now = super::now();
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 Self::bump_routing(&mut tx, program).await?;
                 let done = sqlx::query(sql::SOFT_DELETE_WEBHOOK)
                     .bind(id.as_str())
@@ -483,7 +480,7 @@ macro_rules! impl_store {
                 if batch.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 let mut lists: std::collections::HashMap<(String, String), Subscribers> =
                     std::collections::HashMap::new();
                 for (place, item) in batch.iter_mut().enumerate() {
@@ -557,7 +554,7 @@ macro_rules! impl_store {
                     .bind(reason)
                     .bind(now)
                     .bind(limit)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?
                     .rows_affected())
             }
@@ -577,7 +574,7 @@ macro_rules! impl_store {
                         .bind(id.as_str())
                         .bind(super::now())
                         .bind(limit)
-                        .execute(&self.writer)
+                        .execute(self.writer()?)
                         .await?
                         .rows_affected());
                 }
@@ -592,7 +589,7 @@ macro_rules! impl_store {
                     .bind(id.as_str())
                     .bind(sql::held_due())
                     .bind(limit)
-                    .execute(&self.writer)
+                    .execute(self.writer()?)
                     .await?
                     .rows_affected())
             }
@@ -667,7 +664,7 @@ macro_rules! impl_store {
                 reason: &str,
                 now: DateTime<Utc>,
             ) -> Result<Option<i64>> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 Self::bump_routing(&mut tx, program).await?;
                 let version: Option<i64> = sqlx::query_scalar(sql::AUTO_DISABLE)
                     .bind(id.as_str())
@@ -702,7 +699,7 @@ macro_rules! impl_store {
             }
 
             async fn set_event_type_validation(&self, program: &ProgramId, event_type: &str, on: bool) -> Result<()> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 // The bump first: it locks the program row until commit, so two changes at once
                 // cannot both read the old list.
                 Self::bump_routing(&mut tx, program).await?;
@@ -752,7 +749,7 @@ macro_rules! impl_store {
                 let rows: Vec<&NewAttempt> = attempts.iter().collect();
                 let mut statements = sql::Statements::new(Self::STATEMENTS_TOGETHER, rows.len());
                 Self::push_attempt_writes(&mut statements, &rows, &Default::default());
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 Self::run(&mut *tx, statements).await?;
                 tx.commit().await?;
                 Ok(())
@@ -775,8 +772,8 @@ macro_rules! impl_store {
                     pending: count("pending"),
                     in_flight: count("in_flight"),
                     failed: count("failed"),
-                    pool_connections: self.writer.size(),
-                    pool_idle: u32::try_from(self.writer.num_idle()).unwrap_or(u32::MAX),
+                    pool_connections: self.write_pool.size(),
+                    pool_idle: u32::try_from(self.write_pool.num_idle()).unwrap_or(u32::MAX),
                 })
             }
 
@@ -845,7 +842,7 @@ macro_rules! impl_store {
             }
 
             async fn release(&self, claims: &[(DeliveryId, i64)], now: DateTime<Utc>) -> Result<()> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 for (id, claim) in claims {
                     sqlx::query(sql::RELEASE_DELIVERY)
                         .bind(id.as_str())
@@ -868,7 +865,7 @@ macro_rules! impl_store {
             }
 
             async fn replay_delivery(&self, program: &ProgramId, id: &DeliveryId, now: DateTime<Utc>) -> Result<Replayed> {
-                let mut tx = self.writer.begin().await?;
+                let mut tx = self.writer()?.begin().await?;
                 let found: Option<(String, bool)> = sqlx::query_as(sql::DELIVERY_STATUS)
                     .bind(id.as_str())
                     .bind(program.as_str())
@@ -926,20 +923,7 @@ macro_rules! impl_store {
                     .fetch_all(&self.reader)
                     .await?;
                 let mut page = sql::attempt_page(q, rows)?;
-                let ids: std::collections::BTreeSet<&str> =
-                    page.items.iter().map(|a| a.event_id.as_str()).collect();
-                if !ids.is_empty() {
-                    let members: std::collections::HashMap<String, String> =
-                        sql::members_query::<$db>(program, ids)
-                            .build_query_as::<(String, String)>()
-                            .fetch_all(&self.reader)
-                            .await?
-                            .into_iter()
-                            .collect();
-                    for a in &mut page.items {
-                        a.member = members.get(&a.event_id).cloned();
-                    }
-                }
+                self.name_members(program, &mut page.items).await?;
                 Ok(page)
             }
 
@@ -952,13 +936,79 @@ macro_rules! impl_store {
                 let Some(mut detail) = row.map(AttemptDetail::try_from).transpose()? else {
                     return Ok(None);
                 };
-                detail.summary.member = sqlx::query_scalar::<_, Option<String>>(sql::EVENT_MEMBER)
-                    .bind(program.as_str())
-                    .bind(detail.summary.event_id.as_str())
-                    .fetch_optional(&self.reader)
-                    .await?
-                    .flatten();
+                self.name_members(program, std::slice::from_mut(&mut detail.summary)).await?;
                 Ok(Some(detail))
+            }
+
+            async fn backfill_members(&self, limit: i64) -> Result<Option<BackfillStep>> {
+                let mut tx = self.writer()?.begin().await?;
+                let Some((program, id)) = sqlx::query_as::<_, (String, String)>(sql::MEMBER_BACKFILL_CURSOR)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let page: Vec<(String, String, Option<String>)> = sqlx::query_as(sql::MEMBER_BACKFILL_PAGE)
+                    .bind(&program)
+                    .bind(&id)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut filled = 0;
+                for (event_program, event_id, body) in &page {
+                    let Some(member) = body.as_deref().and_then(crate::domain::event::member_in_body) else {
+                        continue;
+                    };
+                    filled += sqlx::query(sql::SET_EVENT_MEMBER)
+                        .bind(event_program)
+                        .bind(event_id)
+                        .bind(member)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                let done = (page.len() as i64) < limit;
+                let moved = match page.last() {
+                    Some((last_program, last_id, _)) if !done => sqlx::query(sql::MEMBER_BACKFILL_ADVANCE)
+                        .bind(&program)
+                        .bind(&id)
+                        .bind(last_program)
+                        .bind(last_id),
+                    _ => sqlx::query(sql::MEMBER_BACKFILL_DONE).bind(&program).bind(&id),
+                }
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved == 0 {
+                    // Another process took this step meanwhile: its work stands, this one's goes.
+                    tx.rollback().await?;
+                    return Ok(Some(BackfillStep { read: 0, filled: 0, done: false }));
+                }
+                tx.commit().await?;
+                Ok(Some(BackfillStep { read: page.len() as u64, filled, done }))
+            }
+        }
+
+        impl $store {
+            /// Fills in the member each attempt's event is about, read by key after the
+            /// attempts themselves (one query for a page).
+            async fn name_members(&self, program: &ProgramId, items: &mut [AttemptSummary]) -> Result<()> {
+                let ids: std::collections::BTreeSet<&str> =
+                    items.iter().map(|a| a.event_id.as_str()).collect();
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let members: std::collections::HashMap<String, String> =
+                    sql::members_query::<$db>(program, ids)
+                        .build_query_as::<(String, String)>()
+                        .fetch_all(&self.reader)
+                        .await?
+                        .into_iter()
+                        .collect();
+                for a in items {
+                    a.member = members.get(&a.event_id).cloned();
+                }
+                Ok(())
             }
         }
     };

@@ -1000,8 +1000,29 @@ pub const GET_ATTEMPT: &str = "SELECT a.id, a.webhook_id, a.webhook_name, a.deli
     LEFT JOIN events e ON e.program_id = a.program_id AND e.id = a.event_id AND a.request_body = '' \
     WHERE a.program_id = $1 AND a.id = $2";
 
-/// The member an event is about (`$1` program, `$2` event id), when it is stored and has one.
-pub const EVENT_MEMBER: &str = "SELECT member FROM events WHERE program_id = $1 AND id = $2";
+/// Where the member backfill stands (migration 0028): the key of the last event it read. No row
+/// once the walk is done.
+pub const MEMBER_BACKFILL_CURSOR: &str =
+    "SELECT after_program, after_id FROM member_backfill WHERE id = 1";
+
+/// The backfill's next page (`$1`, `$2` the cursor, `$3` the page size) in primary-key order,
+/// with the body only of events that have no member yet.
+pub const MEMBER_BACKFILL_PAGE: &str = "SELECT program_id, id, \
+    CASE WHEN member IS NULL THEN body END AS body FROM events \
+    WHERE (program_id, id) > ($1, $2) ORDER BY program_id, id LIMIT $3";
+
+/// Gives one event (`$1` program, `$2` id) its member `$3`, unless it has one.
+pub const SET_EVENT_MEMBER: &str =
+    "UPDATE events SET member = $3 WHERE program_id = $1 AND id = $2 AND member IS NULL";
+
+/// Moves the cursor from (`$1`, `$2`) to (`$3`, `$4`); no row changes if another process moved it
+/// first (PostgreSQL, several processes).
+pub const MEMBER_BACKFILL_ADVANCE: &str = "UPDATE member_backfill SET after_program = $3, \
+    after_id = $4 WHERE id = 1 AND after_program = $1 AND after_id = $2";
+
+/// Ends the walk that stood at (`$1`, `$2`).
+pub const MEMBER_BACKFILL_DONE: &str =
+    "DELETE FROM member_backfill WHERE id = 1 AND after_program = $1 AND after_id = $2";
 
 /// Columns a worker needs to make a request, from `deliveries d`, `events e`, `webhooks w`.
 pub fn claimed_columns() -> String {

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub struct SqliteStore {
     /// The single connection every write goes through.
-    writer: SqlitePool,
+    write_pool: SqlitePool,
     /// Read-only connections for lists and lookups.
     reader: SqlitePool,
     program: ProgramId,
@@ -228,7 +228,7 @@ impl SqliteStore {
             .await?;
         }
         Ok(Self {
-            writer,
+            write_pool: writer,
             reader,
             program,
             file,
@@ -353,7 +353,7 @@ impl SqliteStore {
         exclude: &[WebhookId],
     ) -> Result<Vec<Claim>> {
         // The single writer connection serialises claims, so select-then-update is race-free.
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer()?.begin().await?;
         if !exclude.is_empty() {
             let any: bool = sql::any_claimable_query::<Sqlite>(now, exclude)
                 .build_query_scalar()
@@ -492,12 +492,12 @@ mod tests {
             .await
             .unwrap();
         sqlx::query("CREATE TABLE filler (body TEXT NOT NULL)")
-            .execute(&store.writer)
+            .execute(&store.write_pool)
             .await
             .unwrap();
         for _ in 0..300 {
             sqlx::query("INSERT INTO filler (body) VALUES (printf('%.4000c', 'x'))")
-                .execute(&store.writer)
+                .execute(&store.write_pool)
                 .await
                 .unwrap();
         }
@@ -508,14 +508,14 @@ mod tests {
             .unwrap()
             .journal_mode(SqliteJournalMode::Wal);
         let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
-        SqliteStore::checkpoint(&mut conn, &store.writer, 1_000_000)
+        SqliteStore::checkpoint(&mut conn, &store.write_pool, 1_000_000)
             .await
             .unwrap();
         assert!(
             size() > 300 * 4000,
             "under the mark: copied, not started over"
         );
-        SqliteStore::checkpoint(&mut conn, &store.writer, 100)
+        SqliteStore::checkpoint(&mut conn, &store.write_pool, 100)
             .await
             .unwrap();
         assert_eq!(size(), 0, "over the mark: started over");
@@ -526,7 +526,7 @@ mod tests {
             .unwrap();
         assert_eq!(rows, 300);
         sqlx::query("INSERT INTO filler (body) VALUES ('after')")
-            .execute(&store.writer)
+            .execute(&store.write_pool)
             .await
             .unwrap();
         assert!(size() > 0);
@@ -953,7 +953,7 @@ mod tests {
         };
         let events = || async {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events")
-                .fetch_one(&store.writer)
+                .fetch_one(&store.write_pool)
                 .await
                 .unwrap()
         };
@@ -1017,7 +1017,7 @@ mod tests {
                 other => panic!("after a write dropped at poll {polls}: {other:?}"),
             }
             let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
-                .fetch_one(&store.writer)
+                .fetch_one(&store.write_pool)
                 .await
                 .unwrap();
             assert_eq!(stored, polls + 1, "every event stored once");

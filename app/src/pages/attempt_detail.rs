@@ -9,6 +9,7 @@ use crate::components::returned::form_action;
 use crate::components::session::AdminOnly;
 use crate::components::status::AttemptBadge;
 use crate::components::time::Timestamp;
+use crate::pages::audit_logs;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -94,10 +95,10 @@ fn Attempt(d: AttemptWithExchange) -> impl IntoView {
         <section class="card">
             <dl class="facts">
                 {a.member.clone().map(|m| {
-                    let about = program_path(&program, &format!("/audit-logs?q={}", crate::pages::audit_logs::urlencode(&m)));
+                    let about = audit_logs::member_search(&program, &m);
                     view! {
                         <dt>"Member"</dt>
-                        <dd><a href=about title="Every attempt about this member"><code>{m}</code></a></dd>
+                        <dd><a href=about title=audit_logs::MEMBER_SEARCH_TITLE><code>{m}</code></a></dd>
                     }
                 })}
                 <dt>"Trigger"</dt><dd>{a.trigger.label()}</dd>

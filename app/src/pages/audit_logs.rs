@@ -158,9 +158,9 @@ fn AttemptTable(items: Vec<AttemptView>) -> impl IntoView {
                             let code = a.status_code.map(|c| c.to_string()).unwrap_or_else(|| "—".into());
                             let href = program_path(&program, &format!("/audit-logs/{}", a.id));
                             let member = a.member.map(|m| {
-                                let about = program_path(&program, &format!("/audit-logs?q={}", urlencode(&m)));
+                                let about = member_search(&program, &m);
                                 view! {
-                                    <a class="member" href=about title="Every attempt about this member">"member "<code>{m}</code></a>
+                                    <a class="member" href=about title=MEMBER_SEARCH_TITLE>"member "<code>{m}</code></a>
                                 }
                             });
                             view! {
@@ -182,6 +182,14 @@ fn AttemptTable(items: Vec<AttemptView>) -> impl IntoView {
         </div>
     }
 }
+
+/// The audit log searched for everything about one member (linked from each row naming one).
+pub fn member_search(program: &str, member: &str) -> String {
+    program_path(program, &format!("/audit-logs?q={}", urlencode(member)))
+}
+
+/// What a link to `member_search` says it does.
+pub const MEMBER_SEARCH_TITLE: &str = "Every attempt about this member";
 
 /// Percent-encodes a query value (everything but unreserved characters).
 pub fn urlencode(v: &str) -> String {
