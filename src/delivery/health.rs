@@ -2,7 +2,9 @@
 //! fails because of the database's state (unreachable, locked, its disk full) marks the writes
 //! failing, with the reason, until a write succeeds again. `/healthz` and `/metrics` read it: a
 //! full disk leaves the database readable, so a read alone answers "up" while every event is
-//! refused.
+//! refused. Once a write of events has failed, only a write of events clears it: on a nearly
+//! full disk a small write of delivery results can still fit while every event is refused, and
+//! clearing on it hid the refusals from the banner and `/healthz` (seen as a flaky test).
 
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +24,9 @@ pub struct WriteTrouble {
     pub last: DateTime<Utc>,
     /// In words an operator can act on, e.g. "the database's disk is full".
     pub reason: String,
+    /// Whether a write carrying events failed in this run (then only one carrying events ends it).
+    #[serde(skip)]
+    pub events: bool,
 }
 
 #[derive(Debug, Default)]
@@ -35,27 +40,35 @@ pub(super) struct WriteHealth {
 }
 
 impl WriteHealth {
-    pub(super) fn failed(&self, reason: String, now: DateTime<Utc>) {
+    /// A write failed for the database's sake; `events`: it carried events.
+    pub(super) fn failed(&self, reason: String, now: DateTime<Utc>, events: bool) {
         let mut trouble = self.trouble.lock().expect("write health");
         match trouble.as_mut() {
             Some(t) => {
                 t.last = now;
                 t.reason = reason;
+                t.events |= events;
             }
             None => {
                 *trouble = Some(WriteTrouble {
                     since: now,
                     last: now,
                     reason,
+                    events,
                 })
             }
         }
         self.failing.store(true, Ordering::Release);
     }
 
-    pub(super) fn succeeded(&self) {
+    /// A write succeeded; `events`: it carried events.
+    pub(super) fn succeeded(&self, events: bool) {
         if self.failing.load(Ordering::Acquire) {
-            *self.trouble.lock().expect("write health") = None;
+            let mut trouble = self.trouble.lock().expect("write health");
+            if trouble.as_ref().is_some_and(|t| t.events && !events) {
+                return;
+            }
+            *trouble = None;
             self.failing.store(false, Ordering::Release);
             self.recoveries.fetch_add(1, Ordering::AcqRel);
         }
@@ -86,9 +99,9 @@ mod tests {
         let start = Utc::now();
         let health = WriteHealth::default();
         assert_eq!(health.trouble(start), None);
-        health.failed("the database's disk is full".into(), start);
+        health.failed("the database's disk is full".into(), start, false);
         let later = start + chrono::Duration::seconds(30);
-        health.failed("the database's disk is full".into(), later);
+        health.failed("the database's disk is full".into(), later, false);
         let t = health.trouble(later).expect("failing");
         assert_eq!((t.since, t.last), (start, later));
         assert_eq!(t.reason, "the database's disk is full");
@@ -98,10 +111,26 @@ mod tests {
             .is_some());
         assert_eq!(health.trouble(later + STANDS_FOR), None);
         // A write that succeeds clears it at once; the next failure starts a new run.
-        health.succeeded();
+        health.succeeded(false);
         assert_eq!(health.trouble(later), None);
         let again = later + chrono::Duration::seconds(1);
-        health.failed("the database cannot be reached".into(), again);
+        health.failed("the database cannot be reached".into(), again, false);
         assert_eq!(health.trouble(again).expect("failing").since, again);
+        assert_eq!(health.recoveries(), 1);
+    }
+
+    #[test]
+    fn refused_events_are_cleared_only_by_events_stored() {
+        let start = Utc::now();
+        let health = WriteHealth::default();
+        health.failed("the database's disk is full".into(), start, false);
+        health.failed("the database's disk is full".into(), start, true);
+        // Results that still fit on the disk say nothing about the events refused.
+        health.succeeded(false);
+        assert!(health.trouble(start).is_some_and(|t| t.events));
+        assert_eq!(health.recoveries(), 0);
+        health.succeeded(true);
+        assert_eq!(health.trouble(start), None);
+        assert_eq!(health.recoveries(), 1);
     }
 }

@@ -245,7 +245,7 @@ impl Engine {
         }
         match shared {
             Ok((stored, moved)) => {
-                self.inner.write_health.succeeded();
+                self.inner.write_health.succeeded(!b.items.is_empty());
                 let _ = done.send(Ok((results, moved)));
                 self.settle(b, Ok(stored)).await;
             }
@@ -296,7 +296,7 @@ impl Engine {
                 tracing::warn!(error = %e, count = batch.len(), "ingest batch not stored");
                 let reason = e.unavailable_reason();
                 if e.is_unavailable() {
-                    self.inner.write_health.failed(reason.clone(), self.now());
+                    self.inner.write_health.failed(reason.clone(), self.now(), true);
                 }
                 replies
                     .iter()
@@ -327,7 +327,7 @@ impl Engine {
             }
         }
         if results.iter().any(|r| r.is_ok()) {
-            self.inner.write_health.succeeded();
+            self.inner.write_health.succeeded(true);
         }
         self.hand_over(&batch, &webhooks, &stored).await;
         for ((_, reply), result) in replies.into_iter().zip(results) {

@@ -110,13 +110,13 @@ impl Engine {
             let written = self.store().record_results(results, self.now()).await;
             if written.is_ok() {
                 super::observe::wrote("results", start.elapsed(), 0, results.len());
-                self.inner.write_health.succeeded();
+                self.inner.write_health.succeeded(false);
             }
             match written {
                 Err(e) if e.is_unavailable() => {
                     self.inner
                         .write_health
-                        .failed(e.unavailable_reason(), self.now());
+                        .failed(e.unavailable_reason(), self.now(), false);
                     tracing::warn!(error = %e, "database unavailable while recording results; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
