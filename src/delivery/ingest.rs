@@ -296,7 +296,9 @@ impl Engine {
                 tracing::warn!(error = %e, count = batch.len(), "ingest batch not stored");
                 let reason = e.unavailable_reason();
                 if e.is_unavailable() {
-                    self.inner.write_health.failed(reason.clone(), self.now(), true);
+                    self.inner
+                        .write_health
+                        .failed(reason.clone(), self.now(), true);
                 }
                 replies
                     .iter()
