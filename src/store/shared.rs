@@ -941,9 +941,10 @@ macro_rules! impl_store {
             }
 
             async fn backfill_members(&self, limit: i64) -> Result<Option<BackfillStep>> {
-                let mut tx = self.writer()?.begin().await?;
+                // Read on a reader connection: the single SQLite writer is held only for the
+                // writes (a page's members in one statement per program, the cursor moved).
                 let Some((program, id)) = sqlx::query_as::<_, (String, String)>(sql::MEMBER_BACKFILL_CURSOR)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&self.reader)
                     .await?
                 else {
                     return Ok(None);
@@ -952,20 +953,29 @@ macro_rules! impl_store {
                     .bind(&program)
                     .bind(&id)
                     .bind(limit)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&self.reader)
                     .await?;
-                let mut filled = 0;
+                // Pairs of each program in turn (the page is in program order).
+                let mut found: Vec<(&str, Vec<(&str, String)>)> = Vec::new();
                 for (event_program, event_id, body) in &page {
                     let Some(member) = body.as_deref().and_then(crate::domain::event::member_in_body) else {
                         continue;
                     };
-                    filled += sqlx::query(sql::SET_EVENT_MEMBER)
-                        .bind(event_program)
-                        .bind(event_id)
-                        .bind(member)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                    match found.last_mut() {
+                        Some((p, pairs)) if *p == event_program.as_str() => pairs.push((event_id.as_str(), member)),
+                        _ => found.push((event_program.as_str(), vec![(event_id.as_str(), member)])),
+                    }
+                }
+                let mut tx = self.writer()?.begin().await?;
+                let mut filled = 0;
+                for (event_program, pairs) in &found {
+                    for chunk in pairs.chunks(sql::MAX_ROWS_PER_INSERT / 3) {
+                        filled += sql::set_members_query::<$db>(event_program, chunk)
+                            .build()
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
                 }
                 let done = (page.len() as i64) < limit;
                 let moved = match page.last() {

@@ -1011,9 +1011,29 @@ pub const MEMBER_BACKFILL_PAGE: &str = "SELECT program_id, id, \
     CASE WHEN member IS NULL THEN body END AS body FROM events \
     WHERE (program_id, id) > ($1, $2) ORDER BY program_id, id LIMIT $3";
 
-/// Gives one event (`$1` program, `$2` id) its member `$3`, unless it has one.
-pub const SET_EVENT_MEMBER: &str =
-    "UPDATE events SET member = $3 WHERE program_id = $1 AND id = $2 AND member IS NULL";
+/// Gives events of one program their members (`(event id, member)` pairs, at least one), where
+/// they have none: one statement for a page of the backfill.
+pub fn set_members_query<'a, DB>(
+    program: &str,
+    members: &[(&'a str, String)],
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new("UPDATE events SET member = CASE id");
+    for (id, member) in members {
+        qb.push(" WHEN ")
+            .push_bind(id.to_string())
+            .push(" THEN ")
+            .push_bind(member.clone());
+    }
+    qb.push(" END WHERE program_id = ")
+        .push_bind(program.to_owned())
+        .push(" AND member IS NULL AND id IN ");
+    push_list(&mut qb, members.iter().map(|(id, _)| id));
+    qb
+}
 
 /// Moves the cursor from (`$1`, `$2`) to (`$3`, `$4`); no row changes if another process moved it
 /// first (PostgreSQL, several processes).
