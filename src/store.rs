@@ -120,6 +120,14 @@ impl StoreError {
         Some(reason.into())
     }
 
+    /// A transaction the database broke off in a collision with another (a serialization failure
+    /// or a deadlock): unavailable to its caller, but sent again it succeeds, so ingest tries
+    /// such a batch again at once rather than refusing it.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("40001" | "40P01")))
+    }
+
     /// Whether the database could not be reached or refused for lack of resources (connection
     /// lost, pool exhausted, disk full, database locked): worth a `503` and a later retry, as
     /// opposed to a bug or bad data.

@@ -1207,6 +1207,74 @@ async fn postgres_timeouts_answer_503_and_recover() {
     }
 }
 
+/// Runs `request` while another transaction holds the program's row changed, and commits that
+/// change once Herald waits for the row: under repeatable read Herald's transaction then meets a
+/// row changed after its snapshot, a serialization failure (40001).
+async fn colliding<T>(app: &TestApp, request: impl std::future::Future<Output = T>) -> T {
+    let connect = || <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url);
+    let (mut holder, mut watcher) = (connect().await.unwrap(), connect().await.unwrap());
+    let mut held = sqlx::Connection::begin(&mut holder).await.unwrap();
+    sqlx::query("UPDATE programs SET name = name WHERE id = $1")
+        .bind(&app.program)
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let release = async {
+        let mut waiting = 0;
+        for _ in 0..5_000 {
+            waiting = sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+        }
+        held.commit().await.unwrap();
+        waiting
+    };
+    let (answer, waiting) = tokio::join!(request, release);
+    assert_eq!(waiting, 1, "Herald waited for the program's row");
+    answer
+}
+
+/// A database whose default isolation an operator raised (repeatable read, or serializable):
+/// a write that meets a row changed by a transaction that committed meanwhile fails with a
+/// serialization failure (40001), which succeeds when sent again. Ingest sends it again at once
+/// (the event is taken); any other write answers 503 with `Retry-After` and the reason, never a
+/// 500 (as it did), and succeeds when sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_serialization_failures_are_retried_or_answered_503() {
+    let Some(app) = spawn_app(Backend::Postgres, "postgres_serialization").await else {
+        return;
+    };
+    set_for_new_sessions(
+        &app,
+        "default_transaction_isolation",
+        Some("'repeatable read'"),
+    )
+    .await;
+    assert_taken_again(&app).await;
+
+    let (status, _, taken) = colliding(&app, post_event(&app)).await;
+    assert_eq!(status, 202, "{taken}");
+
+    let hook = json!({"name": "CRM", "url": "https://crm.example.com/hooks", "event_types": ["user.created"]});
+    let (status, refused) = colliding(&app, app.post("/api/v1/webhooks", hook.clone())).await;
+    assert_eq!(status, 503, "{refused}");
+    assert_eq!(error_code(&refused), "unavailable", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("broke off the write in a conflict with another"),
+        "{refused}"
+    );
+    app.create_webhook(hook).await;
+    app.stop().await;
+}
+
 /// `/metrics` exists only when configured: behind its bearer token on the main address, or
 /// without one on an address of its own. After one delivery it shows the attempt, the finished
 /// delivery, the lag histogram, the ingest count and the queue gauges.

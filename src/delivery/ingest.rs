@@ -291,8 +291,12 @@ impl Engine {
                 .iter()
                 .map(|(len, _)| Ok(results.drain(..*len).collect()))
                 .collect(),
-            // The database is simply unavailable: each job alone would fail the same way.
-            Err(e) if e.is_unavailable() || matches!(e, StoreError::StaleRouting) => {
+            // The database is simply unavailable: each job alone would fail the same way (not so
+            // a conflict with another transaction: tried again below, it goes through).
+            Err(e)
+                if (e.is_unavailable() && !e.is_conflict())
+                    || matches!(e, StoreError::StaleRouting) =>
+            {
                 tracing::warn!(error = %e, count = batch.len(), "ingest batch not stored");
                 let reason = e.unavailable_reason();
                 if e.is_unavailable() {
@@ -306,7 +310,8 @@ impl Engine {
                     .collect()
             }
             // One bad job must not fail its neighbours: each is stored alone (routed inside its
-            // own transaction, so it cannot go stale meanwhile).
+            // own transaction, so it cannot go stale meanwhile). A conflict's batch goes this way
+            // too; a job that conflicts again is refused as unavailable (`503`).
             Err(_) => {
                 let mut alone = Vec::with_capacity(replies.len());
                 let mut start = 0;
