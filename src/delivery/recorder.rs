@@ -114,9 +114,12 @@ impl Engine {
             }
             match written {
                 Err(e) if e.is_unavailable() => {
-                    self.inner
-                        .write_health
-                        .failed(e.unavailable_reason(), self.now(), false);
+                    // A conflict with another transaction says nothing of the database's state.
+                    if !e.is_conflict() {
+                        self.inner
+                            .write_health
+                            .failed(e.unavailable_reason(), self.now(), false);
+                    }
                     tracing::warn!(error = %e, "database unavailable while recording results; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
