@@ -1275,6 +1275,45 @@ async fn postgres_serialization_failures_are_retried_or_answered_503() {
     app.stop().await;
 }
 
+/// After an upgrade, events stored before Herald kept their member beside them are found by
+/// member with nobody doing anything: starting Herald starts the walk that fills them in (the
+/// walk itself is `the_backfill_gives_earlier_events_their_member` in the store conformance).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_herald_fills_in_earlier_events_members() {
+    let (url, dir) = database(Backend::Sqlite, "backfill_start").await.unwrap();
+    let store = herald::store::connect(&url).await.unwrap();
+    let now = herald::store::now();
+    let earlier = herald::store::StoredEvent {
+        program_id: store.default_program().await.unwrap(),
+        id: herald::domain::ids::EventId::generate(),
+        event_type: herald::domain::event::EventType::parse("points.awarded").unwrap(),
+        event_timestamp: now,
+        body: r#"{"member_id":"m_before"}"#.into(),
+        created_at: now,
+        member: None,
+    };
+    assert_eq!(store.ingest(&earlier, &[]).await.unwrap(), Some(0));
+    drop(store);
+
+    let app = spawn_with(serve_args(&url), dir).await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let mut member = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while member.is_none() && std::time::Instant::now() < deadline {
+        member = sqlx::query_scalar::<_, Option<String>>("SELECT member FROM events WHERE id = $1")
+            .bind(earlier.id.as_str())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if member.is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(member.as_deref(), Some("m_before"));
+    pool.close().await;
+    app.stop().await;
+}
+
 /// `/metrics` exists only when configured: behind its bearer token on the main address, or
 /// without one on an address of its own. After one delivery it shows the attempt, the finished
 /// delivery, the lag histogram, the ingest count and the queue gauges.
