@@ -4,7 +4,8 @@
 //! their member (`Store::backfill_members`); where it stands is stored, so a restart resumes the
 //! walk, and once it is done it does nothing at all. A new installation's first step finds
 //! nothing to do. Pages are small and spaced out, so ingest and results get the database between
-//! them (on SQLite a page holds the single writer for a few milliseconds).
+//! them (a page is read on a reader connection; on SQLite the single writer is held only for the
+//! page's one UPDATE and the cursor's move).
 
 use super::{Engine, Result};
 use std::time::Duration;
@@ -42,7 +43,8 @@ impl Engine {
         Ok(total)
     }
 
-    /// Runs the walk (from shortly after start) until it is done or `shutdown` turns true.
+    /// Runs the walk from Herald's start until it is done or `shutdown` turns true; a step that
+    /// fails (the database unavailable, say) is tried again a minute later.
     pub async fn run_member_backfill(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         loop {
             tokio::select! {
