@@ -1091,17 +1091,27 @@ async fn sqlite_file_deleted_under_herald_is_refused_not_written_into() {
     app.stop().await;
 }
 
+/// A session of an operator's on the test's database, free of what the tests set on it for
+/// Herald's sessions (read-only, timeouts, isolation): it writes, waits and commits as it is told.
+async fn operator_session(app: &TestApp) -> sqlx::PgConnection {
+    let mut session = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .unwrap();
+    sqlx::Executor::execute(
+        &mut session,
+        "SET default_transaction_read_only = off; SET statement_timeout = 0; \
+         SET lock_timeout = 0; SET default_transaction_isolation = 'read committed'",
+    )
+    .await
+    .unwrap();
+    session
+}
+
 /// Sets (or with `None` resets) a PostgreSQL setting on the test's database, as an operator
 /// would, and ends Herald's sessions so its pools open new ones that have it.
 async fn set_for_new_sessions(app: &TestApp, setting: &str, value: Option<&str>) {
     let name = url::Url::parse(&app.database_url).unwrap().path()[1..].to_owned();
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)
-        .await
-        .unwrap();
-    // This session writes even while new sessions of the database default to read-only.
-    sqlx::Executor::execute(&mut admin, "SET default_transaction_read_only = off")
-        .await
-        .unwrap();
+    let mut admin = operator_session(app).await;
     let change = match value {
         Some(value) => format!("ALTER DATABASE \"{name}\" SET {setting} = {value}"),
         None => format!("ALTER DATABASE \"{name}\" RESET {setting}"),
@@ -1190,12 +1200,7 @@ async fn postgres_timeouts_answer_503_and_recover() {
         };
         assert_eq!(post_event(&app).await.0, 202);
         set_for_new_sessions(&app, setting, Some("'200ms'")).await;
-        let mut holder = <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url)
-            .await
-            .unwrap();
-        sqlx::Executor::execute(&mut holder, "SET statement_timeout = 0")
-            .await
-            .unwrap();
+        let mut holder = operator_session(&app).await;
         let mut held = sqlx::Connection::begin(&mut holder).await.unwrap();
         sqlx::Executor::execute(&mut *held, "LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
             .await
@@ -1211,8 +1216,7 @@ async fn postgres_timeouts_answer_503_and_recover() {
 /// change once Herald waits for the row: under repeatable read Herald's transaction then meets a
 /// row changed after its snapshot, a serialization failure (40001).
 async fn colliding<T>(app: &TestApp, request: impl std::future::Future<Output = T>) -> T {
-    let connect = || <sqlx::PgConnection as sqlx::Connection>::connect(&app.database_url);
-    let (mut holder, mut watcher) = (connect().await.unwrap(), connect().await.unwrap());
+    let (mut holder, mut watcher) = (operator_session(app).await, operator_session(app).await);
     let mut held = sqlx::Connection::begin(&mut holder).await.unwrap();
     sqlx::query("UPDATE programs SET name = name WHERE id = $1")
         .bind(&app.program)
