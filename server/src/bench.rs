@@ -68,6 +68,11 @@ pub struct BenchArgs {
     /// backlog, and the peak RSS is the server's while holding and draining it.
     #[arg(long)]
     pub backlog: bool,
+    /// Run `herald relay-floor` in Herald's place: the least a durable, signed relay costs on
+    /// this stack, measured with the same senders, receiver and ceiling (one webhook, SQLite;
+    /// not with `--fan-out`, `--endpoints`, `--backlog` or PostgreSQL).
+    #[arg(long)]
+    pub floor: bool,
 }
 
 impl BenchArgs {
@@ -91,6 +96,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "--fan-out sends every event to every webhook; use it without --endpoints and --hanging-percent"
         );
     }
+    if args.floor
+        && (args.fan_out > 1 || args.endpoints > 1 || args.backlog || args.database != "sqlite")
+    {
+        bail!("--floor serves one webhook on SQLite; use it without --fan-out, --endpoints, --backlog and --database");
+    }
     let (database_url, cleanup) = fresh_database(&args.database).await?;
     let result = drive(&args, &database_url).await;
     if let Some(c) = cleanup {
@@ -112,7 +122,7 @@ async fn drive(args: &BenchArgs, database_url: &str) -> anyhow::Result<()> {
         .local_addr()?
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = spawn_server(database_url, port)?;
+    let mut child = spawn_server(database_url, port, args.floor)?;
     let outcome = async {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(args.senders)
@@ -693,7 +703,9 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
     } else {
         format!("{} events/s", args.rate)
     };
-    let backend = if args.database == "sqlite" {
+    let backend = if args.floor {
+        "the relay floor (herald relay-floor) in Herald's place, SQLite"
+    } else if args.database == "sqlite" {
         "SQLite"
     } else {
         "PostgreSQL"
@@ -775,9 +787,10 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
     }
     if let Some(c) = ceiling {
         println!(
-            "  ceiling            {:.0} POST/s straight to the receiver (answered in {:.2} ms on average); Herald end to end is {:.1}% of it",
+            "  ceiling            {:.0} POST/s straight to the receiver (answered in {:.2} ms on average); {} end to end is {:.1}% of it",
             c.per_sec,
             c.mean_answer_ms,
+            if args.floor { "the floor" } else { "Herald" },
             100.0 * delivered_per_sec / c.per_sec
         );
     }
@@ -851,11 +864,11 @@ async fn create_key(database_url: &str) -> anyhow::Result<String> {
 /// The bearer token the child server's `/metrics` answers to (loopback only, for this run).
 const METRICS_TOKEN: &str = "bench-metrics";
 
-fn spawn_server(database_url: &str, port: u16) -> anyhow::Result<Child> {
+fn spawn_server(database_url: &str, port: u16, floor: bool) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("locating the herald binary")?;
     Command::new(exe)
         .args([
-            "serve",
+            if floor { "relay-floor" } else { "serve" },
             "--addr",
             &format!("127.0.0.1:{port}"),
             "--database-url",

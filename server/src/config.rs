@@ -32,6 +32,10 @@ pub enum Command {
     /// A local receiver for integration work: verifies, prints and answers (or forwards) each
     /// webhook request.
     Listen(crate::listen::ListenArgs),
+    /// The least a durable, signed relay costs on Herald's stack, for `herald bench --floor`
+    /// (one webhook, SQLite only; a measuring stick, not a product).
+    #[command(name = "relay-floor")]
+    RelayFloor(crate::relay_floor::FloorArgs),
     /// Manage API keys for the events API.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),

@@ -8,6 +8,7 @@ pub mod console;
 pub mod csv_export;
 pub mod listen;
 pub mod metrics;
+pub mod relay_floor;
 pub mod seed;
 pub mod startup;
 pub mod telemetry;

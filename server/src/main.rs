@@ -47,6 +47,7 @@ async fn main() -> ExitCode {
         Some(Command::Bench(args)) => server::bench::run(args).await,
         Some(Command::Seed(args)) => server::seed::run(args).await,
         Some(Command::Listen(args)) => server::listen::run(args).await,
+        Some(Command::RelayFloor(args)) => server::relay_floor::run(args).await,
         Some(Command::ApiKey(ApiKeyCommand::Create {
             name,
             scope,

@@ -202,3 +202,35 @@ fn bench_counts_every_fanned_out_delivery() {
         "{text}"
     );
 }
+
+/// `herald bench --floor` runs `herald relay-floor` in Herald's place: it takes the same API
+/// key, webhook and events, and every event reaches the receiver, one at a time and in batches,
+/// so its figures measure the same work (README, Benchmarks, thirty-third sitting).
+#[test]
+fn bench_runs_the_relay_floor_in_heralds_place() {
+    for batch in ["1", "10"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args([
+                "bench",
+                "--floor",
+                "--events",
+                "40",
+                "--senders",
+                "2",
+                "--batch",
+                batch,
+            ])
+            .args(["--deadline-secs", "60"])
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("the relay floor"), "{text}");
+        assert!(
+            text.contains("accepted           40 (rejected 0)"),
+            "{text}"
+        );
+        assert!(text.contains("delivered          40\n"), "{text}");
+    }
+}

@@ -1,0 +1,374 @@
+//! `herald relay-floor`: the floor under issue 11's throughput shares, the least a durable,
+//! signed webhook relay can do on Herald's own stack (axum, tokio, sqlx on SQLite, reqwest,
+//! HMAC-SHA256, mimalloc). `herald bench --floor` runs it in Herald's place, so both meet the
+//! same senders, receiver and ceiling in one sitting (README, Benchmarks, thirty-third sitting).
+//!
+//! What it keeps of Herald's promises: an API key is checked on every request (its SHA-256 looked
+//! up among the keys `herald bench` stored), `202` is answered only once the event and its
+//! delivery are committed (WAL, `synchronous = NORMAL`, one writer connection, group commit),
+//! each delivery is signed the Standard Webhooks way and POSTed, and its result (the delivery's
+//! new status and one attempt row) is committed too. What it leaves out is everything else
+//! Herald does per delivery: routing by program, event type and filter, duplicate event ids,
+//! secondary indexes (the audit log's searches, the queue's order), roll-ups, webhook counters,
+//! retries, rate limits, leases, ordering and the response kept in the audit log. It is a
+//! measuring stick, not a product: one webhook, SQLite only, nothing resumed after a restart.
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::{get, patch, post},
+    Json, Router,
+};
+use herald::domain::webhook::SigningSecret;
+use serde::Deserialize;
+use serde_json::{json, value::RawValue};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most events and results one transaction takes.
+const MOST_PER_COMMIT: usize = 1000;
+
+struct Relay {
+    key_hashes: Vec<String>,
+    hook: RwLock<Option<Hook>>,
+    writer: mpsc::Sender<Job>,
+    client: reqwest::Client,
+}
+
+#[derive(Clone)]
+struct Hook {
+    url: String,
+    secret: SigningSecret,
+}
+
+struct Incoming {
+    event_id: String,
+    body: String,
+}
+
+enum Job {
+    /// Events to store; answered with their delivery ids once committed.
+    Ingest(Vec<Incoming>, oneshot::Sender<Result<Vec<i64>, String>>),
+    /// A delivery's result: its id and the receiver's status code (0: no answer).
+    Result(i64, u16),
+}
+
+#[derive(Deserialize)]
+struct EventBody<'a> {
+    #[serde(borrow)]
+    event_id: &'a str,
+    #[serde(borrow)]
+    event_type: &'a str,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct BatchBody<'a> {
+    #[serde(borrow)]
+    events: Vec<EventBody<'a>>,
+}
+
+/// Where the floor listens and which SQLite file it writes (the one `herald bench` made).
+#[derive(Debug, clap::Args)]
+pub struct FloorArgs {
+    #[arg(long)]
+    pub addr: String,
+    #[arg(long)]
+    pub database_url: String,
+}
+
+/// Serves the floor until the process is stopped.
+pub async fn run(args: FloorArgs) -> anyhow::Result<()> {
+    let (addr, url) = (args.addr, args.database_url);
+    let options = SqliteConnectOptions::from_str(&url)?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    for statement in [
+        "CREATE TABLE IF NOT EXISTS relay_events (id INTEGER PRIMARY KEY, event_id TEXT NOT NULL, \
+         event_type TEXT NOT NULL, body TEXT NOT NULL, created_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS relay_deliveries (id INTEGER PRIMARY KEY, \
+         event INTEGER NOT NULL, status TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS relay_attempts (id INTEGER PRIMARY KEY, \
+         delivery INTEGER NOT NULL, status_code INTEGER NOT NULL, created_at TEXT NOT NULL)",
+    ] {
+        sqlx::query(statement).execute(&pool).await?;
+    }
+    let key_hashes = sqlx::query_scalar("SELECT key_hash FROM api_keys WHERE revoked_at IS NULL")
+        .fetch_all(&pool)
+        .await?;
+    let (writer, jobs) = mpsc::channel(4096);
+    let relay = Arc::new(Relay {
+        key_hashes,
+        hook: RwLock::new(None),
+        writer,
+        client: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()?,
+    });
+    tokio::spawn(write_loop(pool, jobs, relay.clone()));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/webhooks", post(create_webhook))
+        .route("/api/v1/webhooks/{id}", patch(|| async { Json(json!({})) }))
+        .route("/api/v1/events", post(ingest_one))
+        .route("/api/v1/events/batch", post(ingest_batch))
+        .with_state(relay);
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+type Answer = (StatusCode, Json<serde_json::Value>);
+
+fn refuse(status: StatusCode, message: &str) -> Answer {
+    (status, Json(json!({ "error": message })))
+}
+
+impl Relay {
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        let hash = herald::auth::api_key::hash(token);
+        self.key_hashes
+            .iter()
+            .any(|k| herald::auth::api_key::hashes_equal(k, &hash))
+    }
+
+    async fn store(&self, events: Vec<Incoming>) -> Answer {
+        let (answer, answered) = oneshot::channel();
+        let count = events.len();
+        if self.writer.send(Job::Ingest(events, answer)).await.is_err() {
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped");
+        }
+        match answered.await {
+            Ok(Ok(_)) => (StatusCode::ACCEPTED, Json(json!({ "accepted": count }))),
+            Ok(Err(e)) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e),
+            Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped"),
+        }
+    }
+}
+
+fn incoming(e: &EventBody<'_>) -> Incoming {
+    let body = json!({
+        "type": e.event_type,
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "data": e.data,
+    });
+    Incoming {
+        event_id: e.event_id.to_owned(),
+        body: body.to_string(),
+    }
+}
+
+async fn create_webhook(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Answer {
+    if !relay.authorized(&headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "API key missing or unknown");
+    }
+    let Some(url) = body["url"].as_str() else {
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, "url: required");
+    };
+    let secret = SigningSecret::from_random_bytes(&rand::random());
+    *relay.hook.write().expect("hook") = Some(Hook {
+        url: url.to_owned(),
+        secret,
+    });
+    (StatusCode::CREATED, Json(json!({ "id": "wh_floor" })))
+}
+
+async fn ingest_one(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer {
+    if !relay.authorized(&headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "API key missing or unknown");
+    }
+    let events = match serde_json::from_slice::<EventBody<'_>>(&body) {
+        Ok(e) => vec![incoming(&e)],
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    relay.store(events).await
+}
+
+async fn ingest_batch(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer {
+    if !relay.authorized(&headers) {
+        return refuse(StatusCode::UNAUTHORIZED, "API key missing or unknown");
+    }
+    let events = match serde_json::from_slice::<BatchBody<'_>>(&body) {
+        Ok(b) => b.events.iter().map(incoming).collect(),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    relay.store(events).await
+}
+
+/// Group commit: every job waiting when the writer is free goes into one transaction.
+async fn write_loop(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>, relay: Arc<Relay>) {
+    let mut waiting = Vec::new();
+    while let Some(first) = jobs.recv().await {
+        waiting.push(first);
+        let mut rows = 0;
+        while rows < MOST_PER_COMMIT {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    rows += match &job {
+                        Job::Ingest(events, _) => events.len(),
+                        Job::Result(..) => 1,
+                    };
+                    waiting.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut events = Vec::new();
+        let mut answers = Vec::new();
+        let mut results = Vec::new();
+        for job in waiting.drain(..) {
+            match job {
+                Job::Ingest(batch, answer) => {
+                    answers.push((batch.len(), answer));
+                    events.extend(batch);
+                }
+                Job::Result(delivery, status) => results.push((delivery, status)),
+            }
+        }
+        match write(&pool, &events, &results).await {
+            Ok(ids) => {
+                let mut given = ids.iter();
+                for (n, answer) in answers {
+                    let _ = answer.send(Ok(given.by_ref().take(n).copied().collect()));
+                }
+                let hook = relay.hook.read().expect("hook").clone();
+                if let Some(hook) = hook {
+                    for (delivery, event) in ids.into_iter().zip(events) {
+                        tokio::spawn(send(relay.clone(), hook.clone(), delivery, event));
+                    }
+                }
+            }
+            Err(e) => {
+                for (_, answer) in answers {
+                    let _ = answer.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Signs and POSTs one delivery, then hands its result to the writer.
+async fn send(relay: Arc<Relay>, hook: Hook, delivery: i64, event: Incoming) {
+    let timestamp = chrono::Utc::now().timestamp();
+    let signature = herald::delivery::sign::standard_signature(
+        &[&hook.secret],
+        &event.event_id,
+        timestamp,
+        &event.body,
+    );
+    let status = match relay
+        .client
+        .post(&hook.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &event.event_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(event.body)
+        .send()
+        .await
+    {
+        Ok(reply) => {
+            let status = reply.status().as_u16();
+            let _ = reply.bytes().await;
+            status
+        }
+        Err(_) => 0,
+    };
+    let _ = relay.writer.send(Job::Result(delivery, status)).await;
+}
+
+/// One transaction: the events and their deliveries, then the results and their attempts.
+/// Returns each stored event's delivery id, in order.
+async fn write(
+    pool: &SqlitePool,
+    events: &[Incoming],
+    results: &[(i64, u16)],
+) -> Result<Vec<i64>, sqlx::Error> {
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut tx = pool.begin().await?;
+    let mut ids = Vec::with_capacity(events.len());
+    for chunk in events.chunks(MOST_PER_COMMIT) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO relay_events (event_id, event_type, body, created_at) ",
+        );
+        qb.push_values(chunk, |mut row, e| {
+            row.push_bind(&e.event_id)
+                .push_bind("points.awarded")
+                .push_bind(&e.body)
+                .push_bind(&now);
+        });
+        qb.push(" RETURNING id");
+        let rows = qb.build().fetch_all(&mut *tx).await?;
+        let event_ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO relay_deliveries (id, event, status, updated_at) ",
+        );
+        qb.push_values(&event_ids, |mut row, id| {
+            row.push_bind(id)
+                .push_bind(id)
+                .push_bind("in_flight")
+                .push_bind(&now);
+        });
+        qb.build().execute(&mut *tx).await?;
+        ids.extend(event_ids);
+    }
+    for chunk in results.chunks(MOST_PER_COMMIT) {
+        for (status, succeeded) in [("succeeded", true), ("failed", false)] {
+            let ids: Vec<i64> = chunk
+                .iter()
+                .filter(|(_, code)| (200..300).contains(code) == succeeded)
+                .map(|(d, _)| *d)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let mut qb = QueryBuilder::<Sqlite>::new("UPDATE relay_deliveries SET status = ");
+            qb.push_bind(status).push(", updated_at = ").push_bind(&now);
+            qb.push(" WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in &ids {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(&mut *tx).await?;
+        }
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO relay_attempts (delivery, status_code, created_at) ",
+        );
+        qb.push_values(chunk, |mut row, (d, code)| {
+            row.push_bind(*d)
+                .push_bind(i64::from(*code))
+                .push_bind(&now);
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
