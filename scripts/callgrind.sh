@@ -32,6 +32,7 @@ for n in "$small" "$large"; do
   server=$(grep -lE '^cmd: .* (serve|relay-floor) ' "$dir"/cg-"$n".* | head -1)
   [ -n "$server" ] || { echo "no profile of the server in $dir" >&2; exit 1; }
   callgrind_annotate --inclusive=yes "$server" > "$dir/inclusive-$n.txt" 2> /dev/null
+  callgrind_annotate --tree=caller "$server" > "$dir/callers-$n.txt" 2> /dev/null
   { grep -E 'transactions/s' "$dir/bench-$n.log" || true; } | sed "s/^ */[callgrind] $n events: /" >&2
 done
 
@@ -63,5 +64,17 @@ for ((i = 0; i < ${#parts[@]}; i += 2)); do
   b=$(count "$dir/inclusive-$large.txt" "${parts[i + 1]}")
   printf '%-52s %14s\n' "${parts[i]}" "$([ -n "$a" ] && [ -n "$b" ] && echo $(((b - a) / events)) || echo -)"
 done
+# WAL frames written per delivery: every frame a commit writes is a dirty page of some B-tree,
+# and two write calls (thirty-third sitting). The calls of `walWriteOneFrame`: the sum of the
+# caller lines (`< caller (Nx)`) just above its own line in the caller tree.
+frames() { # file: how many times walWriteOneFrame was called, or nothing
+  awk '/^ *[0-9,]+ .*< / { if (match($0, /\(([0-9,]+)x\)/)) { c = substr($0, RSTART + 1, RLENGTH - 3); gsub(",", "", c); sum += c } ; next }
+       /\*  .*walWriteOneFrame/ { print sum; exit }
+       { sum = 0 }' "$1"
+}
+a=$(frames "$dir/callers-$small.txt")
+b=$(frames "$dir/callers-$large.txt")
+printf '%-52s %14s\n' "WAL frames written (per delivery)" \
+  "$([ -n "$a" ] && [ -n "$b" ] && awk -v a="$a" -v b="$b" -v e="$events" 'BEGIN { printf "%.2f", (b - a) / e }' || echo -)"
 [ "${HERALD_CALLGRIND_KEEP:-0}" = 1 ] && echo "[callgrind] profiles kept in $dir" >&2
 exit 0
