@@ -19,6 +19,7 @@ mod shared;
 mod sql;
 mod sqlite;
 mod views;
+mod wal_writes;
 
 pub use access::{
     AccessStore, ActivityRecord, ApiKeyCandidate, ApiKeySummary, MemberRecord, ProgramRecord,
@@ -32,6 +33,7 @@ pub use retention::{Prunable, RetentionStore};
 pub use sql::storable;
 pub use sql::{HELD_COUNT_LIMIT, HELD_PER_STEP};
 pub use sqlite::SqliteStore;
+pub use wal_writes::gathered_commits as wal_commits_gathered;
 
 use crate::delivery::queue::{Claim, Outcome};
 use crate::domain::ids::{AttemptId, DeliveryId, ProgramId, WebhookId};

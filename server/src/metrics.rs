@@ -106,6 +106,10 @@ pub async fn scrape(State(state): State<MetricsState>, headers: HeaderMap) -> Re
     let writable = state.engine.write_trouble().is_none();
     gauge!("herald_database_writable").set(if writable { 1.0 } else { 0.0 });
     gauge!("herald_tasks_stopped").set(state.engine.stopped_tasks().len() as f64);
+    if state.engine.store().database_file().is_some() {
+        metrics::counter!("herald_sqlite_wal_commits_gathered_total")
+            .absolute(herald::store::wal_commits_gathered());
+    }
     if let Some(disk) = state.engine.disk() {
         gauge!("herald_database_disk_free_bytes").set(disk.space.free as f64);
         gauge!("herald_database_disk_size_bytes").set(disk.space.total as f64);

@@ -1439,6 +1439,8 @@ async fn metrics_are_served_only_when_configured() {
     assert_eq!(value("herald_queue_oldest_due_seconds", &[]), 0.0);
     assert!(value("herald_db_connections", &[("state", "open")]) >= 1.0);
     assert_eq!(value("herald_database_up", &[]), 1.0);
+    // SQLite's writer committed through the VFS that writes a commit's WAL frames in one go.
+    assert!(value("herald_sqlite_wal_commits_gathered_total", &[]) >= 1.0);
     let disabled = eventually(Duration::from_secs(10), || async {
         sample(
             &prometheus_samples(&scrape().await),

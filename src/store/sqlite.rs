@@ -164,6 +164,15 @@ impl SqliteStore {
             .pragma("temp_store", "file")
             .pragma("cache_size", WRITER_CACHE)
             .pragma("wal_autocheckpoint", "0");
+        // The writer's commits go to the WAL in one write each (see `wal_writes`); should the VFS
+        // not register, it writes through SQLite's own, as readers and the checkpointer do.
+        let writer_options = match super::wal_writes::register() {
+            Ok(()) => options.clone().vfs(super::wal_writes::NAME),
+            Err(e) => {
+                tracing::warn!(error = %e, "writing the WAL frame by frame");
+                options.clone()
+            }
+        };
         let seen = std::sync::Arc::new(AtomicU64::new(FAILURES.load(Ordering::Acquire)));
         // No ping before each use (sqlx's default): on SQLite it is one more round trip to the
         // connection's thread per transaction (about 0.5 thread switches per delivery in `herald
@@ -190,8 +199,7 @@ impl SqliteStore {
             })
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(
-                options
-                    .clone()
+                writer_options
                     .collation(super::priority::COLLATION, super::priority::compare)
                     .statement_cache_capacity(WRITER_STATEMENTS),
             )
