@@ -197,14 +197,10 @@ async fn ingest_one(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Answer {
-    if !relay.authorized(&headers) {
-        return refuse(StatusCode::UNAUTHORIZED, "API key missing or unknown");
-    }
-    let events = match serde_json::from_slice::<EventBody<'_>>(&body) {
-        Ok(e) => vec![incoming(&e)],
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
-    };
-    relay.store(events).await
+    accept(&relay, &headers, || {
+        serde_json::from_slice::<EventBody<'_>>(&body).map(|e| vec![incoming(&e)])
+    })
+    .await
 }
 
 async fn ingest_batch(
@@ -212,14 +208,26 @@ async fn ingest_batch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Answer {
-    if !relay.authorized(&headers) {
+    accept(&relay, &headers, || {
+        serde_json::from_slice::<BatchBody<'_>>(&body)
+            .map(|b| b.events.iter().map(incoming).collect())
+    })
+    .await
+}
+
+/// The key checked, then the body read, then its events stored.
+async fn accept(
+    relay: &Relay,
+    headers: &HeaderMap,
+    read: impl FnOnce() -> Result<Vec<Incoming>, serde_json::Error>,
+) -> Answer {
+    if !relay.authorized(headers) {
         return refuse(StatusCode::UNAUTHORIZED, "API key missing or unknown");
     }
-    let events = match serde_json::from_slice::<BatchBody<'_>>(&body) {
-        Ok(b) => b.events.iter().map(incoming).collect(),
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
-    };
-    relay.store(events).await
+    match read() {
+        Ok(events) => relay.store(events).await,
+        Err(e) => refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
 }
 
 /// Group commit: every job waiting when the writer is free goes into one transaction.

@@ -161,28 +161,34 @@ async fn listen_verifies_prints_and_forwards() {
     app.stop().await;
 }
 
+/// `herald bench` with `args` (and a 60 s deadline): what it printed, once it succeeded.
+fn bench(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("bench")
+        .args(args)
+        .args(["--deadline-secs", "60"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    text
+}
+
 /// `herald bench` end to end, kept small: a real `herald serve` child on a fresh SQLite file and
 /// three webhooks taking every event, so each event is accepted once and delivered three times;
 /// with the ceiling first, and each request's answer time (Little's law over the senders).
 #[test]
 fn bench_counts_every_fanned_out_delivery() {
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args([
-            "bench",
-            "--events",
-            "30",
-            "--senders",
-            "2",
-            "--fan-out",
-            "3",
-            "--ceiling",
-        ])
-        .args(["--deadline-secs", "60"])
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let text = bench(&[
+        "--events",
+        "30",
+        "--senders",
+        "2",
+        "--fan-out",
+        "3",
+        "--ceiling",
+    ]);
     assert!(
         text.contains("fan-out            3 webhooks per event"),
         "{text}"
@@ -209,23 +215,15 @@ fn bench_counts_every_fanned_out_delivery() {
 #[test]
 fn bench_runs_the_relay_floor_in_heralds_place() {
     for batch in ["1", "10"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args([
-                "bench",
-                "--floor",
-                "--events",
-                "40",
-                "--senders",
-                "2",
-                "--batch",
-                batch,
-            ])
-            .args(["--deadline-secs", "60"])
-            .stderr(Stdio::null())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text}");
+        let text = bench(&[
+            "--floor",
+            "--events",
+            "40",
+            "--senders",
+            "2",
+            "--batch",
+            batch,
+        ]);
         assert!(text.contains("the relay floor"), "{text}");
         assert!(
             text.contains("accepted           40 (rejected 0)"),
