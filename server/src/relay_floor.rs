@@ -16,7 +16,7 @@
 use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
-    routing::{get, patch, post},
+    routing::{get, post},
     Json, Router,
 };
 use herald::domain::webhook::SigningSecret;
@@ -46,12 +46,13 @@ struct Hook {
 
 struct Incoming {
     event_id: String,
+    event_type: String,
     body: String,
 }
 
 enum Job {
-    /// Events to store; answered with their delivery ids once committed.
-    Ingest(Vec<Incoming>, oneshot::Sender<Result<Vec<i64>, String>>),
+    /// Events to store; answered once committed.
+    Ingest(Vec<Incoming>, oneshot::Sender<Result<(), String>>),
     /// A delivery's result: its id and the receiver's status code (0: no answer).
     Result(i64, u16),
 }
@@ -117,7 +118,6 @@ pub async fn run(args: FloorArgs) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/v1/webhooks", post(create_webhook))
-        .route("/api/v1/webhooks/{id}", patch(|| async { Json(json!({})) }))
         .route("/api/v1/events", post(ingest_one))
         .route("/api/v1/events/batch", post(ingest_batch))
         .with_state(relay);
@@ -154,7 +154,7 @@ impl Relay {
             return refuse(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped");
         }
         match answered.await {
-            Ok(Ok(_)) => (StatusCode::ACCEPTED, Json(json!({ "accepted": count }))),
+            Ok(Ok(())) => (StatusCode::ACCEPTED, Json(json!({ "accepted": count }))),
             Ok(Err(e)) => refuse(StatusCode::SERVICE_UNAVAILABLE, &e),
             Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "the writer stopped"),
         }
@@ -169,6 +169,7 @@ fn incoming(e: &EventBody<'_>) -> Incoming {
     });
     Incoming {
         event_id: e.event_id.to_owned(),
+        event_type: e.event_type.to_owned(),
         body: body.to_string(),
     }
 }
@@ -254,7 +255,7 @@ async fn write_loop(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>, relay: Arc<
         for job in waiting.drain(..) {
             match job {
                 Job::Ingest(batch, answer) => {
-                    answers.push((batch.len(), answer));
+                    answers.push(answer);
                     events.extend(batch);
                 }
                 Job::Result(delivery, status) => results.push((delivery, status)),
@@ -262,9 +263,8 @@ async fn write_loop(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>, relay: Arc<
         }
         match write(&pool, &events, &results).await {
             Ok(ids) => {
-                let mut given = ids.iter();
-                for (n, answer) in answers {
-                    let _ = answer.send(Ok(given.by_ref().take(n).copied().collect()));
+                for answer in answers {
+                    let _ = answer.send(Ok(()));
                 }
                 let hook = relay.hook.read().expect("hook").clone();
                 if let Some(hook) = hook {
@@ -274,7 +274,7 @@ async fn write_loop(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>, relay: Arc<
                 }
             }
             Err(e) => {
-                for (_, answer) in answers {
+                for answer in answers {
                     let _ = answer.send(Err(e.to_string()));
                 }
             }
@@ -328,7 +328,7 @@ async fn write(
         );
         qb.push_values(chunk, |mut row, e| {
             row.push_bind(&e.event_id)
-                .push_bind("points.awarded")
+                .push_bind(&e.event_type)
                 .push_bind(&e.body)
                 .push_bind(&now);
         });

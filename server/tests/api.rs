@@ -1301,18 +1301,14 @@ async fn starting_herald_fills_in_earlier_events_members() {
 
     let app = spawn_with(serve_args(&url), dir).await;
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let mut member = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while member.is_none() && std::time::Instant::now() < deadline {
-        member = sqlx::query_scalar::<_, Option<String>>("SELECT member FROM events WHERE id = $1")
+    let member = eventually(Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, Option<String>>("SELECT member FROM events WHERE id = $1")
             .bind(earlier.id.as_str())
             .fetch_one(&pool)
             .await
-            .unwrap();
-        if member.is_none() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+            .unwrap()
+    })
+    .await;
     assert_eq!(member.as_deref(), Some("m_before"));
     pool.close().await;
     app.stop().await;

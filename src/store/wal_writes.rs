@@ -32,8 +32,8 @@ const FRAME_HEADER: usize = 24;
 /// spilling its cache writes its frames as it goes).
 const MOST_GATHERED: usize = 4 << 20;
 /// Most bytes handed to the real file in one write. SQLite's unix VFS keeps only the low 17 bits
-/// of a write's length (`nBuf &= 0x1ffff` in `seekAndWriteFd`): a write of 128 KiB or more is cut
-/// short, and one of exactly a multiple of 128 KiB writes nothing and fails as a full disk.
+/// of a write's length (`nBuf &= 0x1ffff` in `seekAndWriteFd`) and writes the rest in a loop that
+/// stops at a write of nothing: one write of 128 to 256 KiB fails as a full disk.
 const MOST_PER_WRITE: usize = 64 << 10;
 
 /// The real VFS this one passes to; set once, before the first connection uses `NAME`.
@@ -43,6 +43,7 @@ unsafe impl Send for Real {}
 unsafe impl Sync for Real {}
 
 static REAL: OnceLock<Real> = OnceLock::new();
+static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
 /// Commits written in one go since the process started (see `gathered_commits`).
 static GATHERED_COMMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -50,7 +51,6 @@ static GATHERED_COMMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomi
 pub fn gathered_commits() -> u64 {
     GATHERED_COMMITS.load(std::sync::atomic::Ordering::Relaxed)
 }
-static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
 
 /// Registers the VFS (once per process); `Err` says why it could not be.
 pub fn register() -> Result<(), String> {
@@ -171,38 +171,46 @@ unsafe fn real(
     }
 }
 
-/// Writes what is gathered, if anything.
+/// Writes what is gathered, if anything (for methods other than `write`).
 ///
 /// # Safety
 /// `file` is one of ours, opened.
 unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: as the caller promises; `gathered` is ours alone while SQLite holds the file.
     unsafe {
-        let gathered = (*file.cast::<File>()).gathered;
-        let Some(g) = gathered.as_mut() else {
-            return ffi::SQLITE_OK;
-        };
-        g.commit_page_next = false;
-        if g.bytes.is_empty() {
+        match (*file.cast::<File>()).gathered.as_mut() {
+            Some(g) => g.write_out(file),
+            None => ffi::SQLITE_OK,
+        }
+    }
+}
+
+impl Gathered {
+    /// Hands what is gathered to the real file, in pieces of at most `MOST_PER_WRITE`.
+    ///
+    /// # Safety
+    /// `file` is the opened file of ours that these bytes belong to.
+    unsafe fn write_out(&mut self, file: *mut ffi::sqlite3_file) -> c_int {
+        if self.bytes.is_empty() {
             return ffi::SQLITE_OK;
         }
-        let (real, methods) = real(file);
-        let Some(w) = methods.xWrite else {
-            g.bytes.clear();
-            return ffi::SQLITE_IOERR_WRITE;
-        };
-        let mut rc = ffi::SQLITE_OK;
-        let mut at = g.at;
-        for chunk in g.bytes.chunks(MOST_PER_WRITE) {
-            // A chunk is at most 64 KiB: its length fits.
-            let len = c_int::try_from(chunk.len()).unwrap_or(c_int::MAX);
-            rc = w(real, chunk.as_ptr().cast(), len, at);
-            if rc != ffi::SQLITE_OK {
-                break;
+        // SAFETY: as the caller promises.
+        let (real, methods) = unsafe { real(file) };
+        let mut rc = ffi::SQLITE_IOERR_WRITE;
+        if let Some(w) = methods.xWrite {
+            let mut at = self.at;
+            for piece in self.bytes.chunks(MOST_PER_WRITE) {
+                // A piece is at most 64 KiB: its length fits.
+                let len = c_int::try_from(piece.len()).unwrap_or(c_int::MAX);
+                // SAFETY: the real file is open and `piece` is `len` readable bytes.
+                rc = unsafe { w(real, piece.as_ptr().cast(), len, at) };
+                if rc != ffi::SQLITE_OK {
+                    break;
+                }
+                at += i64::from(len);
             }
-            at += i64::from(len);
         }
-        g.bytes.clear();
+        self.bytes.clear();
         rc
     }
 }
@@ -216,8 +224,8 @@ unsafe extern "C" fn write(
     // SAFETY: SQLite passes an opened file of ours and `amount` readable bytes at `data`.
     unsafe {
         let gathered = (*file.cast::<File>()).gathered;
-        let (real, methods) = real(file);
         let Some(g) = gathered.as_mut() else {
+            let (real, methods) = real(file);
             return methods
                 .xWrite
                 .map_or(ffi::SQLITE_IOERR_WRITE, |w| w(real, data, amount, offset));
@@ -226,15 +234,11 @@ unsafe extern "C" fn write(
             return ffi::SQLITE_IOERR_WRITE;
         };
         let follows_on = g.at + i64::try_from(g.bytes.len()).unwrap_or(i64::MAX) == offset;
-        if !g.bytes.is_empty() && !follows_on {
-            let commit_page_next = g.commit_page_next;
-            let rc = flush(file);
+        if !follows_on {
+            let rc = g.write_out(file);
             if rc != ffi::SQLITE_OK {
                 return rc;
             }
-            g.commit_page_next = commit_page_next;
-        }
-        if g.bytes.is_empty() {
             g.at = offset;
         }
         let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len);
@@ -242,11 +246,11 @@ unsafe extern "C" fn write(
         if len == FRAME_HEADER {
             g.commit_page_next = bytes[4..8] != [0, 0, 0, 0];
             ffi::SQLITE_OK
-        } else if g.commit_page_next {
+        } else if std::mem::take(&mut g.commit_page_next) {
             GATHERED_COMMITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            flush(file)
+            g.write_out(file)
         } else if g.bytes.len() >= MOST_GATHERED {
-            flush(file)
+            g.write_out(file)
         } else {
             ffi::SQLITE_OK
         }
