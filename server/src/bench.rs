@@ -69,8 +69,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub backlog: bool,
     /// Run `herald relay-floor` in Herald's place: the least a durable, signed relay costs on
-    /// this stack, measured with the same senders, receiver and ceiling (one webhook, SQLite;
-    /// not with `--fan-out`, `--endpoints`, `--backlog` or PostgreSQL).
+    /// this stack, measured with the same senders, receiver, database and ceiling (one webhook;
+    /// not with `--fan-out`, `--endpoints` or `--backlog`).
     #[arg(long)]
     pub floor: bool,
 }
@@ -96,10 +96,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "--fan-out sends every event to every webhook; use it without --endpoints and --hanging-percent"
         );
     }
-    if args.floor
-        && (args.fan_out > 1 || args.endpoints > 1 || args.backlog || args.database != "sqlite")
-    {
-        bail!("--floor serves one webhook on SQLite; use it without --fan-out, --endpoints, --backlog and --database");
+    if args.floor && (args.fan_out > 1 || args.endpoints > 1 || args.backlog) {
+        bail!("--floor serves one webhook; use it without --fan-out, --endpoints and --backlog");
     }
     let (database_url, cleanup) = fresh_database(&args.database).await?;
     let result = drive(&args, &database_url).await;
@@ -703,13 +701,17 @@ fn print_report(args: &BenchArgs, r: &Report, rss_kib: Option<u64>, ceiling: Opt
     } else {
         format!("{} events/s", args.rate)
     };
-    let backend = if args.floor {
-        "the relay floor (herald relay-floor) in Herald's place, SQLite"
-    } else if args.database == "sqlite" {
+    let database = if args.database == "sqlite" {
         "SQLite"
     } else {
         "PostgreSQL"
     };
+    let floor = if args.floor {
+        "the relay floor (herald relay-floor) in Herald's place, "
+    } else {
+        ""
+    };
+    let backend = format!("{floor}{database}");
     println!(
         "herald bench: {backend}, {mode}, {} events, {} senders, {} event(s) per request, signed deliveries to 127.0.0.1",
         args.events, args.senders, args.batch

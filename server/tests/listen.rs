@@ -211,24 +211,39 @@ fn bench_counts_every_fanned_out_delivery() {
 
 /// `herald bench --floor` runs `herald relay-floor` in Herald's place: it takes the same API
 /// key, webhook and events, and every event reaches the receiver, one at a time and in batches,
-/// so its figures measure the same work (README, Benchmarks, thirty-third sitting).
+/// on SQLite and on PostgreSQL, so its figures measure the same work (README, Benchmarks,
+/// thirty-third and thirty-fourth sittings).
 #[test]
 fn bench_runs_the_relay_floor_in_heralds_place() {
-    for batch in ["1", "10"] {
-        let text = bench(&[
-            "--floor",
-            "--events",
-            "40",
-            "--senders",
-            "2",
-            "--batch",
-            batch,
-        ]);
-        assert!(text.contains("the relay floor"), "{text}");
-        assert!(
-            text.contains("accepted           40 (rejected 0)"),
-            "{text}"
-        );
-        assert!(text.contains("delivered          40\n"), "{text}");
+    let mut databases = vec![("sqlite".to_owned(), "SQLite")];
+    match std::env::var("HERALD_TEST_POSTGRES_URL") {
+        Ok(url) => databases.push((url, "PostgreSQL")),
+        Err(_) => eprintln!("SKIPPED the floor on PostgreSQL: HERALD_TEST_POSTGRES_URL is not set"),
+    }
+    for (database, name) in &databases {
+        for batch in ["1", "10"] {
+            let text = bench(&[
+                "--floor",
+                "--database",
+                database,
+                "--events",
+                "40",
+                "--senders",
+                "2",
+                "--batch",
+                batch,
+            ]);
+            assert!(
+                text.contains(&format!(
+                    "the relay floor (herald relay-floor) in Herald's place, {name}"
+                )),
+                "{text}"
+            );
+            assert!(
+                text.contains("accepted           40 (rejected 0)"),
+                "{text}"
+            );
+            assert!(text.contains("delivered          40\n"), "{text}");
+        }
     }
 }
