@@ -264,9 +264,6 @@ pub trait Store: AccessStore + AlertStore + RetentionStore + ReplayStore {
         results: &[Outcome],
         now: DateTime<Utc>,
     ) -> Result<(Vec<Option<usize>>, Moved)>;
-    /// Every write goes through a single connection, so ingest and results wait for each other
-    /// anyway: writing them in shared transactions halves the commits.
-    fn one_writer(&self) -> bool;
     /// Records a standalone attempt (tests and verifications) and, when `live`, moves counters.
     async fn insert_attempt(&self, attempt: &NewAttempt) -> Result<()> {
         self.insert_attempts(std::slice::from_ref(attempt)).await

@@ -1798,6 +1798,91 @@ async fn ingest_routed_from_a_stale_subscriber_list_writes_nothing(store: Arc<dy
     ));
 }
 
+/// Events and results written together (the group commit's shared transaction) are stored
+/// together or not at all: with a stale subscriber list neither the events nor the results are
+/// written, and both can then be written apart.
+async fn events_and_results_are_written_together_or_not_at_all(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Together", now());
+    store.insert_webhook(&w).await.unwrap();
+    let version = routing_version(&store, &p).await;
+    let item = routed_at(version);
+    let first = event(&p, "points.awarded");
+    store
+        .ingest_batch(&[item(&first, vec![w.id.clone()])])
+        .await
+        .unwrap();
+    let claims = store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    let done = outcome(
+        &claims[0],
+        NextStep::Succeeded,
+        AttemptStatus::Success,
+        now(),
+    );
+
+    // Together: the new event and its delivery, and the result moving the first one on.
+    let second = event(&p, "points.awarded");
+    let (stored, moved) = store
+        .ingest_and_record(&[item(&second, vec![w.id.clone()])], &[done], now())
+        .await
+        .unwrap();
+    assert_eq!((stored, moved), (vec![Some(1)], Moved::every(1)));
+    let counted = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
+    assert_eq!(counted.stats.successful_attempts, 1);
+    let claims = store
+        .claim_due(now(), 10, Duration::seconds(5), &[])
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1, "the second event's delivery");
+    assert_eq!(claims[0].event_id, second.id);
+
+    // A webhook created since the third event was routed: nothing of the write is stored.
+    store
+        .insert_webhook(&webhook(&p, "Newer", now()))
+        .await
+        .unwrap();
+    let third = event(&p, "points.awarded");
+    let failed = outcome(&claims[0], NextStep::Failed, AttemptStatus::Failure, now());
+    assert!(store
+        .ingest_and_record(
+            &[item(&third, vec![w.id.clone()])],
+            std::slice::from_ref(&failed),
+            now(),
+        )
+        .await
+        .is_err());
+    let counted = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            counted.stats.total_attempts,
+            counted.stats.successful_attempts
+        ),
+        (1, 1),
+        "the result was not recorded"
+    );
+    assert_eq!(latest_attempts(&store, &p, 10).await.items.len(), 1);
+    // Apart, both are written: the event was not stored before (not a duplicate), and the
+    // result still moves its delivery.
+    let current = routed_at(routing_version(&store, &p).await);
+    assert_eq!(
+        store
+            .ingest_batch(&[current(&third, vec![w.id.clone()])])
+            .await
+            .unwrap(),
+        [Some(1)]
+    );
+    assert_eq!(
+        store.record_results(&[failed], now()).await.unwrap(),
+        Moved::every(1)
+    );
+    let counted = store.get_webhook(&p, &w.id).await.unwrap().unwrap();
+    assert_eq!(counted.stats.total_attempts, 2);
+}
+
 /// The last resort after `StaleRouting`: a batch routed inside its own transaction. Whatever list
 /// the batch was first routed from, it is routed from the lists current inside the transaction;
 /// a webhook change that comes while it is routed waits for its commit, so the batch cannot be
@@ -2557,6 +2642,7 @@ on_both_backends!(
     odd_response_text_is_stored_and_never_blocks_a_batch,
     ingest_routed_from_a_stale_subscriber_list_writes_nothing,
     a_batch_routed_inside_its_transaction_cannot_be_stale,
+    events_and_results_are_written_together_or_not_at_all,
     claims_go_oldest_first_and_skip_held_back_webhooks,
     replay_means_retry_now_while_waiting_and_refuses_in_flight,
     bulk_replay_batches_walk_ties_and_skip_other_webhooks,

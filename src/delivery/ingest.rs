@@ -7,9 +7,10 @@
 //! Concurrent ingests are group-committed: a single batcher task takes whatever requests are
 //! waiting and stores them in one transaction, so under load the database commits once per batch
 //! instead of once per event, and an idle system still commits each event at once (no timer).
-//! Where every write goes through one connection (SQLite), the recorder hands its batches of
-//! delivery results to the same task, and a batch of events and a batch of results share one
-//! transaction: half the commits, and no turn-taking between two tasks on the one connection.
+//! The recorder hands its batches of delivery results to the same task, and a batch of events
+//! and a batch of results share one transaction (`Store::ingest_and_record`): half the commits
+//! (on PostgreSQL a commit costs the server more than the rows it carries; README, Benchmarks,
+//! thirty-fourth sitting), and on SQLite no turn-taking between two tasks on its one connection.
 
 use super::observe;
 use super::queue::Outcome;

@@ -26,17 +26,12 @@ const RESULTS_PER_COMMIT: usize = 512;
 
 impl Engine {
     /// Records results as they arrive: whatever came in while the previous batch was written
-    /// goes into the next transaction. On a single-writer store a batch rides along with the
-    /// next group commit of events (see `ingest`); one given back unwritten is written here.
+    /// goes into the next transaction. A batch rides along with the next group commit of events
+    /// (see `ingest`); one given back unwritten is written here.
     pub(super) async fn write_results(self, mut rx: mpsc::Receiver<Outcome>) {
         let mut batch = Vec::with_capacity(RESULTS_PER_COMMIT);
-        let shared = self.store().one_writer();
         while rx.recv_many(&mut batch, RESULTS_PER_COMMIT).await > 0 {
             let results = std::mem::take(&mut batch);
-            if !shared {
-                self.record_batch(results).await;
-                continue;
-            }
             let after = Aftermath::of(&results);
             let retries = any_retry(&results);
             let (done, written) = oneshot::channel();

@@ -36,7 +36,20 @@ const CHANGE_CHANNEL: &str = "herald_webhook_changed";
 /// `$20`: channel and this store's signature) once it commits. `$21` is each event's member.
 static INGEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH routed AS ( \
+        "WITH {} SELECT {INGEST_ANSWER} FROM (SELECT count(*) FROM announced) AS a",
+        *INGEST_STEPS
+    )
+});
+
+/// What `INGEST` answers (and `WRITE_TOGETHER` first): whether every program's list was current,
+/// whether every webhook was the event's program's, and the places of the events stored.
+const INGEST_ANSWER: &str = "(SELECT count(*) FROM routed) = cardinality($1::text[]), \
+    EXISTS (SELECT 1 FROM ok), ARRAY(SELECT n FROM fresh)";
+
+/// `INGEST`'s steps, its common table expressions.
+static INGEST_STEPS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "routed AS ( \
         SELECT p.id FROM programs p \
         JOIN unnest($1::text[], $2::bigint[]) AS r (id, version) \
           ON p.id = r.id AND p.webhooks_version = r.version \
@@ -73,12 +86,59 @@ static INGEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         SELECT program_id, event_type, hour, count(*), sum(bytes)::bigint, \
             sum(bytes::float8 * bytes::float8), min(bytes), max(bytes) \
         FROM fresh GROUP BY program_id, event_type, hour {}), \
-    announced AS (SELECT pg_notify($19, $20) WHERE $18 AND EXISTS (SELECT 1 FROM ev)) \
-    SELECT (SELECT count(*) FROM routed) = cardinality($1::text[]), EXISTS (SELECT 1 FROM ok), \
-        ARRAY(SELECT n FROM fresh) FROM (SELECT count(*) FROM announced) AS a",
+    announced AS (SELECT pg_notify($19, $20) WHERE $18 AND EXISTS (SELECT 1 FROM ev))",
         super::rollups::EVENT_SIZES_ON_CONFLICT
     )
 });
+
+/// A statement with its parameters bound, as the one-statement writes build them.
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// A batch of events as `INGEST` takes it: the first occurrence of each event id is sent, with
+/// its place among those sent (`n`); repeats are duplicates.
+struct IngestPlan<'a> {
+    batch: &'a [IngestItem],
+    /// Each item's place among the distinct events sent, if it is the first of its id.
+    places: Vec<Option<i64>>,
+    /// Each program's subscriber-list version the batch was routed with.
+    routed: Vec<(&'a str, i64)>,
+    items: Vec<(i64, &'a IngestItem)>,
+    deliveries: Vec<(i64, &'a DeliveryTarget)>,
+}
+
+impl<'a> IngestPlan<'a> {
+    fn of(batch: &'a [IngestItem]) -> Result<Self> {
+        let mut first = std::collections::HashMap::with_capacity(batch.len());
+        let places: Vec<Option<i64>> = batch
+            .iter()
+            .map(|item| {
+                let key = (item.event.program_id.as_str(), item.event.id.as_str());
+                let next = first.len() as i64;
+                match first.entry(key) {
+                    std::collections::hash_map::Entry::Vacant(slot) => Some(*slot.insert(next)),
+                    std::collections::hash_map::Entry::Occupied(_) => None,
+                }
+            })
+            .collect();
+        let routed = sql::routed_versions(batch)?.into_iter().collect();
+        let items: Vec<(i64, &IngestItem)> = places
+            .iter()
+            .zip(batch)
+            .filter_map(|(place, item)| Some(((*place)?, item)))
+            .collect();
+        let deliveries = items
+            .iter()
+            .flat_map(|(n, item)| item.targets.iter().map(move |t| (*n, t)))
+            .collect();
+        Ok(Self {
+            batch,
+            places,
+            routed,
+            items,
+            deliveries,
+        })
+    }
+}
 
 /// One array parameter of the one-statement writes: a field of every row, in order.
 fn column<A, T>(rows: impl IntoIterator<Item = A>, field: impl FnMut(A) -> T) -> Vec<T> {
@@ -103,16 +163,28 @@ const NOT_ALL_MOVED: &str = "HR001";
 /// (`EXPLAIN` of the generic plan, 100,000 finished and 40,000 in flight the statistics did not
 /// know about). Now the only path is the primary key, one look-up per result.
 static RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH {} SELECT count(*) FROM moved HAVING {RECORD_CHECK}",
+        record_steps("")
+    )
+});
+
+/// `RECORD`'s final check: every result moved its delivery, or the statement fails (`HR001`).
+const RECORD_CHECK: &str = "herald_all_moved(count(*) = cardinality($1::text[]))";
+
+/// `RECORD`'s steps, its common table expressions; `guard` is added to the condition under
+/// which a delivery moves on (with `WRITE_TOGETHER`, that the events' routing held).
+fn record_steps(guard: &str) -> String {
     let sums = super::rollups::hour_sums();
     let counters = sql::bump_counters_from_row();
     format!(
-        "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], \
+        "results AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], \
                 $4::timestamptz[], $5::text[]) AS v (v_id, v_claim, v_status, v_next, v_error)), \
             moved AS (UPDATE deliveries SET status = v.v_status, tries = tries + 1, \
                 next_attempt_at = v.v_next, lease_expires_at = NULL, last_error = v.v_error, \
                 updated_at = $6 \
-                FROM v WHERE deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
-                AND deliveries.status || '' = 'in_flight' RETURNING deliveries.id), \
+                FROM results v WHERE deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
+                AND deliveries.status || '' = 'in_flight'{guard} RETURNING deliveries.id), \
             tried AS (INSERT INTO attempts (id, program_id, webhook_id, webhook_name, delivery_id, \
                     event_id, event_type, attempt, trigger, status, status_code, error, latency_ms, \
                     request_url, request_headers, request_body, response_headers, response_body, \
@@ -149,10 +221,47 @@ static RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     $55::bigint[], $56::timestamptz[]) \
                 AS c (c_id, c_attempts, c_successes, c_success, c_failure, c_latest, c_failed, \
                     c_reset, c_trailing, c_since) \
-                WHERE webhooks.id = c.c_id) \
-        SELECT count(*) FROM moved HAVING herald_all_moved(count(*) = cardinality($1::text[]))"
+                WHERE webhooks.id = c.c_id)"
+    )
+}
+
+/// `INGEST`'s parameters.
+const INGEST_PARAMETERS: usize = 21;
+
+/// `INGEST` and `RECORD` as one statement, so one transaction and one round trip (see
+/// `write_together`): `RECORD`'s parameters follow `INGEST`'s, and a delivery moves on only if
+/// the events' routing held, so a stale subscriber list fails the whole statement (`RECORD`'s
+/// check) rather than writing the results alone.
+static WRITE_TOGETHER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let record = shift_parameters(
+        &record_steps(" AND EXISTS (SELECT 1 FROM ok)"),
+        INGEST_PARAMETERS,
+    );
+    let check = shift_parameters(RECORD_CHECK, INGEST_PARAMETERS);
+    format!(
+        "WITH {}, {record} SELECT {INGEST_ANSWER}, (SELECT {check} FROM moved) \
+         FROM (SELECT count(*) FROM announced) AS a",
+        *INGEST_STEPS
     )
 });
+
+/// `sql` with each parameter `$n` renamed `$(n + by)`.
+fn shift_parameters(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            let n: usize = rest[..digits].parse().expect("digits");
+            out.push_str(&(n + by).to_string());
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 pub struct PgStore {
     /// Writes (and claims) on connections of their own, with generic plans (see `connect`);
@@ -254,8 +363,6 @@ impl PgStore {
     /// Ingest reads the subscriber-list version under a share lock: a webhook change (which
     /// updates that row) waits for ingests in progress, and ingests wait for a change in progress.
     const SHARE_LOCK: &'static str = " FOR SHARE";
-    /// Ingest and results commit on connections of their own, side by side.
-    const ONE_WRITER: bool = false;
     /// Statements with parameters go one per message (see `sql::Statements`).
     const STATEMENTS_TOGETHER: bool = false;
     /// How retention matches a batch of ids (see `retention::sql`).
@@ -510,32 +617,25 @@ impl PgStore {
         conn: &mut sqlx::PgConnection,
         batch: &[IngestItem],
     ) -> Result<Vec<Option<usize>>> {
-        let mut first = std::collections::HashMap::with_capacity(batch.len());
-        // Each item's place among the distinct events sent, if it is the first of its id.
-        let places: Vec<Option<i64>> = batch
-            .iter()
-            .map(|item| {
-                let key = (item.event.program_id.as_str(), item.event.id.as_str());
-                let next = first.len() as i64;
-                match first.entry(key) {
-                    std::collections::hash_map::Entry::Vacant(slot) => Some(*slot.insert(next)),
-                    std::collections::hash_map::Entry::Occupied(_) => None,
-                }
-            })
-            .collect();
-        let routed: Vec<(&str, i64)> = sql::routed_versions(batch)?.into_iter().collect();
-        let items: Vec<(i64, &IngestItem)> = places
-            .iter()
-            .zip(batch)
-            .filter_map(|(place, item)| Some(((*place)?, item)))
-            .collect();
+        let plan = IngestPlan::of(batch)?;
+        let answer = self
+            .bind_ingest(sqlx::query(&INGEST), &plan)
+            .fetch_one(&mut *conn)
+            .await?;
+        self.ingested(&plan, &answer)
+    }
+
+    /// `INGEST`'s parameters (`$1`-`$21`) bound to `query`, from `plan`.
+    fn bind_ingest<'q>(&self, query: PgQuery<'q>, plan: &IngestPlan<'_>) -> PgQuery<'q> {
+        let IngestPlan {
+            routed,
+            items,
+            deliveries,
+            ..
+        } = plan;
         let events = items.iter().map(|(_, item)| &item.event);
-        let deliveries: Vec<(i64, &DeliveryTarget)> = items
-            .iter()
-            .flat_map(|(n, item)| item.targets.iter().map(move |t| (*n, t)))
-            .collect();
         let announce = deliveries.iter().any(|(_, t)| t.lease.is_none() && !t.held);
-        let (current, known, stored): (bool, bool, Vec<i64>) = sqlx::query_as(&INGEST)
+        query
             .bind(column(routed.iter(), |(p, _)| p.to_string()))
             .bind(column(routed.iter(), |(_, v)| *v))
             .bind(column(items.iter(), |(n, _)| *n))
@@ -564,10 +664,20 @@ impl PgStore {
             .bind(sql::held_due())
             .bind(announce)
             .bind(WORK_CHANNEL)
-            .bind(&self.instance)
+            .bind(self.instance.clone())
             .bind(column(items.iter(), |(_, item)| item.event.member.clone()))
-            .fetch_one(&mut *conn)
-            .await?;
+    }
+
+    /// What ingest returns, from `INGEST`'s answer (its first three columns).
+    fn ingested(
+        &self,
+        plan: &IngestPlan<'_>,
+        answer: &sqlx::postgres::PgRow,
+    ) -> Result<Vec<Option<usize>>> {
+        use sqlx::Row;
+        let current: bool = answer.try_get(0)?;
+        let known: bool = answer.try_get(1)?;
+        let stored: Vec<i64> = answer.try_get(2)?;
         // A delivery to a webhook that is not the event's program's is routing that no longer
         // holds, like a changed subscriber list: nothing was written either way.
         if !current || !known {
@@ -577,14 +687,15 @@ impl PgStore {
         self.changes.wrote(EVENTS, stored.len());
         self.changes.wrote(
             DELIVERIES,
-            deliveries
+            plan.deliveries
                 .iter()
                 .filter(|(n, _)| stored.contains(n))
                 .count(),
         );
-        Ok(places
+        Ok(plan
+            .places
             .iter()
-            .zip(batch)
+            .zip(plan.batch)
             .map(|(place, item)| {
                 place
                     .filter(|n| stored.contains(n))
@@ -598,7 +709,11 @@ impl PgStore {
     /// meanwhile) the statement writes nothing and they are recorded by the transaction that
     /// sorts them out (`write_in`).
     async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
-        let recorded = match self.record_at_once(results, now).await {
+        let at_once = async {
+            let mut conn = self.writer()?.acquire().await?;
+            self.record_at_once(&mut conn, results, now).await
+        };
+        let recorded = match at_once.await {
             Err(StoreError::Database(sqlx::Error::Database(e)))
                 if e.code().as_deref() == Some(NOT_ALL_MOVED) =>
             {
@@ -613,7 +728,51 @@ impl PgStore {
         recorded
     }
 
-    async fn record_at_once(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
+    /// A batch of events and one of results in one transaction: one statement
+    /// (`WRITE_TOGETHER`), one commit where they took two. If either part cannot be written (a
+    /// stale subscriber list, a result whose delivery had moved on), nothing is, and the caller
+    /// writes them apart (see `Store::ingest_and_record`). Either side empty goes as its own
+    /// statement.
+    async fn write_together(
+        &self,
+        batch: &[IngestItem],
+        results: &[Outcome],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Option<usize>>, Moved)> {
+        if batch.is_empty() {
+            let moved = self.record(results, now).await?;
+            return Ok((Vec::new(), moved));
+        }
+        if results.is_empty() {
+            return Ok((self.ingest(batch).await?, Moved::every(0)));
+        }
+        let plan = IngestPlan::of(batch)?;
+        let query = self.bind_ingest(sqlx::query(&WRITE_TOGETHER), &plan);
+        let answer = Self::bind_record(query, results, now)
+            .fetch_one(self.writer()?)
+            .await?;
+        let stored = self.ingested(&plan, &answer)?;
+        self.changes.wrote(ATTEMPTS, results.len());
+        self.changes.wrote(DELIVERIES, results.len());
+        Ok((stored, Moved::every(results.len())))
+    }
+
+    async fn record_at_once(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        results: &[Outcome],
+        now: DateTime<Utc>,
+    ) -> Result<Moved> {
+        // The statement fails with NOT_ALL_MOVED unless every result moved its delivery, so its
+        // one row (that count) tells nothing more.
+        Self::bind_record(sqlx::query(&RECORD), results, now)
+            .execute(conn)
+            .await?;
+        Ok(Moved::every(results.len()))
+    }
+
+    /// `RECORD`'s parameters (`$1`-`$56`, after any bound before them) bound to `query`.
+    fn bind_record<'q>(query: PgQuery<'q>, results: &[Outcome], now: DateTime<Utc>) -> PgQuery<'q> {
         use super::rollups;
         let attempts: Vec<&NewAttempt> = results.iter().map(|r| &r.attempt).collect();
         let dead: std::collections::HashSet<String> = results
@@ -635,9 +794,7 @@ impl PgStore {
             serde_json::to_string(&sql::storable_headers(h)).expect("headers serialise")
         };
         let hour = |f: fn(&rollups::HourRow<'_>) -> i64| column(hours.iter(), |r| f(&r));
-        // The statement fails with NOT_ALL_MOVED unless every result moved its delivery, so its
-        // one row (that count) tells nothing more.
-        sqlx::query(&RECORD)
+        query
             .bind(column(results.iter(), |r| r.delivery_id.to_string()))
             .bind(column(results.iter(), |r| r.claim_count))
             .bind(column(next.iter(), |(status, _)| status.to_string()))
@@ -708,9 +865,6 @@ impl PgStore {
             .bind(column(tallies.iter(), |(_, t)| t.last_success.is_some()))
             .bind(column(tallies.iter(), |(_, t)| t.trailing_failures))
             .bind(column(tallies.iter(), |(_, t)| t.trailing_since))
-            .execute(self.writer()?)
-            .await?;
-        Ok(Moved::every(results.len()))
     }
 
     async fn claim(
@@ -1191,5 +1345,35 @@ mod tests {
         changes.analyzed(DELIVERIES, 1000);
         assert_eq!(changes.since_analysis(DELIVERIES), 500);
         assert_eq!(changes.since_analysis(EVENTS), 0);
+    }
+
+    /// `WRITE_TOGETHER` is `INGEST`'s steps and `RECORD`'s, whose parameters come after
+    /// `INGEST`'s: every parameter from `$1` to the last is used, none twice in name.
+    #[test]
+    fn writing_together_numbers_records_parameters_after_ingests() {
+        assert_eq!(
+            shift_parameters("a = $1 AND b = $12::text[] AND c = '$'", 21),
+            "a = $22 AND b = $33::text[] AND c = '$'"
+        );
+        let used = |sql: &str| {
+            let mut found = std::collections::BTreeSet::new();
+            for piece in sql.split('$').skip(1) {
+                let digits: String = piece.chars().take_while(char::is_ascii_digit).collect();
+                if let Ok(n) = digits.parse::<usize>() {
+                    found.insert(n);
+                }
+            }
+            found
+        };
+        let ingest = used(&INGEST);
+        let record = used(&RECORD);
+        assert_eq!(ingest, (1..=INGEST_PARAMETERS).collect());
+        assert_eq!(record, (1..=56).collect());
+        assert_eq!(
+            used(&WRITE_TOGETHER),
+            (1..=INGEST_PARAMETERS + 56).collect(),
+            "{}",
+            *WRITE_TOGETHER
+        );
     }
 }

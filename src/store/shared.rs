@@ -460,11 +460,7 @@ macro_rules! impl_store {
                 results: &[Outcome],
                 now: DateTime<Utc>,
             ) -> Result<(Vec<Option<usize>>, Moved)> {
-                self.write(batch, results, now).await
-            }
-
-            fn one_writer(&self) -> bool {
-                Self::ONE_WRITER
+                self.write_together(batch, results, now).await
             }
 
             async fn subscribers(&self, program: &ProgramId, event_type: &str) -> Result<Subscribers> {

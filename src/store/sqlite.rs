@@ -110,8 +110,6 @@ impl SqliteStore {
     const BACKEND: &'static str = "SQLite";
     /// The single writer serialises ingest and webhook changes; no row lock is needed.
     const SHARE_LOCK: &'static str = "";
-    /// Every write goes through one connection: ingest and results share its transactions.
-    const ONE_WRITER: bool = true;
     /// A step's statements go to the connection's thread as one script (see `sql::Statements`).
     const STATEMENTS_TOGETHER: bool = true;
     /// How retention matches a batch of ids (see `retention::sql`).
@@ -351,6 +349,16 @@ impl SqliteStore {
 
     async fn record(&self, results: &[Outcome], now: DateTime<Utc>) -> Result<Moved> {
         self.record_in_transaction(results, now).await
+    }
+
+    /// Events and results in one transaction (see `Store::ingest_and_record`).
+    async fn write_together(
+        &self,
+        batch: &[IngestItem],
+        results: &[Outcome],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Option<usize>>, Moved)> {
+        self.write(batch, results, now).await
     }
 
     async fn claim(
