@@ -137,6 +137,27 @@ impl StoreError {
         self.unavailability().is_some()
     }
 
+    /// The database cannot be reached at all (connection lost or refused, no connection within
+    /// the pool's timeout, shutting down): any other write now would wait and fail the same way.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Database(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::Io(_)
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Tls(_),
+            ) => true,
+            Self::Database(sqlx::Error::Database(db)) => {
+                sqlite::primary_code(db.as_ref()).is_none()
+                    && db
+                        .code()
+                        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+            }
+            _ => false,
+        }
+    }
+
     /// Why the database cannot take work now, in words an operator can act on (meaningful when
     /// `is_unavailable`, and for routing that kept going stale).
     pub fn unavailable_reason(&self) -> String {

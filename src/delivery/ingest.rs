@@ -250,6 +250,13 @@ impl Engine {
                 let _ = done.send(Ok((results, moved)));
                 self.settle(b, Ok(stored)).await;
             }
+            // Unreachable, the events alone would wait out the pool's timeout again and fail the
+            // same way: they are answered at once (`503`), the results go back to the recorder,
+            // which waits the outage out.
+            Err(e) if e.is_unreachable() => {
+                let _ = done.send(Err(results));
+                self.settle(b, Err(e)).await;
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "a shared transaction of events and results failed; writing them apart");
                 let _ = done.send(Err(results));

@@ -72,6 +72,7 @@ embed!(
     "0026_webhooks_list_in_index_order.sql",
     "0027_events_by_member.sql",
     "0028_member_backfill.sql",
+    "0029_no_statistics_for_payloads.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the

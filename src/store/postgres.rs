@@ -1027,6 +1027,50 @@ mod tests {
     }
 
     /// `n` new events in program `prg`, straight into the table.
+    /// ANALYZE samples only the columns a query may filter, join or sort on: the payloads
+    /// (headers, bodies, error texts) get no statistics (migration 0029), the keys do.
+    #[tokio::test]
+    async fn analyze_leaves_the_payload_columns_alone() {
+        let Some((server, name, pool)) = fresh_database("the payload statistics test").await else {
+            return;
+        };
+        insert_events(&pool, 200).await;
+        sqlx::query("ANALYZE events").execute(&pool).await.unwrap();
+        let sampled: Vec<String> = sqlx::query_scalar(
+            "SELECT attname::text FROM pg_stats WHERE tablename = 'events' ORDER BY attname",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(sampled.iter().any(|c| c == "id"), "{sampled:?}");
+        assert!(!sampled.iter().any(|c| c == "body"), "{sampled:?}");
+        let unsampled: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.relname::text, a.attname::text FROM pg_attribute a \
+             JOIN pg_class c ON c.oid = a.attrelid \
+             WHERE c.relname IN ('attempts', 'events', 'deliveries') AND a.attnum > 0 \
+             AND a.attstattarget = 0 \
+             ORDER BY 1, 2",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let named = |t: &str, c: &str| (t.to_owned(), c.to_owned());
+        assert_eq!(
+            unsampled,
+            vec![
+                named("attempts", "error"),
+                named("attempts", "request_body"),
+                named("attempts", "request_headers"),
+                named("attempts", "request_url"),
+                named("attempts", "response_body"),
+                named("attempts", "response_headers"),
+                named("deliveries", "last_error"),
+                named("events", "body"),
+            ]
+        );
+        drop_database(server, &name, pool).await;
+    }
+
     async fn insert_events(pool: &PgPool, n: i64) {
         sqlx::query(
             "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) \
