@@ -75,22 +75,26 @@ pub enum StoreError {
 
 impl StoreError {
     /// Why the database cannot take work now, when that is what went wrong (unreachable,
-    /// shutting down, out of resources, locked, disk full); `None` for bugs and bad data.
-    fn unavailability(&self) -> Option<std::borrow::Cow<'_, str>> {
-        let reason = match self {
-            Self::Unavailable(reason) => return Some(reason.as_str().into()),
-            Self::Database(sqlx::Error::PoolTimedOut) => "the database did not answer in time",
+    /// shutting down, out of resources, locked, disk full), and whether it could be reached at
+    /// all; `None` for bugs and bad data.
+    fn unavailability(&self) -> Option<(Reach, std::borrow::Cow<'_, str>)> {
+        use Reach::{Reachable, Unreachable};
+        let (reach, reason) = match self {
+            Self::Unavailable(reason) => return Some((Reachable, reason.as_str().into())),
+            Self::Database(sqlx::Error::PoolTimedOut) => {
+                (Unreachable, "the database did not answer in time")
+            }
             Self::Database(
                 sqlx::Error::Io(_)
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed
                 | sqlx::Error::Tls(_),
-            ) => "the database cannot be reached",
+            ) => (Unreachable, "the database cannot be reached"),
             Self::Database(sqlx::Error::Database(db)) => match sqlite::primary_code(db.as_ref()) {
-                Some(13) => "the database's disk is full",
-                Some(5 | 6) => "the database is locked by another writer",
-                Some(10) => "the database cannot read or write its files",
-                Some(14) => "the database file cannot be opened",
+                Some(13) => (Reachable, "the database's disk is full"),
+                Some(5 | 6) => (Reachable, "the database is locked by another writer"),
+                Some(10) => (Reachable, "the database cannot read or write its files"),
+                Some(14) => (Reachable, "the database file cannot be opened"),
                 Some(_) => return None,
                 // PostgreSQL classes: connection exception, insufficient resources, operator
                 // intervention (shutdown, cannot connect now, a statement cancelled), a server
@@ -99,27 +103,33 @@ impl StoreError {
                 // the server broke off that succeed when tried again (a conflict with another,
                 // a lock not granted in the operator's `lock_timeout`).
                 None => match db.code().unwrap_or_default().as_ref() {
-                    c if c.starts_with("08") => "the database cannot be reached",
-                    "53100" => "the database's disk is full",
-                    c if c.starts_with("53") => "the database is out of resources",
-                    c if c.starts_with("57P") => "the database is shutting down",
-                    "25006" => {
-                        "the database is read-only (a standby after a failover, or set read-only)"
-                    }
-                    "57014" => {
-                        "the database cancelled a statement (its statement_timeout, or an operator)"
-                    }
-                    "55P03" => "the database timed out waiting for a lock (its lock_timeout)",
-                    "40001" | "40P01" => {
+                    c if c.starts_with("08") => (Unreachable, "the database cannot be reached"),
+                    "53100" => (Reachable, "the database's disk is full"),
+                    c if c.starts_with("53") => (Reachable, "the database is out of resources"),
+                    c if c.starts_with("57P") => (Unreachable, "the database is shutting down"),
+                    "25006" => (
+                        Reachable,
+                        "the database is read-only (a standby after a failover, or set read-only)",
+                    ),
+                    "57014" => (
+                        Reachable,
+                        "the database cancelled a statement (its statement_timeout, or an operator)",
+                    ),
+                    "55P03" => (
+                        Reachable,
+                        "the database timed out waiting for a lock (its lock_timeout)",
+                    ),
+                    "40001" | "40P01" => (
+                        Reachable,
                         "the database broke off the write in a conflict with another \
-                         (a serialization failure or a deadlock)"
-                    }
+                         (a serialization failure or a deadlock)",
+                    ),
                     _ => return None,
                 },
             },
             _ => return None,
         };
-        Some(reason.into())
+        Some((reach, reason.into()))
     }
 
     /// A transaction the database broke off in a collision with another (a serialization failure
@@ -140,22 +150,7 @@ impl StoreError {
     /// The database cannot be reached at all (connection lost or refused, no connection within
     /// the pool's timeout, shutting down): any other write now would wait and fail the same way.
     pub fn is_unreachable(&self) -> bool {
-        match self {
-            Self::Database(
-                sqlx::Error::PoolTimedOut
-                | sqlx::Error::Io(_)
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed
-                | sqlx::Error::Tls(_),
-            ) => true,
-            Self::Database(sqlx::Error::Database(db)) => {
-                sqlite::primary_code(db.as_ref()).is_none()
-                    && db
-                        .code()
-                        .is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
-            }
-            _ => false,
-        }
+        matches!(self.unavailability(), Some((Reach::Unreachable, _)))
     }
 
     /// Why the database cannot take work now, in words an operator can act on (meaningful when
@@ -167,10 +162,17 @@ impl StoreError {
             }
             other => other.unavailability().map_or_else(
                 || "the database cannot be reached".to_owned(),
-                |r| r.into_owned(),
+                |(_, r)| r.into_owned(),
             ),
         }
     }
+}
+
+/// Whether an unavailable database could be reached at all (see `StoreError::is_unreachable`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Reachable,
+    Unreachable,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -494,5 +496,29 @@ fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTi
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    /// Only a database that cannot be reached at all is unreachable: one that answers but
+    /// cannot take the write (a full disk, a lock) is unavailable, and worth trying apart.
+    #[test]
+    fn unreachable_is_the_outage_every_write_would_wait_out() {
+        let timed_out = StoreError::Database(sqlx::Error::PoolTimedOut);
+        assert!(timed_out.is_unavailable() && timed_out.is_unreachable());
+        let lost = StoreError::Database(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(lost.is_unavailable() && lost.is_unreachable());
+        let full = StoreError::Unavailable("the database's disk is full".into());
+        assert!(full.is_unavailable() && !full.is_unreachable());
+        assert!(!StoreError::StaleRouting.is_unreachable());
+        assert_eq!(
+            timed_out.unavailable_reason(),
+            "the database did not answer in time"
+        );
     }
 }
