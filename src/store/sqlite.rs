@@ -85,6 +85,20 @@ const READER_CACHE: &str = "-4000";
 /// writes (`sql::Statements`), each a few KiB.
 const WRITER_STATEMENTS: usize = 256;
 
+/// Answers (rows, and each statement's end) the writer's thread may hand over before the task
+/// that asked takes them (sqlx's default is 50). At 50, a write of 100 events stopped its thread
+/// twice per statement that returns rows (the events that were new, the deliveries that moved),
+/// inside the transaction, until that task next ran on a Tokio worker busy with HTTP: every
+/// other write waited with it. With room for the largest answer a write statement gives, the
+/// thread runs each statement through; the rows wait in memory instead (README, Benchmarks,
+/// thirty-fifth sitting: 100 events a request +18%, transactions 3–6 ms against 7–10).
+const WRITER_ROWS_BUFFERED: usize = 4096;
+const _: () = assert!(
+    WRITER_ROWS_BUFFERED > super::sql::MAX_ROWS_PER_INSERT + 1
+        && WRITER_ROWS_BUFFERED > super::sql::FINISHED_PER_UPDATE + 1,
+    "a write statement's whole answer fits the writer's row buffer"
+);
+
 /// The page size of a database Herald creates (one created before keeps its own: SQLite cannot
 /// change it in WAL mode). Every commit writes each page it changed, whole, to the WAL, and a
 /// commit of one event and one result changes about 24 pages: at 1,000 events/s the WAL grew by
@@ -199,7 +213,8 @@ impl SqliteStore {
             .connect_with(
                 writer_options
                     .collation(super::priority::COLLATION, super::priority::compare)
-                    .statement_cache_capacity(WRITER_STATEMENTS),
+                    .statement_cache_capacity(WRITER_STATEMENTS)
+                    .row_buffer_size(WRITER_ROWS_BUFFERED),
             )
             .await?;
         super::decode::migrator(super::decode::SQLITE)
