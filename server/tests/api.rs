@@ -1279,6 +1279,79 @@ async fn postgres_serialization_failures_are_retried_or_answered_503() {
     app.stop().await;
 }
 
+/// A deadlock at ingest (40P01). Another transaction inserted an event with the id Herald is
+/// about to store and has not committed: Herald's insert waits for it, holding its share lock on
+/// the program's row (the subscriber-list check). That transaction then asks for the program's
+/// row: a cycle. PostgreSQL breaks it by ending Herald's transaction (Herald's session checks
+/// for deadlocks after a second, the other's only after a minute), and the other transaction's
+/// update goes through, which it could not have otherwise. Ingest sends its write again at once;
+/// once the other transaction rolls back, the event is taken: 202, stored once, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deadlock_at_ingest_is_tried_again() {
+    let Some(app) = spawn_app(Backend::Postgres, "postgres_deadlock").await else {
+        return;
+    };
+    let id = herald::domain::ids::EventId::generate().to_string();
+    let (mut holder, mut watcher) = (operator_session(&app).await, operator_session(&app).await);
+    let mut held = sqlx::Connection::begin(&mut holder).await.unwrap();
+    sqlx::query("SET LOCAL deadlock_timeout = '60s'")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (program_id, id, event_type, event_timestamp, body, created_at) \
+         VALUES ($1, $2, 'points.awarded', now(), '{}', now())",
+    )
+    .bind(&app.program)
+    .bind(&id)
+    .execute(&mut *held)
+    .await
+    .unwrap();
+    let post = app
+        .client
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&app.key)
+        .json(&json!({"event_type": "points.awarded", "event_id": id, "data": {}}))
+        .send();
+    let collide = async {
+        let mut waiting = 0;
+        for _ in 0..5_000 {
+            waiting = sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+        }
+        // Waits for Herald's share lock on the row until the deadlock check ends Herald's
+        // transaction; an error here would mean this transaction was the one ended.
+        sqlx::query("UPDATE programs SET name = name WHERE id = $1")
+            .bind(&app.program)
+            .execute(&mut *held)
+            .await
+            .expect("Herald's transaction, not this one, is broken off");
+        held.rollback().await.unwrap();
+        waiting
+    };
+    let (answer, waiting) = tokio::join!(post, collide);
+    assert_eq!(waiting, 1, "Herald waited for the uncommitted event");
+    let answer = answer.unwrap();
+    let status = answer.status();
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(status, 202, "{body}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "the event is stored once");
+    app.stop().await;
+}
+
 /// After an upgrade, events stored before Herald kept their member beside them are found by
 /// member with nobody doing anything: starting Herald starts the walk that fills them in (the
 /// walk itself is `the_backfill_gives_earlier_events_their_member` in the store conformance).
