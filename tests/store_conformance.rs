@@ -2037,6 +2037,79 @@ async fn claims_go_oldest_first_and_skip_held_back_webhooks(store: Arc<dyn Store
     );
 }
 
+/// Claims given back together (more than one statement's worth): each current one is pending
+/// again in its place in line, untried; one taken over meanwhile (its claim count moved on) is
+/// left in flight; and one of a webhook switched off meanwhile is held with the rest of its
+/// webhook's deliveries.
+async fn claims_given_back_together_keep_their_places(store: Arc<dyn Store>) {
+    let p = store.default_program().await.unwrap();
+    let w = webhook(&p, "Given back", now());
+    let off = webhook(&p, "Switched off", now());
+    store.insert_webhook(&w).await.unwrap();
+    store.insert_webhook(&off).await.unwrap();
+    let item = routed_at(routing_version(&store, &p).await);
+    let events: Vec<StoredEvent> = (0..1_100).map(|_| event(&p, "points.awarded")).collect();
+    let mut batch: Vec<IngestItem> = events.iter().map(|e| item(e, vec![w.id.clone()])).collect();
+    batch.push(item(&event(&p, "points.awarded"), vec![off.id.clone()]));
+    store.ingest_batch(&batch).await.unwrap();
+    let claimed = store
+        .claim_due(now(), 2_000, Duration::seconds(60), &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1_101);
+    let mut switched = off.clone();
+    switched.enabled = false;
+    switched.updated_at = now();
+    store.update_webhook(&switched).await.unwrap();
+
+    let mut back: Vec<_> = claimed
+        .iter()
+        .map(|c| (c.delivery_id.clone(), c.claim_count))
+        .collect();
+    // Not the delivery's current claim: a later one took it over.
+    back[0].1 += 1;
+    store.release(&back, now()).await.unwrap();
+
+    let again = store
+        .claim_due(now(), 2_000, Duration::seconds(60), &[])
+        .await
+        .unwrap();
+    let expected: Vec<&str> = claimed[1..]
+        .iter()
+        .filter(|c| c.webhook.record.id == w.id)
+        .map(|c| c.event_id.as_str())
+        .collect();
+    let order: Vec<&str> = again.iter().map(|c| c.event_id.as_str()).collect();
+    assert_eq!(
+        order.len(),
+        1_099,
+        "every current claim of the switched-on webhook is back"
+    );
+    assert_eq!(order, expected, "in their places in line");
+    assert!(again.iter().all(|c| c.tries == 0 && c.interruptions == 0));
+    let held = store
+        .held_counts(&p, std::slice::from_ref(&off.id), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        held,
+        vec![(off.id.clone(), 1)],
+        "the switched-off webhook's is held"
+    );
+    assert!(
+        store.release(&back[..1], now()).await.is_ok(),
+        "the stale claim releases nothing"
+    );
+    let first = store
+        .claim_due(now(), 10, Duration::seconds(60), &[])
+        .await
+        .unwrap();
+    assert!(
+        first.is_empty(),
+        "the taken-over delivery stays in flight: {first:?}"
+    );
+}
+
 async fn replay_means_retry_now_while_waiting_and_refuses_in_flight(store: Arc<dyn Store>) {
     let p = store.default_program().await.unwrap();
     let w = webhook(&p, "Waiting", now());
@@ -2617,6 +2690,7 @@ async fn attempts_carry_only_the_indexes_their_readers_use() {
 
 on_both_backends!(
     text_with_nul_is_unstorable_on_postgres_only,
+    claims_given_back_together_keep_their_places,
     creates_and_reads_webhooks,
     lists_filter_by_date_and_name,
     names_are_unique_per_program_ignoring_case,

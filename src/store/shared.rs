@@ -839,14 +839,10 @@ macro_rules! impl_store {
 
             async fn release(&self, claims: &[(DeliveryId, i64)], now: DateTime<Utc>) -> Result<()> {
                 let mut tx = self.writer()?.begin().await?;
-                for (id, claim) in claims {
-                    sqlx::query(sql::RELEASE_DELIVERY)
-                        .bind(id.as_str())
-                        .bind(claim)
-                        .bind(now)
-                        .bind(sql::held_due())
-                        .execute(&mut *tx)
-                        .await?;
+                for chunk in sql::sized_chunks(claims, sql::RELEASED_PER_UPDATE) {
+                    let mut qb = sqlx::QueryBuilder::new("");
+                    sql::push_release_deliveries(&mut qb, chunk, now);
+                    qb.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())

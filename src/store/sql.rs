@@ -613,14 +613,40 @@ pub fn push_finish_deliveries<'a, DB>(
     );
 }
 
-/// Gives an untried claim back: pending again with the same due time (so the same place in
-/// line), or held with the rest of its webhook's deliveries if that is switched off by now
-/// (`$4`: `held_due()`).
-pub const RELEASE_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', \
-    lease_expires_at = NULL, updated_at = $3, \
-    next_attempt_at = CASE WHEN (SELECT w.enabled FROM webhooks w WHERE w.id = deliveries.webhook_id) \
-    THEN next_attempt_at ELSE $4 END \
-    WHERE id = $1 AND claim_count = $2 AND status = 'in_flight'";
+/// Claims released per `push_release_deliveries` statement (2 values each).
+pub const RELEASED_PER_UPDATE: usize = 1000;
+
+/// Gives untried claims back, as one `UPDATE … FROM (VALUES …)` for many: each pending again
+/// with the same due time (so the same place in line), or held with the rest of its webhook's
+/// deliveries if that is switched off by now (`held_due()`); a claim taken over meanwhile (its
+/// count moved on) is left alone. One statement per delivery made a line of 20,000 given back
+/// 20,000 hand-overs to SQLite's writer inside one transaction, every ingest waiting behind it.
+pub fn push_release_deliveries<'a, DB>(
+    qb: &mut QueryBuilder<'a, DB>,
+    claims: &[(DeliveryId, i64)],
+    now: DateTime<Utc>,
+) where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> Stamp: Encode<'q, DB> + Type<DB>,
+{
+    qb.push("WITH v (v_id, v_claim) AS (");
+    qb.push_values(claims, |mut row, (id, claim)| {
+        row.push_bind(id.to_string()).push_bind(*claim);
+    });
+    qb.push(") UPDATE deliveries SET status = 'pending', lease_expires_at = NULL, updated_at = ")
+        .push_bind(Stamp(now))
+        .push(
+            ", next_attempt_at = CASE WHEN (SELECT w.enabled FROM webhooks w \
+         WHERE w.id = deliveries.webhook_id) THEN next_attempt_at ELSE ",
+        )
+        .push_bind(Stamp(held_due()))
+        .push(
+            " END FROM v WHERE deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
+         AND deliveries.status = 'in_flight'",
+        );
+}
 
 /// A finished delivery back in the queue with a fresh budget: due at `$3`, or held (at `$4`,
 /// `held_due()`) while its webhook is switched off, like every delivery it gets meanwhile.
