@@ -1212,6 +1212,25 @@ async fn postgres_timeouts_answer_503_and_recover() {
     }
 }
 
+/// How many sessions of the test's database wait for a lock, asked until one does (at most
+/// 5,000 times): Herald's write, blocked by the test's own transaction.
+async fn waiting_for_a_lock(watcher: &mut sqlx::PgConnection) -> i64 {
+    let mut waiting = 0;
+    for _ in 0..5_000 {
+        waiting = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut *watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+    }
+    waiting
+}
+
 /// Runs `request` while another transaction holds the program's row changed, and commits that
 /// change once Herald waits for the row: under repeatable read Herald's transaction then meets a
 /// row changed after its snapshot, a serialization failure (40001).
@@ -1224,19 +1243,7 @@ async fn colliding<T>(app: &TestApp, request: impl std::future::Future<Output = 
         .await
         .unwrap();
     let release = async {
-        let mut waiting = 0;
-        for _ in 0..5_000 {
-            waiting = sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&mut watcher)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-        }
+        let waiting = waiting_for_a_lock(&mut watcher).await;
         held.commit().await.unwrap();
         waiting
     };
@@ -1314,19 +1321,7 @@ async fn postgres_deadlock_at_ingest_is_tried_again() {
         .json(&json!({"event_type": "points.awarded", "event_id": id, "data": {}}))
         .send();
     let collide = async {
-        let mut waiting = 0;
-        for _ in 0..5_000 {
-            waiting = sqlx::query_scalar::<_, i64>(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&mut watcher)
-            .await
-            .unwrap();
-            if waiting > 0 {
-                break;
-            }
-        }
+        let waiting = waiting_for_a_lock(&mut watcher).await;
         // Waits for Herald's share lock on the row until the deadlock check ends Herald's
         // transaction; an error here would mean this transaction was the one ended.
         sqlx::query("UPDATE programs SET name = name WHERE id = $1")
