@@ -91,7 +91,7 @@ const WRITER_STATEMENTS: usize = 256;
 /// inside the transaction, until that task next ran on a Tokio worker busy with HTTP: every
 /// other write waited with it. With room for the largest answer a write statement gives, the
 /// thread runs each statement through; the rows wait in memory instead (README, Benchmarks,
-/// thirty-fifth sitting: 100 events a request +18%, transactions 3–6 ms against 7–10).
+/// thirty-fifth sitting: 100 events a request +10–19%, transactions 3–6 ms against 6–10).
 const WRITER_ROWS_BUFFERED: usize = 4096;
 const _: () = assert!(
     WRITER_ROWS_BUFFERED > super::sql::MAX_ROWS_PER_INSERT + 1
