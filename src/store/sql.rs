@@ -607,11 +607,16 @@ pub fn push_finish_deliveries<'a, DB>(
          next_attempt_at = v.v_next, lease_expires_at = NULL, last_error = v.v_error, updated_at = ",
     )
     .push_bind(Stamp(now))
-    .push(
-        " FROM v WHERE deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
-         AND deliveries.status = 'in_flight' RETURNING id, claim_count",
-    );
+    .push(" FROM v WHERE ")
+    .push(STILL_CLAIMED)
+    .push(" RETURNING id, claim_count");
 }
+
+/// The claim fence of a write that moves claimed deliveries (`v`: each delivery's id and the
+/// claim it was taken under): only a delivery still in flight under that very claim is moved; one
+/// taken over by a later claim is left to it.
+const STILL_CLAIMED: &str = "deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
+    AND deliveries.status = 'in_flight'";
 
 /// Claims released per `push_release_deliveries` statement (2 values each).
 pub const RELEASED_PER_UPDATE: usize = 1000;
@@ -642,10 +647,8 @@ pub fn push_release_deliveries<'a, DB>(
          WHERE w.id = deliveries.webhook_id) THEN next_attempt_at ELSE ",
         )
         .push_bind(Stamp(held_due()))
-        .push(
-            " END FROM v WHERE deliveries.id = v.v_id AND deliveries.claim_count = v.v_claim \
-         AND deliveries.status = 'in_flight'",
-        );
+        .push(" END FROM v WHERE ")
+        .push(STILL_CLAIMED);
 }
 
 /// A finished delivery back in the queue with a fresh budget: due at `$3`, or held (at `$4`,
