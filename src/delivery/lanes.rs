@@ -54,9 +54,69 @@ enum Record {
     Slow,
 }
 
+/// When requests in flight started, as a multiset in order of time: the oldest, which the checks
+/// for hanging and long-held slots look at, is found without walking every request (a webhook
+/// that earned a large share has hundreds in flight, and each slot taken or given back asked
+/// twice: about 150 clock comparisons per delivery, 2% of the server's instructions batched).
+#[derive(Debug, Default, Clone)]
+struct Starts {
+    at: BTreeMap<Instant, usize>,
+    len: usize,
+}
+
+impl Starts {
+    fn push(&mut self, t: Instant) {
+        *self.at.entry(t).or_default() += 1;
+        self.len += 1;
+    }
+
+    /// Takes out one request started at `t`; `false` when none did.
+    fn remove(&mut self, t: Instant) -> bool {
+        let Some(n) = self.at.get_mut(&t) else {
+            return false;
+        };
+        *n -= 1;
+        if *n == 0 {
+            self.at.remove(&t);
+        }
+        self.len -= 1;
+        true
+    }
+
+    fn oldest(&self) -> Option<Instant> {
+        self.at.keys().next().copied()
+    }
+
+    /// Whether the oldest has run `d` or more by `now`.
+    fn oldest_ran(&self, now: Instant, d: Duration) -> bool {
+        self.oldest()
+            .is_some_and(|t| now.saturating_duration_since(t) >= d)
+    }
+
+    /// How many started at `cut` or before.
+    fn started_by(&self, cut: Instant) -> usize {
+        self.at.range(..=cut).map(|(_, n)| n).sum()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Each start, once per request.
+    fn iter(&self) -> impl Iterator<Item = Instant> + '_ {
+        self.at
+            .iter()
+            .flat_map(|(t, n)| std::iter::repeat_n(*t, *n))
+    }
+}
+
 struct Lane {
     /// When each request in flight started.
-    started: Vec<Instant>,
+    started: Starts,
     /// Requests in flight allowed while none of them runs long.
     share: usize,
     /// How long a request may run before it counts as slow.
@@ -67,7 +127,7 @@ struct Lane {
 impl Lane {
     fn new(timeout: Duration) -> Self {
         Self {
-            started: Vec::new(),
+            started: Starts::default(),
             share: SLOW_LANE,
             slow_after: slow_after(timeout),
             record: Record::New,
@@ -75,11 +135,7 @@ impl Lane {
     }
 
     fn allowed(&self, now: Instant) -> usize {
-        let hanging = self
-            .started
-            .iter()
-            .any(|t| now.saturating_duration_since(*t) >= self.slow_after);
-        if hanging {
+        if self.started.oldest_ran(now, self.slow_after) {
             SLOW_LANE
         } else {
             self.share
@@ -93,11 +149,7 @@ impl Lane {
 
     /// Whether this webhook holds a slot long now, or would with its next request.
     fn holds_long(&self, now: Instant) -> bool {
-        self.record == Record::Slow
-            || self
-                .started
-                .iter()
-                .any(|t| now.saturating_duration_since(*t) >= LONG)
+        self.record == Record::Slow || self.started.oldest_ran(now, LONG)
     }
 
     /// Requests that may start now, in `crowd`.
@@ -168,7 +220,7 @@ struct Book {
     lanes: HashMap<WebhookId, Lane>,
     /// When each request in flight for a webhook on a quick record started (a multiset): those
     /// that started `LONG` ago or more hold their slots long.
-    young: BTreeMap<Instant, usize>,
+    young: Starts,
     /// Requests in flight for webhooks on a slow record or none: held long from their start.
     slow: usize,
     /// Requests in flight, all webhooks together.
@@ -178,9 +230,9 @@ struct Book {
 impl Book {
     /// Slots held long now.
     fn held_long(&self, now: Instant) -> usize {
-        let aged = now.checked_sub(LONG).map_or(0, |cut| {
-            self.young.range(..=cut).map(|(_, n)| n).sum::<usize>()
-        });
+        let aged = now
+            .checked_sub(LONG)
+            .map_or(0, |cut| self.young.started_by(cut));
         self.slow + aged
     }
 
@@ -189,7 +241,7 @@ impl Book {
         if slow {
             self.slow += 1;
         } else {
-            *self.young.entry(at).or_default() += 1;
+            self.young.push(at);
         }
     }
 
@@ -197,11 +249,8 @@ impl Book {
         self.in_flight = self.in_flight.saturating_sub(1);
         if slow {
             self.slow = self.slow.saturating_sub(1);
-        } else if let Some(n) = self.young.get_mut(&at) {
-            *n -= 1;
-            if *n == 0 {
-                self.young.remove(&at);
-            }
+        } else {
+            self.young.remove(at);
         }
     }
 }
@@ -274,8 +323,8 @@ impl Lanes {
         self.book()
             .lanes
             .get(webhook)
-            .and_then(|lane| lane.started.iter().min())
-            .map_or(Duration::ZERO, |t| now.saturating_duration_since(*t))
+            .and_then(|lane| lane.started.oldest())
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
     }
 
     /// Takes a slot for one request of `webhook` (whose requests time out after `timeout`);
@@ -330,10 +379,9 @@ impl Lanes {
         };
         let own = lane.room(now, crowd) == 0;
         let was_slow = lane.counts_from_start();
-        let Some(i) = lane.started.iter().position(|t| *t == slot.0) else {
+        if !lane.started.remove(slot.0) {
             return Freed { own, crowd: false };
-        };
-        lane.started.swap_remove(i);
+        }
         if let Some((took, answered)) = took {
             if !answered || took >= lane.slow_after {
                 lane.share = SLOW_LANE;
@@ -349,7 +397,7 @@ impl Lanes {
         let now_slow = lane.counts_from_start();
         // Only when the record flips: the webhook's other requests in flight move to the count
         // it now keeps (copied out of the lane, which the book holds).
-        let moved = (was_slow != now_slow).then(|| lane.started.clone());
+        let moved = (was_slow != now_slow).then(|| lane.started.iter().collect::<Vec<_>>());
         book.count_out(was_slow, slot.0);
         if let Some(others) = moved {
             for t in others {
@@ -586,6 +634,39 @@ mod tests {
             0,
             "three of four slots in use: the rest stays for quick webhooks"
         );
+    }
+
+    /// Only the oldest request in flight decides whether a webhook hangs, and it is the oldest
+    /// still in flight: two requests started at the same instant are two, and once the hanging
+    /// one ends, the webhook's younger requests let it start more again.
+    #[test]
+    fn the_oldest_request_still_in_flight_decides_whether_a_webhook_hangs() {
+        let lanes = Lanes::new(8, 64);
+        let a = WebhookId::generate();
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            let s = lanes.try_take_at(&a, TIMEOUT, t0).unwrap();
+            lanes.release(&a, s, Some((QUICK, true)), t0);
+        }
+        let old = [
+            lanes.try_take_at(&a, TIMEOUT, t0).unwrap(),
+            lanes.try_take_at(&a, TIMEOUT, t0).unwrap(),
+        ];
+        let t1 = t0 + TIMEOUT / 2;
+        let _young = lanes.try_take_at(&a, TIMEOUT, t1).unwrap();
+        let t2 = t0 + TIMEOUT;
+        assert_eq!(lanes.room_at(&a, t2), 0, "two hang: the slow lane is full");
+        // Given back unsent (no answer to learn from), so the share stays at 8.
+        lanes.release(&a, old[0], None, t2);
+        assert_eq!(
+            lanes.room_at(&a, t2),
+            0,
+            "the other request of the same instant still hangs"
+        );
+        lanes.release(&a, old[1], None, t2);
+        // The one left started half a timeout ago, under four fifths: the webhook's share (8,
+        // earned by the quick answers; requests given back unsent leave it as it was) applies.
+        assert_eq!(lanes.room_at(&a, t2), 7);
     }
 }
 
