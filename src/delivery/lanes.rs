@@ -430,6 +430,19 @@ mod tests {
         std::iter::from_fn(|| lanes.try_take_at(id, TIMEOUT, now)).collect()
     }
 
+    /// Lanes of 64 slots, at most 8 a webhook, and a webhook whose quick answers at `t0` earned
+    /// it all 8.
+    fn quick_webhook_at_its_full_share() -> (Lanes, WebhookId, Instant) {
+        let lanes = Lanes::new(8, 64);
+        let a = WebhookId::generate();
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            let s = lanes.try_take_at(&a, TIMEOUT, t0).unwrap();
+            lanes.release(&a, s, Some((QUICK, true)), t0);
+        }
+        (lanes, a, t0)
+    }
+
     #[test]
     fn a_new_webhook_starts_in_the_slow_lane_and_earns_its_share_with_quick_answers() {
         let lanes = Lanes::new(4, 64);
@@ -498,13 +511,7 @@ mod tests {
 
     #[test]
     fn a_request_running_long_narrows_the_share_before_it_ends() {
-        let lanes = Lanes::new(8, 64);
-        let a = WebhookId::generate();
-        let t0 = Instant::now();
-        for _ in 0..10 {
-            let s = lanes.try_take_at(&a, TIMEOUT, t0).unwrap();
-            lanes.release(&a, s, Some((QUICK, true)), t0);
-        }
+        let (lanes, a, t0) = quick_webhook_at_its_full_share();
         let _first = lanes.try_take_at(&a, TIMEOUT, t0).unwrap();
         let later = t0 + TIMEOUT;
         assert_eq!(
@@ -641,13 +648,7 @@ mod tests {
     /// one ends, the webhook's younger requests let it start more again.
     #[test]
     fn the_oldest_request_still_in_flight_decides_whether_a_webhook_hangs() {
-        let lanes = Lanes::new(8, 64);
-        let a = WebhookId::generate();
-        let t0 = Instant::now();
-        for _ in 0..10 {
-            let s = lanes.try_take_at(&a, TIMEOUT, t0).unwrap();
-            lanes.release(&a, s, Some((QUICK, true)), t0);
-        }
+        let (lanes, a, t0) = quick_webhook_at_its_full_share();
         let old = [
             lanes.try_take_at(&a, TIMEOUT, t0).unwrap(),
             lanes.try_take_at(&a, TIMEOUT, t0).unwrap(),
