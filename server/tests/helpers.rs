@@ -778,11 +778,16 @@ impl Tally {
 pub struct Load {
     stop: Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<Tally>>,
+    /// Answers so far by status, live, for tests that act on what the load has seen.
+    answers: tokio::sync::watch::Receiver<std::collections::BTreeMap<u16, usize>>,
 }
 
 impl Load {
     pub fn start(bases: &[String], key: &str, senders: usize, every: Duration) -> Self {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (answered, answers) =
+            tokio::sync::watch::channel(std::collections::BTreeMap::<u16, usize>::new());
+        let answered = Arc::new(answered);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
@@ -790,6 +795,7 @@ impl Load {
         let tasks = (0..senders)
             .map(|n| {
                 let (stop, client, key) = (stop.clone(), client.clone(), key.to_owned());
+                let answered = answered.clone();
                 let base = bases[n % bases.len()].clone();
                 tokio::spawn(async move {
                     let mut tally = Tally::default();
@@ -814,6 +820,7 @@ impl Load {
                         };
                         let status = r.status().as_u16();
                         tally.timeline.push((Instant::now(), status));
+                        answered.send_modify(|seen| *seen.entry(status).or_default() += 1);
                         if status == 202 {
                             match r.json::<Value>().await {
                                 Ok(body) => tally.accepted.push((
@@ -834,7 +841,22 @@ impl Load {
                 })
             })
             .collect();
-        Self { stop, tasks }
+        Self {
+            stop,
+            tasks,
+            answers,
+        }
+    }
+
+    /// Waits (bounded by `within`) until `more` further answers with `status` have come back,
+    /// counted from this call; `false` if they did not.
+    pub async fn wait_for_more(&mut self, status: u16, more: usize, within: Duration) -> bool {
+        let count =
+            |seen: &std::collections::BTreeMap<u16, usize>| seen.get(&status).copied().unwrap_or(0);
+        let target = count(&self.answers.borrow_and_update()) + more;
+        tokio::time::timeout(within, self.answers.wait_for(|seen| count(seen) >= target))
+            .await
+            .is_ok_and(|seen| seen.is_ok())
     }
 
     /// Stops every sender (each finishes its request in flight) and sums what they saw.
