@@ -9,4 +9,4 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export RUSTFLAGS="--cfg erase_components" LEPTOS_OUTPUT_NAME=herald
 scripts/install-tools.sh test
 HERALD_FUZZ_EXAMPLES="${1:-500}" HERALD_FUZZ_SEED="" \
-  cargo test -p server --features herald/server --test fuzz -- --nocapture
+  cargo test -p server --features herald/server --test integration -- fuzz:: --nocapture

@@ -11,5 +11,5 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export RUSTFLAGS="--cfg erase_components" LEPTOS_OUTPUT_NAME=herald
 export HERALD_SOAK_SECONDS="${1:-180}" HERALD_SOAK_KILLS="${2:-10}"
-cargo test -p server --features herald/server --test soak --test postgres_ops -- \
+cargo test -p server --features herald/server --test integration -- soak:: postgres_ops:: \
   --nocapture --test-threads 1 2>&1 | grep --line-buffered -E 'SOAK|SIGTERM|THREE|POSTGRES|SKIPPED|test result|FAILED|panicked|sent twice'

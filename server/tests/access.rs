@@ -1,9 +1,7 @@
 //! Who may do what, through real HTTP on 127.0.0.1: sign-in, sessions, roles on every server
 //! function and API route, first-run setup, CSRF and security headers, secrets at rest, SSRF.
 
-mod helpers;
-
-use helpers::{session_cookie, spawn_app, spawn_with, Backend, TestApp};
+use crate::helpers::{session_cookie, spawn_app, spawn_with, Backend, TestApp};
 use herald::auth::{Access, Actor, InstallAdmin};
 use herald::domain::account::Role;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
@@ -1010,8 +1008,10 @@ fn sha256(text: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_setup_link_creates_the_first_admin_once() {
-    let (url, dir) = helpers::database(Backend::Sqlite, "setup").await.unwrap();
-    let app = spawn_with(helpers::serve_args(&url), dir).await;
+    let (url, dir) = crate::helpers::database(Backend::Sqlite, "setup")
+        .await
+        .unwrap();
+    let app = spawn_with(crate::helpers::serve_args(&url), dir).await;
     let link = app
         .setup_link
         .clone()
@@ -1078,7 +1078,7 @@ async fn first_run_setup_link_creates_the_first_admin_once() {
     .await;
     assert_eq!(check.text().await.unwrap(), "false");
     // A restart with a user in place prints no link.
-    let args = helpers::serve_args(&app.database_url);
+    let args = crate::helpers::serve_args(&app.database_url);
     let restarted = server::startup::Application::build(&args).await.unwrap();
     assert!(restarted.setup_link().is_none());
     app.stop().await;
@@ -1220,8 +1220,10 @@ async fn secrets_are_sealed_at_rest_and_masked(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_targets_are_refused_with_a_clear_message() {
-    let (url, dir) = helpers::database(Backend::Sqlite, "ssrf").await.unwrap();
-    let mut args = helpers::serve_args(&url);
+    let (url, dir) = crate::helpers::database(Backend::Sqlite, "ssrf")
+        .await
+        .unwrap();
+    let mut args = crate::helpers::serve_args(&url);
     args.allow_private_targets = false;
     let app = spawn_with(args, dir).await;
     for target in [

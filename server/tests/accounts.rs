@@ -2,9 +2,7 @@
 //! through the API works at once with its scope, a revoked one stops at once, a key cannot revoke
 //! itself, and members are added and removed with each wrong field named.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -3,10 +3,8 @@
 //! signed operational events to a subscribed webhook and as e-mail to a real SMTP sink that the
 //! test runs; settings and the test alert through the engine and the REST API.
 
-mod helpers;
-
+use crate::helpers::*;
 use chrono::Duration;
-use helpers::*;
 use herald::domain::alerts::{AlertKind, AlertSettingsDraft, SmtpTls};
 use herald::domain::ids::WebhookId;
 use serde_json::{json, Value};

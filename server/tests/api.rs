@@ -1,10 +1,8 @@
 //! The REST API's contract: every error of the API table, with the right status and a JSON body
 //! naming what is wrong; webhook CRUD; list filters. Run against SQLite and PostgreSQL.
 
-mod helpers;
-
+use crate::helpers::*;
 use axum::http::StatusCode;
-use helpers::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;

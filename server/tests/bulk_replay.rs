@@ -1,10 +1,8 @@
 //! Bulk replay of dead letters by filter, driven batch by batch (manual clock, real receivers on
 //! 127.0.0.1, both backends), and through the REST API served on 127.0.0.1.
 
-mod helpers;
-
+use crate::helpers::*;
 use chrono::Duration;
-use helpers::*;
 use herald::domain::delivery::DeliveryStatus;
 use herald::domain::ids::WebhookId;
 use herald::domain::replay::{ReplayFilter, ReplayJobStatus};

@@ -2,9 +2,7 @@
 //! accepted event. After a restart, expired leases are claimed again and every event whose `202`
 //! was received reaches the receiver at least once.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;

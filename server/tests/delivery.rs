@@ -1,9 +1,7 @@
 //! The delivery engine end to end: events posted to the real API are delivered over real HTTP to
 //! receivers on 127.0.0.1, on SQLite and on PostgreSQL.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,10 +1,8 @@
 //! The engine driven step by step: a manual clock and `run_once`/`drain` instead of a running
 //! dispatcher, real receivers on 127.0.0.1, both backends. Nothing here waits for time to pass.
 
-mod helpers;
-
+use crate::helpers::*;
 use chrono::{Datelike, Duration};
-use helpers::*;
 use herald::delivery::clock::Clock;
 use herald::delivery::Engine;
 use herald::domain::delivery::{AttemptStatus, DeliveryStatus};

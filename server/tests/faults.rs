@@ -4,10 +4,8 @@
 //! Every try is recorded with a clear error and retried per policy, and none of them holds up a
 //! healthy webhook. Driven with `run_once` and a manual clock.
 
-mod helpers;
-
+use crate::helpers::*;
 use chrono::Duration;
-use helpers::*;
 use herald::auth::Actor;
 use herald::delivery::clock::Clock;
 use herald::domain::delivery::AttemptStatus;

@@ -6,9 +6,7 @@
 //! `HERALD_FUZZ_EXAMPLES` (default 8) cases per operation from a fixed seed; `scripts/fuzz.sh`
 //! runs the long one with fresh seeds.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -3,10 +3,8 @@
 //! masked in the API, redacted in the audit log and never stored in the clear, an edit that
 //! leaves it empty keeps it, and headers Herald or the auth method set are refused by row.
 
-mod helpers;
-
+use crate::helpers::*;
 use axum::http::StatusCode;
-use helpers::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 

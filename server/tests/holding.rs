@@ -3,10 +3,8 @@
 //! then; a webhook that fails every try for a day is switched off with the reason shown. Driven
 //! by hand (manual clock, `drain`), real receivers on 127.0.0.1, both backends.
 
-mod helpers;
-
+use crate::helpers::*;
 use chrono::{Datelike, Duration};
-use helpers::*;
 use herald::delivery::clock::Clock;
 use herald::domain::delivery::DeliveryStatus;
 use herald::domain::ids::WebhookId;

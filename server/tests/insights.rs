@@ -2,10 +2,8 @@
 //! real receivers on 127.0.0.1, both backends), read back as figures, series, charts and flags
 //! through the engine and through the REST API served over real HTTP.
 
-mod helpers;
-
+use crate::helpers::*;
 use chrono::Duration;
-use helpers::*;
 use herald::delivery::clock::Clock;
 use herald::domain::event::NewEvent;
 use herald::domain::ids::WebhookId;

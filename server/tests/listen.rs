@@ -3,10 +3,8 @@
 //! receiver and that receiver's answer back to Herald (which records it). `herald bench`: a small
 //! run counts what it sent and what arrived.
 
-mod helpers;
-
+use crate::helpers::*;
 use base64::Engine as _;
-use helpers::*;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -4,13 +4,11 @@
 //! manual clock, then under load through the whole application with a receiver that records
 //! arrival order and fails some first tries.
 
-mod helpers;
-
+use crate::helpers::*;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use helpers::*;
 use herald::domain::delivery::DeliveryStatus;
 use serde_json::{json, Value};
 use std::collections::HashSet;

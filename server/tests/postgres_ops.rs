@@ -7,9 +7,7 @@
 //!   connection and stops listening, as a restart does): ingest answers `503` with
 //!   `Retry-After`, never `202` without storing, and resumes by itself when the database is back.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use serde_json::json;
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -3,10 +3,8 @@
 //! deliveries, events a delivery still needs, and everything younger stay; roll-ups outlive the
 //! window so 30-day figures stay whole.
 
-mod helpers;
-
+use crate::helpers::*;
 use chrono::Duration;
-use helpers::*;
 use herald::delivery::clock::Clock;
 use herald::delivery::retention::Pruned;
 use herald::domain::delivery::DeliveryStatus;

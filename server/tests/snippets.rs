@@ -4,9 +4,7 @@
 //! compiled into this test. Each must accept the request as sent and refuse it with one byte of
 //! the body changed (Basic: with the wrong password).
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use herald::delivery::clock::Clock;
 use herald::domain::event::NewEvent;
 use herald::domain::settings::WebhookDraft;

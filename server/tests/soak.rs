@@ -8,9 +8,7 @@
 //! * SIGTERM at 500 events/s: the process stops within its grace period, exits successfully,
 //!   and nothing accepted is lost or sent twice.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use std::time::{Duration, Instant};
 
 fn env_number(name: &str, default: u64) -> u64 {

@@ -3,9 +3,7 @@
 //! error that says the disk is full, nothing is half-written (every stored event has its
 //! delivery), and Herald recovers by itself once there is space again.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::path::{Path, PathBuf};

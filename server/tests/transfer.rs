@@ -2,9 +2,7 @@
 //! store on both backends: secrets only when sealed with a passphrase, a preview that says what
 //! will happen, and an import that writes all of it or nothing.
 
-mod helpers;
-
-use helpers::*;
+use crate::helpers::*;
 use herald::auth::{Access, Actor, InstallAdmin};
 use herald::delivery::{Engine, EngineError};
 use herald::domain::settings::WebhookDraft;
