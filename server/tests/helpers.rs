@@ -787,7 +787,6 @@ impl Load {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (answered, answers) =
             tokio::sync::watch::channel(std::collections::BTreeMap::<u16, usize>::new());
-        let answered = Arc::new(answered);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
