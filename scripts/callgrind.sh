@@ -44,7 +44,7 @@ parts=(
   "  JSON body read and parsed"                        "server::api::extract::read_body ["
   "  event enveloped, subscribers found"               "store_events::{{closure}} ["
   "group commit: statements built, answers read"       "herald::delivery::ingest::start_batcher::{{closure}} ["
-  "  of which SQL text and binds (sqlx)"               "QueryBuilder<DB>::push_values ["
+  "  of which SQL text and binds (sqlx)"               "::push_values ["
   "SQLite running the statements (writer thread)"      "ExecuteIter as core::iter::traits::iterator::Iterator>::next ["
   "  of which commits"                                 "sqlite3VdbeHalt ["
   "  WAL checkpoints"                                  "sqlite3WalCheckpoint ["

@@ -6,7 +6,7 @@
 use super::model::{IngestItem, NewAttempt};
 use crate::domain::delivery::AttemptStatus;
 use crate::domain::insights::{bucket_of, hour_of, Rollup, SizeStats};
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::{Database, Encode, Type};
 use std::collections::{BTreeMap, HashSet};
 
 /// A batch's additions per (webhook, hour), with the program of each.
@@ -77,7 +77,7 @@ pub(crate) fn hour_sums() -> String {
 }
 
 /// Adds to `webhook_hours`.
-pub fn push_upsert_hours<'a, DB>(qb: &mut QueryBuilder<'a, DB>, rows: &[HourRow<'_>])
+pub fn push_upsert_hours<'a, DB>(qb: &mut super::sql::Sql<'a, DB>, rows: &[HourRow<'_>])
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
@@ -102,8 +102,11 @@ where
             .push_bind(r.lag_count);
     });
     qb.push(" ON CONFLICT (webhook_id, hour) DO UPDATE SET ");
-    qb.push(hour_sums());
+    qb.push(&HOUR_SUMS);
 }
+
+/// `hour_sums`, written once.
+static HOUR_SUMS: std::sync::LazyLock<String> = std::sync::LazyLock::new(hour_sums);
 
 /// The histogram rows of a batch: (webhook, hour, metric, bucket) → (program, count), in key order.
 pub fn bucket_adds(adds: &HourAdds) -> Vec<BucketRow> {
@@ -128,7 +131,7 @@ pub fn bucket_adds(adds: &HourAdds) -> Vec<BucketRow> {
 }
 
 /// Adds to `webhook_hour_buckets`.
-pub fn push_upsert_buckets<'a, DB>(qb: &mut QueryBuilder<'a, DB>, rows: &[BucketRow])
+pub fn push_upsert_buckets<'a, DB>(qb: &mut super::sql::Sql<'a, DB>, rows: &[BucketRow])
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
@@ -180,7 +183,7 @@ pub fn event_adds<'b>(
 }
 
 /// Adds to `event_hours`.
-pub fn push_upsert_events<'a, DB>(qb: &mut QueryBuilder<'a, DB>, rows: &[EventRow<'_>])
+pub fn push_upsert_events<'a, DB>(qb: &mut super::sql::Sql<'a, DB>, rows: &[EventRow<'_>])
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,

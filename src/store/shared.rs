@@ -304,9 +304,9 @@ macro_rules! impl_store {
 
             /// Audit rows in multi-row inserts, their roll-ups, and each webhook's counters moved
             /// once. `dead` names the attempts that dead-lettered their delivery (for the roll-ups).
-            fn push_attempt_writes(
-                statements: &mut sql::Statements<'_, $db>,
-                attempts: &[&NewAttempt],
+            fn push_attempt_writes<'a>(
+                statements: &mut sql::Statements<'a, $db>,
+                attempts: &[&'a NewAttempt],
                 dead: &std::collections::HashSet<String>,
             ) {
                 for chunk in sql::sized_chunks(attempts, sql::ATTEMPTS_PER_INSERT) {

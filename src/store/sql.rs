@@ -10,7 +10,8 @@ use crate::domain::delivery::DeliveryStatus;
 use crate::domain::ids::{DeliveryId, ProgramId, WebhookId};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::{Database, Encode, QueryBuilder, Type};
+use sqlx::{Database, Encode, IntoArguments, QueryBuilder, Type};
+use std::borrow::Cow;
 
 /// A time bound in the hot path's statements (events, deliveries, results, attempts): on SQLite
 /// the same text sqlx writes for a `DateTime<Utc>`, written without `core::fmt`
@@ -199,7 +200,7 @@ pub const AUTO_DISABLE: &str = "UPDATE webhooks SET enabled = FALSE, disabled_re
     WHERE id = $1 AND program_id = $2 AND enabled AND deleted_at IS NULL RETURNING version";
 
 /// A program's subscriber-list version.
-pub fn push_routing_version<'a, DB>(qb: &mut QueryBuilder<'a, DB>, program: &str, lock: &str)
+pub fn push_routing_version<'a, DB>(qb: &mut Sql<'a, DB>, program: &str, lock: &str)
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
@@ -254,7 +255,7 @@ pub fn cancel_step(in_set: (&str, &str)) -> String {
 /// ride in the first and last query whatever the write's size (`begin`, `commit`).
 pub struct Statements<'a, DB: Database> {
     together: bool,
-    queries: Vec<QueryBuilder<'a, DB>>,
+    queries: Vec<Sql<'a, DB>>,
     count: usize,
     /// A leading `BEGIN` and a trailing `COMMIT` whose answers are not the caller's.
     begins: bool,
@@ -280,7 +281,7 @@ impl<'a, DB: Database> Statements<'a, DB> {
     /// Called before any statement; only on a backend that takes scripts.
     pub fn begin(&mut self) {
         debug_assert!(self.queries.is_empty(), "BEGIN comes first");
-        self.queries.push(QueryBuilder::new("BEGIN"));
+        self.queries.push(Sql::new("BEGIN"));
         self.count += 1;
         self.begins = true;
     }
@@ -292,14 +293,14 @@ impl<'a, DB: Database> Statements<'a, DB> {
             Some(script) => {
                 script.push("; COMMIT");
             }
-            None => self.queries.push(QueryBuilder::new("COMMIT")),
+            None => self.queries.push(Sql::new("COMMIT")),
         }
         self.count += 1;
         self.commits = true;
     }
 
     /// Starts the next statement and gives its builder; its rows come back at this index.
-    pub fn next(&mut self) -> &mut QueryBuilder<'a, DB> {
+    pub fn next(&mut self) -> &mut Sql<'a, DB> {
         // The first statement after `begin` joins it even when statements go apart.
         let joins = self.together || (self.begins && self.count == 1);
         self.count += 1;
@@ -308,7 +309,7 @@ impl<'a, DB: Database> Statements<'a, DB> {
             script.push("; ");
             return script;
         }
-        self.queries.push(QueryBuilder::new(""));
+        self.queries.push(Sql::new(""));
         self.queries.last_mut().expect("just pushed")
     }
 
@@ -323,12 +324,134 @@ impl<'a, DB: Database> Statements<'a, DB> {
 
     /// The queries to run, in order (one when `together`), how many statements they hold, and
     /// which of those answers are the transaction's own.
-    pub fn into_queries(self) -> (Vec<QueryBuilder<'a, DB>>, usize, Framing) {
+    pub fn into_queries(self) -> (Vec<QueryBuilder<'a, DB>>, usize, Framing)
+    where
+        <DB as Database>::Arguments<'a>: IntoArguments<'a, DB>,
+    {
         let framing = Framing {
             begins: self.begins,
             commits: self.commits,
         };
-        (self.queries, self.count, framing)
+        let queries = self.queries.into_iter().map(Sql::into_builder).collect();
+        (queries, self.count, framing)
+    }
+}
+
+/// One statement of the hot path's writes (or a script of them): its text and its bound values,
+/// built the way `QueryBuilder` builds them but with the text appended as it is. `QueryBuilder`
+/// writes every fragment through `core::fmt` (`push` takes any `Display`, and a list's separator
+/// goes through `format_args!`), which came to about 15,000 instructions a delivery in callgrind
+/// (README, Benchmarks, thirty-seventh and thirty-eighth sittings). Run as a `QueryBuilder`
+/// made from both (`into_builder`).
+pub struct Sql<'a, DB: Database> {
+    text: String,
+    args: <DB as Database>::Arguments<'a>,
+}
+
+impl<'a, DB: Database> Sql<'a, DB> {
+    pub fn new(text: &str) -> Self {
+        let mut sql = String::with_capacity(256.max(text.len()));
+        sql.push_str(text);
+        Self {
+            text: sql,
+            args: Default::default(),
+        }
+    }
+
+    /// Appends SQL text (never a value: those are bound).
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Binds a value and appends its placeholder (`?`, or `$n` on PostgreSQL).
+    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'a + Encode<'a, DB> + Type<DB>,
+    {
+        use sqlx::Arguments;
+        // Neither fails for the types bound here; `QueryBuilder::push_bind` panics alike.
+        self.args.add(value).expect("a value binds");
+        self.args
+            .format_placeholder(&mut self.text)
+            .expect("a placeholder is written");
+        self
+    }
+
+    /// `VALUES (…), (…)`: one tuple per item, its values written by `push_tuple`.
+    pub fn push_values<I, F>(&mut self, tuples: I, mut push_tuple: F) -> &mut Self
+    where
+        I: IntoIterator,
+        F: FnMut(Tuple<'_, 'a, DB>, I::Item),
+    {
+        self.text.push_str("VALUES ");
+        for (i, tuple) in tuples.into_iter().enumerate() {
+            self.text.push_str(if i == 0 { "(" } else { ", (" });
+            push_tuple(
+                Tuple {
+                    sql: self,
+                    separate: false,
+                },
+                tuple,
+            );
+            self.text.push(')');
+        }
+        self
+    }
+
+    /// The statement as sqlx runs it.
+    pub fn into_builder(self) -> QueryBuilder<'a, DB>
+    where
+        <DB as Database>::Arguments<'a>: IntoArguments<'a, DB>,
+    {
+        QueryBuilder::with_arguments(self.text, self.args)
+    }
+}
+
+/// One tuple of `Sql::push_values`: values separated by commas.
+pub struct Tuple<'s, 'a, DB: Database> {
+    sql: &'s mut Sql<'a, DB>,
+    separate: bool,
+}
+
+impl<'a, DB: Database> Tuple<'_, 'a, DB> {
+    fn separator(&mut self) {
+        if self.separate {
+            self.sql.text.push_str(", ");
+        }
+        self.separate = true;
+    }
+
+    /// The next value's SQL text (after a comma, unless it is the first).
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.separator();
+        self.sql.push(text);
+        self
+    }
+
+    /// SQL text that continues the current value.
+    pub fn push_unseparated(&mut self, text: &str) -> &mut Self {
+        self.sql.push(text);
+        self
+    }
+
+    /// The next value, bound.
+    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'a + Encode<'a, DB> + Type<DB>,
+    {
+        self.separator();
+        self.sql.push_bind(value);
+        self
+    }
+
+    /// A value bound inside the current one.
+    pub fn push_bind_unseparated<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'a + Encode<'a, DB> + Type<DB>,
+    {
+        self.sql.push_bind(value);
+        self
     }
 }
 
@@ -440,11 +563,11 @@ pub fn routed_versions(batch: &[IngestItem]) -> Result<std::collections::HashMap
 
 /// `INSERT INTO events … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING program_id, id`: the
 /// returned keys are the events that were new.
-pub fn push_insert_events<'a, DB>(qb: &mut QueryBuilder<'a, DB>, batch: &[IngestItem])
+pub fn push_insert_events<'a, DB>(qb: &mut Sql<'a, DB>, batch: &'a [IngestItem])
 where
     DB: Database,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     for<'q> Stamp: Encode<'q, DB> + Type<DB>,
 {
     qb.push(
@@ -452,13 +575,13 @@ where
     );
     qb.push_values(batch, |mut row, item| {
         let e = &item.event;
-        row.push_bind(e.program_id.to_string())
-            .push_bind(e.id.to_string())
-            .push_bind(e.event_type.to_string())
+        row.push_bind(e.program_id.as_str())
+            .push_bind(e.id.as_str())
+            .push_bind(e.event_type.as_str())
             .push_bind(Stamp(e.event_timestamp))
-            .push_bind(e.body.clone())
+            .push_bind(e.body.as_str())
             .push_bind(Stamp(e.created_at))
-            .push_bind(e.member.clone());
+            .push_bind(e.member.as_deref());
     });
     qb.push(" ON CONFLICT DO NOTHING RETURNING program_id, id");
 }
@@ -523,13 +646,14 @@ pub const UNSETTLED_WEBHOOKS: &str = "SELECT w.id FROM webhooks w WHERE \
 /// One pending delivery per (event, webhook) pair; one for a switched-off webhook is held (due
 /// at `held_due()`); one with a lease is stored already claimed by the ingesting process.
 pub fn push_insert_deliveries<'a, DB>(
-    qb: &mut QueryBuilder<'a, DB>,
+    qb: &mut Sql<'a, DB>,
 
-    rows: &[(&StoredEvent, &DeliveryTarget)],
+    rows: &[(&'a StoredEvent, &'a DeliveryTarget)],
 ) where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Stamp: Encode<'q, DB> + Type<DB>,
     for<'q> Option<Stamp>: Encode<'q, DB> + Type<DB>,
@@ -540,26 +664,23 @@ pub fn push_insert_deliveries<'a, DB>(
     );
     qb.push_values(rows, |mut row, (e, t)| {
         let w = &t.webhook;
-        let id = t
-            .lease
-            .as_ref()
-            .map_or_else(DeliveryId::generate, |l| l.delivery.clone());
-        row.push_bind(id.to_string())
-            .push_bind(e.program_id.to_string())
-            .push_bind(w.to_string())
-            .push_bind(e.id.to_string())
-            .push_bind("event".to_owned());
+        match &t.lease {
+            Some(l) => row.push_bind(l.delivery.as_str()),
+            None => row.push_bind(DeliveryId::generate().to_string()),
+        };
+        row.push_bind(e.program_id.as_str())
+            .push_bind(w.as_str())
+            .push_bind(e.id.as_str())
+            .push_bind("event");
         match &t.lease {
             // Owned by the ingesting process: its first claim, taken at the insert. Only a
             // switched-on webhook's deliveries are owned (ingest knows it from the subscriber
             // list, whose version the transaction checks).
-            Some(_) => row
-                .push_bind("in_flight".to_owned())
-                .push_bind(Stamp(e.created_at)),
+            Some(_) => row.push_bind("in_flight").push_bind(Stamp(e.created_at)),
             None => row
-                .push_bind("pending".to_owned())
+                .push_bind("pending")
                 .push("CASE WHEN (SELECT hw.enabled FROM webhooks hw WHERE hw.id = ")
-                .push_bind_unseparated(w.to_string())
+                .push_bind_unseparated(w.as_str())
                 .push_unseparated(") THEN ")
                 .push_bind_unseparated(Stamp(e.created_at))
                 .push_unseparated(" ELSE ")
@@ -568,7 +689,7 @@ pub fn push_insert_deliveries<'a, DB>(
         };
         row.push_bind(Stamp(e.created_at))
             .push_bind(Stamp(e.created_at))
-            .push_bind(t.ordering_key.clone())
+            .push_bind(t.ordering_key.as_deref())
             .push_bind(i64::from(t.lease.is_some()))
             .push_bind(t.lease.as_ref().map(|l| Stamp(l.until)));
     });
@@ -582,25 +703,25 @@ pub const FINISHED_PER_UPDATE: usize = 1000;
 /// superseded). Written so SQLite (3.35+) and PostgreSQL read it alike: the values are a CTE with
 /// named columns, none of which shadows a `deliveries` column.
 pub fn push_finish_deliveries<'a, DB>(
-    qb: &mut QueryBuilder<'a, DB>,
+    qb: &mut Sql<'a, DB>,
 
-    results: &[Outcome],
+    results: &'a [Outcome],
     now: DateTime<Utc>,
 ) where
     DB: Database,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Cow<'q, str>>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Stamp: Encode<'q, DB> + Type<DB>,
 {
     qb.push("WITH v (v_id, v_claim, v_status, v_next, v_error) AS (");
     qb.push_values(results, |mut row, r| {
         let (status, next_at) = next_state(r.next, now);
-        row.push_bind(r.delivery_id.to_string())
+        row.push_bind(r.delivery_id.as_str())
             .push_bind(r.claim_count)
-            .push_bind(status.to_owned())
+            .push_bind(status)
             .push_bind(Stamp(next_at))
-            .push_bind(r.attempt.error.as_deref().map(storable));
+            .push_bind(r.attempt.error.as_deref().map(storable_cow));
     });
     qb.push(
         ") UPDATE deliveries SET status = v.v_status, tries = tries + 1, \
@@ -823,7 +944,7 @@ where
 /// batches recorded out of order cannot roll them back. Then whether the batch holds a success,
 /// the failures after its last success (or all of them) and the first of those: the run of
 /// failures restarts after a success and grows otherwise.
-pub fn push_bump_counters<'a, DB>(qb: &mut QueryBuilder<'a, DB>, tallies: &[(&WebhookId, &Tally)])
+pub fn push_bump_counters<'a, DB>(qb: &mut Sql<'a, DB>, tallies: &[(&WebhookId, &Tally)])
 where
     DB: Database,
     for<'q> String: Encode<'q, DB> + Type<DB>,
@@ -850,9 +971,13 @@ where
             .push_bind(t.trailing_since);
     });
     qb.push(") UPDATE webhooks SET ");
-    qb.push(bump_counters_from_row());
+    qb.push(&BUMP_COUNTERS_FROM_ROW);
     qb.push(" FROM c WHERE webhooks.id = c.c_id");
 }
+
+/// `bump_counters_from_row`, written once.
+static BUMP_COUNTERS_FROM_ROW: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(bump_counters_from_row);
 
 /// `bump_counters_set` over a row `c` of values whose columns are named `c_attempts` to
 /// `c_since`, in `push_bump_counters`'s order (PostgreSQL's one-statement recorder names its
@@ -953,6 +1078,30 @@ pub fn storable(text: &str) -> String {
     }
 }
 
+/// `storable`, copied only when it holds a NUL.
+pub fn storable_cow(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', "\u{2400}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Header pairs written as `storable_headers` would give them, as JSON (`[[name, value], …]`),
+/// without copying them first.
+pub struct StorableHeaders<'h>(pub &'h [(String, String)]);
+
+impl serde::Serialize for StorableHeaders<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            seq.serialize_element(&(storable_cow(name), storable_cow(value)))?;
+        }
+        seq.end()
+    }
+}
+
 pub fn storable_headers(headers: &[(String, String)]) -> Headers {
     headers
         .iter()
@@ -965,13 +1114,15 @@ pub const ATTEMPTS_PER_INSERT: usize = 450;
 
 /// A multi-row `INSERT INTO attempts`. A queued try stores an empty `request_body`: the body it
 /// sent is its event's, kept once in `events.body` (`GET_ATTEMPT` reads it from there).
-pub fn push_insert_attempts<'a, DB>(qb: &mut QueryBuilder<'a, DB>, rows: &[&NewAttempt])
+pub fn push_insert_attempts<'a, DB>(qb: &mut Sql<'a, DB>, rows: &[&'a NewAttempt])
 where
     DB: Database,
-    for<'q> String: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
-    for<'q> Json<Headers>: Encode<'q, DB> + Type<DB>,
-    for<'q> Option<Json<Headers>>: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> Cow<'q, str>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Cow<'q, str>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Json<StorableHeaders<'q>>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<Json<StorableHeaders<'q>>>: Encode<'q, DB> + Type<DB>,
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> Option<i32>: Encode<'q, DB> + Type<DB>,
@@ -986,29 +1137,32 @@ where
          superseded, lag_ms, event_accepted_at) ",
     );
     qb.push_values(rows, |mut row, a| {
-        row.push_bind(a.id.to_string())
-            .push_bind(a.program_id.to_string())
-            .push_bind(a.webhook_id.to_string())
-            .push_bind(a.webhook_name.clone())
-            .push_bind(a.delivery_id.as_ref().map(ToString::to_string))
-            .push_bind(a.event_id.to_string())
-            .push_bind(a.event_type.to_string())
+        row.push_bind(a.id.as_str())
+            .push_bind(a.program_id.as_str())
+            .push_bind(a.webhook_id.as_str())
+            .push_bind(a.webhook_name.as_str())
+            .push_bind(a.delivery_id.as_ref().map(DeliveryId::as_str))
+            .push_bind(a.event_id.as_str())
+            .push_bind(a.event_type.as_str())
             .push_bind(a.attempt)
-            .push_bind(a.trigger.as_str().to_owned())
-            .push_bind(a.status.as_str().to_owned())
+            .push_bind(a.trigger.as_str())
+            .push_bind(a.status.as_str())
             .push_bind(a.status_code)
-            .push_bind(a.error.as_deref().map(storable))
+            .push_bind(a.error.as_deref().map(storable_cow))
             .push_bind(a.latency_ms)
-            .push_bind(storable(&a.request_url))
-            .push_bind(Json(storable_headers(&a.request_headers)))
-            .push_bind(a.request_body.as_deref().map_or_else(String::new, storable))
+            .push_bind(storable_cow(&a.request_url))
+            .push_bind(Json(StorableHeaders(&a.request_headers)))
+            .push_bind(
+                a.request_body
+                    .as_deref()
+                    .map_or(Cow::Borrowed(""), storable_cow),
+            )
             .push_bind(
                 a.response_headers
                     .as_deref()
-                    .map(storable_headers)
-                    .map(Json),
+                    .map(|h| Json(StorableHeaders(h))),
             )
-            .push_bind(a.response_body.as_deref().map(storable))
+            .push_bind(a.response_body.as_deref().map(storable_cow))
             .push_bind(Stamp(a.created_at))
             .push_bind(a.delivered_at.map(Stamp))
             .push_bind(a.superseded)
@@ -1581,7 +1735,86 @@ pub const UPSERT_EVENT_TYPE: &str = "INSERT INTO event_types (name, feed, descri
 
 #[cfg(test)]
 mod tests {
-    use super::sized_chunks;
+    use super::{sized_chunks, storable_headers, Sql, StorableHeaders};
+    use sqlx::{Database, Encode, QueryBuilder, Type};
+
+    /// One statement of each shape the hot path writes: fixed text, tuples of bound values, a
+    /// value made of text and values (`push` then `push_bind_unseparated`), a trailing value.
+    fn with_sql<'a, DB: Database>(sql: &mut Sql<'a, DB>)
+    where
+        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+        for<'q> i64: Encode<'q, DB> + Type<DB>,
+    {
+        sql.push("INSERT INTO t (a, b, c) ");
+        sql.push_values([("x", 1_i64), ("y", 2)], |mut row, (a, b)| {
+            row.push_bind(a)
+                .push("CASE WHEN ")
+                .push_bind_unseparated(b)
+                .push_unseparated(" > 1 THEN 'big' END")
+                .push_bind(b);
+        });
+        sql.push(" ON CONFLICT DO NOTHING; SELECT ")
+            .push_bind(3_i64);
+    }
+
+    /// The same through sqlx's own builder.
+    fn with_query_builder<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>)
+    where
+        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+        for<'q> i64: Encode<'q, DB> + Type<DB>,
+    {
+        qb.push("INSERT INTO t (a, b, c) ");
+        qb.push_values([("x", 1_i64), ("y", 2)], |mut row, (a, b)| {
+            row.push_bind(a)
+                .push("CASE WHEN ")
+                .push_bind_unseparated(b)
+                .push_unseparated(" > 1 THEN 'big' END")
+                .push_bind(b);
+        });
+        qb.push(" ON CONFLICT DO NOTHING; SELECT ").push_bind(3_i64);
+    }
+
+    #[test]
+    fn statements_read_as_sqlxs_query_builder_writes_them() {
+        let mut ours = Sql::<sqlx::Sqlite>::new("");
+        with_sql(&mut ours);
+        let mut theirs = QueryBuilder::<sqlx::Sqlite>::new("");
+        with_query_builder(&mut theirs);
+        assert_eq!(ours.into_builder().sql(), theirs.sql());
+        assert_eq!(
+            theirs.sql(),
+            "INSERT INTO t (a, b, c) VALUES (?, CASE WHEN ? > 1 THEN 'big' END, ?), \
+             (?, CASE WHEN ? > 1 THEN 'big' END, ?) ON CONFLICT DO NOTHING; SELECT ?"
+        );
+
+        let mut ours = Sql::<sqlx::Postgres>::new("");
+        with_sql(&mut ours);
+        let mut theirs = QueryBuilder::<sqlx::Postgres>::new("");
+        with_query_builder(&mut theirs);
+        assert_eq!(ours.into_builder().sql(), theirs.sql());
+        assert_eq!(
+            theirs.sql(),
+            "INSERT INTO t (a, b, c) VALUES ($1, CASE WHEN $2 > 1 THEN 'big' END, $3), \
+             ($4, CASE WHEN $5 > 1 THEN 'big' END, $6) ON CONFLICT DO NOTHING; SELECT $7"
+        );
+    }
+
+    #[test]
+    fn headers_are_stored_as_their_storable_copy_would_be() {
+        let headers = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-odd\0name".to_owned(), "a\0b".to_owned()),
+            ("x-quote".to_owned(), "say \"hi\"".to_owned()),
+        ];
+        let borrowed = serde_json::to_string(&StorableHeaders(&headers)).unwrap();
+        let copied = serde_json::to_string(&storable_headers(&headers)).unwrap();
+        assert_eq!(borrowed, copied);
+        assert!(
+            borrowed.contains("a\u{2400}b"),
+            "NUL shown as its symbol: {borrowed}"
+        );
+        assert!(!borrowed.contains("\\u0000"));
+    }
 
     #[test]
     fn chunks_are_powers_of_two_in_order() {
