@@ -340,9 +340,9 @@ impl<'a, DB: Database> Statements<'a, DB> {
 /// One statement of the hot path's writes (or a script of them): its text and its bound values,
 /// built the way `QueryBuilder` builds them but with the text appended as it is. `QueryBuilder`
 /// writes every fragment through `core::fmt` (`push` takes any `Display`, and a list's separator
-/// goes through `format_args!`), which came to about 15,000 instructions a delivery in callgrind
-/// (README, Benchmarks, thirty-seventh and thirty-eighth sittings). Run as a `QueryBuilder`
-/// made from both (`into_builder`).
+/// goes through `format_args!`): with the copies made to bind values, the text and binds of a
+/// write came to 33,857 instructions a delivery in callgrind, 10,785 this way (README,
+/// Benchmarks, thirty-eighth sitting). Run as a `QueryBuilder` made from both (`into_builder`).
 pub struct Sql<'a, DB: Database> {
     text: String,
     args: <DB as Database>::Arguments<'a>,
