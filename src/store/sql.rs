@@ -1736,62 +1736,41 @@ pub const UPSERT_EVENT_TYPE: &str = "INSERT INTO event_types (name, feed, descri
 #[cfg(test)]
 mod tests {
     use super::{sized_chunks, storable_headers, Sql, StorableHeaders};
-    use sqlx::{Database, Encode, QueryBuilder, Type};
+    use sqlx::QueryBuilder;
 
-    /// One statement of each shape the hot path writes: fixed text, tuples of bound values, a
-    /// value made of text and values (`push` then `push_bind_unseparated`), a trailing value.
-    fn with_sql<'a, DB: Database>(sql: &mut Sql<'a, DB>)
-    where
-        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-        for<'q> i64: Encode<'q, DB> + Type<DB>,
-    {
-        sql.push("INSERT INTO t (a, b, c) ");
-        sql.push_values([("x", 1_i64), ("y", 2)], |mut row, (a, b)| {
-            row.push_bind(a)
-                .push("CASE WHEN ")
-                .push_bind_unseparated(b)
-                .push_unseparated(" > 1 THEN 'big' END")
-                .push_bind(b);
-        });
-        sql.push(" ON CONFLICT DO NOTHING; SELECT ")
-            .push_bind(3_i64);
-    }
-
-    /// The same through sqlx's own builder.
-    fn with_query_builder<'a, DB: Database>(qb: &mut QueryBuilder<'a, DB>)
-    where
-        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
-        for<'q> i64: Encode<'q, DB> + Type<DB>,
-    {
-        qb.push("INSERT INTO t (a, b, c) ");
-        qb.push_values([("x", 1_i64), ("y", 2)], |mut row, (a, b)| {
-            row.push_bind(a)
-                .push("CASE WHEN ")
-                .push_bind_unseparated(b)
-                .push_unseparated(" > 1 THEN 'big' END")
-                .push_bind(b);
-        });
-        qb.push(" ON CONFLICT DO NOTHING; SELECT ").push_bind(3_i64);
+    /// One statement of each shape the hot path writes, through either builder (they take the
+    /// same calls): fixed text, tuples of bound values, a value made of text and values (`push`
+    /// then `push_bind_unseparated`), a trailing value. Gives the text built.
+    macro_rules! sample_statement {
+        ($builder:expr) => {{
+            let mut b = $builder;
+            b.push("INSERT INTO t (a, b, c) ");
+            b.push_values([("x", 1_i64), ("y", 2)], |mut row, (a, b)| {
+                row.push_bind(a)
+                    .push("CASE WHEN ")
+                    .push_bind_unseparated(b)
+                    .push_unseparated(" > 1 THEN 'big' END")
+                    .push_bind(b);
+            });
+            b.push(" ON CONFLICT DO NOTHING; SELECT ").push_bind(3_i64);
+            b
+        }};
     }
 
     #[test]
     fn statements_read_as_sqlxs_query_builder_writes_them() {
-        let mut ours = Sql::<sqlx::Sqlite>::new("");
-        with_sql(&mut ours);
-        let mut theirs = QueryBuilder::<sqlx::Sqlite>::new("");
-        with_query_builder(&mut theirs);
-        assert_eq!(ours.into_builder().sql(), theirs.sql());
+        let ours = sample_statement!(Sql::<sqlx::Sqlite>::new("")).into_builder();
+        let theirs = sample_statement!(QueryBuilder::<sqlx::Sqlite>::new(""));
+        assert_eq!(ours.sql(), theirs.sql());
         assert_eq!(
             theirs.sql(),
             "INSERT INTO t (a, b, c) VALUES (?, CASE WHEN ? > 1 THEN 'big' END, ?), \
              (?, CASE WHEN ? > 1 THEN 'big' END, ?) ON CONFLICT DO NOTHING; SELECT ?"
         );
 
-        let mut ours = Sql::<sqlx::Postgres>::new("");
-        with_sql(&mut ours);
-        let mut theirs = QueryBuilder::<sqlx::Postgres>::new("");
-        with_query_builder(&mut theirs);
-        assert_eq!(ours.into_builder().sql(), theirs.sql());
+        let ours = sample_statement!(Sql::<sqlx::Postgres>::new("")).into_builder();
+        let theirs = sample_statement!(QueryBuilder::<sqlx::Postgres>::new(""));
+        assert_eq!(ours.sql(), theirs.sql());
         assert_eq!(
             theirs.sql(),
             "INSERT INTO t (a, b, c) VALUES ($1, CASE WHEN $2 > 1 THEN 'big' END, $3), \
