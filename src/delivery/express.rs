@@ -164,13 +164,15 @@ impl Engine {
 
     /// After the commit: every owned delivery of a stored event (`stored`: each event of `batch`
     /// was stored now, not a duplicate nor refused) waits in memory for the dispatcher, already
-    /// claimed. If the dispatcher has stopped, they go back to the queue.
+    /// claimed. If the dispatcher has stopped, they go back to the queue. Returns whether any
+    /// wait: the caller rings the dispatcher (`Express::ready`) once it has answered the senders,
+    /// so their answers are not queued behind the dispatcher's planning on the worker that rang.
     pub(super) async fn hand_over(
         &self,
         batch: &[IngestItem],
         webhooks: &[Vec<Arc<Webhook>>],
         stored: &[bool],
-    ) {
+    ) -> bool {
         let mut refused = Vec::new();
         let (mut express, mut queued) = (0, 0);
         for ((item, hooks), stored) in batch.iter().zip(webhooks).zip(stored) {
@@ -204,10 +206,8 @@ impl Engine {
             }
         }
         super::observe::routed(express, queued + refused.len());
-        if express > 0 {
-            self.inner.express.ready.notify_one();
-        }
         self.give_back(&refused).await;
+        express > 0
     }
 }
 

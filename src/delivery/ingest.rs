@@ -270,7 +270,9 @@ impl Engine {
 
     /// Finishes a batch of events after its first try: tries again where that can help (a
     /// stale subscriber list, or one bad event among good ones), gives the deliveries it owns
-    /// to the dispatcher, answers each event and rings the dispatcher for queued work.
+    /// to the dispatcher, answers each event, and only then rings the dispatcher for the owned
+    /// and the queued work (rung first, its planning ran ahead of most answers: flat out +6%,
+    /// README, Benchmarks, thirty-eighth sitting).
     async fn settle(&self, b: Batch, mut outcome: Result<Vec<Option<usize>>, StoreError>) {
         let Batch {
             items: mut batch,
@@ -344,9 +346,12 @@ impl Engine {
         if results.iter().any(|r| r.is_ok()) {
             self.inner.write_health.succeeded(true);
         }
-        self.hand_over(&batch, &webhooks, &stored).await;
+        let owned = self.hand_over(&batch, &webhooks, &stored).await;
         for ((_, reply), result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
+        }
+        if owned {
+            self.inner.express.ready.notify_one();
         }
         // Checked after the commits (see `demand`): work only for webhooks the dispatcher is
         // holding back waits for them to be let in again. Owned deliveries need no claim, and
