@@ -791,7 +791,7 @@ impl PgStore {
             .collect();
         let text = |f: fn(&NewAttempt) -> String| column(attempts.iter(), |a| f(a));
         let headers = |h: &[(String, String)]| {
-            serde_json::to_string(&sql::storable_headers(h)).expect("headers serialise")
+            serde_json::to_string(&sql::StorableHeaders(h)).expect("headers serialise")
         };
         let hour = |f: fn(&rollups::HourRow<'_>) -> i64| column(hours.iter(), |r| f(&r));
         query

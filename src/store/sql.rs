@@ -1071,11 +1071,7 @@ pub fn tally<'a>(
 /// NUL), so the audit log still shows where it was. (Invalid UTF-8 was already replaced by U+FFFD
 /// when the response was read.)
 pub fn storable(text: &str) -> String {
-    if text.contains('\0') {
-        text.replace('\0', "\u{2400}")
-    } else {
-        text.to_owned()
-    }
+    storable_cow(text).into_owned()
 }
 
 /// `storable`, copied only when it holds a NUL.
@@ -1087,8 +1083,8 @@ pub fn storable_cow(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Header pairs written as `storable_headers` would give them, as JSON (`[[name, value], …]`),
-/// without copying them first.
+/// Header pairs as stored: JSON `[[name, value], …]`, each text `storable`, written without
+/// copying the pairs first.
 pub struct StorableHeaders<'h>(pub &'h [(String, String)]);
 
 impl serde::Serialize for StorableHeaders<'_> {
@@ -1100,13 +1096,6 @@ impl serde::Serialize for StorableHeaders<'_> {
         }
         seq.end()
     }
-}
-
-pub fn storable_headers(headers: &[(String, String)]) -> Headers {
-    headers
-        .iter()
-        .map(|(k, v)| (storable(k), storable(v)))
-        .collect()
 }
 
 /// Rows of `INSERT_ATTEMPT` per multi-row statement (21 values each).
@@ -1735,7 +1724,7 @@ pub const UPSERT_EVENT_TYPE: &str = "INSERT INTO event_types (name, feed, descri
 
 #[cfg(test)]
 mod tests {
-    use super::{sized_chunks, storable_headers, Sql, StorableHeaders};
+    use super::{sized_chunks, Sql, StorableHeaders};
     use sqlx::QueryBuilder;
 
     /// One statement of each shape the hot path writes, through either builder (they take the
@@ -1786,7 +1775,12 @@ mod tests {
             ("x-quote".to_owned(), "say \"hi\"".to_owned()),
         ];
         let borrowed = serde_json::to_string(&StorableHeaders(&headers)).unwrap();
-        let copied = serde_json::to_string(&storable_headers(&headers)).unwrap();
+        // As they were stored before: a copy of every pair, each text made storable.
+        let copy: super::Headers = headers
+            .iter()
+            .map(|(k, v)| (super::storable(k), super::storable(v)))
+            .collect();
+        let copied = serde_json::to_string(&copy).unwrap();
         assert_eq!(borrowed, copied);
         assert!(
             borrowed.contains("a\u{2400}b"),
