@@ -46,8 +46,11 @@ if [ "$server" = 1 ]; then
 else
   log "compiling the console (wasm, $front_profile)"
 fi
-cargo build -p app --lib --target wasm32-unknown-unknown --no-default-features --features hydrate \
-  --target-dir target/front --profile "$front_profile" &
+# `app` is an rlib only: as a cdylib too, every native build of it (the release server, the test
+# build) also linked it as a shared library and held back the crates after it until it was done.
+# The browser half asks for the cdylib here, where it is needed.
+cargo rustc -p app --lib --crate-type cdylib --target wasm32-unknown-unknown --no-default-features \
+  --features hydrate --target-dir target/front --profile "$front_profile" &
 front=$!
 server_rc=0
 if [ "$server" = 1 ]; then
