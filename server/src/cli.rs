@@ -11,7 +11,7 @@
 use crate::config::{
     ApiKeyCommand, Cli, Command, ProgramArg, ProgramCommand, ServeArgs, UserCommand,
 };
-use crate::{startup, telemetry};
+use crate::{bench, listen, relay_floor, seed, startup, telemetry, watchdog};
 use anyhow::Context;
 use clap::Parser;
 use std::process::ExitCode;
@@ -55,10 +55,10 @@ async fn run() -> ExitCode {
         None => serve(cli.serve, format).await,
         Some(Command::Serve(args)) => serve(*args, format).await,
         Some(Command::Migrate(db)) => migrate(&db.database_url).await,
-        Some(Command::Bench(args)) => crate::bench::run(args).await,
-        Some(Command::Seed(args)) => crate::seed::run(args).await,
-        Some(Command::Listen(args)) => crate::listen::run(args).await,
-        Some(Command::RelayFloor(args)) => crate::relay_floor::run(args).await,
+        Some(Command::Bench(args)) => bench::run(args).await,
+        Some(Command::Seed(args)) => seed::run(args).await,
+        Some(Command::Listen(args)) => listen::run(args).await,
+        Some(Command::RelayFloor(args)) => relay_floor::run(args).await,
         Some(Command::ApiKey(ApiKeyCommand::Create {
             name,
             scope,
@@ -91,7 +91,7 @@ async fn run() -> ExitCode {
 
 async fn serve(args: ServeArgs, format: telemetry::LogFormat) -> anyhow::Result<()> {
     let app = startup::Application::build(&args).await?;
-    crate::watchdog::start(tokio::runtime::Handle::current())
+    watchdog::start(tokio::runtime::Handle::current())
         .context("starting the runtime watchdog thread")?;
     let addr = app.local_addr();
     tracing::info!(
