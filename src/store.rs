@@ -9,6 +9,7 @@ pub mod access;
 pub mod alerts;
 mod decode;
 mod model;
+mod page_cache;
 mod postgres;
 mod priority;
 pub mod replay;

@@ -161,6 +161,10 @@ impl SqliteStore {
     /// `connect`, with or without the background checkpointer (a test that checkpoints by hand
     /// leaves it out, so no other round races its own).
     async fn open(url: &str, checkpointer: bool) -> Result<Self> {
+        // Before anything in the process opens a database (see `page_cache`).
+        if !super::page_cache::install() {
+            tracing::debug!("SQLite was initialized first: its default page cache stays");
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?
             // Applied before the journal mode (sqlx's order), so it takes for a new file.
@@ -471,6 +475,58 @@ mod tests {
             options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
             "compiled with {options:?}"
         );
+    }
+
+    /// Random keys split B-tree pages out of order, and SQLite swaps them through the lock-byte
+    /// page's number (see `page_cache`). With that key moved out of the cache's way, what the
+    /// splits wrote is still exactly what was inserted: read back on a new connection, and
+    /// SQLite's own integrity check passes.
+    #[tokio::test]
+    async fn random_keys_split_through_the_moved_swap_key_and_read_back_whole() {
+        use rand::Rng;
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(&dir, "splits.db").await;
+        assert!(
+            super::super::page_cache::install(),
+            "the store opened the process's first database, so its page cache is installed"
+        );
+        sqlx::query("CREATE TABLE keys (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+            .execute(&store.write_pool)
+            .await
+            .unwrap();
+        let mut rng = rand::thread_rng();
+        let mut written = std::collections::BTreeMap::new();
+        for _ in 0..80 {
+            let mut tx = store.write_pool.begin().await.unwrap();
+            for _ in 0..50 {
+                let k = format!("{:032x}", rng.gen::<u128>());
+                let v = "v".repeat(rng.gen_range(1..200));
+                sqlx::query("INSERT INTO keys (k, v) VALUES (?, ?)")
+                    .bind(&k)
+                    .bind(&v)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                written.insert(k, v);
+            }
+            tx.commit().await.unwrap();
+        }
+        assert!(
+            super::super::page_cache::swaps_moved() > 0,
+            "4,000 random keys split, yet no swap key was moved out of the way"
+        );
+        drop(store);
+        let store = open_in(&dir, "splits.db").await;
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&store.reader)
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+        let read: Vec<(String, String)> = sqlx::query_as("SELECT k, v FROM keys ORDER BY k")
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+        assert_eq!(read, written.into_iter().collect::<Vec<_>>());
     }
 
     /// A database Herald creates uses `PAGE_SIZE` pages; one created before with SQLite's default

@@ -16,7 +16,8 @@
 //! failed gathered write answers the write that triggered it, so the commit fails as it would
 //! have. Only WAL files are gathered; every other file goes straight through.
 //!
-//! All `unsafe` in Herald is here: the VFS and its files are C structures SQLite calls into.
+//! Herald's `unsafe` is here and in `page_cache`: the VFS and its files, and the page cache, are C
+//! structures SQLite calls into.
 
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_void};
