@@ -73,10 +73,10 @@ const SQLITE_CONSTRAINT: i32 = 19;
 /// Page caches (negative: KiB). Each connection has its own, and once the database outgrows
 /// them they stay full: with 32 MB on each of six connections a deep backlog held ~190 MB in
 /// caches alone. The writer's cache holds the hot index pages of ingest, claims and results;
-/// readers' pages come from the OS page cache cheaply when missed. Its size has a cost at every
-/// commit too: B-tree splits key a page by SQLite's lock page for a moment, so the commit that
-/// follows scans the cache's whole hash table (8,192 buckets at this size, ~70 µs); 8 and 4 MB
-/// made that cheaper without a measurable gain end to end (README, Benchmarks, tenth sitting).
+/// readers' pages come from the OS page cache cheaply when missed. B-tree splits key a page by
+/// SQLite's lock page for a moment, which made the commit that followed walk the cache's whole
+/// hash table (8,192 buckets at this size, ~70 µs) until `page_cache` moved that key out of the
+/// way (README, Benchmarks, tenth and fortieth sittings).
 const WRITER_CACHE: &str = "-16000";
 const READER_CACHE: &str = "-4000";
 
