@@ -17,11 +17,26 @@
 //! the same call to `balance_nonroot`, and the pages past the database's size are dropped exactly
 //! as before (the walk over the few keys past it). SQLite configures its page cache once per
 //! process, before its first connection, so every database in the process uses this one.
+//!
+//! The one other setting SQLite takes only then is here too: how large a statement journal grows
+//! in memory before it spills to a temporary file (`STATEMENT_JOURNAL_IN_MEMORY`).
 
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_uint};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+
+/// How large a statement journal may grow in memory before SQLite spills it to a temporary
+/// file (SQLite's default is 64 KiB). A multi-row statement inside a transaction keeps the pages
+/// it changes there until it ends; a hot-path statement of a batched write changes a few hundred
+/// pages, and a spilled journal is a file created, written a page per `pwrite` and deleted while
+/// every sender waits on the transaction (README, Benchmarks, fortieth sitting). A spill writes
+/// the journal in chunks of this size, more than SQLite's unix VFS takes in one write (0x1ffff
+/// bytes; a larger write fails as a full disk): the writer's VFS (`wal_writes`) splits them, and
+/// the writer is the only connection that runs statements (the readers are read-only, the
+/// checkpointer only checkpoints). Switching on a webhook that holds 1,000,000 deliveries still
+/// spills (its one UPDATE's journal took 330 MiB when journals never spilled).
+const STATEMENT_JOURNAL_IN_MEMORY: c_int = 1 << 20;
 
 /// SQLite's `PENDING_BYTE`: the lock-byte page holds the database file's byte at this offset.
 const PENDING_BYTE: c_uint = 0x4000_0000;
@@ -65,15 +80,21 @@ pub fn swaps_moved() -> u64 {
     SWAPS_MOVED.load(Ordering::Relaxed)
 }
 
-/// Installs the cache, once per process. SQLite takes a page cache only before it first
-/// initializes; if something in the process opened a database earlier, this returns `false` and
-/// SQLite keeps its default cache, which works the same, only walking at those commits.
+/// Installs the cache and the statement journals' spill threshold, once per process. SQLite
+/// takes both only before it first initializes; if something in the process opened a database
+/// earlier, this returns `false` and SQLite keeps its defaults, which work the same, only
+/// slower.
 pub fn install() -> bool {
     *INSTALLED.get_or_init(|| {
         let mut methods = std::mem::MaybeUninit::<ffi::sqlite3_pcache_methods2>::zeroed();
         // SAFETY: GETPCACHE2 fills the structure it is given and PCACHE2 copies the one it is
         // given; both are refused (SQLITE_MISUSE) once SQLite is initialized, changing nothing.
         unsafe {
+            // Refused only once SQLite is initialized, like the cache below.
+            ffi::sqlite3_config(
+                ffi::SQLITE_CONFIG_STMTJRNL_SPILL,
+                STATEMENT_JOURNAL_IN_MEMORY,
+            );
             if ffi::sqlite3_config(ffi::SQLITE_CONFIG_GETPCACHE2, methods.as_mut_ptr())
                 != ffi::SQLITE_OK
             {

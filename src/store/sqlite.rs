@@ -173,10 +173,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
-            // Statement journals stay in memory only up to 64 KiB, then spill to a temporary file:
-            // with `temp_store = memory` they never spilled, and switching on a webhook that held
-            // 1,000,000 deliveries (one UPDATE inside a longer transaction) took 330 MiB of RAM
-            // for the statement's journal alone.
+            // Statement journals stay in memory only up to `STATEMENT_JOURNAL_IN_MEMORY` (1 MiB),
+            // then spill to a temporary file: with `temp_store = memory` they never spilled, and
+            // switching on a webhook that held 1,000,000 deliveries (one UPDATE inside a longer
+            // transaction) took 330 MiB of RAM for the statement's journal alone.
             .pragma("temp_store", "file")
             .pragma("cache_size", WRITER_CACHE)
             .pragma("wal_autocheckpoint", "0");
@@ -527,6 +527,54 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(read, written.into_iter().collect::<Vec<_>>());
+    }
+
+    /// A multi-row statement inside a transaction journals every page it changes until it ends.
+    /// Such a journal stays in memory up to 1 MiB (`page_cache::STATEMENT_JOURNAL_IN_MEMORY`,
+    /// SQLite's default is 64 KiB) and only a larger one is spilled to a file, which the writer's
+    /// VFS counts; the spill writes chunks of 1 MiB, which the VFS splits for SQLite's own.
+    #[tokio::test]
+    async fn statement_journals_spill_to_a_file_only_past_a_mebibyte() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(&dir, "journals.db").await;
+        // Two rows to a 2 KiB page. The trigger makes an UPDATE a statement that may stop
+        // part-way with other writes done (so it keeps a journal); it never fires.
+        for sql in [
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+            "CREATE TRIGGER t_never AFTER UPDATE ON t WHEN 0 BEGIN SELECT 1; END",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1400) \
+             INSERT INTO t SELECT i, substr(hex(zeroblob(450)), 1, 900) FROM n",
+        ] {
+            sqlx::query(sql).execute(&store.write_pool).await.unwrap();
+        }
+        let rewrite_in_a_transaction = |rows: u32, digit: &'static str| {
+            let pool = store.write_pool.clone();
+            async move {
+                let mut tx = pool.begin().await?;
+                sqlx::query("UPDATE t SET v = replace(substr(v, 1, 1), substr(v, 1, 1), ?) || substr(v, 2) WHERE id <= ?")
+                    .bind(digit)
+                    .bind(rows)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await
+            }
+        };
+        let spilled = super::super::wal_writes::spilled_journals;
+        let before = spilled();
+        // 200 pages changed: a journal of 200 × (2,048 + 4) bytes, 400 KiB.
+        rewrite_in_a_transaction(400, "1").await.unwrap();
+        assert_eq!(spilled(), before, "a journal of 400 KiB went to a file");
+        // 650 pages changed: 1.3 MiB, spilled, and the spill's 1 MiB write goes through.
+        rewrite_in_a_transaction(1300, "2")
+            .await
+            .expect("a spilled journal is written");
+        assert!(spilled() > before, "a journal of 1.3 MiB stayed in memory");
+        let firsts: Vec<(String, i64)> =
+            sqlx::query_as("SELECT substr(v, 1, 1), COUNT(*) FROM t GROUP BY 1 ORDER BY 1")
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        assert_eq!(firsts, [("0".to_owned(), 100), ("2".to_owned(), 1300)]);
     }
 
     /// A database Herald creates uses `PAGE_SIZE` pages; one created before with SQLite's default

@@ -48,6 +48,15 @@ static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
 /// Commits written in one go since the process started (see `gathered_commits`).
 static GATHERED_COMMITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Statement journals the writer spilled to a temporary file since the process started.
+static SPILLED_JOURNALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many statement journals the writer's connection spilled to a file in this process.
+#[cfg(test)]
+pub fn spilled_journals() -> u64 {
+    SPILLED_JOURNALS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How many commits reached a WAL through this VFS, each in one go.
 pub fn gathered_commits() -> u64 {
     GATHERED_COMMITS.load(std::sync::atomic::Ordering::Relaxed)
@@ -153,6 +162,9 @@ unsafe extern "C" fn open(
         if flags & ffi::SQLITE_OPEN_WAL != 0 {
             (*ours).gathered = Box::into_raw(Box::default());
         }
+        if flags & ffi::SQLITE_OPEN_SUBJOURNAL != 0 {
+            SPILLED_JOURNALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         (*ours).base.pMethods = &METHODS;
         ffi::SQLITE_OK
     }
@@ -227,9 +239,28 @@ unsafe extern "C" fn write(
         let gathered = (*file.cast::<File>()).gathered;
         let Some(g) = gathered.as_mut() else {
             let (real, methods) = real(file);
-            return methods
-                .xWrite
-                .map_or(ffi::SQLITE_IOERR_WRITE, |w| w(real, data, amount, offset));
+            let Some(w) = methods.xWrite else {
+                return ffi::SQLITE_IOERR_WRITE;
+            };
+            // Pages go through whole; a statement journal spilling writes its in-memory chunks
+            // (`page_cache::STATEMENT_JOURNAL_IN_MEMORY` bytes each), more than the real VFS
+            // takes in one write (see `MOST_PER_WRITE`).
+            let most = c_int::try_from(MOST_PER_WRITE).unwrap_or(c_int::MAX);
+            let mut done: c_int = 0;
+            while done < amount {
+                let n = (amount - done).min(most);
+                let rc = w(
+                    real,
+                    data.cast::<u8>().add(done as usize).cast(),
+                    n,
+                    offset + i64::from(done),
+                );
+                if rc != ffi::SQLITE_OK {
+                    return rc;
+                }
+                done += n;
+            }
+            return ffi::SQLITE_OK;
         };
         let Ok(len) = usize::try_from(amount) else {
             return ffi::SQLITE_IOERR_WRITE;
