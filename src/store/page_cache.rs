@@ -34,7 +34,9 @@ use std::sync::OnceLock;
 /// the journal in chunks of this size, more than SQLite's unix VFS takes in one write (0x1ffff
 /// bytes; a larger write fails as a full disk): the writer's VFS (`wal_writes`) splits them, and
 /// the writer is the only connection that runs statements (the readers are read-only, the
-/// checkpointer only checkpoints). Switching on a webhook that holds 1,000,000 deliveries still
+/// checkpointer only checkpoints). Should that VFS ever fail to register (SQLite without its unix
+/// VFS; `SqliteStore::open` warns), a journal past this size would fail its statement as a full
+/// disk. Switching on a webhook that holds 1,000,000 deliveries still
 /// spills (its one UPDATE's journal took 330 MiB when journals never spilled).
 const STATEMENT_JOURNAL_IN_MEMORY: c_int = 1 << 20;
 
