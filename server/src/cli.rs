@@ -251,13 +251,8 @@ async fn programs(command: ProgramCommand) -> anyhow::Result<()> {
             eprintln!("renamed '{}' to '{}'", p.name, name.trim());
         }
         ProgramCommand::Archive { program, db } => {
-            let access = connect(db.database_url).await?;
-            let p = access.find_program(&program).await.map_err(cli_error)?;
-            access
-                .set_program_archived(&admin, &p.id, true)
-                .await
-                .map_err(cli_error)?;
-            eprintln!("archived '{}' (its API keys no longer work)", p.name);
+            let name = set_archived(connect(db.database_url).await?, &program, true).await?;
+            eprintln!("archived '{name}' (its API keys no longer work)");
         }
         ProgramCommand::Export {
             program,
@@ -345,16 +340,25 @@ async fn programs(command: ProgramCommand) -> anyhow::Result<()> {
             );
         }
         ProgramCommand::Restore { program, db } => {
-            let access = connect(db.database_url).await?;
-            let p = access.find_program(&program).await.map_err(cli_error)?;
-            access
-                .set_program_archived(&admin, &p.id, false)
-                .await
-                .map_err(cli_error)?;
-            eprintln!("restored '{}'", p.name);
+            let name = set_archived(connect(db.database_url).await?, &program, false).await?;
+            eprintln!("restored '{name}'");
         }
     }
     Ok(())
+}
+
+/// Archives or restores the program named `program`, as the install admin; its name.
+async fn set_archived(
+    access: herald::auth::Access,
+    program: &str,
+    archived: bool,
+) -> anyhow::Result<String> {
+    let p = access.find_program(program).await.map_err(cli_error)?;
+    access
+        .set_program_archived(&herald::auth::InstallAdmin::command_line(), &p.id, archived)
+        .await
+        .map_err(cli_error)?;
+    Ok(p.name)
 }
 
 /// An engine refusal reads as its message (with the field it names).

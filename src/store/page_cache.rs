@@ -43,27 +43,12 @@ const STATEMENT_JOURNAL_IN_MEMORY: c_int = 1 << 20;
 /// SQLite's `PENDING_BYTE`: the lock-byte page holds the database file's byte at this offset.
 const PENDING_BYTE: c_uint = 0x4000_0000;
 
-/// The default cache's methods, which ours call.
-struct Real {
-    create: unsafe extern "C" fn(c_int, c_int, c_int) -> *mut ffi::sqlite3_pcache,
-    cachesize: unsafe extern "C" fn(*mut ffi::sqlite3_pcache, c_int),
-    pagecount: unsafe extern "C" fn(*mut ffi::sqlite3_pcache) -> c_int,
-    fetch: unsafe extern "C" fn(
-        *mut ffi::sqlite3_pcache,
-        c_uint,
-        c_int,
-    ) -> *mut ffi::sqlite3_pcache_page,
-    unpin: unsafe extern "C" fn(*mut ffi::sqlite3_pcache, *mut ffi::sqlite3_pcache_page, c_int),
-    rekey: unsafe extern "C" fn(
-        *mut ffi::sqlite3_pcache,
-        *mut ffi::sqlite3_pcache_page,
-        c_uint,
-        c_uint,
-    ),
-    truncate: unsafe extern "C" fn(*mut ffi::sqlite3_pcache, c_uint),
-    destroy: unsafe extern "C" fn(*mut ffi::sqlite3_pcache),
-    shrink: unsafe extern "C" fn(*mut ffi::sqlite3_pcache),
-}
+/// The default cache's methods, which ours call; every one is present (checked at install).
+struct Real(ffi::sqlite3_pcache_methods2);
+// SAFETY: the default cache's methods are plain functions, callable from any thread (the cache
+// takes its own mutex where it needs one), and its `pArg` is null and never read through.
+unsafe impl Send for Real {}
+unsafe impl Sync for Real {}
 
 static REAL: OnceLock<Real> = OnceLock::new();
 static INSTALLED: OnceLock<bool> = OnceLock::new();
@@ -103,41 +88,21 @@ pub fn install() -> bool {
                 return false;
             }
             let d = methods.assume_init();
-            let (
-                Some(create),
-                Some(cachesize),
-                Some(pagecount),
-                Some(fetch),
-                Some(unpin),
-                Some(rekey),
-                Some(truncate),
-                Some(destroy),
-                Some(shrink),
-            ) = (
-                d.xCreate,
-                d.xCachesize,
-                d.xPagecount,
-                d.xFetch,
-                d.xUnpin,
-                d.xRekey,
-                d.xTruncate,
-                d.xDestroy,
-                d.xShrink,
-            )
-            else {
+            let present = [
+                d.xCreate.is_some(),
+                d.xCachesize.is_some(),
+                d.xPagecount.is_some(),
+                d.xFetch.is_some(),
+                d.xUnpin.is_some(),
+                d.xRekey.is_some(),
+                d.xTruncate.is_some(),
+                d.xDestroy.is_some(),
+                d.xShrink.is_some(),
+            ];
+            if present.contains(&false) {
                 return false;
-            };
-            let _ = REAL.set(Real {
-                create,
-                cachesize,
-                pagecount,
-                fetch,
-                unpin,
-                rekey,
-                truncate,
-                destroy,
-                shrink,
-            });
+            }
+            let _ = REAL.set(Real(d));
             let ours = ffi::sqlite3_pcache_methods2 {
                 xCreate: Some(create_cache),
                 xCachesize: Some(cachesize_of),
@@ -155,8 +120,13 @@ pub fn install() -> bool {
     })
 }
 
-fn real() -> &'static Real {
-    REAL.get().expect("set before the cache is installed")
+/// One of the default cache's methods.
+macro_rules! real {
+    ($method:ident) => {
+        REAL.get()
+            .and_then(|r| r.0.$method)
+            .expect("set, with every method, before the cache is installed")
+    };
 }
 
 impl Cache {
@@ -192,7 +162,7 @@ unsafe extern "C" fn create_cache(
     purgeable: c_int,
 ) -> *mut ffi::sqlite3_pcache {
     // SAFETY: SQLite's own arguments, passed on.
-    let inner = unsafe { (real().create)(page_size, extra, purgeable) };
+    let inner = unsafe { real!(xCreate)(page_size, extra, purgeable) };
     if inner.is_null() {
         return inner;
     }
@@ -204,7 +174,7 @@ unsafe extern "C" fn destroy_cache(cache: *mut ffi::sqlite3_pcache) {
     // SAFETY: SQLite destroys a cache once, after its last use; it came from `create_cache`.
     let cache = unsafe { Box::from_raw(cache.cast::<Cache>()) };
     // SAFETY: the default cache's own pointer, destroyed once.
-    unsafe { (real().destroy)(cache.inner) }
+    unsafe { real!(xDestroy)(cache.inner) }
 }
 
 unsafe extern "C" fn fetch_from(
@@ -216,7 +186,7 @@ unsafe extern "C" fn fetch_from(
     // for the key's map.
     unsafe {
         let c = ours(cache);
-        (real().fetch)(c.inner, c.mapped(key), create)
+        real!(xFetch)(c.inner, c.mapped(key), create)
     }
 }
 
@@ -233,25 +203,25 @@ unsafe extern "C" fn rekey_in(
         if key != new {
             SWAPS_MOVED.fetch_add(1, Ordering::Relaxed);
         }
-        (real().rekey)(c.inner, page, c.mapped(old), key)
+        real!(xRekey)(c.inner, page, c.mapped(old), key)
     }
 }
 
 /// The methods that take no key: passed to the default cache as they come.
 macro_rules! through {
-    ($name:ident, $field:ident, ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
+    ($name:ident, $method:ident, ($($arg:ident: $ty:ty),*) $(-> $ret:ty)?) => {
         unsafe extern "C" fn $name(cache: *mut ffi::sqlite3_pcache $(, $arg: $ty)*) $(-> $ret)? {
             // SAFETY: as `fetch_from`.
-            unsafe { (real().$field)(ours(cache).inner $(, $arg)*) }
+            unsafe { real!($method)(ours(cache).inner $(, $arg)*) }
         }
     };
 }
 
-through!(cachesize_of, cachesize, (size: c_int));
-through!(pagecount_of, pagecount, () -> c_int);
-through!(unpin_in, unpin, (page: *mut ffi::sqlite3_pcache_page, discard: c_int));
-through!(truncate_to, truncate, (limit: c_uint));
-through!(shrink_cache, shrink, ());
+through!(cachesize_of, xCachesize, (size: c_int));
+through!(pagecount_of, xPagecount, () -> c_int);
+through!(unpin_in, xUnpin, (page: *mut ffi::sqlite3_pcache_page, discard: c_int));
+through!(truncate_to, xTruncate, (limit: c_uint));
+through!(shrink_cache, xShrink, ());
 
 #[cfg(test)]
 mod tests {

@@ -163,7 +163,9 @@ impl SqliteStore {
     async fn open(url: &str, checkpointer: bool) -> Result<Self> {
         // Before anything in the process opens a database (see `page_cache`).
         if !super::page_cache::install() {
-            tracing::debug!("SQLite was initialized first: its default page cache stays");
+            tracing::debug!(
+                "SQLite was initialized first: its default page cache and journal spill stay"
+            );
         }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?
