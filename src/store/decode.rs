@@ -73,6 +73,7 @@ embed!(
     "0027_events_by_member.sql",
     "0028_member_backfill.sql",
     "0029_no_statistics_for_payloads.sql",
+    "0030_in_flight_by_lease_only.sql",
 );
 
 /// The migrator for one backend's files, as `sqlx::migrate!` would build it: the version is the

@@ -883,46 +883,55 @@ impl PgStore {
                 return Ok(Vec::new());
             }
         }
-        let mut qb = sqlx::QueryBuilder::<Postgres>::new(
-            "WITH due AS ( \
-                SELECT d.id FROM deliveries d \
-                WHERE d.status IN ('pending', 'in_flight') \
-                  AND EXISTS (SELECT 1 FROM webhooks pw WHERE pw.id = d.webhook_id AND pw.enabled) \
-                  AND d.next_attempt_at <= ",
-        );
-        qb.push_bind(now)
-            .push(" AND (d.status = 'pending' OR d.lease_expires_at <= ")
-            .push_bind(now)
-            .push(")");
-        sql::push_exclusion(&mut qb, exclude);
-        qb.push(sql::ORDERED_CLAIMABLE);
-        qb.push(" ORDER BY d.next_attempt_at, d.id LIMIT ")
-            .push_bind(i64::from(limit))
-            .push(
-                " FOR UPDATE SKIP LOCKED) \
-             UPDATE deliveries d SET status = 'in_flight', claim_count = d.claim_count + 1, \
-                interruptions = d.interruptions + CASE WHEN d.status = 'in_flight' THEN 1 ELSE 0 END, \
-                lease_expires_at = ",
-            )
-            .push_bind(now)
-            .push(" + make_interval(secs => w.timeout_seconds + ")
-            .push_bind(lease_margin.as_seconds_f64())
-            .push("), updated_at = ")
-            .push_bind(now)
-            .push(format!(
-                " FROM due, webhooks w, events e \
-             WHERE d.id = due.id AND w.id = d.webhook_id \
-               AND e.program_id = d.program_id AND e.id = d.event_id \
-             RETURNING {}",
-                sql::claimed_columns()
-            ));
-        let rows: Vec<ClaimedRow> = qb.build_query_as().fetch_all(self.writer()?).await?;
+        let rows: Vec<ClaimedRow> = claim_query(now, limit, lease_margin, exclude)
+            .build_query_as()
+            .fetch_all(self.writer()?)
+            .await?;
         self.changes.wrote(DELIVERIES, rows.len());
         let mut claimed: Vec<Claim> = sql::convert(rows)?;
         // RETURNING has no order; hand work out oldest first.
         claimed.sort_by(|a, b| a.delivery_id.cmp(&b.delivery_id));
         Ok(claimed)
     }
+}
+
+/// Claims the oldest `limit` deliveries due at `now` (leased for their webhook's timeout and
+/// `lease_margin`) and returns what sending them needs. The due ones and the expired claims are
+/// read apart, each in its own index (the due and the lease index), then merged; rows another
+/// process holds locked are stepped over.
+fn claim_query<'a>(
+    now: DateTime<Utc>,
+    limit: u32,
+    lease_margin: chrono::Duration,
+    exclude: &[WebhookId],
+) -> sqlx::QueryBuilder<'a, Postgres> {
+    let mut qb = sqlx::QueryBuilder::<Postgres>::new("WITH due AS (");
+    sql::push_claimable(&mut qb, sql::Claimable::Due, now, limit, exclude);
+    qb.push(" FOR UPDATE OF d SKIP LOCKED), expired AS (");
+    sql::push_claimable(&mut qb, sql::Claimable::Expired, now, limit, exclude);
+    qb.push(
+        " FOR UPDATE OF d SKIP LOCKED), chosen AS (SELECT id FROM (SELECT * FROM due \
+         UNION ALL SELECT * FROM expired) c ORDER BY next_attempt_at, id LIMIT ",
+    )
+    .push_bind(i64::from(limit))
+    .push(
+        ") UPDATE deliveries d SET status = 'in_flight', claim_count = d.claim_count + 1, \
+            interruptions = d.interruptions + CASE WHEN d.status = 'in_flight' THEN 1 ELSE 0 END, \
+            lease_expires_at = ",
+    )
+    .push_bind(now)
+    .push(" + make_interval(secs => w.timeout_seconds + ")
+    .push_bind(lease_margin.as_seconds_f64())
+    .push("), updated_at = ")
+    .push_bind(now)
+    .push(format!(
+        " FROM chosen, webhooks w, events e \
+         WHERE d.id = chosen.id AND w.id = d.webhook_id \
+           AND e.program_id = d.program_id AND e.id = d.event_id \
+         RETURNING {}",
+        sql::claimed_columns()
+    ));
+    qb
 }
 
 /// Tells `changed` every webhook's current version: what a listener that lost its connection
@@ -1151,6 +1160,51 @@ mod tests {
             .await
             .unwrap();
         plan.join("\n")
+    }
+
+    /// A claim's generic plan (the one the writer's connections keep) reads the due deliveries
+    /// in the due index and the expired claims in the lease index: neither part walks the
+    /// deliveries table, whatever the values.
+    #[tokio::test]
+    async fn a_claim_reads_the_due_and_the_expired_in_their_own_indexes() {
+        let Some((server, name, pool)) = fresh_database("the claim's plan test").await else {
+            return;
+        };
+        fill_and_analyze(
+            &pool,
+            "INSERT INTO deliveries (id, program_id, webhook_id, event_id, trigger, status, \
+                claim_count, next_attempt_at, lease_expires_at, created_at, updated_at) \
+             SELECT gen_random_uuid()::text, 'prg', 'wh', gen_random_uuid()::text, 'event', \
+                CASE n % 10 WHEN 0 THEN 'pending' WHEN 1 THEN 'in_flight' ELSE 'succeeded' END, \
+                1, now(), CASE WHEN n % 10 = 1 THEN now() END, now(), now() \
+             FROM generate_series(1, 20000) AS n",
+            "deliveries",
+        )
+        .await;
+        let mut conn = generic_planner(&pool).await;
+        let claim = super::claim_query(Utc::now(), 100, chrono::Duration::seconds(5), &[]);
+        // Typed as sqlx binds them (PREPARE alone would guess the lease's time an interval).
+        sqlx::query(&format!(
+            "PREPARE claim (timestamptz, bigint, timestamptz, timestamptz, bigint, bigint, \
+             timestamptz, float8, timestamptz) AS {}",
+            claim.sql()
+        ))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(
+            "EXPLAIN EXECUTE claim(now(), 100, now(), now(), 100, 100, now(), 5, now())",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        let plan = plan.join("\n");
+        for index in ["deliveries_due_order", "deliveries_lease"] {
+            assert!(plan.contains(index), "{index}: {plan}");
+        }
+        assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");
+        drop(conn);
+        drop_database(server, &name, pool).await;
     }
 
     /// The recorder's cached generic plan finds each result's delivery by its key even when the

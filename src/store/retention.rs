@@ -53,17 +53,22 @@ pub(crate) mod sql {
     const ATTEMPTS: &str = "DELETE FROM attempts WHERE id $set SELECT id FROM attempts \
         WHERE program_id = $1 AND created_at < $2 ORDER BY created_at LIMIT $3 $end";
     const DELIVERIES: &str = "DELETE FROM deliveries WHERE id $set SELECT id FROM deliveries \
-        WHERE program_id = $1 AND status IN ('succeeded', 'failed') AND created_at < $2 \
+        WHERE program_id = $1 AND status IN ('succeeded', 'failed') AND status <> 'in_flight' \
+        AND created_at < $2 \
         AND updated_at < $2 ORDER BY created_at LIMIT $3 $end";
     /// Deliveries of an event are created with it, so those of an event older than the cutoff are
     /// older too; after `DELIVERIES`, the old ones left are the unfinished or recently changed,
-    /// which keep their events. (Every status is listed so the lookup is an index range on
-    /// `(program_id, status, created_at)`.) An event an attempt still shows is kept too: queued
-    /// tries store no copy of the body they sent, the audit log reads it from the event.
+    /// which keep their events. (Every other status is listed so the lookup is an index range
+    /// on `(program_id, status, created_at)`; the deliveries in flight, which that index leaves
+    /// out, are few and read among the leases.) An event an attempt still shows is kept too:
+    /// queued tries store no copy of the body they sent, the audit log reads it from the event.
     const EVENTS: &str = "DELETE FROM events WHERE program_id = $1 AND id $set \
         SELECT e.id FROM events e WHERE e.program_id = $1 AND e.created_at < $2 \
         AND e.id NOT IN (SELECT d.event_id FROM deliveries d WHERE d.program_id = $1 \
-            AND d.status IN ('pending', 'in_flight', 'succeeded', 'failed') AND d.created_at < $2) \
+            AND d.status IN ('pending', 'succeeded', 'failed') AND d.status <> 'in_flight' \
+            AND d.created_at < $2) \
+        AND e.id NOT IN (SELECT d.event_id FROM deliveries d WHERE d.status = 'in_flight' \
+            AND d.program_id = $1) \
         AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.program_id = $1 \
             AND a.event_accepted_at = e.created_at AND a.event_id = e.id) \
         AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.program_id = $1 \

@@ -400,24 +400,10 @@ impl SqliteStore {
                 return Ok(Vec::new());
             }
         }
-        let mut select = sqlx::QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {} FROM deliveries d \
-             JOIN events e ON e.program_id = d.program_id AND e.id = d.event_id \
-             JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.status IN ('pending', 'in_flight') AND w.enabled AND d.next_attempt_at <= ",
-            sql::claimed_columns()
-        ));
-        select
-            .push_bind(now)
-            .push(" AND (d.status = 'pending' OR d.lease_expires_at <= ")
-            .push_bind(now)
-            .push(")");
-        sql::push_exclusion(&mut select, exclude);
-        select.push(sql::ORDERED_CLAIMABLE);
-        select
-            .push(" ORDER BY d.next_attempt_at, d.id LIMIT ")
-            .push_bind(i64::from(limit));
-        let rows: Vec<ClaimedRow> = select.build_query_as().fetch_all(&mut *tx).await?;
+        let rows: Vec<ClaimedRow> = claimable_query(now, limit, exclude)
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await?;
         let mut claimed: Vec<Claim> = sql::convert(rows)?;
         // One UPDATE per distinct timeout (usually one or two per batch) rather than per row.
         let mut by_timeout: std::collections::BTreeMap<u32, Vec<&str>> = Default::default();
@@ -450,6 +436,29 @@ impl SqliteStore {
         tx.commit().await?;
         Ok(claimed)
     }
+}
+
+/// The oldest `limit` deliveries a claim at `now` takes, with what sending them needs: the due
+/// ones read in the due index and the expired claims in the lease index, merged.
+fn claimable_query<'a>(
+    now: DateTime<Utc>,
+    limit: u32,
+    exclude: &[WebhookId],
+) -> sqlx::QueryBuilder<'a, Sqlite> {
+    let mut select = sqlx::QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {} FROM deliveries d \
+         JOIN events e ON e.program_id = d.program_id AND e.id = d.event_id \
+         JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.id IN (SELECT id FROM (",
+        sql::claimed_columns()
+    ));
+    sql::push_claimable(&mut select, sql::Claimable::Due, now, limit, exclude);
+    select.push(") UNION ALL SELECT id FROM (");
+    sql::push_claimable(&mut select, sql::Claimable::Expired, now, limit, exclude);
+    select
+        .push(")) ORDER BY d.next_attempt_at, d.id LIMIT ")
+        .push_bind(i64::from(limit));
+    select
 }
 
 super::shared::impl_store!(SqliteStore, Sqlite);
@@ -801,6 +810,35 @@ mod tests {
         }
     }
 
+    /// A claim reads the due deliveries in the due index and the expired claims in the lease
+    /// index, each a range up to now: never the deliveries table, nor every pending one.
+    #[tokio::test]
+    async fn a_claim_reads_the_due_and_the_expired_in_their_own_indexes() {
+        let (store, _dir) = plan_store().await;
+        for exclude in [vec![], vec![WebhookId::generate()]] {
+            let q = claimable_query(Utc::now(), 100, &exclude);
+            let steps = plan(&store, q.sql()).await;
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.contains("deliveries_due_order (next_attempt_at<?)")),
+                "{steps:?}"
+            );
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.contains("deliveries_lease (lease_expires_at<?)")),
+                "{steps:?}"
+            );
+            assert!(
+                !steps
+                    .iter()
+                    .any(|s| s.starts_with("SCAN d") || s.starts_with("SCAN deliveries")),
+                "{steps:?}"
+            );
+        }
+    }
+
     /// What is done to one webhook's deliveries (hold, release, discard, cancel, count, the
     /// oldest due, the sweep for unsettled ones) reads its
     /// pending ones through their own index, and the claimed ones among the leases: no plan
@@ -877,15 +915,28 @@ mod tests {
         );
     }
 
-    /// The queue gauges (read at every metrics scrape) count unfinished deliveries in the due
-    /// index and dead letters per program: never the whole deliveries table, which keeps every
-    /// finished delivery of the retention window.
+    /// The queue gauges (read at every metrics scrape) count pending deliveries in a pending
+    /// index, those in flight in the lease index and dead letters per program: never the whole
+    /// deliveries table, which keeps every finished delivery of the retention window.
     #[tokio::test]
     async fn queue_gauges_never_read_the_whole_table() {
         let (store, _dir) = plan_store().await;
         let steps = plan(&store, sql::UNFINISHED_COUNTS).await;
         assert!(
-            steps.iter().any(|s| s.contains("deliveries_due_order")),
+            steps
+                .iter()
+                .any(|s| s.contains("deliveries_due_order")
+                    || s.contains("deliveries_webhook_pending")),
+            "{steps:?}"
+        );
+        assert!(
+            steps.iter().any(|s| s.contains("deliveries_lease")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s.starts_with("SCAN deliveries") && !s.contains("USING")),
             "{steps:?}"
         );
         let steps = plan(&store, sql::DEAD_LETTER_COUNT).await;
@@ -901,6 +952,7 @@ mod tests {
     /// The deliveries list reads each status newest first from the program's index, with a
     /// status or without one (merged): never a sort of every delivery of the program. A later
     /// page starts at its cursor in the index (a range), not after reading every newer delivery.
+    /// The deliveries in flight, which that index leaves out, are read among the leases.
     #[tokio::test]
     async fn the_deliveries_list_reads_each_status_newest_first() {
         let (store, _dir) = plan_store().await;
@@ -909,8 +961,13 @@ mod tests {
             created_at: chrono::Utc::now(),
             id: crate::domain::ids::DeliveryId::generate(),
         };
+        use crate::domain::delivery::DeliveryStatus;
         for after in [None, Some(cursor)] {
-            for status in [None, Some(crate::domain::delivery::DeliveryStatus::Failed)] {
+            for status in [
+                None,
+                Some(DeliveryStatus::Failed),
+                Some(DeliveryStatus::InFlight),
+            ] {
                 let q = DeliveryQuery {
                     status,
                     after: after.clone(),
@@ -925,8 +982,23 @@ mod tests {
                     "deliveries_program_status (program_id=? AND status=?)"
                 };
                 let pieces = steps.iter().filter(|s| s.contains(key)).count();
-                assert_eq!(pieces, if status.is_some() { 1 } else { 4 }, "{steps:?}");
-                assert!(!steps.iter().any(|s| s.starts_with("SCAN d")), "{steps:?}");
+                let (indexed, leased) = match status {
+                    None => (3, 1),
+                    Some(DeliveryStatus::InFlight) => (0, 1),
+                    Some(_) => (1, 0),
+                };
+                assert_eq!(pieces, indexed, "{steps:?}");
+                let leases = steps
+                    .iter()
+                    .filter(|s| s.contains("USING INDEX deliveries_lease"))
+                    .count();
+                assert_eq!(leases, leased, "{steps:?}");
+                assert!(
+                    !steps
+                        .iter()
+                        .any(|s| s.starts_with("SCAN d") && !s.contains("deliveries_lease")),
+                    "{steps:?}"
+                );
             }
         }
     }
