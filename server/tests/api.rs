@@ -1696,6 +1696,76 @@ async fn ingest_keys_post_events_and_nothing_else() {
     app.stop().await;
 }
 
+/// `herald program` archives and restores a program from the command line: the list shows it
+/// archived, a key of the program is refused while it is (a key this server has not seen yet,
+/// so no cached answer hides it), and works again once it is restored. An unknown program is an
+/// error that says so, with exit status 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn programs_are_archived_and_restored_from_the_command_line() {
+    let app = spawn_app(Backend::Sqlite, "program-cli").await.unwrap();
+    let herald = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(args)
+            .args(["--database-url", &app.database_url])
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let out = herald(args);
+        assert!(
+            out.status.success(),
+            "herald {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (id, _) = ok(&["program", "create", "--name", "Spring promo"]);
+    let id = id.trim().to_owned();
+    let (key, _) = ok(&["api-key", "create", "--name", "promo", "--program", &id]);
+    let key = key.trim().to_owned();
+    let listed = |want: &str| {
+        let (list, _) = ok(&["program", "list"]);
+        let line = list
+            .lines()
+            .find(|l| l.starts_with(&format!("{id}\tSpring promo\t")))
+            .unwrap_or_else(|| panic!("{id} not listed: {list}"))
+            .to_owned();
+        assert!(
+            line.ends_with(want) || line.contains(&format!("\t{want} ")),
+            "{line}"
+        );
+    };
+    let post = || {
+        app.client
+            .post(app.url("/api/v1/events"))
+            .bearer_auth(&key)
+            .json(&json!({"event_type": "points.awarded", "data": {}}))
+            .send()
+    };
+    listed("active");
+
+    let (_, said) = ok(&["program", "archive", "Spring promo"]);
+    assert!(said.contains("archived 'Spring promo'"), "{said}");
+    listed("archived");
+    assert_eq!(post().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    let (_, said) = ok(&["program", "restore", &id]);
+    assert!(said.contains("restored 'Spring promo'"), "{said}");
+    listed("active");
+    assert_eq!(post().await.unwrap().status(), StatusCode::ACCEPTED);
+
+    for verb in ["archive", "restore"] {
+        let out = herald(&["program", verb, "No such program"]);
+        assert_eq!(out.status.code(), Some(1), "{verb}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("error: program not found"), "{verb}: {said}");
+    }
+    app.stop().await;
+}
+
 /// A client that starts a request and never finishes it cannot keep Herald from stopping: once
 /// the shutdown grace has passed, the connection is closed and the server returns.
 #[tokio::test]
