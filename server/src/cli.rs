@@ -252,7 +252,10 @@ async fn programs(command: ProgramCommand) -> anyhow::Result<()> {
         }
         ProgramCommand::Archive { program, db } => {
             let name = set_archived(connect(db.database_url).await?, &program, true).await?;
-            eprintln!("archived '{name}' (its API keys no longer work)");
+            eprintln!(
+                "archived '{name}' (its API keys are refused now; a running Herald that checked \
+                 one recently may accept it for up to a minute)"
+            );
         }
         ProgramCommand::Export {
             program,
