@@ -905,9 +905,13 @@ fn claim_query<'a>(
     lease_margin: chrono::Duration,
     exclude: &[WebhookId],
 ) -> sqlx::QueryBuilder<'a, Postgres> {
+    const PART: &str = "SELECT d.id, d.next_attempt_at FROM deliveries d \
+        WHERE EXISTS (SELECT 1 FROM webhooks pw WHERE pw.id = d.webhook_id AND pw.enabled) AND ";
     let mut qb = sqlx::QueryBuilder::<Postgres>::new("WITH due AS (");
+    qb.push(PART);
     sql::push_claimable(&mut qb, sql::Claimable::Due, now, limit, exclude);
-    qb.push(" FOR UPDATE OF d SKIP LOCKED), expired AS (");
+    qb.push(" FOR UPDATE OF d SKIP LOCKED), expired AS (")
+        .push(PART);
     sql::push_claimable(&mut qb, sql::Claimable::Expired, now, limit, exclude);
     qb.push(
         " FOR UPDATE OF d SKIP LOCKED), chosen AS (SELECT id FROM (SELECT * FROM due \

@@ -916,10 +916,11 @@ pub enum Claimable {
     Expired,
 }
 
-/// One of a claim's two reads: `d.id` and `d.next_attempt_at` of at most `limit` deliveries of
-/// `part` that are due by `now`, oldest first, of switched-on webhooks not in `exclude`, and not
-/// held back by an older one with the same ordering value. The claim merges the two reads and
-/// takes the oldest `limit` of them.
+/// One of a claim's two reads, from after its `WHERE`: at most `limit` deliveries of `part` due
+/// by `now`, oldest first, not of a webhook in `exclude`, and not held back by an older one with
+/// the same ordering value. The caller selects from `deliveries d` and checks that the webhook is
+/// switched on. The due ones are a range of the due index; the expired claims, a range of the
+/// lease index (few).
 pub fn push_claimable<DB>(
     qb: &mut QueryBuilder<'_, DB>,
     part: Claimable,
@@ -932,7 +933,6 @@ pub fn push_claimable<DB>(
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> DateTime<Utc>: Encode<'q, DB> + Type<DB>,
 {
-    qb.push("SELECT d.id, d.next_attempt_at FROM deliveries d WHERE ");
     match part {
         Claimable::Due => qb.push("d.status = 'pending'"),
         Claimable::Expired => qb
@@ -940,7 +940,6 @@ pub fn push_claimable<DB>(
             .push_bind(now),
     };
     qb.push(" AND d.next_attempt_at <= ").push_bind(now);
-    qb.push(" AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)");
     push_exclusion(qb, exclude);
     qb.push(ORDERED_CLAIMABLE);
     qb.push(" ORDER BY d.next_attempt_at, d.id LIMIT ")
