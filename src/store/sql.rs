@@ -98,8 +98,9 @@ pub fn discard_held_step(in_set: (&str, &str)) -> String {
     )
 }
 
-/// Pending and in-flight deliveries, for the queue gauges: the pending ones counted in the due
-/// index, the ones in flight in the lease index, each holding only these. (One count over every
+/// Pending and in-flight deliveries, for the queue gauges: the pending ones counted in an index
+/// of pending deliveries only (the due index, or the webhooks' pending index), the ones in flight
+/// in the lease index. (One count over every
 /// status read the whole deliveries table at each scrape: 274 ms for 1,000,000 on SQLite, and
 /// the table keeps the retention window's history.)
 pub const UNFINISHED_COUNTS: &str = "SELECT CAST('pending' AS TEXT), COUNT(*) FROM deliveries \
