@@ -253,8 +253,7 @@ async fn programs(command: ProgramCommand) -> anyhow::Result<()> {
         ProgramCommand::Archive { program, db } => {
             let name = set_archived(connect(db.database_url).await?, &program, true).await?;
             eprintln!(
-                "archived '{name}' (its API keys are refused now; a running Herald that checked \
-                 one recently may accept it for up to a minute)"
+                "archived '{name}' (its API keys are refused, by running servers within a second)"
             );
         }
         ProgramCommand::Export {

@@ -78,6 +78,8 @@ impl Application {
             absolute: chrono::Duration::seconds(args.console.session_max_seconds.into()),
         };
         let access = Access::new(store.clone(), policy, Limits::default());
+        // What other processes change about keys is noticed from here on (see `run_until_stopped`).
+        access.notice_key_refusals().await?;
         let engine = Engine::new(store, sealer, config);
         let trusted = std::sync::Arc::new(args.console.trusted_proxies.clone());
         let mut router = router(engine.clone(), access.clone(), trusted)?;
@@ -153,6 +155,11 @@ impl Application {
         &self.engine
     }
 
+    /// Console users, sessions and API keys, as this server checks them.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, drains the dispatcher (requests in
     /// flight finish within the grace period or are released) and returns.
     pub async fn run_until_stopped(
@@ -184,6 +191,20 @@ impl Application {
                 every.tick().await;
                 if let Err(e) = access.sweep_sessions().await {
                     tracing::warn!(error = %e, "could not delete stale sessions");
+                }
+            }
+        });
+        // A key revoked or a program archived by another process (the command line, another
+        // Herald on the same PostgreSQL) is refused here within a second, not only once the
+        // key cache's minute is up.
+        let access = self.access.clone();
+        let key_watch = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if let Err(e) = access.notice_key_refusals().await {
+                    tracing::debug!(error = %e, "could not look for revoked keys");
                 }
             }
         });
@@ -226,6 +247,7 @@ impl Application {
             }
         }
         sweeper.abort();
+        key_watch.abort();
         alerter.abort();
         pruner.abort();
         replayer.abort();

@@ -1696,6 +1696,87 @@ async fn ingest_keys_post_events_and_nothing_else() {
     app.stop().await;
 }
 
+/// A key revoked, or its program archived, by another process (the command line here) is
+/// refused by a running server from its next look for such changes (every second), not only
+/// once its key cache's minute is up; a program restored the same way lets its keys in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_refused_by_another_process_are_refused_here_from_the_next_look() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if let Some(app) = spawn_app(backend, "key-refusals").await {
+            refused_elsewhere_refused_here(app).await;
+        }
+    }
+}
+
+async fn refused_elsewhere_refused_here(app: TestApp) {
+    let herald = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(args)
+            .args(["--database-url", &app.database_url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "herald {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let post = |key: String| {
+        app.client
+            .post(app.url("/api/v1/events"))
+            .bearer_auth(key)
+            .json(&json!({"event_type": "points.awarded", "data": {}}))
+            .send()
+    };
+    let key = herald(&["api-key", "create", "--name", "crm"])
+        .trim()
+        .to_owned();
+    // Accepted once, so this server holds it in its key cache as valid.
+    assert_eq!(
+        post(key.clone()).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let listed = herald(&["api-key", "list"]);
+    let id = listed
+        .lines()
+        .find(|l| l.split('\t').nth(1) == Some("crm"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap_or_else(|| panic!("crm not listed: {listed}"))
+        .to_owned();
+    herald(&["api-key", "revoke", &id]);
+    app.access.notice_key_refusals().await.unwrap();
+    assert_eq!(post(key).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    let program = herald(&["program", "create", "--name", "Summer"])
+        .trim()
+        .to_owned();
+    let key = herald(&[
+        "api-key",
+        "create",
+        "--name",
+        "summer",
+        "--program",
+        &program,
+    ])
+    .trim()
+    .to_owned();
+    assert_eq!(
+        post(key.clone()).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    herald(&["program", "archive", &program]);
+    app.access.notice_key_refusals().await.unwrap();
+    assert_eq!(
+        post(key.clone()).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    herald(&["program", "restore", &program]);
+    app.access.notice_key_refusals().await.unwrap();
+    assert_eq!(post(key).await.unwrap().status(), StatusCode::ACCEPTED);
+    app.stop().await;
+}
+
 /// `herald program` archives and restores a program from the command line: the list shows it
 /// archived, a key of the program is refused while it is (a key this server has not seen yet,
 /// so no cached answer hides it), and works again once it is restored. An unknown program is an

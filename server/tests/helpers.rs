@@ -41,6 +41,8 @@ pub struct TestApp {
     pub metrics_addr: Option<SocketAddr>,
     /// The engine the server runs (the same process).
     pub engine: herald::delivery::Engine,
+    /// The server's own access checks (its key cache among them).
+    pub access: herald::auth::Access,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -116,6 +118,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
     let setup_link = app.setup_link().map(str::to_owned);
     let metrics_addr = app.metrics_addr();
     let engine = app.engine().clone();
+    let access = app.access().clone();
     let key = insert_key(&args.db.database_url).await;
     let program = herald::store::connect(&args.db.database_url)
         .await
@@ -138,6 +141,7 @@ pub async fn spawn_with(args: ServeArgs, dir: Option<tempfile::TempDir>) -> Test
         setup_link,
         metrics_addr,
         engine,
+        access,
         stop: Some(stop),
         handle: Some(handle),
         _dir: dir,

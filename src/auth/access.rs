@@ -227,6 +227,8 @@ struct Inner {
     policy: SessionPolicy,
     throttle: throttle::Throttle,
     keys: KeyCache,
+    /// `Store::key_refusals` when last looked at (see `notice_key_refusals`).
+    refusals: Mutex<Option<(i64, String)>>,
 }
 
 impl Access {
@@ -237,8 +239,24 @@ impl Access {
                 policy,
                 throttle: throttle::Throttle::new(limits),
                 keys: KeyCache::default(),
+                refusals: Mutex::new(None),
             }),
         }
+    }
+
+    /// Looks whether a key was revoked or a program archived or restored since the last look,
+    /// by any process (the command line, another Herald on the same PostgreSQL), and if so
+    /// forgets the keys this process had found valid, so the next request with one is checked
+    /// again. The first look only takes note. `true` when something changed.
+    pub async fn notice_key_refusals(&self) -> AccessResult<bool> {
+        let now = self.store().key_refusals().await?;
+        let mut last = self.inner.refusals.lock().expect("key refusals");
+        let changed = last.as_ref().is_some_and(|was| *was != now);
+        if changed {
+            self.inner.keys.clear();
+        }
+        *last = Some(now);
+        Ok(changed)
     }
 
     fn store(&self) -> &dyn Store {
@@ -710,7 +728,8 @@ impl Access {
         Ok(self.store().list_api_keys(program).await?)
     }
 
-    /// Revokes a key: refused at once by this process, by others within the key cache's TTL.
+    /// Revokes a key: refused at once by this process, by running servers within a second (see
+    /// `notice_key_refusals`).
     pub async fn revoke_api_key(&self, actor: &Actor, id: &ApiKeyId) -> AccessResult<()> {
         actor.require_admin()?;
         let keys = self.store().list_api_keys(&actor.program).await?;
@@ -828,8 +847,9 @@ fn sha256_hex(text: &str) -> String {
     crate::domain::lower_hex(&Sha256::digest(text.as_bytes()))
 }
 
-/// Keys recently seen valid, by hash. Keeps the hot ingest path off the database; a key revoked
-/// by another process stops working here within `KEY_CACHE_TTL`.
+/// Keys recently seen valid, by hash. Keeps the hot ingest path off the database. A key revoked
+/// by another process (or its program archived) stops working here at the next look of
+/// `Access::notice_key_refusals` (every second in a server), or within `KEY_CACHE_TTL` at most.
 #[derive(Default)]
 struct KeyCache {
     entries: Mutex<HashMap<String, (KeyHolder, Instant)>>,

@@ -157,6 +157,11 @@ pub trait AccessStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool>;
 
+    /// What decides which keys are refused, as far as other processes change it: how many keys
+    /// are revoked (a key is never restored nor deleted, so the count only grows) and which
+    /// programs are archived (few).
+    async fn key_refusals(&self) -> Result<(i64, String)>;
+
     // --- activity ------------------------------------------------------------------------------
     async fn insert_activity(&self, entry: &ActivityRecord) -> Result<()>;
     /// Newest first; `before` continues after the last entry of a previous page.
@@ -209,6 +214,8 @@ pub(super) mod sql {
     pub const TOUCH_API_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
     pub const REVOKE_API_KEY: &str = "UPDATE api_keys SET revoked_at = $3 \
         WHERE program_id = $1 AND id = $2 AND revoked_at IS NULL";
+    pub const KEY_REFUSALS: &str = "SELECT (SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NOT NULL), \
+        COALESCE((SELECT string_agg(id, ',' ORDER BY id) FROM programs WHERE archived_at IS NOT NULL), '')";
     pub const INSERT_ACTIVITY: &str =
         "INSERT INTO activity (id, program_id, actor, action, target, \
         detail, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -706,6 +713,12 @@ macro_rules! impl_access_store {
                     .execute(self.writer()?)
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn key_refusals(&self) -> Result<(i64, String)> {
+                Ok(sqlx::query_as(access::sql::KEY_REFUSALS)
+                    .fetch_one(&self.reader)
+                    .await?)
             }
 
             async fn insert_activity(&self, a: &access::ActivityRecord) -> Result<()> {
