@@ -1610,25 +1610,35 @@ fn sample(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64
         .map(|(_, _, v)| *v)
 }
 
+/// Runs the `herald` command line with `args` on `app`'s database, as another process would.
+fn run_herald(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(args)
+        .args(["--database-url", &app.database_url])
+        .output()
+        .unwrap()
+}
+
+/// `run_herald`, which must succeed: what it printed on stdout and on stderr.
+fn herald_ok(app: &TestApp, args: &[&str]) -> (String, String) {
+    let out = run_herald(app, args);
+    assert!(
+        out.status.success(),
+        "herald {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 /// An `ingest` key posts events (single and batch) and is refused everywhere else with a 403
 /// that says why; the command line creates, lists and revokes keys with their scope.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_keys_post_events_and_nothing_else() {
     let app = spawn_app(Backend::Sqlite, "scopes").await.unwrap();
-    let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-            .arg("api-key")
-            .args(args)
-            .args(["--database-url", &app.database_url])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "herald api-key {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let cli = |args: &[&str]| herald_ok(&app, &[&["api-key"], args].concat()).0;
     let ingest = cli(&["create", "--name", "platform", "--scope", "ingest"])
         .trim()
         .to_owned();
@@ -1709,19 +1719,7 @@ async fn keys_refused_by_another_process_are_refused_here_from_the_next_look() {
 }
 
 async fn refused_elsewhere_refused_here(app: TestApp) {
-    let herald = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(args)
-            .args(["--database-url", &app.database_url])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "herald {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let herald = |args: &[&str]| herald_ok(&app, args).0;
     let post = |key: String| {
         app.client
             .post(app.url("/api/v1/events"))
@@ -1784,25 +1782,7 @@ async fn refused_elsewhere_refused_here(app: TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn programs_are_archived_and_restored_from_the_command_line() {
     let app = spawn_app(Backend::Sqlite, "program-cli").await.unwrap();
-    let herald = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args(args)
-            .args(["--database-url", &app.database_url])
-            .output()
-            .unwrap()
-    };
-    let ok = |args: &[&str]| {
-        let out = herald(args);
-        assert!(
-            out.status.success(),
-            "herald {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    };
+    let ok = |args: &[&str]| herald_ok(&app, args);
     let (id, _) = ok(&["program", "create", "--name", "Spring promo"]);
     let id = id.trim().to_owned();
     let (key, _) = ok(&["api-key", "create", "--name", "promo", "--program", &id]);
@@ -1839,7 +1819,7 @@ async fn programs_are_archived_and_restored_from_the_command_line() {
     assert_eq!(post().await.unwrap().status(), StatusCode::ACCEPTED);
 
     for verb in ["archive", "restore"] {
-        let out = herald(&["program", verb, "No such program"]);
+        let out = run_herald(&app, &["program", verb, "No such program"]);
         assert_eq!(out.status.code(), Some(1), "{verb}");
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(said.contains("error: program not found"), "{verb}: {said}");
