@@ -765,9 +765,10 @@ impl Access {
             return Ok(None);
         }
         let hash = api_key::hash(presented);
-        if let Some(actor) = self.inner.keys.get(&hash) {
-            return Ok(Some(actor));
-        }
+        let generation = match self.inner.keys.get(&hash) {
+            Ok(actor) => return Ok(Some(actor)),
+            Err(generation) => generation,
+        };
         let prefix = api_key::display_prefix(presented);
         let candidates = self.store().api_key_candidates(prefix).await?;
         let Some(found) = candidates
@@ -783,7 +784,9 @@ impl Access {
             role: Role::Admin,
             user: None,
         };
-        self.inner.keys.put(hash, (actor.clone(), found.scope));
+        self.inner
+            .keys
+            .put(hash, (actor.clone(), found.scope), generation);
         Ok(Some((actor, found.scope)))
     }
 
@@ -852,7 +855,15 @@ fn sha256_hex(text: &str) -> String {
 /// `Access::notice_key_refusals` (every second in a server), or within `KEY_CACHE_TTL` at most.
 #[derive(Default)]
 struct KeyCache {
-    entries: Mutex<HashMap<String, (KeyHolder, Instant)>>,
+    entries: Mutex<CachedKeys>,
+}
+
+#[derive(Default)]
+struct CachedKeys {
+    by_hash: HashMap<String, (KeyHolder, Instant)>,
+    /// Counts the clears: a key read from the database before a clear is not cached after it
+    /// (it may be the very key the clear was for).
+    generation: u64,
 }
 
 /// Who a key acts as, and what its scope allows.
@@ -861,23 +872,65 @@ type KeyHolder = (Actor, KeyScope);
 const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl KeyCache {
-    fn get(&self, hash: &str) -> Option<KeyHolder> {
+    /// The key's holder while it is cached, or else the generation to `put` it under once the
+    /// database has said it is valid.
+    fn get(&self, hash: &str) -> Result<KeyHolder, u64> {
         let entries = self.entries.lock().expect("key cache");
         entries
+            .by_hash
             .get(hash)
             .filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL)
             .map(|(a, _)| a.clone())
+            .ok_or(entries.generation)
     }
 
-    fn put(&self, hash: String, actor: KeyHolder) {
+    /// Caches a key found valid, unless the cache was cleared since `generation` was read.
+    fn put(&self, hash: String, actor: KeyHolder, generation: u64) {
         let mut entries = self.entries.lock().expect("key cache");
-        if entries.len() > 10_000 {
-            entries.retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+        if entries.generation != generation {
+            return;
         }
-        entries.insert(hash, (actor, Instant::now()));
+        if entries.by_hash.len() > 10_000 {
+            entries
+                .by_hash
+                .retain(|_, (_, at)| at.elapsed() < KEY_CACHE_TTL);
+        }
+        entries.by_hash.insert(hash, (actor, Instant::now()));
     }
 
     fn clear(&self) {
-        self.entries.lock().expect("key cache").clear();
+        let mut entries = self.entries.lock().expect("key cache");
+        entries.by_hash.clear();
+        entries.generation += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key the database said was valid just before the cache was cleared (a revocation seen
+    /// meanwhile) is not cached afterwards: it would stay valid here for a minute.
+    #[test]
+    fn a_key_read_before_a_clear_is_not_cached_after_it() {
+        let cache = KeyCache::default();
+        let holder = || {
+            (
+                Actor {
+                    program: ProgramId::generate(),
+                    name: "API key crm".into(),
+                    role: Role::Admin,
+                    user: None,
+                },
+                KeyScope::Admin,
+            )
+        };
+        let before = cache.get("hash").unwrap_err();
+        cache.clear();
+        cache.put("hash".into(), holder(), before);
+        let now = cache.get("hash").expect_err("cached across a clear");
+        assert_ne!(now, before);
+        cache.put("hash".into(), holder(), now);
+        assert!(cache.get("hash").is_ok());
     }
 }
