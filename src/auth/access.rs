@@ -247,16 +247,15 @@ impl Access {
     /// Looks whether a key was revoked or a program archived or restored since the last look,
     /// by any process (the command line, another Herald on the same PostgreSQL), and if so
     /// forgets the keys this process had found valid, so the next request with one is checked
-    /// again. The first look only takes note. `true` when something changed.
-    pub async fn notice_key_refusals(&self) -> AccessResult<bool> {
+    /// again. The first look only takes note.
+    pub async fn notice_key_refusals(&self) -> AccessResult<()> {
         let now = self.store().key_refusals().await?;
         let mut last = self.inner.refusals.lock().expect("key refusals");
-        let changed = last.as_ref().is_some_and(|was| *was != now);
-        if changed {
+        if last.as_ref().is_some_and(|was| *was != now) {
             self.inner.keys.clear();
         }
         *last = Some(now);
-        Ok(changed)
+        Ok(())
     }
 
     fn store(&self) -> &dyn Store {

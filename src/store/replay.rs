@@ -186,7 +186,10 @@ pub(crate) mod sql {
         if scope.event_type.is_some() {
             qb.push(" JOIN events e ON e.program_id = d.program_id AND e.id = d.event_id");
         }
-        qb.push(" WHERE d.status = 'failed' AND d.status <> 'in_flight' AND d.program_id = ")
+        // The program's status index leaves deliveries in flight out (`NOT_IN_FLIGHT`).
+        qb.push(" WHERE d.status = 'failed' AND ")
+            .push(crate::store::sql::NOT_IN_FLIGHT)
+            .push(" AND d.program_id = ")
             .push_bind(program.to_owned());
         qb.push(" AND d.created_at <= ").push_bind(until);
         qb.push(" AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.deleted_at IS NULL)");

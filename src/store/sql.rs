@@ -911,7 +911,7 @@ where
 
 /// What a claim takes: pending deliveries that are due (read in the due index), and claims whose
 /// lease ran out (read in the lease index: their process died, or gave them up unanswered).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum Claimable {
     Due,
     Expired,

@@ -401,8 +401,8 @@ impl SqliteStore {
             }
         }
         // Expired claims first (rarely any: a lease runs out only when its process died or
-        // gave up on a request), then the oldest due deliveries for the room left. Each read
-        // walks its own index in due order and stops at its limit.
+        // gave up on a request), then the oldest due deliveries for the room left. Each read is
+        // a range of its own index (the due one in due order) and stops at its limit.
         let mut rows: Vec<ClaimedRow> =
             claimable_query(sql::Claimable::Expired, now, limit, exclude)
                 .build_query_as()
